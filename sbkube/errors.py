@@ -1,0 +1,60 @@
+"""One exception family for everything sbkube reports to a user.
+
+Every error carries a one-line user message and an exit code: 2 for bad input or usage
+(unknown id, invalid config, refused rollback), 1 for failures of the world (database,
+cluster, lock held). The CLI prints ``error: <message>`` and exits with the code; no
+traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class SbkubeError(Exception):
+    """Base class: ``str(err)`` is the one-line message shown to the user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(SbkubeError):
+    """Bad input from the user: arguments, ids, files. Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """config.yaml (or a file it names) is invalid. The message names the file and the field."""
+
+
+class NotFoundError(UsageError):
+    """An id or name that the store does not know."""
+
+
+class RefusedError(UsageError):
+    """A request that is understood but refused (e.g. an unsafe rollback without --force)."""
+
+
+class StateError(SbkubeError):
+    """The state database cannot be opened, read or written."""
+
+
+class LockError(SbkubeError):
+    """Another operator holds the deploy lock for the target."""
+
+
+class ClusterError(SbkubeError):
+    """helm, kubectl or the cluster failed."""
+
+
+class InterruptedDeployment(SbkubeError):
+    """The process was asked to stop (SIGTERM / Ctrl-C) in the middle of a deployment."""
+
+    exit_code = 130
