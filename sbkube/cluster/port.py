@@ -1,0 +1,262 @@
+"""The cluster port: the one interface the engine uses to talk to Kubernetes and Helm.
+
+Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here, one module per
+implementation (``kube.py`` drives the real helm and kubectl binaries, ``memory.py`` is an
+in-memory cluster used for ``--dry-run`` plans and by the tests). Everything in this module
+is cheap to import: plain dataclasses and functions, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from sbkube.errors import ConfigError
+
+ObjectKey = tuple[str, str, str, str]
+"""``(api_version, kind, namespace, name)``; namespace is ``""`` for cluster-scoped kinds."""
+
+# Kinds the API server serves without a namespace. A manifest for one of these that carries
+# a namespace anyway is still one object, so the key must drop it; otherwise the same
+# ClusterRole applied from two namespaces would count as two objects.
+CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
+    {
+        "APIService",
+        "CertificateSigningRequest",
+        "ClusterIssuer",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ComponentStatus",
+        "CSIDriver",
+        "CSINode",
+        "CustomResourceDefinition",
+        "FlowSchema",
+        "IngressClass",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "PriorityLevelConfiguration",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+
+# Fields the API server writes on every object. They change without any change of intent,
+# so anything that compares or checksums manifests must drop them (see strip_volatile).
+VOLATILE_METADATA_FIELDS: frozenset[str] = frozenset(
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "selfLink",
+    }
+)
+
+# Helm release statuses (helm.sh/helm/v4/pkg/release/common/status.go).
+STATUS_DEPLOYED = "deployed"
+STATUS_FAILED = "failed"
+STATUS_SUPERSEDED = "superseded"
+STATUS_UNINSTALLED = "uninstalled"
+STATUS_UNINSTALLING = "uninstalling"
+STATUS_PENDING_INSTALL = "pending-install"
+STATUS_PENDING_UPGRADE = "pending-upgrade"
+STATUS_PENDING_ROLLBACK = "pending-rollback"
+STATUS_UNKNOWN = "unknown"
+
+PENDING_STATUSES: frozenset[str] = frozenset(
+    {STATUS_PENDING_INSTALL, STATUS_PENDING_UPGRADE, STATUS_PENDING_ROLLBACK}
+)
+"""A release in one of these states was left by an operation that did not finish; helm
+refuses to upgrade it ("another operation is in progress") until it is rolled back."""
+
+RELEASE_STATUSES: frozenset[str] = PENDING_STATUSES | {
+    STATUS_DEPLOYED,
+    STATUS_FAILED,
+    STATUS_SUPERSEDED,
+    STATUS_UNINSTALLED,
+    STATUS_UNINSTALLING,
+    STATUS_UNKNOWN,
+}
+
+
+def is_cluster_scoped(kind: str) -> bool:
+    """True if objects of ``kind`` live outside any namespace."""
+    return kind in CLUSTER_SCOPED_KINDS
+
+
+def object_key(manifest: Mapping[str, Any]) -> ObjectKey:
+    """The identity of a manifest: ``(api_version, kind, namespace, name)``.
+
+    Raises ConfigError when apiVersion, kind or metadata.name is missing, because such a
+    manifest can never be applied and the user has to fix the file it came from.
+    """
+    api_version = manifest.get("apiVersion")
+    kind = manifest.get("kind")
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    name = metadata.get("name")
+    for field_name, value in (("apiVersion", api_version), ("kind", kind), ("metadata.name", name)):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"manifest has no {field_name}: {_describe(manifest)}")
+    assert isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
+    namespace = "" if is_cluster_scoped(kind) else str(metadata.get("namespace") or "")
+    return (api_version, kind, namespace, name)
+
+
+def format_key(key: ObjectKey) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), for messages and logs."""
+    _api_version, kind, namespace, name = key
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``manifest`` without the fields the API server maintains.
+
+    Drops VOLATILE_METADATA_FIELDS from metadata and the whole ``status`` stanza, so a live
+    object and the manifest it was applied from compare equal when nothing was changed.
+    """
+    result = copy.deepcopy(dict(manifest))
+    result.pop("status", None)
+    metadata = result.get("metadata")
+    if isinstance(metadata, dict):
+        for name in VOLATILE_METADATA_FIELDS:
+            metadata.pop(name, None)
+    return result
+
+
+def default_namespace(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    """A deep copy of ``manifest`` with ``metadata.namespace`` set when the kind is namespaced
+    and the manifest does not name one (what kubectl and helm do at apply time)."""
+    result = copy.deepcopy(dict(manifest))
+    kind = result.get("kind")
+    if isinstance(kind, str) and not is_cluster_scoped(kind):
+        metadata = result.setdefault("metadata", {})
+        if isinstance(metadata, dict) and not metadata.get("namespace"):
+            metadata["namespace"] = namespace
+    return result
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    text = repr(dict(manifest))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRef:
+    """Where a chart comes from.
+
+    ``ref`` is whatever ``helm template``/``helm upgrade`` accept as CHART: a local chart
+    directory, a packaged ``.tgz``, or ``repo/chart`` for a repository known to helm.
+    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref; it is
+    informational (recorded with the deployment) and never passed to helm.
+    """
+
+    ref: str
+    version: str | None = None
+    repo_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseInfo:
+    """One revision of a Helm release, as ``helm status``/``helm history`` report it."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str
+    chart_version: str
+    app_version: str | None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """The user-supplied values of this revision (``helm get values``), not computed ones."""
+    updated: datetime | None = None
+    """When this revision was deployed; timezone-aware UTC."""
+    description: str = ""
+    """Helm's log line for the revision ("Install complete", "Rollback to 2", an error)."""
+
+    @property
+    def pending(self) -> bool:
+        """True when the revision was left by an operation that did not finish."""
+        return self.status in PENDING_STATUSES
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """What the engine needs from a cluster. Implementations: KubeCluster, MemoryCluster."""
+
+    name: str
+    """Identity recorded in the state store: the kube context, or ``"memory"``."""
+
+    def render_chart(
+        self,
+        chart: ChartRef,
+        *,
+        release_name: str,
+        namespace: str,
+        values: Mapping[str, Any],
+    ) -> list[dict[str, Any]]:
+        """Manifests of ``chart`` rendered with ``values`` (``helm template``); namespaced
+        objects that name no namespace get ``namespace``."""
+        ...
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        """The live object, or None when it does not exist."""
+        ...
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or update the object (``kubectl apply``); returns the live object."""
+        ...
+
+    def delete(self, key: ObjectKey) -> bool:
+        """Delete the object; False if it was not there."""
+        ...
+
+    def helm_upgrade_install(
+        self,
+        chart: ChartRef,
+        *,
+        release_name: str,
+        namespace: str,
+        values: Mapping[str, Any],
+        wait: bool = False,
+        timeout: str | None = None,
+    ) -> ReleaseInfo:
+        """``helm upgrade --install``; returns the new revision."""
+        ...
+
+    def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
+        """The current revision, or None when the release does not exist."""
+        ...
+
+    def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
+        """All stored revisions, oldest first; ``[]`` when the release does not exist."""
+        ...
+
+    def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+        """Roll back to ``revision``; returns the new revision that the rollback created."""
+        ...
+
+    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+        """Uninstall the release and its objects; a release that does not exist is not an
+        error."""
+        ...
+
+    def helm_get_values(
+        self, release_name: str, namespace: str, revision: int | None = None
+    ) -> dict[str, Any]:
+        """User-supplied values of ``revision`` (default: the current one)."""
+        ...

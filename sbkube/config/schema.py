@@ -1,0 +1,212 @@
+"""The shape of ``config.yaml``: pydantic models for the app directory's single config file.
+
+The models check everything that can be checked from the file alone (field names, types,
+Kubernetes name rules). Checks that need the file system or the whole app graph (chart
+paths, values files, ``depends_on``, cycles) live in :mod:`sbkube.config.loader`, which
+also turns validation errors into one-line :class:`~sbkube.errors.ConfigError` messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+__all__ = [
+    "APP_TYPES",
+    "CLUSTER_SCOPED_KINDS",
+    "DNS1123_LABEL_MAX",
+    "HELM_RELEASE_NAME_MAX",
+    "AppConfig",
+    "HelmApp",
+    "SbkubeConfig",
+    "YamlApp",
+    "dns1123_label_problem",
+    "dns1123_subdomain_problem",
+]
+
+DNS1123_LABEL_MAX = 63
+DNS1123_SUBDOMAIN_MAX = 253
+# Helm stores releases in Secrets named sh.helm.release.v1.<name>.v<N>; it caps names at 53.
+HELM_RELEASE_NAME_MAX = 53
+
+_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Go duration syntax, as helm's --timeout parses it: 90s, 5m, 1h30m, 1.5h.
+_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+_REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+APP_TYPES: tuple[str, ...] = ("helm", "yaml")
+
+CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+    }
+)
+
+
+def dns1123_label_problem(value: str, max_len: int = DNS1123_LABEL_MAX) -> str | None:
+    """Why ``value`` is not a valid DNS-1123 label of at most ``max_len`` characters, or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > max_len:
+        return f"{value!r} is {len(value)} characters long (at most {max_len} allowed)"
+    if not _LABEL_RE.match(value):
+        return (
+            f"{value!r} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def dns1123_subdomain_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid DNS-1123 subdomain (a Kubernetes object name), or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > DNS1123_SUBDOMAIN_MAX:
+        return f"{value!r} is {len(value)} characters long (at most {DNS1123_SUBDOMAIN_MAX})"
+    if not _SUBDOMAIN_RE.match(value):
+        return (
+            f"{value!r} is not a valid DNS-1123 subdomain (lowercase letters, digits, '-' and "
+            "'.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def _check_label(value: str, max_len: int = DNS1123_LABEL_MAX) -> str:
+    problem = dns1123_label_problem(value, max_len)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _check_file_list(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        if not item.strip():
+            raise ValueError("file names must not be empty")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AppBase(_Model):
+    namespace: str | None = None
+    depends_on: tuple[str, ...] = ()
+    enabled: StrictBool = True
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_label(cls, value: str | None) -> str | None:
+        return None if value is None else _check_label(value)
+
+
+class HelmApp(_AppBase):
+    """An app deployed as a Helm release from a local chart, a packaged chart or a repo chart."""
+
+    type: Literal["helm"]
+    chart: Annotated[str, Field(min_length=1)]
+    version: str | None = None
+    release_name: str | None = None
+    values: tuple[str, ...] = ()
+    set: dict[str, Any] = Field(default_factory=dict)
+    wait: StrictBool = False
+    timeout: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_text(cls, value: Any) -> Any:
+        # YAML reads `version: 1.10` as the float 1.1: refuse rather than guess.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"must be a string; quote it: version: \"{value}\"")
+        return value
+
+    @field_validator("release_name")
+    @classmethod
+    def _release_name_is_label(cls, value: str | None) -> str | None:
+        return None if value is None else _check_label(value, HELM_RELEASE_NAME_MAX)
+
+    @field_validator("values")
+    @classmethod
+    def _values_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_file_list(value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout_is_duration(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                raise ValueError("must be a positive duration such as 300s or 5m")
+            return f"{value}s"
+        if isinstance(value, str) and not _DURATION_RE.match(value):
+            raise ValueError(f"{value!r} is not a duration such as 300s, 5m or 1h30m")
+        return value
+
+
+class YamlApp(_AppBase):
+    """An app deployed as plain Kubernetes manifests."""
+
+    type: Literal["yaml"]
+    manifests: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @field_validator("manifests")
+    @classmethod
+    def _manifests_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_file_list(value)
+
+
+AppConfig = Annotated[HelmApp | YamlApp, Field(discriminator="type")]
+
+APP_MODELS: dict[str, type[HelmApp] | type[YamlApp]] = {"helm": HelmApp, "yaml": YamlApp}
+
+
+class SbkubeConfig(_Model):
+    """The whole ``config.yaml``: a default namespace, optional chart repos and the apps."""
+
+    namespace: str
+    cluster: str | None = None
+    repos: dict[str, str] = Field(default_factory=dict)
+    secret_keys: list[str] | None = None
+    apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_label(cls, value: str) -> str:
+        return _check_label(value)
+
+    @field_validator("repos")
+    @classmethod
+    def _repos_are_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not _REPO_NAME_RE.match(name):
+                raise ValueError(f"invalid repo name {name!r}")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"repo {name!r}: url {url!r} must start with http:// or https://")
+        return value
+
+    @field_validator("secret_keys")
+    @classmethod
+    def _secret_keys_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not key.strip() for key in value):
+            raise ValueError("patterns must not be empty")
+        return value
+
+    @field_validator("apps")
+    @classmethod
+    def _app_names_are_labels(cls, value: dict[str, AppConfig]) -> dict[str, AppConfig]:
+        for name in value:
+            problem = dns1123_label_problem(name)
+            if problem is not None:
+                raise ValueError(f"invalid app name: {problem}")
+        return value

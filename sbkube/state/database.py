@@ -1,0 +1,286 @@
+"""DeploymentDatabase: where the state store lives, and how sessions are opened on it.
+
+``DeploymentDatabase(url_or_path=None)`` accepts a filesystem path or an SQLAlchemy URL
+(``sqlite:///…``, ``postgresql+psycopg://…``). With neither, ``SBKUBE_STATE_URL`` is used,
+else ``$XDG_STATE_HOME/sbkube/state.db`` (``~/.local/state/sbkube/state.db``), created
+with mode 0600 in a 0700 directory: the store holds what was deployed, and by whom.
+
+SQLite specifics: WAL journal, foreign keys on, a busy timeout, and writers take the
+write lock when their transaction starts (``BEGIN IMMEDIATE``) so two writers queue on
+the busy timeout instead of failing midway with "database is locked" on lock upgrade.
+Readers use a deferred ``BEGIN`` and never block writers under WAL.
+
+Schema: Alembic migrations run on open, inside the transaction that holds the write lock
+(SQLite) or an advisory lock (PostgreSQL), so concurrent first opens migrate once. The
+current revision is read with one query; Alembic itself is only imported when a
+migration is actually needed, which keeps read commands fast to start. A database whose
+revision this sbkube does not know (written by a newer sbkube) is refused.
+
+Sessions never leave this package: :meth:`read_session` and :meth:`write_session` are
+used by the repository, one per public method, and always end in commit or rollback and
+close (see ``tests/unit/state/test_session_management.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from sbkube.errors import StateError
+
+#: The newest schema revision this sbkube knows, and every revision it can read.
+HEAD_REVISION = "0001"
+KNOWN_REVISIONS = ("0001",)
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+_MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
+
+
+def default_state_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "sbkube" / "state.db"
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value or value.startswith("sqlite:")
+
+
+def _first_line(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    msg = str(orig).strip().splitlines()
+    return msg[0].strip() if msg else type(orig).__name__
+
+
+class DeploymentDatabase:
+    """An opened, migrated state store. Cheap to keep for the life of a process."""
+
+    def __init__(
+        self,
+        url_or_path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        echo: bool = False,
+    ) -> None:
+        raw = (
+            os.fspath(url_or_path)
+            if url_or_path is not None
+            else os.environ.get("SBKUBE_STATE_URL") or str(default_state_path())
+        )
+        self.busy_timeout = busy_timeout
+        self.path: Path | None = None
+        url = self._parse(raw)
+        self._url = url
+        self.dialect = url.get_backend_name()
+        self.url = url.render_as_string(hide_password=True)
+        self.display = str(self.path) if self.path is not None else self.url
+        try:
+            self.engine = self._create_engine(url, echo=echo)
+        except (ArgumentError, NoSuchModuleError, ImportError) as err:
+            raise StateError(f"state database {self.display}: {_first_line(err)}") from err
+        # Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
+        self._write_engine = self.engine.execution_options(sbkube_write=True)
+        self._read_maker = sessionmaker(self.engine)
+        self._write_maker = sessionmaker(self._write_engine)
+        self._migrate()
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _parse(self, raw: str) -> URL:
+        if not _is_url(raw):
+            self.path = self._prepare_file(Path(raw).expanduser())
+            return URL.create("sqlite+pysqlite", database=str(self.path))
+        try:
+            url = make_url(raw)
+        except ArgumentError as err:
+            raise StateError(f"state database URL {raw!r} is not a valid URL") from err
+        backend = url.get_backend_name()
+        if backend == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the supported driver
+        if backend == "sqlite":
+            database = url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.path = self._prepare_file(Path(database).expanduser())
+                url = url.set(database=str(self.path))
+        elif backend != "postgresql":
+            raise StateError(
+                f"state database URL {url.render_as_string(hide_password=True)}: "
+                f"unsupported database {backend!r} (use sqlite or postgresql)"
+            )
+        return url
+
+    @staticmethod
+    def _prepare_file(path: Path) -> Path:
+        path = path.absolute()
+        if path.exists():
+            if path.is_dir():
+                raise StateError(f"state database {path} is a directory, not a file")
+            return path
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Create the file ourselves so it is 0600 from its first byte (SQLite would use
+            # the umask); the -wal and -shm files inherit the database file's mode.
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise StateError(f"cannot create state database {path}: {err.strerror or err}") from err
+        return path
+
+    def _create_engine(self, url: URL, *, echo: bool) -> Engine:
+        if url.get_backend_name() == "sqlite":
+            kwargs: dict[str, Any] = {}
+            if url.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = StaticPool
+            engine = create_engine(
+                url,
+                echo=echo,
+                connect_args={"timeout": self.busy_timeout, "check_same_thread": False},
+                **kwargs,
+            )
+            busy_ms = int(self.busy_timeout * 1000)
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it
+                # past the first write, which turns lock waits into SQLITE_BUSY errors).
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                    cur.execute("PRAGMA foreign_keys = ON")
+                    cur.execute("PRAGMA journal_mode = WAL")
+                    cur.execute("PRAGMA synchronous = NORMAL")
+                finally:
+                    cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                write = conn.get_execution_options().get("sbkube_write", False)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+            return engine
+        return create_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
+        )
+
+    def _migrate(self) -> None:
+        try:
+            with self._write_engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                    )
+                current = self._current_revision(conn)
+                if current == HEAD_REVISION:
+                    return
+                if current is not None and current not in KNOWN_REVISIONS:
+                    raise StateError(
+                        f"state database {self.display} has schema revision {current}, "
+                        f"newer than this sbkube understands (latest {HEAD_REVISION}); "
+                        "upgrade sbkube to use it"
+                    )
+                if current is None and self._has_foreign_tables(conn):
+                    raise StateError(
+                        f"state database {self.display} has a 'deployments' table but no "
+                        "sbkube schema revision; refusing to touch it"
+                    )
+                self._run_alembic(conn)
+        except StateError:
+            raise
+        except DBAPIError as err:
+            raise StateError(self._describe(err)) from err
+
+    @staticmethod
+    def _current_revision(conn: Connection) -> str | None:
+        if conn.dialect.name == "sqlite":
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+            ).scalar()
+        else:
+            exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+        if not exists:
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _has_foreign_tables(conn: Connection) -> bool:
+        from sqlalchemy import inspect
+
+        return bool(inspect(conn).has_table("deployments"))
+
+    @staticmethod
+    def _run_alembic(conn: Connection) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    def _describe(self, err: BaseException) -> str:
+        line = _first_line(err)
+        if "file is not a database" in line:
+            return f"state database {self.display} is not an SQLite database ({line})"
+        if "database is locked" in line:
+            return (
+                f"state database {self.display} is locked by another process "
+                f"(waited {self.busy_timeout:g}s): {line}"
+            )
+        if "database or disk is full" in line:
+            return f"state database {self.display}: disk full, nothing was recorded ({line})"
+        return f"state database {self.display}: {line}"
+
+    # -- sessions (for the repository only) ------------------------------------------
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session in a read (deferred) transaction, ended and closed on exit."""
+        session = self._read_maker()
+        try:
+            with session.begin():
+                yield session
+        except DBAPIError as err:
+            raise StateError(self._describe(err)) from err
+        except SQLAlchemyError as err:
+            raise StateError(f"state database {self.display}: {_first_line(err)}") from err
+        finally:
+            session.close()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session in a write transaction: committed on success, rolled back on error."""
+        session = self._write_maker()
+        try:
+            with session.begin():
+                yield session
+        except DBAPIError as err:
+            raise StateError(self._describe(err)) from err
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> DeploymentDatabase:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DeploymentDatabase({self.display!r})"

@@ -1,0 +1,145 @@
+"""What reaches the database: manifests without volatile fields, secrets as digests.
+
+Secrets never reach the store in plain text. ``Secret`` objects keep their keys but
+every ``data``/``stringData`` value becomes ``sha256:<hex>``; Helm values and config
+snapshots have every scalar under a secret-looking key (``password``, ``token``,
+``apiKey``, ``existingSecret``…) replaced the same way. A digest still changes when
+the value changes, so diffs can say "changed" without showing either value. The
+``last-applied-configuration`` annotation is dropped because it repeats the whole
+object, secrets included.
+
+Checksums are taken over the stored (normalized, redacted) form, with the fields a
+server changes on its own left out, so "unchanged" means unchanged by the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DEFAULT_SECRET_KEYS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "key",
+    "apikey",
+    "credential",
+    "credentials",
+    "privatekey",
+)
+DIGEST_PREFIX = "sha256:"
+
+# Set by the API server (or by kubectl), not by the user: a checksum must ignore them.
+VOLATILE_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+VOLATILE_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+)
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(value: Any) -> str:
+    """``sha256:<hex>`` of a value (strings hashed as they are, anything else as JSON)."""
+    data = value if isinstance(value, str) else canonical_json(value)
+    return DIGEST_PREFIX + hashlib.sha256(data.encode()).hexdigest()
+
+
+def is_digest(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(DIGEST_PREFIX) and len(value) == 71
+
+
+def _words(key: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(key)]
+
+
+def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bool:
+    """True when a key names a secret: one of its words (or all of them joined) is a pattern.
+
+    Word matching rather than substring matching keeps ``keycloak`` or ``monkey`` in the
+    clear while ``redisPassword``, ``api_key``, ``apiKey`` and ``tls.key`` are hidden.
+    """
+    words = _words(str(key))
+    if not words:
+        return False
+    pats = {p.lower().replace("_", "").replace("-", "") for p in patterns}
+    joined = "".join(words)
+    return joined in pats or any(w in pats or (w.endswith("s") and w[:-1] in pats) for w in words)
+
+
+def _redact_leaves(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_leaves(v) for v in value]
+    if value is None or isinstance(value, bool) or is_digest(value):
+        return value
+    return digest(value)
+
+
+def redact_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> Any:
+    """Copy of JSON-like ``value`` with every scalar under a secret-looking key digested."""
+    pats = tuple(patterns)
+    if isinstance(value, Mapping):
+        return {
+            k: _redact_leaves(v) if is_secret_key(str(k), pats) else redact_values(v, pats)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_values(v, pats) for v in value]
+    return value
+
+
+def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of a manifest without server-managed fields and without ``status``."""
+    out = {k: v for k, v in manifest.items() if k != "status"}
+    meta = manifest.get("metadata")
+    if isinstance(meta, Mapping):
+        meta_out = {k: v for k, v in meta.items() if k not in VOLATILE_METADATA}
+        ann = meta_out.get("annotations")
+        if isinstance(ann, Mapping):
+            ann = {k: v for k, v in ann.items() if k not in VOLATILE_ANNOTATIONS}
+            if ann:
+                meta_out["annotations"] = ann
+            else:
+                meta_out.pop("annotations")
+        out["metadata"] = meta_out
+    return out
+
+
+def is_secret_manifest(manifest: Mapping[str, Any]) -> bool:
+    return manifest.get("kind") == "Secret" and str(manifest.get("apiVersion", "")) == "v1"
+
+
+def redact_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalized copy of a manifest fit for the store (Secret payloads digested)."""
+    out = strip_volatile(manifest)
+    if is_secret_manifest(out):
+        for field in ("data", "stringData"):
+            payload = out.get(field)
+            if isinstance(payload, Mapping):
+                out[field] = {k: v if is_digest(v) else digest(v) for k, v in payload.items()}
+    return out
+
+
+def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
+    """Checksum of a manifest already passed through :func:`redact_manifest`."""
+    return digest(canonical_json(stored_manifest))

@@ -1,0 +1,816 @@
+"""DeploymentRepository: every query and write of the state store, returning frozen records.
+
+Each public method opens its own session through :class:`DeploymentDatabase`, does its
+work in one transaction, builds records from eagerly loaded rows while the session is
+open, and closes it. Nothing it returns is an ORM instance (see ``records.py``).
+
+Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
+
+* ``list()``: 2 statements whatever the number of deployments (one for the page of
+  deployments, one ``GROUP BY`` for the per-status app counts of that page).
+* ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
+  ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
+  slowdown).
+* ``add_resources()``: one ``executemany`` insert in one transaction for a whole app.
+
+Everything written passes through ``redact.py`` first: manifests lose their volatile
+fields and Secret payloads, values and config snapshots lose secret-looking scalars.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import getpass
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from sbkube import __version__
+from sbkube.errors import NotFoundError, UsageError
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.records import (
+    AppDeploymentRecord,
+    AppHistoryEntry,
+    AppStatus,
+    AppType,
+    Command,
+    DeploymentRecord,
+    DeploymentStatus,
+    DeploymentSummary,
+    FrozenDict,
+    HelmReleaseRecord,
+    ResourceAction,
+    ResourceRecord,
+    freeze,
+    thaw,
+)
+from sbkube.state.redact import (
+    DEFAULT_SECRET_KEYS,
+    manifest_checksum,
+    redact_manifest,
+    redact_values,
+)
+from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+
+_REF = re.compile(r"^latest(?:~(\d+))?$")
+FINAL_DEPLOYMENT_STATUSES = frozenset(
+    {
+        DeploymentStatus.SUCCESS,
+        DeploymentStatus.FAILED,
+        DeploymentStatus.PARTIALLY_FAILED,
+        DeploymentStatus.ROLLED_BACK,
+        DeploymentStatus.INTERRUPTED,
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_deployment_id(at: datetime | None = None) -> str:
+    """``dep-YYYYMMDD-HHMMSS-xxxxxx``: sorts by start time, unique by its random tail."""
+    at = at or utcnow()
+    return f"dep-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def current_operator() -> str:
+    try:
+        return os.environ.get("SBKUBE_OPERATOR") or getpass.getuser()
+    except Exception:  # getuser() fails in containers without a passwd entry
+        return f"uid:{os.getuid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInput:
+    """One resource to record: the manifest before and after, as the engine saw them."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    action: ResourceAction | str
+    previous_state: Mapping[str, Any] | None = None
+    current_state: Mapping[str, Any] | None = None
+    source_file: str | None = None
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: Mapping[str, Any],
+        action: ResourceAction | str,
+        *,
+        previous: Mapping[str, Any] | None = None,
+        source_file: str | None = None,
+    ) -> ResourceInput:
+        meta = manifest.get("metadata") or {}
+        deleted = ResourceAction(action) == ResourceAction.DELETE
+        return cls(
+            api_version=str(manifest.get("apiVersion", "")),
+            kind=str(manifest.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+            action=action,
+            previous_state=manifest if deleted and previous is None else previous,
+            current_state=None if deleted else manifest,
+            source_file=source_file,
+        )
+
+
+# -- row -> record builders (called only while the session is open) ----------------------
+
+
+def _resource_record(r: DeployedResource) -> ResourceRecord:
+    return ResourceRecord(
+        api_version=r.api_version,
+        kind=r.kind,
+        name=r.name,
+        namespace=r.namespace,
+        action=ResourceAction(r.action),
+        previous_state=freeze(r.previous_state) if r.previous_state is not None else None,
+        current_state=freeze(r.current_state) if r.current_state is not None else None,
+        checksum=r.checksum,
+        source_file=r.source_file,
+    )
+
+
+def _release_record(h: HelmRelease) -> HelmReleaseRecord:
+    return HelmReleaseRecord(
+        release_name=h.release_name,
+        namespace=h.namespace,
+        chart=h.chart,
+        chart_version=h.chart_version,
+        app_version=h.app_version,
+        revision=h.revision,
+        values=freeze(h.values or {}),
+        status=h.status,
+    )
+
+
+def _app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
+    return AppDeploymentRecord(
+        app_id=a.id,
+        deployment_id=deployment_id,
+        name=a.name,
+        type=AppType(a.type),
+        namespace=a.namespace,
+        status=AppStatus(a.status),
+        error_message=a.error_message,
+        config=freeze(a.config or {}),
+        metadata=freeze(a.app_metadata or {}),
+        rollback_info=freeze(a.rollback_info) if a.rollback_info is not None else None,
+        started_at=a.started_at,
+        finished_at=a.finished_at,
+        resources=tuple(_resource_record(r) for r in a.resources) if contents else (),
+        helm_releases=tuple(_release_record(h) for h in a.helm_releases) if contents else (),
+    )
+
+
+def _deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
+    return DeploymentRecord(
+        deployment_id=d.deployment_id,
+        cluster=d.cluster,
+        namespace=d.namespace,
+        app_dir=d.app_dir,
+        config_file=d.config_file,
+        command=Command(d.command),
+        command_args=freeze(d.command_args or []),
+        dry_run=d.dry_run,
+        status=DeploymentStatus(d.status),
+        error_message=d.error_message,
+        config_snapshot=freeze(d.config_snapshot) if d.config_snapshot is not None else None,
+        sources_snapshot=freeze(d.sources_snapshot) if d.sources_snapshot is not None else None,
+        sbkube_version=d.sbkube_version,
+        operator=d.operator,
+        host=d.host,
+        pid=d.pid,
+        started_at=d.started_at,
+        finished_at=d.finished_at,
+        rollback_target_id=d.rollback_target_id,
+        apps=tuple(_app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
+    )
+
+
+_SUMMARY_COLUMNS = (
+    Deployment.id,
+    Deployment.deployment_id,
+    Deployment.cluster,
+    Deployment.namespace,
+    Deployment.app_dir,
+    Deployment.command,
+    Deployment.dry_run,
+    Deployment.status,
+    Deployment.error_message,
+    Deployment.operator,
+    Deployment.host,
+    Deployment.started_at,
+    Deployment.finished_at,
+    Deployment.rollback_target_id,
+)
+
+
+class DeploymentRepository:
+    """Reads and writes deployment state; returns frozen records only."""
+
+    def __init__(self, db: DeploymentDatabase, *, secret_keys: Sequence[str] | None = None) -> None:
+        self.db = db
+        self.secret_keys: tuple[str, ...] = tuple(secret_keys or DEFAULT_SECRET_KEYS)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create_deployment(
+        self,
+        *,
+        cluster: str,
+        namespace: str,
+        app_dir: str | None = None,
+        config_file: str | None = None,
+        command: Command | str = Command.DEPLOY,
+        command_args: Sequence[Any] = (),
+        dry_run: bool = False,
+        config_snapshot: Mapping[str, Any] | None = None,
+        sources_snapshot: Mapping[str, Any] | None = None,
+        operator: str | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        rollback_target_id: str | None = None,
+        status: DeploymentStatus | str = DeploymentStatus.IN_PROGRESS,
+        deployment_id: str | None = None,
+        started_at: datetime | None = None,
+        secret_keys: Sequence[str] | None = None,
+    ) -> DeploymentRecord:
+        started = started_at or utcnow()
+        keys = tuple(secret_keys or self.secret_keys)
+        row = Deployment(
+            deployment_id=deployment_id or new_deployment_id(started),
+            cluster=cluster,
+            namespace=namespace,
+            app_dir=app_dir,
+            config_file=config_file,
+            command=str(Command(command)),
+            command_args=redact_values(thaw(list(command_args)), keys),
+            dry_run=dry_run,
+            status=str(DeploymentStatus(status)),
+            config_snapshot=(
+                redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
+            ),
+            sources_snapshot=thaw(sources_snapshot) if sources_snapshot is not None else None,
+            sbkube_version=__version__,
+            operator=operator if operator is not None else current_operator(),
+            host=host if host is not None else socket.gethostname(),
+            pid=pid if pid is not None else os.getpid(),
+            started_at=started,
+            rollback_target_id=rollback_target_id,
+        )
+        with self.db.write_session() as session:
+            session.add(row)
+            session.flush()
+            return _deployment_record(row, apps=False)
+
+    def finish_deployment(
+        self,
+        deployment_id: str,
+        status: DeploymentStatus | str,
+        *,
+        error_message: str | None = None,
+        finished_at: datetime | None = None,
+    ) -> DeploymentRecord:
+        """Set a deployment's final status; returns it with its apps."""
+        with self.db.write_session() as session:
+            self._update_deployment(
+                session,
+                deployment_id,
+                status=str(DeploymentStatus(status)),
+                error_message=error_message,
+                finished_at=finished_at or utcnow(),
+            )
+        return self.get(deployment_id)
+
+    def set_status(
+        self,
+        deployment_id: str,
+        status: DeploymentStatus | str,
+        *,
+        error_message: str | None = None,
+    ) -> None:
+        """Change a deployment's status (e.g. ``rolled_back``) without touching the rest."""
+        values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
+        if error_message is not None:
+            values["error_message"] = error_message
+        with self.db.write_session() as session:
+            self._update_deployment(session, deployment_id, **values)
+
+    def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
+        result = session.execute(
+            update(Deployment).where(Deployment.deployment_id == deployment_id).values(**values)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+
+    def start_app(
+        self,
+        deployment_id: str,
+        *,
+        name: str,
+        type: AppType | str,
+        namespace: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rollback_info: Mapping[str, Any] | None = None,
+        status: AppStatus | str = AppStatus.IN_PROGRESS,
+        secret_keys: Sequence[str] | None = None,
+    ) -> AppDeploymentRecord:
+        keys = tuple(secret_keys or self.secret_keys)
+        with self.db.write_session() as session:
+            pk = session.execute(
+                select(Deployment.id).where(Deployment.deployment_id == deployment_id)
+            ).scalar_one_or_none()
+            if pk is None:
+                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            row = AppDeployment(
+                deployment_pk=pk,
+                name=name,
+                type=str(AppType(type)),
+                namespace=namespace,
+                status=str(AppStatus(status)),
+                config=redact_values(thaw(config or {}), keys),
+                app_metadata=redact_values(thaw(metadata or {}), keys),
+                rollback_info=thaw(rollback_info) if rollback_info is not None else None,
+                started_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return _app_record(row, deployment_id, contents=False)
+
+    def finish_app(
+        self,
+        app_id: int,
+        status: AppStatus | str,
+        *,
+        error_message: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rollback_info: Mapping[str, Any] | None = None,
+        secret_keys: Sequence[str] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": str(AppStatus(status)),
+            "error_message": error_message,
+            "finished_at": utcnow(),
+        }
+        if metadata is not None:
+            values["app_metadata"] = redact_values(
+                thaw(metadata), tuple(secret_keys or self.secret_keys)
+            )
+        if rollback_info is not None:
+            values["rollback_info"] = thaw(rollback_info)
+        with self.db.write_session() as session:
+            result = session.execute(
+                update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"unknown app deployment {app_id}")
+
+    def add_resources(
+        self, app_id: int, resources: Iterable[ResourceInput]
+    ) -> tuple[ResourceRecord, ...]:
+        """Record a whole app's resources in one transaction (one ``executemany``)."""
+        rows: list[dict[str, Any]] = []
+        for res in resources:
+            prev = redact_manifest(res.previous_state) if res.previous_state is not None else None
+            cur = redact_manifest(res.current_state) if res.current_state is not None else None
+            basis = cur if cur is not None else prev
+            rows.append(
+                {
+                    "app_deployment_pk": app_id,
+                    "api_version": res.api_version,
+                    "kind": res.kind,
+                    "name": res.name,
+                    "namespace": res.namespace,
+                    "action": str(ResourceAction(res.action)),
+                    "previous_state": prev,
+                    "current_state": cur,
+                    "checksum": manifest_checksum(basis) if basis is not None else None,
+                    "source_file": res.source_file,
+                }
+            )
+        if rows:
+            with self.db.write_session() as session:
+                session.execute(insert(DeployedResource), rows)
+        return tuple(
+            ResourceRecord(
+                api_version=r["api_version"],
+                kind=r["kind"],
+                name=r["name"],
+                namespace=r["namespace"],
+                action=ResourceAction(r["action"]),
+                previous_state=freeze(r["previous_state"]) if r["previous_state"] else None,
+                current_state=freeze(r["current_state"]) if r["current_state"] else None,
+                checksum=r["checksum"],
+                source_file=r["source_file"],
+            )
+            for r in rows
+        )
+
+    def add_helm_release(
+        self,
+        app_id: int,
+        *,
+        release_name: str,
+        namespace: str,
+        chart: str,
+        revision: int,
+        status: str,
+        chart_version: str | None = None,
+        app_version: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        secret_keys: Sequence[str] | None = None,
+    ) -> HelmReleaseRecord:
+        row = HelmRelease(
+            app_deployment_pk=app_id,
+            release_name=release_name,
+            namespace=namespace,
+            chart=chart,
+            chart_version=chart_version,
+            app_version=app_version,
+            revision=int(revision),
+            values=redact_values(thaw(values or {}), tuple(secret_keys or self.secret_keys)),
+            status=status,
+        )
+        with self.db.write_session() as session:
+            session.add(row)
+            session.flush()
+            return _release_record(row)
+
+    def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
+        """Delete deployments (and, by cascade, their apps, resources, releases)."""
+        ids = builtins.list(deployment_ids)
+        if not ids:
+            return 0
+        with self.db.write_session() as session:
+            pks = select(Deployment.id).where(Deployment.deployment_id.in_(ids))
+            session.execute(
+                delete(AppDeployment).where(AppDeployment.deployment_pk.in_(pks))
+            )  # cascades on both backends because foreign keys are on
+            result = session.execute(delete(Deployment).where(Deployment.deployment_id.in_(ids)))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, deployment_id: str) -> DeploymentRecord:
+        """One deployment with its apps, resources and Helm releases (4 statements)."""
+        stmt = (
+            select(Deployment)
+            .where(Deployment.deployment_id == deployment_id)
+            .options(
+                selectinload(Deployment.apps).selectinload(AppDeployment.resources),
+                selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
+            )
+        )
+        with self.db.read_session() as session:
+            row = session.execute(stmt).scalar_one_or_none()
+            if row is not None:
+                return _deployment_record(row, apps=True)
+            raise NotFoundError(self._unknown_id_message(session, deployment_id))
+
+    def exists(self, deployment_id: str) -> bool:
+        with self.db.read_session() as session:
+            return bool(
+                session.execute(
+                    select(exists().where(Deployment.deployment_id == deployment_id))
+                ).scalar()
+            )
+
+    @staticmethod
+    def _unknown_id_message(session: Session, deployment_id: str) -> str:
+        recent = (
+            session.execute(
+                select(Deployment.deployment_id)
+                .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+                .limit(500)
+            )
+            .scalars()
+            .all()
+        )
+        close = difflib.get_close_matches(deployment_id, recent, n=3, cutoff=0.6)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        if not recent:
+            hint = " (the store has no deployments yet)"
+        return f"unknown deployment id '{deployment_id}'{hint}"
+
+    def _filters(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        app: str | None = None,
+        status: str | Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        command: str | None = None,
+        include_dry_run: bool = True,
+    ) -> builtins.list[Any]:
+        conds: builtins.list[Any] = []
+        if cluster is not None:
+            conds.append(Deployment.cluster == cluster)
+        if namespace is not None:
+            conds.append(Deployment.namespace == namespace)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else builtins.list(status)
+            for s in statuses:
+                DeploymentStatus(s)  # refuse typos early with a ValueError
+            conds.append(Deployment.status.in_([str(s) for s in statuses]))
+        if since is not None:
+            conds.append(Deployment.started_at >= since)
+        if until is not None:
+            conds.append(Deployment.started_at < until)
+        if command is not None:
+            conds.append(Deployment.command == str(Command(command)))
+        if not include_dry_run:
+            conds.append(Deployment.dry_run.is_(False))
+        if app is not None:
+            conds.append(
+                exists().where(
+                    and_(AppDeployment.deployment_pk == Deployment.id, AppDeployment.name == app)
+                )
+            )
+        return conds
+
+    def list(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        app: str | None = None,
+        status: str | Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        command: str | None = None,
+        include_dry_run: bool = True,
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> builtins.list[DeploymentSummary]:
+        """Deployments newest first, with per-status app counts, in 2 statements."""
+        try:
+            conds = self._filters(
+                cluster=cluster,
+                namespace=namespace,
+                app=app,
+                status=status,
+                since=since,
+                until=until,
+                command=command,
+                include_dry_run=include_dry_run,
+            )
+        except ValueError as err:
+            raise UsageError(f"--status: {err}") from err
+        stmt = (
+            select(*_SUMMARY_COLUMNS)
+            .where(*conds)
+            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+            .offset(offset)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.db.read_session() as session:
+            rows = session.execute(stmt).all()
+            counts: dict[int, dict[str, int]] = {}
+            if rows:
+                count_rows = session.execute(
+                    select(AppDeployment.deployment_pk, AppDeployment.status, func.count())
+                    .where(AppDeployment.deployment_pk.in_([r.id for r in rows]))
+                    .group_by(AppDeployment.deployment_pk, AppDeployment.status)
+                ).all()
+                for pk, st, n in count_rows:
+                    counts.setdefault(pk, {})[st] = int(n)
+        return [
+            DeploymentSummary(
+                deployment_id=r.deployment_id,
+                cluster=r.cluster,
+                namespace=r.namespace,
+                app_dir=r.app_dir,
+                command=Command(r.command),
+                dry_run=bool(r.dry_run),
+                status=DeploymentStatus(r.status),
+                error_message=r.error_message,
+                operator=r.operator,
+                host=r.host,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                rollback_target_id=r.rollback_target_id,
+                app_counts=FrozenDict(sorted(counts.get(r.id, {}).items())),
+            )
+            for r in rows
+        ]
+
+    def count(self, **filters: Any) -> int:
+        conds = self._filters(**filters)
+        with self.db.read_session() as session:
+            return int(
+                session.execute(
+                    select(func.count()).where(*conds).select_from(Deployment)
+                ).scalar_one()
+            )
+
+    def resolve(
+        self,
+        ref: str,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        app: str | None = None,
+    ) -> str:
+        """Turn ``latest``, ``latest~N``, a full id or a unique id prefix into a full id."""
+        m = _REF.match(ref)
+        with self.db.read_session() as session:
+            if m:
+                n = int(m.group(1) or 0)
+                conds = self._filters(cluster=cluster, namespace=namespace, app=app)
+                found = session.execute(
+                    select(Deployment.deployment_id)
+                    .where(*conds, Deployment.dry_run.is_(False))
+                    .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+                    .offset(n)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if found is None:
+                    total = session.execute(
+                        select(func.count())
+                        .select_from(Deployment)
+                        .where(*conds, Deployment.dry_run.is_(False))
+                    ).scalar_one()
+                    where = "".join(
+                        f" {k} {v!r}"
+                        for k, v in (("cluster", cluster), ("namespace", namespace), ("app", app))
+                        if v
+                    )
+                    raise NotFoundError(
+                        f"'{ref}': only {total} deployment(s) recorded"
+                        + (f" for{where}" if where else "")
+                    )
+                return str(found)
+            if session.execute(select(exists().where(Deployment.deployment_id == ref))).scalar():
+                return ref
+            if len(ref) >= 8:
+                matches = (
+                    session.execute(
+                        select(Deployment.deployment_id)
+                        .where(Deployment.deployment_id.startswith(ref, autoescape=True))
+                        .limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if len(matches) == 1:
+                    return str(matches[0])
+                if len(matches) > 1:
+                    raise NotFoundError(f"deployment id prefix '{ref}' is ambiguous")
+            raise NotFoundError(self._unknown_id_message(session, ref))
+
+    def app_history(
+        self,
+        app: str,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        limit: int | None = 50,
+        include_dry_run: bool = False,
+    ) -> builtins.list[AppHistoryEntry]:
+        """One app's timeline, newest first, in one statement."""
+        res_count = (
+            select(func.count())
+            .where(DeployedResource.app_deployment_pk == AppDeployment.id)
+            .correlate(AppDeployment)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                Deployment.deployment_id,
+                Deployment.cluster,
+                Deployment.namespace,
+                Deployment.command,
+                Deployment.status,
+                AppDeployment.name,
+                AppDeployment.type,
+                AppDeployment.status.label("app_status"),
+                Deployment.started_at,
+                Deployment.operator,
+                HelmRelease.chart,
+                HelmRelease.chart_version,
+                HelmRelease.revision,
+                res_count.label("resource_count"),
+            )
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .outerjoin(HelmRelease, HelmRelease.app_deployment_pk == AppDeployment.id)
+            .where(
+                AppDeployment.name == app,
+                *self._filters(
+                    cluster=cluster, namespace=namespace, include_dry_run=include_dry_run
+                ),
+            )
+            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.db.read_session() as session:
+            rows = session.execute(stmt).all()
+        return [
+            AppHistoryEntry(
+                deployment_id=r.deployment_id,
+                cluster=r.cluster,
+                namespace=r.namespace,
+                command=Command(r.command),
+                deployment_status=DeploymentStatus(r.status),
+                app_name=r.name,
+                app_type=AppType(r.type),
+                app_status=AppStatus(r.app_status),
+                started_at=r.started_at,
+                operator=r.operator,
+                chart=r.chart,
+                chart_version=r.chart_version,
+                revision=r.revision,
+                resource_count=int(r.resource_count),
+            )
+            for r in rows
+        ]
+
+    def last_successful_app(
+        self, *, cluster: str, namespace: str, app: str, before: str | None = None
+    ) -> AppDeploymentRecord | None:
+        """The newest successful, non-dry-run recording of ``app`` on a target (with contents).
+
+        This is what sbkube last applied for the app: the base for pruning and dry runs.
+        """
+        conds = [
+            Deployment.cluster == cluster,
+            Deployment.namespace == namespace,
+            Deployment.dry_run.is_(False),
+            AppDeployment.name == app,
+            AppDeployment.status == str(AppStatus.SUCCESS),
+        ]
+        with self.db.read_session() as session:
+            if before is not None:
+                started = session.execute(
+                    select(Deployment.started_at).where(Deployment.deployment_id == before)
+                ).scalar_one_or_none()
+                if started is not None:
+                    conds.append(Deployment.started_at < started)
+            stmt = (
+                select(AppDeployment, Deployment.deployment_id)
+                .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+                .where(*conds)
+                .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+                .limit(1)
+                .options(
+                    selectinload(AppDeployment.resources), selectinload(AppDeployment.helm_releases)
+                )
+            )
+            row = session.execute(stmt).first()
+            if row is None:
+                return None
+            return _app_record(row[0], row[1], contents=True)
+
+    def unfinished(
+        self, *, cluster: str | None = None, namespace: str | None = None
+    ) -> builtins.list[DeploymentSummary]:
+        """Deployments still ``pending``/``in_progress`` (candidates for recovery)."""
+        return self.list(
+            cluster=cluster,
+            namespace=namespace,
+            status=[DeploymentStatus.PENDING, DeploymentStatus.IN_PROGRESS],
+            limit=None,
+        )
+
+    def mark_interrupted(self, deployment_id: str, reason: str) -> DeploymentRecord:
+        """Close a deployment left unfinished by a dead process: it and its open apps."""
+        now = utcnow()
+        with self.db.write_session() as session:
+            pk = session.execute(
+                select(Deployment.id).where(Deployment.deployment_id == deployment_id)
+            ).scalar_one_or_none()
+            if pk is None:
+                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            session.execute(
+                update(AppDeployment)
+                .where(
+                    AppDeployment.deployment_pk == pk,
+                    AppDeployment.status.in_([str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING)]),
+                )
+                .values(status=str(AppStatus.INTERRUPTED), error_message=reason, finished_at=now)
+            )
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id == pk)
+                .values(
+                    status=str(DeploymentStatus.INTERRUPTED), error_message=reason, finished_at=now
+                )
+            )
+        return self.get(deployment_id)

@@ -1,0 +1,379 @@
+"""DeploymentTracker: the context managers the deploy engine wraps around its work.
+
+::
+
+    with tracker.track_deployment(cluster=..., namespace=..., app_dir=..., config=...) as dep:
+        with dep.track_app(name=..., type=..., namespace=..., config=...) as app:
+            app.record_helm_release(release_name=..., namespace=..., chart=..., revision=...,
+                                    status=..., values=...)
+            app.record_resources([manifest, ...], action="create")
+    dep.deployment_id   # usable after the blocks, as is every record returned anywhere
+
+The handles (:class:`DeploymentHandle`, :class:`AppHandle`) hold ids and plain values
+only; every call goes through :class:`DeploymentRepository` in its own transaction, so a
+crash mid-deployment leaves every app recorded so far committed and readable.
+
+Status rules: an exception inside ``track_app`` marks the app ``failed`` with its message
+and re-raises. When the deployment block ends, the deployment is ``success`` if every app
+succeeded, ``failed`` if none did (or the block raised before any app succeeded),
+``partially_failed`` if some apps failed and others succeeded. ``KeyboardInterrupt`` and
+:class:`~sbkube.errors.InterruptedDeployment` mark it ``interrupted``.
+
+Dry runs are not recorded unless ``record_dry_run=True``: the handle then works the same
+but writes nothing and has ``recorded == False``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sbkube.errors import InterruptedDeployment
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.records import (
+    AppStatus,
+    AppType,
+    Command,
+    DeploymentRecord,
+    DeploymentStatus,
+    HelmReleaseRecord,
+    ResourceAction,
+    ResourceRecord,
+    freeze,
+)
+from sbkube.state.repository import (
+    DeploymentRepository,
+    ResourceInput,
+    new_deployment_id,
+    utcnow,
+)
+
+_dry_ids = itertools.count(-1, -1)
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@dataclass
+class AppHandle:
+    """One app being deployed. Records go to the store as they are made."""
+
+    _repo: DeploymentRepository | None
+    app_id: int
+    deployment_id: str
+    name: str
+    type: AppType
+    namespace: str | None
+    _secret_keys: tuple[str, ...]
+    status: AppStatus = AppStatus.IN_PROGRESS
+    error_message: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    resources: list[ResourceRecord] = field(default_factory=list)
+    helm_releases: list[HelmReleaseRecord] = field(default_factory=list)
+    _finished: bool = False
+
+    def record_helm_release(
+        self,
+        *,
+        release_name: str,
+        namespace: str,
+        chart: str,
+        revision: int,
+        status: str,
+        chart_version: str | None = None,
+        app_version: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> HelmReleaseRecord:
+        if self._repo is None:
+            from sbkube.state.redact import redact_values
+
+            rec = HelmReleaseRecord(
+                release_name=release_name,
+                namespace=namespace,
+                chart=chart,
+                chart_version=chart_version,
+                app_version=app_version,
+                revision=revision,
+                values=freeze(redact_values(values or {}, self._secret_keys)),
+                status=status,
+            )
+        else:
+            rec = self._repo.add_helm_release(
+                self.app_id,
+                release_name=release_name,
+                namespace=namespace,
+                chart=chart,
+                chart_version=chart_version,
+                app_version=app_version,
+                revision=revision,
+                values=values,
+                status=status,
+                secret_keys=self._secret_keys,
+            )
+        self.helm_releases.append(rec)
+        return rec
+
+    def record_resources(
+        self,
+        manifests: Sequence[Mapping[str, Any] | ResourceInput],
+        action: ResourceAction | str | None = None,
+        *,
+        source_file: str | None = None,
+    ) -> tuple[ResourceRecord, ...]:
+        """Record resources in one transaction.
+
+        ``manifests`` are either plain manifests (all with the same ``action``) or
+        :class:`ResourceInput` items carrying their own action and previous state.
+        """
+        inputs: list[ResourceInput] = []
+        for m in manifests:
+            if isinstance(m, ResourceInput):
+                inputs.append(m)
+            else:
+                if action is None:
+                    raise ValueError("record_resources: an action is needed for plain manifests")
+                inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
+        if self._repo is None:
+            from sbkube.state.redact import manifest_checksum, redact_manifest
+
+            recs = []
+            for i in inputs:
+                prev = redact_manifest(i.previous_state) if i.previous_state else None
+                cur = redact_manifest(i.current_state) if i.current_state else None
+                basis = cur if cur is not None else prev
+                recs.append(
+                    ResourceRecord(
+                        api_version=i.api_version,
+                        kind=i.kind,
+                        name=i.name,
+                        namespace=i.namespace,
+                        action=ResourceAction(i.action),
+                        previous_state=freeze(prev) if prev else None,
+                        current_state=freeze(cur) if cur else None,
+                        checksum=manifest_checksum(basis) if basis else None,
+                        source_file=i.source_file,
+                    )
+                )
+            result = tuple(recs)
+        else:
+            result = self._repo.add_resources(self.app_id, inputs)
+        self.resources.extend(result)
+        return result
+
+    def set_metadata(self, **values: Any) -> None:
+        """Type-specific metadata saved with the app when it finishes (chart path, …)."""
+        self.metadata.update(values)
+
+    def finish(self, status: AppStatus | str, error_message: str | None = None) -> None:
+        if self._finished:
+            return
+        self.status = AppStatus(status)
+        self.error_message = error_message
+        self._finished = True
+        if self._repo is not None:
+            self._repo.finish_app(
+                self.app_id,
+                self.status,
+                error_message=error_message,
+                metadata=self.metadata or None,
+                secret_keys=self._secret_keys,
+            )
+
+
+@dataclass
+class DeploymentHandle:
+    """One deployment being recorded; ``deployment_id`` is a plain string."""
+
+    _repo: DeploymentRepository | None
+    deployment_id: str
+    cluster: str
+    namespace: str
+    dry_run: bool
+    started_at: datetime
+    _secret_keys: tuple[str, ...]
+    apps: list[AppHandle] = field(default_factory=list)
+    status: DeploymentStatus = DeploymentStatus.IN_PROGRESS
+    error_message: str | None = None
+    record: DeploymentRecord | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self._repo is not None
+
+    @contextmanager
+    def track_app(
+        self,
+        *,
+        name: str,
+        type: AppType | str,
+        namespace: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rollback_info: Mapping[str, Any] | None = None,
+    ) -> Iterator[AppHandle]:
+        if self._repo is not None:
+            rec = self._repo.start_app(
+                self.deployment_id,
+                name=name,
+                type=type,
+                namespace=namespace,
+                config=config,
+                metadata=metadata,
+                rollback_info=rollback_info,
+                secret_keys=self._secret_keys,
+            )
+            app_id = rec.app_id
+        else:
+            app_id = next(_dry_ids)
+        app = AppHandle(
+            self._repo,
+            app_id,
+            self.deployment_id,
+            name,
+            AppType(type),
+            namespace,
+            self._secret_keys,
+            metadata=dict(metadata or {}),
+        )
+        self.apps.append(app)
+        try:
+            yield app
+        except (KeyboardInterrupt, InterruptedDeployment) as exc:
+            app.finish(AppStatus.INTERRUPTED, _error_text(exc) or "interrupted")
+            raise
+        except BaseException as exc:
+            app.finish(AppStatus.FAILED, _error_text(exc))
+            raise
+        else:
+            app.finish(AppStatus.SUCCESS)
+
+    def skip_app(
+        self, *, name: str, type: AppType | str, namespace: str | None, reason: str
+    ) -> None:
+        """Record an app that was not attempted (e.g. a dependency failed)."""
+        if self._repo is not None:
+            rec = self._repo.start_app(
+                self.deployment_id,
+                name=name,
+                type=type,
+                namespace=namespace,
+                status=AppStatus.SKIPPED,
+                secret_keys=self._secret_keys,
+            )
+            self._repo.finish_app(rec.app_id, AppStatus.SKIPPED, error_message=reason)
+            app_id = rec.app_id
+        else:
+            app_id = next(_dry_ids)
+        handle = AppHandle(
+            self._repo,
+            app_id,
+            self.deployment_id,
+            name,
+            AppType(type),
+            namespace,
+            self._secret_keys,
+        )
+        handle.status, handle.error_message, handle._finished = AppStatus.SKIPPED, reason, True
+        self.apps.append(handle)
+
+    def computed_status(self) -> DeploymentStatus:
+        statuses = [a.status for a in self.apps]
+        failed = sum(s in (AppStatus.FAILED, AppStatus.SKIPPED) for s in statuses)
+        ok = sum(s == AppStatus.SUCCESS for s in statuses)
+        if any(s == AppStatus.INTERRUPTED for s in statuses):
+            return DeploymentStatus.INTERRUPTED
+        if failed and ok:
+            return DeploymentStatus.PARTIALLY_FAILED
+        if failed:
+            return DeploymentStatus.FAILED
+        return DeploymentStatus.SUCCESS
+
+
+class DeploymentTracker:
+    """Creates deployment records around the engine's work. Safe to share in a process."""
+
+    def __init__(
+        self,
+        db: DeploymentDatabase | DeploymentRepository,
+        *,
+        record_dry_run: bool = False,
+        secret_keys: Sequence[str] | None = None,
+    ) -> None:
+        self.repository = db if isinstance(db, DeploymentRepository) else DeploymentRepository(db)
+        self.record_dry_run = record_dry_run
+        self.secret_keys = tuple(secret_keys or self.repository.secret_keys)
+
+    @contextmanager
+    def track_deployment(
+        self,
+        *,
+        cluster: str,
+        namespace: str,
+        app_dir: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        config_file: str | None = None,
+        command: Command | str = Command.DEPLOY,
+        command_args: Sequence[Any] = (),
+        dry_run: bool = False,
+        sources: Mapping[str, Any] | None = None,
+        rollback_target_id: str | None = None,
+        operator: str | None = None,
+        secret_keys: Sequence[str] | None = None,
+    ) -> Iterator[DeploymentHandle]:
+        keys = tuple(secret_keys or self.secret_keys)
+        record = not dry_run or self.record_dry_run
+        repo = self.repository if record else None
+        if repo is not None:
+            rec = repo.create_deployment(
+                cluster=cluster,
+                namespace=namespace,
+                app_dir=app_dir,
+                config_file=config_file,
+                command=command,
+                command_args=command_args,
+                dry_run=dry_run,
+                config_snapshot=config,
+                sources_snapshot=sources,
+                rollback_target_id=rollback_target_id,
+                operator=operator,
+                secret_keys=keys,
+            )
+            dep_id, started = rec.deployment_id, rec.started_at
+        else:
+            started = utcnow()
+            dep_id = new_deployment_id(started)
+        handle = DeploymentHandle(repo, dep_id, cluster, namespace, dry_run, started, keys)
+        try:
+            yield handle
+        except (KeyboardInterrupt, InterruptedDeployment) as exc:
+            self._finish(handle, DeploymentStatus.INTERRUPTED, _error_text(exc) or "interrupted")
+            raise
+        except BaseException as exc:
+            status = handle.computed_status() if handle.apps else DeploymentStatus.FAILED
+            if status == DeploymentStatus.SUCCESS:
+                status = DeploymentStatus.FAILED  # the block itself failed after its apps
+            self._finish(handle, status, _error_text(exc))
+            raise
+        else:
+            status = handle.computed_status()
+            errors = [f"{a.name}: {a.error_message}" for a in handle.apps if a.error_message]
+            self._finish(handle, status, "; ".join(errors) or None)
+
+    @staticmethod
+    def _finish(handle: DeploymentHandle, status: DeploymentStatus, error: str | None) -> None:
+        handle.status, handle.error_message = status, error
+        if handle._repo is not None:
+            handle.record = handle._repo.finish_deployment(
+                handle.deployment_id, status, error_message=error
+            )
+
+
+def hostname() -> str:
+    return socket.gethostname()

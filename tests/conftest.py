@@ -1,0 +1,89 @@
+"""Shared fixtures: a real state store on SQLite and on PostgreSQL, and the helm binary.
+
+``db_url`` / ``db`` are parametrized over both backends. PostgreSQL tests use
+``SBKUBE_TEST_POSTGRES_URL``; each test gets its own schema (via ``search_path``) so tests
+never see each other's rows. Outside CI a missing server or helm binary skips those
+tests; with ``CI`` set they fail instead, so a green CI run really ran them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def missing(reason: str) -> None:
+    """Skip locally; fail in CI, where every dependency must be present."""
+    if in_ci():
+        pytest.fail(f"{reason} (required in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get("SBKUBE_TEST_POSTGRES_URL")
+    if not url:
+        missing("SBKUBE_TEST_POSTGRES_URL is not set")
+    assert url is not None
+    return url
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import sqlalchemy as sa
+
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as err:
+        missing(f"PostgreSQL at {base} is unreachable: {err.orig}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[object]:
+    from sbkube.state import DeploymentDatabase
+
+    database = DeploymentDatabase(db_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> str:
+    """Path of the real helm binary (SBKUBE_HELM, PATH, or .ci/bin/helm)."""
+    for candidate in (
+        os.environ.get("SBKUBE_HELM"),
+        shutil.which("helm"),
+        str(REPO_ROOT / ".ci" / "bin" / "helm"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    missing("helm binary not found (run: python .ci/install_tools.py .ci/bin)")
+    raise AssertionError  # unreachable
