@@ -254,8 +254,7 @@ class LoadedConfig:
             return self.config.apps[name]
         except KeyError:
             raise ConfigError(
-                f"{self.shown_config}: apps: unknown app {name!r}"
-                f"{suggest(name, self.config.apps)}"
+                f"{self.shown_config}: apps: unknown app {name!r}{suggest(name, self.config.apps)}"
             ) from None
 
     def select(self, names: Sequence[str] | None) -> tuple[str, ...]:
@@ -356,7 +355,9 @@ def _validation_error(err: ValidationError, shown: str) -> ConfigError:
         key = str(loc[-1])
         if app_type is not None:
             model = APP_MODELS[app_type]
-            elsewhere = [t for t, m in APP_MODELS.items() if t != app_type and key in m.model_fields]
+            elsewhere = [
+                t for t, m in APP_MODELS.items() if t != app_type and key in m.model_fields
+            ]
             if elsewhere:
                 return ConfigError(
                     f"{shown}: {path}: unknown field for a {app_type!r} app "
@@ -465,8 +466,7 @@ def _check_cycles(config: SbkubeConfig, shown: str) -> None:
             if state.get(dep) == 1:
                 cycle = [*path[path.index(dep) :], dep]
                 raise ConfigError(
-                    f"{shown}: apps.{path[-1]}.depends_on: dependency cycle "
-                    f"{' -> '.join(cycle)}"
+                    f"{shown}: apps.{path[-1]}.depends_on: dependency cycle {' -> '.join(cycle)}"
                 )
             if not state.get(dep):
                 state[dep] = 1
@@ -627,4 +627,3 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
             _check_chart(loaded, name, app)
         _check_app_files(loaded, name, app)
     return loaded
-

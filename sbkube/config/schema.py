@@ -129,7 +129,7 @@ class HelmApp(_AppBase):
     def _version_is_text(cls, value: Any) -> Any:
         # YAML reads `version: 1.10` as the float 1.1: refuse rather than guess.
         if isinstance(value, int | float) and not isinstance(value, bool):
-            raise ValueError(f"must be a string; quote it: version: \"{value}\"")
+            raise ValueError(f'must be a string; quote it: version: "{value}"')
         return value
 
     @field_validator("release_name")

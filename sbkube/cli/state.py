@@ -1,0 +1,232 @@
+"""``sbkube state …``: read (and curate) the deployment history.
+
+Read commands import only the state store and the renderers, never helm, pydantic or
+the cluster adapters, so they start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sbkube.cli.common import open_db, parse_since
+from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time, output_option
+
+ID_HELP = "ID is a deployment id, a unique prefix of one, 'latest' or 'latest~N'."
+
+
+@click.group()
+def state() -> None:
+    """List, show, diff, export and prune recorded deployments.
+
+    Every deployment sbkube runs (and every rollback) is recorded with its apps, Helm
+    releases and resources. These commands read that record.
+    """
+
+
+def _counts(summary: Any) -> str:
+    counts = summary.app_counts
+    if not counts:
+        return "0"
+    ok = counts.get("success", 0)
+    total = summary.app_total
+    rest = ",".join(f"{n} {s}" for s, n in counts.items() if s != "success")
+    return f"{ok}/{total}" + (f" ({rest})" if rest else "")
+
+
+@state.command("list")
+@click.option("--cluster", help="Only deployments to this cluster.")
+@click.option("-n", "--namespace", help="Only deployments to this namespace.")
+@click.option("--app", help="Only deployments that include this app.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice(
+        [
+            "pending",
+            "in_progress",
+            "success",
+            "failed",
+            "partially_failed",
+            "rolled_back",
+            "interrupted",
+        ]
+    ),
+    help="Only deployments with this status (repeatable).",
+)
+@click.option("--since", help="Only deployments started since: 7d, 12h, 30m or an ISO date.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option(
+    "--page", type=click.IntRange(1), default=1, show_default=True, help="Page of --limit rows."
+)
+@output_option
+@click.pass_context
+def list_cmd(
+    ctx: click.Context,
+    cluster: str | None,
+    namespace: str | None,
+    app: str | None,
+    status: tuple[str, ...],
+    since: str | None,
+    limit: int,
+    page: int,
+    fmt: str,
+) -> None:
+    """List recorded deployments, newest first.
+
+    \b
+    Examples:
+      sbkube state list
+      sbkube state list -n demo --app redis --since 7d
+      sbkube state list --status failed --status partially_failed -o json
+    """
+    from sbkube.state import DeploymentRepository
+
+    since_at = parse_since(since)
+    repo = DeploymentRepository(open_db(ctx))
+    rows = repo.list(
+        cluster=cluster,
+        namespace=namespace,
+        app=app,
+        status=list(status) or None,
+        since=since_at,
+        limit=limit,
+        offset=(page - 1) * limit,
+    )
+    if fmt != "table":
+        emit(rows, fmt)
+        return
+    echo_table(
+        rows,
+        [
+            ("ID", lambda r: r.deployment_id),
+            ("COMMAND", lambda r: r.command + (" (dry-run)" if r.dry_run else "")),
+            ("STATUS", lambda r: r.status),
+            ("CLUSTER", lambda r: r.cluster),
+            ("NAMESPACE", lambda r: r.namespace),
+            ("APPS OK", _counts),
+            ("STARTED", lambda r: fmt_time(r.started_at)),
+            ("DURATION", lambda r: fmt_duration(r.started_at, r.finished_at)),
+            ("OPERATOR", lambda r: r.operator),
+        ],
+        empty="No deployments recorded yet. Run `sbkube deploy --app-dir DIR` to make one.",
+    )
+
+
+@state.command("show")
+@click.argument("deployment_id")
+@click.option("--resources/--no-resources", default=True, help="List each resource (table).")
+@output_option
+@click.pass_context
+def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) -> None:
+    """Show one deployment: its apps, Helm releases and resources.
+
+    ID is a deployment id, a unique prefix of one, 'latest' or 'latest~N'.
+    """
+    from sbkube.state import DeploymentRepository
+
+    repo = DeploymentRepository(open_db(ctx))
+    rec = repo.get(repo.resolve(deployment_id))
+    if fmt != "table":
+        emit(rec, fmt)
+        return
+    fields = [
+        ("Deployment", rec.deployment_id),
+        ("Command", rec.command + (" (dry-run)" if rec.dry_run else "")),
+        ("Status", rec.status),
+        ("Target", f"{rec.cluster}/{rec.namespace}"),
+        ("App dir", rec.app_dir),
+        ("Started", fmt_time(rec.started_at)),
+        ("Finished", fmt_time(rec.finished_at)),
+        ("Duration", fmt_duration(rec.started_at, rec.finished_at)),
+        ("Operator", f"{rec.operator}@{rec.host}"),
+        ("sbkube", rec.sbkube_version),
+    ]
+    if rec.rollback_target_id:
+        fields.append(("Rollback to", rec.rollback_target_id))
+    if rec.error_message:
+        fields.append(("Error", rec.error_message))
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        click.echo(f"{key + ':':<{width + 1}} {value if value is not None else '-'}")
+    click.echo("")
+    echo_table(
+        rec.apps,
+        [
+            ("APP", lambda a: a.name),
+            ("TYPE", lambda a: a.type),
+            ("NAMESPACE", lambda a: a.namespace),
+            ("STATUS", lambda a: a.status),
+            ("RESOURCES", lambda a: len(a.resources)),
+            ("DURATION", lambda a: fmt_duration(a.started_at, a.finished_at)),
+            ("ERROR", lambda a: a.error_message),
+        ],
+        empty="(no apps recorded)",
+    )
+    releases = [(a, h) for a in rec.apps for h in a.helm_releases]
+    if releases:
+        click.echo("")
+        echo_table(
+            releases,
+            [
+                ("RELEASE", lambda p: p[1].release_name),
+                ("NAMESPACE", lambda p: p[1].namespace),
+                ("CHART", lambda p: p[1].chart),
+                ("VERSION", lambda p: p[1].chart_version),
+                ("APP VERSION", lambda p: p[1].app_version),
+                ("REVISION", lambda p: p[1].revision),
+                ("STATUS", lambda p: p[1].status),
+            ],
+        )
+    if resources:
+        res = list(rec.iter_resources())
+        if res:
+            click.echo("")
+            echo_table(
+                res,
+                [
+                    ("APP", lambda p: p[0].name),
+                    ("ACTION", lambda p: p[1].action),
+                    ("KIND", lambda p: p[1].kind),
+                    ("NAMESPACE", lambda p: p[1].namespace),
+                    ("NAME", lambda p: p[1].name),
+                    ("API VERSION", lambda p: p[1].api_version),
+                ],
+            )
+
+
+@state.command("history")
+@click.argument("app")
+@click.option("--cluster", help="Only this cluster.")
+@click.option("-n", "--namespace", help="Only this namespace.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@output_option
+@click.pass_context
+def history_cmd(
+    ctx: click.Context, app: str, cluster: str | None, namespace: str | None, limit: int, fmt: str
+) -> None:
+    """One app's timeline: every deployment that touched it, newest first."""
+    from sbkube.state import DeploymentRepository
+
+    rows = DeploymentRepository(open_db(ctx)).app_history(
+        app, cluster=cluster, namespace=namespace, limit=limit
+    )
+    if fmt != "table":
+        emit(rows, fmt)
+        return
+    echo_table(
+        rows,
+        [
+            ("DEPLOYMENT", lambda r: r.deployment_id),
+            ("STARTED", lambda r: fmt_time(r.started_at)),
+            ("COMMAND", lambda r: r.command),
+            ("APP STATUS", lambda r: r.app_status),
+            ("DEPLOYMENT STATUS", lambda r: r.deployment_status),
+            ("CHART", lambda r: f"{r.chart}-{r.chart_version}" if r.chart_version else r.chart),
+            ("REVISION", lambda r: r.revision),
+            ("RESOURCES", lambda r: r.resource_count),
+            ("OPERATOR", lambda r: r.operator),
+        ],
+        empty=f"No deployment of app '{app}' recorded.",
+    )
