@@ -1,0 +1,263 @@
+"""Applying one app to a cluster and recording what happened: shared by deploy and rollback.
+
+YAML apps (kapp-style): every object carries sbkube's ownership labels; each object's
+live state is read before applying so it is recorded as ``create``, ``update`` or
+``unchanged`` (unchanged = every field the manifest sets already has that value live,
+compared on the redacted form so Secrets compare by digest); objects that sbkube applied
+for this app before (per the store) but the desired set no longer has are deleted and
+recorded as ``delete`` with their previous state — only when the live object still
+carries this app's ownership labels, so the prune set is computed, never guessed.
+
+Helm apps: ``helm upgrade --install``, then the release is read back (``helm status``)
+and recorded with chart version, app version, revision and the values used; the rendered
+manifests are recorded as resources, their actions computed against the app's last
+recorded manifests.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.engine.results import ReleaseChange, ResourceChange
+from sbkube.state.records import AppDeploymentRecord, ResourceAction, thaw
+from sbkube.state.redact import manifest_checksum, redact_manifest
+from sbkube.state.repository import ResourceInput
+from sbkube.state.tracker import AppHandle
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+APP_LABEL = "sbkube.io/app"
+NAMESPACE_LABEL = "sbkube.io/namespace"
+APP_DIR_LABEL = "sbkube.io/app-dir"
+APP_DIR_ANNOTATION = "sbkube.io/app-dir"
+
+
+def app_dir_label(app_dir: str) -> str:
+    # Label values are limited to 63 safe characters: a path does not fit, its digest does.
+    return hashlib.sha256(app_dir.encode()).hexdigest()[:16]
+
+
+def with_ownership(
+    manifest: Mapping[str, Any], *, app: str, namespace: str, app_dir: str
+) -> dict[str, Any]:
+    out = copy.deepcopy(dict(manifest))
+    meta = out.setdefault("metadata", {})
+    labels = dict(meta.get("labels") or {})
+    labels.update(
+        {
+            MANAGED_BY: "sbkube",
+            APP_LABEL: app,
+            NAMESPACE_LABEL: namespace,
+            APP_DIR_LABEL: app_dir_label(app_dir),
+        }
+    )
+    meta["labels"] = labels
+    annotations = dict(meta.get("annotations") or {})
+    annotations[APP_DIR_ANNOTATION] = app_dir
+    meta["annotations"] = annotations
+    return out
+
+
+def owned_by(live: Mapping[str, Any], app: str, namespace: str) -> bool:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(MANAGED_BY) == "sbkube"
+        and labels.get(APP_LABEL) == app
+        and labels.get(NAMESPACE_LABEL) == namespace
+    )
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """True when every field ``desired`` sets has the same value in ``live``."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            k in live and is_subset(v, live[k]) for k, v in desired.items()
+        )
+    if isinstance(desired, list | tuple):
+        return (
+            isinstance(live, list | tuple)
+            and len(desired) == len(live)
+            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
+        )
+    return bool(desired == live)
+
+
+def _change(action: ResourceAction, m: Mapping[str, Any]) -> ResourceChange:
+    api, kind, ns, name = object_key(m)
+    return ResourceChange(action, api, kind, ns or None, name)
+
+
+@dataclass
+class DesiredObject:
+    manifest: dict[str, Any]
+    source_file: str | None = None
+
+    @property
+    def key(self) -> ObjectKey:
+        return object_key(self.manifest)
+
+
+@dataclass
+class AppWork:
+    """Everything needed to apply one app, computed before anything is recorded."""
+
+    name: str
+    type: str  # helm | yaml
+    namespace: str
+    config: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+    objects: list[DesiredObject] = field(default_factory=list)
+    chart: ChartRef | None = None
+    release_name: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    wait: bool = False
+    timeout: str | None = None
+
+
+def _previous_keys(prev: AppDeploymentRecord | None) -> dict[ObjectKey, Any]:
+    if prev is None:
+        return {}
+    return {
+        (r.api_version, r.kind, r.namespace or "", r.name): r
+        for r in prev.resources
+        if r.action != ResourceAction.DELETE
+    }
+
+
+def apply_yaml_app(
+    work: AppWork,
+    cluster: Cluster,
+    handle: AppHandle,
+    previous: AppDeploymentRecord | None,
+    *,
+    prune: bool = True,
+) -> tuple[ResourceChange, ...]:
+    """Apply a YAML app's objects, prune what it no longer has, record every resource."""
+    inputs: list[ResourceInput] = []
+    changes: list[ResourceChange] = []
+    desired_keys = set()
+    for obj in work.objects:
+        key = obj.key
+        desired_keys.add(key)
+        live = cluster.get(key)
+        if live is None:
+            action = ResourceAction.CREATE
+        elif is_subset(redact_manifest(obj.manifest), redact_manifest(live)):
+            action = ResourceAction.UNCHANGED
+        else:
+            action = ResourceAction.UPDATE
+        if action != ResourceAction.UNCHANGED:
+            cluster.apply(obj.manifest)
+        inputs.append(
+            ResourceInput.from_manifest(
+                obj.manifest, action, previous=live, source_file=obj.source_file
+            )
+        )
+        changes.append(_change(action, obj.manifest))
+    if prune:
+        for key, rec in _previous_keys(previous).items():
+            if key in desired_keys:
+                continue
+            live = cluster.get(key)
+            if live is None or not owned_by(live, work.name, work.namespace):
+                continue
+            cluster.delete(key)
+            inputs.append(
+                ResourceInput.from_manifest(
+                    live, ResourceAction.DELETE, previous=live, source_file=rec.source_file
+                )
+            )
+            changes.append(_change(ResourceAction.DELETE, live))
+    handle.record_resources(inputs)
+    return tuple(changes)
+
+
+def helm_resource_inputs(
+    rendered: Sequence[Mapping[str, Any]], previous: AppDeploymentRecord | None
+) -> tuple[list[ResourceInput], list[ResourceChange]]:
+    """Actions for a chart's rendered objects against the app's last recorded objects."""
+    prev = _previous_keys(previous)
+    inputs: list[ResourceInput] = []
+    changes: list[ResourceChange] = []
+    seen = set()
+    for manifest in rendered:
+        key = object_key(manifest)
+        seen.add(key)
+        old = prev.get(key)
+        if old is None:
+            action = ResourceAction.CREATE
+        elif old.checksum == manifest_checksum(redact_manifest(manifest)):
+            action = ResourceAction.UNCHANGED
+        else:
+            action = ResourceAction.UPDATE
+        prev_state = thaw(old.current_state) if old is not None and old.current_state else None
+        inputs.append(ResourceInput.from_manifest(manifest, action, previous=prev_state))
+        changes.append(_change(action, manifest))
+    for key, old in prev.items():
+        if key not in seen and old.current_state is not None:
+            inputs.append(
+                ResourceInput.from_manifest(
+                    thaw(old.current_state), ResourceAction.DELETE, previous=thaw(old.current_state)
+                )
+            )
+            changes.append(_change(ResourceAction.DELETE, old.current_state))
+    return inputs, changes
+
+
+def record_release(handle: AppHandle, info: ReleaseInfo, values: Mapping[str, Any]) -> None:
+    handle.record_helm_release(
+        release_name=info.name,
+        namespace=info.namespace,
+        chart=info.chart,
+        chart_version=info.chart_version,
+        app_version=info.app_version,
+        revision=info.revision,
+        status=info.status,
+        values=values,
+    )
+
+
+def apply_helm_app(
+    work: AppWork,
+    cluster: Cluster,
+    handle: AppHandle,
+    previous: AppDeploymentRecord | None,
+) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
+    assert work.chart is not None and work.release_name is not None
+    before = cluster.helm_status(work.release_name, work.namespace)
+    # Rendered once while preparing (so a broken chart fails before anything is recorded).
+    rendered = [o.manifest for o in work.objects] or cluster.render_chart(
+        work.chart, release_name=work.release_name, namespace=work.namespace, values=work.values
+    )
+    info = cluster.helm_upgrade_install(
+        work.chart,
+        release_name=work.release_name,
+        namespace=work.namespace,
+        values=work.values,
+        wait=work.wait,
+        timeout=work.timeout,
+    )
+    status = cluster.helm_status(work.release_name, work.namespace) or info
+    handle.set_metadata(
+        chart_ref=work.chart.ref,
+        chart_version_requested=work.chart.version,
+        previous_revision=before.revision if before else None,
+    )
+    record_release(handle, status, work.values)
+    inputs, changes = helm_resource_inputs(rendered, previous)
+    handle.record_resources(inputs)
+    release = ReleaseChange(
+        action="upgrade" if before is not None else "install",
+        release_name=status.name,
+        namespace=status.namespace,
+        chart=status.chart,
+        chart_version=status.chart_version,
+        from_revision=before.revision if before else None,
+        to_revision=status.revision,
+        status=status.status,
+    )
+    return tuple(changes), release

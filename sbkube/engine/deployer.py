@@ -1,0 +1,307 @@
+"""``deploy``: config.yaml -> apps applied in dependency order, every step recorded.
+
+Shape of a deploy (each step can fail with a clear error; nothing is recorded before 4):
+
+1. load and validate the config (``ConfigError``, exit 2);
+2. prepare every selected app: Helm values merged and the chart rendered with the real
+   ``helm template``, YAML manifests loaded and labelled (a chart that fails to render is
+   bad input: exit 2, nothing written);
+3. take the target's deploy lock (``--wait-lock``), then recover: mark deployments left
+   ``in_progress`` by dead processes ``interrupted`` and roll back Helm releases left
+   ``pending-*``;
+4. ``DeploymentTracker.track_deployment``; for each app in order: skip it when one of its
+   dependencies failed, else ``track_app`` and apply it (``apply.py``). One app's failure
+   does not stop the others that do not depend on it: the deployment is then
+   ``partially_failed``;
+5. release the lock.
+
+A dry run does 1, 2 and 4 against a :class:`MemoryCluster` seeded from the target's last
+recorded state (no cluster access, no lock, nothing recorded), so its plan is exactly
+what the real run then does when the cluster matches the record.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+from sbkube.engine.apply import (
+    AppWork,
+    DesiredObject,
+    apply_helm_app,
+    apply_yaml_app,
+    with_ownership,
+)
+from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
+from sbkube.engine.results import AppOutcome, DeployResult
+from sbkube.errors import ClusterError, ConfigError, SbkubeError
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.locks import DeployLocks, describe_holder
+from sbkube.state.records import AppStatus, AppType, DeploymentStatus, ResourceAction, thaw
+from sbkube.state.repository import DeploymentRepository
+from sbkube.state.tracker import DeploymentTracker
+
+Progress = Callable[[str], None]
+
+
+def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
+    return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
+
+
+def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
+    """Everything each app needs, computed (and validated) before anything is recorded."""
+    from sbkube.config import HelmApp, load_manifests, resolve_values
+
+    app_dir = str(loaded.app_dir)
+    works = []
+    for name in names:
+        app = loaded.app(name)
+        namespace = loaded.app_namespace(name)
+        config = app.model_dump(mode="json")
+        if isinstance(app, HelmApp):
+            values = resolve_values(loaded, name)
+            repo_name = app.chart.split("/", 1)[0]
+            chart = ChartRef(
+                ref=loaded.chart_ref(name),
+                version=app.version,
+                repo_url=(loaded.config.repos or {}).get(repo_name),
+            )
+            release = loaded.release_name(name)
+            try:
+                rendered = cluster.render_chart(
+                    chart, release_name=release, namespace=namespace, values=values
+                )
+            except ClusterError as err:
+                raise ConfigError(
+                    f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
+                    f"failed to render: {err.message}"
+                ) from err
+            works.append(
+                AppWork(
+                    name=name,
+                    type="helm",
+                    namespace=namespace,
+                    config=config,
+                    depends_on=tuple(app.depends_on),
+                    objects=[DesiredObject(m) for m in rendered],
+                    chart=chart,
+                    release_name=release,
+                    values=values,
+                    wait=bool(getattr(app, "wait", False)),
+                    timeout=getattr(app, "timeout", None),
+                )
+            )
+        else:
+            objects = [
+                DesiredObject(with_ownership(m, app=name, namespace=namespace, app_dir=app_dir))
+                for m in load_manifests(loaded, name)
+            ]
+            works.append(
+                AppWork(
+                    name=name,
+                    type="yaml",
+                    namespace=namespace,
+                    config=config,
+                    depends_on=tuple(app.depends_on),
+                    objects=objects,
+                )
+            )
+    return works
+
+
+def seeded_cluster(
+    repo: DeploymentRepository, cluster: Cluster, namespace: str, works: Sequence[AppWork]
+) -> Cluster:
+    """A MemoryCluster holding what the store says is on ``cluster`` for these apps."""
+    from sbkube.cluster.memory import MemoryCluster
+
+    helm = getattr(cluster, "helm", None) or getattr(cluster, "_helm", None)
+    plan = MemoryCluster(name=cluster.name, helm=helm)
+    objects: list[dict[str, Any]] = []
+    releases: list[ReleaseInfo] = []
+    for work in works:
+        prev = repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=work.name)
+        if prev is None:
+            continue
+        if work.type == "yaml":
+            objects += [
+                thaw(r.current_state)
+                for r in prev.resources
+                if r.action != ResourceAction.DELETE and r.current_state is not None
+            ]
+        for rel in prev.helm_releases:
+            releases.append(
+                ReleaseInfo(
+                    name=rel.release_name,
+                    namespace=rel.namespace,
+                    revision=rel.revision,
+                    status="deployed",
+                    chart=rel.chart,
+                    chart_version=rel.chart_version or "",
+                    app_version=rel.app_version,
+                    values=thaw(rel.values),
+                )
+            )
+    plan.seed(objects, releases)
+    return plan
+
+
+def run_apps(
+    works: Sequence[AppWork],
+    cluster: Cluster,
+    dep: Any,
+    repo: DeploymentRepository,
+    *,
+    target_cluster: str,
+    target_namespace: str,
+    progress: Progress | None,
+) -> list[AppOutcome]:
+    """Apply apps in order under one tracked deployment; failures skip their dependents."""
+    outcomes: list[AppOutcome] = []
+    broken: set[str] = set()
+    total = len(works)
+    for index, work in enumerate(works, start=1):
+        prefix = f"[{index}/{total}] {work.name} ({work.type})"
+        blocked = [d for d in work.depends_on if d in broken]
+        if blocked:
+            reason = f"skipped: dependency {', '.join(blocked)} failed"
+            dep.skip_app(name=work.name, type=work.type, namespace=work.namespace, reason=reason)
+            broken.add(work.name)
+            outcomes.append(
+                AppOutcome(work.name, work.type, work.namespace, AppStatus.SKIPPED, reason, 0.0)
+            )
+            if progress:
+                progress(f"{prefix} {reason}")
+            continue
+        previous = repo.last_successful_app(
+            cluster=target_cluster, namespace=target_namespace, app=work.name
+        )
+        started = time.monotonic()
+        release = None
+        try:
+            with dep.track_app(
+                name=work.name,
+                type=AppType(work.type),
+                namespace=work.namespace,
+                config=work.config,
+            ) as app:
+                if work.type == "helm":
+                    changes, release = apply_helm_app(work, cluster, app, previous)
+                else:
+                    changes = apply_yaml_app(work, cluster, app, previous)
+        except SbkubeError as err:
+            broken.add(work.name)
+            seconds = time.monotonic() - started
+            outcomes.append(
+                AppOutcome(
+                    work.name, work.type, work.namespace, AppStatus.FAILED, err.message, seconds
+                )
+            )
+            if progress:
+                progress(f"{prefix} FAILED after {seconds:.1f}s: {err.message}")
+            continue
+        seconds = time.monotonic() - started
+        outcome = AppOutcome(
+            work.name, work.type, work.namespace, AppStatus.SUCCESS, None, seconds, changes, release
+        )
+        outcomes.append(outcome)
+        if progress:
+            rel = ""
+            if release is not None:
+                rel = f"{release.action} {release.release_name} to revision {release.to_revision}; "
+            progress(f"{prefix} ok in {seconds:.1f}s: {rel}{outcome.summary}")
+    return outcomes
+
+
+def deploy(
+    app_dir: str | os.PathLike[str],
+    *,
+    cluster: Cluster,
+    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    apps: Sequence[str] | None = None,
+    dry_run: bool = False,
+    wait_lock: float = 0.0,
+    config_file: str = "config.yaml",
+    progress: Progress | None = None,
+    command_args: Sequence[str] = (),
+) -> DeployResult:
+    """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
+    from sbkube.config import load_config, sources_snapshot
+
+    loaded = load_config(Path(app_dir), config_file)
+    names = loaded.select(list(apps) if apps else None)
+    works = prepare_apps(loaded, names, cluster)
+    database = open_database(db)
+    repo = DeploymentRepository(database, secret_keys=loaded.config.secret_keys)
+    tracker = DeploymentTracker(repo)
+    namespace = loaded.config.namespace
+    messages: list[str] = []
+
+    def note(msg: str) -> None:
+        messages.append(msg)
+        if progress:
+            progress(msg)
+
+    track_args: dict[str, Any] = {
+        "namespace": namespace,
+        "app_dir": str(loaded.app_dir),
+        "config": loaded.raw,
+        "config_file": str(loaded.config_path),
+        "sources": sources_snapshot(loaded),
+        "command_args": list(command_args),
+        "secret_keys": loaded.config.secret_keys,
+    }
+
+    if dry_run:
+        plan_cluster = seeded_cluster(repo, cluster, namespace, works)
+        with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
+            outcomes = run_apps(
+                works,
+                plan_cluster,
+                dep,
+                repo,
+                target_cluster=cluster.name,
+                target_namespace=namespace,
+                progress=progress,
+            )
+        return DeployResult(
+            None, dep.status, True, cluster.name, namespace, tuple(outcomes), tuple(messages)
+        )
+
+    locks = DeployLocks(database)
+    lock = locks.acquire(
+        cluster.name,
+        namespace,
+        command="deploy",
+        wait=wait_lock,
+        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
+        on_takeover=lambda h, why: note(
+            f"took over the lock of {cluster.name}/{namespace} from {describe_holder(h)}: {why}"
+        ),
+    )
+    with lock:
+        mark_interrupted_deployments(repo, cluster=cluster.name, namespace=namespace, notify=note)
+        recover_pending_releases(
+            cluster,
+            [(w.release_name, w.namespace) for w in works if w.release_name],
+            notify=note,
+        )
+        with tracker.track_deployment(cluster=cluster.name, **track_args) as dep:
+            lock.set_deployment(dep.deployment_id)
+            outcomes = run_apps(
+                works,
+                cluster,
+                dep,
+                repo,
+                target_cluster=cluster.name,
+                target_namespace=namespace,
+                progress=progress,
+            )
+    status = dep.status if dep.status else DeploymentStatus.FAILED
+    return DeployResult(
+        dep.deployment_id, status, False, cluster.name, namespace, tuple(outcomes), tuple(messages)
+    )

@@ -1,0 +1,247 @@
+"""One deploy or rollback at a time per target, across processes and machines.
+
+A lock is a row in ``deploy_locks`` keyed by ``cluster/namespace``, so every process that
+shares a store (one SQLite file, or one PostgreSQL database across machines) sees it. The
+row names its holder — operator, host, pid, command, deployment — and carries a lease:
+a background thread renews ``expires_at`` every ``lease/3`` seconds while the holder runs.
+
+A lock is *stale*, and is taken over with a message, when its lease expired (the holder
+stopped renewing: killed, frozen, or its machine is gone), or when its holder ran on
+this host and that pid no longer exists (caught at once, no lease wait). Like Terraform's
+state locks, a live holder is named in the error so the second operator knows whom to ask.
+
+Acquiring is one short write transaction (``BEGIN IMMEDIATE`` on SQLite; a row lock or a
+primary-key conflict on PostgreSQL), retried while ``wait`` seconds remain.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sbkube.errors import LockError, StateError
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.records import LockRecord
+from sbkube.state.repository import current_operator
+from sbkube.state.schema import DeployLock
+
+DEFAULT_LEASE_SECONDS = 60.0
+
+
+def lock_target(cluster: str, namespace: str) -> str:
+    return f"{cluster}/{namespace}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed child not yet reaped) holds nothing: treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _record(row: DeployLock) -> LockRecord:
+    return LockRecord(
+        target=row.target,
+        holder_id=row.holder_id,
+        operator=row.operator,
+        host=row.host,
+        pid=row.pid,
+        command=row.command,
+        deployment_id=row.deployment_id,
+        acquired_at=row.acquired_at,
+        heartbeat_at=row.heartbeat_at,
+        expires_at=row.expires_at,
+    )
+
+
+def describe_holder(rec: LockRecord) -> str:
+    since = rec.acquired_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    what = f"{rec.command or 'deploy'}"
+    dep = f" ({rec.deployment_id})" if rec.deployment_id else ""
+    return f"{what}{dep} by {rec.operator}@{rec.host} pid {rec.pid} since {since}"
+
+
+def stale_reason(rec: LockRecord, now: datetime, host: str) -> str | None:
+    if rec.expires_at <= now:
+        return f"its lease expired at {rec.expires_at:%H:%M:%SZ}"
+    if rec.host == host and rec.pid is not None and not pid_alive(rec.pid):
+        return f"process {rec.pid} on {host} is gone"
+    return None
+
+
+@dataclass
+class LockHandle:
+    """A held lock. Use as a context manager, or call :meth:`release`."""
+
+    locks: DeployLocks
+    target: str
+    holder_id: str
+    taken_over: LockRecord | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start_heartbeat(self) -> None:
+        interval = max(0.05, self.locks.lease_seconds / 3)
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.locks._renew(self.target, self.holder_id)
+                except Exception:  # the next beat retries; expiry is the safety net
+                    continue
+
+        self._thread = threading.Thread(target=beat, name="sbkube-lock-heartbeat", daemon=True)
+        self._thread.start()
+
+    def set_deployment(self, deployment_id: str) -> None:
+        self.locks._set_deployment(self.target, self.holder_id, deployment_id)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.locks._release(self.target, self.holder_id)
+
+    def __enter__(self) -> LockHandle:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class DeployLocks:
+    """Deploy locks stored in the state database."""
+
+    def __init__(
+        self, db: DeploymentDatabase, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> None:
+        self.db = db
+        self.lease_seconds = lease_seconds
+        self.host = socket.gethostname()
+
+    def holder(self, cluster: str, namespace: str) -> LockRecord | None:
+        with self.db.read_session() as session:
+            row = session.get(DeployLock, lock_target(cluster, namespace))
+            return _record(row) if row is not None else None
+
+    def acquire(
+        self,
+        cluster: str,
+        namespace: str,
+        *,
+        command: str = "deploy",
+        wait: float = 0.0,
+        poll: float = 0.5,
+        on_wait: Callable[[LockRecord], None] | None = None,
+        on_takeover: Callable[[LockRecord, str], None] | None = None,
+    ) -> LockHandle:
+        """Take the lock of (cluster, namespace), waiting up to ``wait`` seconds.
+
+        Raises :class:`LockError` naming the holder when it is still held after ``wait``.
+        """
+        target = lock_target(cluster, namespace)
+        holder_id = secrets.token_hex(8)
+        deadline = time.monotonic() + max(0.0, wait)
+        told = False
+        while True:
+            held, taken = self._try_acquire(target, holder_id, command)
+            if held is None:
+                handle = LockHandle(self, target, holder_id, taken_over=taken[0] if taken else None)
+                if taken and on_takeover is not None:
+                    on_takeover(taken[0], taken[1])
+                handle.start_heartbeat()
+                return handle
+            if time.monotonic() >= deadline:
+                waited = f" after waiting {wait:g}s" if wait > 0 else ""
+                raise LockError(
+                    f"target {target} is locked{waited}: {describe_holder(held)} "
+                    "(use --wait-lock SECONDS to wait for it)"
+                )
+            if not told and on_wait is not None:
+                on_wait(held)
+                told = True
+            time.sleep(min(poll, max(0.01, deadline - time.monotonic())))
+
+    def _try_acquire(
+        self, target: str, holder_id: str, command: str
+    ) -> tuple[LockRecord | None, tuple[LockRecord, str] | None]:
+        """One attempt: (None, takeover-info) when acquired, (holder, None) when held."""
+        now = datetime.now(UTC)
+        fields = {
+            "holder_id": holder_id,
+            "operator": current_operator(),
+            "host": self.host,
+            "pid": os.getpid(),
+            "command": command,
+            "deployment_id": None,
+            "acquired_at": now,
+            "heartbeat_at": now,
+            "expires_at": now + timedelta(seconds=self.lease_seconds),
+        }
+        try:
+            with self.db.write_session() as session:
+                stmt = select(DeployLock).where(DeployLock.target == target)
+                if self.db.dialect == "postgresql":
+                    stmt = stmt.with_for_update()
+                row = session.execute(stmt).scalar_one_or_none()
+                if row is None:
+                    session.add(DeployLock(target=target, **fields))
+                    return None, None
+                current = _record(row)
+                reason = stale_reason(current, now, self.host)
+                if reason is None:
+                    return current, None
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                return None, (current, reason)
+        except StateError as err:
+            if isinstance(err.__cause__, IntegrityError):
+                return self._try_acquire(target, holder_id, command)  # lost an insert race
+            raise
+
+    def _renew(self, target: str, holder_id: str) -> None:
+        now = datetime.now(UTC)
+        with self.db.write_session() as session:
+            session.execute(
+                update(DeployLock)
+                .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
+                .values(heartbeat_at=now, expires_at=now + timedelta(seconds=self.lease_seconds))
+            )
+
+    def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
+        with self.db.write_session() as session:
+            session.execute(
+                update(DeployLock)
+                .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
+                .values(deployment_id=deployment_id)
+            )
+
+    def _release(self, target: str, holder_id: str) -> None:
+        with self.db.write_session() as session:
+            session.execute(
+                delete(DeployLock).where(
+                    DeployLock.target == target, DeployLock.holder_id == holder_id
+                )
+            )
+
+    def is_live(self, cluster: str, namespace: str) -> bool:
+        """True when the target's lock is held by a live holder."""
+        rec = self.holder(cluster, namespace)
+        return rec is not None and stale_reason(rec, datetime.now(UTC), self.host) is None
