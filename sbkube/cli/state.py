@@ -230,3 +230,7 @@ def history_cmd(
         ],
         empty=f"No deployment of app '{app}' recorded.",
     )
+
+
+# diff, prune, export and import live in their own module; importing it registers them.
+from sbkube.cli import state_more  # noqa: E402,F401
