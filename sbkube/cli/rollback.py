@@ -1,0 +1,162 @@
+"""``sbkube rollback``: roll apps back to any recorded deployment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sbkube.cli.common import open_db
+from sbkube.cli.deploy import Progress, cluster_options, interrupt_on_sigterm, make_cluster
+from sbkube.cli.output import echo_table, emit
+
+
+def print_plan(plan: Any) -> None:
+    click.echo(
+        f"Rollback plan: {plan.source_id} -> {plan.target_id}  "
+        f"target {plan.cluster}/{plan.namespace}"
+    )
+    echo_table(
+        plan.apps,
+        [
+            ("APP", lambda a: a.name),
+            ("TYPE", lambda a: a.type),
+            ("ACTION", lambda a: a.action),
+            ("RELEASE", lambda a: a.release_name),
+            (
+                "REVISION",
+                lambda a: (
+                    f"{a.from_revision} -> {a.to_revision} (new revision)"
+                    if a.action == "helm-rollback"
+                    else a.from_revision
+                ),
+            ),
+            (
+                "RESOURCES",
+                lambda a: ", ".join(
+                    f"{sum(1 for c in a.changes if c.action == act)} {act}"
+                    for act in ("create", "update", "delete", "unchanged")
+                    if any(c.action == act for c in a.changes)
+                ),
+            ),
+        ],
+        empty="(nothing to roll back)",
+    )
+    changed = [(a, c) for a in plan.apps for c in a.changes if c.action != "unchanged"]
+    if changed:
+        click.echo("")
+        echo_table(
+            changed,
+            [
+                ("APP", lambda p: p[0].name),
+                ("ACTION", lambda p: p[1].action),
+                ("KIND", lambda p: p[1].kind),
+                ("NAMESPACE", lambda p: p[1].namespace),
+                ("NAME", lambda p: p[1].name),
+            ],
+        )
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command()
+@click.argument("deployment_id", required=False, metavar="[ID]")
+@click.option(
+    "--to",
+    "to",
+    metavar="TARGET",
+    help="Deployment to roll back to (default: the last successful one before ID).",
+)
+@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Allow an unsuccessful TARGET, removing apps TARGET lacks, and digest-only Secrets.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
+@click.option(
+    "--app-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Take the target namespace from this app dir's config.yaml (when ID is not given).",
+)
+@click.option("--wait-lock", type=click.FloatRange(0), default=0, metavar="SECONDS")
+@cluster_options
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def rollback(
+    ctx: click.Context,
+    deployment_id: str | None,
+    to: str | None,
+    apps: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    yes: bool,
+    app_dir: Path | None,
+    wait_lock: float,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    memory_cluster: str | None,
+    fmt: str,
+) -> None:
+    """Roll apps back to any recorded deployment.
+
+    ID (default: the latest deployment of the target) is the deployment rolled back from;
+    TARGET is the one rolled back to. Ids may be full ids, unique prefixes, 'latest' or
+    'latest~N'. Helm apps are rolled back to the revision TARGET recorded; YAML apps get
+    TARGET's manifests re-applied, objects TARGET lacked deleted, deleted ones recreated.
+    The plan is printed first; the rollback is recorded as a new deployment.
+
+    \b
+    Examples:
+      sbkube rollback --app-dir apps/demo --dry-run
+      sbkube rollback latest --to latest~2 --app redis
+      sbkube rollback dep-20261126-085120-3f9a1c --to dep-20261125-101500-aa01bc --force
+    """
+    from sbkube.engine.rollbacks import rollback as run_rollback
+
+    namespace = None
+    if app_dir is not None:
+        from sbkube.config import load_config
+
+        namespace = load_config(app_dir).config.namespace
+    cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
+    interactive = sys.stdin.isatty() and not yes and fmt == "table"
+
+    def confirm(plan: Any) -> bool:
+        if fmt == "table":
+            print_plan(plan)
+        if not interactive:
+            return True
+        return click.confirm("Proceed with this rollback?", default=False, err=True)
+
+    progress = Progress(fmt == "table" or sys.stderr.isatty())
+    with interrupt_on_sigterm():
+        result = run_rollback(
+            open_db(ctx),
+            cluster,
+            deployment_id=deployment_id,
+            to=to,
+            apps=apps or None,
+            dry_run=dry_run,
+            force=force,
+            namespace=namespace,
+            wait_lock=wait_lock,
+            progress=progress,
+            confirm=confirm,
+            command_args=sys.argv[1:],
+        )
+    if fmt == "json":
+        emit(result, "json")
+    elif dry_run:
+        print_plan(result.plan)
+        click.echo("\nDry run: nothing was changed or recorded.")
+    else:
+        click.echo(f"\nRollback {result.deployment_id}: {result.status}")
+        for name, status, error in result.app_status:
+            if error:
+                click.echo(f"  {name}: {status}: {error}")
+    if not result.ok:
+        ctx.exit(1)

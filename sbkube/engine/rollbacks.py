@@ -1,0 +1,485 @@
+"""``rollback``: put any set of apps back the way a recorded deployment left them.
+
+Terms: SOURCE is the deployment rolled back *from* (default: the target's latest), TARGET
+the deployment rolled back *to* (default: the last successful deployment before SOURCE).
+
+The plan, per app (computed read-only, printed before anything runs):
+
+* Helm app in TARGET -> ``helm rollback`` to the revision TARGET recorded (not "previous");
+* YAML app in TARGET -> re-apply TARGET's manifests, delete objects sbkube manages now
+  that TARGET did not have, recreate those deleted since;
+* app in SOURCE but absent from TARGET -> uninstalled / its objects deleted (only with
+  ``force``, since it removes an app);
+* unchanged apps are listed and left alone.
+
+Refused (``RefusedError``/``NotFoundError``, exit 2): TARGET on another cluster or
+namespace, TARGET not successful (unless ``force``), unknown ids (nearest suggested), a
+Secret that would have to be restored but whose data the store only has as digests
+(named, unless ``force``, which leaves that Secret as it is live), a Helm revision that is
+no longer in the release's history.
+
+The rollback is itself a deployment (command ``rollback``, ``rollback_target_id`` =
+TARGET), recorded through the same tracker under the same lock as deploy; on success
+SOURCE is marked ``rolled_back``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sbkube.cluster.port import Cluster, ObjectKey
+from sbkube.engine.apply import helm_resource_inputs, is_subset, owned_by, record_release
+from sbkube.engine.deployer import open_database
+from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
+from sbkube.engine.results import ResourceChange, _Result
+from sbkube.errors import NotFoundError, RefusedError, SbkubeError, UsageError
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.locks import DeployLocks, describe_holder
+from sbkube.state.records import (
+    AppDeploymentRecord,
+    AppStatus,
+    Command,
+    DeploymentRecord,
+    DeploymentStatus,
+    ResourceAction,
+    thaw,
+)
+from sbkube.state.redact import is_digest, is_secret_manifest, redact_manifest
+from sbkube.state.repository import DeploymentRepository, ResourceInput
+from sbkube.state.tracker import DeploymentTracker
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AppRollbackPlan(_Result):
+    name: str
+    type: str
+    namespace: str
+    action: str  # helm-rollback | reapply | uninstall | delete | unchanged
+    release_name: str | None = None
+    from_revision: int | None = None
+    to_revision: int | None = None
+    changes: tuple[ResourceChange, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan(_Result):
+    source_id: str
+    target_id: str
+    cluster: str
+    namespace: str
+    apps: tuple[AppRollbackPlan, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult(_Result):
+    plan: RollbackPlan
+    deployment_id: str | None
+    status: DeploymentStatus | None
+    dry_run: bool
+    app_status: tuple[tuple[str, str, str | None], ...] = ()
+    messages: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.dry_run or self.status == DeploymentStatus.SUCCESS
+
+
+def _key(r: Any) -> ObjectKey:
+    return (r.api_version, r.kind, r.namespace or "", r.name)
+
+
+def _live_set(app: AppDeploymentRecord | None) -> dict[ObjectKey, Any]:
+    if app is None:
+        return {}
+    return {_key(r): r for r in app.resources if r.action != ResourceAction.DELETE}
+
+
+def _change(action: ResourceAction, key: ObjectKey) -> ResourceChange:
+    api, kind, ns, name = key
+    return ResourceChange(action, api, kind, ns or None, name)
+
+
+def resolve_pair(
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    *,
+    deployment_id: str | None,
+    to: str | None,
+    namespace: str | None,
+    force: bool,
+) -> tuple[DeploymentRecord, DeploymentRecord]:
+    scope = {"cluster": cluster.name, "namespace": namespace}
+    if deployment_id is None:
+        source_id = repo.resolve("latest", **scope)
+    else:
+        source_id = repo.resolve(deployment_id, **scope)
+    source = repo.get(source_id)
+    if source.cluster != cluster.name:
+        raise RefusedError(
+            f"deployment {source.deployment_id} was made on cluster '{source.cluster}', "
+            f"not '{cluster.name}'"
+        )
+    if to is None:
+        candidates = repo.list(
+            cluster=source.cluster,
+            namespace=source.namespace,
+            status="success",
+            until=source.started_at,
+            include_dry_run=False,
+            limit=1,
+        )
+        if not candidates:
+            raise NotFoundError(
+                f"no successful deployment before {source.deployment_id} on "
+                f"{source.cluster}/{source.namespace} to roll back to (use --to ID)"
+            )
+        target_id = candidates[0].deployment_id
+    else:
+        target_id = (
+            repo.resolve(to, cluster=source.cluster, namespace=source.namespace)
+            if to.startswith("latest")
+            else repo.resolve(to)
+        )
+    target = repo.get(target_id)
+    if (target.cluster, target.namespace) != (source.cluster, source.namespace):
+        raise RefusedError(
+            f"--to {target.deployment_id} targets {target.cluster}/{target.namespace}, but "
+            f"{source.deployment_id} is on {source.cluster}/{source.namespace}; a rollback "
+            "stays on one target"
+        )
+    if target.dry_run:
+        raise RefusedError(f"--to {target.deployment_id} is a dry run; nothing was deployed")
+    if target.status not in (DeploymentStatus.SUCCESS, DeploymentStatus.ROLLED_BACK) and not force:
+        raise RefusedError(
+            f"--to {target.deployment_id} has status {target.status}; rolling back to an "
+            "unsuccessful deployment needs --force"
+        )
+    return source, target
+
+
+def plan_rollback(
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    source: DeploymentRecord,
+    target: DeploymentRecord,
+    *,
+    apps: Sequence[str] | None = None,
+    force: bool = False,
+) -> RollbackPlan:
+    """The rollback plan, from the records and read-only looks at the cluster."""
+    names: list[str] = [a.name for a in target.apps]
+    names += [a.name for a in source.apps if a.name not in names]
+    if apps:
+        unknown = [a for a in apps if a not in names]
+        if unknown:
+            raise UsageError(
+                f"--app {unknown[0]}: not in {source.deployment_id} or {target.deployment_id} "
+                f"(apps: {', '.join(names) or 'none'})"
+            )
+        names = [n for n in names if n in apps]
+    plans: list[AppRollbackPlan] = []
+    warnings: list[str] = []
+    unrestorable: list[str] = []
+    for name in names:
+        t_app = target.app(name)
+        current = repo.last_successful_app(
+            cluster=source.cluster, namespace=source.namespace, app=name
+        )
+        if t_app is not None and t_app.status != AppStatus.SUCCESS and not force:
+            raise RefusedError(
+                f"app {name} has status {t_app.status} in {target.deployment_id}; "
+                "rolling it back there needs --force"
+            )
+        if t_app is None:
+            if current is None:
+                continue
+            if not force:
+                raise RefusedError(
+                    f"app {name} is not in {target.deployment_id}: rolling back would "
+                    f"{'uninstall' if current.type == 'helm' else 'delete'} it; use --force "
+                    "to confirm (or --app to leave it out)"
+                )
+            plans.append(_removal_plan(current, source.namespace))
+            continue
+        if t_app.type == "helm":
+            plans.append(_helm_plan(cluster, t_app, current))
+        else:
+            plan, secrets = _yaml_plan(cluster, t_app, current)
+            plans.append(plan)
+            unrestorable += secrets
+    if unrestorable:
+        listed = ", ".join(unrestorable)
+        if not force:
+            raise RefusedError(
+                f"cannot restore Secret data only recorded as digests: {listed} "
+                "(use --force to leave them as they are live)"
+            )
+        warnings.append(f"left as they are (only digests recorded): {listed}")
+    return RollbackPlan(
+        source.deployment_id,
+        target.deployment_id,
+        source.cluster,
+        source.namespace,
+        tuple(plans),
+        tuple(warnings),
+    )
+
+
+def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPlan:
+    rel = current.helm_release
+    changes = tuple(_change(ResourceAction.DELETE, k) for k in _live_set(current))
+    if current.type == "helm" and rel is not None:
+        return AppRollbackPlan(
+            current.name,
+            "helm",
+            current.namespace or namespace,
+            "uninstall",
+            release_name=rel.release_name,
+            from_revision=rel.revision,
+            changes=changes,
+        )
+    return AppRollbackPlan(
+        current.name, current.type, current.namespace or namespace, "delete", changes=changes
+    )
+
+
+def _helm_plan(
+    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+) -> AppRollbackPlan:
+    rel = t_app.helm_release
+    if rel is None:
+        raise RefusedError(f"app {t_app.name}: no Helm release recorded in {t_app.deployment_id}")
+    status = cluster.helm_status(rel.release_name, rel.namespace)
+    history = {r.revision for r in cluster.helm_history(rel.release_name, rel.namespace)}
+    if rel.revision not in history:
+        raise RefusedError(
+            f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
+            f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
+        )
+    _, changes = helm_resource_inputs(
+        [
+            thaw(r.current_state)
+            for r in t_app.resources
+            if r.current_state and r.action != ResourceAction.DELETE
+        ],
+        current,
+    )
+    return AppRollbackPlan(
+        t_app.name,
+        "helm",
+        t_app.namespace or rel.namespace,
+        "helm-rollback",
+        release_name=rel.release_name,
+        from_revision=status.revision if status else None,
+        to_revision=rel.revision,
+        changes=tuple(changes),
+    )
+
+
+def _yaml_plan(
+    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+) -> tuple[AppRollbackPlan, list[str]]:
+    changes: list[ResourceChange] = []
+    secrets: list[str] = []
+    wanted = _live_set(t_app)
+    for key, res in wanted.items():
+        live = cluster.get(key)
+        state = thaw(res.current_state)
+        if live is None:
+            action = ResourceAction.CREATE
+        elif is_subset(state, redact_manifest(live)):
+            action = ResourceAction.UNCHANGED
+        else:
+            action = ResourceAction.UPDATE
+        if action != ResourceAction.UNCHANGED and _has_digests(state):
+            secrets.append(f"Secret {key[2]}/{key[3]}")
+        changes.append(_change(action, key))
+    for key in _live_set(current):
+        if key not in wanted:
+            live = cluster.get(key)
+            if live is not None and owned_by(live, t_app.name, t_app.namespace or ""):
+                changes.append(_change(ResourceAction.DELETE, key))
+    quiet = all(c.action == ResourceAction.UNCHANGED for c in changes)
+    return (
+        AppRollbackPlan(
+            t_app.name,
+            "yaml",
+            t_app.namespace or "",
+            "unchanged" if quiet else "reapply",
+            changes=tuple(changes),
+        ),
+        secrets,
+    )
+
+
+def _recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
+    return [
+        thaw(r.current_state)
+        for r in app.resources
+        if r.current_state is not None and r.action != ResourceAction.DELETE
+    ]
+
+
+def _has_digests(state: dict[str, Any]) -> bool:
+    if not is_secret_manifest(state):
+        return False
+    return any(
+        is_digest(v) for field in ("data", "stringData") for v in (state.get(field) or {}).values()
+    )
+
+
+def _execute_app(
+    plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+    cluster: Cluster,
+    handle: Any,
+) -> None:
+    if plan.action == "helm-rollback":
+        assert t_app is not None and plan.release_name and plan.to_revision
+        info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
+        info = cluster.helm_status(plan.release_name, plan.namespace) or info
+        values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        record_release(handle, info, values)
+        helm_inputs, _ = helm_resource_inputs(_recorded_manifests(t_app), current)
+        handle.record_resources(helm_inputs)
+        return
+    if plan.action == "uninstall":
+        assert plan.release_name
+        cluster.helm_uninstall(plan.release_name, plan.namespace)
+    inputs: list[ResourceInput] = []
+    wanted = _live_set(t_app) if t_app is not None else {}
+    for change in plan.changes:
+        key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
+        live = cluster.get(key)
+        if change.action == ResourceAction.DELETE:
+            if live is not None and plan.action != "uninstall":
+                cluster.delete(key)
+            state = live if live is not None else thaw(_live_set(current)[key].current_state)
+            inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
+            continue
+        res = wanted[key]
+        state = thaw(res.current_state)
+        if change.action != ResourceAction.UNCHANGED and not _has_digests(state):
+            cluster.apply(state)
+        inputs.append(
+            ResourceInput.from_manifest(
+                state, change.action, previous=live, source_file=res.source_file
+            )
+        )
+    handle.record_resources(inputs)
+
+
+def rollback(
+    db: DeploymentDatabase | str | os.PathLike[str] | None,
+    cluster: Cluster,
+    *,
+    deployment_id: str | None = None,
+    to: str | None = None,
+    apps: Sequence[str] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    namespace: str | None = None,
+    wait_lock: float = 0.0,
+    progress: Progress | None = None,
+    confirm: Callable[[RollbackPlan], bool] | None = None,
+    command_args: Sequence[str] = (),
+) -> RollbackResult:
+    """Roll back to a recorded deployment; see the module docstring."""
+    database = open_database(db)
+    repo = DeploymentRepository(database)
+    source, target = resolve_pair(
+        repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
+    )
+    plan = plan_rollback(repo, cluster, source, target, apps=apps, force=force)
+    if dry_run:
+        return RollbackResult(plan, None, None, True)
+    if confirm is not None and not confirm(plan):
+        raise RefusedError("rollback cancelled")
+    messages: list[str] = []
+
+    def note(msg: str) -> None:
+        messages.append(msg)
+        if progress:
+            progress(msg)
+
+    locks = DeployLocks(database)
+    lock = locks.acquire(
+        source.cluster,
+        source.namespace,
+        command="rollback",
+        wait=wait_lock,
+        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
+        on_takeover=lambda h, why: note(f"took over the lock from {describe_holder(h)}: {why}"),
+    )
+    tracker = DeploymentTracker(repo)
+    statuses: list[tuple[str, str, str | None]] = []
+    with lock:
+        mark_interrupted_deployments(
+            repo, cluster=source.cluster, namespace=source.namespace, notify=note
+        )
+        recover_pending_releases(
+            cluster,
+            [(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+            notify=note,
+        )
+        with tracker.track_deployment(
+            cluster=source.cluster,
+            namespace=source.namespace,
+            app_dir=target.app_dir,
+            config=thaw(target.config_snapshot) if target.config_snapshot else None,
+            config_file=target.config_file,
+            command=Command.ROLLBACK,
+            command_args=list(command_args),
+            sources=thaw(target.sources_snapshot) if target.sources_snapshot else None,
+            rollback_target_id=target.deployment_id,
+        ) as dep:
+            lock.set_deployment(dep.deployment_id)
+            for index, app_plan in enumerate(plan.apps, start=1):
+                t_app = target.app(app_plan.name)
+                current = repo.last_successful_app(
+                    cluster=source.cluster, namespace=source.namespace, app=app_plan.name
+                )
+                started = time.monotonic()
+                info = {
+                    "from_deployment": source.deployment_id,
+                    "to_deployment": target.deployment_id,
+                    "action": app_plan.action,
+                    "from_revision": app_plan.from_revision,
+                    "to_revision": app_plan.to_revision,
+                }
+                try:
+                    with dep.track_app(
+                        name=app_plan.name,
+                        type=app_plan.type,
+                        namespace=app_plan.namespace,
+                        config=thaw(t_app.config) if t_app else None,
+                        rollback_info=info,
+                    ) as handle:
+                        _execute_app(app_plan, t_app, current, cluster, handle)
+                except SbkubeError as err:
+                    statuses.append((app_plan.name, "failed", err.message))
+                    if progress:
+                        progress(
+                            f"[{index}/{len(plan.apps)}] {app_plan.name} FAILED: {err.message}"
+                        )
+                    continue
+                statuses.append((app_plan.name, "success", None))
+                if progress:
+                    progress(
+                        f"[{index}/{len(plan.apps)}] {app_plan.name} {app_plan.action} ok in "
+                        f"{time.monotonic() - started:.1f}s"
+                    )
+        if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
+            repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
+    return RollbackResult(
+        plan, dep.deployment_id, dep.status, False, tuple(statuses), tuple(messages)
+    )
