@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+# Far above any real config or manifest, far below what an alias bomb expands to.
+MAX_EXPANDED_NODES = 5_000_000
 
 _LOCAL_PREFIXES = ("./", "../", "/")
 _PACKAGED_SUFFIXES = (".tgz", ".tar.gz")
@@ -151,6 +153,42 @@ def _check_duplicates(node: yaml.Node, shown: str) -> None:
                 stack.append((item, (*path, index)))
 
 
+def _check_expansion(node: yaml.Node, shown: str) -> None:
+    """Refuse recursive anchors and alias "bombs" before anything walks the data.
+
+    Constructed YAML shares aliased objects, but JSON snapshots, deep merges and helm's
+    values file all expand them; a few lines of aliases can expand to billions of nodes.
+    """
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(current: yaml.Node) -> int:
+        key = id(current)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise ConfigError(
+                f"{shown}: line {current.start_mark.line + 1}: recursive YAML anchor refused"
+            )
+        active.add(key)
+        total = 1
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                total += size(key_node) + size(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            for item in current.value:
+                total += size(item)
+        active.discard(key)
+        memo[key] = total
+        if total > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"{shown}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes; refused"
+            )
+        return total
+
+    size(node)
+
+
 def _yaml_error(shown: str, err: yaml.YAMLError) -> ConfigError:
     if isinstance(err, yaml.MarkedYAMLError):
         mark = err.problem_mark or err.context_mark
@@ -180,6 +218,7 @@ def parse_yaml_documents(data: bytes, shown: str) -> list[Any]:
         while loader.check_node():
             node = loader.get_node()
             _check_duplicates(node, shown)
+            _check_expansion(node, shown)
             docs.append(loader.construct_document(node))
     except yaml.YAMLError as err:
         raise _yaml_error(shown, err) from None
@@ -231,9 +270,13 @@ def _read_file(path: Path, shown: str, what: str) -> bytes:
 # --------------------------------------------------------------------------- result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedConfig:
-    """A validated ``config.yaml`` together with where it lives and the deploy order."""
+    """A validated ``config.yaml`` together with where it lives and the deploy order.
+
+    Compared and hashed by identity: it carries the bytes of the files it has read, so
+    two loads of the same directory are two different snapshots.
+    """
 
     app_dir: Path
     config_path: Path
@@ -347,7 +390,10 @@ def _validation_error(err: ValidationError, shown: str) -> ConfigError:
         app_type = str(loc.pop(2))
     if loc and loc[-1] == "[key]":
         loc.pop()
-        return ConfigError(f"{shown}: {_dotted(loc)}: keys must be strings")
+        key = loc.pop() if loc else "?"
+        return ConfigError(
+            f"{shown}: {_dotted(loc)}: key {key!r} must be a string (quote it in the YAML)"
+        )
     path = _dotted(loc)
     ctx = first.get("ctx") or {}
 

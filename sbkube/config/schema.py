@@ -55,15 +55,19 @@ CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
 )
 
 
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+
+
 def dns1123_label_problem(value: str, max_len: int = DNS1123_LABEL_MAX) -> str | None:
     """Why ``value`` is not a valid DNS-1123 label of at most ``max_len`` characters, or None."""
     if not value:
         return "must not be empty"
     if len(value) > max_len:
-        return f"{value!r} is {len(value)} characters long (at most {max_len} allowed)"
+        return f"{_short(value)} is {len(value)} characters long (at most {max_len})"
     if not _LABEL_RE.match(value):
         return (
-            f"{value!r} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
+            f"{_short(value)} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit)"
         )
     return None
@@ -74,11 +78,11 @@ def dns1123_subdomain_problem(value: str) -> str | None:
     if not value:
         return "must not be empty"
     if len(value) > DNS1123_SUBDOMAIN_MAX:
-        return f"{value!r} is {len(value)} characters long (at most {DNS1123_SUBDOMAIN_MAX})"
+        return f"{_short(value)} is {len(value)} characters long (at most {DNS1123_SUBDOMAIN_MAX})"
     if not _SUBDOMAIN_RE.match(value):
         return (
-            f"{value!r} is not a valid DNS-1123 subdomain (lowercase letters, digits, '-' and "
-            "'.', starting and ending with a letter or digit)"
+            f"{_short(value)} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit)"
         )
     return None
 
