@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from sbkube.errors import ClusterError
 HELM_ENV_VAR = "SBKUBE_HELM"
 
 try:  # the C loader is several times faster on large charts; fall back when libyaml is absent
-    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader
+    _YamlLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _YamlLoader = yaml.SafeLoader
 
@@ -153,7 +154,7 @@ def metadata_argv(
     argv = [binary, "get", "metadata", release_name, "--namespace", namespace]
     if revision is not None:
         argv += ["--revision", str(revision)]
-    return argv + ["--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
+    return [*argv, "--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
 
 
 def history_argv(
@@ -188,7 +189,7 @@ def get_values_argv(
     argv = [binary, "get", "values", release_name, "--namespace", namespace]
     if revision is not None:
         argv += ["--revision", str(revision)]
-    return argv + ["--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
+    return [*argv, "--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
 
 
 def rollback_argv(
@@ -312,7 +313,9 @@ def parse_release_json(
         chart_version=str(chart_version),
         app_version=str(app_version) if app_version else None,
         values=dict(values) if isinstance(values, Mapping) else {},
-        updated=parse_helm_time(info.get("last_deployed")) or parse_helm_time(meta.get("deployedAt")),
+        updated=(
+            parse_helm_time(info.get("last_deployed")) or parse_helm_time(meta.get("deployedAt"))
+        ),
         description=str(info.get("description") or ""),
     )
 
@@ -326,8 +329,8 @@ def parse_status_json(text: str, metadata: Mapping[str, Any] | None = None) -> R
 
 # "demo-redis-0.1.0" -> ("demo-redis", "0.1.0"): helm history joins name and version with a
 # dash and both may contain dashes, so split before the first dash-separated part that
-# looks like a version (digits.digits...).
-_CHART_SPLIT = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+(?:\.\d+)*(?:[-+].*)?)$")
+# is a SemVer 2 version (helm requires one in Chart.yaml): MAJOR.MINOR.PATCH[-pre][+build].
+_CHART_SPLIT = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+\.\d+\.\d+(?:[-+].*)?)$")
 
 
 def split_chart(chart: str) -> tuple[str, str]:
@@ -391,6 +394,10 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
 
 _NOISE_PREFIXES = ("warning:", "walk.go:", "level=", "use --debug", "coalesce.go:")
 
+# client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
+# the tool's own one-line summary and repeat on every retry.
+KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
+
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
@@ -407,7 +414,7 @@ def first_error_line(stderr: str) -> str:
         if line.startswith("Error:"):
             return line[len("Error:") :].strip()
     for line in lines:
-        if not line.lower().startswith(_NOISE_PREFIXES):
+        if not line.lower().startswith(_NOISE_PREFIXES) and not KLOG_LINE.match(line):
             return line
     return lines[0] if lines else ""
 
@@ -444,10 +451,8 @@ def values_file(values: Mapping[str, Any]) -> Iterator[str]:
             json.dump(dict(values), handle, default=str)
         yield path
     finally:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 class HelmClient:
@@ -475,16 +480,11 @@ class HelmClient:
             self._resolved = resolve_binary(self._binary, HELM_ENV_VAR, "helm")
         return self._resolved
 
-    def _cluster_flags(self) -> dict[str, str | None]:
-        return {"kubeconfig": self.kubeconfig, "context": self.context}
-
     def run(self, argv: Sequence[str], *, what: str) -> str:
         """Run ``argv``; stdout on success, ClusterError with helm's reason otherwise."""
         env = {**os.environ, **self.env} if self.env else None
         try:
-            proc = subprocess.run(
-                list(argv), capture_output=True, text=True, env=env, check=False
-            )
+            proc = subprocess.run(list(argv), capture_output=True, text=True, env=env, check=False)
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
         if proc.returncode != 0:
@@ -541,7 +541,8 @@ class HelmClient:
                 wait=wait,
                 timeout=timeout,
                 create_namespace=create_namespace,
-                **self._cluster_flags(),
+                kubeconfig=self.kubeconfig,
+                context=self.context,
             )
             out = self.run(argv, what=f"helm upgrade --install {release_name}")
         info = parse_status_json(out)
@@ -555,7 +556,13 @@ class HelmClient:
     def status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
         try:
             out = self.run(
-                status_argv(self.binary, release_name, namespace, **self._cluster_flags()),
+                status_argv(
+                    self.binary,
+                    release_name,
+                    namespace,
+                    kubeconfig=self.kubeconfig,
+                    context=self.context,
+                ),
                 what=f"helm status {release_name}",
             )
         except ClusterError as exc:
@@ -564,7 +571,13 @@ class HelmClient:
             raise
         metadata = parse_metadata_json(
             self.run(
-                metadata_argv(self.binary, release_name, namespace, **self._cluster_flags()),
+                metadata_argv(
+                    self.binary,
+                    release_name,
+                    namespace,
+                    kubeconfig=self.kubeconfig,
+                    context=self.context,
+                ),
                 what=f"helm get metadata {release_name}",
             )
         )
@@ -578,7 +591,13 @@ class HelmClient:
         """
         try:
             out = self.run(
-                history_argv(self.binary, release_name, namespace, **self._cluster_flags()),
+                history_argv(
+                    self.binary,
+                    release_name,
+                    namespace,
+                    kubeconfig=self.kubeconfig,
+                    context=self.context,
+                ),
                 what=f"helm history {release_name}",
             )
         except ClusterError as exc:
@@ -587,7 +606,7 @@ class HelmClient:
             raise
         revisions = parse_history_json(out, release_name, namespace)
         return [
-            _replace_values(rev, self.get_values(release_name, namespace, rev.revision))
+            replace(rev, values=self.get_values(release_name, namespace, rev.revision))
             for rev in revisions
         ]
 
@@ -596,7 +615,12 @@ class HelmClient:
     ) -> dict[str, Any]:
         out = self.run(
             get_values_argv(
-                self.binary, release_name, namespace, revision=revision, **self._cluster_flags()
+                self.binary,
+                release_name,
+                namespace,
+                revision=revision,
+                kubeconfig=self.kubeconfig,
+                context=self.context,
             ),
             what=f"helm get values {release_name}",
         )
@@ -619,7 +643,8 @@ class HelmClient:
                 revision,
                 wait=wait,
                 timeout=timeout,
-                **self._cluster_flags(),
+                kubeconfig=self.kubeconfig,
+                context=self.context,
             ),
             what=f"helm rollback {release_name} {revision}",
         )
@@ -630,7 +655,13 @@ class HelmClient:
 
     def uninstall(self, release_name: str, namespace: str) -> None:
         self.run(
-            uninstall_argv(self.binary, release_name, namespace, **self._cluster_flags()),
+            uninstall_argv(
+                self.binary,
+                release_name,
+                namespace,
+                kubeconfig=self.kubeconfig,
+                context=self.context,
+            ),
             what=f"helm uninstall {release_name}",
         )
 
@@ -638,18 +669,3 @@ class HelmClient:
 def is_release_not_found(exc: ClusterError) -> bool:
     """True for helm's "release: not found" (the storage driver's ErrReleaseNotFound)."""
     return "release: not found" in exc.message or "release not found" in exc.message
-
-
-def _replace_values(info: ReleaseInfo, values: Mapping[str, Any]) -> ReleaseInfo:
-    return ReleaseInfo(
-        name=info.name,
-        namespace=info.namespace,
-        revision=info.revision,
-        status=info.status,
-        chart=info.chart,
-        chart_version=info.chart_version,
-        app_version=info.app_version,
-        values=dict(values),
-        updated=info.updated,
-        description=info.description,
-    )

@@ -7,10 +7,10 @@ from typing import Any
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ChartRef, ObjectKey, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo
 
 
-class KubeCluster:
+class KubeCluster(Cluster):
     """A Kubernetes cluster reached through one kubeconfig and context.
 
     ``name`` (recorded with every deployment) is the context given, else the kubeconfig's

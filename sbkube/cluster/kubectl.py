@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sbkube.cluster.helm import resolve_binary
+from sbkube.cluster.helm import KLOG_LINE, resolve_binary
 from sbkube.cluster.port import ObjectKey, format_key, object_key
 from sbkube.errors import ClusterError
 
@@ -113,15 +113,19 @@ def current_context_argv(binary: str, *, kubeconfig: str | None = None) -> list[
 
 
 def first_error_line(stderr: str) -> str:
-    """kubectl's reason: the ``error: ...``/``Error from server ...`` line, else the first."""
+    """kubectl's reason: its ``error: ...``/``Error from server ...`` line, else its first
+    line that is not a client-go log line, else the first log line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
+    own = [line for line in lines if not KLOG_LINE.match(line)]
+    for line in own:
         lowered = line.lower()
         if lowered.startswith("error:"):
             return line[len("error:") :].strip()
-        if lowered.startswith("error from server") or lowered.startswith("the server"):
+        if lowered.startswith("error from server"):
             return line
-    return lines[0] if lines else ""
+    if own:
+        return own[0]
+    return KLOG_LINE.sub("", lines[0]) if lines else ""
 
 
 def _parse_object(text: str, what: str) -> dict[str, Any] | None:

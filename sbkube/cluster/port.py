@@ -198,8 +198,12 @@ class ReleaseInfo:
 class Cluster(Protocol):
     """What the engine needs from a cluster. Implementations: KubeCluster, MemoryCluster."""
 
-    name: str
-    """Identity recorded in the state store: the kube context, or ``"memory"``."""
+    # A read-only property, so that implementations may compute it lazily (KubeCluster asks
+    # kubectl for the current context) or store it as a plain attribute.
+    @property
+    def name(self) -> str:
+        """Identity recorded in the state store: the kube context, or ``"memory"``."""
+        ...
 
     def render_chart(
         self,

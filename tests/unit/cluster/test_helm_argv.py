@@ -1,0 +1,218 @@
+"""The helm command lines, built without running helm."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sbkube.cluster import helm as h
+from sbkube.cluster.port import ChartRef
+from sbkube.errors import ClusterError
+
+
+def test_global_flags() -> None:
+    assert h.global_flags() == []
+    assert h.global_flags(kubeconfig="/k", context="ctx") == [
+        "--kubeconfig",
+        "/k",
+        "--kube-context",
+        "ctx",
+    ]
+
+
+def test_template_argv_has_no_cluster_flags() -> None:
+    argv = h.template_argv(
+        "helm",
+        ChartRef("bitnami/redis", version="18.1.0"),
+        release_name="cache",
+        namespace="data",
+        values_file="/tmp/v.json",
+    )
+    assert argv == [
+        "helm",
+        "template",
+        "cache",
+        "bitnami/redis",
+        "--namespace",
+        "data",
+        "--values",
+        "/tmp/v.json",
+        "--version",
+        "18.1.0",
+    ]
+
+
+def test_template_argv_without_version() -> None:
+    argv = h.template_argv(
+        "helm", ChartRef("./charts/x"), release_name="r", namespace="n", values_file="v"
+    )
+    assert "--version" not in argv
+
+
+def test_upgrade_install_argv_full() -> None:
+    argv = h.upgrade_install_argv(
+        "/bin/helm",
+        ChartRef("repo/app", version="1.0.0", repo_url="https://example.com"),
+        release_name="app",
+        namespace="prod",
+        values_file="/tmp/values.json",
+        wait=True,
+        timeout="5m",
+        kubeconfig="/home/u/.kube/config",
+        context="k3s",
+    )
+    assert argv == [
+        "/bin/helm",
+        "upgrade",
+        "app",
+        "repo/app",
+        "--install",
+        "--namespace",
+        "prod",
+        "--values",
+        "/tmp/values.json",
+        "--version",
+        "1.0.0",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "5m",
+        "--output",
+        "json",
+        "--kubeconfig",
+        "/home/u/.kube/config",
+        "--kube-context",
+        "k3s",
+    ]
+    assert "https://example.com" not in argv  # repo_url is informational
+
+
+def test_upgrade_install_argv_minimal() -> None:
+    argv = h.upgrade_install_argv(
+        "helm",
+        ChartRef("./c"),
+        release_name="r",
+        namespace="n",
+        values_file="v",
+        create_namespace=False,
+    )
+    assert argv == [
+        "helm",
+        "upgrade",
+        "r",
+        "./c",
+        "--install",
+        "--namespace",
+        "n",
+        "--values",
+        "v",
+        "--output",
+        "json",
+    ]
+
+
+def test_status_history_values_metadata_argv() -> None:
+    assert h.status_argv("helm", "r", "n", context="c") == [
+        "helm",
+        "status",
+        "r",
+        "--namespace",
+        "n",
+        "--output",
+        "json",
+        "--kube-context",
+        "c",
+    ]
+    assert h.history_argv("helm", "r", "n") == [
+        "helm",
+        "history",
+        "r",
+        "--namespace",
+        "n",
+        "--output",
+        "json",
+    ]
+    assert h.get_values_argv("helm", "r", "n", revision=3) == [
+        "helm",
+        "get",
+        "values",
+        "r",
+        "--namespace",
+        "n",
+        "--revision",
+        "3",
+        "--output",
+        "json",
+    ]
+    assert "--revision" not in h.get_values_argv("helm", "r", "n")
+    assert h.metadata_argv("helm", "r", "n", kubeconfig="/k")[:4] == [
+        "helm",
+        "get",
+        "metadata",
+        "r",
+    ]
+    assert h.metadata_argv("helm", "r", "n", kubeconfig="/k")[-2:] == ["--kubeconfig", "/k"]
+
+
+def test_rollback_and_uninstall_argv() -> None:
+    assert h.rollback_argv("helm", "r", "n", 2, wait=True, timeout="1m") == [
+        "helm",
+        "rollback",
+        "r",
+        "2",
+        "--namespace",
+        "n",
+        "--wait",
+        "--timeout",
+        "1m",
+    ]
+    assert h.uninstall_argv("helm", "r", "n", context="c") == [
+        "helm",
+        "uninstall",
+        "r",
+        "--namespace",
+        "n",
+        "--ignore-not-found",
+        "--kube-context",
+        "c",
+    ]
+
+
+def test_show_chart_argv() -> None:
+    assert h.show_chart_argv("helm", ChartRef("x.tgz", version="1")) == [
+        "helm",
+        "show",
+        "chart",
+        "x.tgz",
+        "--version",
+        "1",
+    ]
+
+
+def test_values_file_is_private_json_and_removed() -> None:
+    values = {"auth": {"password": "s3cret"}, "flag": "on", "version": "1.10"}
+    with h.values_file(values) as path:
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        # Strings stay strings: "on" and "1.10" would change type through a naive YAML dump.
+        assert json.loads(Path(path).read_text()) == values
+    assert not Path(path).exists()
+
+
+def test_resolve_binary_names_missing_binary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SBKUBE_HELM", "helm-that-does-not-exist")
+    client = h.HelmClient()
+    with pytest.raises(ClusterError, match="helm-that-does-not-exist") as err:
+        _ = client.binary
+    assert "SBKUBE_HELM" in str(err.value)
+    assert err.value.exit_code == 1
+
+
+def test_explicit_binary_wins_over_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    exe = tmp_path / "my-helm"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("SBKUBE_HELM", "helm-that-does-not-exist")
+    assert h.HelmClient(binary=str(exe)).binary == str(exe)

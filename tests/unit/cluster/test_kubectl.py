@@ -1,0 +1,232 @@
+"""KubectlClient: command lines, a fake kubectl for the answers, real kubectl for config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sbkube.cluster import kubectl as k
+from sbkube.cluster.kube import KubeCluster
+from sbkube.cluster.kubectl import KubectlClient
+from sbkube.errors import ClusterError
+
+DEPLOY_KEY = ("apps/v1", "Deployment", "data", "web")
+NS_KEY = ("v1", "Namespace", "", "data")
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "expected"),
+    [
+        ("apps/v1", "Deployment", "Deployment.v1.apps"),
+        ("v1", "ConfigMap", "ConfigMap"),
+        ("cert-manager.io/v1", "Certificate", "Certificate.v1.cert-manager.io"),
+    ],
+)
+def test_resource_arg(api_version: str, kind: str, expected: str) -> None:
+    assert k.resource_arg(api_version, kind) == expected
+
+
+def test_get_argv() -> None:
+    assert k.get_argv("kubectl", DEPLOY_KEY, kubeconfig="/k", context="c") == [
+        "kubectl",
+        "get",
+        "Deployment.v1.apps",
+        "web",
+        "--namespace",
+        "data",
+        "--ignore-not-found",
+        "--output",
+        "json",
+        "--kubeconfig",
+        "/k",
+        "--context",
+        "c",
+    ]
+    # cluster-scoped: no --namespace at all
+    assert "--namespace" not in k.get_argv("kubectl", NS_KEY)
+
+
+def test_apply_argv() -> None:
+    assert k.apply_argv("kubectl") == ["kubectl", "apply", "--filename", "-", "--output", "json"]
+    server_side = k.apply_argv("kubectl", server_side=True, context="c")
+    assert server_side[-5:] == [
+        "--server-side",
+        "--field-manager=sbkube",
+        "--force-conflicts",
+        "--context",
+        "c",
+    ]
+
+
+def test_delete_argv() -> None:
+    assert k.delete_argv("kubectl", DEPLOY_KEY) == [
+        "kubectl",
+        "delete",
+        "Deployment.v1.apps",
+        "web",
+        "--namespace",
+        "data",
+        "--ignore-not-found",
+        "--wait=true",
+        "--output",
+        "name",
+    ]
+
+
+def test_current_context_argv() -> None:
+    assert k.current_context_argv("kubectl", kubeconfig="/k") == [
+        "kubectl",
+        "config",
+        "current-context",
+        "--kubeconfig",
+        "/k",
+    ]
+
+
+LIVE = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "data", "uid": "u-1", "resourceVersion": "9"},
+    "spec": {"replicas": 2},
+}
+
+
+@pytest.fixture
+def fake_kubectl(fake_binary: Callable[..., Any]) -> Any:
+    return fake_binary(
+        "kubectl",
+        {
+            ("get", "Deployment.v1.apps", "web"): (0, json.dumps(LIVE), ""),
+            ("get", "Deployment.v1.apps", "gone"): (0, "", ""),
+            ("get", "Widget.v1.example.com"): (
+                1,
+                "",
+                'error: the server doesn\'t have a resource type "Widget"\n',
+            ),
+            ("get", "Secret"): (
+                1,
+                "",
+                'Error from server (Forbidden): secrets "pw" is forbidden: User "u" cannot get\n',
+            ),
+            ("apply",): (0, json.dumps(LIVE), ""),
+            ("delete", "Deployment.v1.apps", "web"): (0, "deployment.apps/web\n", ""),
+            ("delete", "Deployment.v1.apps", "gone"): (0, "", ""),
+        },
+    )
+
+
+@pytest.fixture
+def client(fake_kubectl: Any) -> KubectlClient:
+    return KubectlClient(binary=str(fake_kubectl.path), context="k3s")
+
+
+def test_get_returns_live_object_or_none(client: KubectlClient) -> None:
+    assert client.get(DEPLOY_KEY) == LIVE
+    assert client.get(("apps/v1", "Deployment", "data", "gone")) is None
+    # a kind the server does not serve (CRD not installed): no such object either
+    assert client.get(("example.com/v1", "Widget", "data", "w")) is None
+
+
+def test_get_error_is_cluster_error(client: KubectlClient) -> None:
+    with pytest.raises(ClusterError) as err:
+        client.get(("v1", "Secret", "data", "pw"))
+    assert str(err.value).startswith(
+        "kubectl get Secret/data/pw failed: Error from server (Forbidden)"
+    )
+
+
+def test_apply_sends_manifest_on_stdin(client: KubectlClient, fake_kubectl: Any) -> None:
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "data"},
+        "spec": {"replicas": 2},
+    }
+    assert client.apply(manifest) == LIVE
+    call = fake_kubectl.calls()[0]
+    assert call["argv"][:4] == ["apply", "--filename", "-", "--output"]
+    assert json.loads(call["stdin"]) == manifest
+
+
+def test_delete_reports_whether_it_existed(client: KubectlClient) -> None:
+    assert client.delete(DEPLOY_KEY) is True
+    assert client.delete(("apps/v1", "Deployment", "data", "gone")) is False
+
+
+def test_missing_kubectl_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SBKUBE_KUBECTL", "kubectl-nope")
+    with pytest.raises(ClusterError, match="kubectl-nope"):
+        KubectlClient().get(DEPLOY_KEY)
+
+
+def _kubeconfig(path: Path, current: str | None) -> str:
+    text = """apiVersion: v1
+kind: Config
+clusters:
+  - name: dead
+    cluster: {server: "https://127.0.0.1:1"}
+contexts:
+  - name: staging
+    context: {cluster: dead, user: u}
+users:
+  - name: u
+    user: {token: t}
+"""
+    if current:
+        text += f"current-context: {current}\n"
+    path.write_text(text)
+    return str(path)
+
+
+def test_kube_cluster_name_from_current_context(kubectl_binary: str, tmp_path: Path) -> None:
+    config = _kubeconfig(tmp_path / "config", "staging")
+    cluster = KubeCluster(kubeconfig=config, kubectl=KubectlClient(kubectl_binary, config))
+    assert cluster.name == "staging"
+
+
+def test_kube_cluster_name_defaults(kubectl_binary: str, tmp_path: Path) -> None:
+    config = _kubeconfig(tmp_path / "config", None)
+    cluster = KubeCluster(kubeconfig=config, kubectl=KubectlClient(kubectl_binary, config))
+    assert cluster.name == "default"
+    given = KubeCluster(kubeconfig=config, context="prod", kubectl=KubectlClient(kubectl_binary))
+    assert given.name == "prod"
+
+
+def test_real_kubectl_reports_unreachable_cluster(kubectl_binary: str, tmp_path: Path) -> None:
+    config = _kubeconfig(tmp_path / "config", "staging")
+    client = KubectlClient(kubectl_binary, config)
+    with pytest.raises(ClusterError) as err:
+        client.get(DEPLOY_KEY)
+    message = str(err.value)
+    assert message.startswith("kubectl get Deployment/data/web failed: ")
+    assert "127.0.0.1:1" in message
+    assert "memcache.go" not in message  # client-go log noise is not the reason
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            'E1126 09:54:35.957490   21844 memcache.go:265] "Unhandled Error" err="x"\n'
+            'E1126 09:54:35.958490   21844 memcache.go:265] "Unhandled Error" err="x"\n'
+            "The connection to the server 127.0.0.1:1 was refused - did you specify the right "
+            "host or port?\n",
+            "The connection to the server 127.0.0.1:1 was refused - did you specify the right "
+            "host or port?",
+        ),
+        ('error: error parsing STDIN: invalid "kind"\n', 'error parsing STDIN: invalid "kind"'),
+        (
+            'Error from server (NotFound): namespaces "nope" not found\n',
+            'Error from server (NotFound): namespaces "nope" not found',
+        ),
+        ('E1126 09:54:35.957490   21844 memcache.go:265] "boom"\n', '"boom"'),
+        ("", ""),
+    ],
+)
+def test_first_error_line(stderr: str, expected: str) -> None:
+    assert k.first_error_line(stderr) == expected
