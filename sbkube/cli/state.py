@@ -16,6 +16,20 @@ from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time, output_o
 ID_HELP = "ID is a deployment id, a unique prefix of one, 'latest' or 'latest~N'."
 
 
+def open_recovered(ctx: click.Context) -> Any:
+    """Open the store, first closing deployments whose process died mid-way.
+
+    A deployment still ``in_progress`` whose target has no live lock holder belongs to a
+    process that is gone; showing it as running would mislead, so it is marked
+    ``interrupted`` here (and the user told on stderr).
+    """
+    from sbkube.engine.recovery import recover_orphans
+
+    db = open_db(ctx)
+    recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
+    return db
+
+
 @click.group()
 def state() -> None:
     """List, show, diff, export and prune recorded deployments.
@@ -84,7 +98,7 @@ def list_cmd(
     from sbkube.state import DeploymentRepository
 
     since_at = parse_since(since)
-    repo = DeploymentRepository(open_db(ctx))
+    repo = DeploymentRepository(open_recovered(ctx))
     rows = repo.list(
         cluster=cluster,
         namespace=namespace,
@@ -126,7 +140,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
     """
     from sbkube.state import DeploymentRepository
 
-    repo = DeploymentRepository(open_db(ctx))
+    repo = DeploymentRepository(open_recovered(ctx))
     rec = repo.get(repo.resolve(deployment_id))
     if fmt != "table":
         emit(rec, fmt)
@@ -209,7 +223,7 @@ def history_cmd(
     """One app's timeline: every deployment that touched it, newest first."""
     from sbkube.state import DeploymentRepository
 
-    rows = DeploymentRepository(open_db(ctx)).app_history(
+    rows = DeploymentRepository(open_recovered(ctx)).app_history(
         app, cluster=cluster, namespace=namespace, limit=limit
     )
     if fmt != "table":
