@@ -21,7 +21,9 @@ CLI tests) share one cluster.
 Test hooks: ``fail_on`` / ``SBKUBE_MEMORY_FAIL_ON=name1,name2`` make an apply of that
 object name, or a helm upgrade of that release name (or of a chart rendering an object of
 that name), raise ClusterError; ``SBKUBE_MEMORY_BLOCK_ON=name`` makes the process print
-``BLOCKED name`` to stderr and sleep until it is killed, to test interrupted deployments.
+``BLOCKED name`` to stderr and sleep until it is killed, to test interrupted deployments
+(a blocked upgrade first records a ``pending-*`` revision, as a killed helm would). Rollback,
+delete and uninstall are never failed or blocked, so recovery paths stay testable.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ class MemoryCluster(Cluster):
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.snapshot(), handle, indent=1, sort_keys=True, default=str)
+                json.dump(self._state(), handle, indent=1, sort_keys=True, default=str)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
@@ -296,26 +298,28 @@ class MemoryCluster(Cluster):
                 raise
             self._save()
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as JSON-compatible data (deep copies)."""
-        with self._lock:
-            return copy.deepcopy(
+    def _state(self) -> dict[str, Any]:
+        # Shares structure with the live state: only for serialising, never handed out.
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "name": self._name,
+            "resource_version": self._resource_version,
+            "objects": [self._objects[key] for key in sorted(self._objects)],
+            "releases": [
                 {
-                    "format": SNAPSHOT_FORMAT,
-                    "name": self._name,
-                    "resource_version": self._resource_version,
-                    "objects": [self._objects[key] for key in sorted(self._objects)],
-                    "releases": [
-                        {
-                            "namespace": namespace,
-                            "name": name,
-                            "live_keys": [list(key) for key in release.live_keys],
-                            "revisions": [rev.to_json() for rev in release.revisions],
-                        }
-                        for (namespace, name), release in sorted(self._releases.items())
-                    ],
+                    "namespace": namespace,
+                    "name": name,
+                    "live_keys": [list(key) for key in release.live_keys],
+                    "revisions": [rev.to_json() for rev in release.revisions],
                 }
-            )
+                for (namespace, name), release in sorted(self._releases.items())
+            ],
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON-compatible data (deep copies); see ``from_snapshot``."""
+        with self._read():
+            return copy.deepcopy(self._state())
 
     def _restore(self, data: Mapping[str, Any]) -> None:
         if data.get("format") != SNAPSHOT_FORMAT:
@@ -347,10 +351,9 @@ class MemoryCluster(Cluster):
 
     def copy(self) -> MemoryCluster:
         """A throwaway in-memory copy (no file): what a dry run plans against."""
-        with self._read():
-            return MemoryCluster.from_snapshot(
-                self.snapshot(), name=self._name, helm=self._helm, fail_on=self.fail_on
-            )
+        return MemoryCluster.from_snapshot(
+            self.snapshot(), name=self._name, helm=self._helm, fail_on=self.fail_on
+        )
 
     def seed(
         self,
@@ -507,6 +510,9 @@ class MemoryCluster(Cluster):
         wait: bool = False,
         timeout: str | None = None,
     ) -> ReleaseInfo:
+        """Install or upgrade like helm; ``wait``/``timeout`` are accepted and ignored
+        (stored objects are ready at once). Raises ClusterError, after recording a failed
+        revision, when ``fail_on`` names the release or one of its objects."""
         what = f"helm upgrade --install {release_name}"
         # Render before touching the release: like helm, a chart that does not render
         # leaves no revision behind.

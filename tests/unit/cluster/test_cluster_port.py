@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_format_key() -> None:
 
 
 def test_strip_volatile_removes_server_fields_and_copies() -> None:
-    live = {
+    live: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {

@@ -252,7 +252,7 @@ def test_upgrades_add_revisions_and_supersede(cluster: MemoryCluster) -> None:
 
 
 def test_values_are_copied_not_shared(cluster: MemoryCluster) -> None:
-    values = {"color": "red", "nested": {"a": 1}}
+    values: dict[str, Any] = {"color": "red", "nested": {"a": 1}}
     install(cluster, values)
     values["nested"]["a"] = 2
     assert cluster.helm_get_values("cache", "data") == {"color": "red", "nested": {"a": 1}}
