@@ -1,0 +1,495 @@
+"""What changed between two recorded deployments (``sbkube state diff A B``).
+
+Pure functions over frozen :class:`~sbkube.state.records.DeploymentRecord` values; no
+database, no cluster. Four sections, each narrowed by ``apps`` when given:
+
+* the config snapshot, as a unified diff of its YAML dump;
+* every Helm release: chart, chart version and revision changes, and the values as
+  dotted paths added / removed / changed;
+* the resource set of every app: added, removed, changed (by checksum), unchanged;
+* a unified diff of the stored manifest of every changed resource.
+
+Secrets never show: the store keeps them as ``sha256:`` digests (``redact.py``), and a
+digest is rendered as a marker — a value is only ever "(secret) changed" or
+"(secret) unchanged", in the text output as in JSON.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import yaml
+
+from sbkube.errors import NotFoundError
+from sbkube.state.records import (
+    AppDeploymentRecord,
+    DeploymentRecord,
+    HelmReleaseRecord,
+    ResourceAction,
+    ResourceRecord,
+    thaw,
+)
+from sbkube.state.redact import is_digest
+
+SECRET = "(secret)"
+SECRET_CHANGED = "(secret, changed)"
+_MISSING: Any = object()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    return value
+
+
+class _Diff:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with stable snake_case keys."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRef(_Diff):
+    """Which deployment a side of the diff is."""
+
+    deployment_id: str
+    cluster: str
+    namespace: str
+    command: str
+    status: str
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ValueChange(_Diff):
+    """One Helm value that differs. ``secret`` values carry no ``old``/``new``."""
+
+    path: str
+    change: str  # added | removed | changed
+    old: Any = None
+    new: Any = None
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseDiff(_Diff):
+    app: str
+    release_name: str
+    namespace: str
+    change: str  # added | removed | changed | unchanged
+    chart_a: str | None
+    chart_b: str | None
+    chart_version_a: str | None
+    chart_version_b: str | None
+    revision_a: int | None
+    revision_b: int | None
+    values: tuple[ValueChange, ...] = ()
+    unchanged_secrets: tuple[str, ...] = ()
+
+    @property
+    def chart_changed(self) -> bool:
+        return (self.chart_a, self.chart_version_a) != (self.chart_b, self.chart_version_b)
+
+    @property
+    def revision_changed(self) -> bool:
+        return self.revision_a != self.revision_b
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef(_Diff):
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def label(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name} ({self.api_version})"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceChange(_Diff):
+    """A resource present in both deployments whose checksum differs, with its diff."""
+
+    resource: ResourceRef
+    checksum_a: str | None
+    checksum_b: str | None
+    diff: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppResourceDiff(_Diff):
+    app: str
+    change: str  # added | removed | changed | unchanged (the app itself)
+    added: tuple[ResourceRef, ...] = ()
+    removed: tuple[ResourceRef, ...] = ()
+    changed: tuple[ResourceChange, ...] = ()
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentDiff(_Diff):
+    a: DeploymentRef
+    b: DeploymentRef
+    apps: tuple[str, ...] | None
+    config_changed: bool
+    config_diff: str
+    releases: tuple[ReleaseDiff, ...]
+    resources: tuple[AppResourceDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.config_changed
+            or any(r.change != "unchanged" for r in self.releases)
+            or any(r.change != "unchanged" for r in self.resources)
+        )
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _has_digest(value: Any) -> bool:
+    if is_digest(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_digest(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_digest(v) for v in value)
+    return False
+
+
+def mask_secrets(a: Any, b: Any) -> tuple[Any, Any]:
+    """Copies of ``a`` and ``b`` with every digest replaced by a marker.
+
+    Walked side by side so that a digest that differs from the one at the same place on
+    the other side reads ``(secret, changed)`` on the newer side: a unified diff then
+    still says that the secret changed, without showing either digest.
+    """
+
+    def walk(x: Any, y: Any) -> tuple[Any, Any]:
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            xs = {k: walk(v, y.get(k, _MISSING))[0] for k, v in x.items()}
+            ys = {k: walk(x.get(k, _MISSING), v)[1] for k, v in y.items()}
+            return xs, ys
+        if isinstance(x, list | tuple) and isinstance(y, list | tuple):
+            xs_l = [walk(v, y[i] if i < len(y) else _MISSING)[0] for i, v in enumerate(x)]
+            ys_l = [walk(x[i] if i < len(x) else _MISSING, v)[1] for i, v in enumerate(y)]
+            return xs_l, ys_l
+        return one(x, y), one(y, x, newer=True)
+
+    def one(v: Any, other: Any, *, newer: bool = False) -> Any:
+        if v is _MISSING:
+            return _MISSING
+        if is_digest(v):
+            return SECRET_CHANGED if newer and other is not _MISSING and other != v else SECRET
+        if isinstance(v, Mapping):
+            return {k: one(x, _MISSING) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [one(x, _MISSING) for x in v]
+        return v
+
+    return walk(thaw(a) if a is not None else _MISSING, thaw(b) if b is not None else _MISSING)
+
+
+def _yaml(value: Any) -> list[str]:
+    if value is _MISSING or value is None:
+        return []
+    # Sorted keys: PostgreSQL's JSONB does not keep key order, SQLite's JSON does.
+    text = yaml.safe_dump(value, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    return text.splitlines(keepends=True)
+
+
+def _unified(a: Any, b: Any, from_name: str, to_name: str) -> str:
+    ma, mb = mask_secrets(a, b)
+    lines = difflib.unified_diff(_yaml(ma), _yaml(mb), fromfile=from_name, tofile=to_name)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _path(prefix: str, key: str) -> str:
+    part = f"[{key!r}]" if (not key or "." in key or "[" in key) else key
+    if not prefix:
+        return part
+    return f"{prefix}{part}" if part.startswith("[") else f"{prefix}.{part}"
+
+
+def diff_values(
+    a: Mapping[str, Any], b: Mapping[str, Any]
+) -> tuple[tuple[ValueChange, ...], tuple[str, ...]]:
+    """Changed Helm values as dotted paths, and the paths of secrets that did not change.
+
+    Maps are walked key by key; lists are compared whole, as Helm replaces them whole.
+    """
+    changes: list[ValueChange] = []
+    same_secrets: list[str] = []
+
+    def walk(x: Any, y: Any, prefix: str) -> None:
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            for key in sorted(set(x) | set(y), key=str):
+                walk(x.get(key, _MISSING), y.get(key, _MISSING), _path(prefix, str(key)))
+            return
+        secret = _has_digest(x) or _has_digest(y)
+        if x == y:
+            if secret:
+                same_secrets.append(prefix)
+            return
+        change = "added" if x is _MISSING else "removed" if y is _MISSING else "changed"
+        if secret:
+            changes.append(ValueChange(path=prefix, change=change, secret=True))
+        else:
+            changes.append(
+                ValueChange(
+                    path=prefix,
+                    change=change,
+                    old=None if x is _MISSING else thaw(x),
+                    new=None if y is _MISSING else thaw(y),
+                )
+            )
+
+    walk(a, b, "")
+    return tuple(changes), tuple(same_secrets)
+
+
+def _ref(d: DeploymentRecord) -> DeploymentRef:
+    return DeploymentRef(
+        deployment_id=d.deployment_id,
+        cluster=d.cluster,
+        namespace=d.namespace,
+        command=str(d.command),
+        status=str(d.status),
+        started_at=d.started_at,
+    )
+
+
+def _narrow_config(snapshot: Any, apps: Sequence[str] | None) -> Any:
+    if snapshot is None or apps is None or not isinstance(snapshot, Mapping):
+        return snapshot
+    out = dict(snapshot)
+    if isinstance(snapshot.get("apps"), Mapping):
+        out["apps"] = {k: v for k, v in snapshot["apps"].items() if k in apps}
+    return out
+
+
+def _release_diffs(
+    app: str, a: AppDeploymentRecord | None, b: AppDeploymentRecord | None
+) -> list[ReleaseDiff]:
+    def index(x: AppDeploymentRecord | None) -> dict[tuple[str, str], HelmReleaseRecord]:
+        return {(h.release_name, h.namespace): h for h in (x.helm_releases if x else ())}
+
+    ra, rb = index(a), index(b)
+    out = []
+    for key in sorted(set(ra) | set(rb)):
+        ha, hb = ra.get(key), rb.get(key)
+        values, same = diff_values(ha.values if ha else {}, hb.values if hb else {})
+        if ha is None or hb is None:
+            change = "added" if ha is None else "removed"
+        elif (
+            values
+            or (ha.chart, ha.chart_version) != (hb.chart, hb.chart_version)
+            or ha.revision != hb.revision
+        ):
+            change = "changed"
+        else:
+            change = "unchanged"
+        out.append(
+            ReleaseDiff(
+                app=app,
+                release_name=key[0],
+                namespace=key[1],
+                change=change,
+                chart_a=ha.chart if ha else None,
+                chart_b=hb.chart if hb else None,
+                chart_version_a=ha.chart_version if ha else None,
+                chart_version_b=hb.chart_version if hb else None,
+                revision_a=ha.revision if ha else None,
+                revision_b=hb.revision if hb else None,
+                values=values,
+                unchanged_secrets=same,
+            )
+        )
+    return out
+
+
+def _present(app: AppDeploymentRecord | None) -> dict[tuple[str, str, str, str], ResourceRecord]:
+    if app is None:
+        return {}
+    return {r.key: r for r in app.resources if r.action != ResourceAction.DELETE}
+
+
+def _resource_ref(r: ResourceRecord) -> ResourceRef:
+    return ResourceRef(api_version=r.api_version, kind=r.kind, namespace=r.namespace, name=r.name)
+
+
+def _resource_diff(
+    app: str,
+    a: AppDeploymentRecord | None,
+    b: AppDeploymentRecord | None,
+    ids: tuple[str, str],
+) -> AppResourceDiff:
+    pa, pb = _present(a), _present(b)
+    added = tuple(_resource_ref(pb[k]) for k in sorted(set(pb) - set(pa)))
+    removed = tuple(_resource_ref(pa[k]) for k in sorted(set(pa) - set(pb)))
+    changed: list[ResourceChange] = []
+    unchanged = 0
+    for key in sorted(set(pa) & set(pb)):
+        ra, rb = pa[key], pb[key]
+        if ra.checksum == rb.checksum:
+            unchanged += 1
+            continue
+        ref = _resource_ref(rb)
+        name = f"{app}/{ref.kind}/{ref.namespace + '/' if ref.namespace else ''}{ref.name}"
+        changed.append(
+            ResourceChange(
+                resource=ref,
+                checksum_a=ra.checksum,
+                checksum_b=rb.checksum,
+                diff=_unified(
+                    ra.current_state, rb.current_state, f"{ids[0]}/{name}", f"{ids[1]}/{name}"
+                ),
+            )
+        )
+    if a is None:
+        change = "added"
+    elif b is None:
+        change = "removed"
+    else:
+        change = "changed" if added or removed or changed else "unchanged"
+    return AppResourceDiff(
+        app=app,
+        change=change,
+        added=added,
+        removed=removed,
+        changed=tuple(changed),
+        unchanged=unchanged,
+    )
+
+
+def diff_deployments(
+    a: DeploymentRecord, b: DeploymentRecord, apps: Iterable[str] | None = None
+) -> DeploymentDiff:
+    """Everything that differs from deployment ``a`` to deployment ``b``.
+
+    ``apps`` narrows every section to those apps (the config snapshot keeps its
+    top-level settings and only their entries under ``apps``); a name in neither
+    deployment is refused with :class:`~sbkube.errors.NotFoundError`.
+    """
+    wanted = tuple(dict.fromkeys(apps)) if apps else None
+    names_a = {x.name for x in a.apps}
+    names_b = {x.name for x in b.apps}
+    if wanted is not None:
+        unknown = [n for n in wanted if n not in names_a | names_b]
+        if unknown:
+            known = ", ".join(sorted(names_a | names_b)) or "none"
+            raise NotFoundError(
+                f"app {', '.join(repr(n) for n in unknown)} is in neither "
+                f"{a.deployment_id} nor {b.deployment_id} (apps: {known})"
+            )
+    names = sorted((names_a | names_b) if wanted is None else set(wanted))
+
+    snap_a = _narrow_config(a.config_snapshot, wanted)
+    snap_b = _narrow_config(b.config_snapshot, wanted)
+    config_diff = _unified(snap_a, snap_b, f"{a.deployment_id}/config", f"{b.deployment_id}/config")
+
+    releases: list[ReleaseDiff] = []
+    resources: list[AppResourceDiff] = []
+    ids = (a.deployment_id, b.deployment_id)
+    for name in names:
+        app_a, app_b = a.app(name), b.app(name)
+        releases.extend(_release_diffs(name, app_a, app_b))
+        resources.append(_resource_diff(name, app_a, app_b, ids))
+
+    return DeploymentDiff(
+        a=_ref(a),
+        b=_ref(b),
+        apps=wanted,
+        config_changed=bool(config_diff),
+        config_diff=config_diff,
+        releases=tuple(releases),
+        resources=tuple(resources),
+    )
+
+
+# -- text rendering ----------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_MARK = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def render_text(diff: DeploymentDiff) -> str:
+    """The ``-o table`` form: readable sections, one per kind of change."""
+    out: list[str] = []
+    a, b = diff.a, diff.b
+    out.append(f"--- {a.deployment_id}  {a.command} {a.status}  {a.cluster}/{a.namespace}")
+    out.append(f"+++ {b.deployment_id}  {b.command} {b.status}  {b.cluster}/{b.namespace}")
+    if diff.apps is not None:
+        out.append(f"apps: {', '.join(diff.apps)}")
+
+    out += ["", "== Config snapshot =="]
+    out.append(diff.config_diff.rstrip("\n") if diff.config_changed else "(unchanged)")
+
+    out += ["", "== Helm releases =="]
+    if not diff.releases:
+        out.append("(no Helm releases)")
+    for r in diff.releases:
+        out.append(f"{r.app}: release {r.release_name} (namespace {r.namespace}) {r.change}")
+        if r.chart_changed:
+            va = f"{r.chart_a}-{r.chart_version_a}" if r.chart_version_a else r.chart_a
+            vb = f"{r.chart_b}-{r.chart_version_b}" if r.chart_version_b else r.chart_b
+            out.append(f"  chart:    {va or '-'} -> {vb or '-'}")
+        if r.revision_changed:
+            out.append(f"  revision: {r.revision_a or '-'} -> {r.revision_b or '-'}")
+        for v in r.values:
+            if v.secret:
+                out.append(f"  {_MARK[v.change]} {v.path}: {SECRET} {v.change}")
+            elif v.change == "added":
+                out.append(f"  + {v.path}: {_short(v.new)}")
+            elif v.change == "removed":
+                out.append(f"  - {v.path}: {_short(v.old)}")
+            else:
+                out.append(f"  ~ {v.path}: {_short(v.old)} -> {_short(v.new)}")
+        for path in r.unchanged_secrets:
+            out.append(f"  = {path}: {SECRET} unchanged")
+
+    out += ["", "== Resources =="]
+    if not diff.resources:
+        out.append("(no apps)")
+    for app in diff.resources:
+        counts = (
+            f"{len(app.added)} added, {len(app.removed)} removed, "
+            f"{len(app.changed)} changed, {app.unchanged} unchanged"
+        )
+        suffix = f" (app {app.change})" if app.change in ("added", "removed") else ""
+        out.append(f"{app.app}: {counts}{suffix}")
+        out += [f"  + {r.label}" for r in app.added]
+        out += [f"  - {r.label}" for r in app.removed]
+        out += [f"  ~ {c.resource.label}" for c in app.changed]
+
+    changed = [c for app in diff.resources for c in app.changed]
+    out += ["", "== Manifest diffs =="]
+    if not changed:
+        out.append("(no changed manifests)")
+    for c in changed:
+        out.append(c.diff.rstrip("\n"))
+    return "\n".join(out)

@@ -1,0 +1,275 @@
+"""diff_deployments: config, Helm values (secrets as markers only), resource sets,
+manifest diffs and --app narrowing, over deployments recorded in a real store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sbkube.engine.diff import SECRET, diff_deployments, render_text
+from sbkube.errors import NotFoundError
+from sbkube.state import (
+    DeploymentDatabase,
+    DeploymentRecord,
+    DeploymentRepository,
+    DeploymentTracker,
+    ResourceInput,
+)
+from sbkube.state.redact import digest
+
+
+def cm(name: str, data: dict[str, str], ns: str = "demo") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": data,
+    }
+
+
+def secret(name: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "demo"},
+        "data": {"password": value},
+    }
+
+
+def deployment(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "demo"},
+        "spec": {"template": {"spec": {"containers": [{"name": "api", "image": image}]}}},
+    }
+
+
+def record(
+    db: DeploymentDatabase,
+    *,
+    config: dict[str, Any],
+    api: list[tuple[dict[str, Any], str]],
+    cache_version: str,
+    cache_revision: int,
+    cache_values: dict[str, Any],
+    cache_resources: list[dict[str, Any]],
+) -> DeploymentRecord:
+    tracker = DeploymentTracker(db)
+    with tracker.track_deployment(cluster="k3s", namespace="demo", config=config) as dep:
+        with dep.track_app(name="api", type="yaml", namespace="demo") as app:
+            app.record_resources([ResourceInput.from_manifest(m, act) for m, act in api])
+        with dep.track_app(name="cache", type="helm", namespace="demo") as app:
+            app.record_helm_release(
+                release_name="cache",
+                namespace="demo",
+                chart="./charts/cache",
+                chart_version=cache_version,
+                revision=cache_revision,
+                status="deployed",
+                values=cache_values,
+            )
+            app.record_resources(cache_resources, action="update")
+    return DeploymentRepository(db).get(dep.deployment_id)
+
+
+@pytest.fixture
+def pair(db: DeploymentDatabase) -> tuple[DeploymentRecord, DeploymentRecord]:
+    a = record(
+        db,
+        config={
+            "namespace": "demo",
+            "apps": {
+                "api": {"type": "yaml", "manifests": ["api.yaml"]},
+                "cache": {"type": "helm", "version": "1.0.0", "set": {"password": "p1"}},
+            },
+        },
+        api=[
+            (cm("settings", {"mode": "a"}), "create"),
+            (deployment("api:1"), "create"),
+            (cm("old-one", {"x": "1"}), "create"),
+            (cm("legacy", {"x": "1"}), "create"),
+            (secret("creds", "hunter2"), "create"),
+        ],
+        cache_version="1.0.0",
+        cache_revision=1,
+        cache_values={
+            "image": {"tag": "7.0"},
+            "replicas": 1,
+            "auth": {"password": "s3cret", "token": "t1"},
+            "legacy": True,
+        },
+        cache_resources=[cm("cache", {"v": "1"})],
+    )
+    b = record(
+        db,
+        config={
+            "namespace": "demo",
+            "apps": {
+                "api": {"type": "yaml", "manifests": ["api.yaml"]},
+                "cache": {"type": "helm", "version": "1.1.0", "set": {"password": "p2"}},
+            },
+        },
+        api=[
+            (cm("settings", {"mode": "b"}), "update"),
+            (deployment("api:1"), "unchanged"),
+            (cm("brand-new", {"y": "2"}), "create"),
+            (cm("legacy", {"x": "1"}), "delete"),
+            (secret("creds", "hunter3"), "update"),
+        ],
+        cache_version="1.1.0",
+        cache_revision=2,
+        cache_values={
+            "image": {"tag": "7.2"},
+            "replicas": 1,
+            "auth": {"password": "s3cret", "token": "t2"},
+            "extra": {"enabled": True},
+        },
+        cache_resources=[cm("cache", {"v": "1"})],
+    )
+    return a, b
+
+
+SECRETS = ("p1", "p2", "s3cret", "t1", "t2", "hunter2", "hunter3")
+
+
+def assert_no_secret(text: str) -> None:
+    for plain in SECRETS:
+        assert digest(plain) not in text
+        assert f'"{plain}"' not in text and f": {plain}\n" not in text
+
+
+def test_config_snapshot_unified_diff(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
+    a, b = pair
+    d = diff_deployments(a, b)
+    assert d.config_changed
+    assert d.config_diff.startswith(f"--- {a.deployment_id}/config\n+++ {b.deployment_id}/config")
+    assert "-    version: 1.0.0\n" in d.config_diff
+    assert "+    version: 1.1.0\n" in d.config_diff
+    # The password under `set` changed: said, not shown.
+    assert "-      password: (secret)\n" in d.config_diff
+    assert "+      password: (secret, changed)\n" in d.config_diff
+    assert_no_secret(d.config_diff)
+
+    same = diff_deployments(a, a)
+    assert not same.config_changed and same.config_diff == ""
+    assert not same.changed
+
+
+def test_helm_values_chart_and_revision(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
+    a, b = pair
+    (rel,) = diff_deployments(a, b).releases
+    assert (rel.app, rel.release_name, rel.namespace, rel.change) == (
+        "cache",
+        "cache",
+        "demo",
+        "changed",
+    )
+    assert (rel.chart_version_a, rel.chart_version_b) == ("1.0.0", "1.1.0")
+    assert (rel.revision_a, rel.revision_b) == (1, 2)
+    changes = {v.path: v for v in rel.values}
+    assert set(changes) == {"image.tag", "legacy", "extra", "auth.token"}
+    assert (changes["image.tag"].change, changes["image.tag"].old, changes["image.tag"].new) == (
+        "changed",
+        "7.0",
+        "7.2",
+    )
+    assert changes["legacy"].change == "removed" and changes["legacy"].old is True
+    assert changes["extra"].change == "added" and changes["extra"].new == {"enabled": True}
+    token = changes["auth.token"]
+    assert token.secret and token.change == "changed"
+    assert token.old is None and token.new is None
+    assert rel.unchanged_secrets == ("auth.password",)
+
+
+def test_secret_values_shown_only_as_changed_or_unchanged(
+    pair: tuple[DeploymentRecord, DeploymentRecord],
+) -> None:
+    a, b = pair
+    d = diff_deployments(a, b)
+    text = render_text(d)
+    assert f"~ auth.token: {SECRET} changed" in text
+    assert f"= auth.password: {SECRET} unchanged" in text
+    assert_no_secret(text)
+    assert_no_secret(json.dumps(d.to_dict()))
+
+
+def test_resource_set_added_removed_changed(
+    pair: tuple[DeploymentRecord, DeploymentRecord],
+) -> None:
+    a, b = pair
+    res = {r.app: r for r in diff_deployments(a, b).resources}
+    api = res["api"]
+    assert api.change == "changed"
+    assert [r.name for r in api.added] == ["brand-new"]
+    # legacy is recorded in B, but as a delete: it is gone, so it is "removed".
+    assert sorted(r.name for r in api.removed) == ["legacy", "old-one"]
+    assert sorted(c.resource.name for c in api.changed) == ["creds", "settings"]
+    assert api.unchanged == 1
+    cache = res["cache"]
+    assert (cache.change, cache.added, cache.removed, cache.changed, cache.unchanged) == (
+        "unchanged",
+        (),
+        (),
+        (),
+        1,
+    )
+
+
+def test_changed_manifest_unified_diff(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
+    a, b = pair
+    api = next(r for r in diff_deployments(a, b).resources if r.app == "api")
+    changed = {c.resource.name: c for c in api.changed}
+    settings = changed["settings"]
+    assert settings.checksum_a != settings.checksum_b
+    assert settings.diff.startswith(f"--- {a.deployment_id}/api/ConfigMap/demo/settings\n")
+    assert "-  mode: a\n" in settings.diff and "+  mode: b\n" in settings.diff
+    creds = changed["creds"].diff
+    assert "-  password: (secret)\n" in creds and "+  password: (secret, changed)\n" in creds
+    assert_no_secret(creds)
+    text = render_text(diff_deployments(a, b))
+    assert "== Manifest diffs ==" in text and "+  mode: b" in text
+
+
+def test_app_narrowing(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
+    a, b = pair
+    d = diff_deployments(a, b, apps=["api"])
+    assert d.apps == ("api",)
+    assert [r.app for r in d.resources] == ["api"]
+    assert d.releases == ()
+    # The config section keeps only the narrowed app's entry; api's config did not change.
+    assert not d.config_changed
+
+    only_cache = diff_deployments(a, b, apps=["cache"])
+    assert [r.app for r in only_cache.resources] == ["cache"]
+    assert [r.release_name for r in only_cache.releases] == ["cache"]
+    assert "version: 1.1.0" in only_cache.config_diff and "api.yaml" not in only_cache.config_diff
+
+    with pytest.raises(NotFoundError, match="'nope' is in neither"):
+        diff_deployments(a, b, apps=["nope"])
+
+
+def test_app_added_and_removed(db: DeploymentDatabase) -> None:
+    tracker = DeploymentTracker(db)
+    with tracker.track_deployment(cluster="k3s", namespace="demo") as d1:
+        with d1.track_app(name="one", type="yaml") as app:
+            app.record_resources([cm("a", {})], action="create")
+    with tracker.track_deployment(cluster="k3s", namespace="demo") as d2:
+        with d2.track_app(name="two", type="yaml") as app:
+            app.record_resources([cm("b", {})], action="create")
+    repo = DeploymentRepository(db)
+    d = diff_deployments(repo.get(d1.deployment_id), repo.get(d2.deployment_id))
+    res = {r.app: r for r in d.resources}
+    assert res["one"].change == "removed" and [r.name for r in res["one"].removed] == ["a"]
+    assert res["two"].change == "added" and [r.name for r in res["two"].added] == ["b"]
+
+
+def test_to_dict_is_json_ready(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
+    a, b = pair
+    data = json.loads(json.dumps(diff_deployments(a, b).to_dict()))
+    assert set(data) == {"a", "b", "apps", "config_changed", "config_diff", "releases", "resources"}
+    assert data["a"]["deployment_id"] == a.deployment_id
+    assert data["releases"][0]["values"][0]["path"] == "auth.token"
+    assert data["resources"][0]["changed"][0]["resource"]["kind"] == "ConfigMap"
