@@ -10,6 +10,12 @@ write lock when their transaction starts (``BEGIN IMMEDIATE``) so two writers qu
 the busy timeout instead of failing midway with "database is locked" on lock upgrade.
 Readers use a deferred ``BEGIN`` and never block writers under WAL.
 
+Busy timeout: ``DeploymentDatabase(busy_timeout=seconds)``; when not given, the
+``SBKUBE_BUSY_TIMEOUT`` environment variable (seconds, e.g. ``5``), else 30 s. It is how
+long a writer queues for the SQLite write lock before failing with "locked by another
+process", and on PostgreSQL the connect timeout. A value that is not a number of seconds
+is a usage error (exit 2).
+
 Schema: Alembic migrations run on open, inside the transaction that holds the write lock
 (SQLite) or an advisory lock (PostgreSQL), so concurrent first opens migrate once. The
 current revision is read with one query; Alembic itself is only imported when a
@@ -24,6 +30,8 @@ close (see ``tests/unit/state/test_session_management.py``).
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from sbkube.errors import StateError
+from sbkube.errors import StateError, UsageError
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
 HEAD_REVISION = "0001"
@@ -50,6 +58,20 @@ def default_state_path() -> Path:
     return Path(base) / "sbkube" / "state.db"
 
 
+def env_busy_timeout() -> float:
+    """``SBKUBE_BUSY_TIMEOUT`` (seconds) when set, else :data:`DEFAULT_BUSY_TIMEOUT`."""
+    raw = os.environ.get("SBKUBE_BUSY_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise UsageError(f"SBKUBE_BUSY_TIMEOUT: {raw!r} is not a number of seconds (e.g. 5)")
+    return value
+
+
 def _is_url(value: str) -> bool:
     return "://" in value or value.startswith("sqlite:")
 
@@ -60,6 +82,26 @@ def _first_line(err: BaseException) -> str:
     return msg[0].strip() if msg else type(orig).__name__
 
 
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds a lock.
+
+    SQLite does not apply the busy timeout to a journal-mode change: a process that opens
+    a brand-new store while another one is migrating it gets "database is locked" at
+    once. Retry for as long as the busy timeout allows.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
 class DeploymentDatabase:
     """An opened, migrated state store. Cheap to keep for the life of a process."""
 
@@ -67,7 +109,7 @@ class DeploymentDatabase:
         self,
         url_or_path: str | os.PathLike[str] | None = None,
         *,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        busy_timeout: float | None = None,
         echo: bool = False,
     ) -> None:
         raw = (
@@ -75,7 +117,7 @@ class DeploymentDatabase:
             if url_or_path is not None
             else os.environ.get("SBKUBE_STATE_URL") or str(default_state_path())
         )
-        self.busy_timeout = busy_timeout
+        self.busy_timeout = busy_timeout if busy_timeout is not None else env_busy_timeout()
         self.path: Path | None = None
         url = self._parse(raw)
         self._url = url
@@ -158,7 +200,7 @@ class DeploymentDatabase:
                 try:
                     cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
                     cur.execute("PRAGMA foreign_keys = ON")
-                    cur.execute("PRAGMA journal_mode = WAL")
+                    _enable_wal(cur, self.busy_timeout)
                     cur.execute("PRAGMA synchronous = NORMAL")
                 finally:
                     cur.close()
@@ -178,6 +220,14 @@ class DeploymentDatabase:
 
     def _migrate(self) -> None:
         try:
+            # SQLite: an up-to-date store (the usual case) is recognised in a read
+            # transaction, so opening one (every read command does) never queues behind a
+            # writer's lock. (Not on PostgreSQL: only a migration holds its advisory lock,
+            # and a lookup made before that lock would leave to_regclass a stale answer.)
+            if self.dialect == "sqlite":
+                with self.engine.begin() as conn:
+                    if self._current_revision(conn) == HEAD_REVISION:
+                        return
             with self._write_engine.begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(

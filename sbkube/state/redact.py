@@ -108,6 +108,19 @@ def redact_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> 
     return value
 
 
+def redact_args(args: Iterable[Any], patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Any]:
+    """Command-line arguments with ``key=value`` secrets digested (``--set auth.password=x``)."""
+    pats = tuple(patterns)
+    out: list[Any] = []
+    for arg in args:
+        if isinstance(arg, str) and "=" in arg:
+            key, _, value = arg.partition("=")
+            if is_secret_key(key.lstrip("-"), pats) and not is_digest(value):
+                arg = f"{key}={digest(value)}"
+        out.append(redact_values(arg, pats) if not isinstance(arg, str) else arg)
+    return out
+
+
 def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of a manifest without server-managed fields and without ``status``."""
     out = {k: v for k, v in manifest.items() if k != "status"}

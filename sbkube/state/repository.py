@@ -56,6 +56,7 @@ from sbkube.state.records import (
 from sbkube.state.redact import (
     DEFAULT_SECRET_KEYS,
     manifest_checksum,
+    redact_args,
     redact_manifest,
     redact_values,
 )
@@ -257,7 +258,7 @@ class DeploymentRepository:
             app_dir=app_dir,
             config_file=config_file,
             command=str(Command(command)),
-            command_args=redact_values(thaw(list(command_args)), keys),
+            command_args=redact_args(thaw(list(command_args)), keys),
             dry_run=dry_run,
             status=str(DeploymentStatus(status)),
             config_snapshot=(

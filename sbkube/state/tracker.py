@@ -58,7 +58,11 @@ _dry_ids = itertools.count(-1, -1)
 
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if text:
+        return text.splitlines()[0]
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return type(exc).__name__
 
 
 @dataclass
@@ -246,7 +250,7 @@ class DeploymentHandle:
         try:
             yield app
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
-            app.finish(AppStatus.INTERRUPTED, _error_text(exc) or "interrupted")
+            app.finish(AppStatus.INTERRUPTED, _error_text(exc))
             raise
         except BaseException as exc:
             app.finish(AppStatus.FAILED, _error_text(exc))
@@ -353,7 +357,7 @@ class DeploymentTracker:
         try:
             yield handle
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
-            self._finish(handle, DeploymentStatus.INTERRUPTED, _error_text(exc) or "interrupted")
+            self._finish(handle, DeploymentStatus.INTERRUPTED, _error_text(exc))
             raise
         except BaseException as exc:
             status = handle.computed_status() if handle.apps else DeploymentStatus.FAILED
