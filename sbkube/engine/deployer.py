@@ -38,7 +38,7 @@ from sbkube.engine.apply import (
 )
 from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
 from sbkube.engine.results import AppOutcome, DeployResult
-from sbkube.errors import ClusterError, ConfigError, SbkubeError
+from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment, SbkubeError
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.locks import DeployLocks, describe_holder
 from sbkube.state.records import AppStatus, AppType, DeploymentStatus, ResourceAction, thaw
@@ -193,6 +193,9 @@ def run_apps(
                     changes, release = apply_helm_app(work, cluster, app, previous)
                 else:
                     changes = apply_yaml_app(work, cluster, app, previous)
+        except InterruptedDeployment:
+            # Asked to stop (SIGTERM): not an app failure; later apps must not run.
+            raise
         except SbkubeError as err:
             broken.add(work.name)
             seconds = time.monotonic() - started

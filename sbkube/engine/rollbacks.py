@@ -36,7 +36,13 @@ from sbkube.engine.apply import helm_resource_inputs, is_subset, owned_by, recor
 from sbkube.engine.deployer import open_database
 from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
 from sbkube.engine.results import ResourceChange, _Result
-from sbkube.errors import NotFoundError, RefusedError, SbkubeError, UsageError
+from sbkube.errors import (
+    InterruptedDeployment,
+    NotFoundError,
+    RefusedError,
+    SbkubeError,
+    UsageError,
+)
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.locks import DeployLocks, describe_holder
 from sbkube.state.records import (
@@ -465,6 +471,8 @@ def rollback(
                         rollback_info=info,
                     ) as handle:
                         _execute_app(app_plan, t_app, current, cluster, handle)
+                except InterruptedDeployment:
+                    raise  # asked to stop: not an app failure; later apps must not run
                 except SbkubeError as err:
                     statuses.append((app_plan.name, "failed", err.message))
                     if progress:

@@ -46,8 +46,8 @@ from sqlalchemy.pool import StaticPool
 from sbkube.errors import StateError, UsageError
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
-HEAD_REVISION = "0001"
-KNOWN_REVISIONS = ("0001",)
+HEAD_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
@@ -211,10 +211,12 @@ class DeploymentDatabase:
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
             return engine
+        # No pool_pre_ping: it costs a round trip per transaction (a deploy runs ~60), and
+        # sbkube's processes are short-lived; pool_recycle covers long-lived library users.
         return create_engine(
             url,
             echo=echo,
-            pool_pre_ping=True,
+            pool_recycle=1800,
             connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
         )
 
@@ -310,6 +312,16 @@ class DeploymentDatabase:
             raise StateError(f"state database {self.display}: {_first_line(err)}") from err
         finally:
             session.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection in a read transaction, for hot read paths (``list()``) where
+        no ORM object is built at all; ended and returned to the pool on exit."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as err:
+            raise StateError(self._describe(err)) from err
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:

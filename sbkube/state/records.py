@@ -86,8 +86,15 @@ class FrozenDict(dict[str, Any]):
         return f"FrozenDict({dict.__repr__(self)})"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Deep-freeze JSON-like data: dicts -> FrozenDict, lists -> tuples."""
+    if type(value) in _SCALARS:  # the common case, checked without isinstance() chains
+        return value
+    if type(value) is dict:
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):

@@ -201,6 +201,9 @@ def _deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
     )
 
 
+_STATUSES = {s.value: s for s in DeploymentStatus}
+_COMMANDS = {c.value: c for c in Command}
+
 _SUMMARY_COLUMNS = (
     Deployment.id,
     Deployment.deployment_id,
@@ -302,11 +305,15 @@ class DeploymentRepository:
         status: DeploymentStatus | str,
         *,
         error_message: str | None = None,
+        finished_at: datetime | None = None,
     ) -> None:
-        """Change a deployment's status (e.g. ``rolled_back``) without touching the rest."""
+        """Change a deployment's status (e.g. ``rolled_back``, or its final status) in one
+        UPDATE, without reading anything back."""
         values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
         if error_message is not None:
             values["error_message"] = error_message
+        if finished_at is not None:
+            values["finished_at"] = finished_at
         with self.db.write_session() as session:
             self._update_deployment(session, deployment_id, **values)
 
@@ -559,7 +566,7 @@ class DeploymentRepository:
         limit: int | None = 50,
         offset: int = 0,
     ) -> builtins.list[DeploymentSummary]:
-        """Deployments newest first, with per-status app counts, in 2 statements."""
+        """Deployments newest first, with per-status app counts, in one statement."""
         try:
             conds = self._filters(
                 cluster=cluster,
@@ -573,43 +580,51 @@ class DeploymentRepository:
             )
         except ValueError as err:
             raise UsageError(f"--status: {err}") from err
-        stmt = (
+        page = (
             select(*_SUMMARY_COLUMNS)
             .where(*conds)
             .order_by(Deployment.started_at.desc(), Deployment.id.desc())
             .offset(offset)
         )
         if limit is not None:
-            stmt = stmt.limit(limit)
-        with self.db.read_session() as session:
-            rows = session.execute(stmt).all()
-            counts: dict[int, dict[str, int]] = {}
-            if rows:
-                count_rows = session.execute(
-                    select(AppDeployment.deployment_pk, AppDeployment.status, func.count())
-                    .where(AppDeployment.deployment_pk.in_([r.id for r in rows]))
-                    .group_by(AppDeployment.deployment_pk, AppDeployment.status)
-                ).all()
-                for pk, st, n in count_rows:
-                    counts.setdefault(pk, {})[st] = int(n)
+            page = page.limit(limit)
+        sub = page.subquery("page")
+        # One statement: the page of deployments joined to its apps' per-status counts.
+        stmt = (
+            select(sub, AppDeployment.status.label("app_status"), func.count(AppDeployment.id))
+            .select_from(sub.outerjoin(AppDeployment, AppDeployment.deployment_pk == sub.c.id))
+            .group_by(*sub.c, AppDeployment.status)
+            .order_by(sub.c.started_at.desc(), sub.c.id.desc())
+        )
+        with self.db.read_connection() as conn:
+            rows = conn.execute(stmt).all()
+        heads: builtins.list[Any] = []
+        counts: dict[int, dict[str, int]] = {}
+        for r in rows:
+            per_status = counts.get(r.id)
+            if per_status is None:
+                per_status = counts[r.id] = {}
+                heads.append(r)
+            if r.app_status is not None:
+                per_status[r.app_status] = int(r[-1])
         return [
             DeploymentSummary(
                 deployment_id=r.deployment_id,
                 cluster=r.cluster,
                 namespace=r.namespace,
                 app_dir=r.app_dir,
-                command=Command(r.command),
+                command=_COMMANDS[r.command],
                 dry_run=bool(r.dry_run),
-                status=DeploymentStatus(r.status),
+                status=_STATUSES[r.status],
                 error_message=r.error_message,
                 operator=r.operator,
                 host=r.host,
                 started_at=r.started_at,
                 finished_at=r.finished_at,
                 rollback_target_id=r.rollback_target_id,
-                app_counts=FrozenDict(sorted(counts.get(r.id, {}).items())),
+                app_counts=FrozenDict(sorted(counts[r.id].items())),
             )
-            for r in rows
+            for r in heads
         ]
 
     def count(self, **filters: Any) -> int:
@@ -717,7 +732,10 @@ class DeploymentRepository:
                     cluster=cluster, namespace=namespace, include_dry_run=include_dry_run
                 ),
             )
-            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+            # The app's own start time, not the deployment's: it is what
+            # ix_app_deployments_name_started returns in order, so the newest N rows are read
+            # straight off the index whatever the length of the history.
+            .order_by(AppDeployment.started_at.desc(), AppDeployment.id.desc())
         )
         if limit is not None:
             stmt = stmt.limit(limit)

@@ -205,11 +205,23 @@ class DeploymentHandle:
     apps: list[AppHandle] = field(default_factory=list)
     status: DeploymentStatus = DeploymentStatus.IN_PROGRESS
     error_message: str | None = None
-    record: DeploymentRecord | None = None
+    _finished: bool = False
+    _record: DeploymentRecord | None = None
 
     @property
     def recorded(self) -> bool:
         return self._repo is not None
+
+    @property
+    def record(self) -> DeploymentRecord | None:
+        """The finished deployment as stored (read on first use; None for an unrecorded dry
+        run or before the deployment block ended). Not read eagerly: a deploy of 1,000
+        resources should not pay for reading them all back unless someone asks."""
+        if self._repo is None or not self._finished:
+            return None
+        if self._record is None:
+            self._record = self._repo.get(self.deployment_id)
+        return self._record
 
     @contextmanager
     def track_app(
@@ -374,9 +386,10 @@ class DeploymentTracker:
     def _finish(handle: DeploymentHandle, status: DeploymentStatus, error: str | None) -> None:
         handle.status, handle.error_message = status, error
         if handle._repo is not None:
-            handle.record = handle._repo.finish_deployment(
-                handle.deployment_id, status, error_message=error
+            handle._repo.set_status(
+                handle.deployment_id, status, error_message=error, finished_at=utcnow()
             )
+        handle._finished = True
 
 
 def hostname() -> str:

@@ -41,11 +41,15 @@ def _configmap(name: str, **data: str) -> dict[str, Any]:
 
 @dataclass
 class SessionWatch:
-    """Session and pool events, keyed by session identity."""
+    """Session, Core connection and pool events, keyed by session / connection identity.
 
-    began: Counter[int] = field(default_factory=Counter)
-    committed: Counter[int] = field(default_factory=Counter)
-    rolled_back: Counter[int] = field(default_factory=Counter)
+    Hot read paths (``list()``) use a Core connection instead of a Session; its
+    transaction must begin and end just the same.
+    """
+
+    began: Counter[Any] = field(default_factory=Counter)
+    committed: Counter[Any] = field(default_factory=Counter)
+    rolled_back: Counter[Any] = field(default_factory=Counter)
     checkouts: int = 0
     checkins: int = 0
 
@@ -55,7 +59,7 @@ class SessionWatch:
         self.rolled_back.clear()
         self.checkouts = self.checkins = 0
 
-    def unended(self) -> list[int]:
+    def unended(self) -> list[Any]:
         return [
             sid for sid, n in self.began.items() if self.committed[sid] + self.rolled_back[sid] < n
         ]
@@ -74,6 +78,15 @@ def watch(db: DeploymentDatabase) -> Iterator[SessionWatch]:
     def after_rollback(session: Session) -> None:
         w.rolled_back[id(session)] += 1
 
+    def conn_begin(conn: Any) -> None:
+        w.began[("connection", id(conn))] += 1
+
+    def conn_commit(conn: Any) -> None:
+        w.committed[("connection", id(conn))] += 1
+
+    def conn_rollback(conn: Any) -> None:
+        w.rolled_back[("connection", id(conn))] += 1
+
     def checkout(*_: Any) -> None:
         w.checkouts += 1
 
@@ -84,6 +97,9 @@ def watch(db: DeploymentDatabase) -> Iterator[SessionWatch]:
         (Session, "after_begin", after_begin),
         (Session, "after_commit", after_commit),
         (Session, "after_rollback", after_rollback),
+        (db.engine, "begin", conn_begin),
+        (db.engine, "commit", conn_commit),
+        (db.engine, "rollback", conn_rollback),
         (db.engine.pool, "checkout", checkout),
         (db.engine.pool, "checkin", checkin),
     ]

@@ -1,0 +1,204 @@
+"""Fixtures for CLI tests: the REAL ``sbkube`` console script in a subprocess.
+
+Each test gets its own SQLite state file (``SBKUBE_STATE_URL``), its own in-memory cluster
+file (``--memory-cluster``) and a copy of ``tests/fixtures/engine/shop``; helm is the real
+binary (on ``PATH`` and in ``SBKUBE_HELM``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+class Spawned:
+    """A running ``sbkube`` whose stderr is collected line by line in the background."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.err_lines: list[str] = []
+        self.out = ""
+        self._new_line = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._out_reader = threading.Thread(target=self._read_out, daemon=True)
+        self._out_reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._new_line:
+                self.err_lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self.out = self.proc.stdout.read()
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """Block until a stderr line contains ``text``; returns that line."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while True:
+                for line in self.err_lines:
+                    if text in line:
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"{text!r} not on stderr within {timeout}s; stderr so far:\n"
+                        + "\n".join(self.err_lines)
+                    )
+                self._new_line.wait(min(left, 0.1))
+
+    def finish(self, timeout: float = 30) -> int:
+        rc = self.proc.wait(timeout)
+        self._reader.join(5)
+        self._out_reader.join(5)
+        return rc
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.err_lines)
+
+
+class Sbkube:
+    """Runs the console script with a per-test environment."""
+
+    def __init__(self, exe: str, env: dict[str, str], cwd: Path) -> None:
+        self.exe = exe
+        self.env = env
+        self.cwd = cwd
+        self.spawned: list[Spawned] = []
+
+    def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {**self.env, **(extra or {})}
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.exe, *args],
+            capture_output=True,
+            text=True,
+            env=self._env(env),
+            cwd=self.cwd,
+            timeout=timeout,
+            check=False,
+        )
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        proc = self(*args, "-o", "json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> Spawned:
+        proc = subprocess.Popen(
+            [self.exe, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self._env(env),
+            cwd=self.cwd,
+        )
+        spawned = Spawned(proc)
+        self.spawned.append(spawned)
+        return spawned
+
+
+@pytest.fixture(scope="session")
+def sbkube_exe() -> str:
+    exe = shutil.which("sbkube")
+    if exe is None:
+        if _in_ci():
+            pytest.fail("the sbkube console script is not installed (pip install -e .)")
+        pytest.skip("the sbkube console script is not installed (pip install -e .)")
+    return exe
+
+
+@pytest.fixture
+def state_db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
+def cluster_file(tmp_path: Path) -> Path:
+    return tmp_path / "cluster.json"
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURES / "shop", tmp_path / "shop"))
+
+
+@pytest.fixture
+def sbkube(sbkube_exe: str, helm_binary: str, state_db: Path, tmp_path: Path) -> Iterator[Sbkube]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SBKUBE_") and k not in ("KUBECONFIG",)
+    }
+    env.update(
+        {
+            "SBKUBE_STATE_URL": str(state_db),
+            "SBKUBE_HELM": helm_binary,
+            "PATH": os.pathsep.join([str(Path(helm_binary).parent), env.get("PATH", "")]),
+            "SBKUBE_OPERATOR": "cli-tester",
+            "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
+            "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+            "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+        }
+    )
+    runner = Sbkube(sbkube_exe, env, tmp_path)
+    yield runner
+    for spawned in runner.spawned:
+        if spawned.proc.poll() is None:
+            spawned.proc.kill()
+        spawned.proc.wait(10)
+
+
+def one_error_line(stderr: str) -> str:
+    """Assert stderr is exactly one ``error: ...`` line (no traceback); return it."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.fixture
+def expect_error():
+    return one_error_line
+
+
+@pytest.fixture
+def store(state_db: Path) -> Iterator[Any]:
+    """The test's state store, read directly (cheaper than one more subprocess)."""
+    from sbkube.state import DeploymentDatabase, DeploymentRepository
+
+    opened: list[Any] = []
+
+    def open_repo() -> DeploymentRepository:
+        db = DeploymentDatabase(state_db)
+        opened.append(db)
+        return DeploymentRepository(db)
+
+    yield open_repo
+    for db in opened:
+        db.close()

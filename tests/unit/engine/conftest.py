@@ -1,0 +1,96 @@
+"""Fixtures for the engine tests: an app dir copied from ``tests/fixtures/engine/shop``, an
+in-memory cluster rendering charts with the real helm, and helpers to edit the app dir and
+to compare live objects.
+
+The ``shop`` app dir deploys, in this order: ``cache`` (a local Helm chart with a ConfigMap
+and a Secret), ``web`` (YAML: ConfigMap, Deployment, Service; depends on cache) and
+``worker`` (YAML: ConfigMap and Secret; independent).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from sbkube.cluster.helm import HelmClient
+from sbkube.cluster.memory import MemoryCluster
+from sbkube.cluster.port import strip_volatile
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def helm(helm_binary: str) -> HelmClient:
+    return HelmClient(helm_binary)
+
+
+@pytest.fixture
+def cluster(helm: HelmClient) -> MemoryCluster:
+    return MemoryCluster(helm=helm)
+
+
+@pytest.fixture
+def make_cluster(helm: HelmClient) -> Callable[..., MemoryCluster]:
+    def make(**kwargs: Any) -> MemoryCluster:
+        return MemoryCluster(helm=helm, **kwargs)
+
+    return make
+
+
+class AppDir:
+    """An editable app dir copied into tmp_path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def docs(self, relative: str) -> list[dict[str, Any]]:
+        return [d for d in yaml.safe_load_all((self.path / relative).read_text()) if d]
+
+    def edit(
+        self, relative: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    ) -> None:
+        """Rewrite a manifest file: ``change`` gets its documents and returns the new ones."""
+        docs = change(self.docs(relative))
+        (self.path / relative).write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+    def set_values(self, **values: Any) -> None:
+        """Rewrite the values file of the ``cache`` Helm app."""
+        (self.path / "values" / "cache.yaml").write_text(yaml.safe_dump(values))
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def live_state(cluster: MemoryCluster) -> list[dict[str, Any]]:
+    """Every live object without the fields the (memory) API server maintains."""
+    return [strip_volatile(o) for o in cluster.objects()]
+
+
+def live_names(cluster: MemoryCluster) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in cluster.objects()}
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> AppDir:
+    """A fresh, editable copy of the ``shop`` app dir."""
+    return AppDir(Path(shutil.copytree(FIXTURES / "shop", tmp_path / "shop")))
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> AppDir:
+    """A fresh, editable copy of ``examples/demo``."""
+    return AppDir(Path(shutil.copytree(REPO_ROOT / "examples" / "demo", tmp_path / "demo")))
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers above, for test modules (conftest modules are not importable by name)."""
+    return SimpleNamespace(find=find, live_state=live_state, live_names=live_names)
