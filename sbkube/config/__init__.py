@@ -8,7 +8,12 @@ or the cluster adapters.
 
 from sbkube.config.loader import LoadedConfig, load_config
 from sbkube.config.schema import HelmApp, SbkubeConfig, YamlApp
-from sbkube.config.values import load_manifests, resolve_values, sources_snapshot
+from sbkube.config.values import (
+    load_manifests,
+    load_manifests_with_sources,
+    resolve_values,
+    sources_snapshot,
+)
 
 __all__ = [
     "HelmApp",
@@ -17,6 +22,7 @@ __all__ = [
     "YamlApp",
     "load_config",
     "load_manifests",
+    "load_manifests_with_sources",
     "resolve_values",
     "sources_snapshot",
 ]

@@ -166,6 +166,11 @@ def _manifest_problem(doc: dict[str, Any]) -> str | None:
 
 
 def load_manifests(loaded: LoadedConfig, app: str) -> list[dict[str, Any]]:
+    """Every object in a yaml app's manifest files (see :func:`load_manifests_with_sources`)."""
+    return [obj for _source, obj in load_manifests_with_sources(loaded, app)]
+
+
+def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[str, dict[str, Any]]]:
     """Every object in a yaml app's manifest files, in file and document order.
 
     Empty documents are skipped. Namespaced objects without ``metadata.namespace`` get the
@@ -173,7 +178,7 @@ def load_manifests(loaded: LoadedConfig, app: str) -> list[dict[str, Any]]:
     """
     config = _yaml_app(loaded, app)
     namespace = loaded.app_namespace(app)
-    objects: list[dict[str, Any]] = []
+    objects: list[tuple[str, dict[str, Any]]] = []
     seen: dict[tuple[str, str, str, str], str] = {}
     for relative in config.manifests:
         path = loaded.resolve_path(relative)
@@ -199,7 +204,7 @@ def load_manifests(loaded: LoadedConfig, app: str) -> list[dict[str, Any]]:
                 ident = f"{doc['kind']} {'/'.join(p for p in key[2:] if p)}"
                 raise ConfigError(f"{where}: duplicate object {ident} (also {seen[key]})")
             seen[key] = f"{shown} document {index}"
-            objects.append(doc)
+            objects.append((relative, doc))
             found += 1
         if found == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")

@@ -54,7 +54,7 @@ def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> Dep
 
 def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded."""
-    from sbkube.config import HelmApp, load_manifests, resolve_values
+    from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
 
     app_dir = str(loaded.app_dir)
     works = []
@@ -97,8 +97,11 @@ def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[Ap
             )
         else:
             objects = [
-                DesiredObject(with_ownership(m, app=name, namespace=namespace, app_dir=app_dir))
-                for m in load_manifests(loaded, name)
+                DesiredObject(
+                    with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
+                    source_file=source,
+                )
+                for source, m in load_manifests_with_sources(loaded, name)
             ]
             works.append(
                 AppWork(

@@ -137,7 +137,9 @@ def resolve_pair(
         candidates = repo.list(
             cluster=source.cluster,
             namespace=source.namespace,
-            status="success",
+            # A rolled-back deployment did succeed when it ran: counting it makes a second
+            # plain `sbkube rollback` undo the first, as `helm rollback` does.
+            status=["success", "rolled_back"],
             until=source.started_at,
             include_dry_run=False,
             limit=1,
@@ -374,12 +376,14 @@ def _execute_app(
             continue
         res = wanted[key]
         state = thaw(res.current_state)
-        if change.action != ResourceAction.UNCHANGED and not _has_digests(state):
+        action = ResourceAction(change.action)
+        if action != ResourceAction.UNCHANGED and _has_digests(state):
+            # Only digests were recorded (forced): the live Secret stays as it is.
+            action, state = ResourceAction.UNCHANGED, live if live is not None else state
+        elif action != ResourceAction.UNCHANGED:
             cluster.apply(state)
         inputs.append(
-            ResourceInput.from_manifest(
-                state, change.action, previous=live, source_file=res.source_file
-            )
+            ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
     handle.record_resources(inputs)
 

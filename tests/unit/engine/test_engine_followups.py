@@ -1,0 +1,42 @@
+"""Engine details: where each recorded resource came from, and undoing a rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sbkube.engine import deploy, rollback
+from sbkube.state import DeploymentDatabase, DeploymentRepository
+
+
+def test_yaml_resources_record_their_source_file(
+    demo: Any, cluster: Any, db: DeploymentDatabase
+) -> None:
+    result = deploy(demo.path, cluster=cluster, db=db)
+    rec = DeploymentRepository(db).get(result.deployment_id)
+    web = rec.app("web")
+    assert web is not None
+    sources = {(r.kind, r.name): r.source_file for r in web.resources}
+    assert sources == {
+        ("ConfigMap", "web-config"): "manifests/web.yaml",
+        ("Deployment", "web"): "manifests/web.yaml",
+        ("Service", "web"): "manifests/svc.yaml",
+    }
+
+
+def test_second_plain_rollback_undoes_the_first(
+    demo: Any, cluster: Any, db: DeploymentDatabase
+) -> None:
+    first = deploy(demo.path, cluster=cluster, db=db)
+    cfg = demo.path / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("replicaCount: 1", "replicaCount: 3"))
+    second = deploy(demo.path, cluster=cluster, db=db)
+
+    back = rollback(db, cluster, namespace="demo")
+    assert back.plan.target_id == first.deployment_id
+    assert cluster.release("redis", "demo").values["replicaCount"] == 1
+
+    again = rollback(db, cluster, namespace="demo")
+    assert again.plan.source_id == back.deployment_id
+    assert again.plan.target_id == second.deployment_id  # rolled_back, but it succeeded
+    assert cluster.release("redis", "demo").values["replicaCount"] == 3
+    assert cluster.release("redis", "demo").revision == 4
