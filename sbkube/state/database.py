@@ -207,8 +207,10 @@ class DeploymentDatabase:
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                write = conn.get_execution_options().get("sbkube_write", False)
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+                options = conn.get_execution_options()
+                if options.get("sbkube_single_read", False):
+                    return  # one SELECT is atomic on its own: no BEGIN/COMMIT round trip
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sbkube_write") else "BEGIN")
 
             return engine
         # No pool_pre_ping: it costs a round trip per transaction (a deploy runs ~60), and
@@ -315,11 +317,15 @@ class DeploymentDatabase:
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
-        """A Core connection in a read transaction, for hot read paths (``list()``) where
-        no ORM object is built at all; ended and returned to the pool on exit."""
+        """A Core connection for a hot read path that runs exactly ONE statement
+        (``list()``): no ORM object is built, and on SQLite no BEGIN/COMMIT is sent, since
+        a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
         try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+            with (
+                self.engine.connect() as raw,
+                raw.execution_options(sbkube_single_read=True).begin() as _,
+            ):
+                yield raw
         except DBAPIError as err:
             raise StateError(self._describe(err)) from err
 
