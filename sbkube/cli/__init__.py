@@ -57,11 +57,12 @@ class LazyGroup(click.Group):
         "The state store is a SQLite file by default (~/.local/state/sbkube/state.db); "
         "set --state or SBKUBE_STATE_URL to a path or a postgresql+psycopg:// URL to share "
         "one history across machines.\n\n"
-        "Examples:\n\n"
-        "  sbkube deploy --app-dir ./apps/demo --dry-run\n\n"
-        "  sbkube state list --namespace demo -o json\n\n"
-        "  sbkube state diff latest~1 latest\n\n"
-        "  sbkube rollback --app-dir ./apps/demo --to latest~2 --dry-run"
+        "\b\nExamples:\n"
+        "  sbkube deploy --app-dir ./apps/demo --dry-run\n"
+        "  sbkube state list --namespace demo -o json\n"
+        "  sbkube state diff latest~1 latest\n"
+        "  sbkube rollback --app-dir ./apps/demo --to latest~2 --dry-run\n"
+        "\nRun 'sbkube COMMAND --help' for a command's options."
     ),
 )
 @click.option(
@@ -82,6 +83,10 @@ def cli(ctx: click.Context, state_url: str | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> Any:
     from sbkube.errors import SbkubeError
 
@@ -98,8 +103,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        # One line like every other error, pointing at the help that click would print.
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        click.echo(f"error: {_one_line(err.format_message())}{hint}", err=True)
+        sys.exit(err.exit_code)
     except click.ClickException as err:
-        err.show()
+        click.echo(f"error: {_one_line(err.format_message())}", err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)

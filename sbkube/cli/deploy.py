@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from sbkube.cli.common import open_db
 from sbkube.cli.output import echo_table, emit
 from sbkube.errors import InterruptedDeployment
 
@@ -177,7 +176,9 @@ def deploy(
         result = run_deploy(
             app_dir,
             cluster=cluster,
-            db=open_db(ctx),
+            # Opened by the engine once the config is known to be valid: bad input must not
+            # create (or be masked by an unreachable) state store.
+            db=(ctx.find_root().obj or {}).get("state_url"),
             apps=apps or None,
             dry_run=dry_run,
             wait_lock=wait_lock,

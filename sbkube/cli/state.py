@@ -95,11 +95,11 @@ def list_cmd(
       sbkube state list -n demo --app redis --since 7d
       sbkube state list --status failed --status partially_failed -o json
     """
-    from sbkube.state import DeploymentRepository
+    from sbkube.state.queries import list_deployments
 
     since_at = parse_since(since)
-    repo = DeploymentRepository(open_recovered(ctx))
-    rows = repo.list(
+    rows = list_deployments(
+        open_recovered(ctx),
         cluster=cluster,
         namespace=namespace,
         app=app,

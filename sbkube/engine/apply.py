@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.state.records import AppDeploymentRecord, ResourceAction, thaw
-from sbkube.state.redact import manifest_checksum, redact_manifest
+from sbkube.state.redact import manifest_checksum, redact_manifest, secret_leaves, store_form
 from sbkube.state.repository import ResourceInput
 from sbkube.state.tracker import AppHandle
 
@@ -177,9 +177,13 @@ def apply_yaml_app(
 
 
 def helm_resource_inputs(
-    rendered: Sequence[Mapping[str, Any]], previous: AppDeploymentRecord | None
+    rendered: Sequence[Mapping[str, Any]],
+    previous: AppDeploymentRecord | None,
+    secret_values: Iterable[str] = (),
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
-    """Actions for a chart's rendered objects against the app's last recorded objects."""
+    """Actions for a chart's rendered objects against the app's last recorded objects
+    (compared by checksum of the stored form, secrets scrubbed as the store does)."""
+    secrets = tuple(secret_values)
     prev = _previous_keys(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []
@@ -190,7 +194,7 @@ def helm_resource_inputs(
         old = prev.get(key)
         if old is None:
             action = ResourceAction.CREATE
-        elif old.checksum == manifest_checksum(redact_manifest(manifest)):
+        elif old.checksum == manifest_checksum(store_form(manifest, secrets)):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
@@ -248,7 +252,8 @@ def apply_helm_app(
         previous_revision=before.revision if before else None,
     )
     record_release(handle, status, work.values)
-    inputs, changes = helm_resource_inputs(rendered, previous)
+    secrets = secret_leaves(work.values, handle._secret_keys)
+    inputs, changes = helm_resource_inputs(rendered, previous, secrets)
     handle.record_resources(inputs)
     release = ReleaseChange(
         action="upgrade" if before is not None else "install",

@@ -42,6 +42,7 @@ from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment, Sbku
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.locks import DeployLocks, describe_holder
 from sbkube.state.records import AppStatus, AppType, DeploymentStatus, ResourceAction, thaw
+from sbkube.state.redact import DEFAULT_SECRET_KEYS
 from sbkube.state.repository import DeploymentRepository
 from sbkube.state.tracker import DeploymentTracker
 
@@ -242,7 +243,10 @@ def deploy(
     names = loaded.select(list(apps) if apps else None)
     works = prepare_apps(loaded, names, cluster)
     database = open_database(db)
-    repo = DeploymentRepository(database, secret_keys=loaded.config.secret_keys)
+    # config.yaml's secret_keys add to the defaults: naming one more key must never
+    # silently stop "password" from being hidden.
+    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
+    repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
     namespace = loaded.config.namespace
     messages: list[str] = []
@@ -259,7 +263,7 @@ def deploy(
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
         "command_args": list(command_args),
-        "secret_keys": loaded.config.secret_keys,
+        "secret_keys": secret_keys,
     }
 
     if dry_run:

@@ -35,15 +35,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from sbkube.errors import StateError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
 HEAD_REVISION = "0002"
@@ -130,8 +132,9 @@ class DeploymentDatabase:
             raise StateError(f"state database {self.display}: {_first_line(err)}") from err
         # Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
         self._write_engine = self.engine.execution_options(sbkube_write=True)
-        self._read_maker = sessionmaker(self.engine)
-        self._write_maker = sessionmaker(self._write_engine)
+        # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
+        # the ORM-free read path (``state list``, see queries.py) never needs.
+        self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
         self._migrate()
 
     # -- opening ---------------------------------------------------------------------
@@ -296,15 +299,25 @@ class DeploymentDatabase:
                 f"(waited {self.busy_timeout:g}s): {line}"
             )
         if "database or disk is full" in line:
-            return f"state database {self.display}: disk full, nothing was recorded ({line})"
+            return (
+                f"state database {self.display}: disk full, the last write failed and was "
+                f"rolled back ({line})"
+            )
         return f"state database {self.display}: {line}"
 
     # -- sessions (for the repository only) ------------------------------------------
 
+    def _sessionmakers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+        if self._makers is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._makers = (sessionmaker(self.engine), sessionmaker(self._write_engine))
+        return self._makers
+
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A session in a read (deferred) transaction, ended and closed on exit."""
-        session = self._read_maker()
+        session = self._sessionmakers()[0]()
         try:
             with session.begin():
                 yield session
@@ -332,7 +345,7 @@ class DeploymentDatabase:
     @contextmanager
     def write_session(self) -> Iterator[Session]:
         """A session in a write transaction: committed on success, rolled back on error."""
-        session = self._write_maker()
+        session = self._sessionmakers()[1]()
         try:
             with session.begin():
                 yield session

@@ -31,6 +31,7 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "credential",
     "credentials",
     "privatekey",
+    "pwd",
 )
 DIGEST_PREFIX = "sha256:"
 
@@ -81,8 +82,15 @@ def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bo
     if not words:
         return False
     pats = {p.lower().replace("_", "").replace("-", "") for p in patterns}
+    # Long patterns also end compound words written in one case: rootpassword, apitoken,
+    # clientsecret. Short ones (key) must match a whole word, or "monkey" would be hidden.
+    suffixes = tuple(p for p in pats if len(p) >= 5)
     joined = "".join(words)
-    return joined in pats or any(w in pats or (w.endswith("s") and w[:-1] in pats) for w in words)
+    return (
+        joined in pats
+        or joined.endswith(suffixes)
+        or any(w in pats or (w.endswith("s") and w[:-1] in pats) for w in words)
+    )
 
 
 def _redact_leaves(value: Any) -> Any:
@@ -150,6 +158,72 @@ def redact_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
             payload = out.get(field)
             if isinstance(payload, Mapping):
                 out[field] = {k: v if is_digest(v) else digest(v) for k, v in payload.items()}
+    return out
+
+
+def secret_leaves(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> set[str]:
+    """The string values under secret-looking keys (4+ characters), to scrub elsewhere."""
+    pats = tuple(patterns)
+    found: set[str] = set()
+
+    def leaves(v: Any) -> None:
+        if isinstance(v, Mapping):
+            for item in v.values():
+                leaves(item)
+        elif isinstance(v, list | tuple):
+            for item in v:
+                leaves(item)
+        elif isinstance(v, str | int | float) and not isinstance(v, bool):
+            text = str(v)
+            if len(text) >= 4 and not is_digest(text):
+                found.add(text)
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Mapping):
+            for k, item in v.items():
+                if is_secret_key(str(k), pats):
+                    leaves(item)
+                else:
+                    walk(item)
+        elif isinstance(v, list | tuple):
+            for item in v:
+                walk(item)
+
+    walk(value)
+    return found
+
+
+def scrub(value: Any, secrets: Iterable[str]) -> Any:
+    """Copy of ``value`` with every occurrence of a known secret string digested.
+
+    A chart may render a password anywhere — an env var, a connection URL in a ConfigMap —
+    not only into a Secret; the values it came from are known, so their text is replaced
+    wherever it shows up in the rendered manifests.
+    """
+    found = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not found:
+        return value
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, str):
+            if is_digest(v):
+                return v
+            for secret in found:
+                if secret in v:
+                    v = digest(secret) if v == secret else v.replace(secret, digest(secret))
+            return v
+        if isinstance(v, Mapping):
+            return {k: fix(item) for k, item in v.items()}
+        if isinstance(v, list | tuple):
+            return [fix(item) for item in v]
+        return v
+
+    return fix(value)
+
+
+def store_form(manifest: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """What the store keeps of a manifest: :func:`redact_manifest`, then :func:`scrub`."""
+    out: dict[str, Any] = scrub(redact_manifest(manifest), secrets)
     return out
 
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
-from sbkube.errors import NotFoundError, UsageError
+from sbkube.errors import NotFoundError
 from sbkube.state.database import DeploymentDatabase
+from sbkube.state.queries import list_deployments
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -46,7 +47,6 @@ from sbkube.state.records import (
     DeploymentRecord,
     DeploymentStatus,
     DeploymentSummary,
-    FrozenDict,
     HelmReleaseRecord,
     ResourceAction,
     ResourceRecord,
@@ -57,15 +57,14 @@ from sbkube.state.redact import (
     DEFAULT_SECRET_KEYS,
     manifest_checksum,
     redact_args,
-    redact_manifest,
     redact_values,
+    store_form,
 )
 from sbkube.state.schema import (
     AppDeployment,
     DeployedResource,
     Deployment,
     HelmRelease,
-    UTCDateTime,
 )
 
 _REF = re.compile(r"^latest(?:~(\d+))?$")
@@ -205,36 +204,6 @@ def _deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
         rollback_target_id=d.rollback_target_id,
         apps=tuple(_app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
     )
-
-
-_STATUSES = {s.value: s for s in DeploymentStatus}
-_COMMANDS = {c.value: c for c in Command}
-
-_SUMMARY_NAMES = (
-    "id",
-    "deployment_id",
-    "cluster",
-    "namespace",
-    "app_dir",
-    "command",
-    "dry_run",
-    "status",
-    "error_message",
-    "operator",
-    "host",
-    "started_at",
-    "finished_at",
-    "rollback_target_id",
-)
-_SUMMARY_SQL = ", ".join(_SUMMARY_NAMES)
-_SUMMARY_GROUP = ", ".join(f"p.{n}" for n in _SUMMARY_NAMES)
-
-
-def _utc(value: Any) -> datetime:
-    """A timestamp read without type processing: SQLite text or a PostgreSQL datetime."""
-    if type(value) is str:  # SQLite: naive UTC text; parsing it with its zone saves a replace()
-        return datetime.fromisoformat(value + "+00:00")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 _SUMMARY_COLUMNS = (
@@ -421,13 +390,24 @@ class DeploymentRepository:
                 raise NotFoundError(f"unknown app deployment {app_id}")
 
     def add_resources(
-        self, app_id: int, resources: Iterable[ResourceInput]
+        self,
+        app_id: int,
+        resources: Iterable[ResourceInput],
+        *,
+        secret_values: Iterable[str] = (),
     ) -> tuple[ResourceRecord, ...]:
-        """Record a whole app's resources in one transaction (one ``executemany``)."""
+        """Record a whole app's resources in one transaction (one ``executemany``).
+
+        ``secret_values`` (e.g. the Helm values under secret keys) are scrubbed from every
+        manifest, wherever a chart rendered them.
+        """
+        secrets = tuple(secret_values)
         rows: list[dict[str, Any]] = []
         for res in resources:
-            prev = redact_manifest(res.previous_state) if res.previous_state is not None else None
-            cur = redact_manifest(res.current_state) if res.current_state is not None else None
+            prev = (
+                store_form(res.previous_state, secrets) if res.previous_state is not None else None
+            )
+            cur = store_form(res.current_state, secrets) if res.current_state is not None else None
             basis = cur if cur is not None else prev
             rows.append(
                 {
@@ -599,95 +579,21 @@ class DeploymentRepository:
         limit: int | None = 50,
         offset: int = 0,
     ) -> builtins.list[DeploymentSummary]:
-        """Deployments newest first, with per-status app counts, in one statement."""
-        statuses = None
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else builtins.list(status)
-            try:
-                statuses = [str(DeploymentStatus(s)) for s in statuses]
-            except ValueError as err:
-                raise UsageError(f"--status: {err}") from err
-        # The hottest read (every `state list`): plain SQL text, built once per filter shape
-        # and compiled once by SQLAlchemy's cache, with no ORM and no per-row type
-        # processing; timestamps are parsed below with datetime.fromisoformat.
-        where: builtins.list[str] = []
-        params: dict[str, Any] = {}
-        binds: builtins.list[Any] = []
-        for column, value in (("cluster", cluster), ("namespace", namespace)):
-            if value is not None:
-                where.append(f"{column} = :{column}")
-                params[column] = value
-        if command is not None:
-            where.append("command = :command")
-            params["command"] = str(Command(command))
-        if statuses is not None:
-            where.append("status IN :statuses")
-            params["statuses"] = statuses
-            binds.append(bindparam("statuses", expanding=True))
-        for name, op, value in (("since", ">=", since), ("until", "<", until)):
-            if value is not None:
-                where.append(f"started_at {op} :{name}")
-                params[name] = value
-                binds.append(bindparam(name, type_=UTCDateTime()))
-        if not include_dry_run:
-            where.append("dry_run = :false")
-            params["false"] = False
-        if app is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM app_deployments AS x "
-                "WHERE x.deployment_pk = deployments.id AND x.name = :app)"
-            )
-            params["app"] = app
-        page_sql = f"SELECT {_SUMMARY_SQL} FROM deployments"
-        if where:
-            page_sql += " WHERE " + " AND ".join(where)
-        page_sql += " ORDER BY started_at DESC, id DESC"
-        if limit is not None:
-            page_sql += " LIMIT :limit"
-            params["limit"] = int(limit)
-        elif offset:
-            page_sql += " LIMIT -1" if self.db.dialect == "sqlite" else " LIMIT ALL"
-        if offset:
-            page_sql += " OFFSET :offset"
-            params["offset"] = int(offset)
-        stmt = text(
-            f"SELECT p.*, a.status AS app_status, count(a.id) AS app_count FROM ({page_sql}) AS p "
-            "LEFT JOIN app_deployments AS a ON a.deployment_pk = p.id "
-            f"GROUP BY {_SUMMARY_GROUP}, a.status ORDER BY p.started_at DESC, p.id DESC"
+        """Deployments newest first, with per-status app counts, in one statement
+        (see :func:`sbkube.state.queries.list_deployments`)."""
+        return list_deployments(
+            self.db,
+            cluster=cluster,
+            namespace=namespace,
+            app=app,
+            status=status,
+            since=since,
+            until=until,
+            command=command,
+            include_dry_run=include_dry_run,
+            limit=limit,
+            offset=offset,
         )
-        if binds:
-            stmt = stmt.bindparams(*binds)
-        with self.db.read_connection() as conn:
-            rows = conn.execute(stmt, params).all()
-        heads: builtins.list[Any] = []
-        counts: dict[int, dict[str, int]] = {}
-        for r in rows:
-            per_status = counts.get(r[0])
-            if per_status is None:
-                per_status = counts[r[0]] = {}
-                heads.append(r)
-            if r[14] is not None:
-                per_status[r[14]] = int(r[15])
-        # Positional access: the columns are _SUMMARY_NAMES, then app_status, app_count.
-        return [
-            DeploymentSummary(
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                _COMMANDS[r[5]],
-                bool(r[6]),
-                _STATUSES[r[7]],
-                r[8],
-                r[9],
-                r[10],
-                _utc(r[11]),
-                _utc(r[12]) if r[12] is not None else None,
-                r[13],
-                FrozenDict(sorted(counts[r[0]].items())),
-            )
-            for r in heads
-        ]
 
     def count(self, **filters: Any) -> int:
         conds = self._filters(**filters)

@@ -82,6 +82,9 @@ class AppHandle:
     resources: list[ResourceRecord] = field(default_factory=list)
     helm_releases: list[HelmReleaseRecord] = field(default_factory=list)
     _finished: bool = False
+    # Plain-text values under secret keys of this app's Helm values: scrubbed from the
+    # rendered manifests recorded afterwards (kept in memory only, never stored).
+    _secret_values: set[str] = field(default_factory=set, repr=False)
 
     def record_helm_release(
         self,
@@ -95,6 +98,9 @@ class AppHandle:
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> HelmReleaseRecord:
+        from sbkube.state.redact import secret_leaves
+
+        self._secret_values |= secret_leaves(values or {}, self._secret_keys)
         if self._repo is None:
             from sbkube.state.redact import redact_values
 
@@ -144,13 +150,14 @@ class AppHandle:
                 if action is None:
                     raise ValueError("record_resources: an action is needed for plain manifests")
                 inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
+        secrets = tuple(self._secret_values)
         if self._repo is None:
-            from sbkube.state.redact import manifest_checksum, redact_manifest
+            from sbkube.state.redact import manifest_checksum, store_form
 
             recs = []
             for i in inputs:
-                prev = redact_manifest(i.previous_state) if i.previous_state else None
-                cur = redact_manifest(i.current_state) if i.current_state else None
+                prev = store_form(i.previous_state, secrets) if i.previous_state else None
+                cur = store_form(i.current_state, secrets) if i.current_state else None
                 basis = cur if cur is not None else prev
                 recs.append(
                     ResourceRecord(
@@ -167,7 +174,7 @@ class AppHandle:
                 )
             result = tuple(recs)
         else:
-            result = self._repo.add_resources(self.app_id, inputs)
+            result = self._repo.add_resources(self.app_id, inputs, secret_values=secrets)
         self.resources.extend(result)
         return result
 

@@ -40,3 +40,27 @@ def test_second_plain_rollback_undoes_the_first(
     assert again.plan.target_id == second.deployment_id  # rolled_back, but it succeeded
     assert cluster.release("redis", "demo").values["replicaCount"] == 3
     assert cluster.release("redis", "demo").revision == 4
+
+
+def test_config_secret_keys_add_to_the_defaults(
+    demo: Any, cluster: Any, db: DeploymentDatabase
+) -> None:
+    cfg = demo.path / "config.yaml"
+    cfg.write_text("secret_keys: [replicaCount]\n" + cfg.read_text())
+    result = deploy(demo.path, cluster=cluster, db=db)
+    rec = DeploymentRepository(db).get(result.deployment_id)
+    redis = rec.app("redis")
+    assert redis is not None and redis.helm_release is not None
+    values = redis.helm_release.values
+    assert str(values["replicaCount"]).startswith("sha256:")  # the configured key
+    assert str(values["auth"]["password"]).startswith("sha256:")  # a default key, still hidden
+
+
+def test_rendered_secret_values_are_scrubbed_but_redeploy_is_unchanged(
+    demo: Any, cluster: Any, db: DeploymentDatabase
+) -> None:
+    deploy(demo.path, cluster=cluster, db=db)
+    again = deploy(demo.path, cluster=cluster, db=db)
+    redis = again.app("redis")
+    assert redis is not None
+    assert {c.action for c in redis.changes} == {"unchanged"}

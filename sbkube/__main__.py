@@ -1,0 +1,5 @@
+"""``python -m sbkube`` runs the command line."""
+
+from sbkube.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""The ORM-free read path: what ``sbkube state list`` needs, and nothing heavier.
+
+``sbkube state list`` runs on every "what happened?" a user types, so it should start
+about as fast as SQLAlchemy itself imports. This module therefore uses plain SQL text on
+a Core connection — it imports neither ``sqlalchemy.orm`` nor ``schema.py`` — and builds
+the same frozen :class:`DeploymentSummary` records as the rest of the store.
+:meth:`DeploymentRepository.list` delegates here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, TypeDecorator, bindparam, text
+from sqlalchemy.engine import Dialect
+
+from sbkube.errors import UsageError
+from sbkube.state.records import Command, DeploymentStatus, DeploymentSummary, FrozenDict
+
+if TYPE_CHECKING:
+    from sbkube.state.database import DeploymentDatabase
+
+
+class _UTCBind(TypeDecorator[datetime]):
+    """Binds a tz-aware time as schema.UTCDateTime stores it (naive UTC on SQLite)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; use UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+
+_STATUSES = {s.value: s for s in DeploymentStatus}
+_COMMANDS = {c.value: c for c in Command}
+
+SUMMARY_NAMES = (
+    "id",
+    "deployment_id",
+    "cluster",
+    "namespace",
+    "app_dir",
+    "command",
+    "dry_run",
+    "status",
+    "error_message",
+    "operator",
+    "host",
+    "started_at",
+    "finished_at",
+    "rollback_target_id",
+)
+_SUMMARY_SQL = ", ".join(SUMMARY_NAMES)
+_SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp read without type processing: SQLite text or a PostgreSQL datetime."""
+    if type(value) is str:  # SQLite: naive UTC text; parsing it with its zone saves a replace()
+        return datetime.fromisoformat(value + "+00:00")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
+
+
+def list_deployments(
+    db: DeploymentDatabase,
+    *,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    app: str | None = None,
+    status: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    command: str | None = None,
+    include_dry_run: bool = True,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> builtins.list[DeploymentSummary]:
+    """Deployments newest first, with per-status app counts, in ONE statement."""
+    statuses = None
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else builtins.list(status)
+        try:
+            statuses = [str(DeploymentStatus(s)) for s in statuses]
+        except ValueError as err:
+            raise UsageError(f"--status: {err}") from err
+    # The hottest read (every `state list`): plain SQL text, built once per filter shape
+    # and compiled once by SQLAlchemy's cache, with no ORM and no per-row type
+    # processing; timestamps are parsed below with datetime.fromisoformat.
+    where: builtins.list[str] = []
+    params: dict[str, Any] = {}
+    binds: builtins.list[Any] = []
+    for column, value in (("cluster", cluster), ("namespace", namespace)):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    if command is not None:
+        where.append("command = :command")
+        params["command"] = str(Command(command))
+    if statuses is not None:
+        where.append("status IN :statuses")
+        params["statuses"] = statuses
+        binds.append(bindparam("statuses", expanding=True))
+    for name, op, moment in (("since", ">=", since), ("until", "<", until)):
+        if moment is not None:
+            where.append(f"started_at {op} :{name}")
+            params[name] = moment
+            binds.append(bindparam(name, type_=_UTCBind()))
+    if not include_dry_run:
+        where.append("dry_run = :false")
+        params["false"] = False
+    if app is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM app_deployments AS x "
+            "WHERE x.deployment_pk = deployments.id AND x.name = :app)"
+        )
+        params["app"] = app
+    page_sql = f"SELECT {_SUMMARY_SQL} FROM deployments"
+    if where:
+        page_sql += " WHERE " + " AND ".join(where)
+    page_sql += " ORDER BY started_at DESC, id DESC"
+    if limit is not None:
+        page_sql += " LIMIT :limit"
+        params["limit"] = int(limit)
+    elif offset:
+        page_sql += " LIMIT -1" if db.dialect == "sqlite" else " LIMIT ALL"
+    if offset:
+        page_sql += " OFFSET :offset"
+        params["offset"] = int(offset)
+    stmt = text(
+        f"SELECT p.*, a.status AS app_status, count(a.id) AS app_count FROM ({page_sql}) AS p "
+        "LEFT JOIN app_deployments AS a ON a.deployment_pk = p.id "
+        f"GROUP BY {_SUMMARY_GROUP}, a.status ORDER BY p.started_at DESC, p.id DESC"
+    )
+    if binds:
+        stmt = stmt.bindparams(*binds)
+    with db.read_connection() as conn:
+        rows = conn.execute(stmt, params).all()
+    heads: builtins.list[Any] = []
+    counts: dict[int, dict[str, int]] = {}
+    for r in rows:
+        per_status = counts.get(r[0])
+        if per_status is None:
+            per_status = counts[r[0]] = {}
+            heads.append(r)
+        if r[14] is not None:
+            per_status[r[14]] = int(r[15])
+    # Positional access: the columns are SUMMARY_NAMES, then app_status, app_count.
+    return [
+        DeploymentSummary(
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            _COMMANDS[r[5]],
+            bool(r[6]),
+            _STATUSES[r[7]],
+            r[8],
+            r[9],
+            r[10],
+            _utc(r[11]),
+            _utc(r[12]) if r[12] is not None else None,
+            r[13],
+            FrozenDict(sorted(counts[r[0]].items())),
+        )
+        for r in heads
+    ]
