@@ -151,18 +151,22 @@ class StatementLog:
 
 
 @contextmanager
-def count_statements(engine: Any) -> Iterator[StatementLog]:
-    """Every cursor execution on ``engine`` (an executemany counts once; BEGIN/COMMIT don't)."""
+def count_statements(db: Any) -> Iterator[StatementLog]:
+    """Every cursor execution on the store's engines (``db.engines``: on PostgreSQL single
+    reads use their own autocommit pool); an executemany counts once, BEGIN/COMMIT don't."""
     log = StatementLog()
 
     def on_execute(_conn: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
         log.statements.append((statement, params))
 
-    event.listen(engine, "before_cursor_execute", on_execute)
+    engines = tuple(getattr(db, "engines", (db,)))
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_execute)
     try:
         yield log
     finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def machine_description(pg_version: str | None) -> list[str]:

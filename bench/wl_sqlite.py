@@ -127,7 +127,7 @@ def measure_list(
     ctx: Context, label: str, db: DeploymentDatabase, ref_con: Any, inner: int, target: float
 ) -> list[Result]:
     repo = DeploymentRepository(db)
-    with count_statements(db.engine) as log:
+    with count_statements(db) as log:
         rows = repo.list(limit=50)
     reference_list(ref_con)  # warm-up
     if not _same_list(rows, reference_list(ref_con)):
@@ -197,7 +197,7 @@ def measure_get(
     db: DeploymentDatabase, con: Any, dep_id: str, rounds: int, inner: int, mark: str = "?"
 ) -> tuple[int, list[float], list[float]]:
     repo = DeploymentRepository(db)
-    with count_statements(db.engine) as log:
+    with count_statements(db) as log:
         rec = repo.get(dep_id)
     got = reference_get(con, dep_id, mark)
     assert len(got["resources"]) == sum(len(a.resources) for a in rec.apps)
@@ -273,7 +273,7 @@ def _reads(size: int, ctx: Context, inner: int) -> dict[str, tuple[list[float], 
             "show": (lambda: repo.get(dep_id), 1),
         }
         for name, (fn, n) in reads.items():
-            with count_statements(db.engine) as log:
+            with count_statements(db) as log:
                 fn()
             times = [time_call(fn, n) for _ in range(ctx.rounds)]
             out[name] = (times, log.count, _explain(path, log.queries))

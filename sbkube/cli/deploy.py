@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sbkube.cli.output import echo_table, emit
+from sbkube.cli.output import echo_changes, echo_table, emit
 from sbkube.errors import InterruptedDeployment
 
 
@@ -35,6 +35,29 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
                     "Use sbkube's in-memory cluster, kept in FILE (JSON), instead of a real "
                     "one: for trying sbkube out and for tests [env: SBKUBE_MEMORY_CLUSTER]."
                 ),
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--app-dir, --config-file and --app: which config and which of its apps."""
+    for opt in reversed(
+        [
+            click.option(
+                "--app-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=Path("."),
+                show_default=True,
+                help="Directory holding config.yaml.",
+            ),
+            click.option(
+                "--config-file", default="config.yaml", show_default=True, help="Config file name."
+            ),
+            click.option(
+                "--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable)."
             ),
         ]
     ):
@@ -106,31 +129,11 @@ def print_result(result: Any) -> None:
             ("TIME", lambda a: f"{a.seconds:.1f}s"),
         ],
     )
-    changed = [(a, c) for a in result.apps for c in a.changes if c.action != "unchanged"]
-    if changed:
-        click.echo("")
-        echo_table(
-            changed,
-            [
-                ("APP", lambda p: p[0].name),
-                ("ACTION", lambda p: p[1].action),
-                ("KIND", lambda p: p[1].kind),
-                ("NAMESPACE", lambda p: p[1].namespace),
-                ("NAME", lambda p: p[1].name),
-            ],
-        )
+    echo_changes(result.apps)
 
 
 @click.command()
-@click.option(
-    "--app-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding config.yaml.",
-)
-@click.option("--config-file", default="config.yaml", show_default=True, help="Config file name.")
-@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@app_dir_options
 @click.option("--dry-run", is_flag=True, help="Compute the plan; apply and record nothing.")
 @click.option(
     "--wait-lock",
@@ -195,15 +198,7 @@ def deploy(
 
 
 @click.command()
-@click.option(
-    "--app-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Directory holding config.yaml.",
-)
-@click.option("--config-file", default="config.yaml", show_default=True, help="Config file name.")
-@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@app_dir_options
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),

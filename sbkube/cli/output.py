@@ -95,3 +95,21 @@ def echo_table(
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def echo_changes(apps: Iterable[Any]) -> None:
+    """The resources an apply or a plan changes (create/update/delete), one per row."""
+    changed = [(a, c) for a in apps for c in a.changes if c.action != "unchanged"]
+    if not changed:
+        return
+    click.echo("")
+    echo_table(
+        changed,
+        [
+            ("APP", lambda p: p[0].name),
+            ("ACTION", lambda p: p[1].action),
+            ("KIND", lambda p: p[1].kind),
+            ("NAMESPACE", lambda p: p[1].namespace),
+            ("NAME", lambda p: p[1].name),
+        ],
+    )

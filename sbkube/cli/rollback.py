@@ -10,7 +10,7 @@ import click
 
 from sbkube.cli.common import open_db
 from sbkube.cli.deploy import Progress, cluster_options, interrupt_on_sigterm, make_cluster
-from sbkube.cli.output import echo_table, emit
+from sbkube.cli.output import echo_changes, echo_table, emit
 
 
 def print_plan(plan: Any) -> None:
@@ -44,19 +44,7 @@ def print_plan(plan: Any) -> None:
         ],
         empty="(nothing to roll back)",
     )
-    changed = [(a, c) for a in plan.apps for c in a.changes if c.action != "unchanged"]
-    if changed:
-        click.echo("")
-        echo_table(
-            changed,
-            [
-                ("APP", lambda p: p[0].name),
-                ("ACTION", lambda p: p[1].action),
-                ("KIND", lambda p: p[1].kind),
-                ("NAMESPACE", lambda p: p[1].namespace),
-                ("NAME", lambda p: p[1].name),
-            ],
-        )
+    echo_changes(plan.apps)
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
 

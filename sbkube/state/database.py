@@ -135,6 +135,17 @@ class DeploymentDatabase:
         # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
         # the ORM-free read path (``state list``, see queries.py) never needs.
         self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+        # Created now (create_engine does not connect) so that `engines` lists it from the
+        # start and instrumentation sees every statement.
+        self._autocommit_engine: Engine | None = None
+        if self.dialect == "postgresql":
+            self._autocommit_engine = create_engine(
+                url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=1,
+                pool_recycle=1800,
+                connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
+            )
         self._migrate()
 
     # -- opening ---------------------------------------------------------------------
@@ -328,6 +339,22 @@ class DeploymentDatabase:
         finally:
             session.close()
 
+    def _single_read_engine(self) -> Engine:
+        """SQLite: the main engine (its begin hook skips BEGIN for single reads).
+        PostgreSQL: a small pool of autocommit connections, so one statement costs one
+        round trip instead of three (BEGIN, the statement, ROLLBACK on return)."""
+        if self.dialect != "postgresql":
+            return self.engine
+        assert self._autocommit_engine is not None
+        return self._autocommit_engine
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this store executes on (for instrumentation: statement counts)."""
+        if self._autocommit_engine is None:
+            return (self.engine,)
+        return (self.engine, self._autocommit_engine)
+
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
         """A Core connection for a hot read path that runs exactly ONE statement
@@ -335,7 +362,7 @@ class DeploymentDatabase:
         a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
         try:
             with (
-                self.engine.connect() as raw,
+                self._single_read_engine().connect() as raw,
                 raw.execution_options(sbkube_single_read=True).begin() as _,
             ):
                 yield raw
@@ -356,6 +383,8 @@ class DeploymentDatabase:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._autocommit_engine is not None:
+            self._autocommit_engine.dispose()
 
     def __enter__(self) -> DeploymentDatabase:
         return self

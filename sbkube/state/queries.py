@@ -14,29 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, TypeDecorator, bindparam, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import bindparam, text
 
 from sbkube.errors import UsageError
 from sbkube.state.records import Command, DeploymentStatus, DeploymentSummary, FrozenDict
+from sbkube.state.types import UTCDateTime
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
-
-
-class _UTCBind(TypeDecorator[datetime]):
-    """Binds a tz-aware time as schema.UTCDateTime stores it (naive UTC on SQLite)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the state store; use UTC-aware times")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
 
 _STATUSES = {s.value: s for s in DeploymentStatus}
@@ -115,7 +100,7 @@ def list_deployments(
         if moment is not None:
             where.append(f"started_at {op} :{name}")
             params[name] = moment
-            binds.append(bindparam(name, type_=_UTCBind()))
+            binds.append(bindparam(name, type_=UTCDateTime()))
     if not include_dry_run:
         where.append("dry_run = :false")
         params["false"] = False

@@ -132,6 +132,52 @@ class ResourceInput:
         )
 
 
+def prepare_resources(
+    app_id: int | None, resources: Iterable[ResourceInput], secret_values: Iterable[str] = ()
+) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
+    """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
+    secrets digested or scrubbed, checksummed) and the records they read back as.
+
+    Shared by :meth:`DeploymentRepository.add_resources` and unrecorded dry runs, so a dry
+    run shows exactly what a real run would store.
+    """
+    secrets = tuple(secret_values)
+    rows: list[dict[str, Any]] = []
+    for res in resources:
+        prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
+        cur = store_form(res.current_state, secrets) if res.current_state is not None else None
+        basis = cur if cur is not None else prev
+        rows.append(
+            {
+                "app_deployment_pk": app_id,
+                "api_version": res.api_version,
+                "kind": res.kind,
+                "name": res.name,
+                "namespace": res.namespace,
+                "action": str(ResourceAction(res.action)),
+                "previous_state": prev,
+                "current_state": cur,
+                "checksum": manifest_checksum(basis) if basis is not None else None,
+                "source_file": res.source_file,
+            }
+        )
+    records = tuple(
+        ResourceRecord(
+            api_version=r["api_version"],
+            kind=r["kind"],
+            name=r["name"],
+            namespace=r["namespace"],
+            action=ResourceAction(r["action"]),
+            previous_state=freeze(r["previous_state"]) if r["previous_state"] is not None else None,
+            current_state=freeze(r["current_state"]) if r["current_state"] is not None else None,
+            checksum=r["checksum"],
+            source_file=r["source_file"],
+        )
+        for r in rows
+    )
+    return rows, records
+
+
 # -- row -> record builders (called only while the session is open) ----------------------
 
 
@@ -401,45 +447,11 @@ class DeploymentRepository:
         ``secret_values`` (e.g. the Helm values under secret keys) are scrubbed from every
         manifest, wherever a chart rendered them.
         """
-        secrets = tuple(secret_values)
-        rows: list[dict[str, Any]] = []
-        for res in resources:
-            prev = (
-                store_form(res.previous_state, secrets) if res.previous_state is not None else None
-            )
-            cur = store_form(res.current_state, secrets) if res.current_state is not None else None
-            basis = cur if cur is not None else prev
-            rows.append(
-                {
-                    "app_deployment_pk": app_id,
-                    "api_version": res.api_version,
-                    "kind": res.kind,
-                    "name": res.name,
-                    "namespace": res.namespace,
-                    "action": str(ResourceAction(res.action)),
-                    "previous_state": prev,
-                    "current_state": cur,
-                    "checksum": manifest_checksum(basis) if basis is not None else None,
-                    "source_file": res.source_file,
-                }
-            )
+        rows, records = prepare_resources(app_id, resources, secret_values)
         if rows:
             with self.db.write_session() as session:
                 session.execute(insert(DeployedResource), rows)
-        return tuple(
-            ResourceRecord(
-                api_version=r["api_version"],
-                kind=r["kind"],
-                name=r["name"],
-                namespace=r["namespace"],
-                action=ResourceAction(r["action"]),
-                previous_state=freeze(r["previous_state"]) if r["previous_state"] else None,
-                current_state=freeze(r["current_state"]) if r["current_state"] else None,
-                checksum=r["checksum"],
-                source_file=r["source_file"],
-            )
-            for r in rows
-        )
+        return records
 
     def add_helm_release(
         self,

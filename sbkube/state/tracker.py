@@ -50,6 +50,7 @@ from sbkube.state.repository import (
     DeploymentRepository,
     ResourceInput,
     new_deployment_id,
+    prepare_resources,
     utcnow,
 )
 
@@ -152,27 +153,7 @@ class AppHandle:
                 inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
         secrets = tuple(self._secret_values)
         if self._repo is None:
-            from sbkube.state.redact import manifest_checksum, store_form
-
-            recs = []
-            for i in inputs:
-                prev = store_form(i.previous_state, secrets) if i.previous_state else None
-                cur = store_form(i.current_state, secrets) if i.current_state else None
-                basis = cur if cur is not None else prev
-                recs.append(
-                    ResourceRecord(
-                        api_version=i.api_version,
-                        kind=i.kind,
-                        name=i.name,
-                        namespace=i.namespace,
-                        action=ResourceAction(i.action),
-                        previous_state=freeze(prev) if prev else None,
-                        current_state=freeze(cur) if cur else None,
-                        checksum=manifest_checksum(basis) if basis else None,
-                        source_file=i.source_file,
-                    )
-                )
-            result = tuple(recs)
+            _, result = prepare_resources(None, inputs, secrets)
         else:
             result = self._repo.add_resources(self.app_id, inputs, secret_values=secrets)
         self.resources.extend(result)

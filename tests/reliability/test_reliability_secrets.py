@@ -301,6 +301,24 @@ def test_secrets_never_stored_nor_shown(
         assert shown["apps"][0]["helm_releases"][0]["values"], "values not shown at all"
         assert leaked(secrets, (result.stdout + result.stderr).encode()) == []
 
+    # ... and `state diff` between consecutive deployments, and the whole `state export`.
+    all_secrets = [s for _, secrets in recorded for s in secrets]
+    jobs = []
+    for index in range(1, len(recorded)):
+        a, b = recorded[index - 1][0], recorded[index][0]
+        for name, extra in ((f"diff-{index}", ["-o", "json"]), (f"difftext-{index}", [])):
+            cwd = tmp_path / name  # one folder per job: its output files live beside it
+            cwd.mkdir()
+            jobs.append(CliJob(name, ["state", "diff", a, b, *extra], env, cwd))
+    cwd = tmp_path / "export"
+    cwd.mkdir()
+    jobs.append(CliJob("export", ["state", "export"], env, cwd))
+    results = run_cli_many(jobs, parallel=3)
+    assert len(results["export"].stdout.splitlines()) == len(recorded)
+    for name, result in results.items():
+        assert result.returncode == 0, str(result)
+        assert leaked(all_secrets, (result.stdout + result.stderr).encode()) == [], name
+
 
 def test_config_secret_set_values_never_stored(db: DeploymentDatabase) -> None:
     """A config.yaml ``set:`` with dotted secret keys, exactly as the loader gives it."""

@@ -95,11 +95,17 @@ def count_statements() -> Iterator[Callable[[DeploymentDatabase], Any]]:
         def on_rollback(_conn):  # type: ignore[no-untyped-def]
             counter.rollbacks += 1
 
+        # Every engine of the store: on PostgreSQL single-statement reads use their own
+        # autocommit pool, and their statements must be counted too.
         hooks = [
-            (db.engine, "before_cursor_execute", on_execute),
-            (db.engine, "begin", on_begin),
-            (db.engine, "commit", on_commit),
-            (db.engine, "rollback", on_rollback),
+            hook
+            for engine in db.engines
+            for hook in (
+                (engine, "before_cursor_execute", on_execute),
+                (engine, "begin", on_begin),
+                (engine, "commit", on_commit),
+                (engine, "rollback", on_rollback),
+            )
         ]
         for target, name, fn in hooks:
             event.listen(target, name, fn)

@@ -97,12 +97,15 @@ def watch(db: DeploymentDatabase) -> Iterator[SessionWatch]:
         (Session, "after_begin", after_begin),
         (Session, "after_commit", after_commit),
         (Session, "after_rollback", after_rollback),
-        (db.engine, "begin", conn_begin),
-        (db.engine, "commit", conn_commit),
-        (db.engine, "rollback", conn_rollback),
-        (db.engine.pool, "checkout", checkout),
-        (db.engine.pool, "checkin", checkin),
     ]
+    for engine in db.engines:  # PostgreSQL single reads have their own autocommit pool
+        hooks += [
+            (engine, "begin", conn_begin),
+            (engine, "commit", conn_commit),
+            (engine, "rollback", conn_rollback),
+            (engine.pool, "checkout", checkout),
+            (engine.pool, "checkin", checkin),
+        ]
     for target, name, fn in hooks:
         event.listen(target, name, fn)
     try:
@@ -176,8 +179,9 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
             problems.append(f"{label}: {len(watch.unended())} session(s) began and never ended")
         if watch.checkouts != watch.checkins:
             problems.append(f"{label}: {watch.checkouts} checkouts, {watch.checkins} checkins")
-        if db.engine.pool.checkedout() != 0:
-            problems.append(f"{label}: {db.engine.pool.checkedout()} connection(s) still out")
+        out = sum(engine.pool.checkedout() for engine in db.engines)
+        if out != 0:
+            problems.append(f"{label}: {out} connection(s) still out")
         return result
 
     dep = check("create_deployment", lambda: repo.create_deployment(cluster="c", namespace="n"))
