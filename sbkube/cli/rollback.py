@@ -62,7 +62,10 @@ def print_plan(plan: Any) -> None:
 @click.option(
     "--force",
     is_flag=True,
-    help="Allow an unsuccessful TARGET, removing apps TARGET lacks, and digest-only Secrets.",
+    help=(
+        "Allow an unsuccessful TARGET, removing apps TARGET lacks (asked on a terminal "
+        "otherwise), and leaving Secrets known only by digest as they are."
+    ),
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @click.option(
@@ -103,6 +106,7 @@ def rollback(
       sbkube rollback latest --to latest~2 --app redis
       sbkube rollback dep-20261126-085120-3f9a1c --to dep-20261125-101500-aa01bc --force
     """
+    from sbkube.engine.rollbacks import RemovalNeedsConfirmation
     from sbkube.engine.rollbacks import rollback as run_rollback
 
     namespace = None
@@ -121,21 +125,36 @@ def rollback(
         return click.confirm("Proceed with this rollback?", default=False, err=True)
 
     progress = Progress(fmt == "table" or sys.stderr.isatty())
-    with interrupt_on_sigterm():
-        result = run_rollback(
-            open_db(ctx),
+    db = open_db(ctx)
+
+    def run(allow_removal: bool) -> Any:
+        return run_rollback(
+            db,
             cluster,
             deployment_id=deployment_id,
             to=to,
             apps=apps or None,
             dry_run=dry_run,
             force=force,
+            allow_removal=allow_removal,
             namespace=namespace,
             wait_lock=wait_lock,
             progress=progress,
             confirm=confirm,
             command_args=sys.argv[1:],
         )
+
+    with interrupt_on_sigterm():
+        try:
+            result = run(allow_removal=False)
+        except RemovalNeedsConfirmation as err:
+            # An app TARGET lacks would be removed: ask on a terminal, else --force decides.
+            if not (interactive or (dry_run and sys.stdin.isatty())):
+                raise
+            click.echo(f"note: {err.message}", err=True)
+            if not click.confirm(f"Remove app {err.app} as part of the rollback?", err=True):
+                raise
+            result = run(allow_removal=True)
     if fmt == "json":
         emit(result, "json")
     elif dry_run:

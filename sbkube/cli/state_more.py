@@ -141,7 +141,7 @@ def export_cmd(ctx: click.Context, since: str | None) -> None:
     from sbkube.state.transfer import dump_line, export_deployments
 
     since_at = parse_since(since)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     count = 0
     for item in export_deployments(open_db(ctx), since=since_at):
         out.write(dump_line(item) + "\n")

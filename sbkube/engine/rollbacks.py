@@ -113,6 +113,14 @@ def _change(action: ResourceAction, key: ObjectKey) -> ResourceChange:
     return ResourceChange(action, api, kind, ns or None, name)
 
 
+class RemovalNeedsConfirmation(RefusedError):
+    """The plan would uninstall an app that TARGET does not have: asked, or ``--force``."""
+
+    def __init__(self, message: str, *, app: str) -> None:
+        super().__init__(message)
+        self.app = app
+
+
 def resolve_pair(
     repo: DeploymentRepository,
     cluster: Cluster,
@@ -181,6 +189,7 @@ def plan_rollback(
     *,
     apps: Sequence[str] | None = None,
     force: bool = False,
+    allow_removal: bool = False,
 ) -> RollbackPlan:
     """The rollback plan, from the records and read-only looks at the cluster."""
     names: list[str] = [a.name for a in target.apps]
@@ -209,11 +218,12 @@ def plan_rollback(
         if t_app is None:
             if current is None:
                 continue
-            if not force:
-                raise RefusedError(
+            if not (force or allow_removal):
+                raise RemovalNeedsConfirmation(
                     f"app {name} is not in {target.deployment_id}: rolling back would "
                     f"{'uninstall' if current.type == 'helm' else 'delete'} it; use --force "
-                    "to confirm (or --app to leave it out)"
+                    "to confirm (or --app to leave it out)",
+                    app=name,
                 )
             plans.append(_removal_plan(current, source.namespace))
             continue
@@ -397,6 +407,7 @@ def rollback(
     apps: Sequence[str] | None = None,
     dry_run: bool = False,
     force: bool = False,
+    allow_removal: bool = False,
     namespace: str | None = None,
     wait_lock: float = 0.0,
     progress: Progress | None = None,
@@ -409,7 +420,9 @@ def rollback(
     source, target = resolve_pair(
         repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
     )
-    plan = plan_rollback(repo, cluster, source, target, apps=apps, force=force)
+    plan = plan_rollback(
+        repo, cluster, source, target, apps=apps, force=force, allow_removal=allow_removal
+    )
     if dry_run:
         return RollbackResult(plan, None, None, True)
     if confirm is not None and not confirm(plan):

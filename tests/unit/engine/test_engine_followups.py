@@ -64,3 +64,28 @@ def test_rendered_secret_values_are_scrubbed_but_redeploy_is_unchanged(
     redis = again.app("redis")
     assert redis is not None
     assert {c.action for c in redis.changes} == {"unchanged"}
+
+
+def test_removing_an_app_target_lacks_is_asked_for_or_allowed(
+    demo: Any, cluster: Any, db: DeploymentDatabase
+) -> None:
+    import pytest
+
+    from sbkube.engine.rollbacks import RemovalNeedsConfirmation
+
+    cfg = demo.path / "config.yaml"
+    text = cfg.read_text()
+    web_start = text.index("  web:")
+    cfg.write_text(text[:web_start])  # v1: redis only
+    first = deploy(demo.path, cluster=cluster, db=db)
+    cfg.write_text(text)  # v2: redis and web
+    deploy(demo.path, cluster=cluster, db=db)
+
+    with pytest.raises(RemovalNeedsConfirmation) as refused:
+        rollback(db, cluster, to=first.deployment_id, namespace="demo")
+    assert refused.value.app == "web" and refused.value.exit_code == 2
+
+    done = rollback(db, cluster, to=first.deployment_id, namespace="demo", allow_removal=True)
+    assert done.status == "success"
+    assert [a.action for a in done.plan.apps if a.name == "web"] == ["delete"]
+    assert not [o for o in cluster.objects() if o["metadata"]["name"].startswith("web")]
