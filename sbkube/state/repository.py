@@ -32,10 +32,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
-from sbkube.errors import NotFoundError
+from sbkube.errors import NotFoundError, StateError
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.queries import list_deployments
 from sbkube.state.records import (
@@ -323,10 +324,23 @@ class DeploymentRepository:
             started_at=started,
             rollback_target_id=rollback_target_id,
         )
-        with self.db.write_session() as session:
-            session.add(row)
-            session.flush()
-            return _deployment_record(row, apps=False)
+        # A generated id has 24 random bits per second: two writers in the same second
+        # almost never collide, and when they do, the unique constraint says so and the
+        # loser draws again. An id given by the caller is never changed.
+        for attempt in range(5):
+            try:
+                with self.db.write_session() as session:
+                    session.add(row)
+                    session.flush()
+                    return _deployment_record(row, apps=False)
+            except StateError as err:
+                collided = isinstance(err.__cause__, IntegrityError) and "deployment_id" in str(
+                    err.__cause__
+                )
+                if deployment_id is not None or not collided or attempt == 4:
+                    raise
+                row.deployment_id = new_deployment_id(started)
+        raise AssertionError("unreachable")
 
     def finish_deployment(
         self,
