@@ -24,7 +24,10 @@ revision this sbkube does not know (written by a newer sbkube) is refused.
 
 Sessions never leave this package: :meth:`read_session` and :meth:`write_session` are
 used by the repository, one per public method, and always end in commit or rollback and
-close (see ``tests/unit/state/test_session_management.py``).
+close (see ``tests/unit/state/test_session_management.py``). :meth:`read_connection`
+serves reads that are ONE statement (``list()``): no BEGIN/COMMIT on SQLite, and a small
+autocommit pool on PostgreSQL, so such a read costs one round trip. :attr:`engines`
+lists every engine, for instrumentation.
 """
 
 from __future__ import annotations

@@ -6,12 +6,15 @@ open, and closes it. Nothing it returns is an ORM instance (see ``records.py``).
 
 Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
-* ``list()``: 2 statements whatever the number of deployments (one for the page of
-  deployments, one ``GROUP BY`` for the per-status app counts of that page).
+* ``list()``: 1 statement whatever the number of deployments (the page of deployments
+  joined to its per-status app counts; see ``queries.py``, the ORM-free read path).
+* ``app_history()``: 1 statement, read off an index in time order.
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
 * ``add_resources()``: one ``executemany`` insert in one transaction for a whole app.
+
+A generated deployment id that collides (24 random bits per second) is drawn again.
 
 Everything written passes through ``redact.py`` first: manifests lose their volatile
 fields and Secret payloads, values and config snapshots lose secret-looking scalars.
