@@ -24,6 +24,7 @@ from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.results import ReleaseChange, ResourceChange
+from sbkube.errors import ClusterError
 from sbkube.state.records import AppDeploymentRecord, ResourceAction, thaw
 from sbkube.state.redact import manifest_checksum, redact_manifest, secret_leaves, store_form
 from sbkube.state.repository import ResourceInput
@@ -225,6 +226,18 @@ def record_release(handle: AppHandle, info: ReleaseInfo, values: Mapping[str, An
     )
 
 
+def _record_failed_revision(
+    work: AppWork, cluster: Cluster, handle: AppHandle, before: ReleaseInfo | None
+) -> None:
+    assert work.release_name is not None
+    try:
+        after = cluster.helm_status(work.release_name, work.namespace)
+    except ClusterError:
+        return  # the cluster is unreachable: the upgrade's own error says enough
+    if after is not None and (before is None or after.revision != before.revision):
+        record_release(handle, after, work.values)
+
+
 def apply_helm_app(
     work: AppWork,
     cluster: Cluster,
@@ -237,14 +250,20 @@ def apply_helm_app(
     rendered = [o.manifest for o in work.objects] or cluster.render_chart(
         work.chart, release_name=work.release_name, namespace=work.namespace, values=work.values
     )
-    info = cluster.helm_upgrade_install(
-        work.chart,
-        release_name=work.release_name,
-        namespace=work.namespace,
-        values=work.values,
-        wait=work.wait,
-        timeout=work.timeout,
-    )
+    try:
+        info = cluster.helm_upgrade_install(
+            work.chart,
+            release_name=work.release_name,
+            namespace=work.namespace,
+            values=work.values,
+            wait=work.wait,
+            timeout=work.timeout,
+        )
+    except ClusterError:
+        # helm may have made a (failed) revision before giving up: record it, so the
+        # history says "revision N failed" and later plans count revisions right.
+        _record_failed_revision(work, cluster, handle, before)
+        raise
     status = cluster.helm_status(work.release_name, work.namespace) or info
     handle.set_metadata(
         chart_ref=work.chart.ref,

@@ -129,21 +129,29 @@ def seeded_cluster(
     releases: list[ReleaseInfo] = []
     for work in works:
         prev = repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=work.name)
-        if prev is None:
-            continue
-        if work.type == "yaml":
+        if prev is not None and work.type == "yaml":
             objects += [
                 thaw(r.current_state)
                 for r in prev.resources
                 if r.action != ResourceAction.DELETE and r.current_state is not None
             ]
-        for rel in prev.helm_releases:
+        if work.release_name is None:
+            continue
+        # The newest revision recorded, a failed one included, so the plan's revision
+        # numbers are the ones the real upgrade will get.
+        rel = repo.latest_release(
+            cluster=cluster.name,
+            namespace=namespace,
+            release_name=work.release_name,
+            release_namespace=work.namespace,
+        )
+        if rel is not None:
             releases.append(
                 ReleaseInfo(
                     name=rel.release_name,
                     namespace=rel.namespace,
                     revision=rel.revision,
-                    status="deployed",
+                    status=rel.status,
                     chart=rel.chart,
                     chart_version=rel.chart_version or "",
                     app_version=rel.app_version,

@@ -758,6 +758,29 @@ class DeploymentRepository:
             for r in rows
         ]
 
+    def latest_release(
+        self, *, cluster: str, namespace: str, release_name: str, release_namespace: str
+    ) -> HelmReleaseRecord | None:
+        """The newest recorded revision of a Helm release on a target, whatever the outcome
+        (a failed upgrade's revision included): what a dry run's plan counts from."""
+        stmt = (
+            select(HelmRelease)
+            .join(AppDeployment, AppDeployment.id == HelmRelease.app_deployment_pk)
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .where(
+                Deployment.cluster == cluster,
+                Deployment.namespace == namespace,
+                Deployment.dry_run.is_(False),
+                HelmRelease.release_name == release_name,
+                HelmRelease.namespace == release_namespace,
+            )
+            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+            .limit(1)
+        )
+        with self.db.read_session() as session:
+            row = session.execute(stmt).scalar_one_or_none()
+            return _release_record(row) if row is not None else None
+
     def last_successful_app(
         self, *, cluster: str, namespace: str, app: str, before: str | None = None
     ) -> AppDeploymentRecord | None:

@@ -89,3 +89,30 @@ def test_removing_an_app_target_lacks_is_asked_for_or_allowed(
     assert done.status == "success"
     assert [a.action for a in done.plan.apps if a.name == "web"] == ["delete"]
     assert not [o for o in cluster.objects() if o["metadata"]["name"].startswith("web")]
+
+
+def test_a_failed_upgrade_is_recorded_and_the_next_plan_counts_from_it(
+    demo: Any, helm: Any, db: DeploymentDatabase, tmp_path: Any
+) -> None:
+    from sbkube.cluster.memory import MemoryCluster
+    from sbkube.state import DeploymentRepository
+
+    cluster = MemoryCluster(path=tmp_path / "c.json", helm=helm)
+    deploy(demo.path, cluster=cluster, db=db)  # revision 1
+    cluster.fail_on["redis"] = "upgrade timed out"
+    failed = deploy(demo.path, cluster=cluster, db=db)  # revision 2, failed
+    assert failed.status == "failed"
+    rec = DeploymentRepository(db).get(failed.deployment_id)
+    redis = rec.app("redis")
+    assert redis is not None and redis.status == "failed"
+    assert redis.helm_release is not None
+    assert (redis.helm_release.revision, redis.helm_release.status) == (2, "failed")
+
+    cluster.fail_on.clear()
+    plan = deploy(demo.path, cluster=cluster, db=db, dry_run=True)
+    real = deploy(demo.path, cluster=cluster, db=db)
+    planned, done = plan.app("redis"), real.app("redis")
+    assert planned is not None and done is not None
+    assert planned.release is not None and done.release is not None
+    assert (planned.release.from_revision, planned.release.to_revision) == (2, 3)
+    assert (done.release.from_revision, done.release.to_revision) == (2, 3)

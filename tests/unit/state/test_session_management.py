@@ -215,6 +215,12 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
         "last_successful_app",
         lambda: repo.last_successful_app(cluster="c", namespace="n", app="a", before=dep_id),
     )
+    check(
+        "latest_release",
+        lambda: repo.latest_release(
+            cluster="c", namespace="n", release_name="a", release_namespace="n"
+        ),
+    )
     check("unfinished", lambda: repo.unfinished())
     other = repo.create_deployment(cluster="c", namespace="n")
     check("mark_interrupted", lambda: repo.mark_interrupted(other.deployment_id, "host died"))
