@@ -141,6 +141,27 @@ class DeployLocks:
             row = session.get(DeployLock, lock_target(cluster, namespace))
             return _record(row) if row is not None else None
 
+    def all(self) -> list[LockRecord]:
+        """Every lock row, live or stale, by target."""
+        with self.db.read_session() as session:
+            rows = session.execute(select(DeployLock).order_by(DeployLock.target)).scalars()
+            return [_record(row) for row in rows]
+
+    def force_release(self, cluster: str, namespace: str) -> LockRecord | None:
+        """Delete a target's lock whatever its holder (``sbkube state unlock --force``).
+
+        For a holder that is alive but stuck (its heartbeat thread keeps the lease fresh),
+        like Terraform's ``force-unlock``. Returns the lock that was removed, if any.
+        """
+        target = lock_target(cluster, namespace)
+        with self.db.write_session() as session:
+            row = session.get(DeployLock, target)
+            if row is None:
+                return None
+            removed = _record(row)
+            session.execute(delete(DeployLock).where(DeployLock.target == target))
+            return removed
+
     def acquire(
         self,
         cluster: str,

@@ -1,0 +1,48 @@
+"""`sbkube state locks` and `sbkube state unlock --force`, through the real console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from sbkube.state import DeploymentDatabase
+from sbkube.state.locks import DeployLocks
+
+
+def run(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("sbkube")
+    assert exe is not None, "the sbkube console script is not installed"
+    env = {**os.environ, "SBKUBE_STATE_URL": str(store)}
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_list_and_force_unlock_a_live_holder(tmp_path: Path) -> None:
+    store = tmp_path / "state.db"
+    db = DeploymentDatabase(store)
+    handle = DeployLocks(db).acquire("k3s", "demo", command="deploy")  # held by this (live) pid
+    try:
+        table = run(store, "state", "locks")
+        assert table.returncode == 0, table.stderr
+        assert "k3s/demo" in table.stdout and f"pid {os.getpid()}" in table.stdout
+        assert "live" in table.stdout
+        [row] = json.loads(run(store, "state", "locks", "-o", "json").stdout)
+        assert row["target"] == "k3s/demo" and row["stale"] is None
+
+        refused = run(store, "state", "unlock", "--cluster", "k3s", "-n", "demo")
+        assert refused.returncode == 2 and refused.stderr.startswith("error: ")
+        assert DeployLocks(db).holder("k3s", "demo") is not None
+
+        done = run(store, "state", "unlock", "--cluster", "k3s", "-n", "demo", "--force")
+        assert done.returncode == 0, done.stderr
+        assert "removed the lock of k3s/demo" in done.stdout
+        assert DeployLocks(db).holder("k3s", "demo") is None
+        assert "No deploy locks" in run(store, "state", "locks").stdout
+
+        again = run(store, "state", "unlock", "--cluster", "k3s", "-n", "demo", "--force")
+        assert again.returncode == 2 and "is not locked" in again.stderr
+    finally:
+        handle.release()
+        db.close()
