@@ -27,7 +27,7 @@ _HELP = {
     "deploy": "Deploy the apps of an app dir and record the deployment.",
     "template": "Render every app to the manifests deploy would apply.",
     "rollback": "Roll apps back to any recorded deployment.",
-    "state": "List, show, diff, export and prune recorded deployments.",
+    "state": "List, show, diff, export and prune recorded deployments; see locks.",
 }
 
 

@@ -32,7 +32,7 @@ def open_recovered(ctx: click.Context) -> Any:
 
 @click.group()
 def state() -> None:
-    """List, show, diff, export and prune recorded deployments.
+    """List, show, diff, export and prune recorded deployments; see and clear deploy locks.
 
     Every deployment sbkube runs (and every rollback) is recorded with its apps, Helm
     releases and resources. These commands read that record.
