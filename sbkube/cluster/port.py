@@ -14,56 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from sbkube import manifests
 from sbkube.errors import ConfigError
+from sbkube.manifests import (  # noqa: F401  (re-exported: the port's vocabulary)
+    CLUSTER_SCOPED_KINDS,
+    VOLATILE_METADATA,
+    is_cluster_scoped,
+)
 
 ObjectKey = tuple[str, str, str, str]
 """``(api_version, kind, namespace, name)``; namespace is ``""`` for cluster-scoped kinds."""
-
-# Kinds the API server serves without a namespace. A manifest for one of these that carries
-# a namespace anyway is still one object, so the key must drop it; otherwise the same
-# ClusterRole applied from two namespaces would count as two objects.
-CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
-    {
-        "APIService",
-        "CertificateSigningRequest",
-        "ClusterIssuer",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ComponentStatus",
-        "CSIDriver",
-        "CSINode",
-        "CustomResourceDefinition",
-        "FlowSchema",
-        "IngressClass",
-        "MutatingAdmissionPolicy",
-        "MutatingAdmissionPolicyBinding",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "PriorityLevelConfiguration",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeAttachment",
-    }
-)
-
-# Fields the API server writes on every object. They change without any change of intent,
-# so anything that compares or checksums manifests must drop them (see strip_volatile).
-VOLATILE_METADATA_FIELDS: frozenset[str] = frozenset(
-    {
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "managedFields",
-        "selfLink",
-    }
-)
 
 # Helm release statuses (helm.sh/helm/v4/pkg/release/common/status.go).
 STATUS_DEPLOYED = "deployed"
@@ -90,11 +50,6 @@ RELEASE_STATUSES: frozenset[str] = PENDING_STATUSES | {
     STATUS_UNINSTALLING,
     STATUS_UNKNOWN,
 }
-
-
-def is_cluster_scoped(kind: str) -> bool:
-    """True if objects of ``kind`` live outside any namespace."""
-    return kind in CLUSTER_SCOPED_KINDS
 
 
 def object_key(manifest: Mapping[str, Any]) -> ObjectKey:
@@ -124,18 +79,9 @@ def format_key(key: ObjectKey) -> str:
 
 
 def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``manifest`` without the fields the API server maintains.
-
-    Drops VOLATILE_METADATA_FIELDS from metadata and the whole ``status`` stanza, so a live
-    object and the manifest it was applied from compare equal when nothing was changed.
-    """
-    result = copy.deepcopy(dict(manifest))
-    result.pop("status", None)
-    metadata = result.get("metadata")
-    if isinstance(metadata, dict):
-        for name in VOLATILE_METADATA_FIELDS:
-            metadata.pop(name, None)
-    return result
+    """A deep copy of ``manifest`` without the fields the API server maintains
+    (:func:`sbkube.manifests.strip_volatile`), safe for a cluster to store and mutate."""
+    return copy.deepcopy(manifests.strip_volatile(manifest))
 
 
 def default_namespace(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 __all__ = [
     "APP_TYPES",
-    "CLUSTER_SCOPED_KINDS",
     "DNS1123_LABEL_MAX",
     "HELM_RELEASE_NAME_MAX",
     "AppConfig",
@@ -38,21 +37,6 @@ _DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 APP_TYPES: tuple[str, ...] = ("helm", "yaml")
-
-CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
-    {
-        "Namespace",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "PersistentVolume",
-        "StorageClass",
-        "PriorityClass",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "APIService",
-    }
-)
 
 
 def _short(value: str) -> str:

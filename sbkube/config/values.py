@@ -15,13 +15,13 @@ from typing import Any
 
 from sbkube.config.loader import LoadedConfig, display_path, parse_yaml, parse_yaml_documents
 from sbkube.config.schema import (
-    CLUSTER_SCOPED_KINDS,
     HelmApp,
     YamlApp,
     dns1123_label_problem,
     dns1123_subdomain_problem,
 )
 from sbkube.errors import ConfigError
+from sbkube.manifests import is_cluster_scoped
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
 
@@ -196,7 +196,7 @@ def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[st
             if problem is not None:
                 raise ConfigError(f"{where}: {problem}")
             metadata = doc["metadata"]
-            if doc["kind"] not in CLUSTER_SCOPED_KINDS:
+            if not is_cluster_scoped(doc["kind"]):
                 metadata.setdefault("namespace", namespace)
             group = doc["apiVersion"].rpartition("/")[0]
             key = (group, doc["kind"], metadata.get("namespace") or "", metadata["name"])

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
+
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "password",
     "passwd",
@@ -34,22 +36,6 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "pwd",
 )
 DIGEST_PREFIX = "sha256:"
-
-# Set by the API server (or by kubectl), not by the user: a checksum must ignore them.
-VOLATILE_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "managedFields",
-    "selfLink",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-)
-VOLATILE_ANNOTATIONS = (
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "deployment.kubernetes.io/revision",
-)
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
@@ -126,23 +112,6 @@ def redact_args(args: Iterable[Any], patterns: Iterable[str] = DEFAULT_SECRET_KE
             if is_secret_key(key.lstrip("-"), pats) and not is_digest(value):
                 arg = f"{key}={digest(value)}"
         out.append(redact_values(arg, pats) if not isinstance(arg, str) else arg)
-    return out
-
-
-def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Copy of a manifest without server-managed fields and without ``status``."""
-    out = {k: v for k, v in manifest.items() if k != "status"}
-    meta = manifest.get("metadata")
-    if isinstance(meta, Mapping):
-        meta_out = {k: v for k, v in meta.items() if k not in VOLATILE_METADATA}
-        ann = meta_out.get("annotations")
-        if isinstance(ann, Mapping):
-            ann = {k: v for k, v in ann.items() if k not in VOLATILE_ANNOTATIONS}
-            if ann:
-                meta_out["annotations"] = ann
-            else:
-                meta_out.pop("annotations")
-        out["metadata"] = meta_out
     return out
 
 
