@@ -25,7 +25,7 @@ from typing import Any
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
-from sbkube.state.records import AppDeploymentRecord, ResourceAction, thaw
+from sbkube.state.records import AppDeploymentRecord, ResourceAction, ResourceRecord, thaw
 from sbkube.state.redact import manifest_checksum, redact_manifest, secret_leaves, store_form
 from sbkube.state.repository import ResourceInput
 from sbkube.state.tracker import AppHandle
@@ -87,9 +87,13 @@ def is_subset(desired: Any, live: Any) -> bool:
     return bool(desired == live)
 
 
-def _change(action: ResourceAction, m: Mapping[str, Any]) -> ResourceChange:
-    api, kind, ns, name = object_key(m)
+def change_for(action: ResourceAction, key: ObjectKey) -> ResourceChange:
+    api, kind, ns, name = key
     return ResourceChange(action, api, kind, ns or None, name)
+
+
+def _change(action: ResourceAction, m: Mapping[str, Any]) -> ResourceChange:
+    return change_for(action, object_key(m))
 
 
 @dataclass
@@ -119,14 +123,11 @@ class AppWork:
     timeout: str | None = None
 
 
-def _previous_keys(prev: AppDeploymentRecord | None) -> dict[ObjectKey, Any]:
-    if prev is None:
+def live_resources(app: AppDeploymentRecord | None) -> dict[ObjectKey, ResourceRecord]:
+    """The resources an app recording left in place (all but its deletes), by key."""
+    if app is None:
         return {}
-    return {
-        (r.api_version, r.kind, r.namespace or "", r.name): r
-        for r in prev.resources
-        if r.action != ResourceAction.DELETE
-    }
+    return {r.key: r for r in app.resources if r.action != ResourceAction.DELETE}
 
 
 def apply_yaml_app(
@@ -160,7 +161,7 @@ def apply_yaml_app(
         )
         changes.append(_change(action, obj.manifest))
     if prune:
-        for key, rec in _previous_keys(previous).items():
+        for key, rec in live_resources(previous).items():
             if key in desired_keys:
                 continue
             live = cluster.get(key)
@@ -185,7 +186,7 @@ def helm_resource_inputs(
     """Actions for a chart's rendered objects against the app's last recorded objects
     (compared by checksum of the stored form, secrets scrubbed as the store does)."""
     secrets = tuple(secret_values)
-    prev = _previous_keys(previous)
+    prev = live_resources(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []
     seen = set()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,11 @@ from sbkube.engine.apply import (
     apply_yaml_app,
     with_ownership,
 )
-from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
+from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import AppOutcome, DeployResult
 from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment, SbkubeError
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.locks import DeployLocks, describe_holder
-from sbkube.state.records import AppStatus, AppType, DeploymentStatus, ResourceAction, thaw
+from sbkube.state.records import AppDeploymentRecord, AppStatus, AppType, ResourceAction, thaw
 from sbkube.state.redact import DEFAULT_SECRET_KEYS
 from sbkube.state.repository import DeploymentRepository
 from sbkube.state.tracker import DeploymentTracker
@@ -92,8 +91,8 @@ def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[Ap
                     chart=chart,
                     release_name=release,
                     values=values,
-                    wait=bool(getattr(app, "wait", False)),
-                    timeout=getattr(app, "timeout", None),
+                    wait=app.wait,
+                    timeout=app.timeout,
                 )
             )
         else:
@@ -118,9 +117,14 @@ def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[Ap
 
 
 def seeded_cluster(
-    repo: DeploymentRepository, cluster: Cluster, namespace: str, works: Sequence[AppWork]
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    namespace: str,
+    works: Sequence[AppWork],
+    previous: Mapping[str, AppDeploymentRecord | None],
 ) -> Cluster:
-    """A MemoryCluster holding what the store says is on ``cluster`` for these apps."""
+    """A MemoryCluster holding what the store says is on ``cluster`` for these apps
+    (``previous``: each app's last successful recording)."""
     from sbkube.cluster.memory import MemoryCluster
 
     helm = getattr(cluster, "helm", None) or getattr(cluster, "_helm", None)
@@ -128,7 +132,7 @@ def seeded_cluster(
     objects: list[dict[str, Any]] = []
     releases: list[ReleaseInfo] = []
     for work in works:
-        prev = repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=work.name)
+        prev = previous[work.name]
         if prev is not None and work.type == "yaml":
             objects += [
                 thaw(r.current_state)
@@ -166,10 +170,8 @@ def run_apps(
     works: Sequence[AppWork],
     cluster: Cluster,
     dep: Any,
-    repo: DeploymentRepository,
+    previous: Mapping[str, AppDeploymentRecord | None],
     *,
-    target_cluster: str,
-    target_namespace: str,
     progress: Progress | None,
 ) -> list[AppOutcome]:
     """Apply apps in order under one tracked deployment; failures skip their dependents."""
@@ -189,9 +191,6 @@ def run_apps(
             if progress:
                 progress(f"{prefix} {reason}")
             continue
-        previous = repo.last_successful_app(
-            cluster=target_cluster, namespace=target_namespace, app=work.name
-        )
         started = time.monotonic()
         release = None
         try:
@@ -202,9 +201,9 @@ def run_apps(
                 config=work.config,
             ) as app:
                 if work.type == "helm":
-                    changes, release = apply_helm_app(work, cluster, app, previous)
+                    changes, release = apply_helm_app(work, cluster, app, previous[work.name])
                 else:
-                    changes = apply_yaml_app(work, cluster, app, previous)
+                    changes = apply_yaml_app(work, cluster, app, previous[work.name])
         except InterruptedDeployment:
             # Asked to stop (SIGTERM): not an app failure; later apps must not run.
             raise
@@ -274,52 +273,44 @@ def deploy(
         "secret_keys": secret_keys,
     }
 
+    def last_applied() -> dict[str, AppDeploymentRecord | None]:
+        # Each app's last successful recording: the base of pruning and of the dry-run plan.
+        return {
+            w.name: repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=w.name)
+            for w in works
+        }
+
     if dry_run:
-        plan_cluster = seeded_cluster(repo, cluster, namespace, works)
+        previous = last_applied()
+        plan_cluster = seeded_cluster(repo, cluster, namespace, works, previous)
         with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
-            outcomes = run_apps(
-                works,
-                plan_cluster,
-                dep,
-                repo,
-                target_cluster=cluster.name,
-                target_namespace=namespace,
-                progress=progress,
-            )
+            outcomes = run_apps(works, plan_cluster, dep, previous, progress=progress)
         return DeployResult(
             None, dep.status, True, cluster.name, namespace, tuple(outcomes), tuple(messages)
         )
 
-    locks = DeployLocks(database)
-    lock = locks.acquire(
+    releases = [(w.release_name, w.namespace) for w in works if w.release_name]
+    with (
+        locked_target(
+            database,
+            repo,
+            cluster,
+            namespace,
+            command="deploy",
+            wait_lock=wait_lock,
+            releases=releases,
+            note=note,
+        ) as lock,
+        tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
+    ):
+        lock.set_deployment(dep.deployment_id)
+        outcomes = run_apps(works, cluster, dep, last_applied(), progress=progress)
+    return DeployResult(
+        dep.deployment_id,
+        dep.status,
+        False,
         cluster.name,
         namespace,
-        command="deploy",
-        wait=wait_lock,
-        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
-        on_takeover=lambda h, why: note(
-            f"took over the lock of {cluster.name}/{namespace} from {describe_holder(h)}: {why}"
-        ),
-    )
-    with lock:
-        mark_interrupted_deployments(repo, cluster=cluster.name, namespace=namespace, notify=note)
-        recover_pending_releases(
-            cluster,
-            [(w.release_name, w.namespace) for w in works if w.release_name],
-            notify=note,
-        )
-        with tracker.track_deployment(cluster=cluster.name, **track_args) as dep:
-            lock.set_deployment(dep.deployment_id)
-            outcomes = run_apps(
-                works,
-                cluster,
-                dep,
-                repo,
-                target_cluster=cluster.name,
-                target_namespace=namespace,
-                progress=progress,
-            )
-    status = dep.status if dep.status else DeploymentStatus.FAILED
-    return DeployResult(
-        dep.deployment_id, status, False, cluster.name, namespace, tuple(outcomes), tuple(messages)
+        tuple(outcomes),
+        tuple(messages),
     )

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sbkube.state.queries import UNFINISHED, list_deployments
@@ -20,49 +22,50 @@ from sbkube.state.queries import UNFINISHED, list_deployments
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
     from sbkube.state.database import DeploymentDatabase
+    from sbkube.state.locks import LockHandle
+    from sbkube.state.records import DeploymentSummary
     from sbkube.state.repository import DeploymentRepository
 
 Notify = Callable[[str], None]
 
 
-def _reason(summary_host: str | None, pid: int | None, operator: str | None) -> str:
-    who = f"{operator or '?'}@{summary_host or '?'}"
-    pid_text = pid if pid is not None else "?"
-    return f"interrupted: the process ({who} pid {pid_text}) stopped before the deployment finished"
+def _reason(summary: DeploymentSummary) -> str:
+    who = f"{summary.operator or '?'}@{summary.host or '?'}"
+    pid = summary.pid if summary.pid is not None else "?"
+    return f"interrupted: the process ({who} pid {pid}) stopped before the deployment finished"
+
+
+def _close(
+    repo: DeploymentRepository,
+    summaries: Iterable[DeploymentSummary],
+    *,
+    notify: Notify | None,
+    spare_live_here: bool,
+) -> list[str]:
+    """Mark deployments ``interrupted``; with ``spare_live_here``, not one whose process
+    is still running on this host (the caller does not hold the target's lock)."""
+    from sbkube.state.locks import pid_alive
+
+    here = socket.gethostname()
+    marked = []
+    for summary in summaries:
+        alive = summary.pid is not None and summary.host == here and pid_alive(summary.pid)
+        if spare_live_here and alive:
+            continue
+        rec = repo.mark_interrupted(summary.deployment_id, _reason(summary))
+        marked.append(rec.deployment_id)
+        if notify:
+            notify(f"marked deployment {rec.deployment_id} as interrupted ({rec.error_message})")
+    return marked
 
 
 def mark_interrupted_deployments(
-    repo: DeploymentRepository,
-    *,
-    cluster: str,
-    namespace: str,
-    notify: Notify | None = None,
-    holding_lock: bool = True,
+    repo: DeploymentRepository, *, cluster: str, namespace: str, notify: Notify | None = None
 ) -> list[str]:
-    """Mark the target's unfinished deployments ``interrupted``.
-
-    With ``holding_lock`` the caller owns the target's lock, so every unfinished
-    deployment there belongs to a process that is gone.
-    """
-    from sbkube.state.locks import pid_alive
-
-    marked = []
-    for summary in repo.unfinished(cluster=cluster, namespace=namespace):
-        rec = repo.get(summary.deployment_id)
-        if not holding_lock and rec.pid is not None and pid_alive(rec.pid):
-            import socket
-
-            if rec.host == socket.gethostname():
-                continue
-        done = [a.name for a in rec.apps if a.status == "success"]
-        reason = _reason(rec.host, rec.pid, rec.operator)
-        if done:
-            reason += f"; apps completed before: {', '.join(done)}"
-        repo.mark_interrupted(rec.deployment_id, reason)
-        marked.append(rec.deployment_id)
-        if notify:
-            notify(f"marked deployment {rec.deployment_id} as interrupted ({reason})")
-    return marked
+    """Mark the target's unfinished deployments ``interrupted``. The caller holds the
+    target's lock, so every unfinished deployment there belongs to a process that is gone."""
+    unfinished = repo.unfinished(cluster=cluster, namespace=namespace)
+    return _close(repo, unfinished, notify=notify, spare_live_here=False)
 
 
 def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> list[str]:
@@ -78,14 +81,51 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
 
     repo = DeploymentRepository(db)
     locks = DeployLocks(db)
+    by_target: dict[tuple[str, str], list[DeploymentSummary]] = {}
+    for summary in unfinished:
+        by_target.setdefault((summary.cluster, summary.namespace), []).append(summary)
     marked: list[str] = []
-    for target in {(d.cluster, d.namespace) for d in unfinished}:
-        if locks.is_live(*target):
-            continue
-        marked += mark_interrupted_deployments(
-            repo, cluster=target[0], namespace=target[1], notify=notify, holding_lock=False
-        )
+    for (cluster, namespace), summaries in by_target.items():
+        if not locks.is_live(cluster, namespace):
+            marked += _close(repo, summaries, notify=notify, spare_live_here=True)
     return marked
+
+
+@contextmanager
+def locked_target(
+    database: DeploymentDatabase,
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    namespace: str,
+    *,
+    command: str,
+    wait_lock: float,
+    releases: Iterable[tuple[str, str]],
+    note: Notify,
+) -> Iterator[LockHandle]:
+    """Hold the target's deploy lock, after recovering what an earlier run left behind.
+
+    Shared by deploy and rollback: take the lock (waiting up to ``wait_lock``, taking over
+    a dead holder's), mark the target's orphaned deployments ``interrupted``, and roll back
+    the Helm ``releases`` left pending; the lock is released when the block ends.
+    """
+    from sbkube.state.locks import DeployLocks, describe_holder
+
+    target = f"{cluster.name}/{namespace}"
+    lock = DeployLocks(database).acquire(
+        cluster.name,
+        namespace,
+        command=command,
+        wait=wait_lock,
+        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
+        on_takeover=lambda h, why: note(
+            f"took over the lock of {target} from {describe_holder(h)}: {why}"
+        ),
+    )
+    with lock:
+        mark_interrupted_deployments(repo, cluster=cluster.name, namespace=namespace, notify=note)
+        recover_pending_releases(cluster, releases, notify=note)
+        yield lock
 
 
 def recover_pending_releases(

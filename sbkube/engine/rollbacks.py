@@ -27,14 +27,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sbkube.cluster.port import Cluster, ObjectKey
-from sbkube.engine.apply import helm_resource_inputs, is_subset, owned_by, record_release
+from sbkube.engine.apply import (
+    change_for,
+    helm_resource_inputs,
+    is_subset,
+    live_resources,
+    owned_by,
+    record_release,
+)
 from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
+from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import ResourceChange, _Result
 from sbkube.errors import (
     InterruptedDeployment,
@@ -44,7 +51,6 @@ from sbkube.errors import (
     UsageError,
 )
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.locks import DeployLocks, describe_holder
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppStatus,
@@ -98,21 +104,6 @@ class RollbackResult(_Result):
         return self.dry_run or self.status == DeploymentStatus.SUCCESS
 
 
-def _key(r: Any) -> ObjectKey:
-    return (r.api_version, r.kind, r.namespace or "", r.name)
-
-
-def _live_set(app: AppDeploymentRecord | None) -> dict[ObjectKey, Any]:
-    if app is None:
-        return {}
-    return {_key(r): r for r in app.resources if r.action != ResourceAction.DELETE}
-
-
-def _change(action: ResourceAction, key: ObjectKey) -> ResourceChange:
-    api, kind, ns, name = key
-    return ResourceChange(action, api, kind, ns or None, name)
-
-
 class RemovalNeedsConfirmation(RefusedError):
     """The plan would uninstall an app that TARGET does not have: asked, or ``--force``."""
 
@@ -130,12 +121,10 @@ def resolve_pair(
     namespace: str | None,
     force: bool,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
-    scope = {"cluster": cluster.name, "namespace": namespace}
-    if deployment_id is None:
-        source_id = repo.resolve("latest", **scope)
-    else:
-        source_id = repo.resolve(deployment_id, **scope)
-    source = repo.get(source_id)
+    # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
+    source = repo.get(
+        repo.resolve(deployment_id or "latest", cluster=cluster.name, namespace=namespace)
+    )
     if source.cluster != cluster.name:
         raise RefusedError(
             f"deployment {source.deployment_id} was made on cluster '{source.cluster}', "
@@ -159,11 +148,7 @@ def resolve_pair(
             )
         target_id = candidates[0].deployment_id
     else:
-        target_id = (
-            repo.resolve(to, cluster=source.cluster, namespace=source.namespace)
-            if to.startswith("latest")
-            else repo.resolve(to)
-        )
+        target_id = repo.resolve(to, cluster=source.cluster, namespace=source.namespace)
     target = repo.get(target_id)
     if (target.cluster, target.namespace) != (source.cluster, source.namespace):
         raise RefusedError(
@@ -181,6 +166,12 @@ def resolve_pair(
     return source, target
 
 
+def plan_app_names(source: DeploymentRecord, target: DeploymentRecord) -> list[str]:
+    """TARGET's apps in their order, then those only SOURCE has."""
+    names = [a.name for a in target.apps]
+    return names + [a.name for a in source.apps if a.name not in names]
+
+
 def plan_rollback(
     repo: DeploymentRepository,
     cluster: Cluster,
@@ -190,10 +181,13 @@ def plan_rollback(
     apps: Sequence[str] | None = None,
     force: bool = False,
     allow_removal: bool = False,
+    current: Mapping[str, AppDeploymentRecord | None] | None = None,
 ) -> RollbackPlan:
-    """The rollback plan, from the records and read-only looks at the cluster."""
-    names: list[str] = [a.name for a in target.apps]
-    names += [a.name for a in source.apps if a.name not in names]
+    """The rollback plan, from the records and read-only looks at the cluster.
+
+    ``current``: each app's last successful recording (read here when not given).
+    """
+    names = plan_app_names(source, target)
     if apps:
         unknown = [a for a in apps if a not in names]
         if unknown:
@@ -207,8 +201,12 @@ def plan_rollback(
     unrestorable: list[str] = []
     for name in names:
         t_app = target.app(name)
-        current = repo.last_successful_app(
-            cluster=source.cluster, namespace=source.namespace, app=name
+        app_now = (
+            current[name]
+            if current is not None
+            else repo.last_successful_app(
+                cluster=source.cluster, namespace=source.namespace, app=name
+            )
         )
         if t_app is not None and t_app.status != AppStatus.SUCCESS and not force:
             raise RefusedError(
@@ -216,21 +214,21 @@ def plan_rollback(
                 "rolling it back there needs --force"
             )
         if t_app is None:
-            if current is None:
+            if app_now is None:
                 continue
             if not (force or allow_removal):
                 raise RemovalNeedsConfirmation(
                     f"app {name} is not in {target.deployment_id}: rolling back would "
-                    f"{'uninstall' if current.type == 'helm' else 'delete'} it; use --force "
+                    f"{'uninstall' if app_now.type == 'helm' else 'delete'} it; use --force "
                     "to confirm (or --app to leave it out)",
                     app=name,
                 )
-            plans.append(_removal_plan(current, source.namespace))
+            plans.append(_removal_plan(app_now, source.namespace))
             continue
         if t_app.type == "helm":
-            plans.append(_helm_plan(cluster, t_app, current))
+            plans.append(_helm_plan(cluster, t_app, app_now))
         else:
-            plan, secrets = _yaml_plan(cluster, t_app, current)
+            plan, secrets = _yaml_plan(cluster, t_app, app_now)
             plans.append(plan)
             unrestorable += secrets
     if unrestorable:
@@ -253,7 +251,7 @@ def plan_rollback(
 
 def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPlan:
     rel = current.helm_release
-    changes = tuple(_change(ResourceAction.DELETE, k) for k in _live_set(current))
+    changes = tuple(change_for(ResourceAction.DELETE, k) for k in live_resources(current))
     if current.type == "helm" and rel is not None:
         return AppRollbackPlan(
             current.name,
@@ -282,14 +280,7 @@ def _helm_plan(
             f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
             f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
         )
-    _, changes = helm_resource_inputs(
-        [
-            thaw(r.current_state)
-            for r in t_app.resources
-            if r.current_state and r.action != ResourceAction.DELETE
-        ],
-        current,
-    )
+    _, changes = helm_resource_inputs(_recorded_manifests(t_app), current)
     return AppRollbackPlan(
         t_app.name,
         "helm",
@@ -307,7 +298,7 @@ def _yaml_plan(
 ) -> tuple[AppRollbackPlan, list[str]]:
     changes: list[ResourceChange] = []
     secrets: list[str] = []
-    wanted = _live_set(t_app)
+    wanted = live_resources(t_app)
     for key, res in wanted.items():
         live = cluster.get(key)
         state = thaw(res.current_state)
@@ -319,12 +310,12 @@ def _yaml_plan(
             action = ResourceAction.UPDATE
         if action != ResourceAction.UNCHANGED and _has_digests(state):
             secrets.append(f"Secret {key[2]}/{key[3]}")
-        changes.append(_change(action, key))
-    for key in _live_set(current):
+        changes.append(change_for(action, key))
+    for key in live_resources(current):
         if key not in wanted:
             live = cluster.get(key)
             if live is not None and owned_by(live, t_app.name, t_app.namespace or ""):
-                changes.append(_change(ResourceAction.DELETE, key))
+                changes.append(change_for(ResourceAction.DELETE, key))
     quiet = all(c.action == ResourceAction.UNCHANGED for c in changes)
     return (
         AppRollbackPlan(
@@ -374,14 +365,14 @@ def _execute_app(
         assert plan.release_name
         cluster.helm_uninstall(plan.release_name, plan.namespace)
     inputs: list[ResourceInput] = []
-    wanted = _live_set(t_app) if t_app is not None else {}
+    wanted = live_resources(t_app) if t_app is not None else {}
     for change in plan.changes:
         key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
         live = cluster.get(key)
         if change.action == ResourceAction.DELETE:
             if live is not None and plan.action != "uninstall":
                 cluster.delete(key)
-            state = live if live is not None else thaw(_live_set(current)[key].current_state)
+            state = live if live is not None else thaw(live_resources(current)[key].current_state)
             inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
             continue
         res = wanted[key]
@@ -420,8 +411,20 @@ def rollback(
     source, target = resolve_pair(
         repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
     )
+    # Each app's last successful recording, read once: the plan and the execution use it.
+    current = {
+        name: repo.last_successful_app(cluster=source.cluster, namespace=source.namespace, app=name)
+        for name in plan_app_names(source, target)
+    }
     plan = plan_rollback(
-        repo, cluster, source, target, apps=apps, force=force, allow_removal=allow_removal
+        repo,
+        cluster,
+        source,
+        target,
+        apps=apps,
+        force=force,
+        allow_removal=allow_removal,
+        current=current,
     )
     if dry_run:
         return RollbackResult(plan, None, None, True)
@@ -434,26 +437,18 @@ def rollback(
         if progress:
             progress(msg)
 
-    locks = DeployLocks(database)
-    lock = locks.acquire(
-        source.cluster,
-        source.namespace,
-        command="rollback",
-        wait=wait_lock,
-        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
-        on_takeover=lambda h, why: note(f"took over the lock from {describe_holder(h)}: {why}"),
-    )
     tracker = DeploymentTracker(repo)
     statuses: list[tuple[str, str, str | None]] = []
-    with lock:
-        mark_interrupted_deployments(
-            repo, cluster=source.cluster, namespace=source.namespace, notify=note
-        )
-        recover_pending_releases(
-            cluster,
-            [(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-            notify=note,
-        )
+    with locked_target(
+        database,
+        repo,
+        cluster,
+        source.namespace,
+        command="rollback",
+        wait_lock=wait_lock,
+        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+        note=note,
+    ) as lock:
         with tracker.track_deployment(
             cluster=source.cluster,
             namespace=source.namespace,
@@ -468,9 +463,6 @@ def rollback(
             lock.set_deployment(dep.deployment_id)
             for index, app_plan in enumerate(plan.apps, start=1):
                 t_app = target.app(app_plan.name)
-                current = repo.last_successful_app(
-                    cluster=source.cluster, namespace=source.namespace, app=app_plan.name
-                )
                 started = time.monotonic()
                 info = {
                     "from_deployment": source.deployment_id,
@@ -487,7 +479,7 @@ def rollback(
                         config=thaw(t_app.config) if t_app else None,
                         rollback_info=info,
                     ) as handle:
-                        _execute_app(app_plan, t_app, current, cluster, handle)
+                        _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
                 except InterruptedDeployment:
                     raise  # asked to stop: not an app failure; later apps must not run
                 except SbkubeError as err:

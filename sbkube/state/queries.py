@@ -39,6 +39,7 @@ SUMMARY_NAMES = (
     "error_message",
     "operator",
     "host",
+    "pid",
     "started_at",
     "finished_at",
     "rollback_target_id",
@@ -138,8 +139,8 @@ def list_deployments(
         if per_status is None:
             per_status = counts[r[0]] = {}
             heads.append(r)
-        if r[14] is not None:
-            per_status[r[14]] = int(r[15])
+        if r[15] is not None:
+            per_status[r[15]] = int(r[16])
     # Positional access: the columns are SUMMARY_NAMES, then app_status, app_count.
     return [
         DeploymentSummary(
@@ -153,9 +154,10 @@ def list_deployments(
             r[8],
             r[9],
             r[10],
-            _utc(r[11]),
-            _utc(r[12]) if r[12] is not None else None,
-            r[13],
+            r[11],
+            _utc(r[12]),
+            _utc(r[13]) if r[13] is not None else None,
+            r[14],
             FrozenDict(sorted(counts[r[0]].items())),
         )
         for r in heads

@@ -235,6 +235,7 @@ class DeploymentSummary(_Record):
     error_message: str | None
     operator: str | None
     host: str | None
+    pid: int | None
     started_at: datetime
     finished_at: datetime | None
     rollback_target_id: str | None

@@ -829,7 +829,10 @@ class DeploymentRepository:
         )
 
     def mark_interrupted(self, deployment_id: str, reason: str) -> DeploymentRecord:
-        """Close a deployment left unfinished by a dead process: it and its open apps."""
+        """Close a deployment left unfinished by a dead process: it and its open apps.
+
+        The recorded reason also names the apps that had completed before it stopped.
+        """
         now = utcnow()
         with self.db.write_session() as session:
             pk = session.execute(
@@ -837,6 +840,20 @@ class DeploymentRepository:
             ).scalar_one_or_none()
             if pk is None:
                 raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            done = (
+                session.execute(
+                    select(AppDeployment.name)
+                    .where(
+                        AppDeployment.deployment_pk == pk,
+                        AppDeployment.status == str(AppStatus.SUCCESS),
+                    )
+                    .order_by(AppDeployment.id)
+                )
+                .scalars()
+                .all()
+            )
+            if done:
+                reason += f"; apps completed before: {', '.join(done)}"
             session.execute(
                 update(AppDeployment)
                 .where(
