@@ -7,8 +7,7 @@ plain aligned text (no heavy terminal libraries on the read path).
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,20 +26,10 @@ output_option = click.option(
 )
 
 
-def to_plain(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    return value
-
-
 def dump(value: Any, fmt: str) -> str:
-    plain = to_plain(value)
+    from sbkube.state.records import jsonable
+
+    plain = jsonable(value)
     if fmt == "json":
         return json.dumps(plain, indent=2, ensure_ascii=False)
     import yaml
@@ -91,10 +80,6 @@ def echo_table(
     rows: Iterable[Any], columns: Sequence[tuple[str, Callable[[Any], Any]]], **kw: Any
 ) -> None:
     click.echo(table(rows, columns, **kw))
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 def echo_changes(apps: Iterable[Any]) -> None:

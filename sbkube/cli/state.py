@@ -13,8 +13,6 @@ import click
 from sbkube.cli.common import open_db, parse_since
 from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time, output_option
 
-ID_HELP = "ID is a deployment id, a unique prefix of one, 'latest' or 'latest~N'."
-
 
 def open_recovered(ctx: click.Context) -> Any:
     """Open the store, first closing deployments whose process died mid-way.

@@ -362,10 +362,6 @@ class LoadedConfig:
             data = self._files[key]
         return data
 
-    def files_read(self) -> dict[Path, bytes]:
-        """A copy of the file cache: every file read for this config so far."""
-        return dict(self._files)
-
 
 # --------------------------------------------------------------------------- loading
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -31,6 +30,7 @@ from sbkube.state.records import (
     AppDeploymentRecord,
     DeploymentRecord,
     HelmReleaseRecord,
+    Record,
     ResourceAction,
     ResourceRecord,
     thaw,
@@ -42,30 +42,8 @@ SECRET_CHANGED = "(secret, changed)"
 _MISSING: Any = object()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    return value
-
-
-class _Diff:
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict with stable snake_case keys."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True, slots=True)
-class DeploymentRef(_Diff):
+class DeploymentRef(Record):
     """Which deployment a side of the diff is."""
 
     deployment_id: str
@@ -77,7 +55,7 @@ class DeploymentRef(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class ValueChange(_Diff):
+class ValueChange(Record):
     """One Helm value that differs. ``secret`` values carry no ``old``/``new``."""
 
     path: str
@@ -88,7 +66,7 @@ class ValueChange(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class ReleaseDiff(_Diff):
+class ReleaseDiff(Record):
     app: str
     release_name: str
     namespace: str
@@ -112,7 +90,7 @@ class ReleaseDiff(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceRef(_Diff):
+class ResourceRef(Record):
     api_version: str
     kind: str
     namespace: str | None
@@ -125,7 +103,7 @@ class ResourceRef(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceChange(_Diff):
+class ResourceChange(Record):
     """A resource present in both deployments whose checksum differs, with its diff."""
 
     resource: ResourceRef
@@ -135,7 +113,7 @@ class ResourceChange(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class AppResourceDiff(_Diff):
+class AppResourceDiff(Record):
     app: str
     change: str  # added | removed | changed | unchanged (the app itself)
     added: tuple[ResourceRef, ...] = ()
@@ -145,7 +123,7 @@ class AppResourceDiff(_Diff):
 
 
 @dataclass(frozen=True, slots=True)
-class DeploymentDiff(_Diff):
+class DeploymentDiff(Record):
     a: DeploymentRef
     b: DeploymentRef
     apps: tuple[str, ...] | None

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from sbkube.state.records import AppStatus, DeploymentStatus, ResourceAction
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-class _Result:
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+from sbkube.state.records import AppStatus, DeploymentStatus, Record, ResourceAction
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceChange(_Result):
+class ResourceChange(Record):
     action: ResourceAction
     api_version: str
     kind: str
@@ -43,7 +25,7 @@ class ResourceChange(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class ReleaseChange(_Result):
+class ReleaseChange(Record):
     """What happened (or would happen) to a Helm release."""
 
     action: str  # install | upgrade | rollback | uninstall | unchanged
@@ -57,7 +39,7 @@ class ReleaseChange(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class AppOutcome(_Result):
+class AppOutcome(Record):
     name: str
     type: str
     namespace: str
@@ -66,7 +48,6 @@ class AppOutcome(_Result):
     seconds: float
     changes: tuple[ResourceChange, ...] = ()
     release: ReleaseChange | None = None
-    note: str | None = None
 
     def count(self, action: ResourceAction | str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -87,7 +68,7 @@ class AppOutcome(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class DeployResult(_Result):
+class DeployResult(Record):
     """Outcome of ``sbkube.engine.deploy``; ``deployment_id`` is None for a dry run."""
 
     deployment_id: str | None

@@ -42,7 +42,7 @@ from sbkube.engine.apply import (
 )
 from sbkube.engine.deployer import open_database
 from sbkube.engine.recovery import locked_target
-from sbkube.engine.results import ResourceChange, _Result
+from sbkube.engine.results import ResourceChange
 from sbkube.errors import (
     InterruptedDeployment,
     NotFoundError,
@@ -57,6 +57,7 @@ from sbkube.state.records import (
     Command,
     DeploymentRecord,
     DeploymentStatus,
+    Record,
     ResourceAction,
     thaw,
 )
@@ -68,7 +69,7 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
-class AppRollbackPlan(_Result):
+class AppRollbackPlan(Record):
     name: str
     type: str
     namespace: str
@@ -77,11 +78,10 @@ class AppRollbackPlan(_Result):
     from_revision: int | None = None
     to_revision: int | None = None
     changes: tuple[ResourceChange, ...] = ()
-    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class RollbackPlan(_Result):
+class RollbackPlan(Record):
     source_id: str
     target_id: str
     cluster: str
@@ -91,7 +91,7 @@ class RollbackPlan(_Result):
 
 
 @dataclass(frozen=True, slots=True)
-class RollbackResult(_Result):
+class RollbackResult(Record):
     plan: RollbackPlan
     deployment_id: str | None
     status: DeploymentStatus | None

@@ -138,17 +138,15 @@ class DeploymentDatabase:
         # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
         # the ORM-free read path (``state list``, see queries.py) never needs.
         self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
-        # Created now (create_engine does not connect) so that `engines` lists it from the
-        # start and instrumentation sees every statement.
-        self._autocommit_engine: Engine | None = None
-        if self.dialect == "postgresql":
-            self._autocommit_engine = create_engine(
-                url,
-                isolation_level="AUTOCOMMIT",
-                pool_size=1,
-                pool_recycle=1800,
-                connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
-            )
+        # Single-statement reads (read_connection): on PostgreSQL a small pool of autocommit
+        # connections, so one statement costs one round trip instead of three (BEGIN, the
+        # statement, ROLLBACK on return); on SQLite the main engine, whose begin hook skips
+        # BEGIN for them. Made now (create_engine does not connect), so `engines` is complete.
+        self._reader = (
+            self._create_engine(url, echo=echo, isolation_level="AUTOCOMMIT", pool_size=1)
+            if self.dialect == "postgresql"
+            else self.engine
+        )
         self._migrate()
 
     # -- opening ---------------------------------------------------------------------
@@ -195,7 +193,7 @@ class DeploymentDatabase:
             raise StateError(f"cannot create state database {path}: {err.strerror or err}") from err
         return path
 
-    def _create_engine(self, url: URL, *, echo: bool) -> Engine:
+    def _create_engine(self, url: URL, *, echo: bool, **options: Any) -> Engine:
         if url.get_backend_name() == "sqlite":
             kwargs: dict[str, Any] = {}
             if url.database in (None, "", ":memory:"):
@@ -237,6 +235,7 @@ class DeploymentDatabase:
             echo=echo,
             pool_recycle=1800,
             connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
+            **options,
         )
 
     def _migrate(self) -> None:
@@ -342,21 +341,10 @@ class DeploymentDatabase:
         finally:
             session.close()
 
-    def _single_read_engine(self) -> Engine:
-        """SQLite: the main engine (its begin hook skips BEGIN for single reads).
-        PostgreSQL: a small pool of autocommit connections, so one statement costs one
-        round trip instead of three (BEGIN, the statement, ROLLBACK on return)."""
-        if self.dialect != "postgresql":
-            return self.engine
-        assert self._autocommit_engine is not None
-        return self._autocommit_engine
-
     @property
     def engines(self) -> tuple[Engine, ...]:
         """Every engine this store executes on (for instrumentation: statement counts)."""
-        if self._autocommit_engine is None:
-            return (self.engine,)
-        return (self.engine, self._autocommit_engine)
+        return (self.engine,) if self._reader is self.engine else (self.engine, self._reader)
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
@@ -365,7 +353,7 @@ class DeploymentDatabase:
         a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
         try:
             with (
-                self._single_read_engine().connect() as raw,
+                self._reader.connect() as raw,
                 raw.execution_options(sbkube_single_read=True).begin() as _,
             ):
                 yield raw
@@ -385,9 +373,8 @@ class DeploymentDatabase:
             session.close()
 
     def close(self) -> None:
-        self.engine.dispose()
-        if self._autocommit_engine is not None:
-            self._autocommit_engine.dispose()
+        for engine in self.engines:
+            engine.dispose()
 
     def __enter__(self) -> DeploymentDatabase:
         return self

@@ -58,8 +58,7 @@ def _utc(value: Any) -> datetime:
 UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
 
 
-def list_deployments(
-    db: DeploymentDatabase,
+def _where(
     *,
     cluster: str | None = None,
     namespace: str | None = None,
@@ -69,10 +68,9 @@ def list_deployments(
     until: datetime | None = None,
     command: str | None = None,
     include_dry_run: bool = True,
-    limit: int | None = 50,
-    offset: int = 0,
-) -> builtins.list[DeploymentSummary]:
-    """Deployments newest first, with per-status app counts, in ONE statement."""
+) -> tuple[str, dict[str, Any], builtins.list[Any]]:
+    """The filters every listing of deployments shares: `` WHERE ...`` (or ""), its
+    parameters and its typed bind parameters."""
     statuses = None
     if status is not None:
         statuses = [status] if isinstance(status, str) else builtins.list(status)
@@ -80,9 +78,6 @@ def list_deployments(
             statuses = [str(DeploymentStatus(s)) for s in statuses]
         except ValueError as err:
             raise UsageError(f"--status: {err}") from err
-    # The hottest read (every `state list`): plain SQL text, built once per filter shape
-    # and compiled once by SQLAlchemy's cache, with no ORM and no per-row type
-    # processing; timestamps are parsed below with datetime.fromisoformat.
     where: builtins.list[str] = []
     params: dict[str, Any] = {}
     binds: builtins.list[Any] = []
@@ -111,10 +106,55 @@ def list_deployments(
             "WHERE x.deployment_pk = deployments.id AND x.name = :app)"
         )
         params["app"] = app
-    page_sql = f"SELECT {_SUMMARY_SQL} FROM deployments"
-    if where:
-        page_sql += " WHERE " + " AND ".join(where)
-    page_sql += " ORDER BY started_at DESC, id DESC"
+    return (" WHERE " + " AND ".join(where) if where else ""), params, binds
+
+
+def _run(
+    db: DeploymentDatabase, sql: str, params: dict[str, Any], binds: builtins.list[Any]
+) -> Any:
+    stmt = text(sql)
+    if binds:
+        stmt = stmt.bindparams(*binds)
+    with db.read_connection() as conn:
+        return conn.execute(stmt, params).all()
+
+
+def count_deployments(db: DeploymentDatabase, **filters: Any) -> int:
+    """How many deployments match the filters of :func:`list_deployments`."""
+    where, params, binds = _where(**filters)
+    return int(_run(db, f"SELECT count(*) FROM deployments{where}", params, binds)[0][0])
+
+
+def nth_newest_id(db: DeploymentDatabase, n: int, **filters: Any) -> str | None:
+    """The id of the ``n``-th newest matching deployment (0 = newest), if there is one."""
+    where, params, binds = _where(**filters)
+    rows = _run(
+        db,
+        f"SELECT deployment_id FROM deployments{where} "
+        "ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET :n",
+        {**params, "n": int(n)},
+        binds,
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def list_deployments(
+    db: DeploymentDatabase,
+    *,
+    limit: int | None = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> builtins.list[DeploymentSummary]:
+    """Deployments newest first, with per-status app counts, in ONE statement.
+
+    Filters (all optional): ``cluster``, ``namespace``, ``app``, ``status`` (one or
+    several), ``since``, ``until``, ``command``, ``include_dry_run`` (default True).
+    """
+    # The hottest read (every `state list`): plain SQL text, built once per filter shape
+    # and compiled once by SQLAlchemy's cache, with no ORM and no per-row type
+    # processing; timestamps are parsed below with datetime.fromisoformat.
+    where, params, binds = _where(**filters)
+    page_sql = f"SELECT {_SUMMARY_SQL} FROM deployments{where} ORDER BY started_at DESC, id DESC"
     if limit is not None:
         page_sql += " LIMIT :limit"
         params["limit"] = int(limit)
@@ -123,15 +163,14 @@ def list_deployments(
     if offset:
         page_sql += " OFFSET :offset"
         params["offset"] = int(offset)
-    stmt = text(
+    rows = _run(
+        db,
         f"SELECT p.*, a.status AS app_status, count(a.id) AS app_count FROM ({page_sql}) AS p "
         "LEFT JOIN app_deployments AS a ON a.deployment_pk = p.id "
-        f"GROUP BY {_SUMMARY_GROUP}, a.status ORDER BY p.started_at DESC, p.id DESC"
+        f"GROUP BY {_SUMMARY_GROUP}, a.status ORDER BY p.started_at DESC, p.id DESC",
+        params,
+        binds,
     )
-    if binds:
-        stmt = stmt.bindparams(*binds)
-    with db.read_connection() as conn:
-        rows = conn.execute(stmt, params).all()
     heads: builtins.list[Any] = []
     counts: dict[int, dict[str, int]] = {}
     for r in rows:

@@ -113,32 +113,39 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Plain JSON-ready data from records, results, enums and datetimes.
+
+    Datetimes are ISO 8601 with microseconds always written, so the same instant always
+    gives the same text (``state export`` lines must compare byte for byte); dataclasses
+    become dicts of their fields (so ``to_dict()`` is this, one level down).
+    """
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.isoformat(timespec="microseconds")
     if isinstance(value, StrEnum):
         return str(value)
     if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "__dataclass_fields__"):
-        return value.to_dict()
+        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
     return value
 
 
-class _Record:
-    """Shared helpers for the record dataclasses."""
+class Record:
+    """Mixin for every frozen result type of sbkube (records, plans, diffs, outcomes)."""
 
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict with stable snake_case keys (datetimes as ISO 8601)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        out: dict[str, Any] = jsonable(self)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
-class HelmReleaseRecord(_Record):
+class HelmReleaseRecord(Record):
     release_name: str
     namespace: str
     chart: str
@@ -150,7 +157,7 @@ class HelmReleaseRecord(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceRecord(_Record):
+class ResourceRecord(Record):
     api_version: str
     kind: str
     name: str
@@ -168,7 +175,7 @@ class ResourceRecord(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class AppDeploymentRecord(_Record):
+class AppDeploymentRecord(Record):
     app_id: int
     deployment_id: str
     name: str
@@ -190,7 +197,7 @@ class AppDeploymentRecord(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class DeploymentRecord(_Record):
+class DeploymentRecord(Record):
     deployment_id: str
     cluster: str
     namespace: str
@@ -222,7 +229,7 @@ class DeploymentRecord(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class DeploymentSummary(_Record):
+class DeploymentSummary(Record):
     """One row of ``list()``: the deployment without its contents, plus app counts."""
 
     deployment_id: str
@@ -247,7 +254,7 @@ class DeploymentSummary(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class AppHistoryEntry(_Record):
+class AppHistoryEntry(Record):
     """One line of an app's timeline (``state history APP``)."""
 
     deployment_id: str
@@ -267,7 +274,7 @@ class AppHistoryEntry(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class LockRecord(_Record):
+class LockRecord(Record):
     """Who holds the deploy lock of a (cluster, namespace) target."""
 
     target: str

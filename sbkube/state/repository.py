@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.queries import list_deployments
+from sbkube.state.queries import count_deployments, list_deployments, nth_newest_id
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -72,15 +72,6 @@ from sbkube.state.schema import (
 )
 
 _REF = re.compile(r"^latest(?:~(\d+))?$")
-FINAL_DEPLOYMENT_STATUSES = frozenset(
-    {
-        DeploymentStatus.SUCCESS,
-        DeploymentStatus.FAILED,
-        DeploymentStatus.PARTIALLY_FAILED,
-        DeploymentStatus.ROLLED_BACK,
-        DeploymentStatus.INTERRUPTED,
-    }
-)
 
 
 def utcnow() -> datetime:
@@ -182,6 +173,37 @@ def prepare_resources(
     return rows, records
 
 
+def prepare_release(
+    app_id: int | None,
+    *,
+    release_name: str,
+    namespace: str,
+    chart: str,
+    revision: int,
+    status: str,
+    chart_version: str | None = None,
+    app_version: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
+) -> tuple[dict[str, Any], HelmReleaseRecord]:
+    """The row for a Helm release (values redacted) and the record it reads back as;
+    shared by :meth:`DeploymentRepository.add_helm_release` and unrecorded dry runs."""
+    record = HelmReleaseRecord(
+        release_name=release_name,
+        namespace=namespace,
+        chart=chart,
+        chart_version=chart_version,
+        app_version=app_version,
+        revision=int(revision),
+        values=freeze(redact_values(thaw(values or {}), tuple(secret_keys))),
+        status=status,
+    )
+    row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
+    row["values"] = thaw(record.values)
+    row["app_deployment_pk"] = app_id
+    return row, record
+
+
 # -- row -> record builders (called only while the session is open) ----------------------
 
 
@@ -254,24 +276,6 @@ def _deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
         rollback_target_id=d.rollback_target_id,
         apps=tuple(_app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
     )
-
-
-_SUMMARY_COLUMNS = (
-    Deployment.id,
-    Deployment.deployment_id,
-    Deployment.cluster,
-    Deployment.namespace,
-    Deployment.app_dir,
-    Deployment.command,
-    Deployment.dry_run,
-    Deployment.status,
-    Deployment.error_message,
-    Deployment.operator,
-    Deployment.host,
-    Deployment.started_at,
-    Deployment.finished_at,
-    Deployment.rollback_target_id,
-)
 
 
 class DeploymentRepository:
@@ -484,21 +488,21 @@ class DeploymentRepository:
         values: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
     ) -> HelmReleaseRecord:
-        row = HelmRelease(
-            app_deployment_pk=app_id,
+        row, record = prepare_release(
+            app_id,
             release_name=release_name,
             namespace=namespace,
             chart=chart,
+            revision=revision,
+            status=status,
             chart_version=chart_version,
             app_version=app_version,
-            revision=int(revision),
-            values=redact_values(thaw(values or {}), tuple(secret_keys or self.secret_keys)),
-            status=status,
+            values=values,
+            secret_keys=tuple(secret_keys or self.secret_keys),
         )
         with self.db.write_session() as session:
-            session.add(row)
-            session.flush()
-            return _release_record(row)
+            session.execute(insert(HelmRelease), row)
+        return record
 
     def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
         """Delete deployments (and, by cascade, their apps, resources, releases)."""
@@ -556,44 +560,6 @@ class DeploymentRepository:
             hint = " (the store has no deployments yet)"
         return f"unknown deployment id '{deployment_id}'{hint}"
 
-    def _filters(
-        self,
-        *,
-        cluster: str | None = None,
-        namespace: str | None = None,
-        app: str | None = None,
-        status: str | Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        command: str | None = None,
-        include_dry_run: bool = True,
-    ) -> builtins.list[Any]:
-        conds: builtins.list[Any] = []
-        if cluster is not None:
-            conds.append(Deployment.cluster == cluster)
-        if namespace is not None:
-            conds.append(Deployment.namespace == namespace)
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else builtins.list(status)
-            for s in statuses:
-                DeploymentStatus(s)  # refuse typos early with a ValueError
-            conds.append(Deployment.status.in_([str(s) for s in statuses]))
-        if since is not None:
-            conds.append(Deployment.started_at >= since)
-        if until is not None:
-            conds.append(Deployment.started_at < until)
-        if command is not None:
-            conds.append(Deployment.command == str(Command(command)))
-        if not include_dry_run:
-            conds.append(Deployment.dry_run.is_(False))
-        if app is not None:
-            conds.append(
-                exists().where(
-                    and_(AppDeployment.deployment_pk == Deployment.id, AppDeployment.name == app)
-                )
-            )
-        return conds
-
     def list(
         self,
         *,
@@ -625,13 +591,8 @@ class DeploymentRepository:
         )
 
     def count(self, **filters: Any) -> int:
-        conds = self._filters(**filters)
-        with self.db.read_session() as session:
-            return int(
-                session.execute(
-                    select(func.count()).where(*conds).select_from(Deployment)
-                ).scalar_one()
-            )
+        """How many deployments match (same filters as :meth:`list`)."""
+        return count_deployments(self.db, **filters)
 
     def resolve(
         self,
@@ -643,33 +604,17 @@ class DeploymentRepository:
     ) -> str:
         """Turn ``latest``, ``latest~N``, a full id or a unique id prefix into a full id."""
         m = _REF.match(ref)
+        if m:
+            scope = {"cluster": cluster, "namespace": namespace, "app": app}
+            found = nth_newest_id(self.db, int(m.group(1) or 0), include_dry_run=False, **scope)
+            if found is not None:
+                return found
+            total = count_deployments(self.db, include_dry_run=False, **scope)
+            where = "".join(f" {k} {v!r}" for k, v in scope.items() if v)
+            raise NotFoundError(
+                f"'{ref}': only {total} deployment(s) recorded" + (f" for{where}" if where else "")
+            )
         with self.db.read_session() as session:
-            if m:
-                n = int(m.group(1) or 0)
-                conds = self._filters(cluster=cluster, namespace=namespace, app=app)
-                found = session.execute(
-                    select(Deployment.deployment_id)
-                    .where(*conds, Deployment.dry_run.is_(False))
-                    .order_by(Deployment.started_at.desc(), Deployment.id.desc())
-                    .offset(n)
-                    .limit(1)
-                ).scalar_one_or_none()
-                if found is None:
-                    total = session.execute(
-                        select(func.count())
-                        .select_from(Deployment)
-                        .where(*conds, Deployment.dry_run.is_(False))
-                    ).scalar_one()
-                    where = "".join(
-                        f" {k} {v!r}"
-                        for k, v in (("cluster", cluster), ("namespace", namespace), ("app", app))
-                        if v
-                    )
-                    raise NotFoundError(
-                        f"'{ref}': only {total} deployment(s) recorded"
-                        + (f" for{where}" if where else "")
-                    )
-                return str(found)
             if session.execute(select(exists().where(Deployment.deployment_id == ref))).scalar():
                 return ref
             if len(ref) >= 8:
@@ -725,9 +670,9 @@ class DeploymentRepository:
             .outerjoin(HelmRelease, HelmRelease.app_deployment_pk == AppDeployment.id)
             .where(
                 AppDeployment.name == app,
-                *self._filters(
-                    cluster=cluster, namespace=namespace, include_dry_run=include_dry_run
-                ),
+                *([Deployment.cluster == cluster] if cluster is not None else []),
+                *([Deployment.namespace == namespace] if namespace is not None else []),
+                *([] if include_dry_run else [Deployment.dry_run.is_(False)]),
             )
             # The app's own start time, not the deployment's: it is what
             # ix_app_deployments_name_started returns in order, so the newest N rows are read

@@ -32,17 +32,17 @@ from sqlalchemy import delete, select
 
 from sbkube.errors import UsageError
 from sbkube.state.database import DeploymentDatabase
+from sbkube.state.queries import UNFINISHED
 from sbkube.state.records import (
     AppStatus,
     DeploymentStatus,
     FrozenDict,
-    _Record,
+    Record,
 )
 from sbkube.state.repository import utcnow
 from sbkube.state.schema import AppDeployment, Deployment
 
 DELETE_CHUNK = 500
-UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
 
 # Why a deployment is kept, strongest reason first (each kept deployment counts once).
 KEEP_REASONS = (
@@ -55,7 +55,7 @@ KEEP_REASONS = (
 
 
 @dataclass(frozen=True, slots=True)
-class PruneCandidate(_Record):
+class PruneCandidate(Record):
     """A deployment the plan deletes."""
 
     deployment_id: str
@@ -69,7 +69,7 @@ class PruneCandidate(_Record):
 
 
 @dataclass(frozen=True, slots=True)
-class PrunePlan(_Record):
+class PrunePlan(Record):
     keep_last: int
     older_than_days: float
     cutoff: datetime

@@ -26,7 +26,6 @@ but writes nothing and has ``recorded == False``.
 from __future__ import annotations
 
 import itertools
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,12 +43,12 @@ from sbkube.state.records import (
     HelmReleaseRecord,
     ResourceAction,
     ResourceRecord,
-    freeze,
 )
 from sbkube.state.repository import (
     DeploymentRepository,
     ResourceInput,
     new_deployment_id,
+    prepare_release,
     prepare_resources,
     utcnow,
 )
@@ -102,32 +101,21 @@ class AppHandle:
         from sbkube.state.redact import secret_leaves
 
         self._secret_values |= secret_leaves(values or {}, self._secret_keys)
+        fields: dict[str, Any] = {
+            "release_name": release_name,
+            "namespace": namespace,
+            "chart": chart,
+            "chart_version": chart_version,
+            "app_version": app_version,
+            "revision": revision,
+            "values": values,
+            "status": status,
+            "secret_keys": self._secret_keys,
+        }
         if self._repo is None:
-            from sbkube.state.redact import redact_values
-
-            rec = HelmReleaseRecord(
-                release_name=release_name,
-                namespace=namespace,
-                chart=chart,
-                chart_version=chart_version,
-                app_version=app_version,
-                revision=revision,
-                values=freeze(redact_values(values or {}, self._secret_keys)),
-                status=status,
-            )
+            _, rec = prepare_release(None, **fields)
         else:
-            rec = self._repo.add_helm_release(
-                self.app_id,
-                release_name=release_name,
-                namespace=namespace,
-                chart=chart,
-                chart_version=chart_version,
-                app_version=app_version,
-                revision=revision,
-                values=values,
-                status=status,
-                secret_keys=self._secret_keys,
-            )
+            rec = self._repo.add_helm_release(self.app_id, **fields)
         self.helm_releases.append(rec)
         return rec
 
@@ -222,31 +210,14 @@ class DeploymentHandle:
         metadata: Mapping[str, Any] | None = None,
         rollback_info: Mapping[str, Any] | None = None,
     ) -> Iterator[AppHandle]:
-        if self._repo is not None:
-            rec = self._repo.start_app(
-                self.deployment_id,
-                name=name,
-                type=type,
-                namespace=namespace,
-                config=config,
-                metadata=metadata,
-                rollback_info=rollback_info,
-                secret_keys=self._secret_keys,
-            )
-            app_id = rec.app_id
-        else:
-            app_id = next(_dry_ids)
-        app = AppHandle(
-            self._repo,
-            app_id,
-            self.deployment_id,
-            name,
-            AppType(type),
-            namespace,
-            self._secret_keys,
-            metadata=dict(metadata or {}),
+        app = self._open_app(
+            name=name,
+            type=type,
+            namespace=namespace,
+            config=config,
+            metadata=metadata,
+            rollback_info=rollback_info,
         )
-        self.apps.append(app)
         try:
             yield app
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
@@ -262,20 +233,36 @@ class DeploymentHandle:
         self, *, name: str, type: AppType | str, namespace: str | None, reason: str
     ) -> None:
         """Record an app that was not attempted (e.g. a dependency failed)."""
+        app = self._open_app(name=name, type=type, namespace=namespace, status=AppStatus.SKIPPED)
+        app.finish(AppStatus.SKIPPED, reason)
+
+    def _open_app(
+        self,
+        *,
+        name: str,
+        type: AppType | str,
+        namespace: str | None,
+        config: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rollback_info: Mapping[str, Any] | None = None,
+        status: AppStatus = AppStatus.IN_PROGRESS,
+    ) -> AppHandle:
+        """Start recording an app (or number it, in an unrecorded dry run); its handle."""
         if self._repo is not None:
-            rec = self._repo.start_app(
+            app_id = self._repo.start_app(
                 self.deployment_id,
                 name=name,
                 type=type,
                 namespace=namespace,
-                status=AppStatus.SKIPPED,
+                config=config,
+                metadata=metadata,
+                rollback_info=rollback_info,
+                status=status,
                 secret_keys=self._secret_keys,
-            )
-            self._repo.finish_app(rec.app_id, AppStatus.SKIPPED, error_message=reason)
-            app_id = rec.app_id
+            ).app_id
         else:
             app_id = next(_dry_ids)
-        handle = AppHandle(
+        app = AppHandle(
             self._repo,
             app_id,
             self.deployment_id,
@@ -283,9 +270,11 @@ class DeploymentHandle:
             AppType(type),
             namespace,
             self._secret_keys,
+            status=status,
+            metadata=dict(metadata or {}),
         )
-        handle.status, handle.error_message, handle._finished = AppStatus.SKIPPED, reason, True
-        self.apps.append(handle)
+        self.apps.append(app)
+        return app
 
     def computed_status(self) -> DeploymentStatus:
         statuses = [a.status for a in self.apps]
@@ -378,7 +367,3 @@ class DeploymentTracker:
                 handle.deployment_id, status, error_message=error, finished_at=utcnow()
             )
         handle._finished = True
-
-
-def hostname() -> str:
-    return socket.gethostname()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -33,19 +33,20 @@ from sbkube.state.records import (
     AppStatus,
     AppType,
     Command,
+    DeploymentRecord,
     DeploymentStatus,
+    Record,
     ResourceAction,
-    _Record,
+    jsonable,
 )
 from sbkube.state.repository import _deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 
 EXPORT_BATCH = 200
-_INTERNAL_FIELDS = frozenset({"app_id"})
 
 
 @dataclass(frozen=True, slots=True)
-class ImportResult(_Record):
+class ImportResult(Record):
     imported: int
     skipped: int
     imported_ids: tuple[str, ...] = ()
@@ -55,26 +56,12 @@ class ImportResult(_Record):
 # -- export ------------------------------------------------------------------------------
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _export_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, StrEnum):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {k: _export_value(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_export_value(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {
-            f.name: _export_value(getattr(value, f.name))
-            for f in fields(value)
-            if f.name not in _INTERNAL_FIELDS
-        }
-    return value
+def _export(record: DeploymentRecord) -> dict[str, Any]:
+    """The record's JSON form without the apps' ``app_id`` (one database's primary key)."""
+    data: dict[str, Any] = jsonable(record)
+    for app in data["apps"]:
+        del app["app_id"]
+    return data
 
 
 def dump_line(item: Mapping[str, Any]) -> str:
@@ -112,7 +99,7 @@ def export_deployments(
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
-            batch = [_export_value(_deployment_record(r, apps=True)) for r in rows]
+            batch = [_export(_deployment_record(r, apps=True)) for r in rows]
         yield from batch
         if len(rows) < EXPORT_BATCH:
             return
