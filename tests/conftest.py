@@ -75,15 +75,36 @@ def db(db_url: str) -> Iterator[object]:
     database.close()
 
 
+def find_binary(env_var: str | None, name: str) -> str | None:
+    """``$env_var``, else ``name`` on PATH, else ``.ci/bin/name`` (where .ci/run puts it)."""
+    configured = os.environ.get(env_var) if env_var else None
+    if configured:
+        return shutil.which(configured)
+    bundled = REPO_ROOT / ".ci" / "bin" / name
+    return shutil.which(name) or (str(bundled) if os.access(bundled, os.X_OK) else None)
+
+
+def require_binary(env_var: str | None, name: str, hint: str) -> str:
+    path = find_binary(env_var, name)
+    if path is None:
+        missing(f"{name} not found ({hint})")
+    assert path is not None
+    return path
+
+
 @pytest.fixture(scope="session")
 def helm_binary() -> str:
     """Path of the real helm binary (SBKUBE_HELM, PATH, or .ci/bin/helm)."""
-    for candidate in (
-        os.environ.get("SBKUBE_HELM"),
-        shutil.which("helm"),
-        str(REPO_ROOT / ".ci" / "bin" / "helm"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    missing("helm binary not found (run: python .ci/install_tools.py .ci/bin)")
-    raise AssertionError  # unreachable
+    return require_binary("SBKUBE_HELM", "helm", "run: python .ci/install_tools.py .ci/bin")
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> str:
+    """Path of the real kubectl binary (SBKUBE_KUBECTL, PATH, or .ci/bin/kubectl)."""
+    return require_binary("SBKUBE_KUBECTL", "kubectl", "run: python .ci/install_tools.py .ci/bin")
+
+
+@pytest.fixture(scope="session")
+def sbkube_exe() -> str:
+    """The installed ``sbkube`` console script (CLI tests run the real thing)."""
+    return require_binary(None, "sbkube", "pip install -e .")

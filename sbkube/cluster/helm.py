@@ -455,8 +455,15 @@ def values_file(values: Mapping[str, Any]) -> Iterator[str]:
             os.unlink(path)
 
 
-class HelmClient:
-    """Runs helm. One instance per target cluster (kubeconfig + context)."""
+class BinaryClient:
+    """A command-line tool run against one kubeconfig/context (helm, kubectl).
+
+    Subclasses name the tool (``NAME``), the variable that overrides its path
+    (``ENV_VAR``) and how to find the reason in its stderr (``first_error_line``).
+    """
+
+    NAME = ""
+    ENV_VAR = ""
 
     def __init__(
         self,
@@ -466,7 +473,7 @@ class HelmClient:
         env: Mapping[str, str] | None = None,
     ) -> None:
         # The binary is resolved on first use, so that building a client (e.g. for a
-        # MemoryCluster that never renders a chart) does not require helm to be installed.
+        # MemoryCluster that never renders a chart) does not require the tool installed.
         self._binary = binary
         self._resolved: str | None = None
         self.kubeconfig = kubeconfig
@@ -475,22 +482,38 @@ class HelmClient:
 
     @property
     def binary(self) -> str:
-        """Absolute path of the helm binary; ClusterError if it cannot be found."""
+        """Absolute path of the binary; ClusterError if it cannot be found."""
         if self._resolved is None:
-            self._resolved = resolve_binary(self._binary, HELM_ENV_VAR, "helm")
+            self._resolved = resolve_binary(self._binary, self.ENV_VAR, self.NAME)
         return self._resolved
 
-    def run(self, argv: Sequence[str], *, what: str) -> str:
-        """Run ``argv``; stdout on success, ClusterError with helm's reason otherwise."""
+    @staticmethod
+    def first_error_line(stderr: str) -> str:
+        raise NotImplementedError
+
+    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
+        """Run ``argv``; stdout on success, ClusterError with the tool's reason otherwise."""
         env = {**os.environ, **self.env} if self.env else None
         try:
-            proc = subprocess.run(list(argv), capture_output=True, text=True, env=env, check=False)
+            proc = subprocess.run(
+                list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
+            )
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
         if proc.returncode != 0:
-            reason = first_error_line(proc.stderr) or f"helm exited with code {proc.returncode}"
-            raise ClusterError(f"{what} failed: {reason}")
+            reason = self.first_error_line(proc.stderr)
+            raise ClusterError(
+                f"{what} failed: {reason or f'{self.NAME} exited with code {proc.returncode}'}"
+            )
         return proc.stdout
+
+
+class HelmClient(BinaryClient):
+    """Runs helm. One instance per target cluster (kubeconfig + context)."""
+
+    NAME = "helm"
+    ENV_VAR = HELM_ENV_VAR
+    first_error_line = staticmethod(first_error_line)
 
     # ---- chart operations (no cluster needed)
 

@@ -7,12 +7,10 @@ and run by ``KubectlClient``, which maps a non-zero exit to ClusterError.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from sbkube.cluster.helm import KLOG_LINE, resolve_binary
+from sbkube.cluster.helm import KLOG_LINE, BinaryClient
 from sbkube.cluster.port import ObjectKey, format_key, object_key
 from sbkube.errors import ClusterError
 
@@ -144,8 +142,12 @@ def _parse_object(text: str, what: str) -> dict[str, Any] | None:
     return data
 
 
-class KubectlClient:
+class KubectlClient(BinaryClient):
     """Runs kubectl against one kubeconfig/context."""
+
+    NAME = "kubectl"
+    ENV_VAR = KUBECTL_ENV_VAR
+    first_error_line = staticmethod(first_error_line)
 
     def __init__(
         self,
@@ -156,32 +158,8 @@ class KubectlClient:
         server_side: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._binary = binary
-        self._resolved: str | None = None
-        self.kubeconfig = kubeconfig
-        self.context = context
+        super().__init__(binary, kubeconfig, context, env)
         self.server_side = server_side
-        self.env = dict(env) if env else {}
-
-    @property
-    def binary(self) -> str:
-        """Absolute path of the kubectl binary; ClusterError if it cannot be found."""
-        if self._resolved is None:
-            self._resolved = resolve_binary(self._binary, KUBECTL_ENV_VAR, "kubectl")
-        return self._resolved
-
-    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
-        env = {**os.environ, **self.env} if self.env else None
-        try:
-            proc = subprocess.run(
-                list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
-            )
-        except OSError as exc:
-            raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
-        if proc.returncode != 0:
-            reason = first_error_line(proc.stderr) or f"kubectl exited with code {proc.returncode}"
-            raise ClusterError(f"{what} failed: {reason}")
-        return proc.stdout
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         what = f"kubectl get {format_key(key)}"

@@ -22,10 +22,6 @@ import pytest
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
 class Spawned:
     """A running ``sbkube`` whose stderr is collected line by line in the background."""
 
@@ -120,16 +116,6 @@ class Sbkube:
         spawned = Spawned(proc)
         self.spawned.append(spawned)
         return spawned
-
-
-@pytest.fixture(scope="session")
-def sbkube_exe() -> str:
-    exe = shutil.which("sbkube")
-    if exe is None:
-        if _in_ci():
-            pytest.fail("the sbkube console script is not installed (pip install -e .)")
-        pytest.skip("the sbkube console script is not installed (pip install -e .)")
-    return exe
 
 
 @pytest.fixture

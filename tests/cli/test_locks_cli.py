@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,15 +11,15 @@ from sbkube.state import DeploymentDatabase
 from sbkube.state.locks import DeployLocks
 
 
-def run(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("sbkube")
-    assert exe is not None, "the sbkube console script is not installed"
-    env = {**os.environ, "SBKUBE_STATE_URL": str(store)}
-    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=False)
-
-
-def test_list_and_force_unlock_a_live_holder(tmp_path: Path) -> None:
+def test_list_and_force_unlock_a_live_holder(sbkube_exe: str, tmp_path: Path) -> None:
     store = tmp_path / "state.db"
+    env = {**os.environ, "SBKUBE_STATE_URL": str(store)}
+
+    def run(_store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sbkube_exe, *args], capture_output=True, text=True, env=env, check=False
+        )
+
     db = DeploymentDatabase(store)
     handle = DeployLocks(db).acquire("k3s", "demo", command="deploy")  # held by this (live) pid
     try:

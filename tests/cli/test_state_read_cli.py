@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,40 +77,48 @@ def store(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, ids
 
 
-def run(store_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("sbkube")
-    assert exe is not None, "the sbkube console script is not installed"
-    env = {**os.environ, "SBKUBE_STATE_URL": str(store_path)}
-    return subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=False)
+class Cli:
+    """The real console script against one store."""
+
+    def __init__(self, exe: str, store_path: Path) -> None:
+        self.exe, self.env = exe, {**os.environ, "SBKUBE_STATE_URL": str(store_path)}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.exe, *args], capture_output=True, text=True, env=self.env, check=False
+        )
+
+    def ok(self, *args: str) -> str:
+        proc = self.run(*args)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def refused(self, *args: str) -> str:
+        proc = self.run(*args)
+        assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+        assert "Traceback" not in proc.stderr
+        return lines[0]
 
 
-def ok(store_path: Path, *args: str) -> str:
-    proc = run(store_path, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+@pytest.fixture
+def cli(sbkube_exe: str, store: tuple[Path, list[str]]) -> Cli:
+    return Cli(sbkube_exe, store[0])
 
 
-def refused(store_path: Path, *args: str) -> str:
-    proc = run(store_path, *args)
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
-
-def test_list_table_newest_first(store: tuple[Path, list[str]]) -> None:
-    path, ids = store
-    out = ok(path, "state", "list").splitlines()
+def test_list_table_newest_first(cli: Cli, store: tuple[Path, list[str]]) -> None:
+    _, ids = store
+    out = cli.ok("state", "list").splitlines()
     assert out[0].split()[:3] == ["ID", "COMMAND", "STATUS"]
     assert [line.split()[0] for line in out[1:]] == ids[::-1]
     assert "partially_failed" in out[1] and "1/2 (1 failed)" in out[1]
 
 
-def test_list_json_and_yaml_agree(store: tuple[Path, list[str]]) -> None:
-    path, ids = store
-    as_json = json.loads(ok(path, "state", "list", "-o", "json"))
-    as_yaml = yaml.safe_load(ok(path, "state", "list", "-o", "yaml"))
+def test_list_json_and_yaml_agree(cli: Cli, store: tuple[Path, list[str]]) -> None:
+    _, ids = store
+    as_json = json.loads(cli.ok("state", "list", "-o", "json"))
+    as_yaml = yaml.safe_load(cli.ok("state", "list", "-o", "yaml"))
     assert as_json == as_yaml
     assert [d["deployment_id"] for d in as_json] == ids[::-1]
     assert set(as_json[0]) >= {
@@ -143,44 +150,44 @@ def test_list_json_and_yaml_agree(store: tuple[Path, list[str]]) -> None:
     ],
 )
 def test_list_filters_and_paging(
-    store: tuple[Path, list[str]], args: list[str], expected: list[int]
+    cli: Cli, store: tuple[Path, list[str]], args: list[str], expected: list[int]
 ) -> None:
-    path, ids = store
-    rows = json.loads(ok(path, "state", "list", *args, "-o", "json"))
+    _, ids = store
+    rows = json.loads(cli.ok("state", "list", *args, "-o", "json"))
     assert [r["deployment_id"] for r in rows] == [ids[i] for i in expected]
 
 
-def test_show_table_and_latest_n(store: tuple[Path, list[str]]) -> None:
-    path, ids = store
-    out = ok(path, "state", "show", "latest")
+def test_show_table_and_latest_n(cli: Cli, store: tuple[Path, list[str]]) -> None:
+    _, ids = store
+    out = cli.ok("state", "show", "latest")
     assert f"Deployment: {ids[3]}" in out
     assert "partially_failed" in out and "boom" in out
     assert "RELEASE" in out and "0.3.0" in out and "ConfigMap" in out
-    shown = json.loads(ok(path, "state", "show", "latest~1", "-o", "json"))
+    shown = json.loads(cli.ok("state", "show", "latest~1", "-o", "json"))
     assert shown["deployment_id"] == ids[2]
     assert shown["apps"][0]["helm_releases"][0]["revision"] == 2
-    prefix = json.loads(ok(path, "state", "show", ids[0][:-2], "-o", "json"))
+    prefix = json.loads(cli.ok("state", "show", ids[0][:-2], "-o", "json"))
     assert prefix["deployment_id"] == ids[0]
 
 
-def test_history_table_and_json(store: tuple[Path, list[str]]) -> None:
-    path, ids = store
-    rows = json.loads(ok(path, "state", "history", "redis", "-o", "json"))
+def test_history_table_and_json(cli: Cli, store: tuple[Path, list[str]]) -> None:
+    _, ids = store
+    rows = json.loads(cli.ok("state", "history", "redis", "-o", "json"))
     assert [(r["deployment_id"], r["revision"], r["chart_version"]) for r in rows] == [
         (ids[3], 3, "0.3.0"),
         (ids[2], 2, "0.2.0"),
         (ids[0], 1, "0.1.0"),
     ]
-    table = ok(path, "state", "history", "redis", "-n", "demo").splitlines()
+    table = cli.ok("state", "history", "redis", "-n", "demo").splitlines()
     assert table[0].split()[0] == "DEPLOYMENT" and len(table) == 4
     assert "redis-0.3.0" in table[1] and "alice" in table[1]
-    assert "No deployment of app 'nope'" in ok(path, "state", "history", "nope")
+    assert "No deployment of app 'nope'" in cli.ok("state", "history", "nope")
 
 
-def test_refusals_are_one_line(store: tuple[Path, list[str]]) -> None:
-    path, ids = store
+def test_refusals_are_one_line(cli: Cli, store: tuple[Path, list[str]]) -> None:
+    _, ids = store
     near = ids[0][:-1] + ("0" if ids[0][-1] != "0" else "1")
-    assert "did you mean" in refused(path, "state", "show", near)
-    assert "only 4 deployment(s)" in refused(path, "state", "show", "latest~999")
-    assert "--since" in refused(path, "state", "list", "--since", "yesterday")
-    assert "--status" in refused(path, "state", "list", "--status", "sucess")
+    assert "did you mean" in cli.refused("state", "show", near)
+    assert "only 4 deployment(s)" in cli.refused("state", "show", "latest~999")
+    assert "--since" in cli.refused("state", "list", "--since", "yesterday")
+    assert "--status" in cli.refused("state", "list", "--status", "sucess")

@@ -1,11 +1,9 @@
-"""Fixtures for the cluster package tests: the helm/kubectl binaries, the local test
-charts, recorded helm JSON output, and fake helm/kubectl executables."""
+"""Fixtures for the cluster package tests (the helm/kubectl binaries come from the root
+conftest): the local test charts, recorded helm JSON output, and fake helm/kubectl executables."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
 import sys
 from collections.abc import Callable, Mapping
@@ -26,46 +24,6 @@ DATA = Path(__file__).resolve().parent / "data"
 def helm_output() -> Callable[[str], str]:
     """Reads a recorded helm output from tests/unit/cluster/data/."""
     return lambda name: (DATA / name).read_text(encoding="utf-8")
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def _find_binary(env_var: str, name: str) -> str | None:
-    configured = os.environ.get(env_var)
-    if configured:
-        return shutil.which(configured)
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    bundled = REPO_ROOT / ".ci" / "bin" / name
-    if bundled.is_file() and os.access(bundled, os.X_OK):
-        return str(bundled)
-    return None
-
-
-def _require_binary(env_var: str, name: str) -> str:
-    # Design rule: in CI a missing binary fails the run instead of silently skipping.
-    path = _find_binary(env_var, name)
-    if path is None:
-        message = f"{name} binary not found (set {env_var}, put {name} on PATH or in .ci/bin)"
-        if _truthy(os.environ.get("CI")):
-            pytest.fail(f"{message}; CI requires it")
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="session")
-def helm_binary() -> str:
-    """Path of a real helm; skips when missing, fails when CI is set."""
-    return _require_binary("SBKUBE_HELM", "helm")
-
-
-@pytest.fixture(scope="session")
-def kubectl_binary() -> str:
-    """Path of a real kubectl; skips when missing, fails when CI is set."""
-    return _require_binary("SBKUBE_KUBECTL", "kubectl")
 
 
 @pytest.fixture
