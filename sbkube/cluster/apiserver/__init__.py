@@ -98,8 +98,9 @@ class ApiServer:
         if self._file is not None and self._flusher is not None:
             self._file.announce(self.url, _command_line())
             self._flusher.start()
+        # stop() waits for the serving loop to notice; its poll interval is that wait.
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="apiserver", daemon=True
+            target=self._httpd.serve_forever, args=(0.05,), name="apiserver", daemon=True
         )
         self._thread.start()
         return self

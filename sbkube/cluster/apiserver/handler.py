@@ -106,13 +106,18 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache, private")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # One write for head and body: half the system calls of send_header/end_headers,
+        # and most of a request's time was spent in them.
+        self.log_request(code)
+        reason = self.responses.get(code, ("",))[0]
+        head = (
+            f"HTTP/1.1 {code} {reason}\r\n"
+            f"Content-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Cache-Control: no-cache, private\r\n"
+            f"Date: {self.date_time_string()}\r\n\r\n"
+        ).encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + body)
 
     def _json(self, code: int, value: Any) -> None:
         self._send(code, _dumps(value))
@@ -208,7 +213,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _openapi(self, rest: list[str]) -> None:
         registry = self.server.app.registry
-        if rest == ["v2"]:
+        if rest == ["v2"] and "protobuf" in (self.headers.get("Accept") or ""):
+            self._send(200, openapi.v2_protobuf(), openapi.V2_PROTOBUF)
+        elif rest == ["v2"]:
             self._json(200, openapi.v2_document(registry))
         elif rest == ["v3"]:
             self._json(200, openapi.v3_index(registry))

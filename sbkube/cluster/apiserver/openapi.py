@@ -64,6 +64,26 @@ def v3_index(registry: Registry) -> dict[str, Any]:
     return {"paths": entries}
 
 
+# What the real server answers: the "@" of the Accept header is no valid media type.
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _field(number: int, text: str | bytes) -> bytes:
+    """One length-delimited protobuf field (all this document needs; lengths < 128)."""
+    data = text.encode() if isinstance(text, str) else text
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def v2_protobuf() -> bytes:
+    """``/openapi/v2`` as kubectl asks for it: a gnostic ``Document`` with no paths.
+
+    kubectl validates a ``v1/List`` (and kinds the v3 documents do not claim) on the client
+    with this document; it parses only protobuf, and skips kinds the document lacks.
+    """
+    info = _field(1, INFO["title"]) + _field(2, INFO["version"])
+    return _field(1, "2.0") + _field(2, info)
+
+
 def v2_document(registry: Registry) -> dict[str, Any]:
     """``/openapi/v2``: every kind's PATCH operation in one Swagger document."""
     paths: dict[str, Any] = {}

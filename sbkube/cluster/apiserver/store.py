@@ -26,6 +26,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -326,6 +327,7 @@ class Flusher:
         self._store = store
         self._file = state_file
         self._stopping = threading.Event()
+        self._last_duration = 0.0
         self._thread = threading.Thread(target=self._run, name="apiserver-flush", daemon=True)
 
     def start(self) -> None:
@@ -339,17 +341,24 @@ class Flusher:
             self._store.dirty.wait()
             if self._stopping.is_set():
                 return
-            # Batch the writes of the next moment into one file write.
-            self._stopping.wait(FLUSH_INTERVAL)
+            # Batch the writes of the next moment into one file write; a big file waits
+            # longer, so that writing it never takes more than a fifth of the server's time.
+            self._stopping.wait(max(FLUSH_INTERVAL, 4 * self._last_duration))
+            started = time.perf_counter()
             try:
                 self.flush()
             except OSError as err:  # a full disk must not kill the server; stop() retries
                 sys.stderr.write(f"sbkube memory cluster: cannot save {self._file.path}: {err}\n")
                 self._stopping.wait(1.0)
+            self._last_duration = time.perf_counter() - started
 
     def stop(self) -> None:
         """Stops the thread and writes the final state."""
+        # Callers stop serving first, so nothing changes after this look.
+        pending = self._store.dirty.is_set() or not self._file.path.exists()
         self._stopping.set()
-        self._store.dirty.set()
-        self._thread.join(timeout=10)
-        self.flush()
+        self._store.dirty.set()  # wakes the thread, which then sees _stopping
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        if pending:
+            self.flush()
