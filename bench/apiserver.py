@@ -34,28 +34,39 @@ def objects(count: int) -> list[dict[str, object]]:
     for index in range(count):
         name = f"obj-{index:05d}"
         if index % 50 == 1:
-            items.append({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-                "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
-            })  # fmt: skip
+            items.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+                    "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+                }
+            )
         elif index % 50 == 2:
             container = {"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}
-            items.append({
-                "apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {
-                    "selector": {"matchLabels": {"app": name}},
-                    "template": {"metadata": {"labels": {"app": name}},
-                                 "spec": {"containers": [container]}},
-                },
-            })  # fmt: skip
+            items.append(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": {
+                        "selector": {"matchLabels": {"app": name}},
+                        "template": {
+                            "metadata": {"labels": {"app": name}},
+                            "spec": {"containers": [container]},
+                        },
+                    },
+                }
+            )
         else:
-            items.append({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
-                "data": {"index": str(index), "payload": "x" * 200},
-            })  # fmt: skip
+            items.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
+                    "data": {"index": str(index), "payload": "x" * 200},
+                }
+            )
     return items
 
 
@@ -92,14 +103,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sbkube-apiserver-bench-") as tmp:
         root = Path(tmp)
         manifest = root / "objects.json"
-        manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List",
-                                        "items": objects(args.objects)}))  # fmt: skip
+        manifest.write_text(
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": objects(args.objects)})
+        )
         print(f"{args.objects} objects, latency {args.latency_ms} ms per request")
         steps = [
             ("kubectl apply -f", ("apply", "-f", str(manifest))),
-            ("kubectl apply --server-side -f",
-             ("apply", "--server-side", "--field-manager=bench", "-f", str(manifest))),
-        ]  # fmt: skip
+            (
+                "kubectl apply --server-side -f",
+                ("apply", "--server-side", "--field-manager=bench", "-f", str(manifest)),
+            ),
+        ]
         for label, argv in steps:
             state = root / f"{label.split()[-2]}.json"
             kubeconfig = root / "kubeconfig"
@@ -109,20 +123,26 @@ def main() -> int:
                 cpu, client_cpu = time.process_time(), children_cpu()
                 elapsed = run(kubectl, kubeconfig, *argv)
                 cpu, client_cpu = time.process_time() - cpu, children_cpu() - client_cpu
-                print(f"{label:34s} {elapsed:8.2f} s  ({args.objects / elapsed:,.0f} objects/s; "
-                      f"CPU: server {cpu:.1f} s, kubectl {client_cpu:.1f} s)")  # fmt: skip
+                print(
+                    f"{label:34s} {elapsed:8.2f} s  ({args.objects / elapsed:,.0f} objects/s; "
+                    f"CPU: server {cpu:.1f} s, kubectl {client_cpu:.1f} s)"
+                )
                 listed = run(kubectl, kubeconfig, "get", "configmaps", "-A", "-o", "name")
                 print(f"{'kubectl get configmaps -A':34s} {listed:8.2f} s")
             finally:
                 started = time.perf_counter()
                 server.stop()
-                print(f"{'final state file write':34s} {time.perf_counter() - started:8.2f} s"
-                      f"  ({state.stat().st_size / 1e6:.1f} MB)")  # fmt: skip
+                print(
+                    f"{'final state file write':34s} {time.perf_counter() - started:8.2f} s"
+                    f"  ({state.stat().st_size / 1e6:.1f} MB)"
+                )
             started = time.perf_counter()
             with ApiServer(state) as again:
                 count = len(again.objects())
-            print(f"{'restart from the file':34s} {time.perf_counter() - started:8.2f} s"
-                  f"  ({count} objects)")  # fmt: skip
+            print(
+                f"{'restart from the file':34s} {time.perf_counter() - started:8.2f} s"
+                f"  ({count} objects)"
+            )
     return 0
 
 

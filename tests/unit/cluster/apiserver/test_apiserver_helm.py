@@ -19,8 +19,9 @@ def revisions(kube, release: str, namespace: str = "default") -> list[tuple[int,
 
 def test_install_upgrade_rollback_history_manifest_uninstall(kube, charts: Path) -> None:
     web = str(charts / "web")
-    kube.helm("install", "shop", web, "-n", "shop", "--create-namespace", "--wait",
-              "--timeout", "30s")  # fmt: skip
+    kube.helm(
+        "install", "shop", web, "-n", "shop", "--create-namespace", "--wait", "--timeout", "30s"
+    )
     assert kube.get("namespace", "shop")["metadata"]["name"] == "shop"
     assert kube.get("configmap", "shop-config", "-n", "shop")["data"] == {"message": "hello"}
     deployment = kube.get("deployment", "shop-web", "-n", "shop")
@@ -32,8 +33,11 @@ def test_install_upgrade_rollback_history_manifest_uninstall(kube, charts: Path)
 
     kube.helm("rollback", "shop", "1", "-n", "shop", "--wait")
     assert kube.get("configmap", "shop-config", "-n", "shop")["data"] == {"message": "hello"}
-    assert revisions(kube, "shop", "shop") == [(1, "superseded"), (2, "superseded"),
-                                               (3, "deployed")]  # fmt: skip
+    assert revisions(kube, "shop", "shop") == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "deployed"),
+    ]
 
     manifest = kube.helm("get", "manifest", "shop", "-n", "shop").stdout
     assert "name: shop-web" in manifest
@@ -48,8 +52,9 @@ def test_install_upgrade_rollback_history_manifest_uninstall(kube, charts: Path)
 
 def test_wait_times_out_on_an_object_held_unready(kube, charts: Path) -> None:
     kube.server.controller.unready.add("slow-web")
-    failed = kube.helm("install", "slow", str(charts / "web"), "--wait", "--timeout", "2s",
-                       check=False)  # fmt: skip
+    failed = kube.helm(
+        "install", "slow", str(charts / "web"), "--wait", "--timeout", "2s", check=False
+    )
     assert failed.returncode == 1
     assert "slow-web not ready" in failed.stderr
     assert "context deadline exceeded" in failed.stderr

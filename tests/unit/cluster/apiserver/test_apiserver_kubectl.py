@@ -86,23 +86,38 @@ def test_delete_removes_the_object(kube) -> None:
 
 
 def test_server_side_apply_and_a_conflict_between_managers(kube) -> None:
-    applied = kube.kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-",
-                           stdin=manifest())  # fmt: skip
+    applied = kube.kubectl(
+        "apply", "--server-side", "--field-manager=alice", "-f", "-", stdin=manifest()
+    )
     assert "serverside-applied" in applied.stdout
     shown = kube.get("deployment", "web", "--show-managed-fields")
     managers = {entry["manager"] for entry in shown["metadata"]["managedFields"]}
     assert "alice" in managers
 
-    clash = kube.kubectl("apply", "--server-side", "--field-manager=bob", "-f", "-",
-                         stdin=manifest("red"), check=False)  # fmt: skip
+    clash = kube.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=bob",
+        "-f",
+        "-",
+        stdin=manifest("red"),
+        check=False,
+    )
     assert clash.returncode != 0
     assert "conflict" in clash.stderr.lower()
     assert "alice" in clash.stderr
     env = kube.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env[0]["value"] == "blue"
 
-    kube.kubectl("apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-f", "-",
-                 stdin=manifest("red"))  # fmt: skip
+    kube.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=bob",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=manifest("red"),
+    )
     env = kube.get("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env[0]["value"] == "red"
 
@@ -178,6 +193,7 @@ def test_an_object_in_a_missing_namespace_is_refused(kube) -> None:
     refused = kube.kubectl("apply", "-f", "-", stdin=manifest(namespace="nowhere"), check=False)
     assert refused.returncode == 1
     assert 'namespaces "nowhere" not found' in refused.stderr
-    refused = kube.kubectl("apply", "--server-side", "-f", "-",
-                           stdin=manifest(namespace="nowhere"), check=False)  # fmt: skip
+    refused = kube.kubectl(
+        "apply", "--server-side", "-f", "-", stdin=manifest(namespace="nowhere"), check=False
+    )
     assert 'namespaces "nowhere" not found' in refused.stderr
