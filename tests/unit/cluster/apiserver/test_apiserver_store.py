@@ -47,6 +47,36 @@ def test_objects_survive_a_restart(tmp_path: Path) -> None:
         assert int(second["metadata"]["resourceVersion"]) > saved["resource_version"]
 
 
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "gadgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Cluster",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        "versions": [{"name": "v1", "served": True, "storage": True}],
+    },
+}
+
+
+def test_custom_kinds_come_back_from_the_stored_crds(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    with ApiServer(path) as server:
+        crds = server.registry.for_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        server.api.create(crds, "", CRD)
+        gadgets = server.registry.resource("example.com", "v1", "gadgets")
+        assert gadgets is not None and not gadgets.namespaced
+        gadget = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+        server.api.create(gadgets, "", gadget)
+    with ApiServer(path) as again:
+        assert again.get("example.com/v1", "Gadget", None, "g") is not None
+        crds = again.registry.for_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        again.api.delete(crds, "", "gadgets.example.com")
+        assert again.registry.resource("example.com", "v1", "gadgets") is None
+        assert not [o for o in again.objects() if o["kind"] == "Gadget"]
+
+
 def test_memory_only_server_writes_no_file(tmp_path: Path) -> None:
     with ApiServer() as server:
         assert server.path is None
