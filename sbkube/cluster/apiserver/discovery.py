@@ -337,9 +337,10 @@ class Registry:
         self._by_gv = by_gv
         self._by_segment = {(t.group, t.version, t.plural): t for t in types}
         self._by_kind = {(t.api_version, t.kind): t for t in types}
-        self._by_key: dict[tuple[str, str], ResourceType] = {}
+        by_key: dict[tuple[str, str], ResourceType] = {}
         for rtype in sorted(types, key=lambda t: _version_priority(t.version)):
-            self._by_key.setdefault(rtype.key, rtype)
+            by_key.setdefault(rtype.key, rtype)
+        self._by_key = by_key
 
     def set_crd(self, name: str, crd: Mapping[str, Any] | None) -> None:
         """Registers (or, with None, removes) the kinds of the CRD called ``name``."""
