@@ -1,0 +1,215 @@
+"""A local Kubernetes API server: enough of the API for the real helm and kubectl.
+
+``ApiServer`` listens on a loopback port over plain HTTP (standard library only) and serves
+discovery, OpenAPI, and create/get/list/watch/update/patch/delete of the built-in kinds of
+current Kubernetes and of the kinds that stored CustomResourceDefinitions declare. Helm v4
+and kubectl 1.33 work against it unmodified, through a kubeconfig it writes; Helm keeps its
+releases there as Secrets, as on any cluster. With a path, the objects live in a JSON file,
+written atomically in the background; the file is locked while served.
+
+Honest limits. It is an API server without a cluster behind it:
+
+* no admission (no webhooks, no quota, no LimitRange), no authentication or RBAC (any token
+  is accepted), no validation of object schemas beyond what a write needs;
+* no pods or containers run, nothing is scheduled; a readiness controller instead writes the
+  status that ``helm --wait`` and ``kubectl rollout status`` accept (see controller.py);
+* delete is immediate: no finalizers, no deletionTimestamp, no grace periods, and no
+  garbage collection by ownerReferences (only a namespace's contents and a CRD's objects go
+  with it);
+* objects are stored at the version they were written and served at any version of their
+  kind without conversion;
+* server-side apply is the simplified one of ``patch.py``; lists ignore ``limit``/``continue``
+  (everything comes in one page); tables have the Name and Age columns only.
+
+Fault hooks for tests (fail, block, hold unready, add latency) are in faults.py and
+controller.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from sbkube.cluster.apiserver.controller import Controller
+from sbkube.cluster.apiserver.discovery import Registry
+from sbkube.cluster.apiserver.faults import UNREADY_ENV_VAR, Faults, names
+from sbkube.cluster.apiserver.resources import Api
+from sbkube.cluster.apiserver.store import Flusher, StateFile, Store, clone
+from sbkube.errors import ConfigError
+
+__all__ = ["ApiServer", "serve"]
+
+
+def _command_line() -> str:
+    words = [Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]
+    text = " ".join(words)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class ApiServer:
+    """One local API server; ``start()`` it, point clients at ``kubeconfig_text()``."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        port: int = 0,
+        fail_on: set[str] | None = None,
+        block_on: set[str] | None = None,
+        unready: set[str] | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.port = port
+        self.faults = Faults(fail_on, block_on, latency_ms)
+        self.controller = Controller(names(unready, UNREADY_ENV_VAR))
+        self.store = Store()
+        self.registry = Registry()
+        self._file = StateFile(self.path) if self.path is not None else None
+        self._flusher = Flusher(self.store, self._file) if self._file is not None else None
+        self.api = Api(self.store, self.registry, self.controller, self.faults, self.flush)
+        self._httpd: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        """Locks and loads the file, then serves in a daemon thread. Returns self."""
+        from sbkube.cluster.apiserver.handler import Server
+
+        if self._file is not None:
+            self._file.acquire()
+        try:
+            self._load()
+            self._httpd = Server(("127.0.0.1", self.port), self)
+        except BaseException:
+            if self._file is not None:
+                self._file.release()
+            raise
+        self.port = self._httpd.server_address[1]
+        if self._file is not None and self._flusher is not None:
+            self._file.announce(self.url, _command_line())
+            self._flusher.start()
+        # stop() waits for the serving loop to notice; its poll interval is that wait.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="apiserver", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        if self._file is not None:
+            version, objects = self._file.read()
+            # CRDs first, so the objects of their kinds find their storage keys.
+            crds = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
+            for crd in crds:
+                self.registry.set_crd(crd["metadata"]["name"], crd)
+            placed = []
+            for obj in objects:
+                key = self.api.storage_key(obj)
+                if key is None:
+                    raise ConfigError(
+                        f"{self._file.path}: object {obj.get('apiVersion')}/{obj.get('kind')} "
+                        f"{obj['metadata']['name']!r} has a kind this server does not serve"
+                    )
+                placed.append((key, obj))
+            self.store.load(version, placed)
+        self.api.bootstrap()
+
+    def stop(self) -> None:
+        """Saves the file and stops serving; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._httpd is not None:
+            self.store.close_watchers()
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._flusher is not None:
+            self._flusher.stop()
+        if self._file is not None:
+            self._file.release()
+
+    def __enter__(self) -> ApiServer:
+        return self.start() if self._httpd is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def kubeconfig_text(self, context: str = "memory") -> str:
+        """A kubeconfig (YAML, written as JSON) for this server: any token will do."""
+        import json
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "users": [{"name": context, "user": {"token": "x"}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+            "current-context": context,
+            "preferences": {},
+        }
+        return json.dumps(config, indent=2) + "\n"
+
+    def write_kubeconfig(self, path: Path, context: str = "memory") -> None:
+        """Writes the kubeconfig with mode 0600 (it is a credential file to every client)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.kubeconfig_text(context))
+        os.chmod(path, 0o600)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Deep copies of every stored object, Helm's release Secrets included."""
+        return [clone(obj) for _, obj in self.store.all()]
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """A deep copy of one object, or None."""
+        rtype = self.registry.for_kind(api_version, kind)
+        if rtype is None:
+            return None
+        obj = self.store.get(rtype.key, (namespace or "") if rtype.namespaced else "", name)
+        return clone(obj) if obj is not None else None
+
+    def flush(self) -> None:
+        """Writes the file now (no-op without a path)."""
+        if self._flusher is not None:
+            self._flusher.flush()
+
+
+def serve(path: Path, kubeconfig: Path, *, port: int = 0) -> int:
+    """Serves ``path`` in the foreground until SIGINT or SIGTERM; then saves and returns 0."""
+    server = ApiServer(Path(path), port=port).start()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.write_kubeconfig(Path(kubeconfig))
+        sys.stderr.write(f"serving {path} at {server.url}; kubeconfig {kubeconfig}\n")
+        sys.stderr.flush()
+        while not stop.wait(3600):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

@@ -1,0 +1,90 @@
+"""Fault hooks for tests and benchmarks: failing, blocking and slow writes.
+
+* ``fail_on`` (``SBKUBE_MEMORY_FAIL_ON=a,b``): a write (create, update, patch, apply; never a
+  delete or a dry run) of an object whose ``metadata.name`` is in the set, or whose
+  ``meta.helm.sh/release-name`` annotation is (every object of that Helm release), answers
+  500 InternalError. Helm's own release Secrets (label ``owner=helm``) are never failed, so
+  helm records the failed revision as it would on a real cluster.
+* ``block_on`` (``SBKUBE_MEMORY_BLOCK_ON=name``): such a write flushes the state file, prints
+  ``BLOCKED name`` to stderr and never answers; the test kills the process.
+* ``latency_ms`` (``SBKUBE_MEMORY_LATENCY_MS``): every request first sleeps that long, as a
+  remote cluster's round trip would take.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+FAIL_ON_ENV_VAR = "SBKUBE_MEMORY_FAIL_ON"
+BLOCK_ON_ENV_VAR = "SBKUBE_MEMORY_BLOCK_ON"
+UNREADY_ENV_VAR = "SBKUBE_MEMORY_UNREADY"
+LATENCY_ENV_VAR = "SBKUBE_MEMORY_LATENCY_MS"
+RELEASE_ANNOTATION = "meta.helm.sh/release-name"
+
+
+def names_from_env(var: str) -> set[str]:
+    return {part.strip() for part in os.environ.get(var, "").split(",") if part.strip()}
+
+
+def names(given: Iterable[str] | None, env_var: str) -> set[str]:
+    """The given names, or (when None) the ones the environment variable lists."""
+    return set(given) if given is not None else names_from_env(env_var)
+
+
+def latency_from_env(given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    raw = os.environ.get(LATENCY_ENV_VAR, "").strip()
+    try:
+        return float(raw) if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
+class Faults:
+    """The fault hooks of one server. The sets are mutable, so a test can change them live."""
+
+    def __init__(
+        self,
+        fail_on: Iterable[str] | None = None,
+        block_on: Iterable[str] | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        self.fail_on = names(fail_on, FAIL_ON_ENV_VAR)
+        self.block_on = names(block_on, BLOCK_ON_ENV_VAR)
+        self.latency_ms = latency_from_env(latency_ms)
+
+    @staticmethod
+    def _hit(names_set: set[str], obj: Mapping[str, Any]) -> str | None:
+        if not names_set:
+            return None
+        metadata = obj.get("metadata") or {}
+        if (metadata.get("labels") or {}).get("owner") == "helm":
+            return None
+        name = metadata.get("name")
+        if name in names_set:
+            return str(name)
+        release = (metadata.get("annotations") or {}).get(RELEASE_ANNOTATION)
+        return str(release) if release in names_set else None
+
+    def verdict(self, obj: Mapping[str, Any]) -> tuple[str, str] | None:
+        """("block", name), ("fail", message) or None for a write of ``obj``."""
+        blocked = self._hit(self.block_on, obj)
+        if blocked is not None:
+            return "block", blocked
+        failed = self._hit(self.fail_on, obj)
+        if failed is not None:
+            return "fail", f"sbkube memory cluster: injected failure for {failed}"
+        return None
+
+    @staticmethod
+    def hold(name: str, flush: Callable[[], None]) -> None:
+        """Saves the state, says BLOCKED, and never returns (the test kills the process)."""
+        flush()
+        sys.stderr.write(f"BLOCKED {name}\n")
+        sys.stderr.flush()
+        threading.Event().wait()
