@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sbkube.state.queries import UNFINISHED, list_deployments
+from sbkube.model import UNFINISHED
+from sbkube.state.queries import list_deployments
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster

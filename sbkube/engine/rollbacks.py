@@ -50,18 +50,10 @@ from sbkube.errors import (
     SbkubeError,
     UsageError,
 )
+from sbkube.model import AppStatus, Command, DeploymentStatus, Record, ResourceAction, thaw
+from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
-    AppDeploymentRecord,
-    AppStatus,
-    Command,
-    DeploymentRecord,
-    DeploymentStatus,
-    Record,
-    ResourceAction,
-    thaw,
-)
-from sbkube.state.redact import is_digest, is_secret_manifest, redact_manifest
+from sbkube.state.records import AppDeploymentRecord, DeploymentRecord
 from sbkube.state.repository import DeploymentRepository, ResourceInput
 from sbkube.state.tracker import DeploymentTracker
 

@@ -15,20 +15,22 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sbkube.model import (
+        AppStatus,
+        AppType,
+        Command,
+        DeploymentStatus,
+        FrozenDict,
+        ResourceAction,
+    )
     from sbkube.state.database import DeploymentDatabase
     from sbkube.state.records import (
         AppDeploymentRecord,
         AppHistoryEntry,
-        AppStatus,
-        AppType,
-        Command,
         DeploymentRecord,
-        DeploymentStatus,
         DeploymentSummary,
-        FrozenDict,
         HelmReleaseRecord,
         LockRecord,
-        ResourceAction,
         ResourceRecord,
     )
     from sbkube.state.repository import DeploymentRepository, ResourceInput

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, text
 
 from sbkube.errors import UsageError
-from sbkube.state.records import Command, DeploymentStatus, DeploymentSummary, FrozenDict
-from sbkube.state.types import UTCDateTime
+from sbkube.model import Command, DeploymentStatus, FrozenDict
+from sbkube.state.columns import UTCDateTime
+from sbkube.state.records import DeploymentSummary
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
@@ -53,9 +54,6 @@ def _utc(value: Any) -> datetime:
     if type(value) is str:  # SQLite: naive UTC text; parsing it with its zone saves a replace()
         return datetime.fromisoformat(value + "+00:00")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
 
 
 def _where(

@@ -16,7 +16,7 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
 A generated deployment id that collides (24 random bits per second) is drawn again.
 
-Everything written passes through ``redact.py`` first: manifests lose their volatile
+Everything written passes through ``sbkube.redaction`` first: manifests lose their volatile
 fields and Secret payloads, values and config snapshots lose secret-looking scalars.
 """
 
@@ -31,7 +31,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
@@ -40,29 +40,32 @@ from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.queries import count_deployments, list_deployments, nth_newest_id
-from sbkube.state.records import (
-    AppDeploymentRecord,
-    AppHistoryEntry,
+from sbkube.model import (
     AppStatus,
     AppType,
     Command,
-    DeploymentRecord,
     DeploymentStatus,
-    DeploymentSummary,
-    HelmReleaseRecord,
     ResourceAction,
-    ResourceRecord,
     freeze,
     thaw,
+    utcnow,
 )
-from sbkube.state.redact import (
+from sbkube.redaction import (
     DEFAULT_SECRET_KEYS,
     manifest_checksum,
     redact_args,
     redact_values,
     store_form,
+)
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.queries import count_deployments, list_deployments, nth_newest_id
+from sbkube.state.records import (
+    AppDeploymentRecord,
+    AppHistoryEntry,
+    DeploymentRecord,
+    DeploymentSummary,
+    HelmReleaseRecord,
+    ResourceRecord,
 )
 from sbkube.state.schema import (
     AppDeployment,
@@ -72,10 +75,6 @@ from sbkube.state.schema import (
 )
 
 _REF = re.compile(r"^latest(?:~(\d+))?$")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_deployment_id(at: datetime | None = None) -> str:

@@ -31,15 +31,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from sbkube.errors import UsageError
+from sbkube.model import UNFINISHED, AppStatus, DeploymentStatus, FrozenDict, Record, utcnow
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.queries import UNFINISHED
-from sbkube.state.records import (
-    AppStatus,
-    DeploymentStatus,
-    FrozenDict,
-    Record,
-)
-from sbkube.state.repository import utcnow
 from sbkube.state.schema import AppDeployment, Deployment
 
 DELETE_CHUNK = 500

@@ -33,17 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from sbkube.errors import InterruptedDeployment
+from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, ResourceAction
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
-    AppStatus,
-    AppType,
-    Command,
-    DeploymentRecord,
-    DeploymentStatus,
-    HelmReleaseRecord,
-    ResourceAction,
-    ResourceRecord,
-)
+from sbkube.state.records import DeploymentRecord, HelmReleaseRecord, ResourceRecord
 from sbkube.state.repository import (
     DeploymentRepository,
     ResourceInput,
@@ -98,7 +90,7 @@ class AppHandle:
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> HelmReleaseRecord:
-        from sbkube.state.redact import secret_leaves
+        from sbkube.redaction import secret_leaves
 
         self._secret_values |= secret_leaves(values or {}, self._secret_keys)
         fields: dict[str, Any] = {

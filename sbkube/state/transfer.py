@@ -28,17 +28,17 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import selectinload
 
 from sbkube.errors import UsageError
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
+from sbkube.model import (
     AppStatus,
     AppType,
     Command,
-    DeploymentRecord,
     DeploymentStatus,
     Record,
     ResourceAction,
     jsonable,
 )
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.records import DeploymentRecord
 from sbkube.state.repository import _deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 
