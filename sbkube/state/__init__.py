@@ -31,9 +31,10 @@ if TYPE_CHECKING:
         DeploymentSummary,
         HelmReleaseRecord,
         LockRecord,
+        ResourceInput,
         ResourceRecord,
     )
-    from sbkube.state.repository import DeploymentRepository, ResourceInput
+    from sbkube.state.repository import DeploymentRepository
     from sbkube.state.tracker import AppHandle, DeploymentHandle, DeploymentTracker
 
 __all__ = [
@@ -74,7 +75,7 @@ _EXPORTS = {
     "ResourceAction": "records",
     "ResourceRecord": "records",
     "DeploymentRepository": "repository",
-    "ResourceInput": "repository",
+    "ResourceInput": "records",
     "AppHandle": "tracker",
     "DeploymentHandle": "tracker",
     "DeploymentTracker": "tracker",

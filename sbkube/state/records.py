@@ -11,7 +11,7 @@ Their words (statuses, actions, :class:`~sbkube.model.Record`) live in :mod:`sbk
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,42 @@ from sbkube.model import (
     Record,
     ResourceAction,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInput:
+    """One resource to record: the manifest before and after, as the engine saw them."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    action: ResourceAction | str
+    previous_state: Mapping[str, Any] | None = None
+    current_state: Mapping[str, Any] | None = None
+    source_file: str | None = None
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: Mapping[str, Any],
+        action: ResourceAction | str,
+        *,
+        previous: Mapping[str, Any] | None = None,
+        source_file: str | None = None,
+    ) -> ResourceInput:
+        meta = manifest.get("metadata") or {}
+        deleted = ResourceAction(action) == ResourceAction.DELETE
+        return cls(
+            api_version=str(manifest.get("apiVersion", "")),
+            kind=str(manifest.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+            action=action,
+            previous_state=manifest if deleted and previous is None else previous,
+            current_state=None if deleted else manifest,
+            source_file=source_file,
+        )
 
 
 @dataclass(frozen=True, slots=True)

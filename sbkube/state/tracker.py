@@ -33,17 +33,24 @@ from datetime import datetime
 from typing import Any
 
 from sbkube.errors import InterruptedDeployment
-from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, ResourceAction
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import DeploymentRecord, HelmReleaseRecord, ResourceRecord
-from sbkube.state.repository import (
-    DeploymentRepository,
-    ResourceInput,
-    new_deployment_id,
-    prepare_release,
-    prepare_resources,
+from sbkube.model import (
+    AppStatus,
+    AppType,
+    Command,
+    DeploymentStatus,
+    ResourceAction,
     utcnow,
 )
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.identity import new_deployment_id
+from sbkube.state.records import (
+    DeploymentRecord,
+    HelmReleaseRecord,
+    ResourceInput,
+    ResourceRecord,
+)
+from sbkube.state.repository import DeploymentRepository
+from sbkube.state.rows import prepare_release, prepare_resources
 
 _dry_ids = itertools.count(-1, -1)
 

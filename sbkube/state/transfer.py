@@ -39,7 +39,7 @@ from sbkube.model import (
 )
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.records import DeploymentRecord
-from sbkube.state.repository import _deployment_record
+from sbkube.state.rows import deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 
 EXPORT_BATCH = 200
@@ -99,7 +99,7 @@ def export_deployments(
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
-            batch = [_export(_deployment_record(r, apps=True)) for r in rows]
+            batch = [_export(deployment_record(r, apps=True)) for r in rows]
         yield from batch
         if len(rows) < EXPORT_BATCH:
             return
