@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sbkube.model import UNFINISHED
-from sbkube.state.queries import list_deployments
+from sbkube.state.views import list_deployments
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster

@@ -118,13 +118,13 @@ class DeployLocks:
         self.host = current_host()
 
     def holder(self, cluster: str, namespace: str) -> LockRecord | None:
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.get(DeployLock, lock_target(cluster, namespace))
             return lock_record(row) if row is not None else None
 
     def all(self) -> list[LockRecord]:
         """Every lock row, live or stale, by target."""
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             rows = session.execute(select(DeployLock).order_by(DeployLock.target)).scalars()
             return [lock_record(row) for row in rows]
 
@@ -135,7 +135,7 @@ class DeployLocks:
         like Terraform's ``force-unlock``. Returns the lock that was removed, if any.
         """
         target = lock_target(cluster, namespace)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             row = session.get(DeployLock, target)
             if row is None:
                 return None
@@ -198,7 +198,7 @@ class DeployLocks:
             "expires_at": now + timedelta(seconds=self.lease_seconds),
         }
         try:
-            with self.db.write_session() as session:
+            with self.db._write_session() as session:
                 stmt = select(DeployLock).where(DeployLock.target == target)
                 if self.db.dialect == "postgresql":
                     stmt = stmt.with_for_update()
@@ -220,7 +220,7 @@ class DeployLocks:
 
     def _renew(self, target: str, holder_id: str) -> None:
         now = datetime.now(UTC)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
@@ -228,7 +228,7 @@ class DeployLocks:
             )
 
     def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
@@ -236,7 +236,7 @@ class DeployLocks:
             )
 
     def _release(self, target: str, holder_id: str) -> None:
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 delete(DeployLock).where(
                     DeployLock.target == target, DeployLock.holder_id == holder_id

@@ -7,7 +7,7 @@ open, and closes it. Nothing it returns is an ORM instance (see ``records.py``).
 Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
 * ``list()``: 1 statement whatever the number of deployments (the page of deployments
-  joined to its per-status app counts; see ``queries.py``, the ORM-free read path).
+  joined to its per-status app counts; see ``views.py``, the ORM-free read path).
 * ``app_history()``: 1 statement, read off an index in time order.
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
@@ -44,7 +44,6 @@ from sbkube.state.identity import (
     latest_offset,
     new_deployment_id,
 )
-from sbkube.state.queries import count_deployments, list_deployments, nth_newest_id
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -63,6 +62,7 @@ from sbkube.state.rows import (
     release_record,
 )
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 
 class DeploymentRepository:
@@ -123,7 +123,7 @@ class DeploymentRepository:
         # loser draws again. An id given by the caller is never changed.
         for attempt in range(5):
             try:
-                with self.db.write_session() as session:
+                with self.db._write_session() as session:
                     session.add(row)
                     session.flush()
                     return deployment_record(row, apps=False)
@@ -145,7 +145,7 @@ class DeploymentRepository:
         finished_at: datetime | None = None,
     ) -> DeploymentRecord:
         """Set a deployment's final status; returns it with its apps."""
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             self._update_deployment(
                 session,
                 deployment_id,
@@ -170,7 +170,7 @@ class DeploymentRepository:
             values["error_message"] = error_message
         if finished_at is not None:
             values["finished_at"] = finished_at
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             self._update_deployment(session, deployment_id, **values)
 
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
@@ -194,7 +194,7 @@ class DeploymentRepository:
         secret_keys: Sequence[str] | None = None,
     ) -> AppDeploymentRecord:
         keys = tuple(secret_keys or self.secret_keys)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()
@@ -236,7 +236,7 @@ class DeploymentRepository:
             )
         if rollback_info is not None:
             values["rollback_info"] = thaw(rollback_info)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             result = session.execute(
                 update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
             )
@@ -257,7 +257,7 @@ class DeploymentRepository:
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
         if rows:
-            with self.db.write_session() as session:
+            with self.db._write_session() as session:
                 session.execute(insert(DeployedResource), rows)
         return records
 
@@ -287,7 +287,7 @@ class DeploymentRepository:
             values=values,
             secret_keys=tuple(secret_keys or self.secret_keys),
         )
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(insert(HelmRelease), row)
         return record
 
@@ -296,7 +296,7 @@ class DeploymentRepository:
         ids = builtins.list(deployment_ids)
         if not ids:
             return 0
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pks = select(Deployment.id).where(Deployment.deployment_id.in_(ids))
             session.execute(
                 delete(AppDeployment).where(AppDeployment.deployment_pk.in_(pks))
@@ -316,14 +316,14 @@ class DeploymentRepository:
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.execute(stmt).scalar_one_or_none()
             if row is not None:
                 return deployment_record(row, apps=True)
             raise NotFoundError(self._unknown_id_message(session, deployment_id))
 
     def exists(self, deployment_id: str) -> bool:
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             return bool(
                 session.execute(
                     select(exists().where(Deployment.deployment_id == deployment_id))
@@ -362,7 +362,7 @@ class DeploymentRepository:
         offset: int = 0,
     ) -> builtins.list[DeploymentSummary]:
         """Deployments newest first, with per-status app counts, in one statement
-        (see :func:`sbkube.state.queries.list_deployments`)."""
+        (see :func:`sbkube.state.views.list_deployments`)."""
         return list_deployments(
             self.db,
             cluster=cluster,
@@ -401,7 +401,7 @@ class DeploymentRepository:
             raise NotFoundError(
                 f"'{ref}': only {total} deployment(s) recorded" + (f" for{where}" if where else "")
             )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             if session.execute(select(exists().where(Deployment.deployment_id == ref))).scalar():
                 return ref
             if len(ref) >= 8:
@@ -468,7 +468,7 @@ class DeploymentRepository:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             rows = session.execute(stmt).all()
         return [history_entry(r) for r in rows]
 
@@ -491,7 +491,7 @@ class DeploymentRepository:
             .order_by(Deployment.started_at.desc(), Deployment.id.desc())
             .limit(1)
         )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.execute(stmt).scalar_one_or_none()
             return release_record(row) if row is not None else None
 
@@ -509,7 +509,7 @@ class DeploymentRepository:
             AppDeployment.name == app,
             AppDeployment.status == str(AppStatus.SUCCESS),
         ]
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             if before is not None:
                 started = session.execute(
                     select(Deployment.started_at).where(Deployment.deployment_id == before)
@@ -548,7 +548,7 @@ class DeploymentRepository:
         The recorded reason also names the apps that had completed before it stopped.
         """
         now = utcnow()
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()

@@ -95,7 +95,7 @@ def export_deployments(
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with db.read_session() as session:
+        with db._read_session() as session:
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
@@ -303,7 +303,7 @@ def import_deployments(
 
 
 def _write(db: DeploymentDatabase, parsed: _Parsed) -> bool:
-    with db.write_session() as session:
+    with db._write_session() as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == parsed.deployment_id)
         ).scalar_one_or_none()

@@ -104,7 +104,7 @@ def _run(
     stmt = text(sql)
     if binds:
         stmt = stmt.bindparams(*binds)
-    with db.read_connection() as conn:
+    with db._read_connection() as conn:
         return conn.execute(stmt, params).all()
 
 
