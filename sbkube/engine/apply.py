@@ -27,9 +27,7 @@ from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
-from sbkube.state.records import AppDeploymentRecord, ResourceRecord
-from sbkube.state.repository import ResourceInput
-from sbkube.state.tracker import AppHandle
+from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP_LABEL = "sbkube.io/app"

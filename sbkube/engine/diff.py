@@ -28,12 +28,7 @@ import yaml
 from sbkube.errors import NotFoundError
 from sbkube.model import Record, ResourceAction, thaw
 from sbkube.redaction import is_digest
-from sbkube.state.records import (
-    AppDeploymentRecord,
-    DeploymentRecord,
-    HelmReleaseRecord,
-    ResourceRecord,
-)
+from sbkube.state import AppDeploymentRecord, DeploymentRecord, HelmReleaseRecord, ResourceRecord
 
 SECRET = "(secret)"
 SECRET_CHANGED = "(secret, changed)"

@@ -52,10 +52,14 @@ from sbkube.errors import (
 )
 from sbkube.model import AppStatus, Command, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import AppDeploymentRecord, DeploymentRecord
-from sbkube.state.repository import DeploymentRepository, ResourceInput
-from sbkube.state.tracker import DeploymentTracker
+from sbkube.state import (
+    AppDeploymentRecord,
+    DeploymentDatabase,
+    DeploymentRecord,
+    DeploymentRepository,
+    DeploymentTracker,
+    ResourceInput,
+)
 
 Progress = Callable[[str], None]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sbkube.model import (
     AppStatus,
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
         HelmRelease,
     )
 
+R = TypeVar("R")
+
 _STATUSES = {s.value: s for s in DeploymentStatus}
 _COMMANDS = {c.value: c for c in Command}
 
@@ -80,34 +82,29 @@ def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord
     )
 
 
+def _copy(cls: type[R], row: Any, **converted: Any) -> R:
+    """A ``cls`` record from the same-named attributes of ``row``, but for the fields
+    given in ``converted`` (enums, frozen JSON, renamed or nested values)."""
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{f: converted[f] if f in converted else getattr(row, f) for f in fields})
+
+
 def release_record(h: HelmRelease) -> HelmReleaseRecord:
-    return HelmReleaseRecord(
-        release_name=h.release_name,
-        namespace=h.namespace,
-        chart=h.chart,
-        chart_version=h.chart_version,
-        app_version=h.app_version,
-        revision=h.revision,
-        values=freeze(h.values or {}),
-        status=h.status,
-    )
+    return _copy(HelmReleaseRecord, h, values=freeze(h.values or {}))
 
 
 def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
     """An app row; with ``contents``, its resources and releases (loaded eagerly) too."""
-    return AppDeploymentRecord(
+    return _copy(
+        AppDeploymentRecord,
+        a,
         app_id=a.id,
         deployment_id=deployment_id,
-        name=a.name,
         type=AppType(a.type),
-        namespace=a.namespace,
         status=AppStatus(a.status),
-        error_message=a.error_message,
         config=freeze(a.config or {}),
         metadata=freeze(a.app_metadata or {}),
         rollback_info=_frozen_or_none(a.rollback_info),
-        started_at=a.started_at,
-        finished_at=a.finished_at,
         resources=tuple(resource_record(r) for r in a.resources) if contents else (),
         helm_releases=tuple(release_record(h) for h in a.helm_releases) if contents else (),
     )
@@ -115,63 +112,34 @@ def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDe
 
 def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
     """A deployment row; with ``apps``, every app with its contents (loaded eagerly)."""
-    return DeploymentRecord(
-        deployment_id=d.deployment_id,
-        cluster=d.cluster,
-        namespace=d.namespace,
-        app_dir=d.app_dir,
-        config_file=d.config_file,
+    return _copy(
+        DeploymentRecord,
+        d,
         command=Command(d.command),
         command_args=freeze(d.command_args or []),
-        dry_run=d.dry_run,
         status=DeploymentStatus(d.status),
-        error_message=d.error_message,
         config_snapshot=_frozen_or_none(d.config_snapshot),
         sources_snapshot=_frozen_or_none(d.sources_snapshot),
-        sbkube_version=d.sbkube_version,
-        operator=d.operator,
-        host=d.host,
-        pid=d.pid,
-        started_at=d.started_at,
-        finished_at=d.finished_at,
-        rollback_target_id=d.rollback_target_id,
         apps=tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
     )
 
 
 def history_entry(r: Any) -> AppHistoryEntry:
     """One row of the ``app_history`` statement (its labelled columns)."""
-    return AppHistoryEntry(
-        deployment_id=r.deployment_id,
-        cluster=r.cluster,
-        namespace=r.namespace,
+    return _copy(
+        AppHistoryEntry,
+        r,
         command=Command(r.command),
         deployment_status=DeploymentStatus(r.status),
         app_name=r.name,
         app_type=AppType(r.type),
         app_status=AppStatus(r.app_status),
-        started_at=r.started_at,
-        operator=r.operator,
-        chart=r.chart,
-        chart_version=r.chart_version,
-        revision=r.revision,
         resource_count=int(r.resource_count),
     )
 
 
 def lock_record(row: DeployLock) -> LockRecord:
-    return LockRecord(
-        target=row.target,
-        holder_id=row.holder_id,
-        operator=row.operator,
-        host=row.host,
-        pid=row.pid,
-        command=row.command,
-        deployment_id=row.deployment_id,
-        acquired_at=row.acquired_at,
-        heartbeat_at=row.heartbeat_at,
-        expires_at=row.expires_at,
-    )
+    return _copy(LockRecord, row)
 
 
 def _utc(value: Any) -> datetime:
