@@ -2,7 +2,7 @@
 
 Each public method opens its own session through :class:`DeploymentDatabase`, does its
 work in one transaction, builds records from eagerly loaded rows while the session is
-open, and closes it. Nothing it returns is an ORM instance (see ``records.py``).
+open (``rows.py``), and closes it. Nothing it returns is an ORM instance (``records.py``).
 
 Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
