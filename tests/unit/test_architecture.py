@@ -2,7 +2,10 @@
 
 The import graph is built with ``ast`` from every module of the package, counting every
 import statement wherever it sits (module level, inside functions, under
-``TYPE_CHECKING``): a cycle that only a lazy import hides is still a cycle to a reader.
+``TYPE_CHECKING``). Cycles are looked for among the imports that run (a cycle that only
+a function-level import hides is still a cycle to a reader); an import made for the type
+checker only may point back up, as a type annotation may. The door and private-name
+rules hold for every import.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class Import:
     target: str  # the module imported (a submodule when `from pkg import submodule`)
     names: tuple[str, ...]  # names taken from it by `from ... import`; () for `import x`
     line: int
+    typing_only: bool = False  # under `if TYPE_CHECKING:`
 
     def __str__(self) -> str:
         what = f"from {self.target} import {', '.join(self.names)}" if self.names else self.target
@@ -88,15 +92,28 @@ def modules() -> dict[str, tuple[Path, bool]]:
     return found
 
 
+def _typing_only_nodes(tree: ast.AST) -> set[ast.AST]:
+    """The statements inside ``if TYPE_CHECKING:`` blocks."""
+    inside: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                inside.update(ast.walk(stmt))
+    return inside
+
+
 @cache
 def imports() -> tuple[Import, ...]:
     mods = modules()
     found: list[Import] = []
     for name, (path, is_package) in mods.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = _typing_only_nodes(tree)
+        for node in ast.walk(tree):
+            hint = node in typing_only
             if isinstance(node, ast.Import):
                 found += [
-                    Import(name, a.name, (), node.lineno)
+                    Import(name, a.name, (), node.lineno, hint)
                     for a in node.names
                     if a.name.split(".")[0] == "sbkube"
                 ]
@@ -112,15 +129,16 @@ def imports() -> tuple[Import, ...]:
                 plain = tuple(a.name for a in node.names if f"{target}.{a.name}" not in mods)
                 subs = [a.name for a in node.names if f"{target}.{a.name}" in mods]
                 if plain:
-                    found.append(Import(name, target, plain, node.lineno))
-                found += [Import(name, f"{target}.{s}", (), node.lineno) for s in subs]
+                    found.append(Import(name, target, plain, node.lineno, hint))
+                found += [Import(name, f"{target}.{s}", (), node.lineno, hint) for s in subs]
     return tuple(found)
 
 
 def graph() -> dict[str, set[str]]:
+    """Which module imports which, at run time."""
     edges: dict[str, set[str]] = {name: set() for name in modules()}
     for imp in imports():
-        if imp.target in edges and imp.target != imp.importer:
+        if imp.target in edges and imp.target != imp.importer and not imp.typing_only:
             edges[imp.importer].add(imp.target)
     return edges
 
@@ -155,6 +173,8 @@ def test_the_graph_is_read_from_the_source() -> None:
     edges = graph()
     assert "sbkube.state.repository" in edges["sbkube.state.tracker"]
     assert "sbkube.state" in edges["sbkube.engine.deployer"]
+    assert "sbkube.state.database" not in edges["sbkube.state"]  # TYPE_CHECKING only
+    assert any(i.typing_only and i.target == "sbkube.state.database" for i in imports())
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {frozenset("abc")}
 
 
