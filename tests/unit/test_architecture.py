@@ -4,8 +4,9 @@ The import graph is built with ``ast`` from every module of the package, countin
 import statement wherever it sits (module level, inside functions, under
 ``TYPE_CHECKING``). Cycles are looked for among the imports that run (a cycle that only
 a function-level import hides is still a cycle to a reader); an import made for the type
-checker only may point back up, as a type annotation may. The door and private-name
-rules hold for every import.
+checker only may point back up, as a type annotation may; ``from pkg import Name``
+through a lazy door counts as importing the submodule that defines ``Name``. The door
+and private-name rules hold for every import.
 """
 
 from __future__ import annotations
@@ -134,12 +135,31 @@ def imports() -> tuple[Import, ...]:
     return tuple(found)
 
 
+def lazy_providers() -> dict[tuple[str, str], str]:
+    """(package, name) -> the submodule a lazy ``__init__`` imports ``name`` from on first
+    use, read from the imports it makes for the type checker (``sbkube._lazy``)."""
+    return {
+        (imp.importer, name): imp.target
+        for imp in imports()
+        if imp.typing_only
+        and modules()[imp.importer][1]
+        and imp.target.startswith(imp.importer + ".")
+        for name in imp.names
+    }
+
+
 def graph() -> dict[str, set[str]]:
-    """Which module imports which, at run time."""
+    """Which module imports which, at run time: ``from pkg import Name`` through a lazy
+    door also imports the submodule that defines ``Name``."""
     edges: dict[str, set[str]] = {name: set() for name in modules()}
+    providers = lazy_providers()
     for imp in imports():
-        if imp.target in edges and imp.target != imp.importer and not imp.typing_only:
-            edges[imp.importer].add(imp.target)
+        if imp.typing_only:
+            continue
+        targets = {imp.target} | {
+            providers[(imp.target, n)] for n in imp.names if (imp.target, n) in providers
+        }
+        edges[imp.importer] |= {t for t in targets if t in edges and t != imp.importer}
     return edges
 
 
@@ -174,6 +194,7 @@ def test_the_graph_is_read_from_the_source() -> None:
     assert "sbkube.state.repository" in edges["sbkube.state.tracker"]
     assert "sbkube.state" in edges["sbkube.engine.deployer"]
     assert "sbkube.state.database" not in edges["sbkube.state"]  # TYPE_CHECKING only
+    assert "sbkube.state.tracker" in edges["sbkube.engine.deployer"]  # through the door
     assert any(i.typing_only and i.target == "sbkube.state.database" for i in imports())
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == {frozenset("abc")}
 
