@@ -45,7 +45,7 @@ def sa_json(value: Any) -> str:
 
 
 def checksum(manifest: Any) -> str:
-    """sbkube's manifest checksum: sha256 over canonical JSON (see ``redact.py``)."""
+    """sbkube's manifest checksum: sha256 over canonical JSON (see ``sbkube/redaction.py``)."""
     canonical = json.dumps(
         manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )

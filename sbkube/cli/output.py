@@ -27,7 +27,7 @@ output_option = click.option(
 
 
 def dump(value: Any, fmt: str) -> str:
-    from sbkube.state.records import jsonable
+    from sbkube.model import jsonable
 
     plain = jsonable(value)
     if fmt == "json":

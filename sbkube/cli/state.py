@@ -93,7 +93,7 @@ def list_cmd(
       sbkube state list -n demo --app redis --since 7d
       sbkube state list --status failed --status partially_failed -o json
     """
-    from sbkube.state.queries import list_deployments
+    from sbkube.state import list_deployments
 
     since_at = parse_since(since)
     rows = list_deployments(

@@ -93,7 +93,7 @@ def prune_cmd(
       sbkube state prune --keep-last 20 --older-than 90 --dry-run
       sbkube state prune --keep-last 5 --older-than 30 -o json
     """
-    from sbkube.state.retention import apply_prune, plan_prune
+    from sbkube.state import apply_prune, plan_prune
 
     db = open_db(ctx)
     plan = plan_prune(db, keep_last=keep_last, older_than_days=older_than)
@@ -138,7 +138,7 @@ def export_cmd(ctx: click.Context, since: str | None) -> None:
       sbkube state export > history.jsonl
       sbkube state export --since 30d > last-month.jsonl
     """
-    from sbkube.state.transfer import dump_line, export_deployments
+    from sbkube.state import dump_line, export_deployments
 
     since_at = parse_since(since)
     out = sys.stdout
@@ -174,7 +174,7 @@ def import_cmd(ctx: click.Context, file: str, fmt: str) -> None:
     Examples:
       sbkube --state postgresql+psycopg://db/sbkube state import history.jsonl
     """
-    from sbkube.state.transfer import check_lines, import_deployments
+    from sbkube.state import check_lines, import_deployments
 
     if file != "-":
         with _open(file) as fh:
@@ -212,7 +212,7 @@ def locks_cmd(ctx: click.Context, fmt: str) -> None:
     """
     from datetime import UTC, datetime
 
-    from sbkube.state.locks import DeployLocks, stale_reason
+    from sbkube.state import DeployLocks, stale_reason
 
     locks = DeployLocks(open_db(ctx))
     now = datetime.now(UTC)
@@ -247,7 +247,7 @@ def unlock_cmd(ctx: click.Context, cluster: str, namespace: str, force: bool) ->
     takes their lock over by itself.
     """
     from sbkube.errors import NotFoundError
-    from sbkube.state.locks import DeployLocks, describe_holder
+    from sbkube.state import DeployLocks, describe_holder
 
     if not force:
         raise UsageError("state unlock: --force is required (a live deploy may still hold it)")

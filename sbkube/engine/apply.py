@@ -25,10 +25,9 @@ from typing import Any
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
-from sbkube.state.records import AppDeploymentRecord, ResourceAction, ResourceRecord, thaw
-from sbkube.state.redact import manifest_checksum, redact_manifest, secret_leaves, store_form
-from sbkube.state.repository import ResourceInput
-from sbkube.state.tracker import AppHandle
+from sbkube.model import ResourceAction, thaw
+from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
+from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP_LABEL = "sbkube.io/app"

@@ -39,11 +39,14 @@ from sbkube.engine.apply import (
 from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import AppOutcome, DeployResult
 from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment, SbkubeError
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import AppDeploymentRecord, AppStatus, AppType, ResourceAction, thaw
-from sbkube.state.redact import DEFAULT_SECRET_KEYS
-from sbkube.state.repository import DeploymentRepository
-from sbkube.state.tracker import DeploymentTracker
+from sbkube.model import AppStatus, AppType, ResourceAction, thaw
+from sbkube.redaction import DEFAULT_SECRET_KEYS
+from sbkube.state import (
+    AppDeploymentRecord,
+    DeploymentDatabase,
+    DeploymentRepository,
+    DeploymentTracker,
+)
 
 Progress = Callable[[str], None]
 

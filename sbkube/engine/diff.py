@@ -26,16 +26,9 @@ from typing import Any
 import yaml
 
 from sbkube.errors import NotFoundError
-from sbkube.state.records import (
-    AppDeploymentRecord,
-    DeploymentRecord,
-    HelmReleaseRecord,
-    Record,
-    ResourceAction,
-    ResourceRecord,
-    thaw,
-)
-from sbkube.state.redact import is_digest
+from sbkube.model import Record, ResourceAction, thaw
+from sbkube.redaction import is_digest
+from sbkube.state import AppDeploymentRecord, DeploymentRecord, HelmReleaseRecord, ResourceRecord
 
 SECRET = "(secret)"
 SECRET_CHANGED = "(secret, changed)"

@@ -17,14 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sbkube.state.queries import UNFINISHED, list_deployments
+from sbkube.model import UNFINISHED
+from sbkube.state import list_deployments
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
-    from sbkube.state.database import DeploymentDatabase
-    from sbkube.state.locks import LockHandle
-    from sbkube.state.records import DeploymentSummary
-    from sbkube.state.repository import DeploymentRepository
+    from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentSummary, LockHandle
 
 Notify = Callable[[str], None]
 
@@ -44,7 +42,7 @@ def _close(
 ) -> list[str]:
     """Mark deployments ``interrupted``; with ``spare_live_here``, not one whose process
     is still running on this host (the caller does not hold the target's lock)."""
-    from sbkube.state.locks import pid_alive
+    from sbkube.state import pid_alive
 
     here = socket.gethostname()
     marked = []
@@ -76,8 +74,7 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
     unfinished = list_deployments(db, status=UNFINISHED, limit=None)
     if not unfinished:
         return []
-    from sbkube.state.locks import DeployLocks
-    from sbkube.state.repository import DeploymentRepository
+    from sbkube.state import DeployLocks, DeploymentRepository
 
     repo = DeploymentRepository(db)
     locks = DeployLocks(db)
@@ -109,7 +106,7 @@ def locked_target(
     a dead holder's), mark the target's orphaned deployments ``interrupted``, and roll back
     the Helm ``releases`` left pending; the lock is released when the block ends.
     """
-    from sbkube.state.locks import DeployLocks, describe_holder
+    from sbkube.state import DeployLocks, describe_holder
 
     target = f"{cluster.name}/{namespace}"
     lock = DeployLocks(database).acquire(

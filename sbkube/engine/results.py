@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sbkube.state.records import AppStatus, DeploymentStatus, Record, ResourceAction
+from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction
 
 
 @dataclass(frozen=True, slots=True)

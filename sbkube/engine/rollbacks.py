@@ -50,20 +50,16 @@ from sbkube.errors import (
     SbkubeError,
     UsageError,
 )
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
+from sbkube.model import AppStatus, Command, DeploymentStatus, Record, ResourceAction, thaw
+from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest
+from sbkube.state import (
     AppDeploymentRecord,
-    AppStatus,
-    Command,
+    DeploymentDatabase,
     DeploymentRecord,
-    DeploymentStatus,
-    Record,
-    ResourceAction,
-    thaw,
+    DeploymentRepository,
+    DeploymentTracker,
+    ResourceInput,
 )
-from sbkube.state.redact import is_digest, is_secret_manifest, redact_manifest
-from sbkube.state.repository import DeploymentRepository, ResourceInput
-from sbkube.state.tracker import DeploymentTracker
 
 Progress = Callable[[str], None]
 

@@ -1,92 +1,109 @@
-"""The deployment state store.
+"""The deployment state store: its one door.
 
-Public API: :class:`DeploymentDatabase` (where the store lives), :class:`DeploymentRepository`
-(every read and write, returning frozen records) and :class:`DeploymentTracker` (context
-managers for the deploy engine). The one rule: no ORM instance leaves this package;
-callers get the frozen records of :mod:`sbkube.state.records`.
+:class:`DeploymentDatabase` (where the store lives), :class:`DeploymentRepository`
+(every read and write of whole deployments, returning frozen records),
+:class:`DeploymentTracker` (context managers for the deploy engine), the records, and
+the store's documented operations: the one-statement listing (``list_deployments``),
+deploy locks, retention (``state prune``) and transfer (``state export|import``).
+Everything else in ``sbkube/state/`` is private to the package. The one rule: no ORM
+instance leaves it; callers get frozen records. The words the records speak (statuses,
+actions, :class:`~sbkube.model.FrozenDict`) are in :mod:`sbkube.model`.
 
-Names are imported on first access, so a command that only lists deployments
-(``sbkube.state.queries``) never imports the ORM.
+Names are imported on first access (:mod:`sbkube._lazy`), so a command that only lists
+deployments never imports the ORM.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
+    from sbkube.state.locks import DeployLocks, LockHandle, describe_holder, pid_alive, stale_reason
     from sbkube.state.records import (
         AppDeploymentRecord,
         AppHistoryEntry,
-        AppStatus,
-        AppType,
-        Command,
         DeploymentRecord,
-        DeploymentStatus,
         DeploymentSummary,
-        FrozenDict,
         HelmReleaseRecord,
         LockRecord,
-        ResourceAction,
+        ResourceInput,
         ResourceRecord,
     )
-    from sbkube.state.repository import DeploymentRepository, ResourceInput
+    from sbkube.state.repository import DeploymentRepository
+    from sbkube.state.retention import PruneCandidate, PrunePlan, apply_prune, plan_prune
     from sbkube.state.tracker import AppHandle, DeploymentHandle, DeploymentTracker
+    from sbkube.state.transfer import (
+        ImportResult,
+        check_lines,
+        dump_line,
+        export_deployments,
+        import_deployments,
+    )
+    from sbkube.state.views import list_deployments
+
+_EXPORTS = {
+    "DeploymentDatabase": "database",
+    "DeploymentRepository": "repository",
+    "DeploymentTracker": "tracker",
+    "DeploymentHandle": "tracker",
+    "AppHandle": "tracker",
+    "AppDeploymentRecord": "records",
+    "AppHistoryEntry": "records",
+    "DeploymentRecord": "records",
+    "DeploymentSummary": "records",
+    "HelmReleaseRecord": "records",
+    "LockRecord": "records",
+    "ResourceInput": "records",
+    "ResourceRecord": "records",
+    "list_deployments": "views",
+    "DeployLocks": "locks",
+    "LockHandle": "locks",
+    "describe_holder": "locks",
+    "pid_alive": "locks",
+    "stale_reason": "locks",
+    "PruneCandidate": "retention",
+    "PrunePlan": "retention",
+    "apply_prune": "retention",
+    "plan_prune": "retention",
+    "ImportResult": "transfer",
+    "check_lines": "transfer",
+    "dump_line": "transfer",
+    "export_deployments": "transfer",
+    "import_deployments": "transfer",
+}
 
 __all__ = [
     "AppDeploymentRecord",
     "AppHandle",
     "AppHistoryEntry",
-    "AppStatus",
-    "AppType",
-    "Command",
+    "DeployLocks",
     "DeploymentDatabase",
     "DeploymentHandle",
     "DeploymentRecord",
     "DeploymentRepository",
-    "DeploymentStatus",
     "DeploymentSummary",
     "DeploymentTracker",
-    "FrozenDict",
     "HelmReleaseRecord",
+    "ImportResult",
+    "LockHandle",
     "LockRecord",
-    "ResourceAction",
+    "PruneCandidate",
+    "PrunePlan",
     "ResourceInput",
     "ResourceRecord",
+    "apply_prune",
+    "check_lines",
+    "describe_holder",
+    "dump_line",
+    "export_deployments",
+    "import_deployments",
+    "list_deployments",
+    "pid_alive",
+    "plan_prune",
+    "stale_reason",
 ]
 
-_EXPORTS = {
-    "DeploymentDatabase": "database",
-    "AppDeploymentRecord": "records",
-    "AppHistoryEntry": "records",
-    "AppStatus": "records",
-    "AppType": "records",
-    "Command": "records",
-    "DeploymentRecord": "records",
-    "DeploymentStatus": "records",
-    "DeploymentSummary": "records",
-    "FrozenDict": "records",
-    "HelmReleaseRecord": "records",
-    "LockRecord": "records",
-    "ResourceAction": "records",
-    "ResourceRecord": "records",
-    "DeploymentRepository": "repository",
-    "ResourceInput": "repository",
-    "AppHandle": "tracker",
-    "DeploymentHandle": "tracker",
-    "DeploymentTracker": "tracker",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sbkube.state' has no attribute {name!r}")
-    value = getattr(import_module(f"sbkube.state.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

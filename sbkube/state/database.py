@@ -22,12 +22,13 @@ current revision is read with one query; Alembic itself is only imported when a
 migration is actually needed, which keeps read commands fast to start. A database whose
 revision this sbkube does not know (written by a newer sbkube) is refused.
 
-Sessions never leave this package: :meth:`read_session` and :meth:`write_session` are
-used by the repository, one per public method, and always end in commit or rollback and
-close (see ``tests/unit/state/test_session_management.py``). :meth:`read_connection`
-serves reads that are ONE statement (``list()``): no BEGIN/COMMIT on SQLite, and a small
-autocommit pool on PostgreSQL, so such a read costs one round trip. :attr:`engines`
-lists every engine, for instrumentation.
+Sessions never leave this package: :meth:`_read_session` and :meth:`_write_session` are
+private to ``sbkube/state/`` (the repository, locks, retention and transfer open one per
+public operation), and always end in commit or rollback and close (see
+``tests/unit/state/test_session_management.py``). :meth:`_read_connection` serves reads
+that are ONE statement (``views.py``: ``list()``): no BEGIN/COMMIT on SQLite, and a
+small autocommit pool on PostgreSQL, so such a read costs one round trip.
+:attr:`engines` lists every engine, for instrumentation.
 """
 
 from __future__ import annotations
@@ -136,9 +137,9 @@ class DeploymentDatabase:
         # Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
         self._write_engine = self.engine.execution_options(sbkube_write=True)
         # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
-        # the ORM-free read path (``state list``, see queries.py) never needs.
+        # the ORM-free read path (``state list``, see views.py) never needs.
         self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
-        # Single-statement reads (read_connection): on PostgreSQL a small pool of autocommit
+        # Single-statement reads (_read_connection): on PostgreSQL a small pool of autocommit
         # connections, so one statement costs one round trip instead of three (BEGIN, the
         # statement, ROLLBACK on return); on SQLite the main engine, whose begin hook skips
         # BEGIN for them. Made now (create_engine does not connect), so `engines` is complete.
@@ -318,7 +319,7 @@ class DeploymentDatabase:
             )
         return f"state database {self.display}: {line}"
 
-    # -- sessions (for the repository only) ------------------------------------------
+    # -- sessions (private to sbkube/state/) ------------------------------------------
 
     def _sessionmakers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
         if self._makers is None:
@@ -328,7 +329,7 @@ class DeploymentDatabase:
         return self._makers
 
     @contextmanager
-    def read_session(self) -> Iterator[Session]:
+    def _read_session(self) -> Iterator[Session]:
         """A session in a read (deferred) transaction, ended and closed on exit."""
         session = self._sessionmakers()[0]()
         try:
@@ -347,7 +348,7 @@ class DeploymentDatabase:
         return (self.engine,) if self._reader is self.engine else (self.engine, self._reader)
 
     @contextmanager
-    def read_connection(self) -> Iterator[Connection]:
+    def _read_connection(self) -> Iterator[Connection]:
         """A Core connection for a hot read path that runs exactly ONE statement
         (``list()``): no ORM object is built, and on SQLite no BEGIN/COMMIT is sent, since
         a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
@@ -361,7 +362,7 @@ class DeploymentDatabase:
             raise StateError(self._describe(err)) from err
 
     @contextmanager
-    def write_session(self) -> Iterator[Session]:
+    def _write_session(self) -> Iterator[Session]:
         """A session in a write transaction: committed on success, rolled back on error."""
         session = self._sessionmakers()[1]()
         try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,15 +29,12 @@ from sqlalchemy.exc import IntegrityError
 
 from sbkube.errors import LockError, StateError
 from sbkube.state.database import DeploymentDatabase
+from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.records import LockRecord
-from sbkube.state.repository import current_operator
+from sbkube.state.rows import lock_record
 from sbkube.state.schema import DeployLock
 
 DEFAULT_LEASE_SECONDS = 60.0
-
-
-def lock_target(cluster: str, namespace: str) -> str:
-    return f"{cluster}/{namespace}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -54,21 +50,6 @@ def pid_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
-
-
-def _record(row: DeployLock) -> LockRecord:
-    return LockRecord(
-        target=row.target,
-        holder_id=row.holder_id,
-        operator=row.operator,
-        host=row.host,
-        pid=row.pid,
-        command=row.command,
-        deployment_id=row.deployment_id,
-        acquired_at=row.acquired_at,
-        heartbeat_at=row.heartbeat_at,
-        expires_at=row.expires_at,
-    )
 
 
 def describe_holder(rec: LockRecord) -> str:
@@ -134,18 +115,18 @@ class DeployLocks:
     ) -> None:
         self.db = db
         self.lease_seconds = lease_seconds
-        self.host = socket.gethostname()
+        self.host = current_host()
 
     def holder(self, cluster: str, namespace: str) -> LockRecord | None:
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.get(DeployLock, lock_target(cluster, namespace))
-            return _record(row) if row is not None else None
+            return lock_record(row) if row is not None else None
 
     def all(self) -> list[LockRecord]:
         """Every lock row, live or stale, by target."""
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             rows = session.execute(select(DeployLock).order_by(DeployLock.target)).scalars()
-            return [_record(row) for row in rows]
+            return [lock_record(row) for row in rows]
 
     def force_release(self, cluster: str, namespace: str) -> LockRecord | None:
         """Delete a target's lock whatever its holder (``sbkube state unlock --force``).
@@ -154,11 +135,11 @@ class DeployLocks:
         like Terraform's ``force-unlock``. Returns the lock that was removed, if any.
         """
         target = lock_target(cluster, namespace)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             row = session.get(DeployLock, target)
             if row is None:
                 return None
-            removed = _record(row)
+            removed = lock_record(row)
             session.execute(delete(DeployLock).where(DeployLock.target == target))
             return removed
 
@@ -217,7 +198,7 @@ class DeployLocks:
             "expires_at": now + timedelta(seconds=self.lease_seconds),
         }
         try:
-            with self.db.write_session() as session:
+            with self.db._write_session() as session:
                 stmt = select(DeployLock).where(DeployLock.target == target)
                 if self.db.dialect == "postgresql":
                     stmt = stmt.with_for_update()
@@ -225,7 +206,7 @@ class DeployLocks:
                 if row is None:
                     session.add(DeployLock(target=target, **fields))
                     return None, None
-                current = _record(row)
+                current = lock_record(row)
                 reason = stale_reason(current, now, self.host)
                 if reason is None:
                     return current, None
@@ -239,7 +220,7 @@ class DeployLocks:
 
     def _renew(self, target: str, holder_id: str) -> None:
         now = datetime.now(UTC)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
@@ -247,7 +228,7 @@ class DeployLocks:
             )
 
     def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
@@ -255,7 +236,7 @@ class DeployLocks:
             )
 
     def _release(self, target: str, holder_id: str) -> None:
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(
                 delete(DeployLock).where(
                     DeployLock.target == target, DeployLock.holder_id == holder_id

@@ -1,147 +1,66 @@
 """Frozen records: the only shape in which deployment state leaves ``sbkube/state/``.
 
-Every record is built while its session is still open, from rows loaded eagerly, and
-holds plain Python values only: strings, ints, tz-aware UTC datetimes, and JSON data
-frozen into :class:`FrozenDict` / tuples. Records compare by value, hash, pickle, and
-cannot be changed, so there is nothing for a closed session to invalidate:
-``DetachedInstanceError`` is impossible by construction.
+Every record is built while its session is still open, from rows loaded eagerly (see
+``rows.py``), and holds plain Python values only: strings, ints, tz-aware UTC datetimes,
+and JSON data frozen into :class:`~sbkube.model.FrozenDict` / tuples. Records compare by
+value, hash, pickle, and cannot be changed, so there is nothing for a closed session to
+invalidate: ``DetachedInstanceError`` is impossible by construction.
 
-Statuses and actions are ``StrEnum`` members, so ``record.status == "success"`` holds.
+Their words (statuses, actions, :class:`~sbkube.model.Record`) live in :mod:`sbkube.model`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-
-class DeploymentStatus(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    FAILED = "failed"
-    PARTIALLY_FAILED = "partially_failed"
-    ROLLED_BACK = "rolled_back"
-    INTERRUPTED = "interrupted"
-
-
-class AppStatus(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
+from sbkube.model import (
+    AppStatus,
+    AppType,
+    Command,
+    DeploymentStatus,
+    FrozenDict,
+    Record,
+    ResourceAction,
+)
 
 
-class Command(StrEnum):
-    DEPLOY = "deploy"
-    ROLLBACK = "rollback"
+@dataclass(frozen=True, slots=True)
+class ResourceInput:
+    """One resource to record: the manifest before and after, as the engine saw them."""
 
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    action: ResourceAction | str
+    previous_state: Mapping[str, Any] | None = None
+    current_state: Mapping[str, Any] | None = None
+    source_file: str | None = None
 
-class AppType(StrEnum):
-    HELM = "helm"
-    YAML = "yaml"
-
-
-class ResourceAction(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    UNCHANGED = "unchanged"
-    DELETE = "delete"
-
-
-class FrozenDict(dict[str, Any]):
-    """A dict that refuses mutation, hashes by content and pickles as itself.
-
-    Chosen over ``MappingProxyType`` because records must pickle, and over plain dicts
-    because a frozen record whose JSON fields can be edited in place is not frozen.
-    ``json.dumps`` accepts it unchanged; :func:`thaw` gives back plain containers.
-    """
-
-    __slots__ = ()
-
-    def _immutable(self, *_: Any, **__: Any) -> Any:
-        raise TypeError("FrozenDict is immutable")
-
-    __setitem__ = _immutable
-    __delitem__ = _immutable
-    clear = _immutable
-    pop = _immutable
-    popitem = _immutable
-    setdefault = _immutable
-    update = _immutable
-    __ior__ = _immutable
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(frozenset(self.items()))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenDict, (dict(self),))
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({dict.__repr__(self)})"
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def freeze(value: Any) -> Any:
-    """Deep-freeze JSON-like data: dicts -> FrozenDict, lists -> tuples."""
-    if type(value) in _SCALARS:  # the common case, checked without isinstance() chains
-        return value
-    if type(value) is dict:
-        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, FrozenDict):
-        return value
-    if isinstance(value, Mapping):
-        return FrozenDict((str(k), freeze(v)) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """Inverse of :func:`freeze`: plain dicts and lists, ready for YAML or editing."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
-    return value
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON-ready data from records, results, enums and datetimes.
-
-    Datetimes are ISO 8601 with microseconds always written, so the same instant always
-    gives the same text (``state export`` lines must compare byte for byte); dataclasses
-    become dicts of their fields (so ``to_dict()`` is this, one level down).
-    """
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds")
-    if isinstance(value, StrEnum):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
-    return value
-
-
-class Record:
-    """Mixin for every frozen result type of sbkube (records, plans, diffs, outcomes)."""
-
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict with stable snake_case keys (datetimes as ISO 8601)."""
-        out: dict[str, Any] = jsonable(self)
-        return out
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: Mapping[str, Any],
+        action: ResourceAction | str,
+        *,
+        previous: Mapping[str, Any] | None = None,
+        source_file: str | None = None,
+    ) -> ResourceInput:
+        meta = manifest.get("metadata") or {}
+        deleted = ResourceAction(action) == ResourceAction.DELETE
+        return cls(
+            api_version=str(manifest.get("apiVersion", "")),
+            kind=str(manifest.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+            action=action,
+            previous_state=manifest if deleted and previous is None else previous,
+            current_state=None if deleted else manifest,
+            source_file=source_file,
+        )
 
 
 @dataclass(frozen=True, slots=True)

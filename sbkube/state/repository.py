@@ -2,12 +2,12 @@
 
 Each public method opens its own session through :class:`DeploymentDatabase`, does its
 work in one transaction, builds records from eagerly loaded rows while the session is
-open, and closes it. Nothing it returns is an ORM instance (see ``records.py``).
+open (``rows.py``), and closes it. Nothing it returns is an ORM instance (``records.py``).
 
 Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
 * ``list()``: 1 statement whatever the number of deployments (the page of deployments
-  joined to its per-status app counts; see ``queries.py``, the ORM-free read path).
+  joined to its per-status app counts; see ``views.py``, the ORM-free read path).
 * ``app_history()``: 1 statement, read off an index in time order.
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
@@ -16,7 +16,7 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 
 A generated deployment id that collides (24 random bits per second) is drawn again.
 
-Everything written passes through ``redact.py`` first: manifests lose their volatile
+Everything written passes through ``sbkube.redaction`` first: manifests lose their volatile
 fields and Secret payloads, values and config snapshots lose secret-looking scalars.
 """
 
@@ -24,14 +24,9 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import getpass
 import os
-import re
-import secrets
-import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
@@ -40,242 +35,34 @@ from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
+from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
+from sbkube.redaction import DEFAULT_SECRET_KEYS, redact_args, redact_values
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.queries import count_deployments, list_deployments, nth_newest_id
+from sbkube.state.identity import (
+    current_host,
+    current_operator,
+    latest_offset,
+    new_deployment_id,
+)
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
-    AppStatus,
-    AppType,
-    Command,
     DeploymentRecord,
-    DeploymentStatus,
     DeploymentSummary,
     HelmReleaseRecord,
-    ResourceAction,
+    ResourceInput,
     ResourceRecord,
-    freeze,
-    thaw,
 )
-from sbkube.state.redact import (
-    DEFAULT_SECRET_KEYS,
-    manifest_checksum,
-    redact_args,
-    redact_values,
-    store_form,
+from sbkube.state.rows import (
+    app_record,
+    deployment_record,
+    history_entry,
+    prepare_release,
+    prepare_resources,
+    release_record,
 )
-from sbkube.state.schema import (
-    AppDeployment,
-    DeployedResource,
-    Deployment,
-    HelmRelease,
-)
-
-_REF = re.compile(r"^latest(?:~(\d+))?$")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_deployment_id(at: datetime | None = None) -> str:
-    """``dep-YYYYMMDD-HHMMSS-xxxxxx``: sorts by start time, unique by its random tail."""
-    at = at or utcnow()
-    return f"dep-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def current_operator() -> str:
-    try:
-        return os.environ.get("SBKUBE_OPERATOR") or getpass.getuser()
-    except Exception:  # getuser() fails in containers without a passwd entry
-        return f"uid:{os.getuid()}"
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceInput:
-    """One resource to record: the manifest before and after, as the engine saw them."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    action: ResourceAction | str
-    previous_state: Mapping[str, Any] | None = None
-    current_state: Mapping[str, Any] | None = None
-    source_file: str | None = None
-
-    @classmethod
-    def from_manifest(
-        cls,
-        manifest: Mapping[str, Any],
-        action: ResourceAction | str,
-        *,
-        previous: Mapping[str, Any] | None = None,
-        source_file: str | None = None,
-    ) -> ResourceInput:
-        meta = manifest.get("metadata") or {}
-        deleted = ResourceAction(action) == ResourceAction.DELETE
-        return cls(
-            api_version=str(manifest.get("apiVersion", "")),
-            kind=str(manifest.get("kind", "")),
-            name=str(meta.get("name", "")),
-            namespace=meta.get("namespace"),
-            action=action,
-            previous_state=manifest if deleted and previous is None else previous,
-            current_state=None if deleted else manifest,
-            source_file=source_file,
-        )
-
-
-def prepare_resources(
-    app_id: int | None, resources: Iterable[ResourceInput], secret_values: Iterable[str] = ()
-) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
-    """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
-    secrets digested or scrubbed, checksummed) and the records they read back as.
-
-    Shared by :meth:`DeploymentRepository.add_resources` and unrecorded dry runs, so a dry
-    run shows exactly what a real run would store.
-    """
-    secrets = tuple(secret_values)
-    rows: list[dict[str, Any]] = []
-    for res in resources:
-        prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
-        cur = store_form(res.current_state, secrets) if res.current_state is not None else None
-        basis = cur if cur is not None else prev
-        rows.append(
-            {
-                "app_deployment_pk": app_id,
-                "api_version": res.api_version,
-                "kind": res.kind,
-                "name": res.name,
-                "namespace": res.namespace,
-                "action": str(ResourceAction(res.action)),
-                "previous_state": prev,
-                "current_state": cur,
-                "checksum": manifest_checksum(basis) if basis is not None else None,
-                "source_file": res.source_file,
-            }
-        )
-    records = tuple(
-        ResourceRecord(
-            api_version=r["api_version"],
-            kind=r["kind"],
-            name=r["name"],
-            namespace=r["namespace"],
-            action=ResourceAction(r["action"]),
-            previous_state=freeze(r["previous_state"]) if r["previous_state"] is not None else None,
-            current_state=freeze(r["current_state"]) if r["current_state"] is not None else None,
-            checksum=r["checksum"],
-            source_file=r["source_file"],
-        )
-        for r in rows
-    )
-    return rows, records
-
-
-def prepare_release(
-    app_id: int | None,
-    *,
-    release_name: str,
-    namespace: str,
-    chart: str,
-    revision: int,
-    status: str,
-    chart_version: str | None = None,
-    app_version: str | None = None,
-    values: Mapping[str, Any] | None = None,
-    secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
-) -> tuple[dict[str, Any], HelmReleaseRecord]:
-    """The row for a Helm release (values redacted) and the record it reads back as;
-    shared by :meth:`DeploymentRepository.add_helm_release` and unrecorded dry runs."""
-    record = HelmReleaseRecord(
-        release_name=release_name,
-        namespace=namespace,
-        chart=chart,
-        chart_version=chart_version,
-        app_version=app_version,
-        revision=int(revision),
-        values=freeze(redact_values(thaw(values or {}), tuple(secret_keys))),
-        status=status,
-    )
-    row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
-    row["values"] = thaw(record.values)
-    row["app_deployment_pk"] = app_id
-    return row, record
-
-
-# -- row -> record builders (called only while the session is open) ----------------------
-
-
-def _resource_record(r: DeployedResource) -> ResourceRecord:
-    return ResourceRecord(
-        api_version=r.api_version,
-        kind=r.kind,
-        name=r.name,
-        namespace=r.namespace,
-        action=ResourceAction(r.action),
-        previous_state=freeze(r.previous_state) if r.previous_state is not None else None,
-        current_state=freeze(r.current_state) if r.current_state is not None else None,
-        checksum=r.checksum,
-        source_file=r.source_file,
-    )
-
-
-def _release_record(h: HelmRelease) -> HelmReleaseRecord:
-    return HelmReleaseRecord(
-        release_name=h.release_name,
-        namespace=h.namespace,
-        chart=h.chart,
-        chart_version=h.chart_version,
-        app_version=h.app_version,
-        revision=h.revision,
-        values=freeze(h.values or {}),
-        status=h.status,
-    )
-
-
-def _app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
-    return AppDeploymentRecord(
-        app_id=a.id,
-        deployment_id=deployment_id,
-        name=a.name,
-        type=AppType(a.type),
-        namespace=a.namespace,
-        status=AppStatus(a.status),
-        error_message=a.error_message,
-        config=freeze(a.config or {}),
-        metadata=freeze(a.app_metadata or {}),
-        rollback_info=freeze(a.rollback_info) if a.rollback_info is not None else None,
-        started_at=a.started_at,
-        finished_at=a.finished_at,
-        resources=tuple(_resource_record(r) for r in a.resources) if contents else (),
-        helm_releases=tuple(_release_record(h) for h in a.helm_releases) if contents else (),
-    )
-
-
-def _deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
-    return DeploymentRecord(
-        deployment_id=d.deployment_id,
-        cluster=d.cluster,
-        namespace=d.namespace,
-        app_dir=d.app_dir,
-        config_file=d.config_file,
-        command=Command(d.command),
-        command_args=freeze(d.command_args or []),
-        dry_run=d.dry_run,
-        status=DeploymentStatus(d.status),
-        error_message=d.error_message,
-        config_snapshot=freeze(d.config_snapshot) if d.config_snapshot is not None else None,
-        sources_snapshot=freeze(d.sources_snapshot) if d.sources_snapshot is not None else None,
-        sbkube_version=d.sbkube_version,
-        operator=d.operator,
-        host=d.host,
-        pid=d.pid,
-        started_at=d.started_at,
-        finished_at=d.finished_at,
-        rollback_target_id=d.rollback_target_id,
-        apps=tuple(_app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
-    )
+from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 
 class DeploymentRepository:
@@ -326,7 +113,7 @@ class DeploymentRepository:
             sources_snapshot=thaw(sources_snapshot) if sources_snapshot is not None else None,
             sbkube_version=__version__,
             operator=operator if operator is not None else current_operator(),
-            host=host if host is not None else socket.gethostname(),
+            host=host if host is not None else current_host(),
             pid=pid if pid is not None else os.getpid(),
             started_at=started,
             rollback_target_id=rollback_target_id,
@@ -336,10 +123,10 @@ class DeploymentRepository:
         # loser draws again. An id given by the caller is never changed.
         for attempt in range(5):
             try:
-                with self.db.write_session() as session:
+                with self.db._write_session() as session:
                     session.add(row)
                     session.flush()
-                    return _deployment_record(row, apps=False)
+                    return deployment_record(row, apps=False)
             except StateError as err:
                 collided = isinstance(err.__cause__, IntegrityError) and "deployment_id" in str(
                     err.__cause__
@@ -358,7 +145,7 @@ class DeploymentRepository:
         finished_at: datetime | None = None,
     ) -> DeploymentRecord:
         """Set a deployment's final status; returns it with its apps."""
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             self._update_deployment(
                 session,
                 deployment_id,
@@ -383,7 +170,7 @@ class DeploymentRepository:
             values["error_message"] = error_message
         if finished_at is not None:
             values["finished_at"] = finished_at
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             self._update_deployment(session, deployment_id, **values)
 
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
@@ -407,7 +194,7 @@ class DeploymentRepository:
         secret_keys: Sequence[str] | None = None,
     ) -> AppDeploymentRecord:
         keys = tuple(secret_keys or self.secret_keys)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()
@@ -426,7 +213,7 @@ class DeploymentRepository:
             )
             session.add(row)
             session.flush()
-            return _app_record(row, deployment_id, contents=False)
+            return app_record(row, deployment_id, contents=False)
 
     def finish_app(
         self,
@@ -449,7 +236,7 @@ class DeploymentRepository:
             )
         if rollback_info is not None:
             values["rollback_info"] = thaw(rollback_info)
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             result = session.execute(
                 update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
             )
@@ -470,7 +257,7 @@ class DeploymentRepository:
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
         if rows:
-            with self.db.write_session() as session:
+            with self.db._write_session() as session:
                 session.execute(insert(DeployedResource), rows)
         return records
 
@@ -500,7 +287,7 @@ class DeploymentRepository:
             values=values,
             secret_keys=tuple(secret_keys or self.secret_keys),
         )
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             session.execute(insert(HelmRelease), row)
         return record
 
@@ -509,7 +296,7 @@ class DeploymentRepository:
         ids = builtins.list(deployment_ids)
         if not ids:
             return 0
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pks = select(Deployment.id).where(Deployment.deployment_id.in_(ids))
             session.execute(
                 delete(AppDeployment).where(AppDeployment.deployment_pk.in_(pks))
@@ -529,14 +316,14 @@ class DeploymentRepository:
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.execute(stmt).scalar_one_or_none()
             if row is not None:
-                return _deployment_record(row, apps=True)
+                return deployment_record(row, apps=True)
             raise NotFoundError(self._unknown_id_message(session, deployment_id))
 
     def exists(self, deployment_id: str) -> bool:
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             return bool(
                 session.execute(
                     select(exists().where(Deployment.deployment_id == deployment_id))
@@ -575,7 +362,7 @@ class DeploymentRepository:
         offset: int = 0,
     ) -> builtins.list[DeploymentSummary]:
         """Deployments newest first, with per-status app counts, in one statement
-        (see :func:`sbkube.state.queries.list_deployments`)."""
+        (see :func:`sbkube.state.views.list_deployments`)."""
         return list_deployments(
             self.db,
             cluster=cluster,
@@ -603,10 +390,10 @@ class DeploymentRepository:
         app: str | None = None,
     ) -> str:
         """Turn ``latest``, ``latest~N``, a full id or a unique id prefix into a full id."""
-        m = _REF.match(ref)
-        if m:
+        offset = latest_offset(ref)
+        if offset is not None:
             scope = {"cluster": cluster, "namespace": namespace, "app": app}
-            found = nth_newest_id(self.db, int(m.group(1) or 0), include_dry_run=False, **scope)
+            found = nth_newest_id(self.db, offset, include_dry_run=False, **scope)
             if found is not None:
                 return found
             total = count_deployments(self.db, include_dry_run=False, **scope)
@@ -614,7 +401,7 @@ class DeploymentRepository:
             raise NotFoundError(
                 f"'{ref}': only {total} deployment(s) recorded" + (f" for{where}" if where else "")
             )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             if session.execute(select(exists().where(Deployment.deployment_id == ref))).scalar():
                 return ref
             if len(ref) >= 8:
@@ -681,27 +468,9 @@ class DeploymentRepository:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             rows = session.execute(stmt).all()
-        return [
-            AppHistoryEntry(
-                deployment_id=r.deployment_id,
-                cluster=r.cluster,
-                namespace=r.namespace,
-                command=Command(r.command),
-                deployment_status=DeploymentStatus(r.status),
-                app_name=r.name,
-                app_type=AppType(r.type),
-                app_status=AppStatus(r.app_status),
-                started_at=r.started_at,
-                operator=r.operator,
-                chart=r.chart,
-                chart_version=r.chart_version,
-                revision=r.revision,
-                resource_count=int(r.resource_count),
-            )
-            for r in rows
-        ]
+        return [history_entry(r) for r in rows]
 
     def latest_release(
         self, *, cluster: str, namespace: str, release_name: str, release_namespace: str
@@ -722,9 +491,9 @@ class DeploymentRepository:
             .order_by(Deployment.started_at.desc(), Deployment.id.desc())
             .limit(1)
         )
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             row = session.execute(stmt).scalar_one_or_none()
-            return _release_record(row) if row is not None else None
+            return release_record(row) if row is not None else None
 
     def last_successful_app(
         self, *, cluster: str, namespace: str, app: str, before: str | None = None
@@ -740,7 +509,7 @@ class DeploymentRepository:
             AppDeployment.name == app,
             AppDeployment.status == str(AppStatus.SUCCESS),
         ]
-        with self.db.read_session() as session:
+        with self.db._read_session() as session:
             if before is not None:
                 started = session.execute(
                     select(Deployment.started_at).where(Deployment.deployment_id == before)
@@ -760,7 +529,7 @@ class DeploymentRepository:
             row = session.execute(stmt).first()
             if row is None:
                 return None
-            return _app_record(row[0], row[1], contents=True)
+            return app_record(row[0], row[1], contents=True)
 
     def unfinished(
         self, *, cluster: str | None = None, namespace: str | None = None
@@ -779,7 +548,7 @@ class DeploymentRepository:
         The recorded reason also names the apps that had completed before it stopped.
         """
         now = utcnow()
-        with self.db.write_session() as session:
+        with self.db._write_session() as session:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()

@@ -31,15 +31,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from sbkube.errors import UsageError
+from sbkube.model import UNFINISHED, AppStatus, DeploymentStatus, FrozenDict, Record, utcnow
 from sbkube.state.database import DeploymentDatabase
-from sbkube.state.queries import UNFINISHED
-from sbkube.state.records import (
-    AppStatus,
-    DeploymentStatus,
-    FrozenDict,
-    Record,
-)
-from sbkube.state.repository import utcnow
 from sbkube.state.schema import AppDeployment, Deployment
 
 DELETE_CHUNK = 500
@@ -99,7 +92,7 @@ class _Row:
 
 
 def _load(db: DeploymentDatabase) -> list[_Row]:
-    with db.read_session() as session:
+    with db._read_session() as session:
         deps = session.execute(
             select(
                 Deployment.id,
@@ -238,7 +231,7 @@ def apply_prune(db: DeploymentDatabase, plan: PrunePlan) -> int:
     targets = select(Deployment.rollback_target_id).where(
         Deployment.rollback_target_id.is_not(None)
     )
-    with db.write_session() as session:
+    with db._write_session() as session:
         for chunk in _chunks(ids, DELETE_CHUNK):
             result: Any = session.execute(
                 delete(Deployment)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from sbkube.state.types import JsonType, UTCDateTime
+from sbkube.state.columns import JsonType, UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -33,25 +33,24 @@ from datetime import datetime
 from typing import Any
 
 from sbkube.errors import InterruptedDeployment
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
+from sbkube.model import (
     AppStatus,
     AppType,
     Command,
-    DeploymentRecord,
     DeploymentStatus,
-    HelmReleaseRecord,
     ResourceAction,
-    ResourceRecord,
-)
-from sbkube.state.repository import (
-    DeploymentRepository,
-    ResourceInput,
-    new_deployment_id,
-    prepare_release,
-    prepare_resources,
     utcnow,
 )
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.identity import new_deployment_id
+from sbkube.state.records import (
+    DeploymentRecord,
+    HelmReleaseRecord,
+    ResourceInput,
+    ResourceRecord,
+)
+from sbkube.state.repository import DeploymentRepository
+from sbkube.state.rows import prepare_release, prepare_resources
 
 _dry_ids = itertools.count(-1, -1)
 
@@ -98,7 +97,7 @@ class AppHandle:
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> HelmReleaseRecord:
-        from sbkube.state.redact import secret_leaves
+        from sbkube.redaction import secret_leaves
 
         self._secret_values |= secret_leaves(values or {}, self._secret_keys)
         fields: dict[str, Any] = {

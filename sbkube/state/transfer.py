@@ -28,18 +28,18 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import selectinload
 
 from sbkube.errors import UsageError
-from sbkube.state.database import DeploymentDatabase
-from sbkube.state.records import (
+from sbkube.model import (
     AppStatus,
     AppType,
     Command,
-    DeploymentRecord,
     DeploymentStatus,
     Record,
     ResourceAction,
     jsonable,
 )
-from sbkube.state.repository import _deployment_record
+from sbkube.state.database import DeploymentDatabase
+from sbkube.state.records import DeploymentRecord
+from sbkube.state.rows import deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 
 EXPORT_BATCH = 200
@@ -95,11 +95,11 @@ def export_deployments(
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with db.read_session() as session:
+        with db._read_session() as session:
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
-            batch = [_export(_deployment_record(r, apps=True)) for r in rows]
+            batch = [_export(deployment_record(r, apps=True)) for r in rows]
         yield from batch
         if len(rows) < EXPORT_BATCH:
             return
@@ -303,7 +303,7 @@ def import_deployments(
 
 
 def _write(db: DeploymentDatabase, parsed: _Parsed) -> bool:
-    with db.write_session() as session:
+    with db._write_session() as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == parsed.deployment_id)
         ).scalar_one_or_none()

@@ -7,8 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from sbkube.state import DeploymentDatabase
-from sbkube.state.locks import DeployLocks
+from sbkube.state import DeployLocks, DeploymentDatabase
 
 
 def test_list_and_force_unlock_a_live_holder(sbkube_exe: str, tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from sbkube.redaction import digest
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
-from sbkube.state.redact import digest
 
 
 def sbkube_executable() -> str:

@@ -23,16 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sbkube.errors import StateError
-from sbkube.state import (
-    AppStatus,
-    DeploymentDatabase,
-    DeploymentRepository,
-    DeploymentStatus,
-    DeploymentTracker,
-    ResourceInput,
-)
-from sbkube.state.records import thaw
-from sbkube.state.redact import VOLATILE_METADATA, is_secret_key, manifest_checksum
+from sbkube.model import AppStatus, DeploymentStatus, thaw
+from sbkube.redaction import VOLATILE_METADATA, is_secret_key, manifest_checksum
+from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker, ResourceInput
 
 # Any unicode but U+0000 (see test_nul_character_round_trips) and lone surrogates.
 text = st.text(

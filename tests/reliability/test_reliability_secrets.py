@@ -33,8 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import REPO_ROOT, CliJob, cli_env, run_cli, run_cli_many, store_bytes
 
+from sbkube.redaction import is_secret_key
 from sbkube.state import DeploymentDatabase, DeploymentTracker, ResourceInput
-from sbkube.state.redact import is_secret_key
 
 SECRET_ALPHABET = "GHJKLMNPQRSTVWXZghjklmnpqrstvwxz"
 FILLER_ALPHABET = "0123456789abcdef-."  # disjoint from SECRET_ALPHABET

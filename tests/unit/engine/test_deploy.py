@@ -11,8 +11,8 @@ import pytest
 
 from sbkube.engine import deploy
 from sbkube.engine.apply import APP_LABEL, MANAGED_BY
-from sbkube.state import AppStatus, DeploymentRepository, DeploymentStatus, ResourceAction
-from sbkube.state.records import thaw
+from sbkube.model import AppStatus, DeploymentStatus, ResourceAction, thaw
+from sbkube.state import DeploymentRepository
 
 pytestmark = pytest.mark.helm
 

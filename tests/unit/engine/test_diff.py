@@ -10,6 +10,7 @@ import pytest
 
 from sbkube.engine.diff import SECRET, diff_deployments, render_text
 from sbkube.errors import NotFoundError
+from sbkube.redaction import digest
 from sbkube.state import (
     DeploymentDatabase,
     DeploymentRecord,
@@ -17,7 +18,6 @@ from sbkube.state import (
     DeploymentTracker,
     ResourceInput,
 )
-from sbkube.state.redact import digest
 
 
 def cm(name: str, data: dict[str, str], ns: str = "demo") -> dict[str, Any]:

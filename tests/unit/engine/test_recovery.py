@@ -10,8 +10,8 @@ import pytest
 
 from sbkube.engine import deploy, rollback
 from sbkube.engine.recovery import recover_orphans, recover_pending_releases
-from sbkube.state import AppStatus, DeploymentRepository, DeploymentStatus
-from sbkube.state.locks import DeployLocks
+from sbkube.model import AppStatus, DeploymentStatus
+from sbkube.state import DeployLocks, DeploymentRepository
 
 pytestmark = pytest.mark.helm
 

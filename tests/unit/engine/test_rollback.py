@@ -9,7 +9,8 @@ import pytest
 
 from sbkube.engine import deploy, rollback
 from sbkube.errors import NotFoundError, RefusedError, UsageError
-from sbkube.state import Command, DeploymentRepository, DeploymentStatus, ResourceAction
+from sbkube.model import Command, DeploymentStatus, ResourceAction
+from sbkube.state import DeploymentRepository
 
 pytestmark = pytest.mark.helm
 

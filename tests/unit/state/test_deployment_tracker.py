@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sbkube.state import (
-    DeploymentDatabase,
-    DeploymentRecord,
-    DeploymentStatus,
-    DeploymentTracker,
-    ResourceInput,
-)
+from sbkube.model import DeploymentStatus
+from sbkube.state import DeploymentDatabase, DeploymentRecord, DeploymentTracker, ResourceInput
 
 CLUSTER, NAMESPACE = "k3s-dev", "apps"
 

@@ -21,14 +21,13 @@ from datetime import UTC, datetime
 import pytest
 
 from sbkube.errors import LockError
-from sbkube.state import DeploymentDatabase
-from sbkube.state.locks import DeployLocks, describe_holder, pid_alive, stale_reason
+from sbkube.state import DeployLocks, DeploymentDatabase, describe_holder, pid_alive, stale_reason
 
 HOLDER = textwrap.dedent(
     """
     import os, sys
     from sbkube.state import DeploymentDatabase
-    from sbkube.state.locks import DeployLocks
+    from sbkube.state import DeployLocks
 
     url, cluster, namespace = sys.argv[1:4]
     locks = DeployLocks(DeploymentDatabase(url), lease_seconds=float(sys.argv[4]))
@@ -49,7 +48,7 @@ RACER = textwrap.dedent(
     """
     import sys, time
     from sbkube.state import DeploymentDatabase
-    from sbkube.state.locks import DeployLocks
+    from sbkube.state import DeployLocks
 
     url, log = sys.argv[1:3]
     locks = DeployLocks(DeploymentDatabase(url))

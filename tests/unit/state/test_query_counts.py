@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from sbkube.state import (
-    AppStatus,
-    DeploymentDatabase,
-    DeploymentRepository,
-    DeploymentStatus,
-    ResourceInput,
-)
+from sbkube.model import AppStatus, DeploymentStatus
+from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 APP_STATUSES = (AppStatus.SUCCESS, AppStatus.FAILED, AppStatus.SKIPPED)

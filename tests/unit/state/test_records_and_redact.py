@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from sbkube.errors import NotFoundError, UsageError
-from sbkube.state import DeploymentDatabase, DeploymentRepository, FrozenDict
-from sbkube.state.records import freeze, thaw
-from sbkube.state.redact import (
+from sbkube.model import FrozenDict, freeze, thaw
+from sbkube.redaction import (
     digest,
     is_digest,
     is_secret_key,
@@ -21,6 +20,7 @@ from sbkube.state.redact import (
     redact_manifest,
     redact_values,
 )
+from sbkube.state import DeploymentDatabase, DeploymentRepository
 
 # -- FrozenDict ----------------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from sbkube.errors import UsageError
-from sbkube.state import DeploymentDatabase, DeploymentRepository
-from sbkube.state.retention import apply_prune, plan_prune
+from sbkube.state import DeploymentDatabase, DeploymentRepository, apply_prune, plan_prune
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -21,13 +21,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from sbkube.errors import NotFoundError, SbkubeError, StateError
-from sbkube.state import (
-    DeploymentDatabase,
-    DeploymentRepository,
-    DeploymentTracker,
-    FrozenDict,
-    ResourceInput,
-)
+from sbkube.model import FrozenDict
+from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker, ResourceInput
 
 
 def _configmap(name: str, **data: str) -> dict[str, Any]:

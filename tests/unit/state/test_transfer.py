@@ -13,9 +13,16 @@ import pytest
 
 import sbkube.state.transfer as transfer
 from sbkube.errors import UsageError
-from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker
-from sbkube.state.redact import is_digest
-from sbkube.state.transfer import check_lines, dump_line, export_deployments, import_deployments
+from sbkube.redaction import is_digest
+from sbkube.state import (
+    DeploymentDatabase,
+    DeploymentRepository,
+    DeploymentTracker,
+    check_lines,
+    dump_line,
+    export_deployments,
+    import_deployments,
+)
 
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 

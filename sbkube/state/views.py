@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 
 from sbkube.errors import UsageError
-from sbkube.state.records import Command, DeploymentStatus, DeploymentSummary, FrozenDict
-from sbkube.state.types import UTCDateTime
+from sbkube.model import Command, DeploymentStatus
+from sbkube.state.columns import UTCDateTime
+from sbkube.state.records import DeploymentSummary
+from sbkube.state.rows import summaries
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
 
-
-_STATUSES = {s.value: s for s in DeploymentStatus}
-_COMMANDS = {c.value: c for c in Command}
 
 SUMMARY_NAMES = (
     "id",
@@ -46,16 +45,6 @@ SUMMARY_NAMES = (
 )
 _SUMMARY_SQL = ", ".join(SUMMARY_NAMES)
 _SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
-
-
-def _utc(value: Any) -> datetime:
-    """A timestamp read without type processing: SQLite text or a PostgreSQL datetime."""
-    if type(value) is str:  # SQLite: naive UTC text; parsing it with its zone saves a replace()
-        return datetime.fromisoformat(value + "+00:00")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
 
 
 def _where(
@@ -115,7 +104,7 @@ def _run(
     stmt = text(sql)
     if binds:
         stmt = stmt.bindparams(*binds)
-    with db.read_connection() as conn:
+    with db._read_connection() as conn:
         return conn.execute(stmt, params).all()
 
 
@@ -180,24 +169,4 @@ def list_deployments(
             heads.append(r)
         if r[15] is not None:
             per_status[r[15]] = int(r[16])
-    # Positional access: the columns are SUMMARY_NAMES, then app_status, app_count.
-    return [
-        DeploymentSummary(
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            _COMMANDS[r[5]],
-            bool(r[6]),
-            _STATUSES[r[7]],
-            r[8],
-            r[9],
-            r[10],
-            r[11],
-            _utc(r[12]),
-            _utc(r[13]) if r[13] is not None else None,
-            r[14],
-            FrozenDict(sorted(counts[r[0]].items())),
-        )
-        for r in heads
-    ]
+    return summaries(heads, counts)

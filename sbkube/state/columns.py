@@ -1,6 +1,6 @@
 """Column types of the state store, in SQLAlchemy Core only (no ORM import).
 
-Shared by ``schema.py`` (the ORM tables) and ``queries.py`` (the ORM-free read path), so
+Shared by ``schema.py`` (the ORM tables) and ``views.py`` (the ORM-free read path), so
 both store and read timestamps and JSON the same way.
 """
 

@@ -1,0 +1,235 @@
+"""Row <-> record: the one place where the store's rows become frozen records.
+
+Every mapper is called while the row's session is still open (the rows were loaded
+eagerly), and copies plain values only, so what leaves ``sbkube/state/`` is a record and
+never an ORM instance. :func:`prepare_resources` and :func:`prepare_release` go the
+other way: the rows to insert for what the engine recorded, and the records those rows
+read back as (shared by writes and unrecorded dry runs, so a dry run shows exactly what a
+real run would store).
+
+This module imports no ORM at run time: ``views.py`` (the ORM-free read path of
+``state list``) builds its summaries here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sbkube.model import (
+    AppStatus,
+    AppType,
+    Command,
+    DeploymentStatus,
+    FrozenDict,
+    ResourceAction,
+    freeze,
+    thaw,
+)
+from sbkube.redaction import DEFAULT_SECRET_KEYS, manifest_checksum, redact_values, store_form
+from sbkube.state.records import (
+    AppDeploymentRecord,
+    AppHistoryEntry,
+    DeploymentRecord,
+    DeploymentSummary,
+    HelmReleaseRecord,
+    LockRecord,
+    ResourceInput,
+    ResourceRecord,
+)
+
+if TYPE_CHECKING:
+    from sbkube.state.schema import (
+        AppDeployment,
+        DeployedResource,
+        DeployLock,
+        Deployment,
+        HelmRelease,
+    )
+
+R = TypeVar("R")
+
+_STATUSES = {s.value: s for s in DeploymentStatus}
+_COMMANDS = {c.value: c for c in Command}
+
+# The columns of a resource row, in ResourceRecord's order; read by attribute from an
+# ORM row and by key from a row about to be inserted (prepare_resources).
+_RESOURCE_COLUMNS = tuple(ResourceRecord.__dataclass_fields__)
+_resource_from_orm = attrgetter(*_RESOURCE_COLUMNS)
+_resource_from_dict = itemgetter(*_RESOURCE_COLUMNS)
+
+
+def _frozen_or_none(value: Any) -> Any:
+    return freeze(value) if value is not None else None
+
+
+def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord:
+    """A resource row, loaded or about to be inserted, as the record it reads back as."""
+    values = _resource_from_dict(row) if isinstance(row, dict) else _resource_from_orm(row)
+    api_version, kind, name, namespace, action, previous, current, checksum, source = values
+    return ResourceRecord(
+        api_version=api_version,
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        action=ResourceAction(action),
+        previous_state=_frozen_or_none(previous),
+        current_state=_frozen_or_none(current),
+        checksum=checksum,
+        source_file=source,
+    )
+
+
+def _copy(cls: type[R], row: Any, **converted: Any) -> R:
+    """A ``cls`` record from the same-named attributes of ``row``, but for the fields
+    given in ``converted`` (enums, frozen JSON, renamed or nested values)."""
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{f: converted[f] if f in converted else getattr(row, f) for f in fields})
+
+
+def release_record(h: HelmRelease) -> HelmReleaseRecord:
+    return _copy(HelmReleaseRecord, h, values=freeze(h.values or {}))
+
+
+def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
+    """An app row; with ``contents``, its resources and releases (loaded eagerly) too."""
+    return _copy(
+        AppDeploymentRecord,
+        a,
+        app_id=a.id,
+        deployment_id=deployment_id,
+        type=AppType(a.type),
+        status=AppStatus(a.status),
+        config=freeze(a.config or {}),
+        metadata=freeze(a.app_metadata or {}),
+        rollback_info=_frozen_or_none(a.rollback_info),
+        resources=tuple(resource_record(r) for r in a.resources) if contents else (),
+        helm_releases=tuple(release_record(h) for h in a.helm_releases) if contents else (),
+    )
+
+
+def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
+    """A deployment row; with ``apps``, every app with its contents (loaded eagerly)."""
+    return _copy(
+        DeploymentRecord,
+        d,
+        command=Command(d.command),
+        command_args=freeze(d.command_args or []),
+        status=DeploymentStatus(d.status),
+        config_snapshot=_frozen_or_none(d.config_snapshot),
+        sources_snapshot=_frozen_or_none(d.sources_snapshot),
+        apps=tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
+    )
+
+
+def history_entry(r: Any) -> AppHistoryEntry:
+    """One row of the ``app_history`` statement (its labelled columns)."""
+    return _copy(
+        AppHistoryEntry,
+        r,
+        command=Command(r.command),
+        deployment_status=DeploymentStatus(r.status),
+        app_name=r.name,
+        app_type=AppType(r.type),
+        app_status=AppStatus(r.app_status),
+        resource_count=int(r.resource_count),
+    )
+
+
+def lock_record(row: DeployLock) -> LockRecord:
+    return _copy(LockRecord, row)
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp read without type processing: SQLite text or a PostgreSQL datetime."""
+    if type(value) is str:  # SQLite: naive UTC text; parsing it with its zone saves a replace()
+        return datetime.fromisoformat(value + "+00:00")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def summaries(
+    heads: Sequence[Any], counts: Mapping[int, Mapping[str, int]]
+) -> list[DeploymentSummary]:
+    """The summaries of ``views.list_deployments``: ``heads`` are its rows by position
+    (``views.SUMMARY_NAMES`` first), ``counts`` their per-status app counts by row id."""
+    # Positional arguments and raw timestamps: this is the hottest read (every `state list`).
+    return [
+        DeploymentSummary(
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            _COMMANDS[r[5]],
+            bool(r[6]),
+            _STATUSES[r[7]],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            _utc(r[12]),
+            _utc(r[13]) if r[13] is not None else None,
+            r[14],
+            FrozenDict(sorted(counts[r[0]].items())),
+        )
+        for r in heads
+    ]
+
+
+def prepare_resources(
+    app_id: int | None, resources: Iterable[ResourceInput], secret_values: Iterable[str] = ()
+) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
+    """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
+    secrets digested or scrubbed, checksummed) and the records they read back as."""
+    secrets = tuple(secret_values)
+    rows: list[dict[str, Any]] = []
+    for res in resources:
+        prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
+        cur = store_form(res.current_state, secrets) if res.current_state is not None else None
+        basis = cur if cur is not None else prev
+        rows.append(
+            {
+                "app_deployment_pk": app_id,
+                "api_version": res.api_version,
+                "kind": res.kind,
+                "name": res.name,
+                "namespace": res.namespace,
+                "action": str(ResourceAction(res.action)),
+                "previous_state": prev,
+                "current_state": cur,
+                "checksum": manifest_checksum(basis) if basis is not None else None,
+                "source_file": res.source_file,
+            }
+        )
+    return rows, tuple(resource_record(r) for r in rows)
+
+
+def prepare_release(
+    app_id: int | None,
+    *,
+    release_name: str,
+    namespace: str,
+    chart: str,
+    revision: int,
+    status: str,
+    chart_version: str | None = None,
+    app_version: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
+) -> tuple[dict[str, Any], HelmReleaseRecord]:
+    """The row for a Helm release (values redacted) and the record it reads back as."""
+    record = HelmReleaseRecord(
+        release_name=release_name,
+        namespace=namespace,
+        chart=chart,
+        chart_version=chart_version,
+        app_version=app_version,
+        revision=int(revision),
+        values=freeze(redact_values(thaw(values or {}), tuple(secret_keys))),
+        status=status,
+    )
+    row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
+    row["values"] = thaw(record.values)
+    row["app_deployment_pk"] = app_id
+    return row, record
