@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from sbkube.cli.common import open_db
-from sbkube.cli.deploy import Progress, cluster_options, interrupt_on_sigterm, make_cluster
-from sbkube.cli.output import echo_changes, echo_table, emit
+from sbkube.cli.common import interrupt_on_sigterm, open_db
+from sbkube.cli.options import cluster_options, make_cluster
+from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
 
 def print_plan(plan: Any) -> None:
