@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import importlib
 import re
-import signal
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from sbkube.errors import InterruptedDeployment, UsageError
+from sbkube.errors import UsageError
 
 if TYPE_CHECKING:
     from sbkube.state import DeploymentDatabase
@@ -95,18 +93,3 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
     db = open_db(ctx)
     recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
     return db
-
-
-@contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into an exception so the deployment is marked interrupted and the lock
-    released by this process before it exits (Ctrl-C already raises KeyboardInterrupt)."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        raise InterruptedDeployment(f"interrupted by {signal.Signals(signum).name}", exit_code=143)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

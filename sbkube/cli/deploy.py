@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from sbkube.cli.common import interrupt_on_sigterm
 from sbkube.cli.options import app_dir_options, cluster_options, make_cluster
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
@@ -83,6 +82,7 @@ def deploy(
       sbkube deploy --app-dir apps/demo --memory-cluster /tmp/cluster.json
     """
     from sbkube.engine.deployer import deploy as run_deploy
+    from sbkube.engine.runner import interrupt_on_sigterm
 
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     progress = Progress(fmt == "table" or sys.stderr.isatty())

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sbkube.cli.common import interrupt_on_sigterm, open_db
+from sbkube.cli.common import open_db
 from sbkube.cli.options import cluster_options, make_cluster
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
@@ -106,8 +106,9 @@ def rollback(
       sbkube rollback latest --to latest~2 --app redis
       sbkube rollback dep-20261126-085120-3f9a1c --to dep-20261125-101500-aa01bc --force
     """
-    from sbkube.engine.rollbacks import RemovalNeedsConfirmation
-    from sbkube.engine.rollbacks import rollback as run_rollback
+    from sbkube.engine.rollback_plan import RemovalNeedsConfirmation
+    from sbkube.engine.rollback_run import rollback as run_rollback
+    from sbkube.engine.runner import interrupt_on_sigterm
 
     namespace = None
     if app_dir is not None:
