@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from sbkube.cli.options import app_dir_options, cluster_options, make_cluster
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
+if TYPE_CHECKING:
+    from sbkube.engine.results import DeployResult, ReleaseChange
 
-def _release_text(rel: Any) -> str | None:
+
+def _release_text(rel: ReleaseChange | None) -> str | None:
     if rel is None:
         return None
     if rel.from_revision is None:
@@ -20,7 +23,7 @@ def _release_text(rel: Any) -> str | None:
     return f"{rel.action} rev {rel.from_revision}->{rel.to_revision}"
 
 
-def print_result(result: Any) -> None:
+def print_result(result: DeployResult) -> None:
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
     ident = f" {result.deployment_id}" if result.deployment_id else ""
     click.echo(f"{head}{ident}: {result.status}  target {result.cluster}/{result.namespace}")

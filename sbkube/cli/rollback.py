@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,8 +12,12 @@ from sbkube.cli.common import open_db
 from sbkube.cli.options import cluster_options, make_cluster
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
+if TYPE_CHECKING:
+    from sbkube.engine.rollback_plan import RollbackPlan
+    from sbkube.engine.rollback_run import RollbackResult
 
-def print_plan(plan: Any) -> None:
+
+def print_plan(plan: RollbackPlan) -> None:
     click.echo(
         f"Rollback plan: {plan.source_id} -> {plan.target_id}  "
         f"target {plan.cluster}/{plan.namespace}"
@@ -118,7 +122,7 @@ def rollback(
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
-    def confirm(plan: Any) -> bool:
+    def confirm(plan: RollbackPlan) -> bool:
         if fmt == "table":
             print_plan(plan)
         if not interactive:
@@ -128,7 +132,7 @@ def rollback(
     progress = Progress(fmt == "table" or sys.stderr.isatty())
     db = open_db(ctx)
 
-    def run(allow_removal: bool) -> Any:
+    def run(allow_removal: bool) -> RollbackResult:
         return run_rollback(
             db,
             cluster,
