@@ -1,120 +1,22 @@
 """sbkube's command line: ``sbkube deploy|template|rollback|state …``.
 
-Each command group lives in its own module and is imported only when it runs, so
-``sbkube --help`` and ``sbkube state list`` do not pay for helm, pydantic or Alembic.
-Every :class:`~sbkube.errors.SbkubeError` becomes one ``error: …`` line on stderr and its
-exit code (2 bad input, 1 failure); ``--debug`` shows the traceback instead.
+``root`` holds the top-level group and ``main`` (the console script); one module per
+command (``deploy``, ``rollback``) and a package for the ``state`` group. ``options`` holds
+the options several commands share, ``output`` every rendering (tables, JSON/YAML, diffs,
+progress). Nothing here is imported until used.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-import click
+from sbkube._lazy import lazy_exports
 
-from sbkube import __version__
+if TYPE_CHECKING:
+    from sbkube.cli.root import cli, main
 
-_COMMANDS = {
-    "deploy": ("sbkube.cli.deploy", "deploy"),
-    "template": ("sbkube.cli.deploy", "template"),
-    "rollback": ("sbkube.cli.rollback", "rollback"),
-    "state": ("sbkube.cli.state", "state"),
-}
-_HELP = {
-    "deploy": "Deploy the apps of an app dir and record the deployment.",
-    "template": "Render every app to the manifests deploy would apply.",
-    "rollback": "Roll apps back to any recorded deployment.",
-    "state": "List, show, diff, export and prune recorded deployments; see locks.",
-}
+_EXPORTS: dict[str, str] = {"cli": "root", "main": "root"}
 
+__all__ = ["cli", "main"]
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in _COMMANDS:
-            return None
-        module, attr = _COMMANDS[cmd_name]
-        cmd: click.Command = getattr(importlib.import_module(module), attr)
-        return cmd
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, _HELP[name]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(
-    cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=(
-        "The state store is a SQLite file by default (~/.local/state/sbkube/state.db); "
-        "set --state or SBKUBE_STATE_URL to a path or a postgresql+psycopg:// URL to share "
-        "one history across machines.\n\n"
-        "\b\nExamples:\n"
-        "  sbkube deploy --app-dir ./apps/demo --dry-run\n"
-        "  sbkube state list --namespace demo -o json\n"
-        "  sbkube state diff latest~1 latest\n"
-        "  sbkube rollback --app-dir ./apps/demo --to latest~2 --dry-run\n"
-        "\nRun 'sbkube COMMAND --help' for a command's options."
-    ),
-)
-@click.option(
-    "--state",
-    "state_url",
-    envvar="SBKUBE_STATE_URL",
-    metavar="PATH|URL",
-    help="State store: SQLite file path or SQLAlchemy URL [env: SBKUBE_STATE_URL].",
-)
-@click.option("--debug", is_flag=True, envvar="SBKUBE_DEBUG", help="Show tracebacks on errors.")
-@click.version_option(__version__, "--version", prog_name="sbkube")
-@click.pass_context
-def cli(ctx: click.Context, state_url: str | None, debug: bool) -> None:
-    """sbkube deploys Helm charts and Kubernetes YAML from one config.yaml and keeps a
-    durable record of every deployment: list it, show it, diff it, roll back to it."""
-    ctx.ensure_object(dict)
-    ctx.obj["state_url"] = state_url
-    ctx.obj["debug"] = debug
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def main(argv: list[str] | None = None) -> Any:
-    from sbkube.errors import SbkubeError
-
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
-        os.environ.get("SBKUBE_DEBUG")
-    )
-    try:
-        return cli.main(args=argv, prog_name="sbkube", standalone_mode=False)
-    except SbkubeError as err:
-        if debug:
-            raise
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.UsageError as err:
-        # One line like every other error, pointing at the help that click would print.
-        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-        click.echo(f"error: {_one_line(err.format_message())}{hint}", err=True)
-        sys.exit(err.exit_code)
-    except click.ClickException as err:
-        click.echo(f"error: {_one_line(err.format_message())}", err=True)
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,10 +1,12 @@
-"""Helpers shared by the command modules: opening the store, parsing ids and times."""
+"""Helpers shared by the command modules: lazy command groups, opening the store, times."""
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -12,6 +14,42 @@ from sbkube.errors import UsageError
 
 if TYPE_CHECKING:
     from sbkube.state import DeploymentDatabase
+
+
+class LazyCommand(NamedTuple):
+    """Where a subcommand lives (module and attribute) and its one-line help."""
+
+    module: str
+    attr: str
+    help: str
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, from one table.
+
+    ``sbkube --help`` and ``sbkube state list`` then import only what they run; the help
+    listing comes from the table, so it imports nothing.
+    """
+
+    def __init__(self, *args: Any, table: Mapping[str, LazyCommand], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = dict(table)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.table)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = self.table.get(cmd_name)
+        if entry is None:
+            return None
+        cmd: click.Command = getattr(importlib.import_module(entry.module), entry.attr)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.table[name].help) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 _RELATIVE = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -41,3 +79,17 @@ def parse_since(value: str | None, *, option: str = "--since") -> datetime | Non
             "or 2026-11-01T08:00:00Z)"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def open_recovered(ctx: click.Context) -> DeploymentDatabase:
+    """Open the store, first closing deployments whose process died mid-way.
+
+    A deployment still ``in_progress`` whose target has no live lock holder belongs to a
+    process that is gone; showing it as running would mislead, so it is marked
+    ``interrupted`` here (and the user told on stderr).
+    """
+    from sbkube.engine.recovery import recover_orphans
+
+    db = open_db(ctx)
+    recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
+    return db

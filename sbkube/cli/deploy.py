@@ -2,107 +2,20 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from sbkube.cli.output import echo_changes, echo_table, emit
-from sbkube.errors import InterruptedDeployment
+from sbkube.cli.options import app_dir_options, cluster_options, make_cluster
+from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+
+if TYPE_CHECKING:
+    from sbkube.engine.results import DeployResult, ReleaseChange
 
 
-def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--kubeconfig/--context for a real cluster, --memory-cluster for the in-memory one."""
-    for opt in reversed(
-        [
-            click.option(
-                "--kubeconfig",
-                envvar="KUBECONFIG",
-                metavar="FILE",
-                help="kubeconfig for helm and kubectl [env: KUBECONFIG].",
-            ),
-            click.option("--context", "kube_context", metavar="NAME", help="kubeconfig context."),
-            click.option(
-                "--memory-cluster",
-                envvar="SBKUBE_MEMORY_CLUSTER",
-                metavar="FILE",
-                help=(
-                    "Use sbkube's in-memory cluster, kept in FILE (JSON), instead of a real "
-                    "one: for trying sbkube out and for tests [env: SBKUBE_MEMORY_CLUSTER]."
-                ),
-            ),
-        ]
-    ):
-        f = opt(f)
-    return f
-
-
-def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--app-dir, --config-file and --app: which config and which of its apps."""
-    for opt in reversed(
-        [
-            click.option(
-                "--app-dir",
-                type=click.Path(file_okay=False, path_type=Path),
-                default=Path("."),
-                show_default=True,
-                help="Directory holding config.yaml.",
-            ),
-            click.option(
-                "--config-file", default="config.yaml", show_default=True, help="Config file name."
-            ),
-            click.option(
-                "--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable)."
-            ),
-        ]
-    ):
-        f = opt(f)
-    return f
-
-
-def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str | None) -> Any:
-    if memory:
-        from sbkube.cluster.memory import MemoryCluster
-
-        return MemoryCluster(path=Path(memory))
-    from sbkube.cluster.kube import KubeCluster
-
-    return KubeCluster(kubeconfig=kubeconfig, context=kube_context)
-
-
-@contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into an exception so the deployment is marked interrupted and the lock
-    released by this process before it exits (Ctrl-C already raises KeyboardInterrupt)."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        raise InterruptedDeployment(f"interrupted by {signal.Signals(signum).name}", exit_code=143)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class Progress:
-    """Per-app progress lines with timing, on stderr."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = time.monotonic()
-
-    def __call__(self, line: str) -> None:
-        if self.enabled:
-            click.echo(f"{time.monotonic() - self.start:6.1f}s  {line}", err=True)
-
-
-def _release_text(rel: Any) -> str | None:
+def _release_text(rel: ReleaseChange | None) -> str | None:
     if rel is None:
         return None
     if rel.from_revision is None:
@@ -110,7 +23,7 @@ def _release_text(rel: Any) -> str | None:
     return f"{rel.action} rev {rel.from_revision}->{rel.to_revision}"
 
 
-def print_result(result: Any) -> None:
+def print_result(result: DeployResult) -> None:
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
     ident = f" {result.deployment_id}" if result.deployment_id else ""
     click.echo(f"{head}{ident}: {result.status}  target {result.cluster}/{result.namespace}")
@@ -172,6 +85,7 @@ def deploy(
       sbkube deploy --app-dir apps/demo --memory-cluster /tmp/cluster.json
     """
     from sbkube.engine.deployer import deploy as run_deploy
+    from sbkube.engine.runner import interrupt_on_sigterm
 
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     progress = Progress(fmt == "table" or sys.stderr.isatty())

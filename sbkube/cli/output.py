@@ -1,29 +1,24 @@
 """Rendering for every read command: ``-o table|json|yaml``.
 
 JSON and YAML carry the records' ``to_dict()`` with stable snake_case keys; tables are
-plain aligned text (no heavy terminal libraries on the read path).
+plain aligned text (no heavy terminal libraries on the read path). Also the text form of
+a deployment diff (``render_diff``) and the per-app progress lines on stderr.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-FORMATS = ("table", "json", "yaml")
+if TYPE_CHECKING:
+    from sbkube.engine.diff import DeploymentDiff
 
-output_option = click.option(
-    "-o",
-    "--output",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+FORMATS = ("table", "json", "yaml")
 
 
 def dump(value: Any, fmt: str) -> str:
@@ -98,3 +93,83 @@ def echo_changes(apps: Iterable[Any]) -> None:
             ("NAME", lambda p: p[1].name),
         ],
     )
+
+
+class Progress:
+    """Per-app progress lines with timing, on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        if self.enabled:
+            click.echo(f"{time.monotonic() - self.start:6.1f}s  {line}", err=True)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_MARK = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def render_diff(diff: DeploymentDiff) -> str:
+    """``sbkube state diff -o table``: readable sections, one per kind of change."""
+    from sbkube.engine.diff import SECRET
+
+    out: list[str] = []
+    a, b = diff.a, diff.b
+    out.append(f"--- {a.deployment_id}  {a.command} {a.status}  {a.cluster}/{a.namespace}")
+    out.append(f"+++ {b.deployment_id}  {b.command} {b.status}  {b.cluster}/{b.namespace}")
+    if diff.apps is not None:
+        out.append(f"apps: {', '.join(diff.apps)}")
+
+    out += ["", "== Config snapshot =="]
+    out.append(diff.config_diff.rstrip("\n") if diff.config_changed else "(unchanged)")
+
+    out += ["", "== Helm releases =="]
+    if not diff.releases:
+        out.append("(no Helm releases)")
+    for r in diff.releases:
+        out.append(f"{r.app}: release {r.release_name} (namespace {r.namespace}) {r.change}")
+        if r.chart_changed:
+            va = f"{r.chart_a}-{r.chart_version_a}" if r.chart_version_a else r.chart_a
+            vb = f"{r.chart_b}-{r.chart_version_b}" if r.chart_version_b else r.chart_b
+            out.append(f"  chart:    {va or '-'} -> {vb or '-'}")
+        if r.revision_changed:
+            out.append(f"  revision: {r.revision_a or '-'} -> {r.revision_b or '-'}")
+        for v in r.values:
+            if v.secret:
+                out.append(f"  {_MARK[v.change]} {v.path}: {SECRET} {v.change}")
+            elif v.change == "added":
+                out.append(f"  + {v.path}: {_short(v.new)}")
+            elif v.change == "removed":
+                out.append(f"  - {v.path}: {_short(v.old)}")
+            else:
+                out.append(f"  ~ {v.path}: {_short(v.old)} -> {_short(v.new)}")
+        for path in r.unchanged_secrets:
+            out.append(f"  = {path}: {SECRET} unchanged")
+
+    out += ["", "== Resources =="]
+    if not diff.resources:
+        out.append("(no apps)")
+    for app in diff.resources:
+        counts = (
+            f"{len(app.added)} added, {len(app.removed)} removed, "
+            f"{len(app.changed)} changed, {app.unchanged} unchanged"
+        )
+        suffix = f" (app {app.change})" if app.change in ("added", "removed") else ""
+        out.append(f"{app.app}: {counts}{suffix}")
+        out += [f"  + {r.label}" for r in app.added]
+        out += [f"  - {r.label}" for r in app.removed]
+        out += [f"  ~ {c.resource.label}" for c in app.changed]
+
+    changed = [c for app in diff.resources for c in app.changed]
+    out += ["", "== Manifest diffs =="]
+    if not changed:
+        out.append("(no changed manifests)")
+    for c in changed:
+        out.append(c.diff.rstrip("\n"))
+    return "\n".join(out)

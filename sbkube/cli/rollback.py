@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.deploy import Progress, cluster_options, interrupt_on_sigterm, make_cluster
-from sbkube.cli.output import echo_changes, echo_table, emit
+from sbkube.cli.options import cluster_options, make_cluster
+from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+
+if TYPE_CHECKING:
+    from sbkube.engine.rollback_plan import RollbackPlan
+    from sbkube.engine.rollback_run import RollbackResult
 
 
-def print_plan(plan: Any) -> None:
+def print_plan(plan: RollbackPlan) -> None:
     click.echo(
         f"Rollback plan: {plan.source_id} -> {plan.target_id}  "
         f"target {plan.cluster}/{plan.namespace}"
@@ -106,8 +110,9 @@ def rollback(
       sbkube rollback latest --to latest~2 --app redis
       sbkube rollback dep-20261126-085120-3f9a1c --to dep-20261125-101500-aa01bc --force
     """
-    from sbkube.engine.rollbacks import RemovalNeedsConfirmation
-    from sbkube.engine.rollbacks import rollback as run_rollback
+    from sbkube.engine.rollback_plan import RemovalNeedsConfirmation
+    from sbkube.engine.rollback_run import rollback as run_rollback
+    from sbkube.engine.runner import interrupt_on_sigterm
 
     namespace = None
     if app_dir is not None:
@@ -117,7 +122,7 @@ def rollback(
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
-    def confirm(plan: Any) -> bool:
+    def confirm(plan: RollbackPlan) -> bool:
         if fmt == "table":
             print_plan(plan)
         if not interactive:
@@ -127,7 +132,7 @@ def rollback(
     progress = Progress(fmt == "table" or sys.stderr.isatty())
     db = open_db(ctx)
 
-    def run(allow_removal: bool) -> Any:
+    def run(allow_removal: bool) -> RollbackResult:
         return run_rollback(
             db,
             cluster,

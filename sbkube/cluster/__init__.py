@@ -1,15 +1,17 @@
 """The cluster port and its implementations.
 
 ``port`` holds the protocol and its value types; ``kube`` (helm + kubectl binaries) and
-``memory`` (in-memory, for dry runs and tests) implement it. Names are imported lazily on
+``memory`` (in-memory, for dry runs and tests) implement it; ``helm`` and ``kubectl`` build
+command lines and parse output, ``process`` runs the binaries. Names are imported lazily on
 first access, so ``import sbkube.cluster`` costs nothing for commands that never touch a
 cluster (``sbkube state list`` must start fast).
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.cluster.helm import HelmClient
@@ -54,15 +56,4 @@ __all__ = [
     "strip_volatile",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

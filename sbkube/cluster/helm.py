@@ -6,7 +6,8 @@ The module is split in three layers so that most of it is testable without helm:
   into the exact command line;
 * pure parsers for helm's JSON output (``parse_release_json``, ``parse_history_json``,
   ``parse_values_json``, ...), written against the shapes helm v4 prints;
-* ``HelmClient``, which runs the commands and maps a non-zero exit to ClusterError.
+* ``HelmClient``, which runs the commands (through ``process.BinaryClient``, which also holds
+  the flags that select the cluster and passes them to the builders as ``flags``).
 
 Values always reach helm through a temporary ``--values`` file (mode 0600, removed after
 the call), never through ``--set``: ``--set`` re-parses strings and would put secrets on
@@ -16,13 +17,8 @@ the process command line.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +26,8 @@ from typing import Any
 import yaml
 
 from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
+from sbkube.cluster.process import BinaryClient, target_flags, values_file
+from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
 
 HELM_ENV_VAR = "SBKUBE_HELM"
@@ -43,14 +41,12 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 # --------------------------------------------------------------------------- argv builders
 
 
+_CONTEXT_FLAG = "--kube-context"
+
+
 def global_flags(*, kubeconfig: str | None = None, context: str | None = None) -> list[str]:
     """Flags that select the cluster; empty when helm's own defaults apply."""
-    flags: list[str] = []
-    if kubeconfig:
-        flags += ["--kubeconfig", kubeconfig]
-    if context:
-        flags += ["--kube-context", context]
-    return flags
+    return target_flags(kubeconfig=kubeconfig, context=context, context_flag=_CONTEXT_FLAG)
 
 
 def _chart_flags(chart: ChartRef) -> list[str]:
@@ -94,8 +90,7 @@ def upgrade_install_argv(
     wait: bool = False,
     timeout: str | None = None,
     create_namespace: bool = True,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     """``helm upgrade --install`` with JSON output (the new release)."""
     argv = [
@@ -118,7 +113,7 @@ def upgrade_install_argv(
     if timeout:
         argv += ["--timeout", timeout]
     argv += ["--output", "json"]
-    return argv + global_flags(kubeconfig=kubeconfig, context=context)
+    return [*argv, *flags]
 
 
 def status_argv(
@@ -126,8 +121,7 @@ def status_argv(
     release_name: str,
     namespace: str,
     *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     return [
         binary,
@@ -137,7 +131,7 @@ def status_argv(
         namespace,
         "--output",
         "json",
-        *global_flags(kubeconfig=kubeconfig, context=context),
+        *flags,
     ]
 
 
@@ -147,14 +141,13 @@ def metadata_argv(
     namespace: str,
     *,
     revision: int | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     """``helm get metadata``: the chart name/version that ``helm status`` leaves out."""
     argv = [binary, "get", "metadata", release_name, "--namespace", namespace]
     if revision is not None:
         argv += ["--revision", str(revision)]
-    return [*argv, "--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
+    return [*argv, "--output", "json", *flags]
 
 
 def history_argv(
@@ -162,8 +155,7 @@ def history_argv(
     release_name: str,
     namespace: str,
     *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     return [
         binary,
@@ -173,7 +165,7 @@ def history_argv(
         namespace,
         "--output",
         "json",
-        *global_flags(kubeconfig=kubeconfig, context=context),
+        *flags,
     ]
 
 
@@ -183,13 +175,12 @@ def get_values_argv(
     namespace: str,
     *,
     revision: int | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     argv = [binary, "get", "values", release_name, "--namespace", namespace]
     if revision is not None:
         argv += ["--revision", str(revision)]
-    return [*argv, "--output", "json", *global_flags(kubeconfig=kubeconfig, context=context)]
+    return [*argv, "--output", "json", *flags]
 
 
 def rollback_argv(
@@ -200,15 +191,14 @@ def rollback_argv(
     *,
     wait: bool = False,
     timeout: str | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     argv = [binary, "rollback", release_name, str(revision), "--namespace", namespace]
     if wait:
         argv.append("--wait")
     if timeout:
         argv += ["--timeout", timeout]
-    return argv + global_flags(kubeconfig=kubeconfig, context=context)
+    return [*argv, *flags]
 
 
 def uninstall_argv(
@@ -216,8 +206,7 @@ def uninstall_argv(
     release_name: str,
     namespace: str,
     *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: uninstalling what is already gone is success, as the port promises.
     return [
@@ -227,7 +216,7 @@ def uninstall_argv(
         "--namespace",
         namespace,
         "--ignore-not-found",
-        *global_flags(kubeconfig=kubeconfig, context=context),
+        *flags,
     ]
 
 
@@ -392,11 +381,8 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
     return manifests
 
 
-_NOISE_PREFIXES = ("warning:", "walk.go:", "level=", "use --debug", "coalesce.go:")
-
-# client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
-# the tool's own one-line summary and repeat on every retry.
-KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
+# Lines helm prints before its "Error: ..." line that never explain a failure.
+NOISE_PREFIXES = ("warning:", "walk.go:", "level=", "use --debug", "coalesce.go:")
 
 
 def _one_line(text: str) -> str:
@@ -404,108 +390,11 @@ def _one_line(text: str) -> str:
 
 
 def first_error_line(stderr: str) -> str:
-    """The line of helm's stderr that explains a failure.
-
-    helm prints warnings and log lines before the ``Error: ...`` line and hints after it,
-    so prefer the Error line, then the first line that is not known noise.
-    """
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("Error:"):
-            return line[len("Error:") :].strip()
-    for line in lines:
-        if not line.lower().startswith(_NOISE_PREFIXES) and not KLOG_LINE.match(line):
-            return line
-    return lines[0] if lines else ""
+    """The line of helm's stderr that explains a failure (see ``process.first_error_line``)."""
+    return process_first_error_line(stderr, noise=NOISE_PREFIXES)
 
 
-# --------------------------------------------------------------------------- runner
-
-
-def resolve_binary(binary: str | None, env_var: str, default: str) -> str:
-    """``binary`` if given, else ``$env_var``, else ``default``; resolved against PATH.
-
-    Raises ClusterError naming the binary when it cannot be found, so a missing helm is one
-    clear line rather than a FileNotFoundError traceback.
-    """
-    wanted = binary or os.environ.get(env_var) or default
-    found = shutil.which(wanted)
-    if found is None:
-        raise ClusterError(
-            f"{default} binary not found: {wanted!r} "
-            f"(install {default}, put it on PATH, or set {env_var})"
-        )
-    return found
-
-
-@contextmanager
-def values_file(values: Mapping[str, Any]) -> Iterator[str]:
-    """A private temporary file holding ``values``; removed on exit.
-
-    JSON is a subset of YAML, and unlike yaml.dump it cannot turn a string such as "on" or
-    "1.10" into another type on helm's side.
-    """
-    fd, path = tempfile.mkstemp(prefix="sbkube-values-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(dict(values), handle, default=str)
-        yield path
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-class BinaryClient:
-    """A command-line tool run against one kubeconfig/context (helm, kubectl).
-
-    Subclasses name the tool (``NAME``), the variable that overrides its path
-    (``ENV_VAR``) and how to find the reason in its stderr (``first_error_line``).
-    """
-
-    NAME = ""
-    ENV_VAR = ""
-
-    def __init__(
-        self,
-        binary: str | None = None,
-        kubeconfig: str | None = None,
-        context: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        # The binary is resolved on first use, so that building a client (e.g. for a
-        # MemoryCluster that never renders a chart) does not require the tool installed.
-        self._binary = binary
-        self._resolved: str | None = None
-        self.kubeconfig = kubeconfig
-        self.context = context
-        self.env = dict(env) if env else {}
-
-    @property
-    def binary(self) -> str:
-        """Absolute path of the binary; ClusterError if it cannot be found."""
-        if self._resolved is None:
-            self._resolved = resolve_binary(self._binary, self.ENV_VAR, self.NAME)
-        return self._resolved
-
-    @staticmethod
-    def first_error_line(stderr: str) -> str:
-        raise NotImplementedError
-
-    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
-        """Run ``argv``; stdout on success, ClusterError with the tool's reason otherwise."""
-        env = {**os.environ, **self.env} if self.env else None
-        try:
-            proc = subprocess.run(
-                list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
-            )
-        except OSError as exc:
-            raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
-        if proc.returncode != 0:
-            reason = self.first_error_line(proc.stderr)
-            raise ClusterError(
-                f"{what} failed: {reason or f'{self.NAME} exited with code {proc.returncode}'}"
-            )
-        return proc.stdout
+# --------------------------------------------------------------------------- client
 
 
 class HelmClient(BinaryClient):
@@ -513,7 +402,8 @@ class HelmClient(BinaryClient):
 
     NAME = "helm"
     ENV_VAR = HELM_ENV_VAR
-    first_error_line = staticmethod(first_error_line)
+    CONTEXT_FLAG = _CONTEXT_FLAG
+    NOISE = NOISE_PREFIXES
 
     # ---- chart operations (no cluster needed)
 
@@ -564,8 +454,7 @@ class HelmClient(BinaryClient):
                 wait=wait,
                 timeout=timeout,
                 create_namespace=create_namespace,
-                kubeconfig=self.kubeconfig,
-                context=self.context,
+                flags=self.flags,
             )
             out = self.run(argv, what=f"helm upgrade --install {release_name}")
         info = parse_status_json(out)
@@ -583,8 +472,7 @@ class HelmClient(BinaryClient):
                     self.binary,
                     release_name,
                     namespace,
-                    kubeconfig=self.kubeconfig,
-                    context=self.context,
+                    flags=self.flags,
                 ),
                 what=f"helm status {release_name}",
             )
@@ -598,8 +486,7 @@ class HelmClient(BinaryClient):
                     self.binary,
                     release_name,
                     namespace,
-                    kubeconfig=self.kubeconfig,
-                    context=self.context,
+                    flags=self.flags,
                 ),
                 what=f"helm get metadata {release_name}",
             )
@@ -618,8 +505,7 @@ class HelmClient(BinaryClient):
                     self.binary,
                     release_name,
                     namespace,
-                    kubeconfig=self.kubeconfig,
-                    context=self.context,
+                    flags=self.flags,
                 ),
                 what=f"helm history {release_name}",
             )
@@ -642,8 +528,7 @@ class HelmClient(BinaryClient):
                 release_name,
                 namespace,
                 revision=revision,
-                kubeconfig=self.kubeconfig,
-                context=self.context,
+                flags=self.flags,
             ),
             what=f"helm get values {release_name}",
         )
@@ -666,8 +551,7 @@ class HelmClient(BinaryClient):
                 revision,
                 wait=wait,
                 timeout=timeout,
-                kubeconfig=self.kubeconfig,
-                context=self.context,
+                flags=self.flags,
             ),
             what=f"helm rollback {release_name} {revision}",
         )
@@ -682,8 +566,7 @@ class HelmClient(BinaryClient):
                 self.binary,
                 release_name,
                 namespace,
-                kubeconfig=self.kubeconfig,
-                context=self.context,
+                flags=self.flags,
             ),
             what=f"helm uninstall {release_name}",
         )

@@ -1,17 +1,18 @@
 """Subprocess adapter for the ``kubectl`` binary: get, apply and delete single objects.
 
 As in ``helm.py``, the command lines are built by pure functions (tested without kubectl)
-and run by ``KubectlClient``, which maps a non-zero exit to ClusterError.
+that take the cluster-selecting flags as one list, and run by ``KubectlClient`` (a
+``process.BinaryClient``, which holds those flags and maps a non-zero exit to ClusterError).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sbkube.cluster.helm import KLOG_LINE, BinaryClient
 from sbkube.cluster.port import ObjectKey, format_key, object_key
+from sbkube.cluster.process import BinaryClient, target_flags
 from sbkube.errors import ClusterError
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
@@ -32,12 +33,8 @@ def resource_arg(api_version: str, kind: str) -> str:
 
 
 def cluster_flags(*, kubeconfig: str | None = None, context: str | None = None) -> list[str]:
-    flags: list[str] = []
-    if kubeconfig:
-        flags += ["--kubeconfig", kubeconfig]
-    if context:
-        flags += ["--context", context]
-    return flags
+    """Flags that select the cluster; empty when kubectl's own defaults apply."""
+    return target_flags(kubeconfig=kubeconfig, context=context, context_flag="--context")
 
 
 def _namespace_flags(namespace: str) -> list[str]:
@@ -48,8 +45,7 @@ def get_argv(
     binary: str,
     key: ObjectKey,
     *,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: a missing object prints nothing and exits 0, so "absent" is not
     # told apart from "failed" by parsing an error message.
@@ -63,7 +59,7 @@ def get_argv(
         "--ignore-not-found",
         "--output",
         "json",
-        *cluster_flags(kubeconfig=kubeconfig, context=context),
+        *flags,
     ]
 
 
@@ -71,14 +67,13 @@ def apply_argv(
     binary: str,
     *,
     server_side: bool = False,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     """``kubectl apply -f -``; the manifest goes on stdin, the live object comes back."""
     argv = [binary, "apply", "--filename", "-", "--output", "json"]
     if server_side:
         argv += ["--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts"]
-    return argv + cluster_flags(kubeconfig=kubeconfig, context=context)
+    return [*argv, *flags]
 
 
 def delete_argv(
@@ -86,8 +81,7 @@ def delete_argv(
     key: ObjectKey,
     *,
     wait: bool = True,
-    kubeconfig: str | None = None,
-    context: str | None = None,
+    flags: Sequence[str] = (),
 ) -> list[str]:
     # -o name prints "kind.group/name" for a deleted object and nothing when it was absent,
     # which is how delete() tells the two apart.
@@ -102,28 +96,13 @@ def delete_argv(
         f"--wait={'true' if wait else 'false'}",
         "--output",
         "name",
-        *cluster_flags(kubeconfig=kubeconfig, context=context),
+        *flags,
     ]
 
 
 def current_context_argv(binary: str, *, kubeconfig: str | None = None) -> list[str]:
+    # Only the kubeconfig: the question is which context it names.
     return [binary, "config", "current-context", *cluster_flags(kubeconfig=kubeconfig)]
-
-
-def first_error_line(stderr: str) -> str:
-    """kubectl's reason: its ``error: ...``/``Error from server ...`` line, else its first
-    line that is not a client-go log line, else the first log line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    own = [line for line in lines if not KLOG_LINE.match(line)]
-    for line in own:
-        lowered = line.lower()
-        if lowered.startswith("error:"):
-            return line[len("error:") :].strip()
-        if lowered.startswith("error from server"):
-            return line
-    if own:
-        return own[0]
-    return KLOG_LINE.sub("", lines[0]) if lines else ""
 
 
 def _parse_object(text: str, what: str) -> dict[str, Any] | None:
@@ -147,7 +126,7 @@ class KubectlClient(BinaryClient):
 
     NAME = "kubectl"
     ENV_VAR = KUBECTL_ENV_VAR
-    first_error_line = staticmethod(first_error_line)
+    CONTEXT_FLAG = "--context"
 
     def __init__(
         self,
@@ -163,7 +142,7 @@ class KubectlClient(BinaryClient):
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         what = f"kubectl get {format_key(key)}"
-        argv = get_argv(self.binary, key, kubeconfig=self.kubeconfig, context=self.context)
+        argv = get_argv(self.binary, key, flags=self.flags)
         try:
             out = self.run(argv, what=what)
         except ClusterError as exc:
@@ -179,8 +158,7 @@ class KubectlClient(BinaryClient):
         argv = apply_argv(
             self.binary,
             server_side=self.server_side,
-            kubeconfig=self.kubeconfig,
-            context=self.context,
+            flags=self.flags,
         )
         out = self.run(argv, what=what, stdin=json.dumps(dict(manifest)))
         live = _parse_object(out, what)
@@ -189,7 +167,7 @@ class KubectlClient(BinaryClient):
         return live
 
     def delete(self, key: ObjectKey) -> bool:
-        argv = delete_argv(self.binary, key, kubeconfig=self.kubeconfig, context=self.context)
+        argv = delete_argv(self.binary, key, flags=self.flags)
         out = self.run(argv, what=f"kubectl delete {format_key(key)}")
         return bool(out.strip())
 

@@ -1,19 +1,40 @@
 """config.yaml: its schema, the loader that checks it, and what each app deploys.
 
 ``load_config(app_dir)`` returns a :class:`LoadedConfig`; every problem is a one-line
-:class:`~sbkube.errors.ConfigError` naming the file and the field. Only pydantic and
-PyYAML are imported here, so the CLI can load a config without pulling in SQLAlchemy
-or the cluster adapters.
+:class:`~sbkube.errors.ConfigError` naming the file and the field. ``schema`` (pydantic),
+``reading`` (files and hardened YAML), ``messages`` (error wording), ``ordering`` (deploy
+order, graphlib), ``loader`` (ties them together) and ``values`` (values and manifests
+per app). Names are imported on first use; none of this pulls in SQLAlchemy or the
+cluster adapters.
 """
 
-from sbkube.config.loader import LoadedConfig, load_config
-from sbkube.config.schema import HelmApp, SbkubeConfig, YamlApp
-from sbkube.config.values import (
-    load_manifests,
-    load_manifests_with_sources,
-    resolve_values,
-    sources_snapshot,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sbkube._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sbkube.config.loader import LoadedConfig, load_config
+    from sbkube.config.schema import HelmApp, SbkubeConfig, YamlApp
+    from sbkube.config.values import (
+        load_manifests,
+        load_manifests_with_sources,
+        resolve_values,
+        sources_snapshot,
+    )
+
+_EXPORTS: dict[str, str] = {
+    "HelmApp": "schema",
+    "LoadedConfig": "loader",
+    "SbkubeConfig": "schema",
+    "YamlApp": "schema",
+    "load_config": "loader",
+    "load_manifests": "values",
+    "load_manifests_with_sources": "values",
+    "resolve_values": "values",
+    "sources_snapshot": "values",
+}
 
 __all__ = [
     "HelmApp",
@@ -26,3 +47,5 @@ __all__ = [
     "resolve_values",
     "sources_snapshot",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sbkube.config.loader import LoadedConfig, display_path, parse_yaml, parse_yaml_documents
+from sbkube.config.loader import LoadedConfig
+from sbkube.config.reading import display_path, parse_yaml, parse_yaml_documents
 from sbkube.config.schema import (
     HelmApp,
     YamlApp,

@@ -2,27 +2,29 @@
 
 ``deploy(app_dir, *, cluster, db, apps=None, dry_run=False)`` and
 ``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)``
-return frozen results. Imported lazily so that ``import sbkube.engine`` stays cheap.
+return frozen results. Both run their apps through ``runner.run_apps``. Imported lazily so
+that ``import sbkube.engine`` stays cheap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["DeployResult", "deploy", "rollback"]
+from sbkube._lazy import lazy_exports
 
+if TYPE_CHECKING:
+    from sbkube.engine.deployer import deploy
+    from sbkube.engine.results import AppOutcome, DeployResult
+    from sbkube.engine.rollback_run import RollbackResult, rollback
 
-def __getattr__(name: str) -> Any:
-    if name == "deploy":
-        from sbkube.engine.deployer import deploy
+_EXPORTS: dict[str, str] = {
+    "deploy": "deployer",
+    "rollback": "rollback_run",
+    "DeployResult": "results",
+    "AppOutcome": "results",
+    "RollbackResult": "rollback_run",
+}
 
-        return deploy
-    if name == "rollback":
-        from sbkube.engine.rollbacks import rollback
+__all__ = ["AppOutcome", "DeployResult", "RollbackResult", "deploy", "rollback"]
 
-        return rollback
-    if name == "DeployResult":
-        from sbkube.engine.results import DeployResult
-
-        return DeployResult
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -243,7 +243,10 @@ def apply_helm_app(
     cluster: Cluster,
     handle: AppHandle,
     previous: AppDeploymentRecord | None,
+    secret_keys: Sequence[str],
 ) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
+    """``helm upgrade --install`` and its recording; ``secret_keys`` name the values whose
+    plain text must not reach the recorded manifests."""
     assert work.chart is not None and work.release_name is not None
     before = cluster.helm_status(work.release_name, work.namespace)
     # Rendered once while preparing (so a broken chart fails before anything is recorded).
@@ -271,7 +274,7 @@ def apply_helm_app(
         previous_revision=before.revision if before else None,
     )
     record_release(handle, status, work.values)
-    secrets = secret_leaves(work.values, handle._secret_keys)
+    secrets = secret_leaves(work.values, tuple(secret_keys))
     inputs, changes = helm_resource_inputs(rendered, previous, secrets)
     handle.record_resources(inputs)
     release = ReleaseChange(

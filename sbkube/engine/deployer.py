@@ -9,10 +9,10 @@ Shape of a deploy (each step can fail with a clear error; nothing is recorded be
 3. take the target's deploy lock (``--wait-lock``), then recover: mark deployments left
    ``in_progress`` by dead processes ``interrupted`` and roll back Helm releases left
    ``pending-*``;
-4. ``DeploymentTracker.track_deployment``; for each app in order: skip it when one of its
-   dependencies failed, else ``track_app`` and apply it (``apply.py``). One app's failure
-   does not stop the others that do not depend on it: the deployment is then
-   ``partially_failed``;
+4. ``DeploymentTracker.track_deployment``; for each app in order (``runner.run_apps``): skip
+   it when one of its dependencies failed, else ``track_app`` and apply it (``apply.py``).
+   One app's failure does not stop the others that do not depend on it: the deployment is
+   then ``partially_failed``;
 5. release the lock.
 
 A dry run does 1, 2 and 4 against a :class:`MemoryCluster` seeded from the target's last
@@ -23,10 +23,9 @@ what the real run then does when the cluster matches the record.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
 from sbkube.engine.apply import (
@@ -37,25 +36,28 @@ from sbkube.engine.apply import (
     with_ownership,
 )
 from sbkube.engine.recovery import locked_target
-from sbkube.engine.results import AppOutcome, DeployResult
-from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment, SbkubeError
-from sbkube.model import AppStatus, AppType, ResourceAction, thaw
+from sbkube.engine.results import DeployResult
+from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.errors import ClusterError, ConfigError
+from sbkube.model import AppType, ResourceAction, thaw
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
     AppDeploymentRecord,
+    AppHandle,
     DeploymentDatabase,
     DeploymentRepository,
     DeploymentTracker,
 )
 
-Progress = Callable[[str], None]
+if TYPE_CHECKING:
+    from sbkube.config import LoadedConfig
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
     return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
 
 
-def prepare_apps(loaded: Any, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
+def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded."""
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
 
@@ -128,9 +130,11 @@ def seeded_cluster(
 ) -> Cluster:
     """A MemoryCluster holding what the store says is on ``cluster`` for these apps
     (``previous``: each app's last successful recording)."""
+    from sbkube.cluster.kube import KubeCluster
     from sbkube.cluster.memory import MemoryCluster
 
-    helm = getattr(cluster, "helm", None) or getattr(cluster, "_helm", None)
+    # The plan renders charts with the target's helm client (its binary and environment).
+    helm = cluster.helm if isinstance(cluster, KubeCluster | MemoryCluster) else None
     plan = MemoryCluster(name=cluster.name, helm=helm)
     objects: list[dict[str, Any]] = []
     releases: list[ReleaseInfo] = []
@@ -169,69 +173,30 @@ def seeded_cluster(
     return plan
 
 
-def run_apps(
+def deploy_steps(
     works: Sequence[AppWork],
     cluster: Cluster,
-    dep: Any,
     previous: Mapping[str, AppDeploymentRecord | None],
-    *,
-    progress: Progress | None,
-) -> list[AppOutcome]:
-    """Apply apps in order under one tracked deployment; failures skip their dependents."""
-    outcomes: list[AppOutcome] = []
-    broken: set[str] = set()
-    total = len(works)
-    for index, work in enumerate(works, start=1):
-        prefix = f"[{index}/{total}] {work.name} ({work.type})"
-        blocked = [d for d in work.depends_on if d in broken]
-        if blocked:
-            reason = f"skipped: dependency {', '.join(blocked)} failed"
-            dep.skip_app(name=work.name, type=work.type, namespace=work.namespace, reason=reason)
-            broken.add(work.name)
-            outcomes.append(
-                AppOutcome(work.name, work.type, work.namespace, AppStatus.SKIPPED, reason, 0.0)
-            )
-            if progress:
-                progress(f"{prefix} {reason}")
-            continue
-        started = time.monotonic()
-        release = None
-        try:
-            with dep.track_app(
-                name=work.name,
-                type=AppType(work.type),
-                namespace=work.namespace,
-                config=work.config,
-            ) as app:
-                if work.type == "helm":
-                    changes, release = apply_helm_app(work, cluster, app, previous[work.name])
-                else:
-                    changes = apply_yaml_app(work, cluster, app, previous[work.name])
-        except InterruptedDeployment:
-            # Asked to stop (SIGTERM): not an app failure; later apps must not run.
-            raise
-        except SbkubeError as err:
-            broken.add(work.name)
-            seconds = time.monotonic() - started
-            outcomes.append(
-                AppOutcome(
-                    work.name, work.type, work.namespace, AppStatus.FAILED, err.message, seconds
-                )
-            )
-            if progress:
-                progress(f"{prefix} FAILED after {seconds:.1f}s: {err.message}")
-            continue
-        seconds = time.monotonic() - started
-        outcome = AppOutcome(
-            work.name, work.type, work.namespace, AppStatus.SUCCESS, None, seconds, changes, release
+    secret_keys: Sequence[str],
+) -> list[AppStep]:
+    """One runner step per app: apply it (``apply.py``) against its last recording."""
+
+    def step(work: AppWork) -> AppStep:
+        def run(handle: AppHandle) -> StepChanges:
+            if work.type == "helm":
+                return apply_helm_app(work, cluster, handle, previous[work.name], secret_keys)
+            return apply_yaml_app(work, cluster, handle, previous[work.name]), None
+
+        return AppStep(
+            name=work.name,
+            type=AppType(work.type),
+            namespace=work.namespace,
+            run=run,
+            config=work.config,
+            depends_on=work.depends_on,
         )
-        outcomes.append(outcome)
-        if progress:
-            rel = ""
-            if release is not None:
-                rel = f"{release.action} {release.release_name} to revision {release.to_revision}; "
-            progress(f"{prefix} ok in {seconds:.1f}s: {rel}{outcome.summary}")
-    return outcomes
+
+    return [step(work) for work in works]
 
 
 def deploy(
@@ -287,9 +252,10 @@ def deploy(
         previous = last_applied()
         plan_cluster = seeded_cluster(repo, cluster, namespace, works, previous)
         with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
-            outcomes = run_apps(works, plan_cluster, dep, previous, progress=progress)
+            steps = deploy_steps(works, plan_cluster, previous, secret_keys)
+            outcomes = run_apps(steps, dep, progress=progress)
         return DeployResult(
-            None, dep.status, True, cluster.name, namespace, tuple(outcomes), tuple(messages)
+            None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
         )
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
@@ -307,13 +273,8 @@ def deploy(
         tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
-        outcomes = run_apps(works, cluster, dep, last_applied(), progress=progress)
+        steps = deploy_steps(works, cluster, last_applied(), secret_keys)
+        outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id,
-        dep.status,
-        False,
-        cluster.name,
-        namespace,
-        tuple(outcomes),
-        tuple(messages),
+        dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)
     )

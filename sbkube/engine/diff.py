@@ -1,6 +1,6 @@
 """What changed between two recorded deployments (``sbkube state diff A B``).
 
-Pure functions over frozen :class:`~sbkube.state.records.DeploymentRecord` values; no
+Pure functions over frozen :class:`~sbkube.state.DeploymentRecord` values; no
 database, no cluster. Four sections, each narrowed by ``apps`` when given:
 
 * the config snapshot, as a unified diff of its YAML dump;
@@ -9,15 +9,15 @@ database, no cluster. Four sections, each narrowed by ``apps`` when given:
 * the resource set of every app: added, removed, changed (by checksum), unchanged;
 * a unified diff of the stored manifest of every changed resource.
 
-Secrets never show: the store keeps them as ``sha256:`` digests (``redact.py``), and a
-digest is rendered as a marker — a value is only ever "(secret) changed" or
+The result is data (records with ``to_dict``); ``sbkube.cli.output.render_diff`` turns it
+into text. Secrets never show: the store keeps them as ``sha256:`` digests (``redact.py``),
+and a digest is rendered as a marker — a value is only ever "(secret) changed" or
 "(secret) unchanged", in the text output as in JSON.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -395,72 +395,3 @@ def diff_deployments(
         releases=tuple(releases),
         resources=tuple(resources),
     )
-
-
-# -- text rendering ----------------------------------------------------------------------
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-_MARK = {"added": "+", "removed": "-", "changed": "~"}
-
-
-def render_text(diff: DeploymentDiff) -> str:
-    """The ``-o table`` form: readable sections, one per kind of change."""
-    out: list[str] = []
-    a, b = diff.a, diff.b
-    out.append(f"--- {a.deployment_id}  {a.command} {a.status}  {a.cluster}/{a.namespace}")
-    out.append(f"+++ {b.deployment_id}  {b.command} {b.status}  {b.cluster}/{b.namespace}")
-    if diff.apps is not None:
-        out.append(f"apps: {', '.join(diff.apps)}")
-
-    out += ["", "== Config snapshot =="]
-    out.append(diff.config_diff.rstrip("\n") if diff.config_changed else "(unchanged)")
-
-    out += ["", "== Helm releases =="]
-    if not diff.releases:
-        out.append("(no Helm releases)")
-    for r in diff.releases:
-        out.append(f"{r.app}: release {r.release_name} (namespace {r.namespace}) {r.change}")
-        if r.chart_changed:
-            va = f"{r.chart_a}-{r.chart_version_a}" if r.chart_version_a else r.chart_a
-            vb = f"{r.chart_b}-{r.chart_version_b}" if r.chart_version_b else r.chart_b
-            out.append(f"  chart:    {va or '-'} -> {vb or '-'}")
-        if r.revision_changed:
-            out.append(f"  revision: {r.revision_a or '-'} -> {r.revision_b or '-'}")
-        for v in r.values:
-            if v.secret:
-                out.append(f"  {_MARK[v.change]} {v.path}: {SECRET} {v.change}")
-            elif v.change == "added":
-                out.append(f"  + {v.path}: {_short(v.new)}")
-            elif v.change == "removed":
-                out.append(f"  - {v.path}: {_short(v.old)}")
-            else:
-                out.append(f"  ~ {v.path}: {_short(v.old)} -> {_short(v.new)}")
-        for path in r.unchanged_secrets:
-            out.append(f"  = {path}: {SECRET} unchanged")
-
-    out += ["", "== Resources =="]
-    if not diff.resources:
-        out.append("(no apps)")
-    for app in diff.resources:
-        counts = (
-            f"{len(app.added)} added, {len(app.removed)} removed, "
-            f"{len(app.changed)} changed, {app.unchanged} unchanged"
-        )
-        suffix = f" (app {app.change})" if app.change in ("added", "removed") else ""
-        out.append(f"{app.app}: {counts}{suffix}")
-        out += [f"  + {r.label}" for r in app.added]
-        out += [f"  - {r.label}" for r in app.removed]
-        out += [f"  ~ {c.resource.label}" for c in app.changed]
-
-    changed = [c for app in diff.resources for c in app.changed]
-    out += ["", "== Manifest diffs =="]
-    if not changed:
-        out.append("(no changed manifests)")
-    for c in changed:
-        out.append(c.diff.rstrip("\n"))
-    return "\n".join(out)

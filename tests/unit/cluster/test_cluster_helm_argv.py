@@ -10,6 +10,7 @@ import pytest
 
 from sbkube.cluster import helm as h
 from sbkube.cluster.port import ChartRef
+from sbkube.cluster.process import values_file
 from sbkube.errors import ClusterError
 
 
@@ -61,8 +62,7 @@ def test_upgrade_install_argv_full() -> None:
         values_file="/tmp/values.json",
         wait=True,
         timeout="5m",
-        kubeconfig="/home/u/.kube/config",
-        context="k3s",
+        flags=h.global_flags(kubeconfig="/home/u/.kube/config", context="k3s"),
     )
     assert argv == [
         "/bin/helm",
@@ -115,7 +115,7 @@ def test_upgrade_install_argv_minimal() -> None:
 
 
 def test_status_history_values_metadata_argv() -> None:
-    assert h.status_argv("helm", "r", "n", context="c") == [
+    assert h.status_argv("helm", "r", "n", flags=h.global_flags(context="c")) == [
         "helm",
         "status",
         "r",
@@ -148,13 +148,16 @@ def test_status_history_values_metadata_argv() -> None:
         "json",
     ]
     assert "--revision" not in h.get_values_argv("helm", "r", "n")
-    assert h.metadata_argv("helm", "r", "n", kubeconfig="/k")[:4] == [
+    assert h.metadata_argv("helm", "r", "n", flags=h.global_flags(kubeconfig="/k"))[:4] == [
         "helm",
         "get",
         "metadata",
         "r",
     ]
-    assert h.metadata_argv("helm", "r", "n", kubeconfig="/k")[-2:] == ["--kubeconfig", "/k"]
+    assert h.metadata_argv("helm", "r", "n", flags=h.global_flags(kubeconfig="/k"))[-2:] == [
+        "--kubeconfig",
+        "/k",
+    ]
 
 
 def test_rollback_and_uninstall_argv() -> None:
@@ -169,7 +172,7 @@ def test_rollback_and_uninstall_argv() -> None:
         "--timeout",
         "1m",
     ]
-    assert h.uninstall_argv("helm", "r", "n", context="c") == [
+    assert h.uninstall_argv("helm", "r", "n", flags=h.global_flags(context="c")) == [
         "helm",
         "uninstall",
         "r",
@@ -194,7 +197,7 @@ def test_show_chart_argv() -> None:
 
 def test_values_file_is_private_json_and_removed() -> None:
     values = {"auth": {"password": "s3cret"}, "flag": "on", "version": "1.10"}
-    with h.values_file(values) as path:
+    with values_file(values) as path:
         assert oct(os.stat(path).st_mode & 0o777) == "0o600"
         # Strings stay strings: "on" and "1.10" would change type through a naive YAML dump.
         assert json.loads(Path(path).read_text()) == values

@@ -12,6 +12,7 @@ import pytest
 from sbkube.cluster import kubectl as k
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
+from sbkube.cluster.process import first_error_line
 from sbkube.errors import ClusterError
 
 DEPLOY_KEY = ("apps/v1", "Deployment", "data", "web")
@@ -31,7 +32,9 @@ def test_resource_arg(api_version: str, kind: str, expected: str) -> None:
 
 
 def test_get_argv() -> None:
-    assert k.get_argv("kubectl", DEPLOY_KEY, kubeconfig="/k", context="c") == [
+    assert k.get_argv(
+        "kubectl", DEPLOY_KEY, flags=k.cluster_flags(kubeconfig="/k", context="c")
+    ) == [
         "kubectl",
         "get",
         "Deployment.v1.apps",
@@ -52,7 +55,7 @@ def test_get_argv() -> None:
 
 def test_apply_argv() -> None:
     assert k.apply_argv("kubectl") == ["kubectl", "apply", "--filename", "-", "--output", "json"]
-    server_side = k.apply_argv("kubectl", server_side=True, context="c")
+    server_side = k.apply_argv("kubectl", server_side=True, flags=k.cluster_flags(context="c"))
     assert server_side[-5:] == [
         "--server-side",
         "--field-manager=sbkube",
@@ -229,4 +232,4 @@ def test_real_kubectl_reports_unreachable_cluster(kubectl_binary: str, tmp_path:
     ],
 )
 def test_first_error_line(stderr: str, expected: str) -> None:
-    assert k.first_error_line(stderr) == expected
+    assert first_error_line(stderr) == expected

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sbkube.engine.diff import SECRET, diff_deployments, render_text
+from sbkube.cli.output import render_diff as render_text
+from sbkube.engine.diff import SECRET, diff_deployments
 from sbkube.errors import NotFoundError
 from sbkube.redaction import digest
 from sbkube.state import (

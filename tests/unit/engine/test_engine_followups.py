@@ -71,7 +71,7 @@ def test_removing_an_app_target_lacks_is_asked_for_or_allowed(
 ) -> None:
     import pytest
 
-    from sbkube.engine.rollbacks import RemovalNeedsConfirmation
+    from sbkube.engine.rollback_plan import RemovalNeedsConfirmation
 
     cfg = demo.path / "config.yaml"
     text = cfg.read_text()

@@ -1,4 +1,4 @@
-"""``rollback``: put any set of apps back the way a recorded deployment left them.
+"""Planning a rollback: which deployment to go back to, and what that means per app.
 
 Terms: SOURCE is the deployment rolled back *from* (default: the target's latest), TARGET
 the deployment rolled back *to* (default: the last successful deployment before SOURCE).
@@ -16,52 +16,28 @@ Refused (``RefusedError``/``NotFoundError``, exit 2): TARGET on another cluster 
 namespace, TARGET not successful (unless ``force``), unknown ids (nearest suggested), a
 Secret that would have to be restored but whose data the store only has as digests
 (named, unless ``force``, which leaves that Secret as it is live), a Helm revision that is
-no longer in the release's history.
-
-The rollback is itself a deployment (command ``rollback``, ``rollback_target_id`` =
-TARGET), recorded through the same tracker under the same lock as deploy; on success
-SOURCE is marked ``rolled_back``.
+no longer in the release's history. ``rollback_run`` executes the plan.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sbkube.cluster.port import Cluster, ObjectKey
+from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import (
     change_for,
     helm_resource_inputs,
     is_subset,
     live_resources,
     owned_by,
-    record_release,
 )
-from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import ResourceChange
-from sbkube.errors import (
-    InterruptedDeployment,
-    NotFoundError,
-    RefusedError,
-    SbkubeError,
-    UsageError,
-)
-from sbkube.model import AppStatus, Command, DeploymentStatus, Record, ResourceAction, thaw
+from sbkube.errors import NotFoundError, RefusedError, UsageError
+from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest
-from sbkube.state import (
-    AppDeploymentRecord,
-    DeploymentDatabase,
-    DeploymentRecord,
-    DeploymentRepository,
-    DeploymentTracker,
-    ResourceInput,
-)
-
-Progress = Callable[[str], None]
+from sbkube.state import AppDeploymentRecord, DeploymentRecord, DeploymentRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +60,6 @@ class RollbackPlan(Record):
     namespace: str
     apps: tuple[AppRollbackPlan, ...]
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackResult(Record):
-    plan: RollbackPlan
-    deployment_id: str | None
-    status: DeploymentStatus | None
-    dry_run: bool
-    app_status: tuple[tuple[str, str, str | None], ...] = ()
-    messages: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.dry_run or self.status == DeploymentStatus.SUCCESS
 
 
 class RemovalNeedsConfirmation(RefusedError):
@@ -276,7 +238,7 @@ def _helm_plan(
             f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
             f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
         )
-    _, changes = helm_resource_inputs(_recorded_manifests(t_app), current)
+    _, changes = helm_resource_inputs(recorded_manifests(t_app), current)
     return AppRollbackPlan(
         t_app.name,
         "helm",
@@ -304,7 +266,7 @@ def _yaml_plan(
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
-        if action != ResourceAction.UNCHANGED and _has_digests(state):
+        if action != ResourceAction.UNCHANGED and has_digests(state):
             secrets.append(f"Secret {key[2]}/{key[3]}")
         changes.append(change_for(action, key))
     for key in live_resources(current):
@@ -325,7 +287,8 @@ def _yaml_plan(
     )
 
 
-def _recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
+def recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
+    """The manifests an app recording left in place (its deletes left out)."""
     return [
         thaw(r.current_state)
         for r in app.resources
@@ -333,166 +296,10 @@ def _recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
     ]
 
 
-def _has_digests(state: dict[str, Any]) -> bool:
+def has_digests(state: dict[str, Any]) -> bool:
+    """True for a Secret whose data the store kept only as digests (cannot be restored)."""
     if not is_secret_manifest(state):
         return False
     return any(
         is_digest(v) for field in ("data", "stringData") for v in (state.get(field) or {}).values()
-    )
-
-
-def _execute_app(
-    plan: AppRollbackPlan,
-    t_app: AppDeploymentRecord | None,
-    current: AppDeploymentRecord | None,
-    cluster: Cluster,
-    handle: Any,
-) -> None:
-    if plan.action == "helm-rollback":
-        assert t_app is not None and plan.release_name and plan.to_revision
-        info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
-        info = cluster.helm_status(plan.release_name, plan.namespace) or info
-        values = cluster.helm_get_values(plan.release_name, plan.namespace)
-        record_release(handle, info, values)
-        helm_inputs, _ = helm_resource_inputs(_recorded_manifests(t_app), current)
-        handle.record_resources(helm_inputs)
-        return
-    if plan.action == "uninstall":
-        assert plan.release_name
-        cluster.helm_uninstall(plan.release_name, plan.namespace)
-    inputs: list[ResourceInput] = []
-    wanted = live_resources(t_app) if t_app is not None else {}
-    for change in plan.changes:
-        key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
-        live = cluster.get(key)
-        if change.action == ResourceAction.DELETE:
-            if live is not None and plan.action != "uninstall":
-                cluster.delete(key)
-            state = live if live is not None else thaw(live_resources(current)[key].current_state)
-            inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
-            continue
-        res = wanted[key]
-        state = thaw(res.current_state)
-        action = ResourceAction(change.action)
-        if action != ResourceAction.UNCHANGED and _has_digests(state):
-            # Only digests were recorded (forced): the live Secret stays as it is.
-            action, state = ResourceAction.UNCHANGED, live if live is not None else state
-        elif action != ResourceAction.UNCHANGED:
-            cluster.apply(state)
-        inputs.append(
-            ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
-        )
-    handle.record_resources(inputs)
-
-
-def rollback(
-    db: DeploymentDatabase | str | os.PathLike[str] | None,
-    cluster: Cluster,
-    *,
-    deployment_id: str | None = None,
-    to: str | None = None,
-    apps: Sequence[str] | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    allow_removal: bool = False,
-    namespace: str | None = None,
-    wait_lock: float = 0.0,
-    progress: Progress | None = None,
-    confirm: Callable[[RollbackPlan], bool] | None = None,
-    command_args: Sequence[str] = (),
-) -> RollbackResult:
-    """Roll back to a recorded deployment; see the module docstring."""
-    database = open_database(db)
-    repo = DeploymentRepository(database)
-    source, target = resolve_pair(
-        repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
-    )
-    # Each app's last successful recording, read once: the plan and the execution use it.
-    current = {
-        name: repo.last_successful_app(cluster=source.cluster, namespace=source.namespace, app=name)
-        for name in plan_app_names(source, target)
-    }
-    plan = plan_rollback(
-        repo,
-        cluster,
-        source,
-        target,
-        apps=apps,
-        force=force,
-        allow_removal=allow_removal,
-        current=current,
-    )
-    if dry_run:
-        return RollbackResult(plan, None, None, True)
-    if confirm is not None and not confirm(plan):
-        raise RefusedError("rollback cancelled")
-    messages: list[str] = []
-
-    def note(msg: str) -> None:
-        messages.append(msg)
-        if progress:
-            progress(msg)
-
-    tracker = DeploymentTracker(repo)
-    statuses: list[tuple[str, str, str | None]] = []
-    with locked_target(
-        database,
-        repo,
-        cluster,
-        source.namespace,
-        command="rollback",
-        wait_lock=wait_lock,
-        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-        note=note,
-    ) as lock:
-        with tracker.track_deployment(
-            cluster=source.cluster,
-            namespace=source.namespace,
-            app_dir=target.app_dir,
-            config=thaw(target.config_snapshot) if target.config_snapshot else None,
-            config_file=target.config_file,
-            command=Command.ROLLBACK,
-            command_args=list(command_args),
-            sources=thaw(target.sources_snapshot) if target.sources_snapshot else None,
-            rollback_target_id=target.deployment_id,
-        ) as dep:
-            lock.set_deployment(dep.deployment_id)
-            for index, app_plan in enumerate(plan.apps, start=1):
-                t_app = target.app(app_plan.name)
-                started = time.monotonic()
-                info = {
-                    "from_deployment": source.deployment_id,
-                    "to_deployment": target.deployment_id,
-                    "action": app_plan.action,
-                    "from_revision": app_plan.from_revision,
-                    "to_revision": app_plan.to_revision,
-                }
-                try:
-                    with dep.track_app(
-                        name=app_plan.name,
-                        type=app_plan.type,
-                        namespace=app_plan.namespace,
-                        config=thaw(t_app.config) if t_app else None,
-                        rollback_info=info,
-                    ) as handle:
-                        _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
-                except InterruptedDeployment:
-                    raise  # asked to stop: not an app failure; later apps must not run
-                except SbkubeError as err:
-                    statuses.append((app_plan.name, "failed", err.message))
-                    if progress:
-                        progress(
-                            f"[{index}/{len(plan.apps)}] {app_plan.name} FAILED: {err.message}"
-                        )
-                    continue
-                statuses.append((app_plan.name, "success", None))
-                if progress:
-                    progress(
-                        f"[{index}/{len(plan.apps)}] {app_plan.name} {app_plan.action} ok in "
-                        f"{time.monotonic() - started:.1f}s"
-                    )
-        if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
-            repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
-    return RollbackResult(
-        plan, dep.deployment_id, dep.status, False, tuple(statuses), tuple(messages)
     )

@@ -1,7 +1,7 @@
-"""``sbkube state …``: read (and curate) the deployment history.
+"""``sbkube state list|show|history``: read the deployment history.
 
-Read commands import only the state store and the renderers, never helm, pydantic or
-the cluster adapters, so they start fast.
+They import only the state store and the renderers, never helm, pydantic or the cluster
+adapters, so they start fast.
 """
 
 from __future__ import annotations
@@ -10,31 +10,9 @@ from typing import Any
 
 import click
 
-from sbkube.cli.common import open_db, parse_since
-from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time, output_option
-
-
-def open_recovered(ctx: click.Context) -> Any:
-    """Open the store, first closing deployments whose process died mid-way.
-
-    A deployment still ``in_progress`` whose target has no live lock holder belongs to a
-    process that is gone; showing it as running would mislead, so it is marked
-    ``interrupted`` here (and the user told on stderr).
-    """
-    from sbkube.engine.recovery import recover_orphans
-
-    db = open_db(ctx)
-    recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
-    return db
-
-
-@click.group()
-def state() -> None:
-    """List, show, diff, export and prune recorded deployments; see and clear deploy locks.
-
-    Every deployment sbkube runs (and every rollback) is recorded with its apps, Helm
-    releases and resources. These commands read that record.
-    """
+from sbkube.cli.common import open_recovered, parse_since
+from sbkube.cli.options import output_option
+from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time
 
 
 def _counts(summary: Any) -> str:
@@ -47,7 +25,7 @@ def _counts(summary: Any) -> str:
     return f"{ok}/{total}" + (f" ({rest})" if rest else "")
 
 
-@state.command("list")
+@click.command("list")
 @click.option("--cluster", help="Only deployments to this cluster.")
 @click.option("-n", "--namespace", help="Only deployments to this namespace.")
 @click.option("--app", help="Only deployments that include this app.")
@@ -126,7 +104,7 @@ def list_cmd(
     )
 
 
-@state.command("show")
+@click.command("show")
 @click.argument("deployment_id")
 @click.option("--resources/--no-resources", default=True, help="List each resource (table).")
 @output_option
@@ -208,7 +186,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
             )
 
 
-@state.command("history")
+@click.command("history")
 @click.argument("app")
 @click.option("--cluster", help="Only this cluster.")
 @click.option("-n", "--namespace", help="Only this namespace.")
@@ -242,7 +220,3 @@ def history_cmd(
         ],
         empty=f"No deployment of app '{app}' recorded.",
     )
-
-
-# diff, prune, export and import live in their own module; importing it registers them.
-from sbkube.cli import state_more  # noqa: E402,F401

@@ -1,0 +1,53 @@
+"""``sbkube state diff A B``: what changed between two recorded deployments."""
+
+from __future__ import annotations
+
+import click
+
+from sbkube.cli.common import open_db
+from sbkube.cli.options import output_option
+from sbkube.cli.output import emit, render_diff
+
+
+@click.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@click.option("--cluster", help="Resolve 'latest' / 'latest~N' within this cluster.")
+@click.option("-n", "--namespace", help="Resolve 'latest' / 'latest~N' within this namespace.")
+@output_option
+@click.pass_context
+def diff_cmd(
+    ctx: click.Context,
+    a: str,
+    b: str,
+    apps: tuple[str, ...],
+    cluster: str | None,
+    namespace: str | None,
+    fmt: str,
+) -> None:
+    """Show what changed from deployment A to deployment B.
+
+    Sections: the config snapshot (unified diff), every Helm release (chart version,
+    revision, values by dotted path; secrets only as "(secret) changed/unchanged"),
+    the resources of every app (added, removed, changed, unchanged) and a unified diff
+    of every changed manifest.
+
+    A and B are deployment ids, unique prefixes of one, 'latest' or 'latest~N'.
+
+    \b
+    Examples:
+      sbkube state diff latest~1 latest
+      sbkube state diff dep-20261126-0851 latest --app redis -o json
+    """
+    from sbkube.engine.diff import diff_deployments
+    from sbkube.state import DeploymentRepository
+
+    repo = DeploymentRepository(open_db(ctx))
+    id_a = repo.resolve(a, cluster=cluster, namespace=namespace)
+    id_b = repo.resolve(b, cluster=cluster, namespace=namespace)
+    result = diff_deployments(repo.get(id_a), repo.get(id_b), apps=list(apps) or None)
+    if fmt != "table":
+        emit(result, fmt)
+        return
+    click.echo(render_diff(result))

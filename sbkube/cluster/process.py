@@ -1,0 +1,152 @@
+"""Running a cluster command-line tool (helm, kubectl): finding it, running it, one error line.
+
+``BinaryClient`` is what ``HelmClient`` and ``KubectlClient`` share: it resolves the binary
+lazily, holds the flags that select the target cluster (built once from kubeconfig and
+context, so the pure argv builders in ``helm.py``/``kubectl.py`` take them as one list), runs a
+command and turns a non-zero exit into one ``ClusterError`` line taken from the tool's stderr.
+``values_file`` hands values to a tool through a private temporary file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar
+
+from sbkube.errors import ClusterError
+
+# client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
+# the tool's own one-line summary and repeat on every retry.
+KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
+
+
+def target_flags(*, kubeconfig: str | None, context: str | None, context_flag: str) -> list[str]:
+    """Flags that select the cluster; empty when the tool's own defaults apply.
+
+    helm and kubectl agree on ``--kubeconfig`` but not on the context flag
+    (``--kube-context`` versus ``--context``), hence ``context_flag``.
+    """
+    flags: list[str] = []
+    if kubeconfig:
+        flags += ["--kubeconfig", kubeconfig]
+    if context:
+        flags += [context_flag, context]
+    return flags
+
+
+def first_error_line(stderr: str, *, noise: tuple[str, ...] = ()) -> str:
+    """The line of a tool's stderr that explains a failure.
+
+    helm and kubectl print warnings and client-go log lines before their ``Error: ...``
+    (kubectl: ``error: ...``/``Error from server ...``) line and hints after it, so prefer
+    that line, then the first line that is neither a log line nor known ``noise`` (lowercase
+    prefixes), then the first line with its log prefix removed.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [line for line in lines if not KLOG_LINE.match(line)]
+    for line in own:
+        lowered = line.lower()
+        if lowered.startswith("error:"):
+            return line[len("error:") :].strip()
+        if lowered.startswith("error from server"):
+            return line
+    for line in own:
+        if not line.lower().startswith(noise):
+            return line
+    if own:
+        return own[0]
+    return KLOG_LINE.sub("", lines[0]) if lines else ""
+
+
+def resolve_binary(binary: str | None, env_var: str, default: str) -> str:
+    """``binary`` if given, else ``$env_var``, else ``default``; resolved against PATH.
+
+    Raises ClusterError naming the binary when it cannot be found, so a missing helm is one
+    clear line rather than a FileNotFoundError traceback.
+    """
+    wanted = binary or os.environ.get(env_var) or default
+    found = shutil.which(wanted)
+    if found is None:
+        raise ClusterError(
+            f"{default} binary not found: {wanted!r} "
+            f"(install {default}, put it on PATH, or set {env_var})"
+        )
+    return found
+
+
+@contextmanager
+def values_file(values: Mapping[str, Any]) -> Iterator[str]:
+    """A private temporary file holding ``values``; removed on exit.
+
+    JSON is a subset of YAML, and unlike yaml.dump it cannot turn a string such as "on" or
+    "1.10" into another type on helm's side.
+    """
+    fd, path = tempfile.mkstemp(prefix="sbkube-values-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(dict(values), handle, default=str)
+        yield path
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+class BinaryClient:
+    """A command-line tool run against one kubeconfig/context (helm, kubectl).
+
+    Subclasses name the tool (``NAME``), the variable that overrides its path (``ENV_VAR``),
+    its context flag (``CONTEXT_FLAG``) and the stderr prefixes that never explain a
+    failure (``NOISE``).
+    """
+
+    NAME: ClassVar[str] = ""
+    ENV_VAR: ClassVar[str] = ""
+    CONTEXT_FLAG: ClassVar[str] = "--context"
+    NOISE: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        # The binary is resolved on first use, so that building a client (e.g. for a
+        # MemoryCluster that never renders a chart) does not require the tool installed.
+        self._binary = binary
+        self._resolved: str | None = None
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.env = dict(env) if env else {}
+        self.flags: tuple[str, ...] = tuple(
+            target_flags(kubeconfig=kubeconfig, context=context, context_flag=self.CONTEXT_FLAG)
+        )
+
+    @property
+    def binary(self) -> str:
+        """Absolute path of the binary; ClusterError if it cannot be found."""
+        if self._resolved is None:
+            self._resolved = resolve_binary(self._binary, self.ENV_VAR, self.NAME)
+        return self._resolved
+
+    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
+        """Run ``argv``; stdout on success, ClusterError with the tool's reason otherwise."""
+        env = {**os.environ, **self.env} if self.env else None
+        try:
+            proc = subprocess.run(
+                list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
+            )
+        except OSError as exc:
+            raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
+        if proc.returncode != 0:
+            reason = first_error_line(proc.stderr, noise=self.NOISE)
+            raise ClusterError(
+                f"{what} failed: {reason or f'{self.NAME} exited with code {proc.returncode}'}"
+            )
+        return proc.stdout

@@ -1,0 +1,231 @@
+"""Executing a rollback plan (``rollback_plan``): the rollback is itself a deployment.
+
+Command ``rollback``, ``rollback_target_id`` = TARGET, recorded through the same tracker,
+under the same lock and through the same per-app runner as deploy; on success SOURCE is
+marked ``rolled_back``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sbkube.cluster.port import Cluster, ObjectKey
+from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
+from sbkube.engine.deployer import open_database
+from sbkube.engine.recovery import locked_target
+from sbkube.engine.results import ReleaseChange
+from sbkube.engine.rollback_plan import (
+    AppRollbackPlan,
+    RollbackPlan,
+    has_digests,
+    plan_app_names,
+    plan_rollback,
+    recorded_manifests,
+    resolve_pair,
+)
+from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.errors import RefusedError
+from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
+from sbkube.state import (
+    AppDeploymentRecord,
+    AppHandle,
+    DeploymentDatabase,
+    DeploymentRecord,
+    DeploymentRepository,
+    DeploymentTracker,
+    ResourceInput,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult(Record):
+    """Outcome of ``sbkube.engine.rollback``: the plan, and for a real run the recorded
+    deployment and each app's ``(name, status, error)`` (from the runner's AppOutcome)."""
+
+    plan: RollbackPlan
+    deployment_id: str | None
+    status: DeploymentStatus | None
+    dry_run: bool
+    app_status: tuple[tuple[str, str, str | None], ...] = ()
+    messages: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.dry_run or self.status == DeploymentStatus.SUCCESS
+
+
+def _execute_app(
+    plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+    cluster: Cluster,
+    handle: AppHandle,
+) -> StepChanges:
+    """Carry out one app's plan and record it on ``handle``; what it changed."""
+    if plan.action == "helm-rollback":
+        assert t_app is not None and plan.release_name and plan.to_revision
+        info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
+        info = cluster.helm_status(plan.release_name, plan.namespace) or info
+        values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        record_release(handle, info, values)
+        helm_inputs, changes = helm_resource_inputs(recorded_manifests(t_app), current)
+        handle.record_resources(helm_inputs)
+        release = ReleaseChange(
+            action="rollback",
+            release_name=info.name,
+            namespace=info.namespace,
+            chart=info.chart,
+            chart_version=info.chart_version,
+            from_revision=plan.from_revision,
+            to_revision=info.revision,
+            status=info.status,
+        )
+        return tuple(changes), release
+    if plan.action == "uninstall":
+        assert plan.release_name
+        cluster.helm_uninstall(plan.release_name, plan.namespace)
+    inputs: list[ResourceInput] = []
+    wanted = live_resources(t_app) if t_app is not None else {}
+    for change in plan.changes:
+        key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
+        live = cluster.get(key)
+        if change.action == ResourceAction.DELETE:
+            if live is not None and plan.action != "uninstall":
+                cluster.delete(key)
+            state = live if live is not None else thaw(live_resources(current)[key].current_state)
+            inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
+            continue
+        res = wanted[key]
+        state = thaw(res.current_state)
+        action = ResourceAction(change.action)
+        if action != ResourceAction.UNCHANGED and has_digests(state):
+            # Only digests were recorded (forced): the live Secret stays as it is.
+            action, state = ResourceAction.UNCHANGED, live if live is not None else state
+        elif action != ResourceAction.UNCHANGED:
+            cluster.apply(state)
+        inputs.append(
+            ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
+        )
+    handle.record_resources(inputs)
+    return plan.changes, None
+
+
+def rollback_steps(
+    plan: RollbackPlan,
+    target: DeploymentRecord,
+    current: Mapping[str, AppDeploymentRecord | None],
+    cluster: Cluster,
+) -> list[AppStep]:
+    """One runner step per app of the plan, recorded with where it rolls back from and to."""
+
+    def step(app_plan: AppRollbackPlan) -> AppStep:
+        t_app = target.app(app_plan.name)
+
+        def run(handle: AppHandle) -> StepChanges:
+            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
+
+        return AppStep(
+            name=app_plan.name,
+            type=app_plan.type,
+            namespace=app_plan.namespace,
+            run=run,
+            config=thaw(t_app.config) if t_app else None,
+            rollback_info={
+                "from_deployment": plan.source_id,
+                "to_deployment": plan.target_id,
+                "action": app_plan.action,
+                "from_revision": app_plan.from_revision,
+                "to_revision": app_plan.to_revision,
+            },
+            label=app_plan.action,
+        )
+
+    return [step(app_plan) for app_plan in plan.apps]
+
+
+def rollback(
+    db: DeploymentDatabase | str | os.PathLike[str] | None,
+    cluster: Cluster,
+    *,
+    deployment_id: str | None = None,
+    to: str | None = None,
+    apps: Sequence[str] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    allow_removal: bool = False,
+    namespace: str | None = None,
+    wait_lock: float = 0.0,
+    progress: Progress | None = None,
+    confirm: Callable[[RollbackPlan], bool] | None = None,
+    command_args: Sequence[str] = (),
+) -> RollbackResult:
+    """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring."""
+    database = open_database(db)
+    repo = DeploymentRepository(database)
+    source, target = resolve_pair(
+        repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
+    )
+    # Each app's last successful recording, read once: the plan and the execution use it.
+    current = {
+        name: repo.last_successful_app(cluster=source.cluster, namespace=source.namespace, app=name)
+        for name in plan_app_names(source, target)
+    }
+    plan = plan_rollback(
+        repo,
+        cluster,
+        source,
+        target,
+        apps=apps,
+        force=force,
+        allow_removal=allow_removal,
+        current=current,
+    )
+    if dry_run:
+        return RollbackResult(plan, None, None, True)
+    if confirm is not None and not confirm(plan):
+        raise RefusedError("rollback cancelled")
+    messages: list[str] = []
+
+    def note(msg: str) -> None:
+        messages.append(msg)
+        if progress:
+            progress(msg)
+
+    tracker = DeploymentTracker(repo)
+    with locked_target(
+        database,
+        repo,
+        cluster,
+        source.namespace,
+        command="rollback",
+        wait_lock=wait_lock,
+        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+        note=note,
+    ) as lock:
+        with tracker.track_deployment(
+            cluster=source.cluster,
+            namespace=source.namespace,
+            app_dir=target.app_dir,
+            config=thaw(target.config_snapshot) if target.config_snapshot else None,
+            config_file=target.config_file,
+            command=Command.ROLLBACK,
+            command_args=list(command_args),
+            sources=thaw(target.sources_snapshot) if target.sources_snapshot else None,
+            rollback_target_id=target.deployment_id,
+        ) as dep:
+            lock.set_deployment(dep.deployment_id)
+            outcomes = run_apps(
+                rollback_steps(plan, target, current, cluster), dep, progress=progress
+            )
+        if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
+            repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
+    return RollbackResult(
+        plan,
+        dep.deployment_id,
+        dep.status,
+        False,
+        tuple((o.name, o.status.value, o.error) for o in outcomes),
+        tuple(messages),
+    )
