@@ -128,12 +128,13 @@ def template(
     """
     import yaml
 
-    from sbkube.cluster.memory import MemoryCluster
+    from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
     from sbkube.engine.deployer import prepare_apps
 
     loaded = load_config(app_dir, config_file)
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), MemoryCluster())
+    # Rendering is `helm template`: offline, whatever the kubeconfig says.
+    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster())
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     for work in works:

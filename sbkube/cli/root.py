@@ -27,6 +27,11 @@ _COMMANDS: dict[str, LazyCommand] = {
     "rollback": LazyCommand(
         "sbkube.cli.rollback", "rollback", "Roll apps back to any recorded deployment."
     ),
+    "memory-cluster": LazyCommand(
+        "sbkube.cli.memory_cluster",
+        "memory_cluster",
+        "Serve a memory-cluster file as a local Kubernetes API server.",
+    ),
     "state": LazyCommand(
         "sbkube.cli.state",
         "state",

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
+from sbkube.cluster.port import ChartRef, HookInfo, ReleaseInfo, default_namespace
 from sbkube.cluster.process import BinaryClient, target_flags, values_file
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
@@ -90,9 +90,11 @@ def upgrade_install_argv(
     wait: bool = False,
     timeout: str | None = None,
     create_namespace: bool = True,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
-    """``helm upgrade --install`` with JSON output (the new release)."""
+    """``helm upgrade --install`` with JSON output (the new release; with ``dry_run`` the
+    release the server-side dry run says it would make)."""
     argv = [
         binary,
         "upgrade",
@@ -112,6 +114,8 @@ def upgrade_install_argv(
         argv.append("--wait")
     if timeout:
         argv += ["--timeout", timeout]
+    if dry_run:
+        argv.append("--dry-run=server")
     argv += ["--output", "json"]
     return [*argv, *flags]
 
@@ -191,6 +195,7 @@ def rollback_argv(
     *,
     wait: bool = False,
     timeout: str | None = None,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     argv = [binary, "rollback", release_name, str(revision), "--namespace", namespace]
@@ -198,6 +203,8 @@ def rollback_argv(
         argv.append("--wait")
     if timeout:
         argv += ["--timeout", timeout]
+    if dry_run:
+        argv.append("--dry-run=server")
     return [*argv, *flags]
 
 
@@ -206,18 +213,14 @@ def uninstall_argv(
     release_name: str,
     namespace: str,
     *,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: uninstalling what is already gone is success, as the port promises.
-    return [
-        binary,
-        "uninstall",
-        release_name,
-        "--namespace",
-        namespace,
-        "--ignore-not-found",
-        *flags,
-    ]
+    argv = [binary, "uninstall", release_name, "--namespace", namespace, "--ignore-not-found"]
+    if dry_run:
+        argv.append("--dry-run")
+    return [*argv, *flags]
 
 
 # --------------------------------------------------------------------------- parsers
@@ -293,9 +296,10 @@ def parse_release_json(
     chart_version = chart_meta.get("version") or meta.get("version") or ""
     app_version = chart_meta.get("appVersion") or meta.get("appVersion") or None
     values = data.get("config")
+    namespace = str(data.get("namespace") or meta.get("namespace") or "")
     return ReleaseInfo(
         name=str(data.get("name") or meta.get("name") or ""),
-        namespace=str(data.get("namespace") or meta.get("namespace") or ""),
+        namespace=namespace,
         revision=int(data.get("version") or meta.get("revision") or 0),
         status=str(info.get("status") or meta.get("status") or "unknown"),
         chart=str(chart_name),
@@ -306,7 +310,23 @@ def parse_release_json(
             parse_helm_time(info.get("last_deployed")) or parse_helm_time(meta.get("deployedAt"))
         ),
         description=str(info.get("description") or ""),
+        manifest=tuple(parse_manifests(str(data.get("manifest") or ""), namespace=namespace)),
+        hooks=parse_hooks(data.get("hooks"), namespace),
     )
+
+
+def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:
+    """The ``hooks`` of a printed release -> HookInfo, in Helm's order."""
+    if not isinstance(hooks, list):
+        return ()
+    parsed: list[HookInfo] = []
+    for hook in hooks:
+        if not isinstance(hook, Mapping):
+            continue
+        events = tuple(str(e) for e in hook.get("events") or ())
+        for manifest in parse_manifests(str(hook.get("manifest") or ""), namespace=namespace):
+            parsed.append(HookInfo(events=events, manifest=manifest))
+    return tuple(parsed)
 
 
 def parse_status_json(text: str, metadata: Mapping[str, Any] | None = None) -> ReleaseInfo:
@@ -454,11 +474,12 @@ class HelmClient(BinaryClient):
                 wait=wait,
                 timeout=timeout,
                 create_namespace=create_namespace,
+                dry_run=self.dry_run,
                 flags=self.flags,
             )
             out = self.run(argv, what=f"helm upgrade --install {release_name}")
         info = parse_status_json(out)
-        if not info.chart:
+        if not info.chart and not self.dry_run:
             # Older/newer helm builds may strip the chart from the printed release.
             current = self.status(release_name, namespace)
             if current is not None:
@@ -551,6 +572,7 @@ class HelmClient(BinaryClient):
                 revision,
                 wait=wait,
                 timeout=timeout,
+                dry_run=self.dry_run,
                 flags=self.flags,
             ),
             what=f"helm rollback {release_name} {revision}",
@@ -566,6 +588,7 @@ class HelmClient(BinaryClient):
                 self.binary,
                 release_name,
                 namespace,
+                dry_run=self.dry_run,
                 flags=self.flags,
             ),
             what=f"helm uninstall {release_name}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,18 @@ class KubeCluster(Cluster):
 
     def __repr__(self) -> str:
         return f"KubeCluster(kubeconfig={self.kubeconfig!r}, context={self.context!r})"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.kubectl.dry_run
+
+    def as_dry_run(self) -> KubeCluster:
+        planned = copy.copy(self)
+        planned.helm = copy.copy(self.helm)
+        planned.helm.dry_run = True
+        planned.kubectl = copy.copy(self.kubectl)
+        planned.kubectl.dry_run = True
+        return planned
 
     def render_chart(
         self,

@@ -67,12 +67,15 @@ def apply_argv(
     binary: str,
     *,
     server_side: bool = False,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     """``kubectl apply -f -``; the manifest goes on stdin, the live object comes back."""
     argv = [binary, "apply", "--filename", "-", "--output", "json"]
     if server_side:
         argv += ["--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts"]
+    if dry_run:
+        argv.append("--dry-run=server")
     return [*argv, *flags]
 
 
@@ -81,6 +84,7 @@ def delete_argv(
     key: ObjectKey,
     *,
     wait: bool = True,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # -o name prints "kind.group/name" for a deleted object and nothing when it was absent,
@@ -94,6 +98,7 @@ def delete_argv(
         *_namespace_flags(namespace),
         "--ignore-not-found",
         f"--wait={'true' if wait else 'false'}",
+        *(["--dry-run=server"] if dry_run else []),
         "--output",
         "name",
         *flags,
@@ -136,8 +141,9 @@ class KubectlClient(BinaryClient):
         *,
         server_side: bool = False,
         env: Mapping[str, str] | None = None,
+        dry_run: bool = False,
     ) -> None:
-        super().__init__(binary, kubeconfig, context, env)
+        super().__init__(binary, kubeconfig, context, env, dry_run=dry_run)
         self.server_side = server_side
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -158,6 +164,7 @@ class KubectlClient(BinaryClient):
         argv = apply_argv(
             self.binary,
             server_side=self.server_side,
+            dry_run=self.dry_run,
             flags=self.flags,
         )
         out = self.run(argv, what=what, stdin=json.dumps(dict(manifest)))
@@ -167,7 +174,7 @@ class KubectlClient(BinaryClient):
         return live
 
     def delete(self, key: ObjectKey) -> bool:
-        argv = delete_argv(self.binary, key, flags=self.flags)
+        argv = delete_argv(self.binary, key, dry_run=self.dry_run, flags=self.flags)
         out = self.run(argv, what=f"kubectl delete {format_key(key)}")
         return bool(out.strip())
 

@@ -1,8 +1,8 @@
 """The cluster port: the one interface the engine uses to talk to Kubernetes and Helm.
 
-Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here, one module per
-implementation (``kube.py`` drives the real helm and kubectl binaries, ``memory.py`` is an
-in-memory cluster used for ``--dry-run`` plans and by the tests). Everything in this module
+Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here and one
+implementation, ``kube.py``, which drives the real helm and kubectl binaries against a
+kubeconfig (a real cluster, or sbkube's local API server: ``memory.py``). Everything in this module
 is cheap to import: plain dataclasses and functions, no subprocesses.
 """
 
@@ -117,6 +117,26 @@ class ChartRef:
 
 
 @dataclass(frozen=True, slots=True)
+class HookInfo:
+    """One hook object of a release revision (a manifest with ``helm.sh/hook``)."""
+
+    events: tuple[str, ...]
+    """Helm's hook events (``pre-install``, ``post-upgrade``, ``test``...)."""
+    manifest: Mapping[str, Any]
+
+    @property
+    def annotation(self) -> str:
+        """The ``helm.sh/hook`` annotation's value, as the chart wrote it."""
+        meta = self.manifest.get("metadata") or {}
+        value = (meta.get("annotations") or {}).get("helm.sh/hook")
+        return str(value) if value else ",".join(self.events)
+
+    @property
+    def is_test(self) -> bool:
+        return "test" in self.events or "test-success" in self.events
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseInfo:
     """One revision of a Helm release, as ``helm status``/``helm history`` report it."""
 
@@ -133,6 +153,12 @@ class ReleaseInfo:
     """When this revision was deployed; timezone-aware UTC."""
     description: str = ""
     """Helm's log line for the revision ("Install complete", "Rollback to 2", an error)."""
+    manifest: tuple[Mapping[str, Any], ...] = ()
+    """The release objects of this revision exactly as Helm installed them (its stored
+    manifest, hooks excluded); empty when the command that produced this did not report it."""
+    hooks: tuple[HookInfo, ...] = ()
+    """The revision's hooks as Helm stored them, test hooks included (never applied by an
+    install or upgrade: only ``helm test`` runs them)."""
 
     @property
     def pending(self) -> bool:
@@ -142,7 +168,8 @@ class ReleaseInfo:
 
 @runtime_checkable
 class Cluster(Protocol):
-    """What the engine needs from a cluster. Implementations: KubeCluster, MemoryCluster."""
+    """What the engine needs from a cluster. One implementation, KubeCluster (the real helm
+    and kubectl); MemoryCluster is a KubeCluster pointed at sbkube's local API server."""
 
     # A read-only property, so that implementations may compute it lazily (KubeCluster asks
     # kubectl for the current context) or store it as a plain attribute.
@@ -203,6 +230,17 @@ class Cluster(Protocol):
     def helm_uninstall(self, release_name: str, namespace: str) -> None:
         """Uninstall the release and its objects; a release that does not exist is not an
         error."""
+        ...
+
+    @property
+    def dry_run(self) -> bool:
+        """True for a view made by :meth:`as_dry_run` (writes change nothing)."""
+        ...
+
+    def as_dry_run(self) -> Cluster:
+        """The same cluster, with every write made a server-side dry run (``kubectl
+        --dry-run=server``, ``helm --dry-run=server``): reads are real, nothing changes.
+        ``deploy --dry-run`` plans through it, so a plan is what the cluster would do."""
         ...
 
     def helm_get_values(

@@ -116,6 +116,8 @@ class BinaryClient:
         kubeconfig: str | None = None,
         context: str | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> None:
         # The binary is resolved on first use, so that building a client (e.g. for a
         # MemoryCluster that never renders a chart) does not require the tool installed.
@@ -124,6 +126,9 @@ class BinaryClient:
         self.kubeconfig = kubeconfig
         self.context = context
         self.env = dict(env) if env else {}
+        # Every write this client makes is a server-side dry run: the cluster validates and
+        # answers with what it would do, and keeps nothing.
+        self.dry_run = dry_run
         self.flags: tuple[str, ...] = tuple(
             target_flags(kubeconfig=kubeconfig, context=context, context_flag=self.CONTEXT_FLAG)
         )

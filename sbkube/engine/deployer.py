@@ -15,9 +15,9 @@ Shape of a deploy (each step can fail with a clear error; nothing is recorded be
    then ``partially_failed``;
 5. release the lock.
 
-A dry run does 1, 2 and 4 against a :class:`MemoryCluster` seeded from the target's last
-recorded state (no cluster access, no lock, nothing recorded), so its plan is exactly
-what the real run then does when the cluster matches the record.
+A dry run does 1, 2 and 4 against the live cluster with every write a server-side dry run
+(``Cluster.as_dry_run``: no lock, nothing changed, nothing recorded), so its plan is what
+the cluster says the real run would do; an unreachable cluster is an error, never a plan.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster
 from sbkube.engine.apply import (
     AppWork,
     DesiredObject,
@@ -39,7 +39,7 @@ from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
 from sbkube.errors import ClusterError, ConfigError
-from sbkube.model import AppType, ResourceAction, thaw
+from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
     AppDeploymentRecord,
@@ -121,58 +121,6 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
     return works
 
 
-def seeded_cluster(
-    repo: DeploymentRepository,
-    cluster: Cluster,
-    namespace: str,
-    works: Sequence[AppWork],
-    previous: Mapping[str, AppDeploymentRecord | None],
-) -> Cluster:
-    """A MemoryCluster holding what the store says is on ``cluster`` for these apps
-    (``previous``: each app's last successful recording)."""
-    from sbkube.cluster.kube import KubeCluster
-    from sbkube.cluster.memory import MemoryCluster
-
-    # The plan renders charts with the target's helm client (its binary and environment).
-    helm = cluster.helm if isinstance(cluster, KubeCluster | MemoryCluster) else None
-    plan = MemoryCluster(name=cluster.name, helm=helm)
-    objects: list[dict[str, Any]] = []
-    releases: list[ReleaseInfo] = []
-    for work in works:
-        prev = previous[work.name]
-        if prev is not None and work.type == "yaml":
-            objects += [
-                thaw(r.current_state)
-                for r in prev.resources
-                if r.action != ResourceAction.DELETE and r.current_state is not None
-            ]
-        if work.release_name is None:
-            continue
-        # The newest revision recorded, a failed one included, so the plan's revision
-        # numbers are the ones the real upgrade will get.
-        rel = repo.latest_release(
-            cluster=cluster.name,
-            namespace=namespace,
-            release_name=work.release_name,
-            release_namespace=work.namespace,
-        )
-        if rel is not None:
-            releases.append(
-                ReleaseInfo(
-                    name=rel.release_name,
-                    namespace=rel.namespace,
-                    revision=rel.revision,
-                    status=rel.status,
-                    chart=rel.chart,
-                    chart_version=rel.chart_version or "",
-                    app_version=rel.app_version,
-                    values=thaw(rel.values),
-                )
-            )
-    plan.seed(objects, releases)
-    return plan
-
-
 def deploy_steps(
     works: Sequence[AppWork],
     cluster: Cluster,
@@ -249,10 +197,11 @@ def deploy(
         }
 
     if dry_run:
+        # The same steps against the live cluster, every write a server-side dry run: the
+        # plan is what the cluster says it would do (an unreachable cluster is an error).
         previous = last_applied()
-        plan_cluster = seeded_cluster(repo, cluster, namespace, works, previous)
         with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
-            steps = deploy_steps(works, plan_cluster, previous, secret_keys)
+            steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
             outcomes = run_apps(steps, dep, progress=progress)
         return DeployResult(
             None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, HookInfo
 from sbkube.engine.apply import (
     change_for,
     helm_resource_inputs,
@@ -238,7 +238,8 @@ def _helm_plan(
             f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
             f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
         )
-    _, changes = helm_resource_inputs(recorded_manifests(t_app), current)
+    installed, hooks = recorded_release(t_app)
+    _, changes = helm_resource_inputs(installed, current, hooks=hooks)
     return AppRollbackPlan(
         t_app.name,
         "helm",
@@ -294,6 +295,21 @@ def recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
         for r in app.resources
         if r.current_state is not None and r.action != ResourceAction.DELETE
     ]
+
+
+def recorded_release(app: AppDeploymentRecord) -> tuple[list[dict[str, Any]], list[HookInfo]]:
+    """A Helm app recording's release objects and hooks, as it left them in place."""
+    installed: list[dict[str, Any]] = []
+    hooks: list[HookInfo] = []
+    for r in app.resources:
+        if r.current_state is None or r.action == ResourceAction.DELETE:
+            continue
+        if r.hook is None:
+            installed.append(thaw(r.current_state))
+        else:
+            events = tuple(e.strip() for e in r.hook.split(","))
+            hooks.append(HookInfo(events=events, manifest=thaw(r.current_state)))
+    return installed, hooks
 
 
 def has_digests(state: dict[str, Any]) -> bool:

@@ -22,7 +22,6 @@ from sbkube.engine.rollback_plan import (
     has_digests,
     plan_app_names,
     plan_rollback,
-    recorded_manifests,
     resolve_pair,
 )
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
@@ -70,7 +69,8 @@ def _execute_app(
         info = cluster.helm_status(plan.release_name, plan.namespace) or info
         values = cluster.helm_get_values(plan.release_name, plan.namespace)
         record_release(handle, info, values)
-        helm_inputs, changes = helm_resource_inputs(recorded_manifests(t_app), current)
+        # The revision the rollback made, as Helm installed it.
+        helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)
         release = ReleaseChange(
             action="rollback",
