@@ -90,3 +90,24 @@ def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
                 meta_out.pop("annotations")
         out["metadata"] = meta_out
     return out
+
+
+def fold_string_data(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A Secret as the API server stores it: ``stringData`` folded into base64 ``data``
+    (``stringData`` wins on a shared key, as on the server); other objects unchanged.
+
+    Recording and comparing the stored shape keeps "unchanged" honest: a live Secret never
+    has ``stringData``, so a manifest that uses it would otherwise always look changed.
+    """
+    out = dict(manifest)
+    string_data = out.get("stringData")
+    if out.get("kind") != "Secret" or not isinstance(string_data, Mapping):
+        return out
+    import base64
+
+    data = dict(out.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    del out["stringData"]
+    out["data"] = data
+    return out

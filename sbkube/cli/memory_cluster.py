@@ -43,7 +43,7 @@ def serve(file: Path, kubeconfig: Path, port: int) -> None:
     Examples:
       sbkube memory-cluster serve /tmp/demo.json --kubeconfig /tmp/demo.kubeconfig
       kubectl --kubeconfig /tmp/demo.kubeconfig get all -A
-      sbkube --kubeconfig /tmp/demo.kubeconfig deploy --app-dir examples/demo
+      sbkube deploy --app-dir examples/demo --kubeconfig /tmp/demo.kubeconfig
     """
     from sbkube.cluster.apiserver import serve as serve_file
 

@@ -324,8 +324,10 @@ def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:
         if not isinstance(hook, Mapping):
             continue
         events = tuple(str(e) for e in hook.get("events") or ())
+        last_run = hook.get("last_run")
+        ran = not isinstance(last_run, Mapping) or bool(last_run.get("phase"))
         for manifest in parse_manifests(str(hook.get("manifest") or ""), namespace=namespace):
-            parsed.append(HookInfo(events=events, manifest=manifest))
+            parsed.append(HookInfo(events=events, manifest=manifest, ran=ran))
     return tuple(parsed)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 
 
 class KubeCluster(Cluster):
@@ -31,6 +31,9 @@ class KubeCluster(Cluster):
         self.helm = helm or HelmClient(kubeconfig=kubeconfig, context=context)
         self.kubectl = kubectl or KubectlClient(kubeconfig=kubeconfig, context=context)
         self._name: str | None = context or None
+        # Only on a dry-run view: what its dry runs would have left, so that later steps of
+        # one plan see the earlier ones (None marks a planned delete).
+        self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
 
     @property
     def name(self) -> str:
@@ -53,7 +56,14 @@ class KubeCluster(Cluster):
         planned.helm.dry_run = True
         planned.kubectl = copy.copy(self.kubectl)
         planned.kubectl.dry_run = True
+        planned._planned = {}
         return planned
+
+    def _only_planned(self, namespace: str) -> bool:
+        """True when ``namespace`` exists only in this plan: the server cannot dry-run
+        anything in it (it answers NotFound), as it would on any cluster."""
+        key: ObjectKey = ("v1", "Namespace", "", namespace)
+        return bool(namespace) and self._planned is not None and self._planned.get(key) is not None
 
     def render_chart(
         self,
@@ -68,13 +78,30 @@ class KubeCluster(Cluster):
         )
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        if self._planned is not None and key in self._planned:
+            planned = self._planned[key]
+            return copy.deepcopy(planned) if planned is not None else None
+        if self._only_planned(key[2]):
+            return None
         return self.kubectl.get(key)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return self.kubectl.apply(manifest)
+        if self._planned is None:
+            return self.kubectl.apply(manifest)
+        key = object_key(manifest)
+        live = copy.deepcopy(dict(manifest)) if self._only_planned(key[2]) else None
+        live = live or self.kubectl.apply(manifest)
+        self._planned[key] = live
+        return copy.deepcopy(live)
 
     def delete(self, key: ObjectKey) -> bool:
-        return self.kubectl.delete(key)
+        if self._planned is None:
+            return self.kubectl.delete(key)
+        existed = self.get(key) is not None
+        if existed and not self._only_planned(key[2]):
+            self.kubectl.delete(key)
+        self._planned[key] = None
+        return existed
 
     def helm_upgrade_install(
         self,
@@ -86,7 +113,7 @@ class KubeCluster(Cluster):
         wait: bool = False,
         timeout: str | None = None,
     ) -> ReleaseInfo:
-        return self.helm.upgrade_install(
+        info = self.helm.upgrade_install(
             chart,
             release_name=release_name,
             namespace=namespace,
@@ -94,6 +121,16 @@ class KubeCluster(Cluster):
             wait=wait,
             timeout=timeout,
         )
+        if self._planned is not None:
+            # --create-namespace: the plan's later steps find the namespace there.
+            ns_key: ObjectKey = ("v1", "Namespace", "", namespace)
+            if self.get(ns_key) is None:
+                self._planned[ns_key] = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": namespace},
+                }
+        return info
 
     def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
         return self.helm.status(release_name, namespace)

@@ -113,6 +113,17 @@ class MemoryCluster(KubeCluster):
     def kubectl(self, client: KubectlClient) -> None:
         self._kubectl = client
 
+    @property
+    def fail_on(self) -> set[str]:
+        """The server's live ``fail_on`` set (``SBKUBE_MEMORY_FAIL_ON``): writes of objects
+        of these names, or of these Helm releases, fail until the name is removed."""
+        return self.server.faults.fail_on
+
+    def as_dry_run(self) -> KubeCluster:
+        # The view shares this server: start it first, or the view would start a second one.
+        _ = self.server
+        return super().as_dry_run()
+
     def __repr__(self) -> str:
         url = self._server.url if self._server is not None else "not started"
         return f"MemoryCluster(path={self.path!r}, url={url!r})"

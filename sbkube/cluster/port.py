@@ -123,6 +123,9 @@ class HookInfo:
     events: tuple[str, ...]
     """Helm's hook events (``pre-install``, ``post-upgrade``, ``test``...)."""
     manifest: Mapping[str, Any]
+    ran: bool = True
+    """False when Helm's release says the hook did not run in this revision (an install
+    stores its post-upgrade hooks too); True when it ran or Helm does not say."""
 
     @property
     def annotation(self) -> str:

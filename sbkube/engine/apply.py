@@ -25,6 +25,7 @@ from typing import Any
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
+from sbkube.manifests import fold_string_data
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
@@ -152,20 +153,18 @@ def apply_yaml_app(
         key = obj.key
         desired_keys.add(key)
         live = cluster.get(key)
+        # Compared and recorded as the server stores it (a Secret's stringData folded).
+        stored = fold_string_data(obj.manifest)
         if live is None:
             action = ResourceAction.CREATE
-        elif is_subset(redact_manifest(obj.manifest), redact_manifest(live)):
+        elif is_subset(redact_manifest(stored), redact_manifest(live)):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
-        # A dry run cannot ask the server about objects in a namespace it only pretended to
-        # create (the server answers NotFound); they are creates, as the real run will show.
-        if action != ResourceAction.UNCHANGED and not (cluster.dry_run and key[2] in created):
+        if action != ResourceAction.UNCHANGED:
             cluster.apply(obj.manifest)
         inputs.append(
-            ResourceInput.from_manifest(
-                obj.manifest, action, previous=live, source_file=obj.source_file
-            )
+            ResourceInput.from_manifest(stored, action, previous=live, source_file=obj.source_file)
         )
         changes.append(_change(action, obj.manifest))
     if prune:
@@ -223,7 +222,8 @@ def helm_resource_inputs(
     changes: list[ResourceChange] = []
     seen = set()
     entries: list[tuple[Mapping[str, Any], str | None]] = [(m, None) for m in installed]
-    entries += [(h.manifest, h.annotation) for h in hooks if not h.is_test]
+    # Only the hooks this revision ran: an install also stores its post-upgrade hooks.
+    entries += [(h.manifest, h.annotation) for h in hooks if not h.is_test and h.ran]
     for manifest, hook in entries:
         key = object_key(manifest)
         seen.add(key)

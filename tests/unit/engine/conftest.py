@@ -125,12 +125,34 @@ def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def live_state(cluster: MemoryCluster) -> list[dict[str, Any]]:
-    """Every live object without the fields the (memory) API server maintains."""
-    return [strip_volatile(o) for o in cluster.objects()]
+    """Every live object without the fields the API server maintains or allocates (a
+    re-created Service gets a new cluster IP, as on any cluster)."""
+    state = [strip_volatile(o) for o in cluster.objects()]
+    for obj in state:
+        if obj["kind"] == "Service":
+            obj["spec"].pop("clusterIP", None)
+            obj["spec"].pop("clusterIPs", None)
+    return state
 
 
 def live_names(cluster: MemoryCluster) -> set[tuple[str, str]]:
-    return {(o["kind"], o["metadata"]["name"]) for o in cluster.objects()}
+    """Kinds and names of the live objects but namespaces (made by helm --create-namespace
+    or for a YAML app's target, not objects of the apps)."""
+    return {
+        (o["kind"], o["metadata"]["name"]) for o in cluster.objects() if o["kind"] != "Namespace"
+    }
+
+
+def helm_releases(cluster: MemoryCluster) -> list[tuple[str, str, str, str]]:
+    """Helm's own storage: (namespace, release, revision, status) of every release Secret."""
+    rows = []
+    for obj in cluster.server.objects():
+        labels = obj["metadata"].get("labels") or {}
+        if obj["kind"] == "Secret" and labels.get("owner") == "helm":
+            rows.append(
+                (obj["metadata"]["namespace"], labels["name"], labels["version"], labels["status"])
+            )
+    return sorted(rows)
 
 
 @pytest.fixture
@@ -149,5 +171,9 @@ def demo(tmp_path: Path) -> AppDir:
 def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules are not importable by name)."""
     return SimpleNamespace(
-        find=find, live_state=live_state, live_names=live_names, leave_pending=leave_pending
+        find=find,
+        live_state=live_state,
+        live_names=live_names,
+        leave_pending=leave_pending,
+        helm_releases=helm_releases,
     )

@@ -99,7 +99,7 @@ def test_a_failed_upgrade_is_recorded_and_the_next_plan_counts_from_it(
 
     cluster = MemoryCluster(path=tmp_path / "c.json", helm=helm)
     deploy(demo.path, cluster=cluster, db=db)  # revision 1
-    cluster.fail_on["redis"] = "upgrade timed out"
+    cluster.fail_on.add("redis")
     failed = deploy(demo.path, cluster=cluster, db=db)  # revision 2, failed
     assert failed.status == "failed"
     rec = DeploymentRepository(db).get(failed.deployment_id)
