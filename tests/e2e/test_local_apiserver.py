@@ -578,7 +578,8 @@ def test_two_deploys_to_one_target_the_lock_holds(tools: Tools, tmp_path: Path) 
     assert first.proc.poll() is None
     os.killpg(first.proc.pid, signal.SIGKILL)
     first.finish()
-    server.stop(signal.SIGKILL)  # a write still hangs in it, by design
+    # A write still hangs in the server, by design; SIGTERM stops it all the same.
+    assert server.stop() == 0
 
 
 # ---------------------------------------------------------------- serve itself
