@@ -25,7 +25,13 @@ from typing import Any
 
 import yaml
 
-from sbkube.cluster.port import ChartRef, HookInfo, ReleaseInfo, default_namespace
+from sbkube.cluster.port import (
+    STATUS_DEPLOYED,
+    ChartRef,
+    HookInfo,
+    ReleaseInfo,
+    default_namespace,
+)
 from sbkube.cluster.process import BinaryClient, target_flags, values_file
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
@@ -481,7 +487,11 @@ class HelmClient(BinaryClient):
             )
             out = self.run(argv, what=f"helm upgrade --install {release_name}")
         info = parse_status_json(out)
-        if not info.chart and not self.dry_run:
+        if self.dry_run:
+            # Helm reports a dry run's revision as still pending; the plan is what the
+            # finished upgrade would be.
+            return replace(info, status=STATUS_DEPLOYED)
+        if not info.chart:
             # Older/newer helm builds may strip the chart from the printed release.
             current = self.status(release_name, namespace)
             if current is not None:

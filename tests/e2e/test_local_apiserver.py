@@ -383,11 +383,6 @@ def test_hooks_are_recorded_with_their_hook_and_test_pods_never(
     assert live_names == {"ConfigMap/h-main", "Job/h-pre-install", "Job/h-post-upgrade"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: every non-test hook of a revision is recorded, also those that did "
-    "not run in it (helm's release marks the ones that ran: hooks[].last_run.phase)",
-)
 def test_only_the_hooks_that_ran_in_a_revision_are_recorded(tools: Tools, tmp_path: Path) -> None:
     _, (installed, upgraded) = deploy_hooks_chart_twice(tools, tmp_path)
     hooks = [
