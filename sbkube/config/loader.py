@@ -106,7 +106,7 @@ class LoadedConfig:
 
     def resolve_path(self, relative: str) -> Path:
         """A path from config.yaml, resolved against the app directory."""
-        return (self.app_dir / relative).resolve()
+        return resolve_checked(self.app_dir / relative)
 
     def shown(self, path: Path) -> str:
         """How error messages name ``path``."""
@@ -130,7 +130,7 @@ class LoadedConfig:
 
     def read_bytes(self, path: Path, what: str = "file") -> bytes:
         """The file's bytes, read once per load (size-checked), then served from memory."""
-        key = path.resolve()
+        key = resolve_checked(path)
         data = self._files.get(key)
         if data is None:
             data = read_file(key, display_path(path), what)
@@ -277,6 +277,17 @@ def _check_release_names(loaded: LoadedConfig) -> None:
         owners[key] = name
 
 
+def resolve_checked(path: Path) -> Path:
+    """``path.resolve()``, with a symbolic link loop (RuntimeError in Python 3.11, OSError
+    later) reported as the one-line ConfigError it is."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise ConfigError(f"{display_path(path)}: symbolic link loop") from None
+    except OSError as err:
+        raise ConfigError(f"{display_path(path)}: {err.strerror or err}") from None
+
+
 def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> LoadedConfig:
     """Load, validate and order the apps of ``<app_dir>/<config_file>``.
 
@@ -288,7 +299,7 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
         raise ConfigError(f"{display_path(given_dir)}: app directory not found")
     if not given_dir.is_dir():
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
-    resolved_dir = given_dir.resolve()
+    resolved_dir = resolve_checked(given_dir)
     config_path = resolved_dir / config_file
     shown = display_path(config_path)
     if not os.path.lexists(config_path):
@@ -311,7 +322,7 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
         config=config,
         raw=raw,
         order=order,
-        _files={config_path.resolve(): data},
+        _files={resolve_checked(config_path): data},
     )
     _check_release_names(loaded)
     for name, app in config.apps.items():

@@ -274,8 +274,7 @@ class DeploymentDatabase:
         except DBAPIError as err:
             raise StateError(self._describe(err)) from err
 
-    @staticmethod
-    def _current_revision(conn: Connection) -> str | None:
+    def _current_revision(self, conn: Connection) -> str | None:
         if conn.dialect.name == "sqlite":
             exists = conn.exec_driver_sql(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
@@ -285,6 +284,13 @@ class DeploymentDatabase:
         if not exists:
             return None
         rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(rows) > 1:
+            # Alembic keeps exactly one row; more means someone edited the table, and
+            # picking one would migrate (or refuse) by accident of row order.
+            raise StateError(
+                f"state database {self.display}: alembic_version holds {len(rows)} "
+                f"schema revisions ({', '.join(sorted(map(str, rows)))}), expected one; repair it by hand"
+            )
         return rows[0] if rows else None
 
     @staticmethod

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sbkube.model import utcnow
 
-_LATEST = re.compile(r"^latest(?:~(\d+))?$")
+_LATEST = re.compile(r"^latest(?:~(\d+))?\Z")
 
 
 def new_deployment_id(at: datetime | None = None) -> str:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sbkube.errors import LockError, StateError
+from sbkube.errors import LockError, StateError, UsageError
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.records import LockRecord
@@ -158,6 +158,8 @@ class DeployLocks:
 
         Raises :class:`LockError` naming the holder when it is still held after ``wait``.
         """
+        if not 0 <= wait < float("inf"):  # nan would act as 0, inf would wait for ever
+            raise UsageError(f"lock wait must be a finite number of seconds (got {wait!r})")
         target = lock_target(cluster, namespace)
         holder_id = secrets.token_hex(8)
         deadline = time.monotonic() + max(0.0, wait)

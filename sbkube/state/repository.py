@@ -393,7 +393,12 @@ class DeploymentRepository:
         offset = latest_offset(ref)
         if offset is not None:
             scope = {"cluster": cluster, "namespace": namespace, "app": app}
-            found = nth_newest_id(self.db, offset, include_dry_run=False, **scope)
+            # An offset past any possible row count is answered without asking the store
+            # (whose integers are 64-bit: a larger one would not even bind).
+            too_far = offset >= 2**62
+            found = (
+                None if too_far else nth_newest_id(self.db, offset, include_dry_run=False, **scope)
+            )
             if found is not None:
                 return found
             total = count_deployments(self.db, include_dry_run=False, **scope)
