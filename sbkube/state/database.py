@@ -289,7 +289,8 @@ class DeploymentDatabase:
             # picking one would migrate (or refuse) by accident of row order.
             raise StateError(
                 f"state database {self.display}: alembic_version holds {len(rows)} "
-                f"schema revisions ({', '.join(sorted(map(str, rows)))}), expected one; repair it by hand"
+                f"schema revisions ({', '.join(sorted(map(str, rows)))}), expected one; "
+                "repair it by hand"
             )
         return rows[0] if rows else None
 
