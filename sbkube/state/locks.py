@@ -222,28 +222,33 @@ class DeployLocks:
 
     def _renew(self, target: str, holder_id: str) -> None:
         now = datetime.now(UTC)
-        with self.db._write_session() as session:
-            session.execute(
+        self.db._write(
+            lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(heartbeat_at=now, expires_at=now + timedelta(seconds=self.lease_seconds))
             )
+        )
 
     def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
-        with self.db._write_session() as session:
-            session.execute(
+        self.db._write(
+            lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(deployment_id=deployment_id)
             )
+        )
 
     def _release(self, target: str, holder_id: str) -> None:
-        with self.db._write_session() as session:
-            session.execute(
+        # Retried on a fresh connection: a lock left behind by a lost connection would
+        # block the target until its lease expires.
+        self.db._write(
+            lambda session, _retry: session.execute(
                 delete(DeployLock).where(
                     DeployLock.target == target, DeployLock.holder_id == holder_id
                 )
             )
+        )
 
     def is_live(self, cluster: str, namespace: str) -> bool:
         """True when the target's lock is held by a live holder."""
