@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sbkube.config.messages import describe, one_line, suggest, validation_error
+from sbkube.config.messages import describe, key_text, one_line, suggest, validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
@@ -158,13 +158,16 @@ def _precheck_names(raw: dict[str, Any], shown: str) -> None:
             if isinstance(name, str):
                 problem = dns1123_label_problem(name)
                 if problem is not None:
-                    raise ConfigError(f"{shown}: apps.{name}: invalid app name: {problem}")
+                    raise ConfigError(
+                        f"{shown}: apps.{key_text(name)}: invalid app name: {problem}"
+                    )
     repos = raw.get("repos")
     if isinstance(repos, dict):
         for name, url in repos.items():
             if isinstance(url, str) and not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    f"{shown}: repos.{name}: url {url!r} must start with http:// or https://"
+                    f"{shown}: repos.{key_text(name)}: url {url!r} must start with http:// "
+                    "or https://"
                 )
 
 
