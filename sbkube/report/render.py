@@ -43,7 +43,7 @@ MARKS = {
 }
 
 STEP = 44  # px between two deployments on a timeline
-ROW_H = 76  # px height of one target's timeline
+ROW_H = 84  # px height of one target's timeline
 
 
 def _e(value: Any) -> str:
@@ -105,7 +105,7 @@ def _timeline(entries: Sequence[Entry]) -> str:
     for target, items in by_target.items():
         x_of = {e.record.deployment_id: 20 + i * STEP for i, e in enumerate(items)}
         width = 40 + STEP * max(len(items) - 1, 0)
-        mid = ROW_H - 22
+        mid = ROW_H - 34
         parts = [
             f'<line class="axis" x1="10" y1="{mid}" x2="{width - 10}" y2="{mid}"></line>',
         ]
