@@ -10,7 +10,7 @@ import click
 
 from sbkube.cli.common import open_db
 from sbkube.cli.options import cluster_options, make_cluster
-from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+from sbkube.cli.output import Progress, echo_changes, echo_table, emit, error_lines
 
 if TYPE_CHECKING:
     from sbkube.engine.rollback_plan import RollbackPlan
@@ -169,6 +169,6 @@ def rollback(
         click.echo(f"\nRollback {result.deployment_id}: {result.status}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(f"  {name}: {status}: {error}")
+                click.echo(error_lines(error, prefix=f"  {name}: {status}: "))
     if not result.ok:
         ctx.exit(1)

@@ -27,6 +27,7 @@ import yaml
 
 from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
 from sbkube.cluster.process import BinaryClient, target_flags, values_file
+from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
 
@@ -392,6 +393,12 @@ def _one_line(text: str) -> str:
 def first_error_line(stderr: str) -> str:
     """The line of helm's stderr that explains a failure (see ``process.first_error_line``)."""
     return process_first_error_line(stderr, noise=NOISE_PREFIXES)
+
+
+def error_text(stderr: str) -> str:
+    """helm's whole error: the explaining line and the lines that detail it (see
+    ``process.error_text``), as ``HelmClient`` reports a failure."""
+    return process_error_text(stderr, noise=NOISE_PREFIXES)
 
 
 # --------------------------------------------------------------------------- client
