@@ -114,11 +114,12 @@ def rollback(
     from sbkube.engine.rollback_run import rollback as run_rollback
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    namespace = None
+    namespace = configured_cluster = None
     if app_dir is not None:
         from sbkube.config import load_config
 
-        namespace = load_config(app_dir).config.namespace
+        config = load_config(app_dir).config
+        namespace, configured_cluster = config.namespace, config.cluster
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
@@ -147,6 +148,7 @@ def rollback(
             progress=progress,
             confirm=confirm,
             command_args=sys.argv[1:],
+            configured_cluster=configured_cluster,
         )
 
     with interrupt_on_sigterm():

@@ -25,11 +25,12 @@ from typing import Any
 
 import yaml
 
-from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
+from sbkube.cluster.port import ChartRef, ReleaseInfo
 from sbkube.cluster.process import BinaryClient, target_flags, values_file
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
+from sbkube.manifests import Scope, expand_lists
 
 HELM_ENV_VAR = "SBKUBE_HELM"
 
@@ -363,22 +364,26 @@ def parse_history_json(text: str, release_name: str, namespace: str) -> list[Rel
 def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str, Any]]:
     """Multi-document YAML (``helm template`` output) -> manifests.
 
-    Empty documents (a template whose ``if`` was false) are skipped, ``kind: List`` is
-    flattened, and when ``namespace`` is given namespaced objects without one get it.
+    Empty documents (a template whose ``if`` was false) are skipped, ``kind: List`` (and
+    ``*List``) documents are expanded into their items, and when ``namespace`` is given
+    namespaced objects without one get it (cluster-scoped ones lose any they name).
     """
     try:
         documents = list(yaml.load_all(text, Loader=_YamlLoader))
     except yaml.YAMLError as exc:
         raise ClusterError(f"helm rendered invalid YAML: {_one_line(str(exc))}") from exc
     manifests: list[dict[str, Any]] = []
-    for doc in documents:
+    for doc in expand_lists(documents):
         if doc is None:
             continue
         if not isinstance(doc, dict):
             raise ClusterError(f"helm rendered a document that is not a mapping: {doc!r:.80}")
-        items = doc.get("items") if doc.get("kind") == "List" else None
-        for item in items if isinstance(items, list) else [doc]:
-            manifests.append(default_namespace(item, namespace) if namespace else item)
+        manifests.append(doc)
+    if namespace:
+        # The chart's own CRDs and the offline list; the engine places them again with the
+        # cluster's discovery, which knows every kind the cluster serves.
+        scope = Scope.of(manifests, None)
+        manifests = [scope.place(m, namespace) for m in manifests]
     return manifests
 
 

@@ -148,8 +148,16 @@ class Cluster(Protocol):
     # kubectl for the current context) or store it as a plain attribute.
     @property
     def name(self) -> str:
-        """Identity recorded in the state store: the kube context, or ``"memory"``."""
+        """Identity recorded in the state store and the scope of its deploy locks: the kube
+        context and the API server it points at (``default@10.0.0.5:6443``), or
+        ``"memory"``. config.yaml's ``cluster:`` overrides it (the engine's choice)."""
         ...
+
+    def namespaced(self, api_version: str, kind: str) -> bool | None:
+        """Whether the cluster serves ``kind`` (of ``api_version``'s group) in namespaces,
+        from its discovery; None when it does not serve the kind (or cannot tell: this
+        default, for clusters without discovery, leaves it to the offline list)."""
+        return None
 
     def render_chart(
         self,
