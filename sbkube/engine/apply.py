@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.engine.namespaces import ensure_namespaces
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.model import ResourceAction, thaw
@@ -138,9 +139,11 @@ def apply_yaml_app(
     prune: bool = True,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource."""
-    inputs: list[ResourceInput] = []
-    changes: list[ResourceChange] = []
-    desired_keys = set()
+    # Missing namespaces first (engine/namespaces.py), as helm --create-namespace does.
+    namespaces = ensure_namespaces((o.manifest for o in work.objects), cluster, previous)
+    inputs: list[ResourceInput] = list(namespaces.inputs)
+    changes: list[ResourceChange] = [change_for(a, k) for a, k in namespaces.actions]
+    desired_keys = namespaces.keys
     for obj in work.objects:
         key = obj.key
         desired_keys.add(key)

@@ -33,7 +33,7 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     assert rows["cache"][:4] == ["cache", "helm", "shop", "success"]
     assert "install rev 1" in " ".join(rows["cache"])
     assert rows["web"][:4] == ["web", "yaml", "shop", "success"]
-    assert "3 create" in " ".join(rows["web"])
+    assert "4 create" in " ".join(rows["web"])  # its three objects and namespace shop
     assert rows["worker"][:4] == ["worker", "yaml", "shop", "success"]
     assert re.search(r"^web\s+create\s+Service\s+shop\s+web$", proc.stdout, re.M)
     # Progress, with timing, goes to stderr.
