@@ -106,14 +106,22 @@ class ChartRef:
     """Where a chart comes from.
 
     ``ref`` is whatever ``helm template``/``helm upgrade`` accept as CHART: a local chart
-    directory, a packaged ``.tgz``, or ``repo/chart`` for a repository known to helm.
-    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref; it is
-    informational (recorded with the deployment) and never passed to helm.
+    directory, a packaged ``.tgz``, an ``oci://`` reference, or ``repo/chart``.
+    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref: the
+    helm client adds that repository to the repository config sbkube owns before use.
     """
 
     ref: str
     version: str | None = None
     repo_url: str | None = None
+
+    @property
+    def repo_name(self) -> str | None:
+        """``repo`` of a ``repo/chart`` ref that has a repository URL; None otherwise."""
+        if not self.repo_url or self.ref.startswith(("/", "./", "../")) or "://" in self.ref:
+            return None
+        name, sep, chart = self.ref.partition("/")
+        return name if sep and name and chart and "/" not in chart else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,13 +172,18 @@ class BinaryClient:
         self, argv: Sequence[str], *, what: str, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` whatever its exit code; ClusterError only if it cannot be started."""
-        env = {**os.environ, **self.env} if self.env else None
+        extra = self.environment()
+        env = {**os.environ, **extra} if extra else None
         try:
             return subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
             )
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
+
+    def environment(self) -> dict[str, str]:
+        """Variables set for the tool on top of this process's environment."""
+        return self.env
 
     def failure(self, proc: subprocess.CompletedProcess[str], what: str) -> ClusterError:
         """The error for a failed run: the tool's error text (first line: what failed and

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,6 +371,54 @@ def test_history_recorded_under_the_context_name_carries_over(
         ResourceAction.DELETE
     )
     assert kube.live("v1", "ConfigMap", "team", "extra") is None
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+def test_a_repo_chart_with_a_version_deploys_from_a_loopback_repository(
+    kube: Kube,
+    database: DeploymentDatabase,
+    tmp_path: Path,
+    helm_binary: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    repo = tmp_path / "repo"
+    subprocess.run(
+        [helm_binary, "package", str(CHARTS / "demo-redis"), "-d", str(repo)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([helm_binary, "repo", "index", str(repo)], check=True, capture_output=True)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "-d", str(repo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().split(" port ")[1].split()[0]
+        app = write_app(
+            tmp_path / "app",
+            {
+                "namespace": "data",
+                "repos": {"loop": f"http://127.0.0.1:{port}"},
+                "apps": {"cache": {"type": "helm", "chart": "loop/demo-redis", "version": "0.1.0"}},
+            },
+            {},
+        )
+        result = deploy(app, cluster=kube.cluster, db=database)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    assert result.status == DeploymentStatus.SUCCESS, result.apps[0].error
+    rec = DeploymentRepository(database).get(str(result.deployment_id)).app("cache")
+    assert rec is not None and rec.helm_release is not None
+    assert (rec.helm_release.chart, rec.helm_release.chart_version) == ("demo-redis", "0.1.0")
+    assert kube.live("v1", "ConfigMap", "data", "cache-redis-config") is not None
 
 
 # --------------------------------------------------------------------------- helm's error
