@@ -84,18 +84,6 @@ def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(manifests.strip_volatile(manifest))
 
 
-def default_namespace(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    """A deep copy of ``manifest`` with ``metadata.namespace`` set when the kind is namespaced
-    and the manifest does not name one (what kubectl and helm do at apply time)."""
-    result = copy.deepcopy(dict(manifest))
-    kind = result.get("kind")
-    if isinstance(kind, str) and not is_cluster_scoped(kind):
-        metadata = result.setdefault("metadata", {})
-        if isinstance(metadata, dict) and not metadata.get("namespace"):
-            metadata["namespace"] = namespace
-    return result
-
-
 def _describe(manifest: Mapping[str, Any]) -> str:
     text = repr(dict(manifest))
     return text if len(text) <= 120 else text[:117] + "..."
