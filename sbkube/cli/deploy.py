@@ -38,7 +38,8 @@ def print_result(result: DeployResult) -> None:
                 "RELEASE",
                 lambda a: _release_text(a.release),
             ),
-            ("CHANGES", lambda a: a.error or a.summary),
+            # The first line of an error; its detail lines went to stderr as progress.
+            ("CHANGES", lambda a: a.error.split("\n", 1)[0] if a.error else a.summary),
             ("TIME", lambda a: f"{a.seconds:.1f}s"),
         ],
     )

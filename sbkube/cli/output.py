@@ -32,6 +32,13 @@ def dump(value: Any, fmt: str) -> str:
     return str(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)).rstrip("\n")
 
 
+def error_lines(message: str, prefix: str = "error: ") -> str:
+    """``prefix`` + the message's first line, its further lines (a tool's details) indented
+    below, so a multi-line error from helm reads as one error, every line kept."""
+    first, *rest = message.split("\n")
+    return "\n".join([f"{prefix}{first}", *(f"  {line}" for line in rest)])
+
+
 def emit(value: Any, fmt: str) -> None:
     click.echo(dump(value, fmt))
 

@@ -10,7 +10,7 @@ import click
 
 from sbkube.cli.common import open_db
 from sbkube.cli.options import cluster_options, make_cluster, wait_lock_option
-from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+from sbkube.cli.output import Progress, echo_changes, echo_table, emit, error_lines
 
 if TYPE_CHECKING:
     from sbkube.engine.rollback_plan import RollbackPlan
@@ -114,11 +114,12 @@ def rollback(
     from sbkube.engine.rollback_run import rollback as run_rollback
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    namespace = None
+    namespace = configured_cluster = None
     if app_dir is not None:
         from sbkube.config import load_config
 
-        namespace = load_config(app_dir).config.namespace
+        config = load_config(app_dir).config
+        namespace, configured_cluster = config.namespace, config.cluster
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
@@ -147,6 +148,7 @@ def rollback(
             progress=progress,
             confirm=confirm,
             command_args=sys.argv[1:],
+            configured_cluster=configured_cluster,
         )
 
     with interrupt_on_sigterm():
@@ -169,6 +171,6 @@ def rollback(
         click.echo(f"\nRollback {result.deployment_id}: {result.status}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(f"  {name}: {status}: {error}")
+                click.echo(error_lines(error, prefix=f"  {name}: {status}: "))
     if not result.ok:
         ctx.exit(1)

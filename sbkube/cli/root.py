@@ -2,8 +2,9 @@
 
 Each command group lives in its own module and is imported only when it runs, so
 ``sbkube --help`` and ``sbkube state list`` do not pay for helm, pydantic or Alembic.
-Every :class:`~sbkube.errors.SbkubeError` becomes one ``error: …`` line on stderr and its
-exit code (2 bad input, 1 failure); ``--debug`` shows the traceback instead.
+Every :class:`~sbkube.errors.SbkubeError` becomes one ``error: …`` line on stderr (with a
+tool's detail lines indented below it) and its exit code (2 bad input, 1 failure);
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def main(argv: list[str] | None = None) -> Any:
     except SbkubeError as err:
         if debug:
             raise
-        click.echo(f"error: {err.message}", err=True)
+        from sbkube.cli.output import error_lines
+
+        click.echo(error_lines(err.message), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -23,7 +23,7 @@ from sbkube.config.schema import (
     label_value_problem,
 )
 from sbkube.errors import ConfigError
-from sbkube.manifests import is_cluster_scoped
+from sbkube.manifests import Discovery, Scope, expand_lists, is_list
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
 
@@ -179,26 +179,35 @@ def _manifest_problem(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def load_manifests(loaded: LoadedConfig, app: str) -> list[dict[str, Any]]:
+def load_manifests(
+    loaded: LoadedConfig, app: str, discovery: Discovery | None = None
+) -> list[dict[str, Any]]:
     """Every object in a yaml app's manifest files (see :func:`load_manifests_with_sources`)."""
-    return [obj for _source, obj in load_manifests_with_sources(loaded, app)]
+    return [obj for _source, obj in load_manifests_with_sources(loaded, app, discovery)]
 
 
-def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[str, dict[str, Any]]]:
+def load_manifests_with_sources(
+    loaded: LoadedConfig, app: str, discovery: Discovery | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Every object in a yaml app's manifest files, in file and document order.
 
-    Empty documents are skipped. Namespaced objects without ``metadata.namespace`` get the
-    app's namespace. Returns fresh dicts; callers may change them (e.g. add labels).
+    Empty documents are skipped and ``kind: List`` (or ``*List``) documents stand for their
+    items, as with kubectl. Namespaced objects without ``metadata.namespace`` get the app's
+    namespace; cluster-scoped ones lose any namespace they name. Which kinds are namespaced
+    comes from the app's own CustomResourceDefinitions, then ``discovery`` (the cluster's,
+    ``(api_version, kind) -> bool | None``), then the offline list (see
+    :class:`sbkube.manifests.Scope`). Returns fresh dicts; callers may change them (e.g. add
+    labels).
     """
     config = _yaml_app(loaded, app)
     namespace = loaded.app_namespace(app)
-    objects: list[tuple[str, dict[str, Any]]] = []
-    seen: dict[tuple[str, str, str, str], str] = {}
+    # (file as configured, file as shown, "document N[ item M]", object)
+    found: list[tuple[str, str, str, dict[str, Any]]] = []
     for relative in config.manifests:
         path = loaded.resolve_path(relative)
         shown = display_path(path)
         docs = parse_yaml_documents(loaded.read_bytes(path, "manifest file"), shown)
-        found = 0
+        count = 0
         for index, doc in enumerate(docs, start=1):
             if doc is None:
                 continue
@@ -206,22 +215,35 @@ def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[st
             if not isinstance(doc, dict):
                 kind = "a list" if isinstance(doc, list) else type(doc).__name__
                 raise ConfigError(f"{where}: expected a Kubernetes object (a mapping), got {kind}")
-            problem = _manifest_problem(doc)
-            if problem is not None:
-                raise ConfigError(f"{where}: {problem}")
-            metadata = doc["metadata"]
-            if not is_cluster_scoped(doc["kind"]):
-                metadata.setdefault("namespace", namespace)
-            group = doc["apiVersion"].rpartition("/")[0]
-            key = (group, doc["kind"], metadata.get("namespace") or "", metadata["name"])
-            if key in seen:
-                ident = f"{doc['kind']} {'/'.join(p for p in key[2:] if p)}"
-                raise ConfigError(f"{where}: duplicate object {ident} (also {seen[key]})")
-            seen[key] = f"{shown} document {index}"
-            objects.append((relative, doc))
-            found += 1
-        if found == 0:
+            listed = is_list(doc)
+            items = list(expand_lists([doc])) if listed else [doc]
+            for number, item in enumerate(items, start=1):
+                label = f"document {index} item {number}" if listed else f"document {index}"
+                if not isinstance(item, dict):
+                    kind = type(item).__name__
+                    raise ConfigError(
+                        f"{shown}: {label}: expected a Kubernetes object (a mapping), got {kind}"
+                    )
+                problem = _manifest_problem(item)
+                if problem is not None:
+                    raise ConfigError(f"{shown}: {label}: {problem}")
+                found.append((relative, shown, label, item))
+                count += 1
+        if count == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")
+    # Scope is decided once every object is read: a CRD may come after the objects of its kind.
+    scope = Scope.of((obj for *_, obj in found), discovery)
+    objects: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for relative, shown, label, doc in found:
+        metadata = scope.place(doc, namespace)["metadata"]
+        group = doc["apiVersion"].rpartition("/")[0]
+        key = (group, doc["kind"], metadata.get("namespace") or "", metadata["name"])
+        if key in seen:
+            ident = f"{doc['kind']} {'/'.join(p for p in key[2:] if p)}"
+            raise ConfigError(f"{shown}: {label}: duplicate object {ident} (also {seen[key]})")
+        seen[key] = f"{shown} {label}"
+        objects.append((relative, doc))
     return objects
 
 

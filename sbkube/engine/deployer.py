@@ -35,10 +35,11 @@ from sbkube.engine.apply import (
     apply_yaml_app,
     with_ownership,
 )
-from sbkube.engine.recovery import locked_target
+from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
 from sbkube.errors import ClusterError, ConfigError
+from sbkube.manifests import Scope
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
@@ -57,8 +58,20 @@ def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> Dep
     return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
 
 
+def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Cluster) -> None:
+    """Give each object the namespace the cluster will (``Scope.place``): whether its kind
+    is namespaced comes from the CRDs among the objects, then the cluster's discovery."""
+    scope = Scope.of([o.manifest for o in objects], cluster.namespaced)
+    for obj in objects:
+        scope.place(obj.manifest, namespace)
+
+
 def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
-    """Everything each app needs, computed (and validated) before anything is recorded."""
+    """Everything each app needs, computed (and validated) before anything is recorded.
+
+    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
+    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
+    """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
 
     app_dir = str(loaded.app_dir)
@@ -85,6 +98,8 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
                     f"failed to render: {err.message}"
                 ) from err
+            objects = [DesiredObject(m) for m in rendered]
+            place_objects(objects, namespace, cluster)
             works.append(
                 AppWork(
                     name=name,
@@ -92,7 +107,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     namespace=namespace,
                     config=config,
                     depends_on=tuple(app.depends_on),
-                    objects=[DesiredObject(m) for m in rendered],
+                    objects=objects,
                     chart=chart,
                     release_name=release,
                     values=values,
@@ -106,7 +121,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
                     source_file=source,
                 )
-                for source, m in load_manifests_with_sources(loaded, name)
+                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
             ]
             works.append(
                 AppWork(
@@ -133,6 +148,9 @@ def deploy_steps(
         def run(handle: AppHandle) -> StepChanges:
             if work.type == "helm":
                 return apply_helm_app(work, cluster, handle, previous[work.name], secret_keys)
+            # Placed again now: an earlier app of this run may have installed the CRD of a
+            # kind the cluster did not serve when the apps were prepared.
+            place_objects(work.objects, work.namespace, cluster)
             return apply_yaml_app(work, cluster, handle, previous[work.name]), None
 
         return AppStep(
@@ -172,12 +190,17 @@ def deploy(
     repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
     namespace = loaded.config.namespace
+    # What the deployment is recorded and locked under: config.yaml's cluster:, else the
+    # cluster's identity (its context and API server).
+    name = cluster_name(cluster, loaded.config.cluster)
     messages: list[str] = []
 
     def note(msg: str) -> None:
         messages.append(msg)
         if progress:
             progress(msg)
+
+    adopt_renamed_target(repo, cluster, name, namespace, notify=note)
 
     track_args: dict[str, Any] = {
         "namespace": namespace,
@@ -192,7 +215,7 @@ def deploy(
     def last_applied() -> dict[str, AppDeploymentRecord | None]:
         # Each app's last successful recording: the base of pruning and of the dry-run plan.
         return {
-            w.name: repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=w.name)
+            w.name: repo.last_successful_app(cluster=name, namespace=namespace, app=w.name)
             for w in works
         }
 
@@ -200,12 +223,10 @@ def deploy(
         # The same steps against the live cluster, every write a server-side dry run: the
         # plan is what the cluster says it would do (an unreachable cluster is an error).
         previous = last_applied()
-        with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
+        with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
             steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
             outcomes = run_apps(steps, dep, progress=progress)
-        return DeployResult(
-            None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
-        )
+        return DeployResult(None, dep.status, True, name, namespace, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
     with (
@@ -218,12 +239,13 @@ def deploy(
             wait_lock=wait_lock,
             releases=releases,
             note=note,
+            name=name,
         ) as lock,
-        tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
+        tracker.track_deployment(cluster=name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
         steps = deploy_steps(works, cluster, last_applied(), secret_keys)
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)
+        dep.deployment_id, dep.status, False, name, namespace, outcomes, tuple(messages)
     )

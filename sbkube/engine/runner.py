@@ -88,7 +88,9 @@ def run_apps(
                     step.name, step.type, step.namespace, AppStatus.FAILED, err.message, seconds
                 )
             )
-            report(f"{prefix} FAILED after {seconds:.1f}s: {err.message}")
+            # Detail lines (helm's list of schema violations, say) indented under the first.
+            detail = err.message.replace("\n", "\n    ")
+            report(f"{prefix} FAILED after {seconds:.1f}s: {detail}")
             continue
         seconds = time.monotonic() - started
         outcome = AppOutcome(

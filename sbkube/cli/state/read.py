@@ -12,7 +12,7 @@ import click
 
 from sbkube.cli.common import open_recovered, parse_since
 from sbkube.cli.options import output_option
-from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time
+from sbkube.cli.output import echo_table, emit, error_lines, fmt_duration, fmt_time
 
 
 def _counts(summary: Any) -> str:
@@ -155,10 +155,14 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
             ("STATUS", lambda a: a.status),
             ("RESOURCES", lambda a: len(a.resources)),
             ("DURATION", lambda a: fmt_duration(a.started_at, a.finished_at)),
-            ("ERROR", lambda a: a.error_message),
+            ("ERROR", lambda a: a.error_message.split("\n", 1)[0] if a.error_message else None),
         ],
         empty="(no apps recorded)",
     )
+    for app in rec.apps:
+        # A tool's whole error (every line helm printed) below the one-line table.
+        if app.error_message and "\n" in app.error_message:
+            click.echo(error_lines(app.error_message, prefix=f"{app.name}: "))
     releases = [(a, h) for a in rec.apps for h in a.helm_releases]
     if releases:
         click.echo("")
