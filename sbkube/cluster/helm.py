@@ -206,9 +206,11 @@ def uninstall_argv(
     release_name: str,
     namespace: str,
     *,
+    keep_history: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: uninstalling what is already gone is success, as the port promises.
+    # --keep-history: the release's revisions stay, so `helm rollback` can bring it back.
     return [
         binary,
         "uninstall",
@@ -216,6 +218,7 @@ def uninstall_argv(
         "--namespace",
         namespace,
         "--ignore-not-found",
+        *(["--keep-history"] if keep_history else []),
         *flags,
     ]
 
@@ -560,12 +563,13 @@ class HelmClient(BinaryClient):
             raise ClusterError(f"helm rollback {release_name}: release vanished")
         return info
 
-    def uninstall(self, release_name: str, namespace: str) -> None:
+    def uninstall(self, release_name: str, namespace: str, *, keep_history: bool = False) -> None:
         self.run(
             uninstall_argv(
                 self.binary,
                 release_name,
                 namespace,
+                keep_history=keep_history,
                 flags=self.flags,
             ),
             what=f"helm uninstall {release_name}",

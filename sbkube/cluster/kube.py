@@ -91,8 +91,10 @@ class KubeCluster(Cluster):
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
         return self.helm.rollback(release_name, namespace, revision)
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
-        self.helm.uninstall(release_name, namespace)
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        self.helm.uninstall(release_name, namespace, keep_history=keep_history)
 
     def helm_get_values(
         self, release_name: str, namespace: str, revision: int | None = None

@@ -53,6 +53,7 @@ from sbkube.cluster.port import (
     STATUS_PENDING_INSTALL,
     STATUS_PENDING_UPGRADE,
     STATUS_SUPERSEDED,
+    STATUS_UNINSTALLED,
     ChartRef,
     Cluster,
     ObjectKey,
@@ -647,8 +648,20 @@ class MemoryCluster(Cluster):
             release.revisions.append(new)
             return new.info(release_name, namespace)
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
         with self._mutate():
+            if keep_history:  # `helm uninstall --keep-history`: objects go, revisions stay
+                kept = self._releases.get((namespace, release_name))
+                if kept is None or not kept.revisions:
+                    return
+                for key in kept.live_keys:
+                    self._objects.pop(key, None)
+                kept.live_keys = []
+                kept.current.status = STATUS_UNINSTALLED
+                kept.current.description = "Uninstallation complete"
+                return
             release = self._releases.pop((namespace, release_name), None)
             if release is None:
                 return  # like `helm uninstall --ignore-not-found`

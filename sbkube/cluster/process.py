@@ -10,8 +10,10 @@ command and turns a non-zero exit into one ``ClusterError`` line taken from the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +25,10 @@ from sbkube.errors import ClusterError
 
 # client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
 # the tool's own one-line summary and repeat on every retry.
+# `sbkube -v` shows every command run through this logger (values travel in files, never
+# in argv, so the lines hold no secrets).
+log = logging.getLogger("sbkube.cluster")
+
 KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 
 
@@ -138,6 +144,7 @@ class BinaryClient:
     def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
         """Run ``argv``; stdout on success, ClusterError with the tool's reason otherwise."""
         env = {**os.environ, **self.env} if self.env else None
+        log.debug("run: %s", shlex.join(argv))
         try:
             proc = subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, env=env, check=False

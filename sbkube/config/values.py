@@ -133,6 +133,9 @@ def resolve_values(loaded: LoadedConfig, app: str) -> dict[str, Any]:
     if config.set:
         overrides = expand_dotted(dict(config.set), f"{loaded.shown_config}: apps.{app}.set")
         merged = deep_merge(merged, overrides)
+    # -f/--values and --set from the command line win, as helm's command line does.
+    for layer in loaded.command_line.for_app(app):
+        merged = deep_merge(merged, layer)
     return merged
 
 
@@ -244,6 +247,7 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     names = loaded.order if app is None else (app,)
     for name in names:
         paths.extend(_app_sources(loaded, name))
+    paths.extend(loaded.command_line.files)
     snapshot: dict[str, str] = {}
     for path in paths:
         snapshot[_relative(loaded, path)] = _digest(loaded.read_bytes(path))

@@ -51,6 +51,7 @@ from sbkube.state import (
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.command_line import CommandLineValues
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
@@ -210,11 +211,15 @@ def deploy(
     config_file: str = "config.yaml",
     progress: Progress | None = None,
     command_args: Sequence[str] = (),
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
 ) -> DeployResult:
-    """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
+    """Deploy an app dir to ``cluster`` and record it; see the module docstring.
+
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
     from sbkube.config import load_config, sources_snapshot
 
-    loaded = load_config(Path(app_dir), config_file)
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
     works = prepare_apps(loaded, names, cluster)
     database = open_database(db)
@@ -223,7 +228,7 @@ def deploy(
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
     repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
-    namespace = loaded.config.namespace
+    target_ns = loaded.config.namespace
     messages: list[str] = []
 
     def note(msg: str) -> None:
@@ -232,9 +237,9 @@ def deploy(
             progress(msg)
 
     track_args: dict[str, Any] = {
-        "namespace": namespace,
+        "namespace": target_ns,
         "app_dir": str(loaded.app_dir),
-        "config": loaded.raw,
+        "config": loaded.snapshot,
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
         "command_args": list(command_args),
@@ -244,18 +249,18 @@ def deploy(
     def last_applied() -> dict[str, AppDeploymentRecord | None]:
         # Each app's last successful recording: the base of pruning and of the dry-run plan.
         return {
-            w.name: repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=w.name)
+            w.name: repo.last_successful_app(cluster=cluster.name, namespace=target_ns, app=w.name)
             for w in works
         }
 
     if dry_run:
         previous = last_applied()
-        plan_cluster = seeded_cluster(repo, cluster, namespace, works, previous)
+        plan_cluster = seeded_cluster(repo, cluster, target_ns, works, previous)
         with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
             steps = deploy_steps(works, plan_cluster, previous, secret_keys)
             outcomes = run_apps(steps, dep, progress=progress)
         return DeployResult(
-            None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
+            None, dep.status, True, cluster.name, target_ns, outcomes, tuple(messages)
         )
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
@@ -264,7 +269,7 @@ def deploy(
             database,
             repo,
             cluster,
-            namespace,
+            target_ns,
             command="deploy",
             wait_lock=wait_lock,
             releases=releases,
@@ -276,5 +281,5 @@ def deploy(
         steps = deploy_steps(works, cluster, last_applied(), secret_keys)
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)
+        dep.deployment_id, dep.status, False, cluster.name, target_ns, outcomes, tuple(messages)
     )
