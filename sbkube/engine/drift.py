@@ -26,6 +26,7 @@ from typing import Any
 
 from sbkube.cluster.port import STATUS_DEPLOYED, STATUS_UNINSTALLED, Cluster
 from sbkube.engine.apply import live_resources
+from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
 from sbkube.redaction import is_digest, redact_manifest
 from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
@@ -205,19 +206,24 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
 def check_drift(
     repo: DeploymentRepository, cluster: Cluster, namespace: str, apps: Sequence[str]
 ) -> DriftReport:
-    """Drift of ``apps`` on the target (``cluster``, ``namespace``)."""
-    return DriftReport(
-        cluster.name,
-        namespace,
-        tuple(
-            app_drift(
-                cluster,
-                name,
-                repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=name),
-            )
-            for name in apps
-        ),
-    )
+    """Drift of ``apps`` on the target (``cluster``, ``namespace``).
+
+    A cluster that cannot be read is an error naming it (exit 1), never a report."""
+    try:
+        return DriftReport(
+            cluster.name,
+            namespace,
+            tuple(
+                app_drift(
+                    cluster,
+                    name,
+                    repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=name),
+                )
+                for name in apps
+            ),
+        )
+    except ClusterError as err:
+        raise ClusterError(f"cluster {cluster.name}: {err.message}") from err
 
 
 def status(
