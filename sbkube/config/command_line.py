@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sbkube.config.merge import deep_merge, expand_dotted
 from sbkube.config.reading import display_path, parse_yaml, read_file
 from sbkube.errors import ConfigError
 
@@ -117,8 +118,6 @@ def resolve(
     given: CommandLineValues, apps: Collection[str], helm_apps: Collection[str]
 ) -> ResolvedValues:
     """Read the ``-f`` files and parse the ``--set`` pairs; ConfigError (exit 2) on a bad one."""
-    from sbkube.config.values import deep_merge, expand_dotted
-
     layers: dict[str, dict[str, Any]] = {}
     read: dict[Path, bytes] = {}
     for arg in given.files:
