@@ -9,6 +9,7 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 * ``list()``: 1 statement whatever the number of deployments (the page of deployments
   joined to its per-status app counts; see ``views.py``, the ORM-free read path).
 * ``app_history()``: 1 statement, read off an index in time order.
+* ``get_many()``: 4 statements whatever the number of deployments (``subqueryload``).
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
@@ -31,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, subqueryload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
@@ -321,6 +322,52 @@ class DeploymentRepository:
             if row is not None:
                 return deployment_record(row, apps=True)
             raise NotFoundError(self._unknown_id_message(session, deployment_id))
+
+    def get_many(
+        self,
+        *,
+        cluster: str | None = None,
+        namespace: str | None = None,
+        app: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_dry_run: bool = True,
+        limit: int | None = None,
+    ) -> builtins.list[DeploymentRecord]:
+        """Whole deployments (apps, resources, releases), OLDEST first, in 4 statements.
+
+        The read behind ``state report``: one history, every detail, whatever its length.
+        ``subqueryload`` repeats the filtered query inside each child query instead of
+        sending ids in batches, so the number of statements does not grow with the history.
+        ``limit`` keeps the newest ``limit`` deployments.
+        """
+        conds = [
+            *([Deployment.cluster == cluster] if cluster is not None else []),
+            *([Deployment.namespace == namespace] if namespace is not None else []),
+            *([Deployment.started_at >= since] if since is not None else []),
+            *([Deployment.started_at < until] if until is not None else []),
+            *([] if include_dry_run else [Deployment.dry_run.is_(False)]),
+        ]
+        if app is not None:
+            conds.append(
+                exists().where(
+                    AppDeployment.deployment_pk == Deployment.id, AppDeployment.name == app
+                )
+            )
+        stmt = (
+            select(Deployment)
+            .where(*conds)
+            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+            .options(
+                subqueryload(Deployment.apps).subqueryload(AppDeployment.resources),
+                subqueryload(Deployment.apps).subqueryload(AppDeployment.helm_releases),
+            )
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.db._read_session() as session:
+            rows = session.execute(stmt).scalars().all()
+            return [deployment_record(row, apps=True) for row in reversed(rows)]
 
     def exists(self, deployment_id: str) -> bool:
         with self.db._read_session() as session:
