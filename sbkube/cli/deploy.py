@@ -17,6 +17,7 @@ from sbkube.cli.options import (
     output_option,
     progress_for,
     values_options,
+    wait_lock_option,
 )
 from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint
 
@@ -59,13 +60,7 @@ def print_result(result: DeployResult) -> None:
 @namespace_option
 @values_options
 @click.option("--dry-run", is_flag=True, help="Compute the plan; apply and record nothing.")
-@click.option(
-    "--wait-lock",
-    type=click.FloatRange(0),
-    default=0,
-    metavar="SECONDS",
-    help="Wait this long for another deploy to the same target to finish.",
-)
+@wait_lock_option
 @cluster_options
 @output_option
 @click.pass_context

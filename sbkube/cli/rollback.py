@@ -16,6 +16,7 @@ from sbkube.cli.options import (
     namespace_option,
     output_option,
     progress_for,
+    wait_lock_option,
 )
 from sbkube.cli.output import echo_changes, echo_table, emit, paint
 
@@ -88,7 +89,7 @@ def print_plan(plan: RollbackPlan) -> None:
     help="Take the target namespace from this app dir's config.yaml (when ID is not given).",
 )
 @namespace_option
-@click.option("--wait-lock", type=click.FloatRange(0), default=0, metavar="SECONDS")
+@wait_lock_option
 @cluster_options
 @output_option
 @click.pass_context

@@ -15,6 +15,7 @@ from sbkube.cli.options import (
     namespace_option,
     output_option,
     progress_for,
+    wait_lock_option,
 )
 from sbkube.cli.output import echo_changes, echo_table, emit, paint
 
@@ -46,13 +47,7 @@ def print_plan(plan: UninstallPlan) -> None:
 @namespace_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
-@click.option(
-    "--wait-lock",
-    type=click.FloatRange(0),
-    default=0,
-    metavar="SECONDS",
-    help="Wait this long for another deploy to the same target to finish.",
-)
+@wait_lock_option
 @cluster_options
 @output_option
 @click.pass_context
