@@ -253,10 +253,14 @@ def uninstall_argv(
     namespace: str,
     *,
     dry_run: bool = False,
+    keep_history: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: uninstalling what is already gone is success, as the port promises.
+    # --keep-history: the release's revisions stay, so `helm rollback` can bring it back.
     argv = [binary, "uninstall", release_name, "--namespace", namespace, "--ignore-not-found"]
+    if keep_history:
+        argv.append("--keep-history")
     if dry_run:
         argv.append("--dry-run")
     return [*argv, *flags]
@@ -761,13 +765,14 @@ class HelmClient(BinaryClient):
             raise ClusterError(f"helm rollback {release_name}: release vanished")
         return info
 
-    def uninstall(self, release_name: str, namespace: str) -> None:
+    def uninstall(self, release_name: str, namespace: str, *, keep_history: bool = False) -> None:
         self.run(
             uninstall_argv(
                 self.binary,
                 release_name,
                 namespace,
                 dry_run=self.dry_run,
+                keep_history=keep_history,
                 flags=self.flags,
             ),
             what=f"helm uninstall {release_name}",

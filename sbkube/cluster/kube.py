@@ -202,9 +202,11 @@ class KubeCluster(Cluster):
         self._writes += 1
         return self.helm.rollback(release_name, namespace, revision)
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
         self._writes += 1
-        self.helm.uninstall(release_name, namespace)
+        self.helm.uninstall(release_name, namespace, keep_history=keep_history)
 
     def helm_get_values(
         self, release_name: str, namespace: str, revision: int | None = None

@@ -234,9 +234,12 @@ class Cluster(Protocol):
         """Roll back to ``revision``; returns the new revision that the rollback created."""
         ...
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
         """Uninstall the release and its objects; a release that does not exist is not an
-        error."""
+        error. With ``keep_history`` the revisions stay (the current one ``uninstalled``),
+        so ``helm_rollback`` can bring the release back."""
         ...
 
     @property

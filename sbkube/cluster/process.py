@@ -11,8 +11,10 @@ lists). ``values_file`` hands values to a tool through a private temporary file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +26,10 @@ from sbkube.errors import ClusterError
 
 # client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
 # the tool's own one-line summary and repeat on every retry.
+# `sbkube -v` shows every command run through this logger (values travel in files, never
+# in argv, so the lines hold no secrets).
+log = logging.getLogger("sbkube.cluster")
+
 KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 
 
@@ -179,6 +185,7 @@ class BinaryClient:
         """Run ``argv`` whatever its exit code; ClusterError only if it cannot be started."""
         extra = self.environment()
         env = {**os.environ, **extra} if extra else None
+        log.debug("run: %s", shlex.join(argv))
         try:
             return subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, env=env, check=False

@@ -52,6 +52,7 @@ from sbkube.state import (
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.command_line import CommandLineValues
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
@@ -176,11 +177,15 @@ def deploy(
     config_file: str = "config.yaml",
     progress: Progress | None = None,
     command_args: Sequence[str] = (),
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
 ) -> DeployResult:
-    """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
+    """Deploy an app dir to ``cluster`` and record it; see the module docstring.
+
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
     from sbkube.config import load_config, sources_snapshot
 
-    loaded = load_config(Path(app_dir), config_file)
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
     works = prepare_apps(loaded, names, cluster)
     database = open_database(db)
@@ -189,7 +194,7 @@ def deploy(
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
     repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
-    namespace = loaded.config.namespace
+    target_ns = loaded.config.namespace
     # What the deployment is recorded and locked under: config.yaml's cluster:, else the
     # cluster's identity (its context and API server).
     name = cluster_name(cluster, loaded.config.cluster)
@@ -200,12 +205,12 @@ def deploy(
         if progress:
             progress(msg)
 
-    adopt_renamed_target(repo, cluster, name, namespace, notify=note)
+    adopt_renamed_target(repo, cluster, name, target_ns, notify=note)
 
     track_args: dict[str, Any] = {
-        "namespace": namespace,
+        "namespace": target_ns,
         "app_dir": str(loaded.app_dir),
-        "config": loaded.raw,
+        "config": loaded.snapshot,
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
         "command_args": list(command_args),
@@ -215,7 +220,7 @@ def deploy(
     def last_applied() -> dict[str, AppDeploymentRecord | None]:
         # Each app's last successful recording: the base of pruning and of the dry-run plan.
         return {
-            w.name: repo.last_successful_app(cluster=name, namespace=namespace, app=w.name)
+            w.name: repo.last_successful_app(cluster=name, namespace=target_ns, app=w.name)
             for w in works
         }
 
@@ -226,7 +231,7 @@ def deploy(
         with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
             steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
             outcomes = run_apps(steps, dep, progress=progress)
-        return DeployResult(None, dep.status, True, name, namespace, outcomes, tuple(messages))
+        return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
     with (
@@ -234,7 +239,7 @@ def deploy(
             database,
             repo,
             cluster,
-            namespace,
+            target_ns,
             command="deploy",
             wait_lock=wait_lock,
             releases=releases,
@@ -247,5 +252,5 @@ def deploy(
         steps = deploy_steps(works, cluster, last_applied(), secret_keys)
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id, dep.status, False, name, namespace, outcomes, tuple(messages)
+        dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
     )
