@@ -170,7 +170,7 @@ def template(
         values=command_line_values(values_files, set_values),
     )
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster())
+    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return

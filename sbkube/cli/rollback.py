@@ -127,11 +127,12 @@ def rollback(
     from sbkube.engine.rollback_run import rollback as run_rollback
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    if namespace is None and app_dir is not None:
+    configured_cluster = None
+    if app_dir is not None:
         from sbkube.config import load_config
 
         config = load_config(app_dir).config
-        namespace, configured_cluster = config.namespace, config.cluster
+        namespace, configured_cluster = namespace or config.namespace, config.cluster
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
