@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sbkube.redaction import mask_text
+
 if TYPE_CHECKING:
     from sbkube.engine.diff import DeploymentDiff
 
@@ -104,7 +106,7 @@ class Progress:
 
     def __call__(self, line: str) -> None:
         if self.enabled:
-            click.echo(f"{time.monotonic() - self.start:6.1f}s  {line}", err=True)
+            click.echo(f"{time.monotonic() - self.start:6.1f}s  {mask_text(line)}", err=True)
 
 
 def _short(value: Any) -> str:

@@ -11,6 +11,7 @@ import click
 from sbkube.cli.common import open_db
 from sbkube.cli.options import cluster_options, make_cluster
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+from sbkube.redaction import mask_text
 
 if TYPE_CHECKING:
     from sbkube.engine.rollback_plan import RollbackPlan
@@ -156,7 +157,7 @@ def rollback(
             # An app TARGET lacks would be removed: ask on a terminal, else --force decides.
             if not (interactive or (dry_run and sys.stdin.isatty())):
                 raise
-            click.echo(f"note: {err.message}", err=True)
+            click.echo(f"note: {mask_text(err.message)}", err=True)
             if not click.confirm(f"Remove app {err.app} as part of the rollback?", err=True):
                 raise
             result = run(allow_removal=True)
@@ -169,6 +170,6 @@ def rollback(
         click.echo(f"\nRollback {result.deployment_id}: {result.status}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(f"  {name}: {status}: {error}")
+                click.echo(f"  {name}: {status}: {mask_text(error)}")
     if not result.ok:
         ctx.exit(1)

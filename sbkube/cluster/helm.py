@@ -9,9 +9,9 @@ The module is split in three layers so that most of it is testable without helm:
 * ``HelmClient``, which runs the commands (through ``process.BinaryClient``, which also holds
   the flags that select the cluster and passes them to the builders as ``flags``).
 
-Values always reach helm through a temporary ``--values`` file (mode 0600, removed after
-the call), never through ``--set``: ``--set`` re-parses strings and would put secrets on
-the process command line.
+Values always reach helm on stdin (``--values -``), never through a file (a killed sbkube
+would leave it behind) nor ``--set`` (which re-parses strings and would put secrets on the
+process command line).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
-from sbkube.cluster.process import BinaryClient, target_flags, values_file
+from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
 
@@ -416,11 +416,14 @@ class HelmClient(BinaryClient):
         values: Mapping[str, Any],
     ) -> list[dict[str, Any]]:
         """``helm template`` -> manifests, namespace defaulted on namespaced objects."""
-        with values_file(values) as path:
-            argv = template_argv(
-                self.binary, chart, release_name=release_name, namespace=namespace, values_file=path
-            )
-            out = self.run(argv, what=f"helm template {chart.ref}")
+        argv = template_argv(
+            self.binary,
+            chart,
+            release_name=release_name,
+            namespace=namespace,
+            values_file=VALUES_FROM_STDIN,
+        )
+        out = self.run(argv, what=f"helm template {chart.ref}", stdin=values_json(values))
         return parse_manifests(out, namespace=namespace)
 
     def show_chart(self, chart: ChartRef) -> dict[str, Any]:
@@ -444,19 +447,20 @@ class HelmClient(BinaryClient):
         timeout: str | None = None,
         create_namespace: bool = True,
     ) -> ReleaseInfo:
-        with values_file(values) as path:
-            argv = upgrade_install_argv(
-                self.binary,
-                chart,
-                release_name=release_name,
-                namespace=namespace,
-                values_file=path,
-                wait=wait,
-                timeout=timeout,
-                create_namespace=create_namespace,
-                flags=self.flags,
-            )
-            out = self.run(argv, what=f"helm upgrade --install {release_name}")
+        argv = upgrade_install_argv(
+            self.binary,
+            chart,
+            release_name=release_name,
+            namespace=namespace,
+            values_file=VALUES_FROM_STDIN,
+            wait=wait,
+            timeout=timeout,
+            create_namespace=create_namespace,
+            flags=self.flags,
+        )
+        out = self.run(
+            argv, what=f"helm upgrade --install {release_name}", stdin=values_json(values)
+        )
         info = parse_status_json(out)
         if not info.chart:
             # Older/newer helm builds may strip the chart from the printed release.

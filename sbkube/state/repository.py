@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, selectinload
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
-from sbkube.redaction import DEFAULT_SECRET_KEYS, redact_args, redact_values
+from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text, redact_args, redact_values
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import (
     current_host,
@@ -63,6 +63,11 @@ from sbkube.state.rows import (
 )
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
+
+
+def _masked(message: str | None) -> str | None:
+    # An error line may quote a URL, a flag or a value that was found to be a secret.
+    return mask_text(message) if message else message
 
 
 class DeploymentRepository:
@@ -97,6 +102,11 @@ class DeploymentRepository:
     ) -> DeploymentRecord:
         started = started_at or utcnow()
         keys = tuple(secret_keys or self.secret_keys)
+        # The snapshot first: what it holds (values under secret keys, URLs) is then known
+        # when the command line is redacted, wherever it reappears there.
+        snapshot = (
+            redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
+        )
         row = Deployment(
             deployment_id=deployment_id or new_deployment_id(started),
             cluster=cluster,
@@ -107,9 +117,7 @@ class DeploymentRepository:
             command_args=redact_args(thaw(list(command_args)), keys),
             dry_run=dry_run,
             status=str(DeploymentStatus(status)),
-            config_snapshot=(
-                redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
-            ),
+            config_snapshot=snapshot,
             sources_snapshot=thaw(sources_snapshot) if sources_snapshot is not None else None,
             sbkube_version=__version__,
             operator=operator if operator is not None else current_operator(),
@@ -150,7 +158,7 @@ class DeploymentRepository:
                 session,
                 deployment_id,
                 status=str(DeploymentStatus(status)),
-                error_message=error_message,
+                error_message=_masked(error_message),
                 finished_at=finished_at or utcnow(),
             )
         return self.get(deployment_id)
@@ -167,7 +175,7 @@ class DeploymentRepository:
         UPDATE, without reading anything back."""
         values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
         if error_message is not None:
-            values["error_message"] = error_message
+            values["error_message"] = _masked(error_message)
         if finished_at is not None:
             values["finished_at"] = finished_at
         with self.db._write_session() as session:
@@ -227,7 +235,7 @@ class DeploymentRepository:
     ) -> None:
         values: dict[str, Any] = {
             "status": str(AppStatus(status)),
-            "error_message": error_message,
+            "error_message": _masked(error_message),
             "finished_at": utcnow(),
         }
         if metadata is not None:
