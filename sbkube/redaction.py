@@ -583,3 +583,21 @@ def holds_secret(manifest: Any) -> bool:
         return True
     items = manifest.get("items") if manifest.get("kind") == "List" else None
     return isinstance(items, list) and any(holds_secret(i) for i in items)
+
+
+def learn_manifests(manifests: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Find (and remember) the secrets a set of manifests holds, before any is stored, so
+    that a value one object holds is hidden in every other (a Secret's password quoted in
+    a ConfigMap listed before it)."""
+    red = Redactor()
+    found: set[str] = set()
+    for manifest in manifests:
+        items = manifest.get("items") if manifest.get("kind") == "List" else None
+        if isinstance(items, list):
+            found |= learn_manifests(i for i in items if isinstance(i, Mapping))
+            continue
+        found |= red.find(manifest, manifest=True)
+        if is_secret_manifest(manifest):
+            found |= _secret_payload(manifest)
+    remember(found)
+    return found

@@ -29,6 +29,7 @@ from sbkube.cluster.port import ChartRef, ReleaseInfo, default_namespace
 from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
+from sbkube.redaction import learn_manifests
 
 HELM_ENV_VAR = "SBKUBE_HELM"
 
@@ -378,6 +379,9 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
         items = doc.get("items") if doc.get("kind") == "List" else None
         for item in items if isinstance(items, list) else [doc]:
             manifests.append(default_namespace(item, namespace) if namespace else item)
+    # What a chart put in a Secret is a secret wherever else it shows up (the values it
+    # came from, an error line), whatever key it had in the values.
+    learn_manifests(manifests)
     return manifests
 
 

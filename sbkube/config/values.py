@@ -23,6 +23,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError
 from sbkube.manifests import is_cluster_scoped
+from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
 
@@ -133,6 +134,9 @@ def resolve_values(loaded: LoadedConfig, app: str) -> dict[str, Any]:
     if config.set:
         overrides = expand_dotted(dict(config.set), f"{loaded.shown_config}: apps.{app}.set")
         merged = deep_merge(merged, overrides)
+    # Known from here on: a chart that fails quoting a password, or renders it anywhere,
+    # never shows it (sbkube.redaction hides every value found, wherever it reappears).
+    secret_leaves(merged, (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ())))
     return merged
 
 
@@ -209,6 +213,7 @@ def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[st
             found += 1
         if found == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")
+    learn_manifests(obj for _source, obj in objects)
     return objects
 
 

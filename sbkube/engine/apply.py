@@ -26,7 +26,13 @@ from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, objec
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.model import ResourceAction, thaw
-from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
+from sbkube.redaction import (
+    learn_manifests,
+    manifest_checksum,
+    redact_manifest,
+    secret_leaves,
+    store_form,
+)
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -184,7 +190,7 @@ def helm_resource_inputs(
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
     """Actions for a chart's rendered objects against the app's last recorded objects
     (compared by checksum of the stored form, secrets scrubbed as the store does)."""
-    secrets = tuple(secret_values)
+    secrets = (*secret_values, *learn_manifests(rendered))
     prev = live_resources(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []
