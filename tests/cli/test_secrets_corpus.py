@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
+import stat
 import string
 import textwrap
 from pathlib import Path
@@ -78,6 +80,8 @@ CHART_YAML = "apiVersion: v2\nname: corpus\nversion: 1.0.0\nappVersion: '1.0'\n"
 CHART_TEMPLATE = textwrap.dedent(
     """\
     {{- if .Values.failWith }}{{ fail (printf "refusing %s" .Values.auth.password) }}{{- end }}
+    {{- $cs := urlquery .Values.auth.clientSecret }}
+    {{- $cmd := printf "redis-server --requirepass %s" .Values.redisPassword }}
     apiVersion: v1
     kind: Secret
     metadata:
@@ -95,7 +99,7 @@ CHART_TEMPLATE = textwrap.dedent(
     data:
       connection: {{ .Values.db.connection | quote }}
       apiTokenB64: {{ .Values.auth.apiToken | b64enc | quote }}
-      callback: {{ printf "https://example.com/cb?c=%s" (.Values.auth.clientSecret | urlquery) | quote }}
+      callback: {{ printf "https://example.com/cb?c=%s" $cs | quote }}
       tokenUrl: {{ .Values.redis.auth.token | urlquery | quote }}
       settings.ini: {{ .Values.config | quote }}
       aws: {{ .Values.aws.id | quote }}
@@ -120,7 +124,7 @@ CHART_TEMPLATE = textwrap.dedent(
           containers:
             - name: app
               image: nginx:1.27
-              command: ["sh", "-c", {{ printf "redis-server --requirepass %s" .Values.redisPassword | quote }}]
+              command: ["sh", "-c", {{ $cmd | quote }}]
               args: {{ toJson .Values.additionalArguments }}
               env: {{ toJson .Values.extraEnv }}
     ---
@@ -348,3 +352,30 @@ def test_no_secret_shape_reaches_store_or_output(
     touched = {(r["app"], c["resource"]["name"]) for r in diff["resources"] for c in r["changed"]}
     assert ("web", "web-auth") in touched, diff["resources"]
     assert not any(app == "plain" for app, _ in touched), diff["resources"]
+
+
+def test_template_output_dir_writes_secret_files_private(sbkube: Any, tmp_path: Path) -> None:
+    app = tmp_path / "tpl"
+    (app / "m").mkdir(parents=True)
+    (app / "m" / "secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: x}\n"
+    )
+    (app / "m" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    (app / "config.yaml").write_text(
+        "namespace: t\napps:\n"
+        "  creds: {type: yaml, manifests: [m/secret.yaml]}\n"
+        "  conf: {type: yaml, manifests: [m/cm.yaml]}\n"
+    )
+    out = tmp_path / "rendered"
+    proc = sbkube("template", "--app-dir", str(app), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(out) == 0o700
+    assert mode(out / "creds.yaml") == 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode(out / "conf.yaml") == 0o666 & ~umask  # no Secret: the umask decides
+    # A second run over a file an editor left world-readable makes it private again.
+    (out / "creds.yaml").chmod(0o644)
+    assert sbkube("template", "--app-dir", str(app), "--output-dir", str(out)).returncode == 0
+    assert mode(out / "creds.yaml") == 0o600
