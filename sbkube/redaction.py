@@ -159,18 +159,27 @@ def is_digest(value: Any) -> bool:
     return value.startswith(LEGACY_PREFIX) and len(value) == len(LEGACY_PREFIX) + 64
 
 
-def rekey_legacy(value: Any, key: bytes | None = None) -> Any:
-    """Copy of JSON-like ``value`` with every legacy ``sha256:<hex>`` leaf re-keyed."""
+def rekey_legacy(value: Any, key: bytes | None = None, *, secret: bool = False) -> Any:
+    """Copy of JSON-like ``value`` with its legacy ``sha256:<hex>`` secret digests re-keyed.
+
+    Only where sbkube put a digest for a secret (a Secret's ``data``/``stringData``, a leaf
+    under a secret-looking key): an image digest (``digest: sha256:…``) has the same shape
+    and must stay as it is. Digests that older versions put inside longer strings stay
+    unkeyed: they compare as "changed" once, on the next deployment.
+    """
     if isinstance(value, str):
-        if value.startswith(LEGACY_PREFIX) and is_digest(value):
-            hexpart = value[len(LEGACY_PREFIX) :]
-            if _HEX64.fullmatch(hexpart):
-                return _keyed(hexpart, key)
+        hexpart = value[len(LEGACY_PREFIX) :]
+        if secret and value.startswith(LEGACY_PREFIX) and _HEX64.fullmatch(hexpart):
+            return _keyed(hexpart, key if key is not None else digest_key())
         return value
     if isinstance(value, Mapping):
-        return {k: rekey_legacy(v, key) for k, v in value.items()}
+        payload = ("data", "stringData") if is_secret_manifest(value) else ()
+        return {
+            k: rekey_legacy(v, key, secret=secret or k in payload or is_secret_key(str(k)))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [rekey_legacy(v, key) for v in value]
+        return [rekey_legacy(v, key, secret=secret) for v in value]
     return value
 
 

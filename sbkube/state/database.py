@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
-HEAD_REVISION = "0002"
-KNOWN_REVISIONS = ("0001", "0002")
+HEAD_REVISION = "0003"
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
