@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from sbkube.errors import ConfigError
 from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
 
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
@@ -112,17 +113,23 @@ def _read_or_create_key(path: Path) -> bytes:
     if cached is not None:
         return cached
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-    else:
-        # O_EXCL: two first runs at once cannot both write a key; the loser reads it.
-        key = os.urandom(32).hex().encode()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key + b"\n")
+    if not path.exists():
+        import tempfile  # only on the first run of a user: kept off `state list`'s imports
+
+        # Written whole under a private temporary name, then linked into place: the key
+        # file never exists half-written, and of two first runs at once one key wins
+        # (link fails on the other, which then reads the winner's).
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".digest-key-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32).hex().encode() + b"\n")
+            with suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_bytes().strip()
     if not key:
-        raise ValueError(f"digest key file {path} is empty: remove it or set {DIGEST_KEY_ENV}")
+        raise ConfigError(f"digest key file {path} is empty: remove it or set {DIGEST_KEY_ENV}")
     _FILE_KEYS[str(path)] = key
     return key
 

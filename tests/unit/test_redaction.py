@@ -58,8 +58,10 @@ def test_digest_key_from_env_else_a_private_key_file(
 
 def test_legacy_digests_are_rekeyed_to_what_the_value_digests_to_now() -> None:
     legacy = "sha256:" + hashlib.sha256(b"s3cr3t-value").hexdigest()
-    assert r.rekey_legacy({"a": [legacy], "b": "x"}, b"k") == {
-        "a": [r.digest("s3cr3t-value", b"k")],
+    image = "sha256:" + "ab" * 32
+    assert r.rekey_legacy({"password": [legacy], "digest": image, "b": "x"}, b"k") == {
+        "password": [r.digest("s3cr3t-value", b"k")],
+        "digest": image,  # an image digest has the same shape: not a secret position
         "b": "x",
     }
 
