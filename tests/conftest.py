@@ -108,6 +108,40 @@ def kubectl_binary() -> str:
     return require_binary("SBKUBE_KUBECTL", "kubectl", "run: python .ci/install_tools.py .ci/bin")
 
 
+#: Where Debian puts Chromium (``apt-get install chromium``; ``.ci/run`` does it when missing).
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, and nothing that would reach the network on its own.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """A headless system Chromium driven by Playwright (marker ``browser``).
+
+    Playwright's own browser downloads are never used: ``executable_path`` points at the
+    Debian package, which CI installs.
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        missing(f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def sbkube_exe() -> str:
     """The installed ``sbkube`` console script (CLI tests run the real thing)."""

@@ -1,6 +1,6 @@
 """``sbkube state …``: the command group over the deployment history, one module per family.
 
-``read`` (list, show, history), ``diff``, ``prune``, ``transfer`` (export, import) and
+``read`` (list, show, history), ``diff``, ``report``, ``prune``, ``transfer`` (export, import) and
 ``locks`` (locks, unlock) each define plain click commands; this table registers them and
 imports a module only when its command runs.
 """
@@ -41,6 +41,11 @@ _COMMANDS: dict[str, LazyCommand] = {
         "import_cmd",
         "Import a history written by `sbkube state export`.",
     ),
+    "report": LazyCommand(
+        "sbkube.cli.state.report",
+        "report_cmd",
+        "Write the history as one HTML page: timeline, app histories, details, diffs.",
+    ),
     "locks": LazyCommand(
         "sbkube.cli.state.locks", "locks_cmd", "List deploy locks and whether their holder lives."
     ),
@@ -52,7 +57,7 @@ _COMMANDS: dict[str, LazyCommand] = {
 
 @click.group(cls=LazyGroup, table=_COMMANDS)
 def state() -> None:
-    """List, show, diff, export and prune recorded deployments; see and clear deploy locks.
+    """List, show, diff, report, export and prune recorded deployments; see and clear deploy locks.
 
     Every deployment sbkube runs (and every rollback) is recorded with its apps, Helm
     releases and resources. These commands read that record.

@@ -216,3 +216,41 @@ def test_add_resources_small_batches(
         )
     assert len(recs) == n
     assert c.count == n and c.begins == n, c.report()
+
+
+def test_get_many_reads_any_history_in_four_statements(
+    db: DeploymentDatabase, count_statements: Callable[..., Any]
+) -> None:
+    """``state report`` reads whole deployments; the statements must not grow with them."""
+    repo = DeploymentRepository(db)
+    counts = {}
+    for start, stop in ((0, 3), (3, 60)):
+        for i in range(start, stop):
+            dep = repo.create_deployment(
+                cluster="c", namespace="apps", started_at=T0 + timedelta(minutes=i)
+            )
+            for name in ("redis", "web"):
+                app = repo.start_app(dep.deployment_id, name=name, type="helm")
+                repo.add_resources(
+                    app.app_id, [ResourceInput.from_manifest(_cm(name, i), "create")]
+                )
+                repo.add_helm_release(
+                    app.app_id,
+                    release_name=name,
+                    namespace="apps",
+                    chart="c",
+                    revision=i + 1,
+                    status="deployed",
+                )
+        with count_statements(db) as c:
+            records = repo.get_many()
+        _report(f"get_many() of {stop} deployments", c, db)
+        counts[stop] = c.count
+        assert len(records) == stop
+        assert records[0].started_at < records[-1].started_at  # oldest first
+        assert all(len(a.resources) == 1 and a.helm_releases for r in records for a in r.apps)
+    with count_statements(db) as c:
+        narrowed = repo.get_many(app="web", since=T0 + timedelta(minutes=50), limit=5)
+    assert [r.started_at for r in narrowed] == [T0 + timedelta(minutes=m) for m in range(55, 60)]
+    assert counts == {3: 4, 60: 4}, counts
+    assert c.count == 4, c.report()

@@ -1,0 +1,27 @@
+"""``sbkube state report --html FILE``: the deployment history as one self-contained page.
+
+:func:`~sbkube.report.gather.gather` reads what the page shows from the store (through
+``sbkube.state``) and diffs each deployment against the previous one of its target;
+:func:`~sbkube.report.render.render` writes the HTML (its CSS, script and page skeleton
+are the files next to this one); :func:`write_report` does both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sbkube.model import utcnow
+from sbkube.report.gather import Scope, gather
+from sbkube.report.render import render
+from sbkube.state import DeploymentRepository
+
+
+def write_report(repo: DeploymentRepository, path: Path, scope: Scope) -> int:
+    """Write the report of ``scope`` to ``path``; returns the number of deployments in it."""
+    history = gather(repo, scope)
+    html = render(history, generated_at=utcnow())
+    path.write_text(html, encoding="utf-8")
+    return len(history.entries)
+
+
+__all__ = ["Scope", "write_report"]

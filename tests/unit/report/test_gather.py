@@ -1,0 +1,96 @@
+"""What the report reads and pairs, on the real backends: diff bases per target,
+``--since``/``--app`` scopes, and masking of every digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sbkube.report.gather import Scope, gather, mask
+from sbkube.report.render import render
+from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _seed(repo: DeploymentRepository, n: int, *, namespace: str = "apps", start: int = 0) -> None:
+    """``n`` deployments a minute apart, each with a helm app (replicas = i) and a yaml app."""
+    for i in range(start, start + n):
+        dep = repo.create_deployment(
+            cluster="c",
+            namespace=namespace,
+            started_at=T0 + timedelta(minutes=i),
+            deployment_id=f"dep-{namespace}-{i:04d}",
+            config_snapshot={"apps": {"redis": {"set": {"replicaCount": i}}}},
+        )
+        app = repo.start_app(dep.deployment_id, name="redis", type="helm")
+        repo.add_resources(
+            app.app_id,
+            [
+                ResourceInput.from_manifest(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "metadata": {"name": "redis", "namespace": namespace},
+                        "spec": {"replicas": i},
+                    },
+                    "update" if i else "create",
+                )
+            ],
+        )
+        repo.add_helm_release(
+            app.app_id,
+            release_name="redis",
+            namespace=namespace,
+            chart="redis",
+            revision=i + 1,
+            status="deployed",
+            values={"replicaCount": i, "auth": {"password": f"pw-{i % 2}"}},
+        )
+        repo.finish_app(app.app_id, "success")
+        web = repo.start_app(dep.deployment_id, name="web", type="yaml")
+        repo.finish_app(web.app_id, "success")
+        repo.finish_deployment(dep.deployment_id, "success")
+
+
+def test_each_deployment_is_diffed_with_the_previous_one_of_its_target(
+    db: DeploymentDatabase,
+) -> None:
+    repo = DeploymentRepository(db)
+    _seed(repo, 3, namespace="a")
+    _seed(repo, 2, namespace="b", start=10)
+    history = gather(repo, Scope())
+    pairs = {e.record.deployment_id: e.previous_id for e in history.entries}
+    assert pairs == {
+        "dep-a-0000": None,
+        "dep-a-0001": "dep-a-0000",
+        "dep-a-0002": "dep-a-0001",
+        "dep-b-0010": None,
+        "dep-b-0011": "dep-b-0010",
+    }
+    diff = next(e.diff for e in history.entries if e.record.deployment_id == "dep-a-0002")
+    assert diff is not None
+    (release,) = diff["releases"]
+    values = {v["path"]: v for v in release["values"]}
+    assert (values["replicaCount"]["old"], values["replicaCount"]["new"]) == (1, 2)
+    assert values["auth.password"]["secret"] is True
+    assert "sha256:" not in str(diff)
+
+
+def test_since_keeps_the_diff_of_the_first_deployment_in_the_window(
+    db: DeploymentDatabase,
+) -> None:
+    repo = DeploymentRepository(db)
+    _seed(repo, 4)
+    history = gather(repo, Scope(since=T0 + timedelta(minutes=2), app="redis"))
+    assert [e.record.deployment_id for e in history.entries] == ["dep-apps-0002", "dep-apps-0003"]
+    assert history.entries[0].previous_id == "dep-apps-0001"
+    assert [a.name for e in history.entries for a in e.record.apps] == ["redis", "redis"]
+    html = render(history, generated_at=T0)
+    assert 'id="dep-apps-0003"' in html
+    assert "dep-apps-0000" not in html
+
+
+def test_mask_replaces_every_digest() -> None:
+    digest = "sha256:" + "0" * 64
+    masked = mask({"a": [digest, {"b": digest, "c": "sha256:short"}], "d": 1})
+    assert masked == {"a": ["(secret)", {"b": "(secret)", "c": "sha256:short"}], "d": 1}
