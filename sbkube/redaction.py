@@ -617,3 +617,13 @@ def learn_manifests(manifests: Iterable[Mapping[str, Any]]) -> set[str]:
             found |= _secret_payload(manifest)
     remember(found)
     return found
+
+
+_DIGEST_IN_TEXT = re.compile(r"(?:hmac-sha256|sha256):[0-9a-f]{64}")
+
+
+def mask_digests(text: str, replacement: str) -> str:
+    """``text`` with every secret digest in it (whole, or inside a URL or ``key=…``
+    argument, where scrubbing put it) replaced: a digest of a short password can be guessed
+    back by whoever holds the key, so what is handed around carries none."""
+    return replacement if is_digest(text) else _DIGEST_IN_TEXT.sub(replacement, text)
