@@ -20,7 +20,7 @@ from typing import Any
 
 from sbkube.engine.diff import SECRET, diff_deployments
 from sbkube.model import jsonable
-from sbkube.redaction import is_digest
+from sbkube.redaction import mask_digests
 from sbkube.state import DeploymentRecord, DeploymentRepository
 
 
@@ -66,7 +66,7 @@ def mask(value: Any) -> Any:
     the report (a file that is passed around) never carries one.
     """
     if isinstance(value, str):
-        return SECRET if is_digest(value) else value
+        return mask_digests(value, SECRET)
     if isinstance(value, Mapping):
         return {k: mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

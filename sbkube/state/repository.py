@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, selectinload, subqueryload
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
-from sbkube.redaction import DEFAULT_SECRET_KEYS, redact_args, redact_values
+from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text, redact_args, redact_values
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import (
     current_host,
@@ -66,6 +66,11 @@ from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, Hel
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
+
+
+def _masked(message: str | None) -> str | None:
+    # An error line may quote a URL, a flag or a value that was found to be a secret.
+    return mask_text(message) if message else message
 
 
 class DeploymentRepository:
@@ -100,6 +105,11 @@ class DeploymentRepository:
     ) -> DeploymentRecord:
         started = started_at or utcnow()
         keys = tuple(secret_keys or self.secret_keys)
+        # The snapshot first: what it holds (values under secret keys, URLs) is then known
+        # when the command line is redacted, wherever it reappears there.
+        snapshot = (
+            redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
+        )
         row = Deployment(
             deployment_id=deployment_id or new_deployment_id(started),
             cluster=cluster,
@@ -110,9 +120,7 @@ class DeploymentRepository:
             command_args=redact_args(thaw(list(command_args)), keys),
             dry_run=dry_run,
             status=str(DeploymentStatus(status)),
-            config_snapshot=(
-                redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
-            ),
+            config_snapshot=snapshot,
             sources_snapshot=thaw(sources_snapshot) if sources_snapshot is not None else None,
             sbkube_version=__version__,
             operator=operator if operator is not None else current_operator(),
@@ -160,7 +168,7 @@ class DeploymentRepository:
         """Set a deployment's final status; returns it with its apps."""
         values = {
             "status": str(DeploymentStatus(status)),
-            "error_message": error_message,
+            "error_message": _masked(error_message),
             "finished_at": finished_at or utcnow(),
         }
         self.db._write(lambda session, _: self._update_deployment(session, deployment_id, **values))
@@ -180,7 +188,7 @@ class DeploymentRepository:
         ``in_progress``/``pending`` get that status in the same transaction."""
         values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
         if error_message is not None:
-            values["error_message"] = error_message
+            values["error_message"] = _masked(error_message)
         if finished_at is not None:
             values["finished_at"] = finished_at
 
@@ -199,7 +207,7 @@ class DeploymentRepository:
                     )
                     .values(
                         status=str(AppStatus(close_open_apps)),
-                        error_message=error_message or "did not finish",
+                        error_message=_masked(error_message) or "did not finish",
                         finished_at=finished_at or utcnow(),
                     )
                 )
@@ -272,7 +280,7 @@ class DeploymentRepository:
     ) -> None:
         values: dict[str, Any] = {
             "status": str(AppStatus(status)),
-            "error_message": error_message,
+            "error_message": _masked(error_message),
             "finished_at": utcnow(),
         }
         if metadata is not None:

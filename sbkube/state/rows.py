@@ -28,7 +28,13 @@ from sbkube.model import (
     freeze,
     thaw,
 )
-from sbkube.redaction import DEFAULT_SECRET_KEYS, manifest_checksum, redact_values, store_form
+from sbkube.redaction import (
+    DEFAULT_SECRET_KEYS,
+    learn_manifests,
+    manifest_checksum,
+    redact_values,
+    store_form,
+)
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -183,9 +189,11 @@ def prepare_resources(
 ) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
     """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
     secrets digested or scrubbed, checksummed) and the records they read back as."""
-    secrets = tuple(secret_values)
+    inputs = list(resources)
+    states = [s for r in inputs for s in (r.previous_state, r.current_state) if s is not None]
+    secrets = (*secret_values, *learn_manifests(states))
     rows: list[dict[str, Any]] = []
-    for res in resources:
+    for res in inputs:
         prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
         cur = store_form(res.current_state, secrets) if res.current_state is not None else None
         basis = cur if cur is not None else prev

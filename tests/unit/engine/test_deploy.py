@@ -71,7 +71,7 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
     assert rel.values["greeting"] == "hello" and rel.values["size"] == 2
     # The password is recorded as a digest, never in the clear.
     assert rel.values["password"] != "s3cret-v1"
-    assert rel.values["password"].startswith("sha256:")
+    assert rel.values["password"].startswith("hmac-sha256:")
     assert recorded_actions(repo, result.deployment_id) == outcome_actions(result)
     assert {r.name for r in rec.app("web").resources} == {"web-config", "web"}
     # Every object of a YAML app carries sbkube's ownership labels.
