@@ -169,7 +169,7 @@ def detail(entry: Entry) -> dict[str, Any]:
         "error": rec.error_message,
         "apps": apps,
         "previous": entry.previous_id,
-        "diff": entry.diff,
     }
     masked: dict[str, Any] = mask(out)
+    masked["diff"] = entry.diff  # masked by gather() already
     return masked
