@@ -51,7 +51,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
+_RELATIVE = re.compile(r"^(\d+)\s*(s|m|h|d|w)\Z")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -70,7 +70,12 @@ def parse_since(value: str | None, *, option: str = "--since") -> datetime | Non
     text = value.strip()
     m = _RELATIVE.match(text)
     if m:
-        return datetime.now(UTC) - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return datetime.now(UTC) - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError:
+            raise UsageError(
+                f"{option}: {value!r} reaches back before the year 1 (use a smaller number)"
+            ) from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sbkube.cli.options import app_dir_options, cluster_options, make_cluster
+from sbkube.cli.options import app_dir_options, cluster_options, make_cluster, wait_lock_option
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
 if TYPE_CHECKING:
@@ -48,13 +48,7 @@ def print_result(result: DeployResult) -> None:
 @click.command()
 @app_dir_options
 @click.option("--dry-run", is_flag=True, help="Compute the plan; apply and record nothing.")
-@click.option(
-    "--wait-lock",
-    type=click.FloatRange(0),
-    default=0,
-    metavar="SECONDS",
-    help="Wait this long for another deploy to the same target to finish.",
-)
+@wait_lock_option
 @cluster_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context

@@ -18,6 +18,47 @@ from sbkube.cli.output import FORMATS
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
 
+#: The longest --wait-lock: a day. Longer is a typo (or inf), not a plan.
+MAX_WAIT_SECONDS = 86_400.0
+#: The largest --older-than: a thousand years, well inside what a date can hold.
+MAX_AGE_DAYS = 365_000.0
+
+
+class BoundedFloat(click.ParamType):
+    """A finite number in [0, maximum]. click's FloatRange lets nan through (every
+    comparison with nan is false) and accepts inf and 1e309 (= inf)."""
+
+    name = "number"
+
+    def __init__(self, maximum: float, unit: str) -> None:
+        self.maximum = maximum
+        self.unit = unit
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = float(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number of {self.unit}", param, ctx)
+        if not 0 <= number <= self.maximum:  # False for nan, as wanted
+            self.fail(
+                f"{value!r} is not a number of {self.unit} from 0 to {self.maximum:g}", param, ctx
+            )
+        return number
+
+
+wait_lock_option = click.option(
+    "--wait-lock",
+    type=BoundedFloat(MAX_WAIT_SECONDS, "seconds"),
+    default=0,
+    metavar="SECONDS",
+    help="Wait this long for another deploy to the same target to finish (at most a day).",
+)
+
 output_option = click.option(
     "-o",
     "--output",
@@ -82,8 +123,16 @@ def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str |
     """The cluster that ``cluster_options`` select: in-memory when --memory-cluster is given."""
     if memory:
         from sbkube.cluster.memory import MemoryCluster
+        from sbkube.errors import ConfigError
 
-        return MemoryCluster(path=Path(memory))
+        try:
+            return MemoryCluster(path=Path(memory))
+        except (AttributeError, TypeError, KeyError, ValueError) as err:
+            # A JSON file of the wrong shape (a list, a string, missing keys).
+            raise ConfigError(
+                f"--memory-cluster {memory}: not a memory cluster file "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            ) from err
     from sbkube.cluster.kube import KubeCluster
 
     return KubeCluster(kubeconfig=kubeconfig, context=kube_context)

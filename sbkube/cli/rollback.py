@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.options import cluster_options, make_cluster
+from sbkube.cli.options import cluster_options, make_cluster, wait_lock_option
 from sbkube.cli.output import Progress, echo_changes, echo_table, emit
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def print_plan(plan: RollbackPlan) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Take the target namespace from this app dir's config.yaml (when ID is not given).",
 )
-@click.option("--wait-lock", type=click.FloatRange(0), default=0, metavar="SECONDS")
+@wait_lock_option
 @cluster_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context

@@ -105,3 +105,14 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as err:
+        # A fault sbkube did not foresee: still one line (the traceback is for --debug).
+        if debug:
+            raise
+        first = str(err).strip().splitlines()
+        detail = f": {first[0]}" if first else ""
+        click.echo(
+            f"error: unexpected {type(err).__name__}{detail} (run with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(1)

@@ -319,7 +319,7 @@ def parse_status_json(text: str, metadata: Mapping[str, Any] | None = None) -> R
 # "demo-redis-0.1.0" -> ("demo-redis", "0.1.0"): helm history joins name and version with a
 # dash and both may contain dashes, so split before the first dash-separated part that
 # is a SemVer 2 version (helm requires one in Chart.yaml): MAJOR.MINOR.PATCH[-pre][+build].
-_CHART_SPLIT = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+\.\d+\.\d+(?:[-+].*)?)$")
+_CHART_SPLIT = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+\.\d+\.\d+(?:[-+].*)?)\Z")
 
 
 def split_chart(chart: str) -> tuple[str, str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sbkube.config.messages import describe, one_line, suggest, validation_error
+from sbkube.config.messages import describe, key_text, one_line, suggest, validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
@@ -106,7 +106,7 @@ class LoadedConfig:
 
     def resolve_path(self, relative: str) -> Path:
         """A path from config.yaml, resolved against the app directory."""
-        return (self.app_dir / relative).resolve()
+        return resolve_checked(self.app_dir / relative)
 
     def shown(self, path: Path) -> str:
         """How error messages name ``path``."""
@@ -130,7 +130,7 @@ class LoadedConfig:
 
     def read_bytes(self, path: Path, what: str = "file") -> bytes:
         """The file's bytes, read once per load (size-checked), then served from memory."""
-        key = path.resolve()
+        key = resolve_checked(path)
         data = self._files.get(key)
         if data is None:
             data = read_file(key, display_path(path), what)
@@ -158,13 +158,16 @@ def _precheck_names(raw: dict[str, Any], shown: str) -> None:
             if isinstance(name, str):
                 problem = dns1123_label_problem(name)
                 if problem is not None:
-                    raise ConfigError(f"{shown}: apps.{name}: invalid app name: {problem}")
+                    raise ConfigError(
+                        f"{shown}: apps.{key_text(name)}: invalid app name: {problem}"
+                    )
     repos = raw.get("repos")
     if isinstance(repos, dict):
         for name, url in repos.items():
             if isinstance(url, str) and not url.startswith(("http://", "https://")):
                 raise ConfigError(
-                    f"{shown}: repos.{name}: url {url!r} must start with http:// or https://"
+                    f"{shown}: repos.{key_text(name)}: url {url!r} must start with http:// "
+                    "or https://"
                 )
 
 
@@ -277,6 +280,17 @@ def _check_release_names(loaded: LoadedConfig) -> None:
         owners[key] = name
 
 
+def resolve_checked(path: Path) -> Path:
+    """``path.resolve()``, with a symbolic link loop (RuntimeError in Python 3.11, OSError
+    later) reported as the one-line ConfigError it is."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise ConfigError(f"{display_path(path)}: symbolic link loop") from None
+    except OSError as err:
+        raise ConfigError(f"{display_path(path)}: {err.strerror or err}") from None
+
+
 def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> LoadedConfig:
     """Load, validate and order the apps of ``<app_dir>/<config_file>``.
 
@@ -288,7 +302,7 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
         raise ConfigError(f"{display_path(given_dir)}: app directory not found")
     if not given_dir.is_dir():
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
-    resolved_dir = given_dir.resolve()
+    resolved_dir = resolve_checked(given_dir)
     config_path = resolved_dir / config_file
     shown = display_path(config_path)
     if not os.path.lexists(config_path):
@@ -311,7 +325,7 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
         config=config,
         raw=raw,
         order=order,
-        _files={config_path.resolve(): data},
+        _files={resolve_checked(config_path): data},
     )
     _check_release_names(loaded)
     for name, app in config.apps.items():

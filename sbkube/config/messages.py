@@ -27,6 +27,13 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def key_text(key: object) -> str:
+    """A mapping key as an error message shows it: as written when printable, else quoted
+    (``'web\\n'``), so that a message stays one line and the odd character shows."""
+    text = str(key)
+    return text if text.isprintable() and text.strip() == text else repr(text)
+
+
 def dotted(loc: Sequence[str | int]) -> str:
     """A pydantic/YAML location as users write it: ``apps.redis.values[0]``."""
     out = ""
@@ -34,7 +41,7 @@ def dotted(loc: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{key_text(part)}" if out else key_text(part)
     return out
 
 

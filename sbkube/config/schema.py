@@ -23,6 +23,7 @@ __all__ = [
     "YamlApp",
     "dns1123_label_problem",
     "dns1123_subdomain_problem",
+    "label_value_problem",
 ]
 
 DNS1123_LABEL_MAX = 63
@@ -30,11 +31,15 @@ DNS1123_SUBDOMAIN_MAX = 253
 # Helm stores releases in Secrets named sh.helm.release.v1.<name>.v<N>; it caps names at 53.
 HELM_RELEASE_NAME_MAX = 53
 
-_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 # Go duration syntax, as helm's --timeout parses it: 90s, 5m, 1h30m, 1.5h.
-_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-_REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\Z")
+_REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# A Kubernetes label value: empty, or alphanumerics with '-', '_', '.' inside; at most 63.
+# (Every pattern here ends in \Z, not $: $ also matches before a final newline, which let
+# "web\n" through as a name.)
+_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 APP_TYPES: tuple[str, ...] = ("helm", "yaml")
 
@@ -67,6 +72,18 @@ def dns1123_subdomain_problem(value: str) -> str | None:
         return (
             f"{_short(value)} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
             "'-' and '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid Kubernetes label value, or None."""
+    if len(value) > DNS1123_LABEL_MAX:
+        return f"{_short(value)} is {len(value)} characters long (at most {DNS1123_LABEL_MAX})"
+    if not _LABEL_VALUE_RE.match(value):
+        return (
+            f"{_short(value)} is not a valid label value (letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit)"
         )
     return None
 

@@ -20,6 +20,7 @@ from sbkube.config.schema import (
     YamlApp,
     dns1123_label_problem,
     dns1123_subdomain_problem,
+    label_value_problem,
 )
 from sbkube.errors import ConfigError
 from sbkube.manifests import is_cluster_scoped
@@ -163,6 +164,18 @@ def _manifest_problem(doc: dict[str, Any]) -> str | None:
         problem = dns1123_label_problem(namespace)
         if problem is not None:
             return f"metadata.namespace: {problem}"
+    labels = metadata.get("labels")
+    if labels is not None:
+        if not isinstance(labels, dict):
+            return "metadata.labels must be a mapping"
+        for key, value in labels.items():
+            if not isinstance(key, str) or not key or not key.isprintable() or " " in key:
+                return f"metadata.labels: {key!r} is not a valid label key"
+            if not isinstance(value, str):
+                return f"metadata.labels.{key} must be a string"
+            problem = label_value_problem(value)
+            if problem is not None:
+                return f"metadata.labels.{key}: {problem}"
     return None
 
 

@@ -11,8 +11,6 @@ recorded the app as interrupted. Every app yields one :class:`AppOutcome`.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from typing import Any
 
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
 from sbkube.errors import InterruptedDeployment, SbkubeError
+from sbkube.interrupts import stop_on_signals
 from sbkube.model import AppStatus
 from sbkube.state import AppHandle, DeploymentHandle
 
@@ -105,19 +104,9 @@ def run_apps(
 
 @contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into InterruptedDeployment, so the deployment is marked interrupted and
-    the lock released by this process before it exits (Ctrl-C already raises
-    KeyboardInterrupt). Only the main thread can install signal handlers: elsewhere (a
-    library caller's worker thread) this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    """Turn SIGTERM into InterruptedDeployment (and Ctrl-C into KeyboardInterrupt), so the
+    deployment is marked interrupted and the lock released by this process before it
+    exits; a signal that arrives during a database call waits for that call to end (see
+    :mod:`sbkube.interrupts`). Does nothing outside the main thread."""
+    with stop_on_signals():
         yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        raise InterruptedDeployment(f"interrupted by {signal.Signals(signum).name}", exit_code=143)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -36,17 +36,24 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 
 from sbkube.errors import StateError, UsageError
+from sbkube.interrupts import shielded
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -56,6 +63,31 @@ HEAD_REVISION = "0002"
 KNOWN_REVISIONS = ("0001", "0002")
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+#: A write that lost its connection is tried this many times in all, within this window.
+WRITE_TRIES = 3
+WRITE_RETRY_WINDOW = 10.0
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+IDLE_PING_AFTER = 1.0
+# What libpq/psycopg say when the server or the network dropped the connection (SQLAlchemy
+# does not recognise every one of them as a disconnect, e.g. idle_session_timeout's).
+_LOST_CONNECTION = (
+    "terminating connection",
+    "server closed the connection",
+    "connection is closed",
+    "connection not open",
+    "consuming input failed",
+    "could not receive data",
+    "could not send data",
+    "connection has been closed",
+    "connection is lost",
+    "ssl connection has been closed",
+    "the connection is bad",
+    "connection timed out",
+    "connection refused",
+    "no connection to the server",
+)
+
+T = TypeVar("T")
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
 
 
@@ -86,6 +118,19 @@ def _first_line(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
     msg = str(orig).strip().splitlines()
     return msg[0].strip() if msg else type(orig).__name__
+
+
+def lost_connection(err: BaseException | None) -> bool:
+    """Whether ``err`` (or the database error behind a StateError) says the connection to
+    the server was lost, so that the same work may be tried again on a fresh one."""
+    while err is not None and not isinstance(err, DBAPIError):
+        err = err.__cause__
+    if err is None:
+        return False
+    if err.connection_invalidated:
+        return True
+    text = str(err.orig).lower()
+    return any(fragment in text for fragment in _LOST_CONNECTION)
 
 
 def _enable_wal(cursor: Any, timeout: float) -> None:
@@ -148,7 +193,8 @@ class DeploymentDatabase:
             if self.dialect == "postgresql"
             else self.engine
         )
-        self._migrate()
+        with shielded():
+            self._migrate()
 
     # -- opening ---------------------------------------------------------------------
 
@@ -229,15 +275,38 @@ class DeploymentDatabase:
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sbkube_write") else "BEGIN")
 
             return engine
-        # No pool_pre_ping: it costs a round trip per transaction (a deploy runs ~60), and
-        # sbkube's processes are short-lived; pool_recycle covers long-lived library users.
-        return create_engine(
+        # No pool_pre_ping: it costs a round trip per transaction (a deploy runs ~60). A
+        # connection is pinged only when it sat idle in the pool (e.g. during a long
+        # `helm --wait`), where a server's idle_session_timeout or a proxy's idle timeout
+        # may have closed it; back-to-back transactions pay nothing.
+        engine = create_engine(
             url,
             echo=echo,
             pool_recycle=1800,
             connect_args={"connect_timeout": max(1, int(self.busy_timeout))},
             **options,
         )
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            record.info["sbkube_idle_since"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            since = record.info.get("sbkube_idle_since")
+            if since is None or time.monotonic() - since < IDLE_PING_AFTER:
+                return
+            try:
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute("SELECT 1")
+                finally:
+                    cur.close()
+            except Exception as err:
+                # The pool discards this connection and checks out a fresh one.
+                raise DisconnectionError(str(err)) from err
+
+        return engine
 
     def _migrate(self) -> None:
         try:
@@ -274,8 +343,7 @@ class DeploymentDatabase:
         except DBAPIError as err:
             raise StateError(self._describe(err)) from err
 
-    @staticmethod
-    def _current_revision(conn: Connection) -> str | None:
+    def _current_revision(self, conn: Connection) -> str | None:
         if conn.dialect.name == "sqlite":
             exists = conn.exec_driver_sql(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
@@ -285,6 +353,14 @@ class DeploymentDatabase:
         if not exists:
             return None
         rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(rows) > 1:
+            # Alembic keeps exactly one row; more means someone edited the table, and
+            # picking one would migrate (or refuse) by accident of row order.
+            raise StateError(
+                f"state database {self.display}: alembic_version holds {len(rows)} "
+                f"schema revisions ({', '.join(sorted(map(str, rows)))}), expected one; "
+                "repair it by hand"
+            )
         return rows[0] if rows else None
 
     @staticmethod
@@ -331,16 +407,19 @@ class DeploymentDatabase:
     @contextmanager
     def _read_session(self) -> Iterator[Session]:
         """A session in a read (deferred) transaction, ended and closed on exit."""
-        session = self._sessionmakers()[0]()
-        try:
-            with session.begin():
-                yield session
-        except DBAPIError as err:
-            raise StateError(self._describe(err)) from err
-        except SQLAlchemyError as err:
-            raise StateError(f"state database {self.display}: {_first_line(err)}") from err
-        finally:
-            session.close()
+        # Shielded as a whole, returning the connection to the pool included (a rollback
+        # on PostgreSQL): a signal is raised only once the connection is idle again.
+        with shielded():
+            session = self._sessionmakers()[0]()
+            try:
+                with session.begin():
+                    yield session
+            except DBAPIError as err:
+                raise StateError(self._describe(err)) from err
+            except SQLAlchemyError as err:
+                raise StateError(f"state database {self.display}: {_first_line(err)}") from err
+            finally:
+                session.close()
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -354,6 +433,7 @@ class DeploymentDatabase:
         a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
         try:
             with (
+                shielded(),
                 self._reader.connect() as raw,
                 raw.execution_options(sbkube_single_read=True).begin() as _,
             ):
@@ -364,14 +444,39 @@ class DeploymentDatabase:
     @contextmanager
     def _write_session(self) -> Iterator[Session]:
         """A session in a write transaction: committed on success, rolled back on error."""
-        session = self._sessionmakers()[1]()
-        try:
-            with session.begin():
-                yield session
-        except DBAPIError as err:
-            raise StateError(self._describe(err)) from err
-        finally:
-            session.close()
+        # Shielded as a whole, returning the connection to the pool included (a rollback
+        # on PostgreSQL): a signal is raised only once the connection is idle again.
+        with shielded():
+            session = self._sessionmakers()[1]()
+            try:
+                with session.begin():
+                    yield session
+            except DBAPIError as err:
+                raise StateError(self._describe(err)) from err
+            finally:
+                session.close()
+
+    def _write(self, work: Callable[[Session, bool], T]) -> T:
+        """Run ``work(session, retry)`` in a write transaction; when the connection is lost
+        (PostgreSQL: server restart, ``pg_terminate_backend``, ``idle_session_timeout``, a
+        proxy's idle timeout), run it again on a fresh connection, at most
+        :data:`WRITE_TRIES` times within :data:`WRITE_RETRY_WINDOW` seconds.
+
+        ``retry`` is True on a second or later try: the first one may have committed
+        before its connection went (the acknowledgement is what got lost), so ``work``
+        must then look before it inserts. Updates are idempotent as they are.
+        """
+        deadline = time.monotonic() + WRITE_RETRY_WINDOW
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                with self._write_session() as session:
+                    return work(session, tries > 1)
+            except StateError as err:
+                if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
 
     def close(self) -> None:
         for engine in self.engines:

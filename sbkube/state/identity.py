@@ -15,7 +15,14 @@ from datetime import datetime
 
 from sbkube.model import utcnow
 
-_LATEST = re.compile(r"^latest(?:~(\d+))?$")
+_LATEST = re.compile(r"^latest(?:~(\d+))?\Z")
+# What new_deployment_id draws: dep-YYYYMMDD-HHMMSS- and 6 to 32 lowercase hex digits.
+_DEPLOYMENT_ID = re.compile(r"dep-\d{8}-\d{6}-[0-9a-f]{6,32}")
+
+
+def is_deployment_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a deployment id (not ``latest``, not a path)."""
+    return _DEPLOYMENT_ID.fullmatch(value) is not None
 
 
 def new_deployment_id(at: datetime | None = None) -> str:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sbkube.errors import LockError, StateError
+from sbkube.errors import LockError, StateError, UsageError
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.records import LockRecord
@@ -158,6 +158,8 @@ class DeployLocks:
 
         Raises :class:`LockError` naming the holder when it is still held after ``wait``.
         """
+        if not 0 <= wait < float("inf"):  # nan would act as 0, inf would wait for ever
+            raise UsageError(f"lock wait must be a finite number of seconds (got {wait!r})")
         target = lock_target(cluster, namespace)
         holder_id = secrets.token_hex(8)
         deadline = time.monotonic() + max(0.0, wait)
@@ -220,28 +222,33 @@ class DeployLocks:
 
     def _renew(self, target: str, holder_id: str) -> None:
         now = datetime.now(UTC)
-        with self.db._write_session() as session:
-            session.execute(
+        self.db._write(
+            lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(heartbeat_at=now, expires_at=now + timedelta(seconds=self.lease_seconds))
             )
+        )
 
     def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
-        with self.db._write_session() as session:
-            session.execute(
+        self.db._write(
+            lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(deployment_id=deployment_id)
             )
+        )
 
     def _release(self, target: str, holder_id: str) -> None:
-        with self.db._write_session() as session:
-            session.execute(
+        # Retried on a fresh connection: a lock left behind by a lost connection would
+        # block the target until its lease expires.
+        self.db._write(
+            lambda session, _retry: session.execute(
                 delete(DeployLock).where(
                     DeployLock.target == target, DeployLock.holder_id == holder_id
                 )
             )
+        )
 
     def is_live(self, cluster: str, namespace: str) -> bool:
         """True when the target's lock is held by a live holder."""

@@ -66,6 +66,8 @@ from sbkube.state.rows import (
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
+_OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
+
 
 def _by_parent(rows: Sequence[Any]) -> dict[int, builtins.list[Any]]:
     """Child rows grouped by their app's primary key, in the order read."""
@@ -128,15 +130,25 @@ class DeploymentRepository:
             started_at=started,
             rollback_target_id=rollback_target_id,
         )
+
         # A generated id has 24 random bits per second: two writers in the same second
         # almost never collide, and when they do, the unique constraint says so and the
         # loser draws again. An id given by the caller is never changed.
+        def work(session: Session, retry: bool) -> DeploymentRecord:
+            if retry:
+                # The lost try may have committed: the row is ours if it names this process.
+                found = session.execute(
+                    select(Deployment).where(Deployment.deployment_id == row.deployment_id)
+                ).scalar_one_or_none()
+                if found is not None and (found.host, found.pid) == (row.host, row.pid):
+                    return deployment_record(found, apps=False)
+            session.add(row)
+            session.flush()
+            return deployment_record(row, apps=False)
+
         for attempt in range(5):
             try:
-                with self.db._write_session() as session:
-                    session.add(row)
-                    session.flush()
-                    return deployment_record(row, apps=False)
+                return self.db._write(work)
             except StateError as err:
                 collided = isinstance(err.__cause__, IntegrityError) and "deployment_id" in str(
                     err.__cause__
@@ -155,14 +167,12 @@ class DeploymentRepository:
         finished_at: datetime | None = None,
     ) -> DeploymentRecord:
         """Set a deployment's final status; returns it with its apps."""
-        with self.db._write_session() as session:
-            self._update_deployment(
-                session,
-                deployment_id,
-                status=str(DeploymentStatus(status)),
-                error_message=error_message,
-                finished_at=finished_at or utcnow(),
-            )
+        values = {
+            "status": str(DeploymentStatus(status)),
+            "error_message": error_message,
+            "finished_at": finished_at or utcnow(),
+        }
+        self.db._write(lambda session, _: self._update_deployment(session, deployment_id, **values))
         return self.get(deployment_id)
 
     def set_status(
@@ -172,16 +182,38 @@ class DeploymentRepository:
         *,
         error_message: str | None = None,
         finished_at: datetime | None = None,
+        close_open_apps: AppStatus | str | None = None,
     ) -> None:
         """Change a deployment's status (e.g. ``rolled_back``, or its final status) in one
-        UPDATE, without reading anything back."""
+        UPDATE, without reading anything back. With ``close_open_apps``, its apps still
+        ``in_progress``/``pending`` get that status in the same transaction."""
         values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
         if error_message is not None:
             values["error_message"] = error_message
         if finished_at is not None:
             values["finished_at"] = finished_at
-        with self.db._write_session() as session:
+
+        def work(session: Session, _retry: bool) -> None:
             self._update_deployment(session, deployment_id, **values)
+            if close_open_apps is not None:
+                # A finished deployment has no app still running: an app whose own finish
+                # was never recorded (its process stopped, or its store write failed)
+                # ends with the deployment, in the same transaction.
+                pk = select(Deployment.id).where(Deployment.deployment_id == deployment_id)
+                session.execute(
+                    update(AppDeployment)
+                    .where(
+                        AppDeployment.deployment_pk.in_(pk.scalar_subquery()),
+                        AppDeployment.status.in_(_OPEN_APP_STATUSES),
+                    )
+                    .values(
+                        status=str(AppStatus(close_open_apps)),
+                        error_message=error_message or "did not finish",
+                        finished_at=finished_at or utcnow(),
+                    )
+                )
+
+        self.db._write(work)
 
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
         result = session.execute(
@@ -204,12 +236,22 @@ class DeploymentRepository:
         secret_keys: Sequence[str] | None = None,
     ) -> AppDeploymentRecord:
         keys = tuple(secret_keys or self.secret_keys)
-        with self.db._write_session() as session:
+
+        def work(session: Session, retry: bool) -> AppDeploymentRecord:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()
             if pk is None:
                 raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            if retry:
+                # An app appears once in a deployment: if the lost try committed, reuse it.
+                found = session.execute(
+                    select(AppDeployment).where(
+                        AppDeployment.deployment_pk == pk, AppDeployment.name == name
+                    )
+                ).scalar_one_or_none()
+                if found is not None:
+                    return app_record(found, deployment_id, contents=False)
             row = AppDeployment(
                 deployment_pk=pk,
                 name=name,
@@ -224,6 +266,8 @@ class DeploymentRepository:
             session.add(row)
             session.flush()
             return app_record(row, deployment_id, contents=False)
+
+        return self.db._write(work)
 
     def finish_app(
         self,
@@ -246,12 +290,15 @@ class DeploymentRepository:
             )
         if rollback_info is not None:
             values["rollback_info"] = thaw(rollback_info)
-        with self.db._write_session() as session:
+
+        def work(session: Session, _retry: bool) -> None:
             result = session.execute(
                 update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"unknown app deployment {app_id}")
+
+        self.db._write(work)
 
     def add_resources(
         self,
@@ -266,9 +313,29 @@ class DeploymentRepository:
         manifest, wherever a chart rendered them.
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
-        if rows:
-            with self.db._write_session() as session:
-                session.execute(insert(DeployedResource), rows)
+        if not rows:
+            return records
+        first = rows[0]
+
+        def work(session: Session, retry: bool) -> None:
+            if (
+                retry
+                and session.execute(
+                    select(
+                        exists().where(
+                            DeployedResource.app_deployment_pk == app_id,
+                            DeployedResource.api_version == first["api_version"],
+                            DeployedResource.kind == first["kind"],
+                            DeployedResource.name == first["name"],
+                            DeployedResource.namespace == first["namespace"],
+                        )
+                    )
+                ).scalar()
+            ):
+                return  # the lost try committed this batch (one transaction: all or none)
+            session.execute(insert(DeployedResource), rows)
+
+        self.db._write(work)
         return records
 
     def add_helm_release(
@@ -297,8 +364,24 @@ class DeploymentRepository:
             values=values,
             secret_keys=tuple(secret_keys or self.secret_keys),
         )
-        with self.db._write_session() as session:
+
+        def work(session: Session, retry: bool) -> None:
+            if (
+                retry
+                and session.execute(
+                    select(
+                        exists().where(
+                            HelmRelease.app_deployment_pk == app_id,
+                            HelmRelease.release_name == release_name,
+                            HelmRelease.revision == revision,
+                        )
+                    )
+                ).scalar()
+            ):
+                return  # recorded by the try whose connection was lost
             session.execute(insert(HelmRelease), row)
+
+        self.db._write(work)
         return record
 
     def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
@@ -489,7 +572,12 @@ class DeploymentRepository:
         offset = latest_offset(ref)
         if offset is not None:
             scope = {"cluster": cluster, "namespace": namespace, "app": app}
-            found = nth_newest_id(self.db, offset, include_dry_run=False, **scope)
+            # An offset past any possible row count is answered without asking the store
+            # (whose integers are 64-bit: a larger one would not even bind).
+            too_far = offset >= 2**62
+            found = (
+                None if too_far else nth_newest_id(self.db, offset, include_dry_run=False, **scope)
+            )
             if found is not None:
                 return found
             total = count_deployments(self.db, include_dry_run=False, **scope)

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sbkube.errors import InterruptedDeployment
+from sbkube.errors import InterruptedDeployment, StateError
+from sbkube.interrupts import deliver_held
 from sbkube.model import (
     AppStatus,
     AppType,
@@ -53,6 +54,15 @@ from sbkube.state.repository import DeploymentRepository
 from sbkube.state.rows import prepare_release, prepare_resources
 
 _dry_ids = itertools.count(-1, -1)
+
+
+def _finish_quietly(app: AppHandle, status: AppStatus, error: str | None) -> None:
+    """``app.finish`` while another exception is on its way out; a store write that fails
+    now must not replace that exception (the deployment's end closes the app instead)."""
+    try:
+        app.finish(status, error)
+    except StateError:
+        app.status, app.error_message = status, error
 
 
 def _error_text(exc: BaseException) -> str:
@@ -209,6 +219,8 @@ class DeploymentHandle:
         metadata: Mapping[str, Any] | None = None,
         rollback_info: Mapping[str, Any] | None = None,
     ) -> Iterator[AppHandle]:
+        # A signal that arrives while the app row is written is raised once it is, so the
+        # app is in self.apps and the deployment's end closes it.
         app = self._open_app(
             name=name,
             type=type,
@@ -220,10 +232,10 @@ class DeploymentHandle:
         try:
             yield app
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
-            app.finish(AppStatus.INTERRUPTED, _error_text(exc))
+            _finish_quietly(app, AppStatus.INTERRUPTED, _error_text(exc))
             raise
         except BaseException as exc:
-            app.finish(AppStatus.FAILED, _error_text(exc))
+            _finish_quietly(app, AppStatus.FAILED, _error_text(exc))
             raise
         else:
             app.finish(AppStatus.SUCCESS)
@@ -343,15 +355,18 @@ class DeploymentTracker:
             dep_id = new_deployment_id(started)
         handle = DeploymentHandle(repo, dep_id, cluster, namespace, dry_run, started, keys)
         try:
+            # A signal held while the deployment row was written is raised here, where the
+            # handlers below record it as interrupted.
+            deliver_held()
             yield handle
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
-            self._finish(handle, DeploymentStatus.INTERRUPTED, _error_text(exc))
+            self._finish_quietly(handle, DeploymentStatus.INTERRUPTED, _error_text(exc))
             raise
         except BaseException as exc:
             status = handle.computed_status() if handle.apps else DeploymentStatus.FAILED
             if status == DeploymentStatus.SUCCESS:
                 status = DeploymentStatus.FAILED  # the block itself failed after its apps
-            self._finish(handle, status, _error_text(exc))
+            self._finish_quietly(handle, status, _error_text(exc))
             raise
         else:
             status = handle.computed_status()
@@ -363,6 +378,26 @@ class DeploymentTracker:
         handle.status, handle.error_message = status, error
         if handle._repo is not None:
             handle._repo.set_status(
-                handle.deployment_id, status, error_message=error, finished_at=utcnow()
+                handle.deployment_id,
+                status,
+                error_message=error,
+                finished_at=utcnow(),
+                close_open_apps=(
+                    AppStatus.INTERRUPTED
+                    if status == DeploymentStatus.INTERRUPTED
+                    else AppStatus.FAILED
+                ),
             )
         handle._finished = True
+
+    @classmethod
+    def _finish_quietly(
+        cls, handle: DeploymentHandle, status: DeploymentStatus, error: str | None
+    ) -> None:
+        """:meth:`_finish` while another exception is on its way out: a store that cannot
+        be written now must not replace it (an interrupt must stay an interrupt). The
+        deployment then stays unfinished, and recovery closes it later."""
+        try:
+            cls._finish(handle, status, error)
+        except StateError:
+            handle.status, handle.error_message = status, error

@@ -18,9 +18,9 @@ same lines, byte for byte (:func:`dump_line`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -36,13 +36,18 @@ from sbkube.model import (
     Record,
     ResourceAction,
     jsonable,
+    utcnow,
 )
 from sbkube.state.database import DeploymentDatabase
+from sbkube.state.identity import is_deployment_id
 from sbkube.state.records import DeploymentRecord
 from sbkube.state.rows import deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 
 EXPORT_BATCH = 200
+#: How far in the future an imported time may lie (clocks of two machines disagree a
+#: little; a start in the year 9999 would stay ``latest`` for ever).
+CLOCK_SKEW = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +191,15 @@ def _parse(item: Any) -> _Parsed:
         "finished_at": _time(item, "finished_at", "", optional=True),
         "rollback_target_id": _get(item, "rollback_target_id", "", str, optional=True),
     }
-    if not dep["deployment_id"].strip():
-        raise _Bad("deployment_id: empty")
+    for key in ("deployment_id", "rollback_target_id"):
+        value = dep[key]
+        if value is not None and not is_deployment_id(value):
+            shown = repr(value) if len(value) <= 40 else repr(value[:37] + "...")
+            raise _Bad(f"{key}: {shown} is not a deployment id (dep-YYYYMMDD-HHMMSS-xxxxxx)")
+    horizon = utcnow() + CLOCK_SKEW
+    for key in ("started_at", "finished_at"):
+        if dep[key] is not None and dep[key] > horizon:
+            raise _Bad(f"{key}: {dep[key].isoformat()} is more than a day in the future")
     apps = []
     names: set[str] = set()
     for i, app in enumerate(_get(item, "apps", "", list, optional=True) or []):
@@ -248,7 +260,16 @@ def _parse(item: Any) -> _Parsed:
     return _Parsed(dep, apps)
 
 
-def _items(lines: Iterable[Mapping[str, Any] | str], source: str) -> Iterator[tuple[int, _Parsed]]:
+def _items(
+    lines: Iterable[Mapping[str, Any] | str],
+    source: str,
+    in_store: Callable[[str], bool] | None = None,
+) -> Iterator[tuple[int, _Parsed]]:
+    """Parse ``lines``. A rollback target must be a deployment of the same input (on any
+    line) or, with ``in_store``, of the store: one that is neither by the last line is
+    refused then, naming the line that points to it."""
+    seen: set[str] = set()
+    wanted: dict[str, int] = {}  # rollback target -> first line that names it
     for lineno, line in enumerate(lines, start=1):
         try:
             if isinstance(line, str):
@@ -260,17 +281,49 @@ def _items(lines: Iterable[Mapping[str, Any] | str], source: str) -> Iterator[tu
                     raise _Bad(f"invalid JSON ({err.msg} at column {err.colno})") from None
             else:
                 item = line
-            yield lineno, _parse(item)
+            parsed = _parse(item)
+            target = parsed.deployment["rollback_target_id"]
+            if (
+                target is not None
+                and target not in seen
+                and target not in wanted
+                and (in_store is None or not in_store(target))
+            ):
+                wanted[target] = lineno
+            seen.add(parsed.deployment_id)
+            wanted.pop(parsed.deployment_id, None)
+            yield lineno, parsed
         except _Bad as err:
             raise UsageError(f"{source}:{lineno}: {err}") from None
+    if wanted:
+        target, lineno = min(wanted.items(), key=lambda kv: kv[1])
+        raise UsageError(
+            f"{source}:{lineno}: rollback_target_id: {target} is neither in the store "
+            "nor in this file"
+        )
 
 
-def check_lines(lines: Iterable[Mapping[str, Any] | str], *, source: str = "<input>") -> int:
-    """Validate an export without touching a store; returns the number of deployments.
+def check_lines(
+    lines: Iterable[Mapping[str, Any] | str],
+    *,
+    source: str = "<input>",
+    db: DeploymentDatabase | None = None,
+) -> int:
+    """Validate an export without writing; returns the number of deployments. With
+    ``db``, a rollback target may also be a deployment already in that store.
 
     Raises :class:`~sbkube.errors.UsageError` naming ``source`` and the line.
     """
-    return sum(1 for _ in _items(lines, source))
+    in_store = (lambda dep_id: _exists(db, dep_id)) if db is not None else None
+    return sum(1 for _ in _items(lines, source, in_store))
+
+
+def _exists(db: DeploymentDatabase, deployment_id: str) -> bool:
+    with db._read_session() as session:
+        found = session.execute(
+            select(Deployment.id).where(Deployment.deployment_id == deployment_id)
+        ).scalar_one_or_none()
+    return found is not None
 
 
 def import_deployments(
@@ -289,7 +342,7 @@ def import_deployments(
     """
     imported: list[str] = []
     skipped: list[str] = []
-    for _lineno, parsed in _items(lines, source):
+    for _lineno, parsed in _items(lines, source, lambda dep_id: _exists(db, dep_id)):
         if _write(db, parsed):
             imported.append(parsed.deployment_id)
         else:

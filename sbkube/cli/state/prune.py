@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.options import output_option
+from sbkube.cli.options import MAX_AGE_DAYS, BoundedFloat, output_option
 from sbkube.cli.output import echo_table, emit, fmt_time
 
 
@@ -19,7 +19,7 @@ from sbkube.cli.output import echo_table, emit, fmt_time
 )
 @click.option(
     "--older-than",
-    type=click.FloatRange(0),
+    type=BoundedFloat(MAX_AGE_DAYS, "days"),
     required=True,
     metavar="DAYS",
     help="Only delete deployments started more than DAYS days ago.",

@@ -48,7 +48,12 @@ def _counts(summary: Any) -> str:
 @click.option("--since", help="Only deployments started since: 7d, 12h, 30m or an ISO date.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option(
-    "--page", type=click.IntRange(1), default=1, show_default=True, help="Page of --limit rows."
+    "--page",
+    # (page - 1) * limit must fit the store's 64-bit integers.
+    type=click.IntRange(1, 10**12),
+    default=1,
+    show_default=True,
+    help="Page of --limit rows.",
 )
 @output_option
 @click.pass_context

@@ -62,13 +62,13 @@ def import_cmd(ctx: click.Context, file: str, fmt: str) -> None:
     """
     from sbkube.state import check_lines, import_deployments
 
+    db = open_db(ctx)
     if file != "-":
         with _open(file) as fh:
             try:
-                check_lines(fh, source=file)
+                check_lines(fh, source=file, db=db)
             except UnicodeDecodeError as err:
                 raise UsageError(f"{file}: not a UTF-8 text file ({err.reason})") from None
-    db = open_db(ctx)
     fh = _open(file)
     try:
         result = import_deployments(db, fh, source="<stdin>" if file == "-" else file)

@@ -37,9 +37,9 @@ def _split_terms(selector: str) -> list[str]:
     return [term for term in terms if term]
 
 
-_SET_TERM = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)$")
-_EQ_TERM = re.compile(r"^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$")
-_KEY = re.compile(r"^(!?)\s*([^=!\s(),]+)$")
+_SET_TERM = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)\Z")
+_EQ_TERM = re.compile(r"^([^=!\s]+)\s*(==|=|!=)\s*(\S*)\Z")
+_KEY = re.compile(r"^(!?)\s*([^=!\s(),]+)\Z")
 
 
 def _label_term(term: str) -> Callable[[Mapping[str, str]], bool]:
