@@ -199,8 +199,6 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     check("set_status", lambda: repo.set_status(dep_id, "in_progress"))
     check("finish_deployment", lambda: repo.finish_deployment(dep_id, "success"))
     check("get", lambda: repo.get(dep_id))
-    check("get_many", lambda: repo.get_many())
-    check("get_many (filtered)", lambda: repo.get_many(app="a", cluster="c", limit=1))
     check("exists", lambda: repo.exists(dep_id))
     check("list", lambda: repo.list())
     check("list (filtered)", lambda: repo.list(app="a", status="success", cluster="c"))
