@@ -9,7 +9,8 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 * ``list()``: 1 statement whatever the number of deployments (the page of deployments
   joined to its per-status app counts; see ``views.py``, the ORM-free read path).
 * ``app_history()``: 1 statement, read off an index in time order.
-* ``get_many()``: 4 statements whatever the number of deployments (``subqueryload``).
+* ``get_many()``: 4 statements whatever the number of deployments (Core rows, each
+  child statement filtered by the deployments' query as a subquery).
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
@@ -32,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, subqueryload
+from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
@@ -71,6 +72,14 @@ _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 def _masked(message: str | None) -> str | None:
     # An error line may quote a URL, a flag or a value that was found to be a secret.
     return mask_text(message) if message else message
+
+
+def _by_parent(rows: Sequence[Any]) -> dict[int, builtins.list[Any]]:
+    """Child rows grouped by their app's primary key, in the order read."""
+    out: dict[int, builtins.list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.app_deployment_pk, []).append(row)
+    return out
 
 
 class DeploymentRepository:
@@ -428,8 +437,10 @@ class DeploymentRepository:
         """Whole deployments (apps, resources, releases), OLDEST first, in 4 statements.
 
         The read behind ``state report``: one history, every detail, whatever its length.
-        ``subqueryload`` repeats the filtered query inside each child query instead of
-        sending ids in batches, so the number of statements does not grow with the history.
+        Each child statement repeats the filtered query as a subquery instead of sending
+        ids in batches, so the number of statements does not grow with the history; and
+        the rows are read as plain Core rows (no ORM instances, identity map or
+        collections to build for thousands of rows that only become records).
         ``limit`` keeps the newest ``limit`` deployments.
         """
         conds = [
@@ -445,20 +456,58 @@ class DeploymentRepository:
                     AppDeployment.deployment_pk == Deployment.id, AppDeployment.name == app
                 )
             )
-        stmt = (
-            select(Deployment)
-            .where(*conds)
-            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
-            .options(
-                subqueryload(Deployment.apps).subqueryload(AppDeployment.resources),
-                subqueryload(Deployment.apps).subqueryload(AppDeployment.helm_releases),
-            )
-        )
+        newest_first = (Deployment.started_at.desc(), Deployment.id.desc())
+        stmt = select(*Deployment.__table__.c).where(*conds).order_by(*newest_first)
+        pks = select(Deployment.id).where(*conds)
         if limit is not None:
             stmt = stmt.limit(limit)
+            pks = pks.order_by(*newest_first).limit(limit)
+        app_pks = select(AppDeployment.id).where(AppDeployment.deployment_pk.in_(pks))
+        app_columns = [
+            c.label("app_metadata") if c.name == "metadata" else c
+            for c in AppDeployment.__table__.c
+        ]
         with self.db._read_session() as session:
-            rows = session.execute(stmt).scalars().all()
-            return [deployment_record(row, apps=True) for row in reversed(rows)]
+            rows = session.execute(stmt).all()
+            apps = session.execute(
+                select(*app_columns)
+                .where(AppDeployment.deployment_pk.in_(pks))
+                .order_by(AppDeployment.id)
+            ).all()
+            resources = _by_parent(
+                session.execute(
+                    select(DeployedResource.__table__)
+                    .where(DeployedResource.app_deployment_pk.in_(app_pks))
+                    .order_by(DeployedResource.id)
+                ).all()
+            )
+            releases = _by_parent(
+                session.execute(
+                    select(HelmRelease.__table__)
+                    .where(HelmRelease.app_deployment_pk.in_(app_pks))
+                    .order_by(HelmRelease.id)
+                ).all()
+            )
+        ids = {row.id: row.deployment_id for row in rows}
+        app_records: dict[int, builtins.list[AppDeploymentRecord]] = {}
+        for a in apps:
+            if a.deployment_pk not in ids:
+                # A deployment recorded between two of the statements (PostgreSQL reads
+                # each statement's own snapshot): not in this history, as with the ORM.
+                continue
+            app_records.setdefault(a.deployment_pk, []).append(
+                app_record(
+                    a,
+                    ids[a.deployment_pk],
+                    contents=True,
+                    resources=resources.get(a.id, ()),
+                    releases=releases.get(a.id, ()),
+                )
+            )
+        return [
+            deployment_record(row, apps=True, app_records=app_records.get(row.id, ()))
+            for row in reversed(rows)
+        ]
 
     def exists(self, deployment_id: str) -> bool:
         with self.db._read_session() as session:

@@ -100,8 +100,20 @@ def release_record(h: HelmRelease) -> HelmReleaseRecord:
     return _copy(HelmReleaseRecord, h, values=freeze(h.values or {}))
 
 
-def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
-    """An app row; with ``contents``, its resources and releases (loaded eagerly) too."""
+def app_record(
+    a: AppDeployment | Any,
+    deployment_id: str,
+    *,
+    contents: bool,
+    resources: Iterable[Any] | None = None,
+    releases: Iterable[Any] | None = None,
+) -> AppDeploymentRecord:
+    """An app row; with ``contents``, its resources and releases too: the rows given, or
+    the row's own (loaded eagerly). A Core row reads the ``metadata`` column labelled
+    ``app_metadata``, the ORM attribute's name."""
+    if contents:
+        resources = a.resources if resources is None else resources
+        releases = a.helm_releases if releases is None else releases
     return _copy(
         AppDeploymentRecord,
         a,
@@ -112,13 +124,22 @@ def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDe
         config=freeze(a.config or {}),
         metadata=freeze(a.app_metadata or {}),
         rollback_info=_frozen_or_none(a.rollback_info),
-        resources=tuple(resource_record(r) for r in a.resources) if contents else (),
-        helm_releases=tuple(release_record(h) for h in a.helm_releases) if contents else (),
+        resources=tuple(resource_record(r) for r in resources) if contents and resources else (),
+        helm_releases=tuple(release_record(h) for h in releases) if contents and releases else (),
     )
 
 
-def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
-    """A deployment row; with ``apps``, every app with its contents (loaded eagerly)."""
+def deployment_record(
+    d: Deployment | Any, *, apps: bool, app_records: Iterable[AppDeploymentRecord] | None = None
+) -> DeploymentRecord:
+    """A deployment row; with ``apps``, every app with its contents: ``app_records``, or
+    the row's own apps (loaded eagerly)."""
+    if not apps:
+        made: tuple[AppDeploymentRecord, ...] = ()
+    elif app_records is not None:
+        made = tuple(app_records)
+    else:
+        made = tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps)
     return _copy(
         DeploymentRecord,
         d,
@@ -127,7 +148,7 @@ def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
         status=DeploymentStatus(d.status),
         config_snapshot=_frozen_or_none(d.config_snapshot),
         sources_snapshot=_frozen_or_none(d.sources_snapshot),
-        apps=tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
+        apps=made,
     )
 
 
