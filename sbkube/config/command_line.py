@@ -109,7 +109,7 @@ def parse_set(text: str, opt: str = "--set") -> dict[str, Any]:
     for pair in _split_unescaped(text, ","):
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{opt} {text}: expected key=value, got {pair!r}")
+            raise ConfigError(f"{opt} {text}: expected NAME=VALUE, got {pair!r}")
         out[key] = typed_value(value)
     return out
 

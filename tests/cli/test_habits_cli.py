@@ -168,10 +168,10 @@ def test_set_and_values_files_win_and_are_recorded_redacted(
     shown = sbkube.json("state", "show", result["deployment_id"])
     [release] = shown["apps"][0]["helm_releases"]
     assert release["values"]["greeting"] == "from-file" and release["values"]["size"] == 9
-    assert release["values"]["password"].startswith("sha256:")
+    assert release["values"]["password"].startswith("hmac-sha256:")
     line = shown["config_snapshot"]["command_line"]["values"]
     assert line["*"] == {"greeting": "from-file", "size": 9}
-    assert line["cache"]["password"].startswith("sha256:")
+    assert line["cache"]["password"].startswith("hmac-sha256:")
     assert str(prod.resolve()) in shown["sources_snapshot"] or any(
         k.endswith("prod.yaml") for k in shown["sources_snapshot"]
     )
@@ -198,7 +198,7 @@ def test_set_for_a_yaml_app_or_a_bad_pair_is_bad_input(sbkube, app_dir, expect_e
     no_file = sbkube("template", "--app-dir", str(app_dir), "-f", "missing.yaml")
 
     assert yaml_app.returncode == 2 and "'web' is not a helm app" in expect_error(yaml_app.stderr)
-    assert no_value.returncode == 2 and "expected key=value" in expect_error(no_value.stderr)
+    assert no_value.returncode == 2 and "expected NAME=VALUE" in expect_error(no_value.stderr)
     assert no_file.returncode == 2 and "missing.yaml" in expect_error(no_file.stderr)
 
 

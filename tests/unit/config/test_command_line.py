@@ -39,7 +39,7 @@ def test_parse_set_splits_pairs_but_not_escaped_commas_or_lists():
 
 @pytest.mark.parametrize("bad", ["novalue", "=1", "a=1,,b=2"])
 def test_parse_set_refuses_a_pair_without_key(bad):
-    with pytest.raises(ConfigError, match="expected key=value"):
+    with pytest.raises(ConfigError, match="expected NAME=VALUE"):
         parse_set(bad)
 
 

@@ -53,7 +53,7 @@ def test_legacy_digests_are_rekeyed_and_checksums_follow(db_url: str) -> None:
         conn.execute(sa.update(resources).values(current_state=legacy_state, checksum="stale"))
         legacy_values = {"auth": {"password": LEGACY}, "image": {"digest": IMAGE}}
         conn.execute(sa.update(releases).values(values=legacy_values))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
     engine.dispose()
 
     db = DeploymentDatabase(db_url)  # opening migrates
