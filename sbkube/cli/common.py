@@ -96,5 +96,7 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
     from sbkube.engine.recovery import recover_orphans
 
     db = open_db(ctx)
+    if db.notice:
+        click.echo(f"note: {db.notice}", err=True)
     recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
     return db
