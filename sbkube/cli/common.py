@@ -96,7 +96,8 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
     from sbkube.engine.recovery import recover_orphans
 
     db = open_db(ctx)
-    if db.notice:
+    quiet = bool((ctx.find_root().obj or {}).get("quiet"))
+    if db.notice and not quiet:
         click.echo(f"note: {db.notice}", err=True)
-    recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
+    recover_orphans(db, notify=None if quiet else lambda msg: click.echo(f"note: {msg}", err=True))
     return db

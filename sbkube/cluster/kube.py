@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.manifests import api_group
+
+# deployments.cluster is a String(253) column.
+_MAX_IDENTITY = 253
+
+
+def cluster_identity(context: str | None, server: str | None) -> str:
+    """The name a cluster is recorded (and locked) under: ``context@host:port[/path]``.
+
+    The context alone does not tell clusters apart: every k3s kubeconfig calls its context
+    ``default``. The API server's address does, and its path too (Rancher serves many
+    clusters from one host as ``/k8s/clusters/<id>``). Credentials in the URL are left out.
+    """
+    name = context or "default"
+    if not server:
+        return name
+    parts = urlsplit(server)
+    where = parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")
+    if not where:
+        return name
+    identity = f"{name}@{where}"
+    if len(identity) > _MAX_IDENTITY:
+        identity = f"{name[:200]}@{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    return identity
 
 
 class KubeCluster(Cluster):
     """A Kubernetes cluster reached through one kubeconfig and context.
 
-    ``name`` (recorded with every deployment) is the context given, else the kubeconfig's
-    current context, else ``"default"``.
+    ``name`` (recorded with every deployment) is ``name=`` when given, else
+    :func:`cluster_identity` of the selected context and its API server URL.
+    ``context_name`` is the context alone: what sbkube recorded as the cluster's name before
+    the identity named the server, so the engine can take over those records.
     """
 
     def __init__(
@@ -24,23 +53,74 @@ class KubeCluster(Cluster):
         context: str | None = None,
         helm: HelmClient | None = None,
         kubectl: KubectlClient | None = None,
+        name: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.helm = helm or HelmClient(kubeconfig=kubeconfig, context=context)
         self.kubectl = kubectl or KubectlClient(kubeconfig=kubeconfig, context=context)
-        self._name: str | None = context or None
+        self._name: str | None = name
+        self._context_name: str | None = None
+        # Discovery, fetched once; fetched again only for a kind it lacks after this object
+        # changed the cluster (a CRD applied, a chart installed) since it was fetched.
+        self._scopes: dict[tuple[str, str], bool] | None = None
+        self._writes = 0
+        self._scopes_writes = 0
+        # Only on a dry-run view: what its dry runs would have left, so that later steps of
+        # one plan see the earlier ones (None marks a planned delete).
+        self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
+
+    def _resolve_names(self) -> None:
+        # One subprocess, on first use: commands that never record pay nothing.
+        context, server = self.kubectl.selected_cluster(self.kubeconfig, self.context)
+        self._context_name = context or "default"
+        if self._name is None:
+            self._name = cluster_identity(context, server)
 
     @property
     def name(self) -> str:
-        # Resolved on first use: asking kubectl costs a subprocess that commands which never
-        # record a deployment should not pay.
         if self._name is None:
-            self._name = self.kubectl.current_context() or "default"
+            self._resolve_names()
+        assert self._name is not None
         return self._name
+
+    @property
+    def context_name(self) -> str:
+        """The selected context's name (``"default"`` when none is selected)."""
+        if self._context_name is None:
+            self._resolve_names()
+        assert self._context_name is not None
+        return self._context_name
 
     def __repr__(self) -> str:
         return f"KubeCluster(kubeconfig={self.kubeconfig!r}, context={self.context!r})"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.kubectl.dry_run
+
+    def as_dry_run(self) -> KubeCluster:
+        planned = copy.copy(self)
+        planned.helm = copy.copy(self.helm)
+        planned.helm.dry_run = True
+        planned.kubectl = copy.copy(self.kubectl)
+        planned.kubectl.dry_run = True
+        planned._planned = {}
+        return planned
+
+    def _only_planned(self, namespace: str) -> bool:
+        """True when ``namespace`` exists only in this plan: the server cannot dry-run
+        anything in it (it answers NotFound), as it would on any cluster."""
+        key: ObjectKey = ("v1", "Namespace", "", namespace)
+        return bool(namespace) and self._planned is not None and self._planned.get(key) is not None
+
+    def namespaced(self, api_version: str, kind: str) -> bool | None:
+        key = (api_group(api_version), kind)
+        stale = self._scopes is not None and key not in self._scopes
+        if self._scopes is None or (stale and self._scopes_writes != self._writes):
+            self._scopes = self.kubectl.api_resources()
+            self._scopes_writes = self._writes
+        return self._scopes.get(key)
 
     def render_chart(
         self,
@@ -55,13 +135,32 @@ class KubeCluster(Cluster):
         )
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        if self._planned is not None and key in self._planned:
+            planned = self._planned[key]
+            return copy.deepcopy(planned) if planned is not None else None
+        if self._only_planned(key[2]):
+            return None
         return self.kubectl.get(key)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return self.kubectl.apply(manifest)
+        self._writes += 1
+        if self._planned is None:
+            return self.kubectl.apply(manifest)
+        key = object_key(manifest)
+        live = copy.deepcopy(dict(manifest)) if self._only_planned(key[2]) else None
+        live = live or self.kubectl.apply(manifest)
+        self._planned[key] = live
+        return copy.deepcopy(live)
 
     def delete(self, key: ObjectKey) -> bool:
-        return self.kubectl.delete(key)
+        self._writes += 1
+        if self._planned is None:
+            return self.kubectl.delete(key)
+        existed = self.get(key) is not None
+        if existed and not self._only_planned(key[2]):
+            self.kubectl.delete(key)
+        self._planned[key] = None
+        return existed
 
     def helm_upgrade_install(
         self,
@@ -73,7 +172,8 @@ class KubeCluster(Cluster):
         wait: bool = False,
         timeout: str | None = None,
     ) -> ReleaseInfo:
-        return self.helm.upgrade_install(
+        self._writes += 1
+        info = self.helm.upgrade_install(
             chart,
             release_name=release_name,
             namespace=namespace,
@@ -81,6 +181,16 @@ class KubeCluster(Cluster):
             wait=wait,
             timeout=timeout,
         )
+        if self._planned is not None:
+            # --create-namespace: the plan's later steps find the namespace there.
+            ns_key: ObjectKey = ("v1", "Namespace", "", namespace)
+            if self.get(ns_key) is None:
+                self._planned[ns_key] = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": namespace},
+                }
+        return info
 
     def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
         return self.helm.status(release_name, namespace)
@@ -89,10 +199,14 @@ class KubeCluster(Cluster):
         return self.helm.history(release_name, namespace)
 
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+        self._writes += 1
         return self.helm.rollback(release_name, namespace, revision)
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
-        self.helm.uninstall(release_name, namespace)
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        self._writes += 1
+        self.helm.uninstall(release_name, namespace, keep_history=keep_history)
 
     def helm_get_values(
         self, release_name: str, namespace: str, revision: int | None = None

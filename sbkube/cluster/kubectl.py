@@ -8,12 +8,14 @@ that take the cluster-selecting flags as one list, and run by ``KubectlClient`` 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sbkube.cluster.port import ObjectKey, format_key, object_key
 from sbkube.cluster.process import BinaryClient, target_flags
 from sbkube.errors import ClusterError
+from sbkube.manifests import api_group
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
 FIELD_MANAGER = "sbkube"
@@ -67,12 +69,15 @@ def apply_argv(
     binary: str,
     *,
     server_side: bool = False,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     """``kubectl apply -f -``; the manifest goes on stdin, the live object comes back."""
     argv = [binary, "apply", "--filename", "-", "--output", "json"]
     if server_side:
         argv += ["--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts"]
+    if dry_run:
+        argv.append("--dry-run=server")
     return [*argv, *flags]
 
 
@@ -81,6 +86,7 @@ def delete_argv(
     key: ObjectKey,
     *,
     wait: bool = True,
+    dry_run: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # -o name prints "kind.group/name" for a deleted object and nothing when it was absent,
@@ -94,9 +100,59 @@ def delete_argv(
         *_namespace_flags(namespace),
         "--ignore-not-found",
         f"--wait={'true' if wait else 'false'}",
+        *(["--dry-run=server"] if dry_run else []),
         "--output",
         "name",
         *flags,
+    ]
+
+
+def api_resources_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
+    """``kubectl api-resources -o wide``: every kind the cluster serves, with its scope."""
+    return [binary, "api-resources", "--output", "wide", *flags]
+
+
+def parse_api_resources(text: str) -> dict[tuple[str, str], bool]:
+    """``kubectl api-resources -o wide`` -> ``{(group, kind): namespaced}``.
+
+    The table is aligned under its header (kubectl's tabwriter) and SHORTNAMES or CATEGORIES
+    may be empty, so columns are cut at the header's word positions, not split on blanks.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    header = lines[0]
+    starts = {m.group(0): m.start() for m in re.finditer(r"\S+", header)}
+    bounds = [*sorted(starts.values()), None]
+    wanted = ("APIVERSION", "NAMESPACED", "KIND")
+    if not all(column in starts for column in wanted):
+        raise ClusterError(f"kubectl api-resources printed an unknown table: {header.strip()!r}")
+
+    def cell(row: str, column: str) -> str:
+        start = starts[column]
+        end = bounds[bounds.index(start) + 1]
+        return row[start:end].strip()
+
+    scopes: dict[tuple[str, str], bool] = {}
+    for row in lines[1:]:
+        api_version, namespaced, kind = (cell(row, column) for column in wanted)
+        if kind and namespaced in ("true", "false"):
+            scopes[(api_group(api_version), kind)] = namespaced == "true"
+    return scopes
+
+
+def config_view_argv(
+    binary: str, *, kubeconfig: str | None = None, context: str | None = None
+) -> list[str]:
+    """``kubectl config view --minify``: the selected context, its cluster and user."""
+    return [
+        binary,
+        "config",
+        "view",
+        "--minify",
+        "--output",
+        "json",
+        *cluster_flags(kubeconfig=kubeconfig, context=context),
     ]
 
 
@@ -136,8 +192,9 @@ class KubectlClient(BinaryClient):
         *,
         server_side: bool = False,
         env: Mapping[str, str] | None = None,
+        dry_run: bool = False,
     ) -> None:
-        super().__init__(binary, kubeconfig, context, env)
+        super().__init__(binary, kubeconfig, context, env, dry_run=dry_run)
         self.server_side = server_side
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -158,6 +215,7 @@ class KubectlClient(BinaryClient):
         argv = apply_argv(
             self.binary,
             server_side=self.server_side,
+            dry_run=self.dry_run,
             flags=self.flags,
         )
         out = self.run(argv, what=what, stdin=json.dumps(dict(manifest)))
@@ -167,9 +225,46 @@ class KubectlClient(BinaryClient):
         return live
 
     def delete(self, key: ObjectKey) -> bool:
-        argv = delete_argv(self.binary, key, flags=self.flags)
+        argv = delete_argv(self.binary, key, dry_run=self.dry_run, flags=self.flags)
         out = self.run(argv, what=f"kubectl delete {format_key(key)}")
         return bool(out.strip())
+
+    def api_resources(self) -> dict[tuple[str, str], bool]:
+        """``{(group, kind): namespaced}`` for every kind the cluster serves (discovery).
+
+        kubectl prints the kinds it could discover and exits 1 when one API group does not
+        answer (an aggregated API that is down); those kinds are still good to use.
+        """
+        what = "kubectl api-resources"
+        proc = self.execute(api_resources_argv(self.binary, flags=self.flags), what=what)
+        scopes = parse_api_resources(proc.stdout) if proc.stdout.strip() else {}
+        if proc.returncode != 0 and not scopes:
+            raise self.failure(proc, what)
+        return scopes
+
+    def selected_cluster(
+        self, kubeconfig: str | None = None, context: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """``(context name, API server URL)`` that ``kubeconfig`` and ``context`` (default:
+        this client's) select; the URL is None when the kubeconfig does not name that
+        context (or no context at all)."""
+        kubeconfig = kubeconfig or self.kubeconfig
+        context = context or self.context
+        argv = config_view_argv(self.binary, kubeconfig=kubeconfig, context=context)
+        proc = self.execute(argv, what="kubectl config view")
+        if proc.returncode != 0:
+            # "current-context must exist in order to minify", "cannot locate context".
+            return context, None
+        try:
+            view = json.loads(proc.stdout or "{}")
+        except json.JSONDecodeError:
+            return context, None
+        context = context or view.get("current-context") or None
+        clusters = view.get("clusters") or []
+        server = None
+        if clusters and isinstance(clusters[0], Mapping):
+            server = (clusters[0].get("cluster") or {}).get("server") or None
+        return context, server
 
     def current_context(self) -> str | None:
         """``kubectl config current-context``; None when the kubeconfig names none."""

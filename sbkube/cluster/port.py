@@ -1,8 +1,8 @@
 """The cluster port: the one interface the engine uses to talk to Kubernetes and Helm.
 
-Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here, one module per
-implementation (``kube.py`` drives the real helm and kubectl binaries, ``memory.py`` is an
-in-memory cluster used for ``--dry-run`` plans and by the tests). Everything in this module
+Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here and one
+implementation, ``kube.py``, which drives the real helm and kubectl binaries against a
+kubeconfig (a real cluster, or sbkube's local API server: ``memory.py``). Everything in this module
 is cheap to import: plain dataclasses and functions, no subprocesses.
 """
 
@@ -84,18 +84,6 @@ def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(manifests.strip_volatile(manifest))
 
 
-def default_namespace(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    """A deep copy of ``manifest`` with ``metadata.namespace`` set when the kind is namespaced
-    and the manifest does not name one (what kubectl and helm do at apply time)."""
-    result = copy.deepcopy(dict(manifest))
-    kind = result.get("kind")
-    if isinstance(kind, str) and not is_cluster_scoped(kind):
-        metadata = result.setdefault("metadata", {})
-        if isinstance(metadata, dict) and not metadata.get("namespace"):
-            metadata["namespace"] = namespace
-    return result
-
-
 def _describe(manifest: Mapping[str, Any]) -> str:
     text = repr(dict(manifest))
     return text if len(text) <= 120 else text[:117] + "..."
@@ -106,14 +94,45 @@ class ChartRef:
     """Where a chart comes from.
 
     ``ref`` is whatever ``helm template``/``helm upgrade`` accept as CHART: a local chart
-    directory, a packaged ``.tgz``, or ``repo/chart`` for a repository known to helm.
-    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref; it is
-    informational (recorded with the deployment) and never passed to helm.
+    directory, a packaged ``.tgz``, an ``oci://`` reference, or ``repo/chart``.
+    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref: the
+    helm client adds that repository to the repository config sbkube owns before use.
     """
 
     ref: str
     version: str | None = None
     repo_url: str | None = None
+
+    @property
+    def repo_name(self) -> str | None:
+        """``repo`` of a ``repo/chart`` ref that has a repository URL; None otherwise."""
+        if not self.repo_url or self.ref.startswith(("/", "./", "../")) or "://" in self.ref:
+            return None
+        name, sep, chart = self.ref.partition("/")
+        return name if sep and name and chart and "/" not in chart else None
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo:
+    """One hook object of a release revision (a manifest with ``helm.sh/hook``)."""
+
+    events: tuple[str, ...]
+    """Helm's hook events (``pre-install``, ``post-upgrade``, ``test``...)."""
+    manifest: Mapping[str, Any]
+    ran: bool = True
+    """False when Helm's release says the hook did not run in this revision (an install
+    stores its post-upgrade hooks too); True when it ran or Helm does not say."""
+
+    @property
+    def annotation(self) -> str:
+        """The ``helm.sh/hook`` annotation's value, as the chart wrote it."""
+        meta = self.manifest.get("metadata") or {}
+        value = (meta.get("annotations") or {}).get("helm.sh/hook")
+        return str(value) if value else ",".join(self.events)
+
+    @property
+    def is_test(self) -> bool:
+        return "test" in self.events or "test-success" in self.events
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +152,12 @@ class ReleaseInfo:
     """When this revision was deployed; timezone-aware UTC."""
     description: str = ""
     """Helm's log line for the revision ("Install complete", "Rollback to 2", an error)."""
+    manifest: tuple[Mapping[str, Any], ...] = ()
+    """The release objects of this revision exactly as Helm installed them (its stored
+    manifest, hooks excluded); empty when the command that produced this did not report it."""
+    hooks: tuple[HookInfo, ...] = ()
+    """The revision's hooks as Helm stored them, test hooks included (never applied by an
+    install or upgrade: only ``helm test`` runs them)."""
 
     @property
     def pending(self) -> bool:
@@ -142,14 +167,23 @@ class ReleaseInfo:
 
 @runtime_checkable
 class Cluster(Protocol):
-    """What the engine needs from a cluster. Implementations: KubeCluster, MemoryCluster."""
+    """What the engine needs from a cluster. One implementation, KubeCluster (the real helm
+    and kubectl); MemoryCluster is a KubeCluster pointed at sbkube's local API server."""
 
     # A read-only property, so that implementations may compute it lazily (KubeCluster asks
     # kubectl for the current context) or store it as a plain attribute.
     @property
     def name(self) -> str:
-        """Identity recorded in the state store: the kube context, or ``"memory"``."""
+        """Identity recorded in the state store and the scope of its deploy locks: the kube
+        context and the API server it points at (``default@10.0.0.5:6443``), or
+        ``"memory"``. config.yaml's ``cluster:`` overrides it (the engine's choice)."""
         ...
+
+    def namespaced(self, api_version: str, kind: str) -> bool | None:
+        """Whether the cluster serves ``kind`` (of ``api_version``'s group) in namespaces,
+        from its discovery; None when it does not serve the kind (or cannot tell: this
+        default, for clusters without discovery, leaves it to the offline list)."""
+        return None
 
     def render_chart(
         self,
@@ -200,9 +234,23 @@ class Cluster(Protocol):
         """Roll back to ``revision``; returns the new revision that the rollback created."""
         ...
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
         """Uninstall the release and its objects; a release that does not exist is not an
-        error."""
+        error. With ``keep_history`` the revisions stay (the current one ``uninstalled``),
+        so ``helm_rollback`` can bring the release back."""
+        ...
+
+    @property
+    def dry_run(self) -> bool:
+        """True for a view made by :meth:`as_dry_run` (writes change nothing)."""
+        ...
+
+    def as_dry_run(self) -> Cluster:
+        """The same cluster, with every write made a server-side dry run (``kubectl
+        --dry-run=server``, ``helm --dry-run=server``): reads are real, nothing changes.
+        ``deploy --dry-run`` plans through it, so a plan is what the cluster would do."""
         ...
 
     def helm_get_values(

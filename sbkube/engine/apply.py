@@ -8,10 +8,10 @@ for this app before (per the store) but the desired set no longer has are delete
 recorded as ``delete`` with their previous state — only when the live object still
 carries this app's ownership labels, so the prune set is computed, never guessed.
 
-Helm apps: ``helm upgrade --install``, then the release is read back (``helm status``)
-and recorded with chart version, app version, revision and the values used; the rendered
-manifests are recorded as resources, their actions computed against the app's last
-recorded manifests.
+Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
+app version, revision and the values used, and its objects as Helm installed them (helm's
+own manifest of the revision, hooks marked apart, test hooks left out), their actions
+computed against the app's last recorded objects.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
+from sbkube.engine.namespaces import ensure_namespaces
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
+from sbkube.manifests import fold_string_data
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
@@ -138,25 +140,27 @@ def apply_yaml_app(
     prune: bool = True,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource."""
-    inputs: list[ResourceInput] = []
-    changes: list[ResourceChange] = []
-    desired_keys = set()
+    # Missing namespaces first (engine/namespaces.py), as helm --create-namespace does.
+    namespaces = ensure_namespaces((o.manifest for o in work.objects), cluster, previous)
+    inputs: list[ResourceInput] = list(namespaces.inputs)
+    changes: list[ResourceChange] = [change_for(a, k) for a, k in namespaces.actions]
+    desired_keys = namespaces.keys
     for obj in work.objects:
         key = obj.key
         desired_keys.add(key)
         live = cluster.get(key)
+        # Compared and recorded as the server stores it (a Secret's stringData folded).
+        stored = fold_string_data(obj.manifest)
         if live is None:
             action = ResourceAction.CREATE
-        elif is_subset(redact_manifest(obj.manifest), redact_manifest(live)):
+        elif is_subset(redact_manifest(stored), redact_manifest(live)):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
         if action != ResourceAction.UNCHANGED:
             cluster.apply(obj.manifest)
         inputs.append(
-            ResourceInput.from_manifest(
-                obj.manifest, action, previous=live, source_file=obj.source_file
-            )
+            ResourceInput.from_manifest(stored, action, previous=live, source_file=obj.source_file)
         )
         changes.append(_change(action, obj.manifest))
     if prune:
@@ -178,18 +182,27 @@ def apply_yaml_app(
 
 
 def helm_resource_inputs(
-    rendered: Sequence[Mapping[str, Any]],
+    installed: Sequence[Mapping[str, Any]],
     previous: AppDeploymentRecord | None,
     secret_values: Iterable[str] = (),
+    *,
+    hooks: Sequence[HookInfo] = (),
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
-    """Actions for a chart's rendered objects against the app's last recorded objects
-    (compared by checksum of the stored form, secrets scrubbed as the store does)."""
+    """Actions for a release's objects (``installed``: Helm's manifest of the revision) and
+    hooks against the app's last recorded ones, compared by checksum of the stored form
+    (secrets scrubbed as the store does). Release objects the revision no longer has are
+    recorded ``delete`` (Helm removed them); hooks are never pruned by Helm, so a hook the
+    chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
+    upgrade does not run them."""
     secrets = tuple(secret_values)
     prev = live_resources(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []
     seen = set()
-    for manifest in rendered:
+    entries: list[tuple[Mapping[str, Any], str | None]] = [(m, None) for m in installed]
+    # Only the hooks this revision ran: an install also stores its post-upgrade hooks.
+    entries += [(h.manifest, h.annotation) for h in hooks if not h.is_test and h.ran]
+    for manifest, hook in entries:
         key = object_key(manifest)
         seen.add(key)
         old = prev.get(key)
@@ -200,10 +213,10 @@ def helm_resource_inputs(
         else:
             action = ResourceAction.UPDATE
         prev_state = thaw(old.current_state) if old is not None and old.current_state else None
-        inputs.append(ResourceInput.from_manifest(manifest, action, previous=prev_state))
+        inputs.append(ResourceInput.from_manifest(manifest, action, previous=prev_state, hook=hook))
         changes.append(_change(action, manifest))
     for key, old in prev.items():
-        if key not in seen and old.current_state is not None:
+        if key not in seen and old.current_state is not None and old.hook is None:
             inputs.append(
                 ResourceInput.from_manifest(
                     thaw(old.current_state), ResourceAction.DELETE, previous=thaw(old.current_state)
@@ -246,13 +259,13 @@ def apply_helm_app(
     secret_keys: Sequence[str],
 ) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
     """``helm upgrade --install`` and its recording; ``secret_keys`` name the values whose
-    plain text must not reach the recorded manifests."""
+    plain text must not reach the recorded manifests.
+
+    What is recorded is what Helm installed: the manifest and hooks of the revision the
+    upgrade made, as helm prints them, never a second render (a chart that randomises
+    names or generates certificates would differ from what is live)."""
     assert work.chart is not None and work.release_name is not None
     before = cluster.helm_status(work.release_name, work.namespace)
-    # Rendered once while preparing (so a broken chart fails before anything is recorded).
-    rendered = [o.manifest for o in work.objects] or cluster.render_chart(
-        work.chart, release_name=work.release_name, namespace=work.namespace, values=work.values
-    )
     try:
         info = cluster.helm_upgrade_install(
             work.chart,
@@ -267,24 +280,26 @@ def apply_helm_app(
         # history says "revision N failed" and later plans count revisions right.
         _record_failed_revision(work, cluster, handle, before)
         raise
-    status = cluster.helm_status(work.release_name, work.namespace) or info
+    if not info.manifest and not info.hooks:
+        # A helm build that prints the release without its manifest: ask for the revision.
+        info = cluster.helm_status(work.release_name, work.namespace) or info
     handle.set_metadata(
         chart_ref=work.chart.ref,
         chart_version_requested=work.chart.version,
         previous_revision=before.revision if before else None,
     )
-    record_release(handle, status, work.values)
+    record_release(handle, info, work.values)
     secrets = secret_leaves(work.values, tuple(secret_keys))
-    inputs, changes = helm_resource_inputs(rendered, previous, secrets)
+    inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
     handle.record_resources(inputs)
     release = ReleaseChange(
         action="upgrade" if before is not None else "install",
-        release_name=status.name,
-        namespace=status.namespace,
-        chart=status.chart,
-        chart_version=status.chart_version,
+        release_name=info.name,
+        namespace=info.namespace,
+        chart=info.chart,
+        chart_version=info.chart_version,
         from_revision=before.revision if before else None,
-        to_revision=status.revision,
-        status=status.status,
+        to_revision=info.revision,
+        status=info.status,
     )
     return tuple(changes), release

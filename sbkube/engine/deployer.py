@@ -15,9 +15,9 @@ Shape of a deploy (each step can fail with a clear error; nothing is recorded be
    then ``partially_failed``;
 5. release the lock.
 
-A dry run does 1, 2 and 4 against a :class:`MemoryCluster` seeded from the target's last
-recorded state (no cluster access, no lock, nothing recorded), so its plan is exactly
-what the real run then does when the cluster matches the record.
+A dry run does 1, 2 and 4 against the live cluster with every write a server-side dry run
+(``Cluster.as_dry_run``: no lock, nothing changed, nothing recorded), so its plan is what
+the cluster says the real run would do; an unreachable cluster is an error, never a plan.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster
 from sbkube.engine.apply import (
     AppWork,
     DesiredObject,
@@ -35,11 +35,17 @@ from sbkube.engine.apply import (
     apply_yaml_app,
     with_ownership,
 )
-from sbkube.engine.recovery import locked_target, settle_releases
+from sbkube.engine.recovery import (
+    adopt_renamed_target,
+    cluster_name,
+    locked_target,
+    settle_releases,
+)
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
 from sbkube.errors import ClusterError, ConfigError
-from sbkube.model import AppType, ResourceAction, thaw
+from sbkube.manifests import Scope
+from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
     AppDeploymentRecord,
@@ -51,14 +57,27 @@ from sbkube.state import (
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.command_line import CommandLineValues
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
     return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
 
 
+def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Cluster) -> None:
+    """Give each object the namespace the cluster will (``Scope.place``): whether its kind
+    is namespaced comes from the CRDs among the objects, then the cluster's discovery."""
+    scope = Scope.of([o.manifest for o in objects], cluster.namespaced)
+    for obj in objects:
+        scope.place(obj.manifest, namespace)
+
+
 def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
-    """Everything each app needs, computed (and validated) before anything is recorded."""
+    """Everything each app needs, computed (and validated) before anything is recorded.
+
+    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
+    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
+    """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
 
     app_dir = str(loaded.app_dir)
@@ -85,6 +104,8 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
                     f"failed to render: {err.message}"
                 ) from err
+            objects = [DesiredObject(m) for m in rendered]
+            place_objects(objects, namespace, cluster)
             works.append(
                 AppWork(
                     name=name,
@@ -92,7 +113,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     namespace=namespace,
                     config=config,
                     depends_on=tuple(app.depends_on),
-                    objects=[DesiredObject(m) for m in rendered],
+                    objects=objects,
                     chart=chart,
                     release_name=release,
                     values=values,
@@ -106,7 +127,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
                     source_file=source,
                 )
-                for source, m in load_manifests_with_sources(loaded, name)
+                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
             ]
             works.append(
                 AppWork(
@@ -121,58 +142,6 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
     return works
 
 
-def seeded_cluster(
-    repo: DeploymentRepository,
-    cluster: Cluster,
-    namespace: str,
-    works: Sequence[AppWork],
-    previous: Mapping[str, AppDeploymentRecord | None],
-) -> Cluster:
-    """A MemoryCluster holding what the store says is on ``cluster`` for these apps
-    (``previous``: each app's last successful recording)."""
-    from sbkube.cluster.kube import KubeCluster
-    from sbkube.cluster.memory import MemoryCluster
-
-    # The plan renders charts with the target's helm client (its binary and environment).
-    helm = cluster.helm if isinstance(cluster, KubeCluster | MemoryCluster) else None
-    plan = MemoryCluster(name=cluster.name, helm=helm)
-    objects: list[dict[str, Any]] = []
-    releases: list[ReleaseInfo] = []
-    for work in works:
-        prev = previous[work.name]
-        if prev is not None and work.type == "yaml":
-            objects += [
-                thaw(r.current_state)
-                for r in prev.resources
-                if r.action != ResourceAction.DELETE and r.current_state is not None
-            ]
-        if work.release_name is None:
-            continue
-        # The newest revision recorded, a failed one included, so the plan's revision
-        # numbers are the ones the real upgrade will get.
-        rel = repo.latest_release(
-            cluster=cluster.name,
-            namespace=namespace,
-            release_name=work.release_name,
-            release_namespace=work.namespace,
-        )
-        if rel is not None:
-            releases.append(
-                ReleaseInfo(
-                    name=rel.release_name,
-                    namespace=rel.namespace,
-                    revision=rel.revision,
-                    status=rel.status,
-                    chart=rel.chart,
-                    chart_version=rel.chart_version or "",
-                    app_version=rel.app_version,
-                    values=thaw(rel.values),
-                )
-            )
-    plan.seed(objects, releases)
-    return plan
-
-
 def deploy_steps(
     works: Sequence[AppWork],
     cluster: Cluster,
@@ -185,6 +154,9 @@ def deploy_steps(
         def run(handle: AppHandle) -> StepChanges:
             if work.type == "helm":
                 return apply_helm_app(work, cluster, handle, previous[work.name], secret_keys)
+            # Placed again now: an earlier app of this run may have installed the CRD of a
+            # kind the cluster did not serve when the apps were prepared.
+            place_objects(work.objects, work.namespace, cluster)
             return apply_yaml_app(work, cluster, handle, previous[work.name]), None
 
         return AppStep(
@@ -210,20 +182,29 @@ def deploy(
     config_file: str = "config.yaml",
     progress: Progress | None = None,
     command_args: Sequence[str] = (),
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
 ) -> DeployResult:
-    """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
+    """Deploy an app dir to ``cluster`` and record it; see the module docstring.
+
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
     from sbkube.config import load_config, sources_snapshot
 
-    loaded = load_config(Path(app_dir), config_file)
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
-    works = prepare_apps(loaded, names, cluster)
+    # The store before the cluster: preparing asks the cluster (API discovery), and a
+    # store that cannot be opened must stop the deploy before anything touches it.
     database = open_database(db)
+    works = prepare_apps(loaded, names, cluster)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
     # silently stop "password" from being hidden.
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
     repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
-    namespace = loaded.config.namespace
+    target_ns = loaded.config.namespace
+    # What the deployment is recorded and locked under: config.yaml's cluster:, else the
+    # cluster's identity (its context and API server).
+    name = cluster_name(cluster, loaded.config.cluster)
     messages: list[str] = []
 
     def note(msg: str) -> None:
@@ -231,10 +212,12 @@ def deploy(
         if progress:
             progress(msg)
 
+    adopt_renamed_target(repo, cluster, name, target_ns, notify=note)
+
     track_args: dict[str, Any] = {
-        "namespace": namespace,
+        "namespace": target_ns,
         "app_dir": str(loaded.app_dir),
-        "config": loaded.raw,
+        "config": loaded.snapshot,
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
         "command_args": list(command_args),
@@ -244,24 +227,23 @@ def deploy(
     def last_applied() -> dict[str, AppDeploymentRecord | None]:
         # Each app's last successful recording: the base of pruning and of the dry-run plan.
         return {
-            w.name: repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=w.name)
+            w.name: repo.last_successful_app(cluster=name, namespace=target_ns, app=w.name)
             for w in works
         }
 
     # Revisions whose recording a lost store connection cut short are settled from the
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     helm_apps = [(w.name, w.release_name, w.namespace) for w in works if w.release_name]
-    settle_releases(database, repo, cluster, namespace, helm_apps, notify=note)
+    settle_releases(database, repo, cluster, name, target_ns, helm_apps, notify=note)
 
     if dry_run:
+        # The same steps against the live cluster, every write a server-side dry run: the
+        # plan is what the cluster says it would do (an unreachable cluster is an error).
         previous = last_applied()
-        plan_cluster = seeded_cluster(repo, cluster, namespace, works, previous)
-        with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
-            steps = deploy_steps(works, plan_cluster, previous, secret_keys)
+        with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
+            steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
             outcomes = run_apps(steps, dep, progress=progress)
-        return DeployResult(
-            None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
-        )
+        return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
     with (
@@ -269,17 +251,18 @@ def deploy(
             database,
             repo,
             cluster,
-            namespace,
+            target_ns,
             command="deploy",
             wait_lock=wait_lock,
             releases=releases,
             note=note,
+            name=name,
         ) as lock,
-        tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
+        tracker.track_deployment(cluster=name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
         steps = deploy_steps(works, cluster, last_applied(), secret_keys)
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)
+        dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
     )

@@ -115,6 +115,39 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
     return marked
 
 
+def cluster_name(cluster: Cluster, configured: str | None = None) -> str:
+    """The name a deployment to ``cluster`` is recorded and locked under: config.yaml's
+    ``cluster:`` when set, else the cluster's own identity (context and API server)."""
+    return configured or cluster.name
+
+
+def adopt_renamed_target(
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    name: str,
+    namespace: str,
+    *,
+    notify: Notify | None = None,
+) -> int:
+    """Carry over the history sbkube recorded for this target under its old name.
+
+    Before a cluster's identity named its API server (and before config.yaml's ``cluster:``
+    was read), deployments were recorded under the kube context alone (``"memory"`` for the
+    memory cluster). When ``name`` has no deployments to ``namespace`` yet, those become its
+    own, so pruning, dry runs and rollbacks find them. Returns how many were carried over.
+    """
+    from sbkube.cluster.kube import KubeCluster
+
+    old = cluster.context_name if isinstance(cluster, KubeCluster) else cluster.name
+    moved = repo.adopt_target(old_cluster=old, new_cluster=name, namespace=namespace)
+    if moved and notify:
+        notify(
+            f"recorded {moved} earlier deployment(s) of {old}/{namespace} as {name}/{namespace}: "
+            "the cluster's recorded name now tells apart clusters that share a context name"
+        )
+    return moved
+
+
 @contextmanager
 def locked_target(
     database: DeploymentDatabase,
@@ -126,18 +159,21 @@ def locked_target(
     wait_lock: float,
     releases: Iterable[tuple[str, str]],
     note: Notify,
+    name: str | None = None,
 ) -> Iterator[LockHandle]:
     """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
-    Shared by deploy and rollback: take the lock (waiting up to ``wait_lock``, taking over
+    Shared by deploy and rollback: take the lock of ``name``/``namespace`` (``name``: the
+    recorded cluster name, default ``cluster.name``; waiting up to ``wait_lock``, taking over
     a dead holder's), mark the target's orphaned deployments ``interrupted``, and roll back
     the Helm ``releases`` left pending; the lock is released when the block ends.
     """
     from sbkube.state import DeployLocks, describe_holder
 
-    target = f"{cluster.name}/{namespace}"
+    name = name or cluster.name
+    target = f"{name}/{namespace}"
     lock = DeployLocks(database).acquire(
-        cluster.name,
+        name,
         namespace,
         command=command,
         wait=wait_lock,
@@ -147,7 +183,7 @@ def locked_target(
         ),
     )
     with lock:
-        mark_interrupted_deployments(repo, cluster=cluster.name, namespace=namespace, notify=note)
+        mark_interrupted_deployments(repo, cluster=name, namespace=namespace, notify=note)
         recover_pending_releases(cluster, releases, notify=note)
         yield lock
 
@@ -218,6 +254,7 @@ def settle_releases(
     database: DeploymentDatabase,
     repo: DeploymentRepository,
     cluster: Cluster,
+    name: str,
     namespace: str,
     apps: Iterable[tuple[str, str, str]],
     *,
@@ -225,7 +262,8 @@ def settle_releases(
 ) -> list[str]:
     """Record the Helm revisions that lost store writes hid, and the outcome they show.
 
-    ``apps`` are (app, release name, release namespace). For each app, its recordings on
+    ``name`` and ``namespace`` are the target as recorded; ``apps`` are (app, release
+    name, release namespace). For each app, its recordings on
     the target that neither succeeded nor recorded a revision (``unsettled_apps``: one
     query, usually empty) are matched against ``helm history``: a revision no recording
     of the target holds, stamped between the recording's start and its end (else the
@@ -243,11 +281,11 @@ def settle_releases(
         if notify:
             notify(msg)
 
-    lock_live = DeployLocks(database).is_live(cluster.name, namespace)
+    lock_live = DeployLocks(database).is_live(name, namespace)
     for app_name, release, release_ns in apps:
         candidates = [
             a
-            for a in repo.unsettled_apps(cluster=cluster.name, namespace=namespace, app=app_name)
+            for a in repo.unsettled_apps(cluster=name, namespace=namespace, app=app_name)
             if not _live(a, lock_live)
         ]
         if not candidates:
@@ -258,7 +296,7 @@ def settle_releases(
             say(f"cannot settle app {app_name} from the cluster: {err.message}")
             continue
         recorded = repo.recorded_revisions(
-            cluster=cluster.name,
+            cluster=name,
             namespace=namespace,
             release_name=release,
             release_namespace=release_ns,
@@ -296,7 +334,7 @@ def settle_releases(
     if not lock_live:
         _close(
             repo,
-            repo.unfinished(cluster=cluster.name, namespace=namespace),
+            repo.unfinished(cluster=name, namespace=namespace),
             notify=notify,
             spare_live_here=True,
         )

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, HookInfo
 from sbkube.engine.apply import (
     change_for,
     helm_resource_inputs,
@@ -78,15 +78,16 @@ def resolve_pair(
     to: str | None,
     namespace: str | None,
     force: bool,
+    name: str | None = None,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
+    # ``name``: what the cluster is recorded as (config.yaml's cluster:, else its identity).
+    name = name or cluster.name
     # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
-    source = repo.get(
-        repo.resolve(deployment_id or "latest", cluster=cluster.name, namespace=namespace)
-    )
-    if source.cluster != cluster.name:
+    source = repo.get(repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace))
+    if source.cluster != name:
         raise RefusedError(
             f"deployment {source.deployment_id} was made on cluster '{source.cluster}', "
-            f"not '{cluster.name}'"
+            f"not '{name}'"
         )
     if to is None:
         candidates = repo.list(
@@ -238,7 +239,8 @@ def _helm_plan(
             f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
             f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
         )
-    _, changes = helm_resource_inputs(recorded_manifests(t_app), current)
+    installed, hooks = recorded_release(t_app)
+    _, changes = helm_resource_inputs(installed, current, hooks=hooks)
     return AppRollbackPlan(
         t_app.name,
         "helm",
@@ -294,6 +296,21 @@ def recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
         for r in app.resources
         if r.current_state is not None and r.action != ResourceAction.DELETE
     ]
+
+
+def recorded_release(app: AppDeploymentRecord) -> tuple[list[dict[str, Any]], list[HookInfo]]:
+    """A Helm app recording's release objects and hooks, as it left them in place."""
+    installed: list[dict[str, Any]] = []
+    hooks: list[HookInfo] = []
+    for r in app.resources:
+        if r.current_state is None or r.action == ResourceAction.DELETE:
+            continue
+        if r.hook is None:
+            installed.append(thaw(r.current_state))
+        else:
+            events = tuple(e.strip() for e in r.hook.split(","))
+            hooks.append(HookInfo(events=events, manifest=thaw(r.current_state)))
+    return installed, hooks
 
 
 def has_digests(state: dict[str, Any]) -> bool:

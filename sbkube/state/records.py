@@ -39,6 +39,9 @@ class ResourceInput:
     previous_state: Mapping[str, Any] | None = None
     current_state: Mapping[str, Any] | None = None
     source_file: str | None = None
+    hook: str | None = None
+    """For a Helm hook object, its ``helm.sh/hook`` value (``"pre-install,pre-upgrade"``);
+    None for a release object or a YAML app's object."""
 
     @classmethod
     def from_manifest(
@@ -48,6 +51,7 @@ class ResourceInput:
         *,
         previous: Mapping[str, Any] | None = None,
         source_file: str | None = None,
+        hook: str | None = None,
     ) -> ResourceInput:
         meta = manifest.get("metadata") or {}
         deleted = ResourceAction(action) == ResourceAction.DELETE
@@ -60,6 +64,7 @@ class ResourceInput:
             previous_state=manifest if deleted and previous is None else previous,
             current_state=None if deleted else manifest,
             source_file=source_file,
+            hook=hook,
         )
 
 
@@ -86,6 +91,7 @@ class ResourceRecord(Record):
     current_state: FrozenDict | None
     checksum: str | None
     source_file: str | None
+    hook: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

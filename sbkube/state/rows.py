@@ -68,7 +68,7 @@ def _frozen_or_none(value: Any) -> Any:
 def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord:
     """A resource row, loaded or about to be inserted, as the record it reads back as."""
     values = _resource_from_dict(row) if isinstance(row, dict) else _resource_from_orm(row)
-    api_version, kind, name, namespace, action, previous, current, checksum, source = values
+    api_version, kind, name, namespace, action, previous, current, checksum, source, hook = values
     return ResourceRecord(
         api_version=api_version,
         kind=kind,
@@ -79,6 +79,7 @@ def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord
         current_state=_frozen_or_none(current),
         checksum=checksum,
         source_file=source,
+        hook=hook,
     )
 
 
@@ -200,6 +201,7 @@ def prepare_resources(
                 "current_state": cur,
                 "checksum": manifest_checksum(basis) if basis is not None else None,
                 "source_file": res.source_file,
+                "hook": res.hook,
             }
         )
     return rows, tuple(resource_record(r) for r in rows)

@@ -118,6 +118,8 @@ class DeployedResource(Base):
     current_state: Mapped[Any] = mapped_column(JsonType, nullable=True)
     checksum: Mapped[str | None] = mapped_column(String(80))
     source_file: Mapped[str | None] = mapped_column(Text)
+    # A Helm hook's helm.sh/hook value; NULL for release objects and YAML apps' objects.
+    hook: Mapped[str | None] = mapped_column(String(253))
 
     __table_args__ = (Index("ix_deployed_resources_app", "app_deployment_pk"),)
 

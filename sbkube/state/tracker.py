@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sbkube.errors import InterruptedDeployment, StateError
+from sbkube.errors import InterruptedDeployment, SbkubeError, StateError
 from sbkube.interrupts import deliver_held
 from sbkube.model import (
     AppStatus,
@@ -79,6 +79,9 @@ _dry_ids = itertools.count(-1, -1)
 
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip()
+    if text and isinstance(exc, SbkubeError):
+        # Every line: a tool's details (each schema violation helm lists) are the reason.
+        return text
     if text:
         return text.splitlines()[0]
     if isinstance(exc, KeyboardInterrupt):

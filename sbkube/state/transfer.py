@@ -237,6 +237,7 @@ def _parse(item: Any) -> _Parsed:
                     "current_state": _get(res, "current_state", rw, dict, optional=True),
                     "checksum": _get(res, "checksum", rw, str, optional=True),
                     "source_file": _get(res, "source_file", rw, str, optional=True),
+                    "hook": _get(res, "hook", rw, str, optional=True),
                 }
             )
         releases = []

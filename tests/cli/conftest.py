@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import LiveCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 
@@ -134,7 +135,9 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sbkube(sbkube_exe: str, helm_binary: str, state_db: Path, tmp_path: Path) -> Iterator[Sbkube]:
+def sbkube(
+    sbkube_exe: str, helm_binary: str, kubectl_binary: str, state_db: Path, tmp_path: Path
+) -> Iterator[Sbkube]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -144,6 +147,7 @@ def sbkube(sbkube_exe: str, helm_binary: str, state_db: Path, tmp_path: Path) ->
         {
             "SBKUBE_STATE_URL": str(state_db),
             "SBKUBE_HELM": helm_binary,
+            "SBKUBE_KUBECTL": kubectl_binary,
             "PATH": os.pathsep.join([str(Path(helm_binary).parent), env.get("PATH", "")]),
             "SBKUBE_OPERATOR": "cli-tester",
             "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
@@ -188,3 +192,24 @@ def store(state_db: Path) -> Iterator[Any]:
     yield open_repo
     for db in opened:
         db.close()
+
+
+@pytest.fixture
+def live(cluster_file: Path) -> LiveCluster:
+    return LiveCluster(cluster_file)
+
+
+@pytest.fixture
+def served(sbkube: Any, cluster_file: Path, tmp_path: Path) -> Any:
+    """Starts ``sbkube memory-cluster serve`` on the test's cluster file (``env`` reaches the
+    server: its fault hooks) and returns (server, kubeconfig); the fixture stops it."""
+
+    def serve(env: dict[str, str] | None = None) -> tuple[Spawned, Path]:
+        kubeconfig = tmp_path / "served.kubeconfig"
+        server = sbkube.spawn(
+            "memory-cluster", "serve", str(cluster_file), "--kubeconfig", str(kubeconfig), env=env
+        )
+        server.wait_for("serving")
+        return server, kubeconfig
+
+    return serve

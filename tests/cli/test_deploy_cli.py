@@ -6,11 +6,11 @@ import json
 import re
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
-
-from sbkube.cluster.memory import MemoryCluster
+from cli_helpers import LiveCluster
 
 pytestmark = pytest.mark.helm
 
@@ -18,7 +18,7 @@ DEP_ID = re.compile(r"dep-\d{8}-\d{6}-[0-9a-f]{6}")
 
 
 def live_names(cluster_file) -> set[tuple[str, str]]:
-    return {(o["kind"], o["metadata"]["name"]) for o in MemoryCluster(path=cluster_file).objects()}
+    return {(o["kind"], o["metadata"]["name"]) for o in LiveCluster(cluster_file).objects()}
 
 
 def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
@@ -32,14 +32,14 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     assert rows["cache"][:4] == ["cache", "helm", "shop", "success"]
     assert "install rev 1" in " ".join(rows["cache"])
     assert rows["web"][:4] == ["web", "yaml", "shop", "success"]
-    assert "3 create" in " ".join(rows["web"])
+    assert "4 create" in " ".join(rows["web"])  # its three objects and namespace shop
     assert rows["worker"][:4] == ["worker", "yaml", "shop", "success"]
     assert re.search(r"^web\s+create\s+Service\s+shop\s+web$", proc.stdout, re.M)
     # Progress, with timing, goes to stderr.
     assert re.search(r"\[1/3\] cache \(helm\) ok in \d+\.\ds", proc.stderr)
     assert "[3/3] worker (yaml) ok" in proc.stderr
     assert ("Deployment", "web") in live_names(cluster_file)
-    assert MemoryCluster(path=cluster_file).release("cache", "shop").revision == 1
+    assert LiveCluster(cluster_file).release("cache", "shop").revision == 1
 
     again = sbkube(
         "deploy", "--app-dir", str(app_dir), "--memory-cluster", str(cluster_file), "-o", "json"
@@ -115,6 +115,9 @@ def test_failing_app_exits_1(sbkube, app_dir, cluster_file, store):
     assert "web-config" in data["apps"][1]["error"]
     assert store().get(data["deployment_id"]).status == "partially_failed"
 
+    # A changed value, so that Helm has objects of the release to write (and fail).
+    values = app_dir / "values" / "cache.yaml"
+    values.write_text(values.read_text().replace("greeting: hello", "greeting: again"))
     table = sbkube(
         "deploy",
         "--app-dir",
@@ -190,11 +193,12 @@ def test_help_mentions_the_options(sbkube, command, options):
         assert option in proc.stdout, option
 
 
-def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, cluster_file):
-    base = ("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))
-    assert sbkube(*base).returncode == 0
-    first = sbkube.spawn(*base, env={"SBKUBE_MEMORY_BLOCK_ON": "cache"})
-    first.wait_for("BLOCKED cache")
+def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, served, cluster_file):
+    # One served cluster shared by three processes; the first is held inside `helm install`.
+    server, kubeconfig = served(env={"SBKUBE_MEMORY_BLOCK_ON": "cache"})
+    base = ("deploy", "--app-dir", str(app_dir), "--kubeconfig", str(kubeconfig))
+    first = sbkube.spawn(*base)
+    server.wait_for("BLOCKED cache")
 
     second = sbkube(*base)
 
@@ -214,7 +218,8 @@ def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, cl
     assert "interrupted by SIGTERM" in first.stderr
     assert "Traceback" not in first.stderr
     assert waiter.finish() == 0, waiter.stderr
-    assert "pending-upgrade" in waiter.stderr and "rolled back to revision" in waiter.stderr
+    # The killed `helm install` left the release pending-install: recovery removes it.
+    assert "pending-install" in waiter.stderr and "uninstalled" in waiter.stderr
     assert "Deployment dep-" in waiter.out and ": success" in waiter.out
 
     shown = sbkube.json("state", "show", first_id)
@@ -223,8 +228,10 @@ def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, cl
     assert shown["apps"][0]["status"] == "interrupted"
     # Interrupted means stopped: the apps after the one in progress never ran.
     assert [a["name"] for a in shown["apps"]] == ["cache"]
-    release = MemoryCluster(path=cluster_file).release("cache", "shop")
-    assert release.status == "deployed"
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.finish() == 0
+    release = LiveCluster(cluster_file).release("cache", "shop")
+    assert (release.revision, release.status) == (1, "deployed")
 
 
 def test_sigkill_leaves_a_deployment_the_next_deploy_recovers(sbkube, app_dir, cluster_file, store):
@@ -251,5 +258,29 @@ def test_sigkill_leaves_a_deployment_the_next_deploy_recovers(sbkube, app_dir, c
     assert apps == {"cache": "success", "web": "interrupted"}
     assert "apps completed before: cache" in shown["error_message"]
     assert store().list(limit=1)[0].status == "success"
-    web_cm = MemoryCluster(path=cluster_file).get(("v1", "ConfigMap", "shop", "web-config"))
+    web_cm = LiveCluster(cluster_file).get(("v1", "ConfigMap", "shop", "web-config"))
     assert web_cm["data"] == {"mode": "v2"}
+
+
+def test_helms_whole_error_is_printed_with_its_details_indented(sbkube, tmp_path):
+    chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "strict"
+    app = tmp_path / "strict-app"
+    app.mkdir()
+    (app / "values.yaml").write_text("logs: true\n")
+    (app / "config.yaml").write_text(
+        f"namespace: demo\napps:\n  web:\n    type: helm\n    chart: {chart}\n"
+        "    values: [values.yaml]\n"
+    )
+
+    proc = sbkube("template", "--app-dir", str(app))
+
+    assert proc.returncode == 2
+    first, *details = proc.stderr.rstrip("\n").split("\n")
+    assert first.startswith("error: ") and "failed to render: " in first
+    assert first.endswith(
+        "failed: values don't meet the specifications of the schema(s) in the following chart(s):"
+    )
+    # The reason is on helm's later lines: kept, indented under the error, no traceback.
+    assert "  - at '': additional properties 'logs' not allowed" in details
+    assert all(line.startswith("  ") for line in details)
+    assert "Traceback" not in proc.stderr

@@ -15,22 +15,15 @@ def _other_namespace(app_dir: Path, namespace: str) -> Path:
     return other
 
 
-def test_different_targets_deploy_in_parallel(
-    sbkube: Any, app_dir: Path, cluster_file: Path
-) -> None:
+def test_different_targets_deploy_in_parallel(sbkube: Any, app_dir: Path, served: Any) -> None:
     other = _other_namespace(app_dir, "shop-two")
-    first = sbkube.spawn(
-        "deploy",
-        "--app-dir",
-        str(app_dir),
-        "--memory-cluster",
-        str(cluster_file),
-        env={"SBKUBE_MEMORY_BLOCK_ON": "cache"},
-    )
-    first.wait_for("BLOCKED cache")
+    # One served cluster, two processes: the first is held inside `helm install cache`.
+    server, kubeconfig = served(env={"SBKUBE_MEMORY_BLOCK_ON": "cache"})
+    first = sbkube.spawn("deploy", "--app-dir", str(app_dir), "--kubeconfig", str(kubeconfig))
+    server.wait_for("BLOCKED cache")
 
     # While the first holds memory/shop (blocked inside it), memory/shop-two proceeds.
-    second = sbkube("deploy", "--app-dir", str(other), "--memory-cluster", str(cluster_file))
+    second = sbkube("deploy", "--app-dir", str(other), "--kubeconfig", str(kubeconfig))
 
     assert second.returncode == 0, second.stderr
     assert "target memory/shop-two" in second.stdout and ": success" in second.stdout

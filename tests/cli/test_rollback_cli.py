@@ -7,15 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
+from cli_helpers import LiveCluster
 
-from sbkube.cluster.memory import MemoryCluster
 from sbkube.cluster.port import strip_volatile
 
 pytestmark = pytest.mark.helm
 
 
 def live(cluster_file: Path) -> list[dict]:
-    return [strip_volatile(o) for o in MemoryCluster(path=cluster_file).objects()]
+    return [strip_volatile(o) for o in LiveCluster(cluster_file).objects()]
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_rollback_restores_and_is_recorded(sbkube, app_dir, cluster_file, two_de
     assert match, proc.stdout
     assert "[1/3] cache helm-rollback ok" in proc.stderr
     assert live(cluster_file) == v1_live
-    release = MemoryCluster(path=cluster_file).release("cache", "shop")
+    release = LiveCluster(cluster_file).release("cache", "shop")
     assert release.revision == 3 and release.values["greeting"] == "hello"
 
     shown = sbkube.json("state", "show", match.group(1))
@@ -126,7 +126,7 @@ def test_rollback_restores_and_is_recorded(sbkube, app_dir, cluster_file, two_de
     assert data["app_status"] == [["web", "success", None]]
     objects = {(o["kind"], o["metadata"]["name"]) for o in live(cluster_file)}
     assert ("Service", "web") not in objects
-    assert MemoryCluster(path=cluster_file).release("cache", "shop").revision == 3
+    assert LiveCluster(cluster_file).release("cache", "shop").revision == 3
 
 
 def test_refusals_exit_2_with_one_error_line(

@@ -5,8 +5,9 @@
   ``meta.helm.sh/release-name`` annotation is (every object of that Helm release), answers
   500 InternalError. Helm's own release Secrets (label ``owner=helm``) are never failed, so
   helm records the failed revision as it would on a real cluster.
-* ``block_on`` (``SBKUBE_MEMORY_BLOCK_ON=name``): such a write flushes the state file, prints
-  ``BLOCKED name`` to stderr and never answers; the test kills the process.
+* ``block_on`` (``SBKUBE_MEMORY_BLOCK_ON=name``): the first such write flushes the state file,
+  prints ``BLOCKED name`` to stderr and never answers (the test kills the client, or the
+  process); later writes of that name go through.
 * ``latency_ms`` (``SBKUBE_MEMORY_LATENCY_MS``): every request first sleeps that long, as a
   remote cluster's round trip would take.
 """
@@ -75,6 +76,9 @@ class Faults:
         """("block", name), ("fail", message) or None for a write of ``obj``."""
         blocked = self._hit(self.block_on, obj)
         if blocked is not None:
+            # One write is held, not every later one: a served cluster outlives the client
+            # it holds, and the next client (recovering what the first left) must get through.
+            self.block_on.discard(blocked)
             return "block", blocked
         failed = self._hit(self.fail_on, obj)
         if failed is not None:

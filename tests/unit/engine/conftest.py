@@ -10,7 +10,9 @@ and a Secret), ``web`` (YAML: ConfigMap, Deployment, Service; depends on cache) 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,9 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from sbkube.cluster.helm import HelmClient
+from sbkube.cluster.helm import HelmClient, upgrade_install_argv
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import strip_volatile
+from sbkube.cluster.port import ChartRef, strip_volatile
+from sbkube.cluster.process import values_file
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -32,16 +35,68 @@ def helm(helm_binary: str) -> HelmClient:
 
 
 @pytest.fixture
-def cluster(helm: HelmClient) -> MemoryCluster:
-    return MemoryCluster(helm=helm)
+def cluster(helm: HelmClient) -> Iterator[MemoryCluster]:
+    with MemoryCluster(helm=helm) as memory:
+        yield memory
 
 
 @pytest.fixture
-def make_cluster(helm: HelmClient) -> Callable[..., MemoryCluster]:
-    def make(**kwargs: Any) -> MemoryCluster:
-        return MemoryCluster(helm=helm, **kwargs)
+def make_cluster(helm: HelmClient) -> Iterator[Callable[..., MemoryCluster]]:
+    made: list[MemoryCluster] = []
 
-    return make
+    def make(**kwargs: Any) -> MemoryCluster:
+        made.append(MemoryCluster(helm=helm, **kwargs))
+        return made[-1]
+
+    yield make
+    for memory in made:
+        memory.close()
+
+
+def leave_pending(
+    cluster: MemoryCluster,
+    chart: ChartRef,
+    release: str,
+    namespace: str,
+    values: Mapping[str, Any],
+) -> None:
+    """What a run killed in the middle of ``helm upgrade --install`` leaves: the real helm
+    is started against the cluster, held by the server's block hook once it has stored its
+    pending revision, and killed there."""
+    cluster.server.faults.block_on.add(release)
+    try:
+        with values_file(values) as path:
+            argv = upgrade_install_argv(
+                cluster.helm.binary,
+                chart,
+                release_name=release,
+                namespace=namespace,
+                values_file=path,
+                flags=cluster.helm.flags,
+            )
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 30
+                while not _pending(cluster, release, namespace):
+                    assert proc.poll() is None, "helm finished before the block hook held it"
+                    assert time.monotonic() < deadline, "helm never stored a pending revision"
+                    time.sleep(0.05)
+            finally:
+                proc.kill()
+                proc.wait()
+    finally:
+        cluster.server.faults.block_on.discard(release)
+
+
+def _pending(cluster: MemoryCluster, release: str, namespace: str) -> bool:
+    # Helm's storage labels each release Secret with its status.
+    return any(
+        o["kind"] == "Secret"
+        and o["metadata"].get("namespace") == namespace
+        and (o["metadata"].get("labels") or {}).get("name") == release
+        and (o["metadata"].get("labels") or {}).get("status", "").startswith("pending")
+        for o in cluster.server.objects()
+    )
 
 
 class AppDir:
@@ -70,12 +125,34 @@ def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def live_state(cluster: MemoryCluster) -> list[dict[str, Any]]:
-    """Every live object without the fields the (memory) API server maintains."""
-    return [strip_volatile(o) for o in cluster.objects()]
+    """Every live object without the fields the API server maintains or allocates (a
+    re-created Service gets a new cluster IP, as on any cluster)."""
+    state = [strip_volatile(o) for o in cluster.objects()]
+    for obj in state:
+        if obj["kind"] == "Service":
+            obj["spec"].pop("clusterIP", None)
+            obj["spec"].pop("clusterIPs", None)
+    return state
 
 
 def live_names(cluster: MemoryCluster) -> set[tuple[str, str]]:
-    return {(o["kind"], o["metadata"]["name"]) for o in cluster.objects()}
+    """Kinds and names of the live objects but namespaces (made by helm --create-namespace
+    or for a YAML app's target, not objects of the apps)."""
+    return {
+        (o["kind"], o["metadata"]["name"]) for o in cluster.objects() if o["kind"] != "Namespace"
+    }
+
+
+def helm_releases(cluster: MemoryCluster) -> list[tuple[str, str, str, str]]:
+    """Helm's own storage: (namespace, release, revision, status) of every release Secret."""
+    rows = []
+    for obj in cluster.server.objects():
+        labels = obj["metadata"].get("labels") or {}
+        if obj["kind"] == "Secret" and labels.get("owner") == "helm":
+            rows.append(
+                (obj["metadata"]["namespace"], labels["name"], labels["version"], labels["status"])
+            )
+    return sorted(rows)
 
 
 @pytest.fixture
@@ -93,4 +170,10 @@ def demo(tmp_path: Path) -> AppDir:
 @pytest.fixture
 def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules are not importable by name)."""
-    return SimpleNamespace(find=find, live_state=live_state, live_names=live_names)
+    return SimpleNamespace(
+        find=find,
+        live_state=live_state,
+        live_names=live_names,
+        leave_pending=leave_pending,
+        helm_releases=helm_releases,
+    )

@@ -52,6 +52,8 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
         ("Service", "web"),
         ("ConfigMap", "worker-config"),
         ("Secret", "worker-token"),
+        # Created for web, the first YAML app in it (helm creates its own for cache).
+        ("Namespace", "shop"),
     }
     release = cluster.release("cache", "shop")
     assert release is not None and release.revision == 1 and release.status == "deployed"
@@ -73,7 +75,13 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
     assert rel.values["password"] != "s3cret-v1"
     assert rel.values["password"].startswith("sha256:")
     assert recorded_actions(repo, result.deployment_id) == outcome_actions(result)
-    assert {r.name for r in rec.app("web").resources} == {"web-config", "web"}
+    assert {(r.kind, r.name) for r in rec.app("web").resources} == {
+        ("ConfigMap", "web-config"),
+        ("Deployment", "web"),
+        ("Service", "web"),
+        ("Namespace", "shop"),
+    }
+    assert {r.kind for r in rec.app("worker").resources} == {"ConfigMap", "Secret"}
     # Every object of a YAML app carries sbkube's ownership labels.
     for obj in cluster.objects():
         if obj["metadata"]["name"].startswith(("web", "worker")):
@@ -130,6 +138,7 @@ def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, k
         (ResourceAction.UPDATE, "ConfigMap", "shop", "web-config"),
         (ResourceAction.UNCHANGED, "Deployment", "shop", "web"),
         (ResourceAction.DELETE, "Service", "shop", "web"),
+        (ResourceAction.UNCHANGED, "Namespace", None, "shop"),
     }
     assert ("Service", "web") not in kit.live_names(cluster)
     assert cluster.get(("v1", "ConfigMap", "shop", "web-config"))["data"] == {"mode": "v2"}
@@ -174,18 +183,19 @@ def test_objects_not_labelled_by_sbkube_are_never_pruned(db, cluster, shop, kit)
     assert result.status == DeploymentStatus.SUCCESS
     assert all(c.action != ResourceAction.DELETE for c in result.app("web").changes)
     live = cluster.get(("v1", "Service", "shop", "web"))
-    assert live is not None and live["spec"] == {"ports": [{"port": 8080}]}
+    assert live is not None and live["metadata"]["labels"] == {"team": "ops"}
+    assert [p["port"] for p in live["spec"]["ports"]] == [8080]
     assert ("ConfigMap", "hand-made") in kit.live_names(cluster)
 
 
 def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, shop, kit):
-    cluster = make_cluster(fail_on={"cache": "chart exploded"})
+    cluster = make_cluster(fail_on={"cache"})
 
     result = deploy(shop.path, cluster=cluster, db=db)
 
     assert result.status == DeploymentStatus.PARTIALLY_FAILED and not result.ok
     cache, web, worker = (result.app(n) for n in ("cache", "web", "worker"))
-    assert cache.status == AppStatus.FAILED and "chart exploded" in cache.error
+    assert cache.status == AppStatus.FAILED and "injected failure for cache" in cache.error
     assert web.status == AppStatus.SKIPPED and "cache" in web.error
     assert worker.status == AppStatus.SUCCESS
     assert ("ConfigMap", "worker-config") in kit.live_names(cluster)
@@ -194,20 +204,20 @@ def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, 
     rec = DeploymentRepository(db).get(result.deployment_id)
     assert rec.status == DeploymentStatus.PARTIALLY_FAILED
     assert rec.app("cache").status == AppStatus.FAILED
-    assert "chart exploded" in rec.app("cache").error_message
+    assert "injected failure for cache" in rec.app("cache").error_message
     assert rec.app("web").status == AppStatus.SKIPPED
     assert rec.app("worker").status == AppStatus.SUCCESS
-    assert "chart exploded" in rec.error_message
+    assert "injected failure for cache" in rec.error_message
 
 
 def test_object_failure_in_the_middle_of_a_yaml_app(db, make_cluster, shop, kit):
-    cluster = make_cluster(fail_on={"web": "admission webhook denied"})
+    cluster = make_cluster(fail_on={"web"})
 
     result = deploy(shop.path, cluster=cluster, db=db)
 
     assert result.status == DeploymentStatus.PARTIALLY_FAILED
     assert result.app("web").status == AppStatus.FAILED
-    assert "admission webhook denied" in result.app("web").error
+    assert "injected failure for web" in result.app("web").error
     assert result.app("cache").status == AppStatus.SUCCESS
     assert result.app("worker").status == AppStatus.SUCCESS
     # Objects before the failing one were applied; the deployment after it was not.
@@ -222,7 +232,7 @@ def test_object_failure_in_the_middle_of_a_yaml_app(db, make_cluster, shop, kit)
 
 
 def test_every_app_failing_is_failed(db, make_cluster, shop):
-    cluster = make_cluster(fail_on={"cache": "x", "worker-config": "y"})
+    cluster = make_cluster(fail_on={"cache", "worker-config"})
 
     result = deploy(shop.path, cluster=cluster, db=db)
 
@@ -244,7 +254,7 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
     plan = deploy(shop.path, cluster=cluster, db=db, dry_run=True)
     assert plan.dry_run and plan.deployment_id is None
     assert _store_rows(repo) == 0
-    assert cluster.objects() == [] and cluster.releases() == []
+    assert cluster.objects() == [] and kit.helm_releases(cluster) == []
     real = deploy(shop.path, cluster=cluster, db=db)
     assert outcome_actions(plan) == recorded_actions(repo, real.deployment_id)
     assert outcome_actions(plan) == outcome_actions(real)
@@ -261,13 +271,13 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
     shop.edit("manifests/web.yaml", change)
     rows = _store_rows(repo)
     live = kit.live_state(cluster)
-    releases = cluster.releases()
+    releases = kit.helm_releases(cluster)
 
     plan = deploy(shop.path, cluster=cluster, db=db, dry_run=True)
 
     assert _store_rows(repo) == rows
     assert kit.live_state(cluster) == live
-    assert cluster.releases() == releases
+    assert kit.helm_releases(cluster) == releases
     assert plan.status == DeploymentStatus.SUCCESS
     planned = outcome_actions(plan)
     assert planned["web"] == {
@@ -275,6 +285,7 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
         (ResourceAction.UNCHANGED, "Deployment", "shop", "web"),
         (ResourceAction.CREATE, "ConfigMap", "shop", "web-extra"),
         (ResourceAction.DELETE, "Service", "shop", "web"),
+        (ResourceAction.UNCHANGED, "Namespace", None, "shop"),
     }
     assert plan.app("cache").release.from_revision == 1
     assert plan.app("cache").release.to_revision == 2
@@ -291,7 +302,11 @@ def test_apps_selection_deploys_only_the_named_apps(db, cluster, shop, kit):
 
     assert result.status == DeploymentStatus.SUCCESS
     assert [a.name for a in result.apps] == ["worker"]
-    assert kit.live_names(cluster) == {("ConfigMap", "worker-config"), ("Secret", "worker-token")}
+    assert kit.live_names(cluster) == {
+        ("ConfigMap", "worker-config"),
+        ("Secret", "worker-token"),
+        ("Namespace", "shop"),
+    }
     assert cluster.release("cache", "shop") is None
     rec = DeploymentRepository(db).get(result.deployment_id)
     assert [a.name for a in rec.apps] == ["worker"]

@@ -20,6 +20,7 @@ def test_yaml_resources_record_their_source_file(
         ("ConfigMap", "web-config"): "manifests/web.yaml",
         ("Deployment", "web"): "manifests/web.yaml",
         ("Service", "web"): "manifests/svc.yaml",
+        ("Namespace", "demo"): None,  # created for the app, from no file
     }
 
 
@@ -99,7 +100,10 @@ def test_a_failed_upgrade_is_recorded_and_the_next_plan_counts_from_it(
 
     cluster = MemoryCluster(path=tmp_path / "c.json", helm=helm)
     deploy(demo.path, cluster=cluster, db=db)  # revision 1
-    cluster.fail_on["redis"] = "upgrade timed out"
+    cluster.fail_on.add("redis")
+    # A changed value, so that Helm has objects of the release to write (and fail).
+    values = demo.path / "values" / "redis.yaml"
+    values.write_text(values.read_text().replace("maxmemory: 128mb", "maxmemory: 256mb"))
     failed = deploy(demo.path, cluster=cluster, db=db)  # revision 2, failed
     assert failed.status == "failed"
     rec = DeploymentRepository(db).get(failed.deployment_id)

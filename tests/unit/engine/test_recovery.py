@@ -108,10 +108,7 @@ def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop
     deploy(shop.path, cluster=cluster, db=db)
     # A run killed in the middle of `helm upgrade` (revision 3) leaves it pending.
     shop.set_values(greeting="third", size=1, password="p")
-    cluster.helm_upgrade_install(
-        _chart(shop), release_name="cache", namespace="shop", values={"greeting": "third"}
-    )
-    cluster.set_release_status("cache", "shop", "pending-upgrade")
+    kit.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "third"})
     history = cluster.helm_history("cache", "shop")
     assert [(r.revision, r.status) for r in history][-1] == (3, "pending-upgrade")
 
@@ -123,7 +120,14 @@ def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop
         for m in result.messages
     ), result.messages
     statuses = [(r.revision, r.status) for r in cluster.helm_history("cache", "shop")]
-    assert statuses[2] == (3, "superseded")
+    # Helm leaves the interrupted revision as it was; the rollback and the upgrade follow.
+    assert statuses == [
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "pending-upgrade"),
+        (4, "superseded"),
+        (5, "deployed"),
+    ]
     assert cluster.helm_history("cache", "shop")[3].description == "Rollback to 2"
     release = cluster.release("cache", "shop")
     assert (release.revision, release.status) == (5, "deployed")
@@ -132,10 +136,8 @@ def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop
 
 
 def test_pending_install_that_never_deployed_is_uninstalled(db, cluster, shop, kit):
-    cluster.helm_upgrade_install(
-        _chart(shop), release_name="cache", namespace="shop", values={"greeting": "x"}
-    )
-    cluster.set_release_status("cache", "shop", "pending-install")
+    kit.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "x"})
+    assert cluster.helm_history("cache", "shop")[-1].status == "pending-install"
 
     result = deploy(shop.path, cluster=cluster, db=db)
 

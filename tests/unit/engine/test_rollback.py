@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,7 @@ def test_rollback_to_v1_restores_objects_and_values(db, cluster, kit, three):
         ("Deployment", "web"): ResourceAction.UPDATE,
         ("Service", "web"): ResourceAction.CREATE,
         ("ConfigMap", "web-extra"): ResourceAction.DELETE,
+        ("Namespace", "shop"): ResourceAction.UNCHANGED,
     }
 
     # The rollback is now what sbkube last applied, so rolling it back to v3 (a
@@ -185,7 +187,7 @@ def test_refuses_target_on_another_namespace(db, cluster, shop, kit):
 def test_refuses_failed_target_without_force(db, make_cluster, shop, kit):
     cluster = make_cluster()
     deploy(shop.path, cluster=cluster, db=db)
-    cluster.fail_on["web-config"] = "boom"
+    cluster.fail_on.add("web-config")
     shop.edit(
         "manifests/web.yaml",
         lambda docs: [
@@ -262,7 +264,7 @@ def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, kit
     shop.edit("manifests/worker.yaml", rotate)
     deploy(shop.path, cluster=cluster, db=db)
     token = cluster.get(("v1", "Secret", "shop", "worker-token"))
-    assert token["stringData"] == {"token": "token-v2"}
+    assert token["data"] == {"token": b64("token-v2")}
 
     with pytest.raises(RefusedError) as err:
         rollback(db, cluster, to=v1.deployment_id)
@@ -279,8 +281,8 @@ def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, kit
     assert forced.ok
     assert any("worker-token" in w for w in forced.plan.warnings)
     # The Secret is left as it is live (its data was never recorded) ...
-    assert cluster.get(("v1", "Secret", "shop", "worker-token"))["stringData"] == {
-        "token": "token-v2"
+    assert cluster.get(("v1", "Secret", "shop", "worker-token"))["data"] == {
+        "token": b64("token-v2")
     }
     # ... while the rest of the app is rolled back.
     assert cluster.get(("v1", "ConfigMap", "shop", "worker-config"))["data"] == {"queue": "jobs"}
@@ -288,3 +290,8 @@ def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, kit
     rec = DeploymentRepository(db).get(forced.deployment_id)
     for res in rec.app("worker").resources:
         assert "token-v1" not in str(res.current_state) and "token-v2" not in str(res.current_state)
+
+
+def b64(text: str) -> str:
+    """A Secret value as the API server stores it (stringData is folded into data)."""
+    return base64.b64encode(text.encode()).decode()

@@ -181,6 +181,11 @@ def test_block_on_saves_says_blocked_and_holds_the_write(
         names = {o["metadata"]["name"] for o in json.loads(path.read_text())["objects"]}
         assert "before" in names and "stuck" not in names
         assert writer.poll() is None
+        # Only that one write is held: the next client gets through.
+        again = subprocess.run(
+            [*kubectl, "create", "configmap", "stuck"], capture_output=True, text=True, timeout=30
+        )
+        assert again.returncode == 0, again.stderr
     finally:
         process.kill()
         process.wait(timeout=30)
