@@ -28,7 +28,13 @@ from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.manifests import fold_string_data
 from sbkube.model import ResourceAction, thaw
-from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
+from sbkube.redaction import (
+    learn_manifests,
+    manifest_checksum,
+    redact_manifest,
+    secret_leaves,
+    store_form,
+)
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -194,7 +200,11 @@ def helm_resource_inputs(
     recorded ``delete`` (Helm removed them); hooks are never pruned by Helm, so a hook the
     chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
     upgrade does not run them."""
-    secrets = tuple(secret_values)
+    secrets = (
+        *secret_values,
+        *learn_manifests(installed),
+        *learn_manifests(h.manifest for h in hooks),
+    )
     prev = live_resources(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []

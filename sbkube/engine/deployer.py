@@ -192,10 +192,8 @@ def deploy(
 
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
-    # The store before the cluster: preparing asks the cluster (API discovery), and a
-    # store that cannot be opened must stop the deploy before anything touches it.
-    database = open_database(db)
     works = prepare_apps(loaded, names, cluster)
+    database = open_database(db)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
     # silently stop "password" from being hidden.
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
