@@ -97,5 +97,7 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
 
     db = open_db(ctx)
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
+    if db.notice and not quiet:
+        click.echo(f"note: {db.notice}", err=True)
     recover_orphans(db, notify=None if quiet else lambda msg: click.echo(f"note: {msg}", err=True))
     return db

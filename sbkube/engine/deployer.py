@@ -35,7 +35,12 @@ from sbkube.engine.apply import (
     apply_yaml_app,
     with_ownership,
 )
-from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
+from sbkube.engine.recovery import (
+    adopt_renamed_target,
+    cluster_name,
+    locked_target,
+    settle_releases,
+)
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
 from sbkube.errors import ClusterError, ConfigError
@@ -223,6 +228,11 @@ def deploy(
             w.name: repo.last_successful_app(cluster=name, namespace=target_ns, app=w.name)
             for w in works
         }
+
+    # Revisions whose recording a lost store connection cut short are settled from the
+    # cluster first, so the plan (and the real run's pruning) starts from the truth.
+    helm_apps = [(w.name, w.release_name, w.namespace) for w in works if w.release_name]
+    settle_releases(database, repo, cluster, name, target_ns, helm_apps, notify=note)
 
     if dry_run:
         # The same steps against the live cluster, every write a server-side dry run: the

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         LockRecord,
         ResourceInput,
         ResourceRecord,
+        UnsettledApp,
     )
     from sbkube.state.repository import DeploymentRepository
     from sbkube.state.retention import PruneCandidate, PrunePlan, apply_prune, plan_prune
@@ -58,6 +59,7 @@ _EXPORTS = {
     "LockRecord": "records",
     "ResourceInput": "records",
     "ResourceRecord": "records",
+    "UnsettledApp": "records",
     "list_deployments": "views",
     "DeployLocks": "locks",
     "LockHandle": "locks",
@@ -94,6 +96,7 @@ __all__ = [
     "PrunePlan",
     "ResourceInput",
     "ResourceRecord",
+    "UnsettledApp",
     "apply_prune",
     "check_lines",
     "describe_holder",

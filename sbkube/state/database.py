@@ -16,11 +16,31 @@ long a writer queues for the SQLite write lock before failing with "locked by an
 process", and on PostgreSQL the connect timeout. A value that is not a number of seconds
 is a usage error (exit 2).
 
+Read-only stores: a store file this process cannot write (a read-only file, directory or
+file system; its ``-wal``/``-shm`` files included) is opened read-only, so read commands
+still work on it. SQLite needs the WAL index (``-shm``) to read a WAL store: when the
+directory is writable or ``-shm`` exists, the file is opened ``mode=ro`` (it sees what the
+WAL holds); when neither, and the WAL is empty or gone, ``immutable=1`` (nothing can be
+changing it: no writer could create the index either); when the WAL holds pages but has no
+index, a private copy of the file and its WAL is read instead (:attr:`notice` says so).
+No WAL switch and no migration run on such a store; a store needing a migration is refused
+with one line, and so is every write (``StateError``, exit 1: the store is fine, the
+permission is missing). :attr:`read_only` says why the store is read-only.
+
+A full disk is reported as ``no space left on device for state database <path>``, whether
+SQLite says "database or disk is full" or, on a file system that is full, "disk I/O
+error" (a reader too must create the WAL index, which a full file system refuses). The
+transaction was rolled back: the store is as it was.
+
 Schema: Alembic migrations run on open, inside the transaction that holds the write lock
 (SQLite) or an advisory lock (PostgreSQL), so concurrent first opens migrate once. The
 current revision is read with one query; Alembic itself is only imported when a
 migration is actually needed, which keeps read commands fast to start. A database whose
-revision this sbkube does not know (written by a newer sbkube) is refused.
+revision this sbkube does not know (written by a newer sbkube) is refused. So is a
+``alembic_version`` table holding more than one row (someone edited it): picking one would
+migrate or refuse by accident of row order. Both are ``StateError``, exit 1, like every
+store that cannot be used as it is: the command line was right, the store is not (exit 2
+is for input a user can fix by retyping it).
 
 Sessions never leave this package: :meth:`_read_session` and :meth:`_write_session` are
 private to ``sbkube/state/`` (the repository, locks, retention and transfer open one per
@@ -33,13 +53,17 @@ small autocommit pool on PostgreSQL, so such a read costs one round trip.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -88,6 +112,7 @@ _LOST_CONNECTION = (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
 
 
@@ -133,6 +158,45 @@ def lost_connection(err: BaseException | None) -> bool:
     return any(fragment in text for fragment in _LOST_CONNECTION)
 
 
+def retry_idempotent(method: Callable[P, T]) -> Callable[P, T]:
+    """Mark an idempotent use of the store (a read, or an update that sets what it sets: a
+    method of an object with ``.db``, or a function whose first argument is the store)
+    as safe to run again: when its connection is lost it runs again, whole, on a fresh
+    one, as writes do (:meth:`DeploymentDatabase._retried`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        first = args[0]
+        db = first if isinstance(first, DeploymentDatabase) else first.db  # type: ignore[attr-defined]
+        return db._retried(lambda: method(*args, **kwargs))
+
+    return wrapper
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why this process cannot write the SQLite store at ``path`` (with its directory and
+    its ``-wal``/``-shm`` files), or None when it can. The path must exist."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    for candidate in (path, path.parent, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and not os.access(candidate, os.W_OK):
+            what = "directory" if candidate.is_dir() else "file"
+            return f"no write permission on {what} {candidate}"
+    return None
+
+
+def _low_on_space(path: Path) -> bool:
+    """Whether the file system holding ``path`` has (next to) no space left for us."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
 def _enable_wal(cursor: Any, timeout: float) -> None:
     """``PRAGMA journal_mode = WAL``, retried while another connection holds a lock.
 
@@ -170,7 +234,16 @@ class DeploymentDatabase:
         )
         self.busy_timeout = busy_timeout if busy_timeout is not None else env_busy_timeout()
         self.path: Path | None = None
+        #: Why the store is opened read-only (e.g. "read-only file system"); None when not.
+        self.read_only: str | None = None
+        #: What a user should be told once about how the store was opened (or None).
+        self.notice: str | None = None
+        self._snapshot: tempfile.TemporaryDirectory[str] | None = None
         url = self._parse(raw)
+        if self.path is not None:
+            self.read_only = _unwritable(self.path)
+            if self.read_only is not None:
+                url = self._read_only_url(self.path)
         self._url = url
         self.dialect = url.get_backend_name()
         self.url = url.render_as_string(hide_password=True)
@@ -200,7 +273,7 @@ class DeploymentDatabase:
             else self.engine
         )
         with shielded():
-            self._migrate()
+            self._retried(self._migrate)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -229,6 +302,32 @@ class DeploymentDatabase:
                 f"unsupported database {backend!r} (use sqlite or postgresql)"
             )
         return url
+
+    def _read_only_url(self, path: Path) -> URL:
+        """How to read a store this process cannot write (see the module docstring)."""
+        wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+        query = {"mode": "ro", "uri": "true"}
+        if not os.access(path.parent, os.W_OK) and not shm.exists():
+            if wal.exists() and wal.stat().st_size > 0:
+                # Committed pages sit in a WAL that SQLite cannot index here: read a copy.
+                self._snapshot = tempfile.TemporaryDirectory(prefix="sbkube-ro-")
+                copy = Path(self._snapshot.name) / path.name
+                try:
+                    shutil.copyfile(path, copy)
+                    shutil.copyfile(wal, f"{copy}-wal")
+                except OSError as err:
+                    raise StateError(
+                        f"state database {path} is read-only ({self.read_only}) and its "
+                        f"write-ahead log cannot be read: {err.strerror or err}"
+                    ) from err
+                self.notice = (
+                    f"state database {path} is read-only ({self.read_only}) and its "
+                    "write-ahead log has no index; reading a private copy"
+                )
+                path = copy
+            else:
+                query["immutable"] = "1"
+        return URL.create("sqlite+pysqlite", database=f"file:{quote(str(path))}", query=query)
 
     @staticmethod
     def _prepare_file(path: Path) -> Path:
@@ -261,6 +360,7 @@ class DeploymentDatabase:
                 **kwargs,
             )
             busy_ms = int(self.busy_timeout * 1000)
+            read_only = self.read_only is not None
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -271,8 +371,12 @@ class DeploymentDatabase:
                 try:
                     cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
                     cur.execute("PRAGMA foreign_keys = ON")
-                    _enable_wal(cur, self.busy_timeout)
-                    cur.execute("PRAGMA synchronous = NORMAL")
+                    if read_only:
+                        # Switching the journal is a write: a read-only store stays as is.
+                        cur.execute("PRAGMA query_only = ON")
+                    else:
+                        _enable_wal(cur, self.busy_timeout)
+                        cur.execute("PRAGMA synchronous = NORMAL")
                 finally:
                     cur.close()
 
@@ -325,8 +429,11 @@ class DeploymentDatabase:
             # and a lookup made before that lock would leave to_regclass a stale answer.)
             if self.dialect == "sqlite":
                 with self.engine.begin() as conn:
-                    if self._current_revision(conn) == HEAD_REVISION:
+                    current = self._current_revision(conn)
+                    if current == HEAD_REVISION:
                         return
+                if self.read_only is not None:
+                    raise StateError(self._refuse_migration(current))
             with self._write_engine.begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(
@@ -367,6 +474,20 @@ class DeploymentDatabase:
                 "repair it by hand"
             )
         return rows[0] if rows else None
+
+    def _refuse_migration(self, current: str | None) -> str:
+        where = f"state database {self.display} is read-only ({self.read_only})"
+        if current is None:
+            return f"{where} and holds no sbkube schema yet; open it once with write access"
+        if current not in KNOWN_REVISIONS:
+            return (
+                f"{where} and has schema revision {current}, newer than this sbkube "
+                f"understands (latest {HEAD_REVISION}); upgrade sbkube to use it"
+            )
+        return (
+            f"{where} and needs a schema upgrade ({current} -> {HEAD_REVISION}); "
+            "open it once with write access"
+        )
 
     def _unknown_revision(self, conn: Connection, current: str) -> str:
         """Why a revision this sbkube does not know is refused: a newer sbkube's (our
@@ -412,11 +533,15 @@ class DeploymentDatabase:
                 f"state database {self.display} is locked by another process "
                 f"(waited {self.busy_timeout:g}s): {line}"
             )
-        if "database or disk is full" in line:
+        if "database or disk is full" in line or (
+            "disk I/O error" in line and self.path is not None and _low_on_space(self.path.parent)
+        ):
             return (
-                f"state database {self.display}: disk full, the last write failed and was "
-                f"rolled back ({line})"
+                f"no space left on device for state database {self.display} ({line}); "
+                "nothing was written: free some space and retry"
             )
+        if "readonly database" in line:
+            return f"state database {self.display} is read-only: {line}"
         return f"state database {self.display}: {line}"
 
     # -- sessions (private to sbkube/state/) ------------------------------------------
@@ -468,6 +593,11 @@ class DeploymentDatabase:
     @contextmanager
     def _write_session(self) -> Iterator[Session]:
         """A session in a write transaction: committed on success, rolled back on error."""
+        if self.read_only is not None:
+            raise StateError(
+                f"state database {self.display} is read-only ({self.read_only}); "
+                "this command needs to write to it"
+            )
         # Shielded as a whole, returning the connection to the pool included (a rollback
         # on PostgreSQL): a signal is raised only once the connection is idle again.
         with shielded():
@@ -480,7 +610,21 @@ class DeploymentDatabase:
             finally:
                 session.close()
 
-    def _write(self, work: Callable[[Session, bool], T]) -> T:
+    def _retried(self, call: Callable[[], T]) -> T:
+        """``call()``, tried again on a fresh connection when the connection was lost, as
+        :meth:`_write` does (for the schema check and migration on open, idempotent)."""
+        deadline = time.monotonic() + WRITE_RETRY_WINDOW
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return call()
+            except StateError as err:
+                if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
+
+    def _write(self, work: Callable[[Session, bool], T], *, replay: bool = False) -> T:
         """Run ``work(session, retry)`` in a write transaction; when the connection is lost
         (PostgreSQL: server restart, ``pg_terminate_backend``, ``idle_session_timeout``, a
         proxy's idle timeout), run it again on a fresh connection, at most
@@ -488,23 +632,26 @@ class DeploymentDatabase:
 
         ``retry`` is True on a second or later try: the first one may have committed
         before its connection went (the acknowledgement is what got lost), so ``work``
-        must then look before it inserts. Updates are idempotent as they are.
+        must then look before it inserts. Updates are idempotent as they are. ``replay``
+        makes the first try look too: the tracker replays a write that failed earlier in
+        the run (its last try may have committed).
         """
-        deadline = time.monotonic() + WRITE_RETRY_WINDOW
         tries = 0
-        while True:
+
+        def once() -> T:
+            nonlocal tries
             tries += 1
-            try:
-                with self._write_session() as session:
-                    return work(session, tries > 1)
-            except StateError as err:
-                if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
-                    raise
-            time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
+            with self._write_session() as session:
+                return work(session, replay or tries > 1)
+
+        return self._retried(once)
 
     def close(self) -> None:
         for engine in self.engines:
             engine.dispose()
+        if self._snapshot is not None:
+            self._snapshot.cleanup()
+            self._snapshot = None
 
     def __enter__(self) -> DeploymentDatabase:
         return self

@@ -16,6 +16,7 @@ primary-key conflict on PostgreSQL), retried while ``wait`` seconds remain.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -28,7 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sbkube.errors import LockError, StateError, UsageError
-from sbkube.state.database import DeploymentDatabase
+from sbkube.state.database import DeploymentDatabase, retry_idempotent
 from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.records import LockRecord
 from sbkube.state.rows import lock_record
@@ -103,8 +104,15 @@ class LockHandle:
     def __enter__(self) -> LockHandle:
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self.release()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.release()
+            return
+        # Another exception is on its way out (an interrupt, a store that cannot be
+        # written): it says what happened. A release that fails now leaves a lock whose
+        # holder is gone, which the next command takes over.
+        with contextlib.suppress(StateError):
+            self.release()
 
 
 class DeployLocks:
@@ -117,6 +125,7 @@ class DeployLocks:
         self.lease_seconds = lease_seconds
         self.host = current_host()
 
+    @retry_idempotent
     def holder(self, cluster: str, namespace: str) -> LockRecord | None:
         with self.db._read_session() as session:
             row = session.get(DeployLock, lock_target(cluster, namespace))
@@ -204,7 +213,8 @@ class DeployLocks:
             "heartbeat_at": now,
             "expires_at": now + timedelta(seconds=self.lease_seconds),
         }
-        try:
+
+        def attempt() -> tuple[LockRecord | None, tuple[LockRecord, str] | None]:
             with self.db._write_session() as session:
                 stmt = select(DeployLock).where(DeployLock.target == target)
                 if self.db.dialect == "postgresql":
@@ -213,6 +223,8 @@ class DeployLocks:
                 if row is None:
                     session.add(DeployLock(target=target, **fields))
                     return None, None
+                if row.holder_id == holder_id:
+                    return None, None  # a try whose connection was lost did take it
                 current = lock_record(row)
                 reason = stale_reason(current, now, self.host)
                 if reason is None:
@@ -220,6 +232,10 @@ class DeployLocks:
                 for key, value in fields.items():
                     setattr(row, key, value)
                 return None, (current, reason)
+
+        try:
+            # Tried again on a fresh connection when the connection is lost, as writes are.
+            return self.db._retried(attempt)
         except StateError as err:
             if isinstance(err.__cause__, IntegrityError):
                 return self._try_acquire(target, holder_id, command)  # lost an insert race
@@ -255,6 +271,7 @@ class DeployLocks:
             )
         )
 
+    @retry_idempotent
     def is_live(self, cluster: str, namespace: str) -> bool:
         """True when the target's lock is held by a live holder."""
         rec = self.holder(cluster, namespace)

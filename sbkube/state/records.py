@@ -199,6 +199,25 @@ class AppHistoryEntry(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class UnsettledApp(Record):
+    """An app recording whose outcome the cluster may know better than the store: not
+    ``success`` or ``skipped``, and no Helm revision recorded (its store writes may have
+    failed after helm made one). ``window_end`` bounds when its revision can have been
+    made: its own end, else its deployment's, else the next recording of the app on the
+    target (None: none yet)."""
+
+    app_id: int
+    app_name: str
+    app_status: AppStatus
+    started_at: datetime
+    window_end: datetime | None
+    deployment_id: str
+    deployment_status: DeploymentStatus
+    host: str | None
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class LockRecord(Record):
     """Who holds the deploy lock of a (cluster, namespace) target."""
 

@@ -29,9 +29,9 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import Select, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -39,7 +39,7 @@ from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
 from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text, redact_args, redact_values
-from sbkube.state.database import DeploymentDatabase
+from sbkube.state.database import DeploymentDatabase, retry_idempotent
 from sbkube.state.identity import (
     current_host,
     current_operator,
@@ -54,6 +54,7 @@ from sbkube.state.records import (
     HelmReleaseRecord,
     ResourceInput,
     ResourceRecord,
+    UnsettledApp,
 )
 from sbkube.state.rows import (
     app_record,
@@ -67,6 +68,25 @@ from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, Hel
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
+_S = TypeVar("_S", bound=Select[Any])
+
+
+def _of_release(
+    stmt: _S, cluster: str, namespace: str, release_name: str, release_namespace: str
+) -> _S:
+    """``stmt`` (a select from helm_releases) narrowed to one release's recorded revisions
+    on a target, dry runs apart."""
+    return (
+        stmt.join(AppDeployment, AppDeployment.id == HelmRelease.app_deployment_pk)
+        .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+        .where(
+            Deployment.cluster == cluster,
+            Deployment.namespace == namespace,
+            Deployment.dry_run.is_(False),
+            HelmRelease.release_name == release_name,
+            HelmRelease.namespace == release_namespace,
+        )
+    )
 
 
 def _masked(message: str | None) -> str | None:
@@ -314,11 +334,13 @@ class DeploymentRepository:
         resources: Iterable[ResourceInput],
         *,
         secret_values: Iterable[str] = (),
+        replay: bool = False,
     ) -> tuple[ResourceRecord, ...]:
         """Record a whole app's resources in one transaction (one ``executemany``).
 
         ``secret_values`` (e.g. the Helm values under secret keys) are scrubbed from every
-        manifest, wherever a chart rendered them.
+        manifest, wherever a chart rendered them. ``replay``: this batch may have been
+        committed by an earlier call whose acknowledgement was lost; look first.
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
         if not rows:
@@ -343,7 +365,7 @@ class DeploymentRepository:
                 return  # the lost try committed this batch (one transaction: all or none)
             session.execute(insert(DeployedResource), rows)
 
-        self.db._write(work)
+        self.db._write(work, replay=replay)
         return records
 
     def add_helm_release(
@@ -359,7 +381,10 @@ class DeploymentRepository:
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
+        replay: bool = False,
     ) -> HelmReleaseRecord:
+        """Record a revision of a Helm release made by this app (``replay``: as for
+        :meth:`add_resources`)."""
         row, record = prepare_release(
             app_id,
             release_name=release_name,
@@ -389,8 +414,54 @@ class DeploymentRepository:
                 return  # recorded by the try whose connection was lost
             session.execute(insert(HelmRelease), row)
 
-        self.db._write(work)
+        self.db._write(work, replay=replay)
         return record
+
+    def settle_app(
+        self,
+        app_id: int,
+        release: Mapping[str, Any],
+        *,
+        status: AppStatus | str | None,
+        note: str,
+    ) -> bool:
+        """Record the Helm revision the cluster made for an app whose store writes were
+        lost, and (``status`` not None) the app's outcome it shows; one transaction. An
+        app records one revision per release: if it has one already, nothing changes, so
+        two processes settling the same app record it once (the app row is locked first).
+        ``release`` holds :meth:`add_helm_release`'s keyword arguments. True if written."""
+        row, _ = prepare_release(app_id, **{"secret_keys": self.secret_keys, **release})
+
+        def work(session: Session, _retry: bool) -> bool:
+            found = session.execute(
+                select(AppDeployment.id).where(AppDeployment.id == app_id).with_for_update()
+            ).scalar_one_or_none()
+            if found is None:
+                raise NotFoundError(f"unknown app deployment {app_id}")
+            if session.execute(
+                select(
+                    exists().where(
+                        HelmRelease.app_deployment_pk == app_id,
+                        HelmRelease.release_name == row["release_name"],
+                        HelmRelease.namespace == row["namespace"],
+                    )
+                )
+            ).scalar():
+                return False
+            session.execute(insert(HelmRelease), row)
+            if status is not None:
+                session.execute(
+                    update(AppDeployment)
+                    .where(AppDeployment.id == app_id)
+                    .values(
+                        status=str(AppStatus(status)),
+                        error_message=note,
+                        finished_at=func.coalesce(AppDeployment.finished_at, utcnow()),
+                    )
+                )
+            return True
+
+        return self.db._write(work)
 
     def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
         """Delete deployments (and, by cascade, their apps, resources, releases)."""
@@ -407,6 +478,7 @@ class DeploymentRepository:
 
     # -- reads ---------------------------------------------------------------------------
 
+    @retry_idempotent
     def get(self, deployment_id: str) -> DeploymentRecord:
         """One deployment with its apps, resources and Helm releases (4 statements)."""
         stmt = (
@@ -423,6 +495,7 @@ class DeploymentRepository:
                 return deployment_record(row, apps=True)
             raise NotFoundError(self._unknown_id_message(session, deployment_id))
 
+    @retry_idempotent
     def get_many(
         self,
         *,
@@ -509,6 +582,7 @@ class DeploymentRepository:
             for row in reversed(rows)
         ]
 
+    @retry_idempotent
     def exists(self, deployment_id: str) -> bool:
         with self.db._read_session() as session:
             return bool(
@@ -534,6 +608,7 @@ class DeploymentRepository:
             hint = " (the store has no deployments yet)"
         return f"unknown deployment id '{deployment_id}'{hint}"
 
+    @retry_idempotent
     def list(
         self,
         *,
@@ -564,10 +639,12 @@ class DeploymentRepository:
             offset=offset,
         )
 
+    @retry_idempotent
     def count(self, **filters: Any) -> int:
         """How many deployments match (same filters as :meth:`list`)."""
         return count_deployments(self.db, **filters)
 
+    @retry_idempotent
     def resolve(
         self,
         ref: str,
@@ -612,6 +689,7 @@ class DeploymentRepository:
                     raise NotFoundError(f"deployment id prefix '{ref}' is ambiguous")
             raise NotFoundError(self._unknown_id_message(session, ref))
 
+    @retry_idempotent
     def app_history(
         self,
         app: str,
@@ -664,22 +742,14 @@ class DeploymentRepository:
             rows = session.execute(stmt).all()
         return [history_entry(r) for r in rows]
 
+    @retry_idempotent
     def latest_release(
         self, *, cluster: str, namespace: str, release_name: str, release_namespace: str
     ) -> HelmReleaseRecord | None:
         """The newest recorded revision of a Helm release on a target, whatever the outcome
         (a failed upgrade's revision included): what a dry run's plan counts from."""
         stmt = (
-            select(HelmRelease)
-            .join(AppDeployment, AppDeployment.id == HelmRelease.app_deployment_pk)
-            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
-            .where(
-                Deployment.cluster == cluster,
-                Deployment.namespace == namespace,
-                Deployment.dry_run.is_(False),
-                HelmRelease.release_name == release_name,
-                HelmRelease.namespace == release_namespace,
-            )
+            _of_release(select(HelmRelease), cluster, namespace, release_name, release_namespace)
             .order_by(Deployment.started_at.desc(), Deployment.id.desc())
             .limit(1)
         )
@@ -687,6 +757,80 @@ class DeploymentRepository:
             row = session.execute(stmt).scalar_one_or_none()
             return release_record(row) if row is not None else None
 
+    @retry_idempotent
+    def unsettled_apps(
+        self, *, cluster: str, namespace: str, app: str, limit: int = 20
+    ) -> builtins.list[UnsettledApp]:
+        """The app's newest recordings on a target (non-dry-run, at most ``limit``) that
+        neither succeeded nor were skipped and have no Helm revision recorded: those whose
+        outcome a lost store connection may have hidden (see :class:`UnsettledApp`). One
+        statement when there are none, the usual case."""
+        unsettled = (
+            str(AppStatus.IN_PROGRESS),
+            str(AppStatus.PENDING),
+            str(AppStatus.FAILED),
+            str(AppStatus.INTERRUPTED),
+        )
+        # The next recording of the same app on the target: the latest its revision can be.
+        later = (
+            select(func.min(AppDeployment.started_at))
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .where(
+                Deployment.cluster == cluster,
+                Deployment.namespace == namespace,
+                Deployment.dry_run.is_(False),
+                AppDeployment.name == app,
+            )
+        )
+        stmt = (
+            select(AppDeployment, Deployment)
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .where(
+                Deployment.cluster == cluster,
+                Deployment.namespace == namespace,
+                Deployment.dry_run.is_(False),
+                AppDeployment.name == app,
+                AppDeployment.status.in_(unsettled),
+                ~exists().where(HelmRelease.app_deployment_pk == AppDeployment.id),
+            )
+            .order_by(AppDeployment.started_at.desc(), AppDeployment.id.desc())
+            .limit(limit)
+        )
+        out = []
+        with self.db._read_session() as session:
+            for app_row, dep_row in session.execute(stmt).all():
+                end = app_row.finished_at or dep_row.finished_at
+                if end is None:
+                    end = session.execute(
+                        later.where(AppDeployment.started_at > app_row.started_at)
+                    ).scalar_one_or_none()
+                out.append(
+                    UnsettledApp(
+                        app_id=app_row.id,
+                        app_name=app_row.name,
+                        app_status=AppStatus(app_row.status),
+                        started_at=app_row.started_at,
+                        window_end=end,
+                        deployment_id=dep_row.deployment_id,
+                        deployment_status=DeploymentStatus(dep_row.status),
+                        host=dep_row.host,
+                        pid=dep_row.pid,
+                    )
+                )
+        return out
+
+    @retry_idempotent
+    def recorded_revisions(
+        self, *, cluster: str, namespace: str, release_name: str, release_namespace: str
+    ) -> set[int]:
+        """Every revision of a Helm release recorded on a target (dry runs apart)."""
+        stmt = _of_release(
+            select(HelmRelease.revision), cluster, namespace, release_name, release_namespace
+        )
+        with self.db._read_session() as session:
+            return set(session.execute(stmt).scalars().all())
+
+    @retry_idempotent
     def last_successful_app(
         self, *, cluster: str, namespace: str, app: str, before: str | None = None
     ) -> AppDeploymentRecord | None:
@@ -760,6 +904,7 @@ class DeploymentRepository:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    @retry_idempotent
     def mark_interrupted(self, deployment_id: str, reason: str) -> DeploymentRecord:
         """Close a deployment left unfinished by a dead process: it and its open apps.
 

@@ -21,13 +21,34 @@ succeeded, ``failed`` if none did (or the block raised before any app succeeded)
 
 Dry runs are not recorded unless ``record_dry_run=True``: the handle then works the same
 but writes nothing and has ``recorded == False``.
+
+When the store cannot be written (the design, for SQLite and PostgreSQL alike):
+
+* Every write is first retried on a fresh connection (``DeploymentDatabase._write``: 3
+  tries within 10 s, looking before inserting on a retry).
+* A write that still fails BEFORE an app touches the cluster (the deployment's row, an
+  app's row) fails that step: nothing was done, so the record (or its absence) is true.
+  The app is reported failed and its dependents skipped.
+* A write that still fails AFTER an app touched the cluster (its Helm revision, its
+  resources, its outcome) does not make the app fail: the cluster's outcome is the
+  app's outcome, and dependents run. The write is kept in memory, in order, and replayed
+  (looking before inserting) before the next app starts and when the deployment ends.
+* If it still cannot be replayed when the deployment ends, the deployment stays
+  unfinished in the store and the block raises ``StateError`` naming it (exit 1). The
+  next ``deploy`` of the target (``--dry-run`` too) settles it from the cluster
+  (``sbkube.engine.recovery.settle_releases``): each Helm revision that helm's history
+  holds, made while an app recording without a revision was running, is recorded on it
+  once, with the app's status from the revision (``deployed``/``superseded``: success,
+  ``failed``: failed); then the deployment is closed as interrupted like any other
+  whose process is gone. So the record never says ``failed`` at revision ``-`` for a
+  revision the cluster has, and a revision is recorded exactly once.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,15 +75,6 @@ from sbkube.state.repository import DeploymentRepository
 from sbkube.state.rows import prepare_release, prepare_resources
 
 _dry_ids = itertools.count(-1, -1)
-
-
-def _finish_quietly(app: AppHandle, status: AppStatus, error: str | None) -> None:
-    """``app.finish`` while another exception is on its way out; a store write that fails
-    now must not replace that exception (the deployment's end closes the app instead)."""
-    try:
-        app.finish(status, error)
-    except StateError:
-        app.status, app.error_message = status, error
 
 
 def _error_text(exc: BaseException) -> str:
@@ -97,6 +109,32 @@ class AppHandle:
     # Plain-text values under secret keys of this app's Helm values: scrubbed from the
     # rendered manifests recorded afterwards (kept in memory only, never stored).
     _secret_values: set[str] = field(default_factory=set, repr=False)
+    # Store writes that failed after the app touched the cluster, in order, to replay
+    # (called with replay=True) when the store is back; see the module docstring.
+    _unsaved: list[Callable[[bool], object]] = field(default_factory=list, repr=False)
+
+    @property
+    def unsaved(self) -> bool:
+        """True while some of what this app did is not in the store yet."""
+        return bool(self._unsaved)
+
+    def _save(self, write: Callable[[bool], object]) -> None:
+        """Run ``write(False)`` now, or keep it for :meth:`flush` when the store cannot
+        take it (or an earlier write is still waiting: writes land in order)."""
+        if not self._unsaved:
+            try:
+                write(False)
+                return
+            except StateError:
+                pass
+        self._unsaved.append(write)
+
+    def flush(self) -> None:
+        """Replay the writes kept by :meth:`_save`; raises StateError if the store still
+        cannot take them (those not yet written stay kept)."""
+        while self._unsaved:
+            self._unsaved[0](True)
+            del self._unsaved[0]
 
     def record_helm_release(
         self,
@@ -124,10 +162,10 @@ class AppHandle:
             "status": status,
             "secret_keys": self._secret_keys,
         }
-        if self._repo is None:
-            _, rec = prepare_release(None, **fields)
-        else:
-            rec = self._repo.add_helm_release(self.app_id, **fields)
+        _, rec = prepare_release(None, **fields)
+        repo = self._repo
+        if repo is not None:
+            self._save(lambda replay: repo.add_helm_release(self.app_id, replay=replay, **fields))
         self.helm_releases.append(rec)
         return rec
 
@@ -152,10 +190,14 @@ class AppHandle:
                     raise ValueError("record_resources: an action is needed for plain manifests")
                 inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
         secrets = tuple(self._secret_values)
-        if self._repo is None:
-            _, result = prepare_resources(None, inputs, secrets)
-        else:
-            result = self._repo.add_resources(self.app_id, inputs, secret_values=secrets)
+        _, result = prepare_resources(None, inputs, secrets)
+        repo = self._repo
+        if repo is not None:
+            self._save(
+                lambda replay: repo.add_resources(
+                    self.app_id, inputs, secret_values=secrets, replay=replay
+                )
+            )
         self.resources.extend(result)
         return result
 
@@ -169,13 +211,16 @@ class AppHandle:
         self.status = AppStatus(status)
         self.error_message = error_message
         self._finished = True
-        if self._repo is not None:
-            self._repo.finish_app(
-                self.app_id,
-                self.status,
-                error_message=error_message,
-                metadata=self.metadata or None,
-                secret_keys=self._secret_keys,
+        repo, status, metadata = self._repo, self.status, dict(self.metadata) or None
+        if repo is not None:
+            self._save(
+                lambda _replay: repo.finish_app(
+                    self.app_id,
+                    status,
+                    error_message=error_message,
+                    metadata=metadata,
+                    secret_keys=self._secret_keys,
+                )
             )
 
 
@@ -235,10 +280,10 @@ class DeploymentHandle:
         try:
             yield app
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
-            _finish_quietly(app, AppStatus.INTERRUPTED, _error_text(exc))
+            app.finish(AppStatus.INTERRUPTED, _error_text(exc))
             raise
         except BaseException as exc:
-            _finish_quietly(app, AppStatus.FAILED, _error_text(exc))
+            app.finish(AppStatus.FAILED, _error_text(exc))
             raise
         else:
             app.finish(AppStatus.SUCCESS)
@@ -261,7 +306,13 @@ class DeploymentHandle:
         rollback_info: Mapping[str, Any] | None = None,
         status: AppStatus = AppStatus.IN_PROGRESS,
     ) -> AppHandle:
-        """Start recording an app (or number it, in an unrecorded dry run); its handle."""
+        """Start recording an app (or number it, in an unrecorded dry run); its handle.
+
+        What earlier apps could not write is replayed first; if the store still cannot
+        take it, the app's own row is tried all the same (and, failing, fails the app
+        before it touches the cluster)."""
+        with suppress(StateError):
+            self.flush()
         if self._repo is not None:
             app_id = self._repo.start_app(
                 self.deployment_id,
@@ -289,6 +340,11 @@ class DeploymentHandle:
         )
         self.apps.append(app)
         return app
+
+    def flush(self) -> None:
+        """Replay every app's kept writes (see :meth:`AppHandle.flush`)."""
+        for app in self.apps:
+            app.flush()
 
     def computed_status(self) -> DeploymentStatus:
         statuses = [a.status for a in self.apps]
@@ -374,12 +430,20 @@ class DeploymentTracker:
         else:
             status = handle.computed_status()
             errors = [f"{a.name}: {a.error_message}" for a in handle.apps if a.error_message]
-            self._finish(handle, status, "; ".join(errors) or None)
+            try:
+                self._finish(handle, status, "; ".join(errors) or None)
+            except StateError as err:
+                raise StateError(
+                    f"{err.message}; deployment {handle.deployment_id} stays unfinished in "
+                    "the store (the next deploy settles it from the cluster)"
+                ) from err
 
     @staticmethod
     def _finish(handle: DeploymentHandle, status: DeploymentStatus, error: str | None) -> None:
         handle.status, handle.error_message = status, error
         if handle._repo is not None:
+            # What the apps did first: the deployment is closed only over a full record.
+            handle.flush()
             handle._repo.set_status(
                 handle.deployment_id,
                 status,

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, text
 from sbkube.errors import UsageError
 from sbkube.model import Command, DeploymentStatus
 from sbkube.state.columns import UTCDateTime
+from sbkube.state.database import retry_idempotent
 from sbkube.state.records import DeploymentSummary
 from sbkube.state.rows import summaries
 
@@ -98,6 +99,7 @@ def _where(
     return (" WHERE " + " AND ".join(where) if where else ""), params, binds
 
 
+@retry_idempotent
 def _run(
     db: DeploymentDatabase, sql: str, params: dict[str, Any], binds: builtins.list[Any]
 ) -> Any:

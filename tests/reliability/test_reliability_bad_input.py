@@ -147,7 +147,7 @@ def _params() -> list[Any]:
 def test_corpus_is_big_enough() -> None:
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids)), "duplicate case ids"
-    assert len(ids) >= 30
+    assert len(ids) >= 120  # issue 13
     for case in CASES:
         assert case.get("expect"), f"{case['id']}: no expected fragments"
         if "dir" in case:

@@ -178,7 +178,7 @@ def test_disk_full_during_a_deployment(tmp_path: Path) -> None:
                         action="create",
                     )
         message = str(caught.value)
-        assert "disk full" in message, message
+        assert "no space left on device for state database" in message, message
         assert "\n" not in message
         assert caught.value.exit_code == 1
 

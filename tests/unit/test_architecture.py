@@ -48,6 +48,7 @@ STATE_DOOR = {
     "DeploymentRecord",
     "AppDeploymentRecord",
     "ResourceRecord",
+    "UnsettledApp",
     "HelmReleaseRecord",
     "DeploymentSummary",
     "AppHistoryEntry",

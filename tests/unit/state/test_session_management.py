@@ -217,6 +217,23 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
         ),
     )
     check("unfinished", lambda: repo.unfinished())
+    check("get_many", lambda: repo.get_many(cluster="c", namespace="n"))
+    check("unsettled_apps", lambda: repo.unsettled_apps(cluster="c", namespace="n", app="a"))
+    check(
+        "recorded_revisions",
+        lambda: repo.recorded_revisions(
+            cluster="c", namespace="n", release_name="a", release_namespace="n"
+        ),
+    )
+    check(
+        "settle_app",
+        lambda: repo.settle_app(
+            app.app_id,
+            dict(release_name="b", namespace="n", chart="x/b", revision=2, status="deployed"),
+            status="success",
+            note="settled",
+        ),
+    )
     other = repo.create_deployment(cluster="c", namespace="n")
     check("mark_interrupted", lambda: repo.mark_interrupted(other.deployment_id, "host died"))
     check("get_many", lambda: repo.get_many(cluster="c", namespace="n"))
@@ -251,6 +268,16 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
             999999, release_name="a", namespace="n", chart="c", revision=1, status="ok"
         ),
         raises=StateError,
+    )
+    check(
+        "settle_app (unknown app)",
+        lambda: repo.settle_app(
+            999999,
+            dict(release_name="b", namespace="n", chart="x/b", revision=2, status="deployed"),
+            status=None,
+            note="",
+        ),
+        raises=NotFoundError,
     )
     check(
         "mark_interrupted (unknown)",
