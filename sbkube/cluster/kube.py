@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.errors import ClusterError
 
 
 class KubeCluster(Cluster):
@@ -85,6 +86,29 @@ class KubeCluster(Cluster):
             return None
         return self.kubectl.get(key)
 
+    def get_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        found: dict[ObjectKey, dict[str, Any] | None] = {}
+        asked = []
+        for key in keys:
+            if (self._planned is not None and key in self._planned) or self._only_planned(key[2]):
+                found[key] = self.get(key)
+            else:
+                asked.append(key)
+        found.update(self.kubectl.get_many(asked))
+        return {key: found[key] for key in keys}
+
+    def check_reachable(self) -> None:
+        try:
+            self.kubectl.probe()
+        except ClusterError as exc:
+            server = self.kubectl.server()
+            where = f"{self.name} ({server})" if server else self.name
+            reason = exc.message.partition(" failed: ")[2] or exc.message
+            raise ClusterError(f"cluster {where} is unreachable: {reason}") from exc
+
+    def chart_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
+        return self.helm.show_crds(chart)
+
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         if self._planned is None:
             return self.kubectl.apply(manifest)
@@ -112,6 +136,7 @@ class KubeCluster(Cluster):
         values: Mapping[str, Any],
         wait: bool = False,
         timeout: str | None = None,
+        force_conflicts: bool = False,
     ) -> ReleaseInfo:
         info = self.helm.upgrade_install(
             chart,
@@ -120,6 +145,7 @@ class KubeCluster(Cluster):
             values=values,
             wait=wait,
             timeout=timeout,
+            force_conflicts=force_conflicts,
         )
         if self._planned is not None:
             # --create-namespace: the plan's later steps find the namespace there.

@@ -60,6 +60,7 @@ def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> Dep
 def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded."""
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
+    from sbkube.config.charts import chart_digest
 
     app_dir = str(loaded.app_dir)
     works = []
@@ -76,6 +77,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                 repo_url=(loaded.config.repos or {}).get(repo_name),
             )
             release = loaded.release_name(name)
+            local = loaded.local_chart_path(name)
             try:
                 rendered = cluster.render_chart(
                     chart, release_name=release, namespace=namespace, values=values
@@ -98,6 +100,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     values=values,
                     wait=app.wait,
                     timeout=app.timeout,
+                    chart_digest=chart_digest(local) if local is not None else None,
                 )
             )
         else:
@@ -126,13 +129,22 @@ def deploy_steps(
     cluster: Cluster,
     previous: Mapping[str, AppDeploymentRecord | None],
     secret_keys: Sequence[str],
+    *,
+    force_upgrade: bool = False,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording."""
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
             if work.type == "helm":
-                return apply_helm_app(work, cluster, handle, previous[work.name], secret_keys)
+                return apply_helm_app(
+                    work,
+                    cluster,
+                    handle,
+                    previous[work.name],
+                    secret_keys,
+                    force_upgrade=force_upgrade,
+                )
             return apply_yaml_app(work, cluster, handle, previous[work.name]), None
 
         return AppStep(
@@ -158,6 +170,7 @@ def deploy(
     config_file: str = "config.yaml",
     progress: Progress | None = None,
     command_args: Sequence[str] = (),
+    force_upgrade: bool = False,
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
     from sbkube.config import load_config, sources_snapshot
@@ -199,9 +212,12 @@ def deploy(
     if dry_run:
         # The same steps against the live cluster, every write a server-side dry run: the
         # plan is what the cluster says it would do (an unreachable cluster is an error).
+        cluster.check_reachable()
         previous = last_applied()
         with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
-            steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
+            steps = deploy_steps(
+                works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
+            )
             outcomes = run_apps(steps, dep, progress=progress)
         return DeployResult(
             None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
@@ -222,7 +238,9 @@ def deploy(
         tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
-        steps = deploy_steps(works, cluster, last_applied(), secret_keys)
+        steps = deploy_steps(
+            works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade
+        )
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
         dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)

@@ -342,6 +342,7 @@ class DeploymentRepository:
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
+        chart_digest: str | None = None,
     ) -> HelmReleaseRecord:
         row, record = prepare_release(
             app_id,
@@ -354,6 +355,7 @@ class DeploymentRepository:
             app_version=app_version,
             values=values,
             secret_keys=tuple(secret_keys or self.secret_keys),
+            chart_digest=chart_digest,
         )
 
         def work(session: Session, retry: bool) -> None:
