@@ -17,6 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from sbkube.engine.diff import DeploymentDiff
+    from sbkube.engine.planner import LiveDiff
 
 FORMATS = ("table", "json", "yaml")
 
@@ -172,4 +173,45 @@ def render_diff(diff: DeploymentDiff) -> str:
         out.append("(no changed manifests)")
     for c in changed:
         out.append(c.diff.rstrip("\n"))
+    return "\n".join(out)
+
+
+# Longest prefix first: a "+++" header is bold, not an added line.
+_DIFF_STYLES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("+++", {"bold": True}),
+    ("---", {"bold": True}),
+    ("@@", {"fg": "cyan"}),
+    ("+", {"fg": "green"}),
+    ("-", {"fg": "red"}),
+)
+
+
+def style_diff_line(line: str) -> str:
+    """A unified diff line in colour (click.echo drops the colour when not on a terminal)."""
+    for prefix, style in _DIFF_STYLES:
+        if line.startswith(prefix):
+            return click.style(line, **style)
+    return line
+
+
+def render_live_diff(result: LiveDiff) -> str:
+    """``sbkube diff -o table``: per app, each object to create, change or delete, with the
+    fields that differ and a unified YAML diff (live, then desired)."""
+    marks = {"create": "+", "update": "~", "delete": "-"}
+    out = [f"Diff against {result.cluster}/{result.namespace} (live -> what deploy would apply)"]
+    for app in result.apps:
+        release = f": release {app.release}" if app.release else ""
+        state = "" if app.changed else " (no differences)"
+        out.append("")
+        out.append(click.style(f"== {app.name} ({app.type}){release}{state}", bold=True))
+        for obj in app.objects:
+            fields = f": {', '.join(obj.fields)}" if obj.fields else ""
+            out.append(f"{marks.get(obj.action, '?')} {obj.action} {obj.ref}{fields}")
+            out += [style_diff_line(line) for line in obj.diff.rstrip("\n").splitlines()]
+    count = sum(len(a.objects) for a in result.apps)
+    apps = sum(1 for a in result.apps if a.changed)
+    out.append("")
+    out.append(
+        f"{count} object(s) differ in {apps} app(s)" if result.changed else "No differences."
+    )
     return "\n".join(out)

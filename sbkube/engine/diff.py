@@ -201,7 +201,9 @@ def _yaml(value: Any) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def _unified(a: Any, b: Any, from_name: str, to_name: str) -> str:
+def unified_yaml(a: Any, b: Any, from_name: str, to_name: str) -> str:
+    """A unified diff of the YAML of ``a`` and ``b`` (None: no document), digests masked
+    (:func:`mask_secrets`)."""
     ma, mb = mask_secrets(a, b)
     lines = difflib.unified_diff(_yaml(ma), _yaml(mb), fromfile=from_name, tofile=to_name)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
@@ -344,7 +346,7 @@ def _resource_diff(
                 resource=ref,
                 checksum_a=ra.checksum,
                 checksum_b=rb.checksum,
-                diff=_unified(
+                diff=unified_yaml(
                     ra.current_state, rb.current_state, f"{ids[0]}/{name}", f"{ids[1]}/{name}"
                 ),
             )
@@ -389,7 +391,9 @@ def diff_deployments(
 
     snap_a = _narrow_config(a.config_snapshot, wanted)
     snap_b = _narrow_config(b.config_snapshot, wanted)
-    config_diff = _unified(snap_a, snap_b, f"{a.deployment_id}/config", f"{b.deployment_id}/config")
+    config_diff = unified_yaml(
+        snap_a, snap_b, f"{a.deployment_id}/config", f"{b.deployment_id}/config"
+    )
 
     releases: list[ReleaseDiff] = []
     resources: list[AppResourceDiff] = []
