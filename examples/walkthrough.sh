@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The README walkthrough: deploy twice, diff, roll back — on the in-memory cluster and a
 # throwaway SQLite store. Prints each command and its real output.
-set -uo pipefail
+# Stops at the first command that fails (exit code of that command).
+set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 cp -r "$REPO/examples/demo" "$WORK/demo"
 cd "$WORK"
 export SBKUBE_STATE_URL="$WORK/state.db" SBKUBE_MEMORY_CLUSTER="$WORK/cluster.json"
-run() { printf '$ %s\n' "$*"; "$@" 2>&1; printf '\n'; }
+run() {
+  printf '$ %s\n' "$*"
+  "$@" 2>&1 || { rc=$?; printf 'walkthrough: failed with exit code %s: %s\n' "$rc" "$*" >&2; exit "$rc"; }
+  printf '\n'
+}
+trap 'rm -rf "$WORK"' EXIT
 run sbkube deploy --app-dir demo
 # Change a value, a manifest, and drop one manifest file from the web app.
 sed -i 's/replicaCount: 1/replicaCount: 2/' demo/config.yaml
@@ -20,4 +26,3 @@ run sbkube rollback --app-dir demo --dry-run
 run sbkube rollback --app-dir demo
 run sbkube state history redis
 run sbkube state show latest
-rm -rf "$WORK"

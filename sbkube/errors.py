@@ -1,8 +1,10 @@
 """One exception family for everything sbkube reports to a user.
 
-Every error carries a one-line user message and an exit code: 2 for bad input or usage
-(unknown id, invalid config, refused rollback), 1 for failures of the world (database,
-cluster, lock held). The CLI prints ``error: <message>`` and exits with the code; no
+Every error carries a user message and an exit code: 2 for bad input or usage (unknown id,
+invalid config, refused rollback), 1 for failures of the world (database, cluster, lock
+held). The message's first line says what failed and why; a tool's error (helm's schema
+check, say) may add detail lines after it, which are never cut. The CLI prints
+``error: <first line>`` with the detail lines indented below, and exits with the code; no
 traceback unless ``--debug``.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 
 class SbkubeError(Exception):
-    """Base class: ``str(err)`` is the one-line message shown to the user."""
+    """Base class: ``str(err)`` is the message shown to the user (see the module docstring)."""
 
     exit_code: int = 1
 
@@ -22,6 +24,11 @@ class SbkubeError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def summary(self) -> str:
+        """The message's first line: what failed and why, for tables and progress lines."""
+        return self.message.split("\n", 1)[0]
 
 
 class UsageError(SbkubeError):

@@ -1,26 +1,36 @@
 """Kubernetes manifest facts shared by every layer (config, cluster, state).
 
-Which kinds live outside any namespace, and which fields the API server (or kubectl)
-writes on its own. One list each, so that the config loader, the cluster adapters and the
-state store agree on what an object's identity is and on what "unchanged" means.
-Imports nothing heavier than the standard library.
+* ``kind: List`` (and typed ``*List``) documents, expanded into their items as kubectl does,
+  so that the loader, helm output parsing, pruning and redaction only ever see objects;
+* whether a kind is namespaced (:class:`Scope`): a CustomResourceDefinition among the
+  manifests decides for its kind (``spec.scope``), then the cluster's discovery, and only
+  when neither knows the kind the fixed list below (``template`` works offline);
+* which fields the API server (or kubectl) writes on its own.
+
+One place each, so that the config loader, the cluster adapters and the state store agree
+on what an object's identity is and on what "unchanged" means. Imports nothing heavier than
+the standard library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-# Kinds the API server serves without a namespace. A manifest for one of these that carries
-# a namespace anyway is still one object, so its key drops it; and no namespace is
-# defaulted onto it.
+# Kinds served without a namespace: the offline fallback when neither a CRD among the
+# manifests nor the cluster's discovery says (built-in kinds, plus the cluster-scoped kinds
+# of common operators). A manifest for one of these that carries a namespace anyway is
+# still one object, so its key drops it; and no namespace is defaulted onto it.
 CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
     {
         "APIService",
         "CertificateSigningRequest",
+        "ClusterExternalSecret",
         "ClusterIssuer",
         "ClusterRole",
         "ClusterRoleBinding",
+        "ClusterSecretStore",
         "ComponentStatus",
         "CSIDriver",
         "CSINode",
@@ -41,6 +51,7 @@ CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
         "ValidatingAdmissionPolicyBinding",
         "ValidatingWebhookConfiguration",
         "VolumeAttachment",
+        "VolumeAttributesClass",
     }
 )
 
@@ -67,8 +78,120 @@ VOLATILE_ANNOTATIONS: frozenset[str] = frozenset(
 
 
 def is_cluster_scoped(kind: str) -> bool:
-    """True if objects of ``kind`` live outside any namespace."""
+    """True if ``kind`` is in the offline list of kinds that live outside any namespace
+    (use a :class:`Scope` where a cluster or the app's CRDs can tell)."""
     return kind in CLUSTER_SCOPED_KINDS
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def is_list(document: Mapping[str, Any]) -> bool:
+    """True for a ``kind: List`` document, or a typed list (``ConfigMapList``) with items."""
+    kind = document.get("kind")
+    if kind == "List":
+        return True
+    return (
+        isinstance(kind, str) and kind.endswith("List") and isinstance(document.get("items"), list)
+    )
+
+
+def expand_lists(documents: Iterable[Any]) -> Iterator[Any]:
+    """The documents with every list replaced by its items, recursively, in order.
+
+    As kubectl does: a typed list's items that name neither kind nor apiVersion (how the API
+    server prints a ``ConfigMapList``) get the list's apiVersion and its kind without
+    ``List``. Anything that is not a mapping passes through for the caller to reject.
+    """
+    for document in documents:
+        if not isinstance(document, Mapping) or not is_list(document):
+            yield document
+            continue
+        items = document.get("items")
+        if not isinstance(items, list):
+            continue  # "kind: List" with no items: an empty list
+        item_kind = str(document["kind"])[: -len("List")]
+        api_version = document.get("apiVersion")
+        filled = []
+        for item in items:
+            if (
+                isinstance(item, dict)
+                and item_kind
+                and "kind" not in item
+                and "apiVersion" not in item
+                and api_version
+            ):
+                item = {"apiVersion": api_version, "kind": item_kind, **item}
+            filled.append(item)
+        yield from expand_lists(filled)
+
+
+# --------------------------------------------------------------------------- scope
+
+Discovery = Callable[[str, str], "bool | None"]
+"""``(api_version, kind) -> namespaced``, None when the source does not serve the kind."""
+
+
+def api_group(api_version: str) -> str:
+    """``apps/v1`` -> ``apps``; ``v1`` -> ``""`` (the core group)."""
+    return api_version.rpartition("/")[0]
+
+
+def crd_scopes(manifests: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], bool]:
+    """``{(group, kind): namespaced}`` for the CustomResourceDefinitions among ``manifests``,
+    from their ``spec.scope`` (``Namespaced`` or ``Cluster``)."""
+    scopes: dict[tuple[str, str], bool] = {}
+    for manifest in manifests:
+        if manifest.get("kind") != "CustomResourceDefinition":
+            continue
+        if api_group(str(manifest.get("apiVersion") or "")) != "apiextensions.k8s.io":
+            continue
+        spec = manifest.get("spec")
+        if not isinstance(spec, Mapping):
+            continue
+        names = spec.get("names")
+        group, kind = spec.get("group"), names.get("kind") if isinstance(names, Mapping) else None
+        if isinstance(group, str) and isinstance(kind, str):
+            scopes[(group, kind)] = spec.get("scope") != "Cluster"
+    return scopes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whether objects of a kind are namespaced: the CRDs among one app's manifests decide
+    for their kinds, then ``discovery`` (the cluster), then the offline list."""
+
+    crds: Mapping[tuple[str, str], bool] = field(default_factory=dict)
+    discovery: Discovery | None = None
+
+    @classmethod
+    def of(cls, manifests: Iterable[Mapping[str, Any]], discovery: Discovery | None) -> Scope:
+        return cls(crd_scopes(manifests), discovery)
+
+    def namespaced(self, api_version: str, kind: str) -> bool:
+        found = self.crds.get((api_group(api_version), kind))
+        if found is None and self.discovery is not None:
+            found = self.discovery(api_version, kind)
+        return (not is_cluster_scoped(kind)) if found is None else found
+
+    def place(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+        """Put ``manifest`` (changed in place, and returned) where the API server will:
+        a namespaced object without a namespace gets ``namespace``; a cluster-scoped one
+        loses any namespace it names (the server ignores it, so the record must too)."""
+        meta = manifest.get("metadata")
+        kind, api_version = manifest.get("kind"), manifest.get("apiVersion")
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(kind, str)
+            or not isinstance(api_version, str)
+        ):
+            return manifest
+        if self.namespaced(api_version, kind):
+            if not meta.get("namespace"):
+                meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        return manifest
 
 
 def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class AppStatus(StrEnum):
 class Command(StrEnum):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    UNINSTALL = "uninstall"
 
 
 class AppType(StrEnum):

@@ -96,5 +96,6 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
     from sbkube.engine.recovery import recover_orphans
 
     db = open_db(ctx)
-    recover_orphans(db, notify=lambda msg: click.echo(f"note: {msg}", err=True))
+    quiet = bool((ctx.find_root().obj or {}).get("quiet"))
+    recover_orphans(db, notify=None if quiet else lambda msg: click.echo(f"note: {msg}", err=True))
     return db

@@ -8,8 +8,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sbkube.cli.options import app_dir_options, cluster_options, make_cluster, wait_lock_option
-from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+from sbkube.cli.options import (
+    app_dir_options,
+    cluster_options,
+    command_line_values,
+    make_cluster,
+    namespace_option,
+    output_option,
+    progress_for,
+    values_options,
+    wait_lock_option,
+)
+from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint
 
 if TYPE_CHECKING:
     from sbkube.engine.results import DeployResult, ReleaseChange
@@ -26,7 +36,7 @@ def _release_text(rel: ReleaseChange | None) -> str | None:
 def print_result(result: DeployResult) -> None:
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
     ident = f" {result.deployment_id}" if result.deployment_id else ""
-    click.echo(f"{head}{ident}: {result.status}  target {result.cluster}/{result.namespace}")
+    click.echo(f"{head}{ident}: {paint(result.status)}  target {result.cluster}/{result.namespace}")
     echo_table(
         result.apps,
         [
@@ -38,7 +48,8 @@ def print_result(result: DeployResult) -> None:
                 "RELEASE",
                 lambda a: _release_text(a.release),
             ),
-            ("CHANGES", lambda a: a.error or a.summary),
+            # The first line of an error; its detail lines went to stderr as progress.
+            ("CHANGES", lambda a: a.error.split("\n", 1)[0] if a.error else a.summary),
             ("TIME", lambda a: f"{a.seconds:.1f}s"),
         ],
     )
@@ -47,6 +58,8 @@ def print_result(result: DeployResult) -> None:
 
 @click.command()
 @app_dir_options
+@namespace_option
+@values_options
 @click.option("--dry-run", is_flag=True, help="Compute the plan; apply and record nothing.")
 @click.option(
     "--force-upgrade",
@@ -55,13 +68,16 @@ def print_result(result: DeployResult) -> None:
 )
 @wait_lock_option
 @cluster_options
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
+@output_option
 @click.pass_context
 def deploy(
     ctx: click.Context,
     app_dir: Path,
     config_file: str,
     apps: tuple[str, ...],
+    namespace: str | None,
+    set_values: tuple[str, ...],
+    values_files: tuple[str, ...],
     dry_run: bool,
     force_upgrade: bool,
     wait_lock: float,
@@ -85,12 +101,13 @@ def deploy(
       sbkube deploy --app-dir apps/demo
       sbkube deploy --app-dir apps/demo --app redis --dry-run
       sbkube deploy --app-dir apps/demo --memory-cluster /tmp/cluster.json
+      sbkube deploy --app-dir apps/demo -n staging --set cache:replicaCount=2 -f prod.yaml
     """
     from sbkube.engine.deployer import deploy as run_deploy
     from sbkube.engine.runner import interrupt_on_sigterm
 
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
-    progress = Progress(fmt == "table" or sys.stderr.isatty())
+    progress = progress_for(ctx, fmt)
     with interrupt_on_sigterm():
         result = run_deploy(
             app_dir,
@@ -104,10 +121,12 @@ def deploy(
             config_file=config_file,
             progress=progress,
             command_args=sys.argv[1:],
+            namespace=namespace,
+            values=command_line_values(values_files, set_values),
             force_upgrade=force_upgrade,
         )
-    if fmt == "json":
-        emit(result, "json")
+    if fmt != "table":
+        emit(result, fmt)
     else:
         print_result(result)
     if not result.ok:
@@ -116,13 +135,31 @@ def deploy(
 
 @click.command()
 @app_dir_options
+@namespace_option
+@values_options
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write one <app>.yaml per app here instead of printing to stdout.",
 )
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="yaml: a multi-document stream; json: one JSON list of the documents.",
+)
 def template(
-    app_dir: Path, config_file: str, apps: tuple[str, ...], output_dir: Path | None
+    app_dir: Path,
+    config_file: str,
+    apps: tuple[str, ...],
+    namespace: str | None,
+    set_values: tuple[str, ...],
+    values_files: tuple[str, ...],
+    output_dir: Path | None,
+    fmt: str,
 ) -> None:
     """Render every app to the manifests deploy would apply.
 
@@ -136,16 +173,28 @@ def template(
     from sbkube.config import load_config
     from sbkube.engine.deployer import prepare_apps
 
-    loaded = load_config(app_dir, config_file)
+    loaded = load_config(
+        app_dir,
+        config_file,
+        namespace=namespace,
+        values=command_line_values(values_files, set_values),
+    )
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster())
+    if fmt == "json" and output_dir is None:
+        emit([o.manifest for work in works for o in work.objects], "json")
+        return
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     for work in works:
         docs = [o.manifest for o in work.objects]
         text = yaml.safe_dump_all(docs, sort_keys=False) if docs else ""
         header = f"# sbkube app: {work.name} ({work.type}, namespace {work.namespace})\n"
-        if output_dir is not None:
+        if output_dir is not None and fmt == "json":
+            target = output_dir / f"{work.name}.json"
+            target.write_text(dump(docs, "json") + "\n")
+            click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
+        elif output_dir is not None:
             target = output_dir / f"{work.name}.yaml"
             target.write_text(header + text)
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)

@@ -6,12 +6,22 @@ from pathlib import Path
 
 import click
 
-from sbkube.cli.options import app_dir_options, cluster_options, make_cluster, output_option
-from sbkube.cli.output import emit, render_live_diff
+from sbkube.cli.options import (
+    app_dir_options,
+    cluster_options,
+    command_line_values,
+    make_cluster,
+    namespace_option,
+    output_option,
+    values_options,
+)
+from sbkube.cli.output import colour_diff, emit, render_live_diff
 
 
 @click.command()
 @app_dir_options
+@namespace_option
+@values_options
 @cluster_options
 @output_option
 @click.option(
@@ -25,6 +35,9 @@ def diff(
     app_dir: Path,
     config_file: str,
     apps: tuple[str, ...],
+    namespace: str | None,
+    set_values: tuple[str, ...],
+    values_files: tuple[str, ...],
     kubeconfig: str | None,
     kube_context: str | None,
     memory_cluster: str | None,
@@ -38,7 +51,8 @@ def diff(
     compared, so server defaults never show. A Helm release whose chart and values match its
     current revision is compared with that revision's manifest (so only drift shows);
     otherwise with what `helm upgrade --dry-run=server` would install. Nothing is applied or
-    recorded. An unreachable cluster is an error (exit 1).
+    recorded. -n, --set and -f mean what they mean for deploy. An unreachable cluster is
+    an error (exit 1).
 
     \b
     Examples:
@@ -55,9 +69,11 @@ def diff(
         db=(ctx.find_root().obj or {}).get("state_url"),
         apps=apps or None,
         config_file=config_file,
+        namespace=namespace,
+        values=command_line_values(values_files, set_values),
     )
     if fmt == "table":
-        click.echo(render_live_diff(result))
+        click.echo(colour_diff(render_live_diff(result)))
     else:
         emit(result, fmt)
     if exit_code and result.changed:

@@ -2,7 +2,11 @@
 
 ``cluster_options`` (--kubeconfig/--context/--memory-cluster) and ``make_cluster`` for the
 commands that talk to a cluster; ``app_dir_options`` for those that read a config;
-``output_option`` (-o table|json|yaml) for every read command.
+``namespace_option`` (-n) and ``values_options`` (--set, -f) for those that deploy or
+plan; ``output_option`` (-o table|json|yaml) for every command with structured output;
+``progress_for`` for the per-app progress lines. Shell completion of deployment ids, app
+names and namespaces is attached here too (``complete_*``), so every command that takes
+them completes them.
 """
 
 from __future__ import annotations
@@ -80,7 +84,13 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="FILE",
                 help="kubeconfig for helm and kubectl [env: KUBECONFIG].",
             ),
-            click.option("--context", "kube_context", metavar="NAME", help="kubeconfig context."),
+            click.option(
+                "--context",
+                "--kube-context",
+                "kube_context",
+                metavar="NAME",
+                help="kubeconfig context.",
+            ),
             click.option(
                 "--memory-cluster",
                 envvar="SBKUBE_MEMORY_CLUSTER",
@@ -111,7 +121,12 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 "--config-file", default="config.yaml", show_default=True, help="Config file name."
             ),
             click.option(
-                "--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable)."
+                "--app",
+                "apps",
+                multiple=True,
+                metavar="NAME",
+                help="Only this app (repeatable).",
+                shell_complete=complete_apps,
             ),
         ]
     ):
@@ -120,7 +135,14 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str | None) -> Cluster:
-    """The cluster that ``cluster_options`` select: in-memory when --memory-cluster is given."""
+    """The cluster that ``cluster_options`` select: in-memory when --memory-cluster is given.
+
+    --kubeconfig and --context are global options (taken before or after the command), so
+    the root's values fill in what the command itself did not get."""
+    root = click.get_current_context(silent=True)
+    obj = (root.find_root().obj or {}) if root is not None else {}
+    kubeconfig = kubeconfig or obj.get("kubeconfig")
+    kube_context = kube_context or obj.get("kube_context")
     if memory:
         from sbkube.cluster.memory import MemoryCluster
         from sbkube.errors import ConfigError
@@ -136,3 +158,142 @@ def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str |
     from sbkube.cluster.kube import KubeCluster
 
     return KubeCluster(kubeconfig=kubeconfig, context=kube_context)
+
+
+def values_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--set and -f/--values: Helm values on the command line, over config.yaml's."""
+    for opt in reversed(
+        [
+            click.option(
+                "--set",
+                "set_values",
+                multiple=True,
+                metavar="[APP:]KEY=VALUE",
+                help=(
+                    "Set a Helm value (repeatable; dotted keys, a=1,b=2 like helm). "
+                    "Every Helm app, or only APP. Wins over config.yaml's values and set."
+                ),
+            ),
+            click.option(
+                "-f",
+                "--values",
+                "values_files",
+                multiple=True,
+                metavar="[APP:]FILE",
+                help="A values file on top of config.yaml's (repeatable; every Helm app or APP).",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def command_line_values(files: tuple[str, ...], sets: tuple[str, ...]) -> Any:
+    """What ``values_options`` gave, for ``load_config(values=...)`` (None when nothing)."""
+    if not files and not sets:
+        return None
+    from sbkube.config.command_line import CommandLineValues
+
+    return CommandLineValues(files=files, sets=sets)
+
+
+def root_obj(ctx: click.Context) -> dict[str, Any]:
+    return ctx.find_root().obj or {}
+
+
+def progress_for(ctx: click.Context, fmt: str) -> Any:
+    """Progress lines on stderr: with a table, or on a terminal; always with -v; never
+    with -q."""
+    import sys
+
+    from sbkube.cli.output import Progress
+
+    obj = root_obj(ctx)
+    enabled = not obj.get("quiet") and (
+        bool(obj.get("verbose")) or fmt == "table" or sys.stderr.isatty()
+    )
+    return Progress(enabled, color=ctx.color)
+
+
+# -- shell completion ------------------------------------------------------------------
+# Completion runs the real program with _SBKUBE_COMPLETE set; every failure (no store, no
+# config) must complete nothing rather than print an error into the user's prompt.
+
+
+def _completion_app_dir(ctx: click.Context) -> Path:
+    app_dir = ctx.params.get("app_dir")
+    return Path(app_dir) if app_dir else Path(".")
+
+
+def complete_apps(ctx: click.Context, _param: Any, incomplete: str) -> list[Any]:
+    """App names from the app dir's config.yaml."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        import yaml
+
+        config_file = ctx.params.get("config_file") or "config.yaml"
+        raw = yaml.safe_load((_completion_app_dir(ctx) / config_file).read_text())
+        names = sorted((raw or {}).get("apps") or {})
+    except Exception:
+        return []
+    return [CompletionItem(n) for n in names if str(n).startswith(incomplete)]
+
+
+def _completion_db(ctx: click.Context) -> Any:
+    import os
+
+    from sbkube.state import DeploymentDatabase
+
+    url = root_obj(ctx).get("state_url") or os.environ.get("SBKUBE_STATE_URL")
+    return DeploymentDatabase(url)
+
+
+def complete_namespaces(ctx: click.Context, _param: Any, incomplete: str) -> list[Any]:
+    """Namespaces recorded in the state store, and config.yaml's."""
+    from click.shell_completion import CompletionItem
+
+    found: set[str] = set()
+    try:
+        from sbkube.state import list_deployments
+
+        found |= {r.namespace for r in list_deployments(_completion_db(ctx), limit=500)}
+    except Exception:
+        pass
+    try:
+        import yaml
+
+        raw = yaml.safe_load((_completion_app_dir(ctx) / "config.yaml").read_text())
+        if isinstance(raw, dict) and isinstance(raw.get("namespace"), str):
+            found.add(raw["namespace"])
+    except Exception:
+        pass
+    return [CompletionItem(n) for n in sorted(found) if n.startswith(incomplete)]
+
+
+def complete_deployment_ids(ctx: click.Context, _param: Any, incomplete: str) -> list[Any]:
+    """``latest``, ``latest~N`` and the recorded deployment ids, newest first."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from sbkube.state import list_deployments
+
+        rows = list_deployments(_completion_db(ctx), limit=50, include_dry_run=False)
+    except Exception:
+        rows = []
+    words = ["latest", *(f"latest~{i}" for i in range(1, min(len(rows), 10)))]
+    items = [CompletionItem(w, help="relative to the newest deployment") for w in words]
+    items += [
+        CompletionItem(r.deployment_id, help=f"{r.command} {r.status} {r.cluster}/{r.namespace}")
+        for r in rows
+    ]
+    return [i for i in items if i.value.startswith(incomplete)]
+
+
+namespace_option = click.option(
+    "-n",
+    "--namespace",
+    metavar="NS",
+    help="Target namespace, instead of config.yaml's top-level namespace.",
+    shell_complete=complete_namespaces,
+)

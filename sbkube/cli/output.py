@@ -3,11 +3,18 @@
 JSON and YAML carry the records' ``to_dict()`` with stable snake_case keys; tables are
 plain aligned text (no heavy terminal libraries on the read path). Also the text form of
 a deployment diff (``render_diff``) and the per-app progress lines on stderr.
+
+Colour goes through ``click.style``: ``click.echo`` drops it when the output is not a
+terminal, and the root command sets the context's ``color`` to False for ``--no-color``
+and ``NO_COLOR``, so piped output never carries escape codes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -21,6 +28,40 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "json", "yaml")
 
+# Words that get a colour wherever a table or a line shows them.
+_COLOURS: dict[str, str] = {
+    "success": "green",
+    "in-sync": "green",
+    "ok": "green",
+    "create": "green",
+    "added": "green",
+    "failed": "red",
+    "missing": "red",
+    "delete": "red",
+    "removed": "red",
+    "drifted": "yellow",
+    "partially_failed": "yellow",
+    "interrupted": "yellow",
+    "rolled_back": "cyan",
+    "update": "yellow",
+    "changed": "yellow",
+    "skipped": "bright_black",
+    "unchanged": "bright_black",
+    "not-deployed": "bright_black",
+}
+# Table columns whose cells are such words.
+_COLOURED_COLUMNS = frozenset(
+    {"STATUS", "ACTION", "STATE", "APP STATUS", "DEPLOYMENT STATUS", "DRIFT"}
+)
+
+
+def paint(text: str, word: str | None = None, **style: Any) -> str:
+    """``text`` styled for ``word``'s colour (or ``style``); plain when there is none."""
+    colour = _COLOURS.get(word if word is not None else text.strip())
+    if colour is None and not style:
+        return text
+    return click.style(text, fg=colour, **style)
+
 
 def dump(value: Any, fmt: str) -> str:
     from sbkube.model import jsonable
@@ -31,6 +72,13 @@ def dump(value: Any, fmt: str) -> str:
     import yaml
 
     return str(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)).rstrip("\n")
+
+
+def error_lines(message: str, prefix: str = "error: ") -> str:
+    """``prefix`` + the message's first line, its further lines (a tool's details) indented
+    below, so a multi-line error from helm reads as one error, every line kept."""
+    first, *rest = message.split("\n")
+    return "\n".join([f"{prefix}{first}", *(f"  {line}" for line in rest)])
 
 
 def emit(value: Any, fmt: str) -> None:
@@ -65,9 +113,15 @@ def table(
         return empty
     headers = [h for h, _ in columns]
     widths = [max(len(h), *(len(row[i]) for row in data)) for i, h in enumerate(headers)]
+    coloured = [h in _COLOURED_COLUMNS for h in headers]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    # Widths come from the plain text; colour wraps the padded cell, so columns still align.
     lines += [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in data
+        "  ".join(
+            paint(c.ljust(w), c) if colour else c.ljust(w)
+            for c, w, colour in zip(row, widths, coloured, strict=True)
+        ).rstrip()
+        for row in data
     ]
     return "\n".join(lines)
 
@@ -97,15 +151,119 @@ def echo_changes(apps: Iterable[Any]) -> None:
 
 
 class Progress:
-    """Per-app progress lines with timing, on stderr."""
+    """Per-app progress lines with timing, on stderr.
 
-    def __init__(self, enabled: bool) -> None:
+    While an app runs (the runner calls :meth:`running`), a terminal shows its line with
+    the elapsed time, rewritten in place every second; off a terminal a line is printed
+    every ``every`` seconds (``SBKUBE_PROGRESS_EVERY``, default 10) while it still runs,
+    so a log shows that a slow deploy is alive.
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        *,
+        tty: bool | None = None,
+        every: float | None = None,
+        color: bool | None = None,
+    ) -> None:
         self.enabled = enabled
         self.start = time.monotonic()
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.every = every if every is not None else _env_seconds("SBKUBE_PROGRESS_EVERY", 10.0)
+        # The ticker thread has no click context: it is told the colour choice explicitly.
+        self.color = color
+        self._lock = threading.Lock()
+        self._label: str | None = None
+        self._since = 0.0
+        self._next = 0.0
+        self._drawn = False
+        self._thread: threading.Thread | None = None
+
+    def _stamp(self) -> str:
+        return f"{time.monotonic() - self.start:6.1f}s"
+
+    def _echo(self, text: str, *, nl: bool = True) -> None:
+        click.echo(text, err=True, nl=nl, color=self.color)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self._echo("\r\x1b[2K", nl=False)
+            self._drawn = False
+
+    def _draw(self) -> None:
+        if self.tty and self._label is not None:
+            seconds = time.monotonic() - self._since
+            self._echo(
+                f"\r\x1b[2K{self._stamp()}  {self._label} "
+                + paint(f"running {seconds:.0f}s", "update"),
+                nl=False,
+            )
+            self._drawn = True
 
     def __call__(self, line: str) -> None:
-        if self.enabled:
-            click.echo(f"{time.monotonic() - self.start:6.1f}s  {line}", err=True)
+        if not self.enabled:
+            return
+        with self._lock:
+            self._clear()
+            self._echo(f"{self._stamp()}  {line}")
+            self._draw()
+
+    def running(self, label: str | None) -> None:
+        """The app now running (its progress prefix), or None when it stopped."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._clear()
+            self._label = label
+            self._since = time.monotonic()
+            self._next = self._since + self.every
+            self._draw()
+            if label is not None and self._thread is None:
+                self._thread = threading.Thread(target=self._tick, daemon=True)
+                self._thread.start()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(1.0 if self.tty else min(1.0, self.every))
+            with self._lock:
+                if self._label is None:
+                    continue
+                if self.tty:
+                    self._draw()
+                elif time.monotonic() >= self._next:
+                    seconds = time.monotonic() - self._since
+                    self._echo(f"{self._stamp()}  {self._label} still running ({seconds:.0f}s)")
+                    self._next += self.every
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def colour_diff(text: str) -> str:
+    """A diff's lines coloured: additions green, removals red, hunks and headers marked."""
+    out = []
+    for line in text.split("\n"):
+        bare = line.lstrip()
+        if line.startswith(("+++", "---")) or line.startswith("=="):
+            out.append(click.style(line, bold=True))
+        elif line.startswith("@@"):
+            out.append(click.style(line, fg="cyan"))
+        elif bare.startswith("+"):
+            out.append(click.style(line, fg="green"))
+        elif bare.startswith("-"):
+            out.append(click.style(line, fg="red"))
+        elif bare.startswith("~"):
+            out.append(click.style(line, fg="yellow"))
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _short(value: Any) -> str:
@@ -176,38 +334,20 @@ def render_diff(diff: DeploymentDiff) -> str:
     return "\n".join(out)
 
 
-# Longest prefix first: a "+++" header is bold, not an added line.
-_DIFF_STYLES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("+++", {"bold": True}),
-    ("---", {"bold": True}),
-    ("@@", {"fg": "cyan"}),
-    ("+", {"fg": "green"}),
-    ("-", {"fg": "red"}),
-)
-
-
-def style_diff_line(line: str) -> str:
-    """A unified diff line in colour (click.echo drops the colour when not on a terminal)."""
-    for prefix, style in _DIFF_STYLES:
-        if line.startswith(prefix):
-            return click.style(line, **style)
-    return line
-
-
 def render_live_diff(result: LiveDiff) -> str:
     """``sbkube diff -o table``: per app, each object to create, change or delete, with the
-    fields that differ and a unified YAML diff (live, then desired)."""
+    fields that differ and a unified YAML diff (live, then desired); plain text, coloured
+    by :func:`colour_diff`."""
     marks = {"create": "+", "update": "~", "delete": "-"}
     out = [f"Diff against {result.cluster}/{result.namespace} (live -> what deploy would apply)"]
     for app in result.apps:
         release = f": release {app.release}" if app.release else ""
         state = "" if app.changed else " (no differences)"
-        out.append("")
-        out.append(click.style(f"== {app.name} ({app.type}){release}{state}", bold=True))
+        out += ["", f"== {app.name} ({app.type}){release}{state}"]
         for obj in app.objects:
             fields = f": {', '.join(obj.fields)}" if obj.fields else ""
             out.append(f"{marks.get(obj.action, '?')} {obj.action} {obj.ref}{fields}")
-            out += [style_diff_line(line) for line in obj.diff.rstrip("\n").splitlines()]
+            out += obj.diff.rstrip("\n").splitlines()
     count = sum(len(a.objects) for a in result.apps)
     apps = sum(1 for a in result.apps if a.changed)
     out.append("")

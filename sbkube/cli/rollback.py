@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.options import cluster_options, make_cluster, wait_lock_option
-from sbkube.cli.output import Progress, echo_changes, echo_table, emit
+from sbkube.cli.options import (
+    cluster_options,
+    complete_deployment_ids,
+    make_cluster,
+    namespace_option,
+    output_option,
+    progress_for,
+    wait_lock_option,
+)
+from sbkube.cli.output import echo_changes, echo_table, emit, error_lines, paint
 
 if TYPE_CHECKING:
     from sbkube.engine.rollback_plan import RollbackPlan
@@ -54,11 +62,14 @@ def print_plan(plan: RollbackPlan) -> None:
 
 
 @click.command()
-@click.argument("deployment_id", required=False, metavar="[ID]")
+@click.argument(
+    "deployment_id", required=False, metavar="[ID]", shell_complete=complete_deployment_ids
+)
 @click.option(
     "--to",
     "to",
     metavar="TARGET",
+    shell_complete=complete_deployment_ids,
     help="Deployment to roll back to (default: the last successful one before ID).",
 )
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
@@ -77,9 +88,10 @@ def print_plan(plan: RollbackPlan) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Take the target namespace from this app dir's config.yaml (when ID is not given).",
 )
+@namespace_option
 @wait_lock_option
 @cluster_options
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table")
+@output_option
 @click.pass_context
 def rollback(
     ctx: click.Context,
@@ -90,6 +102,7 @@ def rollback(
     force: bool,
     yes: bool,
     app_dir: Path | None,
+    namespace: str | None,
     wait_lock: float,
     kubeconfig: str | None,
     kube_context: str | None,
@@ -114,11 +127,11 @@ def rollback(
     from sbkube.engine.rollback_run import rollback as run_rollback
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    namespace = None
-    if app_dir is not None:
+    if namespace is None and app_dir is not None:
         from sbkube.config import load_config
 
-        namespace = load_config(app_dir).config.namespace
+        config = load_config(app_dir).config
+        namespace, configured_cluster = config.namespace, config.cluster
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
@@ -129,7 +142,7 @@ def rollback(
             return True
         return click.confirm("Proceed with this rollback?", default=False, err=True)
 
-    progress = Progress(fmt == "table" or sys.stderr.isatty())
+    progress = progress_for(ctx, fmt)
     db = open_db(ctx)
 
     def run(allow_removal: bool) -> RollbackResult:
@@ -147,6 +160,7 @@ def rollback(
             progress=progress,
             confirm=confirm,
             command_args=sys.argv[1:],
+            configured_cluster=configured_cluster,
         )
 
     with interrupt_on_sigterm():
@@ -160,15 +174,15 @@ def rollback(
             if not click.confirm(f"Remove app {err.app} as part of the rollback?", err=True):
                 raise
             result = run(allow_removal=True)
-    if fmt == "json":
-        emit(result, "json")
+    if fmt != "table":
+        emit(result, fmt)
     elif dry_run:
         print_plan(result.plan)
         click.echo("\nDry run: nothing was changed or recorded.")
     else:
-        click.echo(f"\nRollback {result.deployment_id}: {result.status}")
+        click.echo(f"\nRollback {result.deployment_id}: {paint(str(result.status))}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(f"  {name}: {status}: {error}")
+                click.echo(error_lines(error, prefix=f"  {name}: {paint(status)}: "))
     if not result.ok:
         ctx.exit(1)

@@ -4,6 +4,10 @@ Each command group lives in its own module and is imported only when it runs, so
 ``sbkube --help`` and ``sbkube state list`` do not pay for helm, pydantic or Alembic.
 Every :class:`~sbkube.errors.SbkubeError` becomes one ``error: …`` line on stderr and its
 exit code (2 bad input, 1 failure); ``--debug`` shows the traceback instead.
+
+Global options (``--state``, ``--debug``, ``--kubeconfig``, ``--context``/``--kube-context``,
+``--no-color``, ``-q``, ``-v``) work before or after the subcommand, as kubectl's and helm's
+do: :class:`RootGroup` moves them in front of the subcommand before click parses.
 """
 
 from __future__ import annotations
@@ -26,6 +30,22 @@ _COMMANDS: dict[str, LazyCommand] = {
         "diff",
         "Show what a deploy would change on the live cluster, field by field.",
     ),
+    "uninstall": LazyCommand(
+        "sbkube.cli.uninstall",
+        "uninstall",
+        "Remove an app dir's apps from the cluster (recorded; rollback brings them back).",
+    ),
+    "status": LazyCommand(
+        "sbkube.cli.status",
+        "status",
+        "Drift: compare the recorded deployment with the live cluster, per app.",
+    ),
+    "schema": LazyCommand("sbkube.cli.schema", "schema", "Print config.yaml's JSON Schema."),
+    "completion": LazyCommand(
+        "sbkube.cli.completion",
+        "completion",
+        "Print the shell completion script (bash, zsh or fish).",
+    ),
     "template": LazyCommand(
         "sbkube.cli.deploy", "template", "Render every app to the manifests deploy would apply."
     ),
@@ -45,8 +65,57 @@ _COMMANDS: dict[str, LazyCommand] = {
 }
 
 
+# Global options: (flag takes a value). Moved before the subcommand wherever they are given.
+GLOBAL_OPTIONS: dict[str, bool] = {
+    "--state": True,
+    "--debug": False,
+    "--kubeconfig": True,
+    "--context": True,
+    "--kube-context": True,
+    "--no-color": False,
+    "-q": False,
+    "--quiet": False,
+    "-v": False,
+    "--verbose": False,
+}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with every global option (and its value) moved to the front.
+
+    Stops at ``--``; ``--opt=value`` stays one token. What follows a value-taking option
+    is its value, whatever it looks like.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        takes_value = GLOBAL_OPTIONS.get(name)
+        if takes_value is None:
+            rest.append(arg)
+        elif takes_value and "=" not in arg and i + 1 < len(args):
+            front += [arg, args[i + 1]]
+            i += 1
+        else:
+            front.append(arg)
+        i += 1
+    return front + rest
+
+
+class RootGroup(LazyGroup):
+    """The root group: global options are taken wherever they appear."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=RootGroup,
     table=_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=(
@@ -70,14 +139,62 @@ _COMMANDS: dict[str, LazyCommand] = {
     help="State store: SQLite file path or SQLAlchemy URL [env: SBKUBE_STATE_URL].",
 )
 @click.option("--debug", is_flag=True, envvar="SBKUBE_DEBUG", help="Show tracebacks on errors.")
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    metavar="FILE",
+    help="kubeconfig for helm and kubectl [env: KUBECONFIG].",
+)
+@click.option(
+    "--context", "--kube-context", "kube_context", metavar="NAME", help="kubeconfig context."
+)
+@click.option(
+    "--no-color", is_flag=True, help="No colour (also when NO_COLOR is set or output is piped)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines or notes on stderr.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Progress always, and every helm/kubectl command run."
+)
 @click.version_option(__version__, "--version", prog_name="sbkube")
 @click.pass_context
-def cli(ctx: click.Context, state_url: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    state_url: str | None,
+    debug: bool,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    no_color: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
     """sbkube deploys Helm charts and Kubernetes YAML from one config.yaml and keeps a
-    durable record of every deployment: list it, show it, diff it, roll back to it."""
+    durable record of every deployment: list it, show it, diff it, roll back to it.
+
+    Global options may also be given after the command (sbkube deploy --state FILE ...).
+    """
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
     ctx.ensure_object(dict)
-    ctx.obj["state_url"] = state_url
-    ctx.obj["debug"] = debug
+    ctx.obj.update(
+        state_url=state_url,
+        debug=debug,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
+        quiet=quiet,
+        verbose=verbose,
+    )
+    # https://no-color.org: any non-empty NO_COLOR turns colour off. Child contexts
+    # inherit ``color``, and click.echo strips styles when it is False.
+    if no_color or os.environ.get("NO_COLOR"):
+        ctx.color = False
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger("sbkube")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
 
 def _one_line(text: str) -> str:
@@ -96,7 +213,9 @@ def main(argv: list[str] | None = None) -> Any:
     except SbkubeError as err:
         if debug:
             raise
-        click.echo(f"error: {err.message}", err=True)
+        from sbkube.cli.output import error_lines
+
+        click.echo(error_lines(err.message), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -12,15 +12,24 @@ The module is split in three layers so that most of it is testable without helm:
 Values always reach helm through a temporary ``--values`` file (mode 0600, removed after
 the call), never through ``--set``: ``--set`` re-parses strings and would put secrets on
 the process command line.
+
+Charts are made ready before use (``HelmClient.prepare_chart``): a ``repo/chart`` ref's
+repository is added, from config.yaml's ``repos:``, to a helm repository config that sbkube
+owns (``$XDG_CACHE_HOME/sbkube/helm``: the user's own helm repositories are never read or
+changed), and its index is refreshed when the version asked for is not in it; a local chart
+whose ``dependencies`` are not in its ``charts/`` gets ``helm dependency build``; ``oci://``
+refs go to helm as they are.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -30,11 +39,12 @@ from sbkube.cluster.port import (
     ChartRef,
     HookInfo,
     ReleaseInfo,
-    default_namespace,
 )
 from sbkube.cluster.process import BinaryClient, target_flags, values_file
+from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
+from sbkube.manifests import Scope, expand_lists
 
 HELM_ENV_VAR = "SBKUBE_HELM"
 
@@ -138,6 +148,29 @@ def upgrade_install_argv(
     return [*argv, *flags]
 
 
+def repo_add_argv(binary: str, name: str, url: str) -> list[str]:
+    """``helm repo add --force-update``: (re)points ``name`` at ``url``, fetching its index."""
+    return [binary, "repo", "add", "--force-update", name, url]
+
+
+def repo_update_argv(binary: str, name: str) -> list[str]:
+    """``helm repo update NAME``: fetches that repository's index again."""
+    return [binary, "repo", "update", name]
+
+
+def search_argv(binary: str, chart: ChartRef) -> list[str]:
+    """``helm search repo``: the chart's versions in the cached index (``--version``: that one)."""
+    argv = [binary, "search", "repo", chart.ref, "--output", "json"]
+    if chart.version:
+        argv += ["--version", chart.version]
+    return argv
+
+
+def dependency_build_argv(binary: str, chart_dir: str) -> list[str]:
+    """``helm dependency build``: fills a local chart's ``charts/`` from its dependencies."""
+    return [binary, "dependency", "build", chart_dir]
+
+
 def status_argv(
     binary: str,
     release_name: str,
@@ -232,10 +265,14 @@ def uninstall_argv(
     namespace: str,
     *,
     dry_run: bool = False,
+    keep_history: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     # --ignore-not-found: uninstalling what is already gone is success, as the port promises.
+    # --keep-history: the release's revisions stay, so `helm rollback` can bring it back.
     argv = [binary, "uninstall", release_name, "--namespace", namespace, "--ignore-not-found"]
+    if keep_history:
+        argv.append("--keep-history")
     if dry_run:
         argv.append("--dry-run")
     return [*argv, *flags]
@@ -400,25 +437,86 @@ def parse_history_json(text: str, release_name: str, namespace: str) -> list[Rel
     return revisions
 
 
+def parse_search_json(text: str, ref: str) -> list[str]:
+    """``helm search repo -o json`` -> the versions listed for exactly ``ref``
+    (the search matches by substring, so ``repo/redis`` also finds ``repo/redis-cluster``)."""
+    data = _load_json(text, "chart search")
+    if not isinstance(data, list):
+        return []
+    return [
+        str(entry.get("version"))
+        for entry in data
+        if isinstance(entry, Mapping) and entry.get("name") == ref
+    ]
+
+
+def missing_dependencies(chart_dir: Path) -> list[str]:
+    """Names of the dependencies in ``chart_dir``'s Chart.yaml that its ``charts/`` lacks
+    (neither a ``<name>`` directory nor a ``<name>-<version>.tgz``), as helm checks."""
+    try:
+        meta = yaml.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), _YamlLoader)
+    except (OSError, yaml.YAMLError):
+        return []  # helm itself reports an unreadable chart
+    deps = meta.get("dependencies") if isinstance(meta, Mapping) else None
+    if not isinstance(deps, list):
+        return []
+    charts = chart_dir / "charts"
+    present = [p.name for p in charts.iterdir()] if charts.is_dir() else []
+    missing = []
+    for dep in deps:
+        name = str(dep.get("name") or "") if isinstance(dep, Mapping) else ""
+        if name and not any(
+            entry == name or (entry.startswith(f"{name}-") and entry.endswith(".tgz"))
+            for entry in present
+        ):
+            missing.append(name)
+    return missing
+
+
+def repository_home() -> Path:
+    """Where sbkube keeps its helm repository config and index cache:
+    ``$XDG_CACHE_HOME/sbkube/helm`` (``~/.cache/sbkube/helm``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sbkube" / "helm"
+
+
+def configured_repositories(config_file: Path) -> dict[str, str]:
+    """``{name: url}`` of a helm repository config file (``repositories.yaml``)."""
+    try:
+        data = yaml.load(config_file.read_text(encoding="utf-8"), _YamlLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    entries = data.get("repositories") if isinstance(data, Mapping) else None
+    return {
+        str(e.get("name")): str(e.get("url"))
+        for e in entries or []
+        if isinstance(e, Mapping) and e.get("name")
+    }
+
+
 def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str, Any]]:
     """Multi-document YAML (``helm template`` output) -> manifests.
 
-    Empty documents (a template whose ``if`` was false) are skipped, ``kind: List`` is
-    flattened, and when ``namespace`` is given namespaced objects without one get it.
+    Empty documents (a template whose ``if`` was false) are skipped, ``kind: List`` (and
+    ``*List``) documents are expanded into their items, and when ``namespace`` is given
+    namespaced objects without one get it (cluster-scoped ones lose any they name).
     """
     try:
         documents = list(yaml.load_all(text, Loader=_YamlLoader))
     except yaml.YAMLError as exc:
         raise ClusterError(f"helm rendered invalid YAML: {_one_line(str(exc))}") from exc
     manifests: list[dict[str, Any]] = []
-    for doc in documents:
+    for doc in expand_lists(documents):
         if doc is None:
             continue
         if not isinstance(doc, dict):
             raise ClusterError(f"helm rendered a document that is not a mapping: {doc!r:.80}")
-        items = doc.get("items") if doc.get("kind") == "List" else None
-        for item in items if isinstance(items, list) else [doc]:
-            manifests.append(default_namespace(item, namespace) if namespace else item)
+        manifests.append(doc)
+    if namespace:
+        # The chart's own CRDs and the offline list; the engine places them again with the
+        # cluster's discovery, which knows every kind the cluster serves.
+        scope = Scope.of(manifests, None)
+        manifests = [scope.place(m, namespace) for m in manifests]
     return manifests
 
 
@@ -435,6 +533,12 @@ def first_error_line(stderr: str) -> str:
     return process_first_error_line(stderr, noise=NOISE_PREFIXES)
 
 
+def error_text(stderr: str) -> str:
+    """helm's whole error: the explaining line and the lines that detail it (see
+    ``process.error_text``), as ``HelmClient`` reports a failure."""
+    return process_error_text(stderr, noise=NOISE_PREFIXES)
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -445,6 +549,70 @@ class HelmClient(BinaryClient):
     ENV_VAR = HELM_ENV_VAR
     CONTEXT_FLAG = _CONTEXT_FLAG
     NOISE = NOISE_PREFIXES
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(binary, kubeconfig, context, env)
+        self._prepared: set[tuple[str, str | None]] = set()
+        self._repos: dict[str, str] = {}  # repositories known to be in the config, this run
+
+    def environment(self) -> dict[str, str]:
+        # sbkube's own repository config and index cache, unless the caller chose others.
+        home = repository_home()
+        return {
+            "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
+            "HELM_REPOSITORY_CACHE": str(home / "repository"),
+            **self.env,
+        }
+
+    # ---- charts made ready (repositories, dependencies)
+
+    def prepare_chart(self, chart: ChartRef) -> None:
+        """Make ``chart`` usable by helm; see the module docstring. Once per chart and
+        version per client: a deploy renders and then installs the same chart."""
+        key = (chart.ref, chart.version)
+        if key in self._prepared:
+            return
+        if chart.repo_name is not None:
+            self._prepare_repo_chart(chart, chart.repo_name)
+        elif Path(chart.ref).is_dir():
+            missing = missing_dependencies(Path(chart.ref))
+            if missing:
+                self.run(
+                    dependency_build_argv(self.binary, chart.ref),
+                    what=f"helm dependency build {chart.ref} (for {', '.join(missing)})",
+                )
+        self._prepared.add(key)
+
+    def _prepare_repo_chart(self, chart: ChartRef, name: str) -> None:
+        assert chart.repo_url is not None
+        url = chart.repo_url
+        fresh = False
+        if self._repos.get(name) != url:
+            config = Path(self.environment()["HELM_REPOSITORY_CONFIG"])
+            if configured_repositories(config).get(name) != url:
+                self.run(repo_add_argv(self.binary, name, url), what=f"helm repo add {name}")
+                fresh = True
+            self._repos[name] = url
+        if not chart.version or self._has_version(chart):
+            return
+        if not fresh:
+            # The cached index may predate the release of the version asked for.
+            self.run(repo_update_argv(self.binary, name), what=f"helm repo update {name}")
+            if self._has_version(chart):
+                return
+        raise ClusterError(
+            f"chart {chart.ref} version {chart.version} not found in repository {name} ({url})"
+        )
+
+    def _has_version(self, chart: ChartRef) -> bool:
+        out = self.run(search_argv(self.binary, chart), what=f"helm search repo {chart.ref}")
+        return bool(parse_search_json(out, chart.ref))
 
     # ---- chart operations (no cluster needed)
 
@@ -457,6 +625,7 @@ class HelmClient(BinaryClient):
         values: Mapping[str, Any],
     ) -> list[dict[str, Any]]:
         """``helm template`` -> manifests, namespace defaulted on namespaced objects."""
+        self.prepare_chart(chart)
         with values_file(values) as path:
             argv = template_argv(
                 self.binary, chart, release_name=release_name, namespace=namespace, values_file=path
@@ -466,6 +635,7 @@ class HelmClient(BinaryClient):
 
     def show_chart(self, chart: ChartRef) -> dict[str, Any]:
         """The chart's Chart.yaml as a mapping (``name``, ``version``, ``appVersion``, ...)."""
+        self.prepare_chart(chart)
         out = self.run(show_chart_argv(self.binary, chart), what=f"helm show chart {chart.ref}")
         data = yaml.load(out, Loader=_YamlLoader)
         if not isinstance(data, dict):
@@ -491,6 +661,7 @@ class HelmClient(BinaryClient):
         create_namespace: bool = True,
         force_conflicts: bool = False,
     ) -> ReleaseInfo:
+        self.prepare_chart(chart)
         with values_file(values) as path:
             argv = upgrade_install_argv(
                 self.binary,
@@ -614,13 +785,14 @@ class HelmClient(BinaryClient):
             raise ClusterError(f"helm rollback {release_name}: release vanished")
         return info
 
-    def uninstall(self, release_name: str, namespace: str) -> None:
+    def uninstall(self, release_name: str, namespace: str, *, keep_history: bool = False) -> None:
         self.run(
             uninstall_argv(
                 self.binary,
                 release_name,
                 namespace,
                 dry_run=self.dry_run,
+                keep_history=keep_history,
                 flags=self.flags,
             ),
             what=f"helm uninstall {release_name}",

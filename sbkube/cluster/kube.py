@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.errors import ClusterError
+from sbkube.manifests import api_group
+
+# deployments.cluster is a String(253) column.
+_MAX_IDENTITY = 253
+
+
+def cluster_identity(context: str | None, server: str | None) -> str:
+    """The name a cluster is recorded (and locked) under: ``context@host:port[/path]``.
+
+    The context alone does not tell clusters apart: every k3s kubeconfig calls its context
+    ``default``. The API server's address does, and its path too (Rancher serves many
+    clusters from one host as ``/k8s/clusters/<id>``). Credentials in the URL are left out.
+    """
+    name = context or "default"
+    if not server:
+        return name
+    parts = urlsplit(server)
+    where = parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")
+    if not where:
+        return name
+    identity = f"{name}@{where}"
+    if len(identity) > _MAX_IDENTITY:
+        identity = f"{name[:200]}@{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    return identity
 
 
 class KubeCluster(Cluster):
     """A Kubernetes cluster reached through one kubeconfig and context.
 
-    ``name`` (recorded with every deployment) is the context given, else the kubeconfig's
-    current context, else ``"default"``.
+    ``name`` (recorded with every deployment) is ``name=`` when given, else
+    :func:`cluster_identity` of the selected context and its API server URL.
+    ``context_name`` is the context alone: what sbkube recorded as the cluster's name before
+    the identity named the server, so the engine can take over those records.
     """
 
     def __init__(
@@ -26,23 +54,44 @@ class KubeCluster(Cluster):
         context: str | None = None,
         helm: HelmClient | None = None,
         kubectl: KubectlClient | None = None,
+        name: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.helm = helm or HelmClient(kubeconfig=kubeconfig, context=context)
         self.kubectl = kubectl or KubectlClient(kubeconfig=kubeconfig, context=context)
-        self._name: str | None = context or None
+        self._name: str | None = name
+        self._context_name: str | None = None
+        # Discovery, fetched once; fetched again only for a kind it lacks after this object
+        # changed the cluster (a CRD applied, a chart installed) since it was fetched.
+        self._scopes: dict[tuple[str, str], bool] | None = None
+        self._writes = 0
+        self._scopes_writes = 0
         # Only on a dry-run view: what its dry runs would have left, so that later steps of
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
 
+    def _resolve_names(self) -> None:
+        # One subprocess, on first use: commands that never record pay nothing.
+        context, server = self.kubectl.selected_cluster(self.kubeconfig, self.context)
+        self._context_name = context or "default"
+        if self._name is None:
+            self._name = cluster_identity(context, server)
+
     @property
     def name(self) -> str:
-        # Resolved on first use: asking kubectl costs a subprocess that commands which never
-        # record a deployment should not pay.
         if self._name is None:
-            self._name = self.kubectl.current_context() or "default"
+            self._resolve_names()
+        assert self._name is not None
         return self._name
+
+    @property
+    def context_name(self) -> str:
+        """The selected context's name (``"default"`` when none is selected)."""
+        if self._context_name is None:
+            self._resolve_names()
+        assert self._context_name is not None
+        return self._context_name
 
     def __repr__(self) -> str:
         return f"KubeCluster(kubeconfig={self.kubeconfig!r}, context={self.context!r})"
@@ -65,6 +114,14 @@ class KubeCluster(Cluster):
         anything in it (it answers NotFound), as it would on any cluster."""
         key: ObjectKey = ("v1", "Namespace", "", namespace)
         return bool(namespace) and self._planned is not None and self._planned.get(key) is not None
+
+    def namespaced(self, api_version: str, kind: str) -> bool | None:
+        key = (api_group(api_version), kind)
+        stale = self._scopes is not None and key not in self._scopes
+        if self._scopes is None or (stale and self._scopes_writes != self._writes):
+            self._scopes = self.kubectl.api_resources()
+            self._scopes_writes = self._writes
+        return self._scopes.get(key)
 
     def render_chart(
         self,
@@ -101,8 +158,8 @@ class KubeCluster(Cluster):
         try:
             self.kubectl.probe()
         except ClusterError as exc:
-            server = self.kubectl.server()
-            where = f"{self.name} ({server})" if server else self.name
+            context, server = self.kubectl.selected_cluster(self.kubeconfig, self.context)
+            where = f"{context or 'default'} ({server})" if server else (context or "default")
             reason = exc.message.partition(" failed: ")[2] or exc.message
             raise ClusterError(f"cluster {where} is unreachable: {reason}") from exc
 
@@ -110,6 +167,7 @@ class KubeCluster(Cluster):
         return self.helm.show_crds(chart)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self._writes += 1
         if self._planned is None:
             return self.kubectl.apply(manifest)
         key = object_key(manifest)
@@ -119,6 +177,7 @@ class KubeCluster(Cluster):
         return copy.deepcopy(live)
 
     def delete(self, key: ObjectKey) -> bool:
+        self._writes += 1
         if self._planned is None:
             return self.kubectl.delete(key)
         existed = self.get(key) is not None
@@ -138,6 +197,7 @@ class KubeCluster(Cluster):
         timeout: str | None = None,
         force_conflicts: bool = False,
     ) -> ReleaseInfo:
+        self._writes += 1
         info = self.helm.upgrade_install(
             chart,
             release_name=release_name,
@@ -165,10 +225,14 @@ class KubeCluster(Cluster):
         return self.helm.history(release_name, namespace)
 
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+        self._writes += 1
         return self.helm.rollback(release_name, namespace, revision)
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
-        self.helm.uninstall(release_name, namespace)
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        self._writes += 1
+        self.helm.uninstall(release_name, namespace, keep_history=keep_history)
 
     def helm_get_values(
         self, release_name: str, namespace: str, revision: int | None = None

@@ -8,12 +8,14 @@ that take the cluster-selecting flags as one list, and run by ``KubectlClient`` 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sbkube.cluster.port import ObjectKey, format_key, object_key
 from sbkube.cluster.process import BinaryClient, target_flags
 from sbkube.errors import ClusterError
+from sbkube.manifests import api_group
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
 FIELD_MANAGER = "sbkube"
@@ -72,12 +74,6 @@ def get_many_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
 def version_argv(binary: str, *, timeout: str = "10s", flags: Sequence[str] = ()) -> list[str]:
     """``kubectl get --raw /version``: the cheapest request that needs a reachable server."""
     return [binary, "get", "--raw", "/version", f"--request-timeout={timeout}", *flags]
-
-
-def server_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
-    """The API server URL the kubeconfig's (current or given) context points at."""
-    jsonpath = "jsonpath={.clusters[0].cluster.server}"
-    return [binary, "config", "view", "--minify", "--output", jsonpath, *flags]
 
 
 def stub(key: ObjectKey) -> dict[str, Any]:
@@ -170,6 +166,55 @@ def delete_argv(
     ]
 
 
+def api_resources_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
+    """``kubectl api-resources -o wide``: every kind the cluster serves, with its scope."""
+    return [binary, "api-resources", "--output", "wide", *flags]
+
+
+def parse_api_resources(text: str) -> dict[tuple[str, str], bool]:
+    """``kubectl api-resources -o wide`` -> ``{(group, kind): namespaced}``.
+
+    The table is aligned under its header (kubectl's tabwriter) and SHORTNAMES or CATEGORIES
+    may be empty, so columns are cut at the header's word positions, not split on blanks.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    header = lines[0]
+    starts = {m.group(0): m.start() for m in re.finditer(r"\S+", header)}
+    bounds = [*sorted(starts.values()), None]
+    wanted = ("APIVERSION", "NAMESPACED", "KIND")
+    if not all(column in starts for column in wanted):
+        raise ClusterError(f"kubectl api-resources printed an unknown table: {header.strip()!r}")
+
+    def cell(row: str, column: str) -> str:
+        start = starts[column]
+        end = bounds[bounds.index(start) + 1]
+        return row[start:end].strip()
+
+    scopes: dict[tuple[str, str], bool] = {}
+    for row in lines[1:]:
+        api_version, namespaced, kind = (cell(row, column) for column in wanted)
+        if kind and namespaced in ("true", "false"):
+            scopes[(api_group(api_version), kind)] = namespaced == "true"
+    return scopes
+
+
+def config_view_argv(
+    binary: str, *, kubeconfig: str | None = None, context: str | None = None
+) -> list[str]:
+    """``kubectl config view --minify``: the selected context, its cluster and user."""
+    return [
+        binary,
+        "config",
+        "view",
+        "--minify",
+        "--output",
+        "json",
+        *cluster_flags(kubeconfig=kubeconfig, context=context),
+    ]
+
+
 def current_context_argv(binary: str, *, kubeconfig: str | None = None) -> list[str]:
     # Only the kubeconfig: the question is which context it names.
     return [binary, "config", "current-context", *cluster_flags(kubeconfig=kubeconfig)]
@@ -247,14 +292,6 @@ class KubectlClient(BinaryClient):
         """ClusterError with kubectl's reason when the API server does not answer."""
         self.run(version_argv(self.binary, flags=self.flags), what="kubectl get --raw /version")
 
-    def server(self) -> str | None:
-        """The API server URL of the selected context; None when the kubeconfig has none."""
-        try:
-            out = self.run(server_argv(self.binary, flags=self.flags), what="kubectl config view")
-        except ClusterError:
-            return None
-        return out.strip() or None
-
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         what = f"kubectl apply {format_key(object_key(manifest))}"
         argv = apply_argv(
@@ -273,6 +310,43 @@ class KubectlClient(BinaryClient):
         argv = delete_argv(self.binary, key, dry_run=self.dry_run, flags=self.flags)
         out = self.run(argv, what=f"kubectl delete {format_key(key)}")
         return bool(out.strip())
+
+    def api_resources(self) -> dict[tuple[str, str], bool]:
+        """``{(group, kind): namespaced}`` for every kind the cluster serves (discovery).
+
+        kubectl prints the kinds it could discover and exits 1 when one API group does not
+        answer (an aggregated API that is down); those kinds are still good to use.
+        """
+        what = "kubectl api-resources"
+        proc = self.execute(api_resources_argv(self.binary, flags=self.flags), what=what)
+        scopes = parse_api_resources(proc.stdout) if proc.stdout.strip() else {}
+        if proc.returncode != 0 and not scopes:
+            raise self.failure(proc, what)
+        return scopes
+
+    def selected_cluster(
+        self, kubeconfig: str | None = None, context: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """``(context name, API server URL)`` that ``kubeconfig`` and ``context`` (default:
+        this client's) select; the URL is None when the kubeconfig does not name that
+        context (or no context at all)."""
+        kubeconfig = kubeconfig or self.kubeconfig
+        context = context or self.context
+        argv = config_view_argv(self.binary, kubeconfig=kubeconfig, context=context)
+        proc = self.execute(argv, what="kubectl config view")
+        if proc.returncode != 0:
+            # "current-context must exist in order to minify", "cannot locate context".
+            return context, None
+        try:
+            view = json.loads(proc.stdout or "{}")
+        except json.JSONDecodeError:
+            return context, None
+        context = context or view.get("current-context") or None
+        clusters = view.get("clusters") or []
+        server = None
+        if clusters and isinstance(clusters[0], Mapping):
+            server = (clusters[0].get("cluster") or {}).get("server") or None
+        return context, server
 
     def current_context(self) -> str | None:
         """``kubectl config current-context``; None when the kubeconfig names none."""

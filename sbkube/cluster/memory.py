@@ -76,6 +76,9 @@ class MemoryCluster(KubeCluster):
             context=name,
             helm=HelmClient(helm_binary, kubeconfig, name, helm_env),
             kubectl=KubectlClient(None, kubeconfig, name),
+            # Recorded (and locked) as the context's name: the server's address is a fresh
+            # loopback port each time, not an identity.
+            name=name,
         )
         atexit.register(self.close)
 

@@ -84,18 +84,6 @@ def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(manifests.strip_volatile(manifest))
 
 
-def default_namespace(manifest: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    """A deep copy of ``manifest`` with ``metadata.namespace`` set when the kind is namespaced
-    and the manifest does not name one (what kubectl and helm do at apply time)."""
-    result = copy.deepcopy(dict(manifest))
-    kind = result.get("kind")
-    if isinstance(kind, str) and not is_cluster_scoped(kind):
-        metadata = result.setdefault("metadata", {})
-        if isinstance(metadata, dict) and not metadata.get("namespace"):
-            metadata["namespace"] = namespace
-    return result
-
-
 def _describe(manifest: Mapping[str, Any]) -> str:
     text = repr(dict(manifest))
     return text if len(text) <= 120 else text[:117] + "..."
@@ -106,14 +94,22 @@ class ChartRef:
     """Where a chart comes from.
 
     ``ref`` is whatever ``helm template``/``helm upgrade`` accept as CHART: a local chart
-    directory, a packaged ``.tgz``, or ``repo/chart`` for a repository known to helm.
-    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref; it is
-    informational (recorded with the deployment) and never passed to helm.
+    directory, a packaged ``.tgz``, an ``oci://`` reference, or ``repo/chart``.
+    ``repo_url`` is the URL of the config's ``repos:`` entry for a ``repo/chart`` ref: the
+    helm client adds that repository to the repository config sbkube owns before use.
     """
 
     ref: str
     version: str | None = None
     repo_url: str | None = None
+
+    @property
+    def repo_name(self) -> str | None:
+        """``repo`` of a ``repo/chart`` ref that has a repository URL; None otherwise."""
+        if not self.repo_url or self.ref.startswith(("/", "./", "../")) or "://" in self.ref:
+            return None
+        name, sep, chart = self.ref.partition("/")
+        return name if sep and name and chart and "/" not in chart else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +177,16 @@ class Cluster(Protocol):
     # kubectl for the current context) or store it as a plain attribute.
     @property
     def name(self) -> str:
-        """Identity recorded in the state store: the kube context, or ``"memory"``."""
+        """Identity recorded in the state store and the scope of its deploy locks: the kube
+        context and the API server it points at (``default@10.0.0.5:6443``), or
+        ``"memory"``. config.yaml's ``cluster:`` overrides it (the engine's choice)."""
         ...
+
+    def namespaced(self, api_version: str, kind: str) -> bool | None:
+        """Whether the cluster serves ``kind`` (of ``api_version``'s group) in namespaces,
+        from its discovery; None when it does not serve the kind (or cannot tell: this
+        default, for clusters without discovery, leaves it to the offline list)."""
+        return None
 
     def render_chart(
         self,
@@ -252,9 +256,12 @@ class Cluster(Protocol):
         """Roll back to ``revision``; returns the new revision that the rollback created."""
         ...
 
-    def helm_uninstall(self, release_name: str, namespace: str) -> None:
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
         """Uninstall the release and its objects; a release that does not exist is not an
-        error."""
+        error. With ``keep_history`` the revisions stay (the current one ``uninstalled``),
+        so ``helm_rollback`` can bring the release back."""
         ...
 
     @property

@@ -1,17 +1,20 @@
-"""Running a cluster command-line tool (helm, kubectl): finding it, running it, one error line.
+"""Running a cluster command-line tool (helm, kubectl): finding it, running it, its error.
 
 ``BinaryClient`` is what ``HelmClient`` and ``KubectlClient`` share: it resolves the binary
 lazily, holds the flags that select the target cluster (built once from kubeconfig and
 context, so the pure argv builders in ``helm.py``/``kubectl.py`` take them as one list), runs a
-command and turns a non-zero exit into one ``ClusterError`` line taken from the tool's stderr.
-``values_file`` hands values to a tool through a private temporary file.
+command and turns a non-zero exit into a ``ClusterError`` carrying the tool's whole error text
+(its explaining line first, then the lines that detail it, e.g. every schema violation helm
+lists). ``values_file`` hands values to a tool through a private temporary file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +26,10 @@ from sbkube.errors import ClusterError
 
 # client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
 # the tool's own one-line summary and repeat on every retry.
+# `sbkube -v` shows every command run through this logger (values travel in files, never
+# in argv, so the lines hold no secrets).
+log = logging.getLogger("sbkube.cluster")
+
 KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 
 
@@ -62,6 +69,38 @@ def first_error_line(stderr: str, *, noise: tuple[str, ...] = ()) -> str:
     if own:
         return own[0]
     return KLOG_LINE.sub("", lines[0]) if lines else ""
+
+
+def error_text(stderr: str, *, noise: tuple[str, ...] = ()) -> str:
+    """A tool's whole error: :func:`first_error_line`, then every line after it.
+
+    helm puts the reason for a failure on the lines after ``Error: ...`` (a schema check
+    lists each violation there), so they are kept, in order. Lines before the error line are
+    warnings, and client-go log lines and known ``noise`` (``Use --debug ...``) never explain
+    anything, so those are left out. Blank lines go; indentation within the text is kept.
+    """
+    first = first_error_line(stderr, noise=noise)
+    if not first:
+        return ""
+    lines = [line.rstrip() for line in stderr.splitlines()]
+    start = next(
+        (
+            index
+            for index, line in enumerate(lines)
+            if line.strip() and first in line and not KLOG_LINE.match(line.strip())
+        ),
+        None,
+    )
+    if start is None:
+        return first
+    rest = [
+        line
+        for line in lines[start + 1 :]
+        if line.strip()
+        and not KLOG_LINE.match(line.strip())
+        and not line.strip().lower().startswith(noise)
+    ]
+    return "\n".join([first, *rest])
 
 
 def resolve_binary(binary: str | None, env_var: str, default: str) -> str:
@@ -140,18 +179,35 @@ class BinaryClient:
             self._resolved = resolve_binary(self._binary, self.ENV_VAR, self.NAME)
         return self._resolved
 
-    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
-        """Run ``argv``; stdout on success, ClusterError with the tool's reason otherwise."""
-        env = {**os.environ, **self.env} if self.env else None
+    def execute(
+        self, argv: Sequence[str], *, what: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` whatever its exit code; ClusterError only if it cannot be started."""
+        extra = self.environment()
+        env = {**os.environ, **extra} if extra else None
+        log.debug("run: %s", shlex.join(argv))
         try:
-            proc = subprocess.run(
+            return subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
             )
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
+
+    def environment(self) -> dict[str, str]:
+        """Variables set for the tool on top of this process's environment."""
+        return self.env
+
+    def failure(self, proc: subprocess.CompletedProcess[str], what: str) -> ClusterError:
+        """The error for a failed run: the tool's error text (first line: what failed and
+        why; further lines: the tool's details)."""
+        reason = error_text(proc.stderr, noise=self.NOISE)
+        return ClusterError(
+            f"{what} failed: {reason or f'{self.NAME} exited with code {proc.returncode}'}"
+        )
+
+    def run(self, argv: Sequence[str], *, what: str, stdin: str | None = None) -> str:
+        """Run ``argv``; stdout on success, ClusterError with the tool's error text otherwise."""
+        proc = self.execute(argv, what=what, stdin=stdin)
         if proc.returncode != 0:
-            reason = first_error_line(proc.stderr, noise=self.NOISE)
-            raise ClusterError(
-                f"{what} failed: {reason or f'{self.NAME} exited with code {proc.returncode}'}"
-            )
+            raise self.failure(proc, what)
         return proc.stdout

@@ -19,12 +19,13 @@ import io
 import os
 import tarfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
 from sbkube.config.messages import describe, key_text, one_line, suggest, validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
@@ -61,6 +62,22 @@ class LoadedConfig:
     order: tuple[str, ...]
     # Bytes of every file read so far, keyed by resolved path: one read per file per load.
     _files: dict[Path, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # -n/--namespace, -f/--values and --set from the command line (see command_line.py).
+    command_line: ResolvedValues = field(default_factory=ResolvedValues)
+    namespace_override: str | None = None
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """What a deployment records as its config: config.yaml as read, with the
+        command line's namespace applied and its values under ``command_line``."""
+        if not self.command_line.values and self.namespace_override is None:
+            return self.raw
+        extra: dict[str, Any] = {}
+        if self.namespace_override is not None:
+            extra["namespace"] = self.namespace_override
+        if self.command_line.values:
+            extra["values"] = self.command_line.values
+        return {**self.raw, "command_line": extra}
 
     @property
     def shown_config(self) -> str:
@@ -291,9 +308,17 @@ def resolve_checked(path: Path) -> Path:
         raise ConfigError(f"{display_path(path)}: {err.strerror or err}") from None
 
 
-def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> LoadedConfig:
+def load_config(
+    app_dir: str | Path,
+    config_file: str = "config.yaml",
+    *,
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
+) -> LoadedConfig:
     """Load, validate and order the apps of ``<app_dir>/<config_file>``.
 
+    ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
+    go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
     Raises ConfigError (one line, naming file and field) for anything wrong with the file
     or with the charts, values files and manifests it names (for enabled apps).
     """
@@ -314,6 +339,8 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
     if not isinstance(raw, dict):
         raise ConfigError(f"{shown}: expected a mapping at the top level, got {describe(raw)}")
     _precheck_names(raw, shown)
+    if namespace is not None:
+        raw = {**raw, "namespace": namespace}
     try:
         config = SbkubeConfig.model_validate(raw)
     except ValidationError as err:
@@ -326,7 +353,13 @@ def load_config(app_dir: str | Path, config_file: str = "config.yaml") -> Loaded
         raw=raw,
         order=order,
         _files={resolve_checked(config_path): data},
+        namespace_override=namespace,
     )
+    if values:
+        helm_apps = [n for n, a in config.apps.items() if isinstance(a, HelmApp)]
+        resolved = resolve(values, config.apps, helm_apps)
+        loaded = replace(loaded, command_line=resolved)
+        loaded._files.update(resolved.files)
     _check_release_names(loaded)
     for name, app in config.apps.items():
         if not app.enabled:

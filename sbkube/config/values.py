@@ -7,13 +7,13 @@ that :func:`sources_snapshot` records for the deployment.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 from sbkube.config.loader import LoadedConfig
+from sbkube.config.merge import deep_merge, expand_dotted
 from sbkube.config.reading import display_path, parse_yaml, parse_yaml_documents
 from sbkube.config.schema import (
     HelmApp,
@@ -23,81 +23,9 @@ from sbkube.config.schema import (
     label_value_problem,
 )
 from sbkube.errors import ConfigError
-from sbkube.manifests import is_cluster_scoped
+from sbkube.manifests import Discovery, Scope, expand_lists, is_list
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A new dict: ``override`` on top of ``base``, mappings merged recursively.
-
-    Lists and scalars are replaced, not merged, and an explicit null is kept (Helm then
-    drops the key from the chart's defaults), matching ``helm -f a.yaml -f b.yaml``.
-    """
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _split_dotted(key: str) -> list[str]:
-    # Like helm --set: "a.b" nests, "a\.b" is a literal dot.
-    parts: list[str] = []
-    current = ""
-    escaped = False
-    for char in key:
-        if escaped:
-            current += char
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ".":
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if escaped:
-        current += "\\"
-    parts.append(current)
-    return parts
-
-
-def expand_dotted(flat: dict[str, Any], where: str = "set") -> dict[str, Any]:
-    """Turn ``{"auth.password": x}`` into ``{"auth": {"password": x}}``, merging siblings.
-
-    ``where`` prefixes error messages (e.g. ``config.yaml: apps.redis.set``).
-    """
-    result: dict[str, Any] = {}
-    for key, value in flat.items():
-        parts = _split_dotted(str(key))
-        if any(part == "" for part in parts):
-            raise ConfigError(f"{where}.{key}: empty path segment in key")
-        node = result
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                prefix = ".".join(parts[: depth + 1])
-                raise ConfigError(
-                    f"{where}.{key}: conflicts with {prefix!r}, which is not a mapping"
-                )
-            node = child
-        leaf = parts[-1]
-        if isinstance(value, dict):
-            value = expand_dotted(value, f"{where}.{key}")
-        existing = node.get(leaf)
-        if isinstance(existing, dict) and isinstance(value, dict):
-            node[leaf] = deep_merge(existing, value)
-        elif leaf in node and existing != value:
-            raise ConfigError(f"{where}.{key}: set more than once with different values")
-        else:
-            node[leaf] = copy.deepcopy(value)
-    return result
 
 
 def _helm_app(loaded: LoadedConfig, app: str) -> HelmApp:
@@ -134,6 +62,9 @@ def resolve_values(loaded: LoadedConfig, app: str) -> dict[str, Any]:
     if config.set:
         overrides = expand_dotted(dict(config.set), f"{loaded.shown_config}: apps.{app}.set")
         merged = deep_merge(merged, overrides)
+    # -f/--values and --set from the command line win, as helm's command line does.
+    for layer in loaded.command_line.for_app(app):
+        merged = deep_merge(merged, layer)
     return merged
 
 
@@ -179,26 +110,35 @@ def _manifest_problem(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def load_manifests(loaded: LoadedConfig, app: str) -> list[dict[str, Any]]:
+def load_manifests(
+    loaded: LoadedConfig, app: str, discovery: Discovery | None = None
+) -> list[dict[str, Any]]:
     """Every object in a yaml app's manifest files (see :func:`load_manifests_with_sources`)."""
-    return [obj for _source, obj in load_manifests_with_sources(loaded, app)]
+    return [obj for _source, obj in load_manifests_with_sources(loaded, app, discovery)]
 
 
-def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[str, dict[str, Any]]]:
+def load_manifests_with_sources(
+    loaded: LoadedConfig, app: str, discovery: Discovery | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Every object in a yaml app's manifest files, in file and document order.
 
-    Empty documents are skipped. Namespaced objects without ``metadata.namespace`` get the
-    app's namespace. Returns fresh dicts; callers may change them (e.g. add labels).
+    Empty documents are skipped and ``kind: List`` (or ``*List``) documents stand for their
+    items, as with kubectl. Namespaced objects without ``metadata.namespace`` get the app's
+    namespace; cluster-scoped ones lose any namespace they name. Which kinds are namespaced
+    comes from the app's own CustomResourceDefinitions, then ``discovery`` (the cluster's,
+    ``(api_version, kind) -> bool | None``), then the offline list (see
+    :class:`sbkube.manifests.Scope`). Returns fresh dicts; callers may change them (e.g. add
+    labels).
     """
     config = _yaml_app(loaded, app)
     namespace = loaded.app_namespace(app)
-    objects: list[tuple[str, dict[str, Any]]] = []
-    seen: dict[tuple[str, str, str, str], str] = {}
+    # (file as configured, file as shown, "document N[ item M]", object)
+    found: list[tuple[str, str, str, dict[str, Any]]] = []
     for relative in config.manifests:
         path = loaded.resolve_path(relative)
         shown = display_path(path)
         docs = parse_yaml_documents(loaded.read_bytes(path, "manifest file"), shown)
-        found = 0
+        count = 0
         for index, doc in enumerate(docs, start=1):
             if doc is None:
                 continue
@@ -206,22 +146,35 @@ def load_manifests_with_sources(loaded: LoadedConfig, app: str) -> list[tuple[st
             if not isinstance(doc, dict):
                 kind = "a list" if isinstance(doc, list) else type(doc).__name__
                 raise ConfigError(f"{where}: expected a Kubernetes object (a mapping), got {kind}")
-            problem = _manifest_problem(doc)
-            if problem is not None:
-                raise ConfigError(f"{where}: {problem}")
-            metadata = doc["metadata"]
-            if not is_cluster_scoped(doc["kind"]):
-                metadata.setdefault("namespace", namespace)
-            group = doc["apiVersion"].rpartition("/")[0]
-            key = (group, doc["kind"], metadata.get("namespace") or "", metadata["name"])
-            if key in seen:
-                ident = f"{doc['kind']} {'/'.join(p for p in key[2:] if p)}"
-                raise ConfigError(f"{where}: duplicate object {ident} (also {seen[key]})")
-            seen[key] = f"{shown} document {index}"
-            objects.append((relative, doc))
-            found += 1
-        if found == 0:
+            listed = is_list(doc)
+            items = list(expand_lists([doc])) if listed else [doc]
+            for number, item in enumerate(items, start=1):
+                label = f"document {index} item {number}" if listed else f"document {index}"
+                if not isinstance(item, dict):
+                    kind = type(item).__name__
+                    raise ConfigError(
+                        f"{shown}: {label}: expected a Kubernetes object (a mapping), got {kind}"
+                    )
+                problem = _manifest_problem(item)
+                if problem is not None:
+                    raise ConfigError(f"{shown}: {label}: {problem}")
+                found.append((relative, shown, label, item))
+                count += 1
+        if count == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")
+    # Scope is decided once every object is read: a CRD may come after the objects of its kind.
+    scope = Scope.of((obj for *_, obj in found), discovery)
+    objects: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for relative, shown, label, doc in found:
+        metadata = scope.place(doc, namespace)["metadata"]
+        group = doc["apiVersion"].rpartition("/")[0]
+        key = (group, doc["kind"], metadata.get("namespace") or "", metadata["name"])
+        if key in seen:
+            ident = f"{doc['kind']} {'/'.join(p for p in key[2:] if p)}"
+            raise ConfigError(f"{shown}: {label}: duplicate object {ident} (also {seen[key]})")
+        seen[key] = f"{shown} {label}"
+        objects.append((relative, doc))
     return objects
 
 
@@ -257,6 +210,7 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     names = loaded.order if app is None else (app,)
     for name in names:
         paths.extend(_app_sources(loaded, name))
+    paths.extend(loaded.command_line.files)
     snapshot: dict[str, str] = {}
     for path in paths:
         snapshot[_relative(loaded, path)] = _digest(loaded.read_bytes(path))

@@ -1,8 +1,10 @@
 """Orchestration over config, cluster port and tracker: deploy, rollback, plan, diff.
 
-``deploy(app_dir, *, cluster, db, apps=None, dry_run=False)`` and
-``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)``
-return frozen results. Both run their apps through ``runner.run_apps``. Imported lazily so
+``deploy(app_dir, *, cluster, db, apps=None, dry_run=False)``,
+``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)`` and
+``uninstall(app_dir, *, cluster, db, apps=None, dry_run=False)`` return frozen results;
+all three run their apps through ``runner.run_apps``. ``status(app_dir, *, cluster, db)``
+reports drift (``drift.py``), reading only. Imported lazily so
 that ``import sbkube.engine`` stays cheap.
 """
 
@@ -14,8 +16,10 @@ from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.engine.deployer import deploy
+    from sbkube.engine.drift import DriftReport, status
     from sbkube.engine.results import AppOutcome, DeployResult
     from sbkube.engine.rollback_run import RollbackResult, rollback
+    from sbkube.engine.uninstall import UninstallResult, uninstall
 
 _EXPORTS: dict[str, str] = {
     "deploy": "deployer",
@@ -23,8 +27,22 @@ _EXPORTS: dict[str, str] = {
     "DeployResult": "results",
     "AppOutcome": "results",
     "RollbackResult": "rollback_run",
+    "status": "drift",
+    "DriftReport": "drift",
+    "uninstall": "uninstall",
+    "UninstallResult": "uninstall",
 }
 
-__all__ = ["AppOutcome", "DeployResult", "RollbackResult", "deploy", "rollback"]
+__all__ = [
+    "AppOutcome",
+    "DeployResult",
+    "DriftReport",
+    "RollbackResult",
+    "UninstallResult",
+    "deploy",
+    "rollback",
+    "status",
+    "uninstall",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

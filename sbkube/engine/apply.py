@@ -28,6 +28,7 @@ from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.live import upgrade_reason
+from sbkube.engine.namespaces import ensure_namespaces
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.manifests import fold_string_data
@@ -146,17 +147,12 @@ def apply_yaml_app(
     prune: bool = True,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource."""
-    inputs: list[ResourceInput] = []
-    changes: list[ResourceChange] = []
-    # Namespaces first (the app's own, then missing targets), as helm orders an install.
-    objects = sorted(work.objects, key=lambda o: o.manifest.get("kind") != "Namespace")
-    created = create_namespaces(work, cluster)
-    for namespace in created:
-        manifest = namespace_manifest(namespace)
-        inputs.append(ResourceInput.from_manifest(manifest, ResourceAction.CREATE))
-        changes.append(_change(ResourceAction.CREATE, manifest))
-    desired_keys = set()
-    for obj in objects:
+    # Missing namespaces first (engine/namespaces.py), as helm --create-namespace does.
+    namespaces = ensure_namespaces((o.manifest for o in work.objects), cluster, previous)
+    inputs: list[ResourceInput] = list(namespaces.inputs)
+    changes: list[ResourceChange] = [change_for(a, k) for a, k in namespaces.actions]
+    desired_keys = namespaces.keys
+    for obj in work.objects:
         key = obj.key
         desired_keys.add(key)
         live = cluster.get(key)
@@ -190,24 +186,6 @@ def apply_yaml_app(
             changes.append(_change(ResourceAction.DELETE, live))
     handle.record_resources(inputs)
     return tuple(changes)
-
-
-def namespace_manifest(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-def create_namespaces(work: AppWork, cluster: Cluster) -> list[str]:
-    """Create the namespaces the app's objects go to that neither exist nor are declared by
-    the app itself (as ``helm --create-namespace`` does); returns the ones created. They
-    carry no ownership labels, so removing the app never prunes a namespace."""
-    declared = {o.key[3] for o in work.objects if o.manifest.get("kind") == "Namespace"}
-    wanted = sorted({o.key[2] for o in work.objects if o.key[2]} - declared)
-    created = []
-    for namespace in wanted:
-        if cluster.get(object_key(namespace_manifest(namespace))) is None:
-            cluster.apply(namespace_manifest(namespace))
-            created.append(namespace)
-    return created
 
 
 def helm_resource_inputs(

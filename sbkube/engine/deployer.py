@@ -35,10 +35,11 @@ from sbkube.engine.apply import (
     apply_yaml_app,
     with_ownership,
 )
-from sbkube.engine.recovery import locked_target
+from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
 from sbkube.errors import ClusterError, ConfigError
+from sbkube.manifests import Scope
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
@@ -51,14 +52,27 @@ from sbkube.state import (
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.command_line import CommandLineValues
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
     return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
 
 
+def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Cluster) -> None:
+    """Give each object the namespace the cluster will (``Scope.place``): whether its kind
+    is namespaced comes from the CRDs among the objects, then the cluster's discovery."""
+    scope = Scope.of([o.manifest for o in objects], cluster.namespaced)
+    for obj in objects:
+        scope.place(obj.manifest, namespace)
+
+
 def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
-    """Everything each app needs, computed (and validated) before anything is recorded."""
+    """Everything each app needs, computed (and validated) before anything is recorded.
+
+    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
+    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
+    """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
 
@@ -87,6 +101,8 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
                     f"failed to render: {err.message}"
                 ) from err
+            objects = [DesiredObject(m) for m in rendered]
+            place_objects(objects, namespace, cluster)
             works.append(
                 AppWork(
                     name=name,
@@ -94,7 +110,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     namespace=namespace,
                     config=config,
                     depends_on=tuple(app.depends_on),
-                    objects=[DesiredObject(m) for m in rendered],
+                    objects=objects,
                     chart=chart,
                     release_name=release,
                     values=values,
@@ -109,7 +125,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
                     source_file=source,
                 )
-                for source, m in load_manifests_with_sources(loaded, name)
+                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
             ]
             works.append(
                 AppWork(
@@ -145,6 +161,9 @@ def deploy_steps(
                     secret_keys,
                     force_upgrade=force_upgrade,
                 )
+            # Placed again now: an earlier app of this run may have installed the CRD of a
+            # kind the cluster did not serve when the apps were prepared.
+            place_objects(work.objects, work.namespace, cluster)
             return apply_yaml_app(work, cluster, handle, previous[work.name]), None
 
         return AppStep(
@@ -170,13 +189,21 @@ def deploy(
     config_file: str = "config.yaml",
     progress: Progress | None = None,
     command_args: Sequence[str] = (),
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
     force_upgrade: bool = False,
 ) -> DeployResult:
-    """Deploy an app dir to ``cluster`` and record it; see the module docstring."""
+    """Deploy an app dir to ``cluster`` and record it; see the module docstring.
+
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
     from sbkube.config import load_config, sources_snapshot
 
-    loaded = load_config(Path(app_dir), config_file)
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
+    if dry_run:
+        # A plan of an unreachable cluster is no plan: one error naming it, before the
+        # preparation asks its discovery anything.
+        cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster)
     database = open_database(db)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
@@ -184,7 +211,10 @@ def deploy(
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
     repo = DeploymentRepository(database, secret_keys=secret_keys)
     tracker = DeploymentTracker(repo)
-    namespace = loaded.config.namespace
+    target_ns = loaded.config.namespace
+    # What the deployment is recorded and locked under: config.yaml's cluster:, else the
+    # cluster's identity (its context and API server).
+    name = cluster_name(cluster, loaded.config.cluster)
     messages: list[str] = []
 
     def note(msg: str) -> None:
@@ -192,10 +222,12 @@ def deploy(
         if progress:
             progress(msg)
 
+    adopt_renamed_target(repo, cluster, name, target_ns, notify=note)
+
     track_args: dict[str, Any] = {
-        "namespace": namespace,
+        "namespace": target_ns,
         "app_dir": str(loaded.app_dir),
-        "config": loaded.raw,
+        "config": loaded.snapshot,
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
         "command_args": list(command_args),
@@ -205,23 +237,20 @@ def deploy(
     def last_applied() -> dict[str, AppDeploymentRecord | None]:
         # Each app's last successful recording: the base of pruning and of the dry-run plan.
         return {
-            w.name: repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=w.name)
+            w.name: repo.last_successful_app(cluster=name, namespace=target_ns, app=w.name)
             for w in works
         }
 
     if dry_run:
         # The same steps against the live cluster, every write a server-side dry run: the
         # plan is what the cluster says it would do (an unreachable cluster is an error).
-        cluster.check_reachable()
         previous = last_applied()
-        with tracker.track_deployment(cluster=cluster.name, dry_run=True, **track_args) as dep:
+        with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
             steps = deploy_steps(
                 works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
             )
             outcomes = run_apps(steps, dep, progress=progress)
-        return DeployResult(
-            None, dep.status, True, cluster.name, namespace, outcomes, tuple(messages)
-        )
+        return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
     with (
@@ -229,13 +258,14 @@ def deploy(
             database,
             repo,
             cluster,
-            namespace,
+            target_ns,
             command="deploy",
             wait_lock=wait_lock,
             releases=releases,
             note=note,
+            name=name,
         ) as lock,
-        tracker.track_deployment(cluster=cluster.name, **track_args) as dep,
+        tracker.track_deployment(cluster=name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
         steps = deploy_steps(
@@ -243,5 +273,5 @@ def deploy(
         )
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
-        dep.deployment_id, dep.status, False, cluster.name, namespace, outcomes, tuple(messages)
+        dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
     )

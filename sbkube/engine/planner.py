@@ -27,12 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Cluster, ObjectKey, format_key, object_key
-from sbkube.engine.apply import (
-    AppWork,
-    live_resources,
-    namespace_manifest,
-    owned_by,
-)
+from sbkube.engine.apply import AppWork, live_resources, owned_by
 from sbkube.engine.deployer import open_database, prepare_apps
 from sbkube.engine.diff import unified_yaml
 from sbkube.engine.live import (
@@ -42,6 +37,8 @@ from sbkube.engine.live import (
     project,
     without_nulls,
 )
+from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
+from sbkube.engine.recovery import cluster_name
 from sbkube.manifests import strip_volatile
 from sbkube.model import Record
 from sbkube.redaction import DEFAULT_SECRET_KEYS, secret_leaves, store_form
@@ -49,6 +46,7 @@ from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepo
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ReleaseInfo
+    from sbkube.config.command_line import CommandLineValues
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
@@ -192,10 +190,7 @@ def _yaml_diff(
 ) -> list[ObjectDiff]:
     manifests = [o.manifest for o in work.objects]
     wanted = {o.key for o in work.objects}
-    declared = {o.key[3] for o in work.objects if o.manifest.get("kind") == "Namespace"}
-    namespaces = [
-        namespace_manifest(ns) for ns in sorted({k[2] for k in wanted if k[2]} - declared)
-    ]
+    namespaces = [namespace_manifest(ns) for ns in needed_namespaces(manifests)]
     recorded = [k for k in live_resources(previous) if k not in wanted]
     live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
     missing = [n for n in namespaces if live.get(object_key(n)) is None]
@@ -215,23 +210,26 @@ def live_diff(
     db: DeploymentDatabase | str | os.PathLike[str] | None = None,
     apps: Sequence[str] | None = None,
     config_file: str = "config.yaml",
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
 ) -> LiveDiff:
     """Compare what deploying ``app_dir`` would apply with the live objects of ``cluster``;
-    see the module docstring. Nothing is changed on the cluster or in the store."""
+    see the module docstring. Nothing is changed on the cluster or in the store.
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) are deploy's."""
     from sbkube.config import load_config
 
-    loaded = load_config(Path(app_dir), config_file)
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
-    works = prepare_apps(loaded, names, cluster)
     cluster.check_reachable()
+    works = prepare_apps(loaded, names, cluster)
     secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
     repo = DeploymentRepository(open_database(db), secret_keys=secret_keys)
-    namespace = loaded.config.namespace
+    target_ns = loaded.config.namespace
+    # The name deploy records the target under (config.yaml's cluster:, else the identity).
+    name = cluster_name(cluster, loaded.config.cluster)
     results = []
     for work in works:
-        previous = repo.last_successful_app(
-            cluster=cluster.name, namespace=namespace, app=work.name
-        )
+        previous = repo.last_successful_app(cluster=name, namespace=target_ns, app=work.name)
         release: str | None = None
         if work.type == "helm":
             release, found = _helm_diff(work, cluster, previous, secret_keys)
@@ -241,4 +239,4 @@ def live_diff(
         results.append(
             AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)
         )
-    return LiveDiff(cluster.name, namespace, tuple(results), any(a.changed for a in results))
+    return LiveDiff(name, target_ns, tuple(results), any(a.changed for a in results))

@@ -88,6 +88,39 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
     return marked
 
 
+def cluster_name(cluster: Cluster, configured: str | None = None) -> str:
+    """The name a deployment to ``cluster`` is recorded and locked under: config.yaml's
+    ``cluster:`` when set, else the cluster's own identity (context and API server)."""
+    return configured or cluster.name
+
+
+def adopt_renamed_target(
+    repo: DeploymentRepository,
+    cluster: Cluster,
+    name: str,
+    namespace: str,
+    *,
+    notify: Notify | None = None,
+) -> int:
+    """Carry over the history sbkube recorded for this target under its old name.
+
+    Before a cluster's identity named its API server (and before config.yaml's ``cluster:``
+    was read), deployments were recorded under the kube context alone (``"memory"`` for the
+    memory cluster). When ``name`` has no deployments to ``namespace`` yet, those become its
+    own, so pruning, dry runs and rollbacks find them. Returns how many were carried over.
+    """
+    from sbkube.cluster.kube import KubeCluster
+
+    old = cluster.context_name if isinstance(cluster, KubeCluster) else cluster.name
+    moved = repo.adopt_target(old_cluster=old, new_cluster=name, namespace=namespace)
+    if moved and notify:
+        notify(
+            f"recorded {moved} earlier deployment(s) of {old}/{namespace} as {name}/{namespace}: "
+            "the cluster's recorded name now tells apart clusters that share a context name"
+        )
+    return moved
+
+
 @contextmanager
 def locked_target(
     database: DeploymentDatabase,
@@ -99,18 +132,21 @@ def locked_target(
     wait_lock: float,
     releases: Iterable[tuple[str, str]],
     note: Notify,
+    name: str | None = None,
 ) -> Iterator[LockHandle]:
     """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
-    Shared by deploy and rollback: take the lock (waiting up to ``wait_lock``, taking over
+    Shared by deploy and rollback: take the lock of ``name``/``namespace`` (``name``: the
+    recorded cluster name, default ``cluster.name``; waiting up to ``wait_lock``, taking over
     a dead holder's), mark the target's orphaned deployments ``interrupted``, and roll back
     the Helm ``releases`` left pending; the lock is released when the block ends.
     """
     from sbkube.state import DeployLocks, describe_holder
 
-    target = f"{cluster.name}/{namespace}"
+    name = name or cluster.name
+    target = f"{name}/{namespace}"
     lock = DeployLocks(database).acquire(
-        cluster.name,
+        name,
         namespace,
         command=command,
         wait=wait_lock,
@@ -120,7 +156,7 @@ def locked_target(
         ),
     )
     with lock:
-        mark_interrupted_deployments(repo, cluster=cluster.name, namespace=namespace, notify=note)
+        mark_interrupted_deployments(repo, cluster=name, namespace=namespace, notify=note)
         recover_pending_releases(cluster, releases, notify=note)
         yield lock
 

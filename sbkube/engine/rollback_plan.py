@@ -78,15 +78,16 @@ def resolve_pair(
     to: str | None,
     namespace: str | None,
     force: bool,
+    name: str | None = None,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
+    # ``name``: what the cluster is recorded as (config.yaml's cluster:, else its identity).
+    name = name or cluster.name
     # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
-    source = repo.get(
-        repo.resolve(deployment_id or "latest", cluster=cluster.name, namespace=namespace)
-    )
-    if source.cluster != cluster.name:
+    source = repo.get(repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace))
+    if source.cluster != name:
         raise RefusedError(
             f"deployment {source.deployment_id} was made on cluster '{source.cluster}', "
-            f"not '{cluster.name}'"
+            f"not '{name}'"
         )
     if to is None:
         candidates = repo.list(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sbkube.cluster.port import Cluster, ObjectKey
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
 from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import locked_target
+from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
 from sbkube.engine.results import ReleaseChange
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
@@ -163,12 +163,30 @@ def rollback(
     progress: Progress | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
     command_args: Sequence[str] = (),
+    configured_cluster: str | None = None,
 ) -> RollbackResult:
-    """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring."""
+    """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
+
+    ``configured_cluster`` is config.yaml's ``cluster:`` (the name the target's deployments
+    are recorded under), when the rollback was given the app dir.
+    """
     database = open_database(db)
     repo = DeploymentRepository(database)
+    name = cluster_name(cluster, configured_cluster)
+    adopt_namespace = namespace
+    if adopt_namespace is None and deployment_id and not deployment_id.startswith("latest"):
+        # An id names its target: that is the one whose history may need carrying over.
+        adopt_namespace = repo.get(repo.resolve(deployment_id)).namespace
+    if adopt_namespace is not None:
+        adopt_renamed_target(repo, cluster, name, adopt_namespace, notify=progress)
     source, target = resolve_pair(
-        repo, cluster, deployment_id=deployment_id, to=to, namespace=namespace, force=force
+        repo,
+        cluster,
+        deployment_id=deployment_id,
+        to=to,
+        namespace=namespace,
+        force=force,
+        name=name,
     )
     # Each app's last successful recording, read once: the plan and the execution use it.
     current = {
@@ -206,6 +224,7 @@ def rollback(
         wait_lock=wait_lock,
         releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
         note=note,
+        name=source.cluster,
     ) as lock:
         with tracker.track_deployment(
             cluster=source.cluster,

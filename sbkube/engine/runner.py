@@ -24,6 +24,8 @@ from sbkube.model import AppStatus
 from sbkube.state import AppHandle, DeploymentHandle
 
 Progress = Callable[[str], None]
+"""Where progress lines go. A progress object that also has ``running(label | None)`` is
+told which app is running (its label) and when it stops, to show elapsed time."""
 # What a step changed: the resources (as recorded) and the Helm release, if any.
 StepChanges = tuple[tuple[ResourceChange, ...], ReleaseChange | None]
 
@@ -69,6 +71,9 @@ def run_apps(
             report(f"{prefix} {reason}")
             continue
         started = time.monotonic()
+        running = getattr(progress, "running", None)
+        if callable(running):
+            running(prefix)
         try:
             with dep.track_app(
                 name=step.name,
@@ -88,15 +93,24 @@ def run_apps(
                     step.name, step.type, step.namespace, AppStatus.FAILED, err.message, seconds
                 )
             )
-            report(f"{prefix} FAILED after {seconds:.1f}s: {err.message}")
+            # Detail lines (helm's list of schema violations, say) indented under the first.
+            detail = err.message.replace("\n", "\n    ")
+            report(f"{prefix} FAILED after {seconds:.1f}s: {detail}")
             continue
+        finally:
+            if callable(running):
+                running(None)
         seconds = time.monotonic() - started
         outcome = AppOutcome(
             step.name, step.type, step.namespace, AppStatus.SUCCESS, None, seconds, changes, release
         )
         outcomes.append(outcome)
         rel = ""
-        if release is not None and release.from_revision == release.to_revision:
+        if release is not None and release.to_revision is None:
+            rel = (
+                f"{release.action} {release.release_name} (was revision {release.from_revision}); "
+            )
+        elif release is not None and release.from_revision == release.to_revision:
             rel = f"{release.action} {release.release_name} at revision {release.to_revision}; "
         elif release is not None:
             rel = f"{release.action} {release.release_name} to revision {release.to_revision}; "

@@ -178,7 +178,13 @@ class DeploymentDatabase:
         try:
             self.engine = self._create_engine(url, echo=echo)
         except (ArgumentError, NoSuchModuleError, ImportError) as err:
-            raise StateError(f"state database {self.display}: {_first_line(err)}") from err
+            hint = ""
+            if self.dialect == "postgresql" and "psycopg" in str(err):
+                hint = (
+                    " (PostgreSQL needs the psycopg driver: pip install 'sbkube[postgres]', "
+                    "or pip install '.[postgres]' from a checkout)"
+                )
+            raise StateError(f"state database {self.display}: {_first_line(err)}{hint}") from err
         # Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
         self._write_engine = self.engine.execution_options(sbkube_write=True)
         # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
@@ -207,8 +213,11 @@ class DeploymentDatabase:
         except ArgumentError as err:
             raise StateError(f"state database URL {raw!r} is not a valid URL") from err
         backend = url.get_backend_name()
-        if backend == "postgresql" and url.drivername == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the supported driver
+        # postgres:// (Heroku, libpq, most hosting) and postgresql:// mean PostgreSQL through
+        # psycopg 3, the supported driver.
+        if url.drivername in ("postgres", "postgresql"):
+            url = url.set(drivername="postgresql+psycopg")
+            backend = url.get_backend_name()
         if backend == "sqlite":
             database = url.database
             if database and database != ":memory:" and not database.startswith("file:"):
@@ -327,11 +336,7 @@ class DeploymentDatabase:
                 if current == HEAD_REVISION:
                     return
                 if current is not None and current not in KNOWN_REVISIONS:
-                    raise StateError(
-                        f"state database {self.display} has schema revision {current}, "
-                        f"newer than this sbkube understands (latest {HEAD_REVISION}); "
-                        "upgrade sbkube to use it"
-                    )
+                    raise StateError(self._unknown_revision(conn, current))
                 if current is None and self._has_foreign_tables(conn):
                     raise StateError(
                         f"state database {self.display} has a 'deployments' table but no "
@@ -362,6 +367,25 @@ class DeploymentDatabase:
                 "repair it by hand"
             )
         return rows[0] if rows else None
+
+    def _unknown_revision(self, conn: Connection, current: str) -> str:
+        """Why a revision this sbkube does not know is refused: a newer sbkube's (our
+        revisions are 4-digit numbers, and a newer one keeps our tables) or another
+        application's Alembic history."""
+        from sqlalchemy import inspect
+
+        ours = current.isdigit() and len(current) == 4 and current > HEAD_REVISION
+        if ours and inspect(conn).has_table("deployments"):
+            return (
+                f"state database {self.display} has schema revision {current}, "
+                f"newer than this sbkube understands (latest {HEAD_REVISION}); "
+                "upgrade sbkube to use it"
+            )
+        return (
+            f"state database {self.display} belongs to another application (Alembic "
+            f"revision {current!r} is not an sbkube revision); refusing to touch it: "
+            "point --state at a database of its own"
+        )
 
     @staticmethod
     def _has_foreign_tables(conn: Connection) -> bool:

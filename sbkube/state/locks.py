@@ -173,9 +173,14 @@ class DeployLocks:
                 handle.start_heartbeat()
                 return handle
             if time.monotonic() >= deadline:
-                waited = f" after waiting {wait:g}s" if wait > 0 else ""
+                if wait > 0:
+                    raise LockError(
+                        f"target {target} is still locked after waiting {wait:g}s: "
+                        f"{describe_holder(held)} (wait longer with a larger --wait-lock, "
+                        "or see 'sbkube state locks')"
+                    )
                 raise LockError(
-                    f"target {target} is locked{waited}: {describe_holder(held)} "
+                    f"target {target} is locked: {describe_holder(held)} "
                     "(use --wait-lock SECONDS to wait for it)"
                 )
             if not told and on_wait is not None:

@@ -679,6 +679,32 @@ class DeploymentRepository:
             limit=None,
         )
 
+    def adopt_target(self, *, old_cluster: str, new_cluster: str, namespace: str) -> int:
+        """Record ``old_cluster``'s deployments to ``namespace`` as made on ``new_cluster``,
+        when ``new_cluster`` has none there yet; returns how many were moved.
+
+        For a cluster whose recorded name changed (sbkube used to record the kube context
+        alone): its history, prune base and rollback targets carry over, in one UPDATE.
+        """
+        if old_cluster == new_cluster:
+            return 0
+        with self.db._write_session() as session:
+            taken = session.execute(
+                select(
+                    exists().where(
+                        Deployment.cluster == new_cluster, Deployment.namespace == namespace
+                    )
+                )
+            ).scalar_one()
+            if taken:
+                return 0
+            result = session.execute(
+                update(Deployment)
+                .where(Deployment.cluster == old_cluster, Deployment.namespace == namespace)
+                .values(cluster=new_cluster)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def mark_interrupted(self, deployment_id: str, reason: str) -> DeploymentRecord:
         """Close a deployment left unfinished by a dead process: it and its open apps.
 

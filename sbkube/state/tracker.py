@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sbkube.errors import InterruptedDeployment, StateError
+from sbkube.errors import InterruptedDeployment, SbkubeError, StateError
 from sbkube.interrupts import deliver_held
 from sbkube.model import (
     AppStatus,
@@ -67,6 +67,9 @@ def _finish_quietly(app: AppHandle, status: AppStatus, error: str | None) -> Non
 
 def _error_text(exc: BaseException) -> str:
     text = str(exc).strip()
+    if text and isinstance(exc, SbkubeError):
+        # Every line: a tool's details (each schema violation helm lists) are the reason.
+        return text
     if text:
         return text.splitlines()[0]
     if isinstance(exc, KeyboardInterrupt):

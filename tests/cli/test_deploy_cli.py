@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,7 +32,7 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     assert rows["cache"][:4] == ["cache", "helm", "shop", "success"]
     assert "install rev 1" in " ".join(rows["cache"])
     assert rows["web"][:4] == ["web", "yaml", "shop", "success"]
-    assert "3 create" in " ".join(rows["web"])
+    assert "4 create" in " ".join(rows["web"])  # its three objects and namespace shop
     assert rows["worker"][:4] == ["worker", "yaml", "shop", "success"]
     assert re.search(r"^web\s+create\s+Service\s+shop\s+web$", proc.stdout, re.M)
     # Progress, with timing, goes to stderr.
@@ -262,3 +263,27 @@ def test_sigkill_leaves_a_deployment_the_next_deploy_recovers(sbkube, app_dir, c
     assert store().list(limit=1)[0].status == "success"
     web_cm = LiveCluster(cluster_file).get(("v1", "ConfigMap", "shop", "web-config"))
     assert web_cm["data"] == {"mode": "v2"}
+
+
+def test_helms_whole_error_is_printed_with_its_details_indented(sbkube, tmp_path):
+    chart = Path(__file__).resolve().parents[1] / "fixtures" / "charts" / "strict"
+    app = tmp_path / "strict-app"
+    app.mkdir()
+    (app / "values.yaml").write_text("logs: true\n")
+    (app / "config.yaml").write_text(
+        f"namespace: demo\napps:\n  web:\n    type: helm\n    chart: {chart}\n"
+        "    values: [values.yaml]\n"
+    )
+
+    proc = sbkube("template", "--app-dir", str(app))
+
+    assert proc.returncode == 2
+    first, *details = proc.stderr.rstrip("\n").split("\n")
+    assert first.startswith("error: ") and "failed to render: " in first
+    assert first.endswith(
+        "failed: values don't meet the specifications of the schema(s) in the following chart(s):"
+    )
+    # The reason is on helm's later lines: kept, indented under the error, no traceback.
+    assert "  - at '': additional properties 'logs' not allowed" in details
+    assert all(line.startswith("  ") for line in details)
+    assert "Traceback" not in proc.stderr

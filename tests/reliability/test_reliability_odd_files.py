@@ -54,6 +54,6 @@ def test_alembic_version_with_two_rows(sbkube: Sbkube, tmp_path: Path) -> None:
     conn.close()
     result = sbkube("state", "list", state=str(state))
     assert_one_line_error(
-        result, "alembic_version holds 2 schema revisions (0001, 0002)", exit_code=1
+        result, "alembic_version holds 2 schema revisions (0001, 0003)", exit_code=1
     )
     assert sqlite_count(state) == 1

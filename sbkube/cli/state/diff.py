@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.options import output_option
-from sbkube.cli.output import emit, render_diff
+from sbkube.cli.options import complete_deployment_ids, output_option
+from sbkube.cli.output import colour_diff, emit, render_diff
 
 
 @click.command("diff")
-@click.argument("a", metavar="A")
-@click.argument("b", metavar="B")
+@click.argument("a", metavar="A", shell_complete=complete_deployment_ids)
+@click.argument("b", metavar="B", shell_complete=complete_deployment_ids)
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
 @click.option("--cluster", help="Resolve 'latest' / 'latest~N' within this cluster.")
 @click.option("-n", "--namespace", help="Resolve 'latest' / 'latest~N' within this namespace.")
@@ -50,4 +50,4 @@ def diff_cmd(
     if fmt != "table":
         emit(result, fmt)
         return
-    click.echo(render_diff(result))
+    click.echo(colour_diff(render_diff(result)))

@@ -11,8 +11,13 @@ from typing import Any
 import click
 
 from sbkube.cli.common import open_recovered, parse_since
-from sbkube.cli.options import output_option
-from sbkube.cli.output import echo_table, emit, fmt_duration, fmt_time
+from sbkube.cli.options import (
+    complete_apps,
+    complete_deployment_ids,
+    complete_namespaces,
+    output_option,
+)
+from sbkube.cli.output import echo_table, emit, error_lines, fmt_duration, fmt_time
 
 
 def _counts(summary: Any) -> str:
@@ -27,7 +32,12 @@ def _counts(summary: Any) -> str:
 
 @click.command("list")
 @click.option("--cluster", help="Only deployments to this cluster.")
-@click.option("-n", "--namespace", help="Only deployments to this namespace.")
+@click.option(
+    "-n",
+    "--namespace",
+    help="Only deployments to this namespace.",
+    shell_complete=complete_namespaces,
+)
 @click.option("--app", help="Only deployments that include this app.")
 @click.option(
     "--status",
@@ -110,7 +120,7 @@ def list_cmd(
 
 
 @click.command("show")
-@click.argument("deployment_id")
+@click.argument("deployment_id", shell_complete=complete_deployment_ids)
 @click.option("--resources/--no-resources", default=True, help="List each resource (table).")
 @output_option
 @click.pass_context
@@ -155,10 +165,14 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
             ("STATUS", lambda a: a.status),
             ("RESOURCES", lambda a: len(a.resources)),
             ("DURATION", lambda a: fmt_duration(a.started_at, a.finished_at)),
-            ("ERROR", lambda a: a.error_message),
+            ("ERROR", lambda a: a.error_message.split("\n", 1)[0] if a.error_message else None),
         ],
         empty="(no apps recorded)",
     )
+    for app in rec.apps:
+        # A tool's whole error (every line helm printed) below the one-line table.
+        if app.error_message and "\n" in app.error_message:
+            click.echo(error_lines(app.error_message, prefix=f"{app.name}: "))
     releases = [(a, h) for a in rec.apps for h in a.helm_releases]
     if releases:
         click.echo("")
@@ -192,16 +206,20 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
 
 
 @click.command("history")
-@click.argument("app")
+@click.argument("app", shell_complete=complete_apps)
 @click.option("--cluster", help="Only this cluster.")
-@click.option("-n", "--namespace", help="Only this namespace.")
+@click.option("-n", "--namespace", help="Only this namespace.", shell_complete=complete_namespaces)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @output_option
 @click.pass_context
 def history_cmd(
     ctx: click.Context, app: str, cluster: str | None, namespace: str | None, limit: int, fmt: str
 ) -> None:
-    """One app's timeline: every deployment that touched it, newest first."""
+    """One app's timeline: every deployment that touched it, newest first.
+
+    Apps of the same name on other clusters or namespaces are other apps: the CLUSTER and
+    NAMESPACE columns tell them apart, and --cluster / -n keep one target.
+    """
     from sbkube.state import DeploymentRepository
 
     rows = DeploymentRepository(open_recovered(ctx)).app_history(
@@ -215,6 +233,8 @@ def history_cmd(
         [
             ("DEPLOYMENT", lambda r: r.deployment_id),
             ("STARTED", lambda r: fmt_time(r.started_at)),
+            ("CLUSTER", lambda r: r.cluster),
+            ("NAMESPACE", lambda r: r.namespace),
             ("COMMAND", lambda r: r.command),
             ("APP STATUS", lambda r: r.app_status),
             ("DEPLOYMENT STATUS", lambda r: r.deployment_status),

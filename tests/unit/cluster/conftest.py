@@ -32,6 +32,11 @@ def helm(helm_binary: str) -> HelmClient:
 
 
 @pytest.fixture
+def charts() -> Path:
+    return CHARTS
+
+
+@pytest.fixture
 def demo_chart() -> ChartRef:
     return ChartRef(str(CHARTS / "demo-redis"))
 

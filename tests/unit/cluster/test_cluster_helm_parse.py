@@ -189,3 +189,38 @@ def test_parse_manifests_rejects_invalid_yaml() -> None:
 )
 def test_first_error_line(stderr: str, expected: str) -> None:
     assert h.first_error_line(stderr) == expected
+
+
+SCHEMA_STDERR = (
+    "WARNING: Kubernetes configuration file is group-readable. This is insecure.\n"
+    "Error: values don't meet the specifications of the schema(s) in the following chart(s):\n"
+    "strict:\n"
+    "- at '/replicas': got string, want integer\n"
+    "- at '': additional properties 'logs' not allowed\n"
+    "\n"
+    "Use --debug flag to render out invalid YAML\n"
+)
+
+
+def test_error_text_keeps_every_line_after_the_error_line() -> None:
+    # The reason helm gives for a schema failure is on the lines after "Error:"; the
+    # warning before it and the --debug hint after it explain nothing.
+    assert h.error_text(SCHEMA_STDERR) == (
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n"
+        "strict:\n"
+        "- at '/replicas': got string, want integer\n"
+        "- at '': additional properties 'logs' not allowed"
+    )
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        'Error: parse error at (broken/templates/configmap.yaml:5): function "data" not '
+        "defined\n\nUse --debug flag to render out invalid YAML\n",
+        "level=WARN msg=something\nsomething odd happened\n",
+        "",
+    ],
+)
+def test_error_text_of_a_one_line_error_is_that_line(stderr: str) -> None:
+    assert h.error_text(stderr) == h.first_error_line(stderr)

@@ -87,6 +87,16 @@ def test_template_keeps_string_values_strings(helm: HelmClient, demo_chart: Char
     )
 
 
+def test_schema_failure_keeps_helms_whole_error(helm: HelmClient, charts: Path) -> None:
+    chart = ChartRef(str(charts / "strict"))
+    with pytest.raises(ClusterError) as err:
+        helm.template(chart, release_name="r", namespace="n", values={"logs": True})
+    first, *details = str(err.value).split("\n")
+    assert first.startswith(f"helm template {chart.ref} failed: values don't meet")
+    assert any("additional properties 'logs' not allowed" in line for line in details)
+    assert not any("--debug" in line for line in details)
+
+
 def test_broken_chart_raises_with_helms_message(helm: HelmClient, broken_chart: ChartRef) -> None:
     with pytest.raises(ClusterError) as err:
         helm.template(broken_chart, release_name="r", namespace="n", values={})

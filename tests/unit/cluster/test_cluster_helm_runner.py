@@ -172,4 +172,7 @@ def test_kube_cluster_delegates_to_helm(fake_helm: Any, fake_binary: Callable[..
     assert cluster.helm_get_values("cache", "data", 2) == {"replicaCount": 5}
     assert cluster.helm_rollback("cache", "data", 1).revision == 3
     cluster.helm_uninstall("cache", "data")
-    assert kubectl.argvs() == []  # name came from the given context, no kubectl call
+    # The name needs the context's API server: one look at the kubeconfig, nothing else.
+    assert kubectl.argvs() == [
+        ["config", "view", "--minify", "--output", "json", "--context", "k3s"]
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sbkube.cluster import kubectl as k
-from sbkube.cluster.kube import KubeCluster
+from sbkube.cluster.kube import KubeCluster, cluster_identity
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.process import first_error_line
 from sbkube.errors import ClusterError
@@ -185,18 +185,47 @@ users:
     return str(path)
 
 
-def test_kube_cluster_name_from_current_context(kubectl_binary: str, tmp_path: Path) -> None:
+def test_kube_cluster_name_is_current_context_at_its_server(
+    kubectl_binary: str, tmp_path: Path
+) -> None:
     config = _kubeconfig(tmp_path / "config", "staging")
     cluster = KubeCluster(kubeconfig=config, kubectl=KubectlClient(kubectl_binary, config))
-    assert cluster.name == "staging"
+    assert cluster.name == "staging@127.0.0.1:1"
+    assert cluster.context_name == "staging"
+    given = KubeCluster(kubeconfig=config, context="staging", kubectl=KubectlClient(kubectl_binary))
+    assert given.name == "staging@127.0.0.1:1"
 
 
 def test_kube_cluster_name_defaults(kubectl_binary: str, tmp_path: Path) -> None:
     config = _kubeconfig(tmp_path / "config", None)
     cluster = KubeCluster(kubeconfig=config, kubectl=KubectlClient(kubectl_binary, config))
     assert cluster.name == "default"
+    # A context the kubeconfig does not have: its name is all there is to record.
     given = KubeCluster(kubeconfig=config, context="prod", kubectl=KubectlClient(kubectl_binary))
     assert given.name == "prod"
+    named = KubeCluster(kubeconfig=config, name="k3s-lab", kubectl=KubectlClient(kubectl_binary))
+    assert named.name == "k3s-lab"
+
+
+@pytest.mark.parametrize(
+    ("context", "server", "expected"),
+    [
+        ("default", "https://10.0.0.5:6443", "default@10.0.0.5:6443"),
+        ("default", "https://10.0.0.6:6443/", "default@10.0.0.6:6443"),
+        ("rancher", "https://r.example/k8s/clusters/c-m-1", "rancher@r.example/k8s/clusters/c-m-1"),
+        ("x", "https://user:pw@h:6443", "x@h:6443"),  # credentials are not a name
+        ("x", "https://[::1]:6443", "x@[::1]:6443"),
+        (None, "https://h", "default@h"),
+        ("x", None, "x"),
+    ],
+)
+def test_cluster_identity(context: str | None, server: str | None, expected: str) -> None:
+    assert cluster_identity(context, server) == expected
+
+
+def test_cluster_identity_fits_the_column() -> None:
+    name = cluster_identity("c" * 300, "https://h/" + "p" * 300)
+    assert len(name) <= 253 and name.startswith("c" * 200 + "@")
 
 
 def test_real_kubectl_reports_unreachable_cluster(kubectl_binary: str, tmp_path: Path) -> None:
@@ -233,3 +262,53 @@ def test_real_kubectl_reports_unreachable_cluster(kubectl_binary: str, tmp_path:
 )
 def test_first_error_line(stderr: str, expected: str) -> None:
     assert first_error_line(stderr) == expected
+
+
+# What kubectl 1.33 prints (SHORTNAMES and CATEGORIES may be empty; a CRD's kind too).
+API_RESOURCES = """\
+NAME                      SHORTNAMES   APIVERSION                NAMESPACED   KIND                    VERBS                 CATEGORIES
+configmaps                cm           v1                        true         ConfigMap               create,delete,get
+namespaces                ns           v1                        false        Namespace               create,delete,get
+deployments               deploy       apps/v1                   true         Deployment              create,delete,get     all
+volumeattributesclasses   vac          storage.k8s.io/v1         false        VolumeAttributesClass   create,delete,get
+clustersecretstores                    external-secrets.io/v1    false        ClusterSecretStore      create,delete,get
+"""  # noqa: E501
+
+
+def test_parse_api_resources_reads_scope_by_group_and_kind() -> None:
+    assert k.parse_api_resources(API_RESOURCES) == {
+        ("", "ConfigMap"): True,
+        ("", "Namespace"): False,
+        ("apps", "Deployment"): True,
+        ("storage.k8s.io", "VolumeAttributesClass"): False,
+        ("external-secrets.io", "ClusterSecretStore"): False,
+    }
+    assert k.parse_api_resources("") == {}
+    with pytest.raises(ClusterError, match="unknown table"):
+        k.parse_api_resources("NAME  SOMETHING\nx  y\n")
+
+
+def test_api_resources_keeps_what_kubectl_could_discover(fake_binary) -> None:
+    # One aggregated API down: kubectl prints the rest and exits 1.
+    partial = fake_binary(
+        "kubectl",
+        {
+            ("api-resources",): (
+                1,
+                API_RESOURCES,
+                "error: unable to retrieve the complete list of server APIs: "
+                "metrics.k8s.io/v1beta1: the server is currently unable to handle the request\n",
+            )
+        },
+    )
+    scopes = KubectlClient(str(partial.path)).api_resources()
+    assert scopes[("external-secrets.io", "ClusterSecretStore")] is False
+
+
+def test_api_resources_of_an_unreachable_cluster_is_an_error(fake_binary) -> None:
+    down = fake_binary(
+        "kubectl",
+        {("api-resources",): (1, "", "The connection to the server 127.0.0.1:1 was refused\n")},
+    )
+    with pytest.raises(ClusterError, match="kubectl api-resources failed: The connection"):
+        KubectlClient(str(down.path)).api_resources()

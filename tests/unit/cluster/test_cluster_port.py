@@ -16,7 +16,6 @@ from sbkube.cluster.port import (
     ChartRef,
     Cluster,
     ReleaseInfo,
-    default_namespace,
     format_key,
     is_cluster_scoped,
     object_key,
@@ -97,22 +96,19 @@ def test_strip_volatile_removes_server_fields_and_copies() -> None:
     assert "uid" in live["metadata"]
 
 
-def test_default_namespace_only_fills_namespaced_objects_lacking_one() -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
-    explicit = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "b", "namespace": "x"},
-    }
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "r"},
-    }
-    assert default_namespace(cm, "ns")["metadata"]["namespace"] == "ns"
-    assert "namespace" not in cm["metadata"]  # copy, not in place
-    assert default_namespace(explicit, "ns")["metadata"]["namespace"] == "x"
-    assert "namespace" not in default_namespace(role, "ns")["metadata"]
+@pytest.mark.parametrize(
+    ("ref", "url", "expected"),
+    [
+        ("bitnami/redis", "https://charts.bitnami.com/bitnami", "bitnami"),
+        ("bitnami/redis", None, None),  # no repos: entry: nothing to add
+        ("/abs/charts/redis", "https://x", None),
+        ("./charts/redis", "https://x", None),
+        ("oci://registry.example/charts/redis", "https://x", None),
+        ("a/b/c", "https://x", None),
+    ],
+)
+def test_chart_ref_repo_name(ref: str, url: str | None, expected: str | None) -> None:
+    assert ChartRef(ref, repo_url=url).repo_name == expected
 
 
 def test_value_types_are_frozen() -> None:

@@ -20,6 +20,7 @@ def test_yaml_resources_record_their_source_file(
         ("ConfigMap", "web-config"): "manifests/web.yaml",
         ("Deployment", "web"): "manifests/web.yaml",
         ("Service", "web"): "manifests/svc.yaml",
+        ("Namespace", "demo"): None,  # created for the app, from no file
     }
 
 

@@ -219,6 +219,10 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     check("unfinished", lambda: repo.unfinished())
     other = repo.create_deployment(cluster="c", namespace="n")
     check("mark_interrupted", lambda: repo.mark_interrupted(other.deployment_id, "host died"))
+    check("get_many", lambda: repo.get_many(cluster="c", namespace="n"))
+    check(
+        "adopt_target", lambda: repo.adopt_target(old_cluster="c", new_cluster="c2", namespace="n")
+    )
 
     # Error paths: the session still ends and the connection still goes back.
     check("get (unknown id)", lambda: repo.get("dep-nope"), raises=NotFoundError)

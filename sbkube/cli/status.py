@@ -1,0 +1,101 @@
+"""``sbkube status``: drift between the recorded deployment and the live cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sbkube.cli.options import (
+    app_dir_options,
+    cluster_options,
+    make_cluster,
+    namespace_option,
+    output_option,
+)
+from sbkube.cli.output import echo_table, emit, paint
+
+if TYPE_CHECKING:
+    from sbkube.engine.drift import DriftReport
+
+
+def print_report(report: DriftReport) -> None:
+    click.echo(f"Status of {report.cluster}/{report.namespace} against the recorded deployments")
+    echo_table(
+        report.apps,
+        [
+            ("APP", lambda a: a.name),
+            ("TYPE", lambda a: a.type),
+            ("STATE", lambda a: a.state),
+            ("DEPLOYMENT", lambda a: a.deployment_id),
+            (
+                "RELEASE",
+                lambda a: (
+                    f"{a.release.release_name} rev {a.release.live_revision or '-'}"
+                    f" (recorded {a.release.recorded_revision})"
+                    if a.release
+                    else None
+                ),
+            ),
+            ("OBJECTS", lambda a: len(a.objects) if a.objects else None),
+        ],
+        empty="(no apps)",
+    )
+    details = [(a, r) for a in report.apps for r in a.reasons]
+    if details:
+        click.echo("")
+    for app, reason in details:
+        click.echo(f"{app.name}: {paint(reason, str(app.state))}")
+
+
+@click.command()
+@app_dir_options
+@namespace_option
+@cluster_options
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any app is drifted or missing.")
+@output_option
+@click.pass_context
+def status(
+    ctx: click.Context,
+    app_dir: Path,
+    config_file: str,
+    apps: tuple[str, ...],
+    namespace: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    memory_cluster: str | None,
+    exit_code: bool,
+    fmt: str,
+) -> None:
+    """Drift: compare each app's last successful recorded deployment with the live cluster.
+
+    Every object recorded is read live and its recorded fields compared; a Helm release
+    must still be at the recorded revision. Each app is in-sync, drifted (with the changed
+    fields), missing (nothing of it left live) or not-deployed (nothing recorded).
+    Nothing is changed or recorded.
+
+    Exit code: 0, or with --exit-code 1 when any app is drifted or missing; 1 when the
+    cluster cannot be reached; 2 bad input.
+
+    \b
+    Examples:
+      sbkube status --app-dir apps/demo
+      sbkube status --app-dir apps/demo --app web -o json --exit-code
+    """
+    from sbkube.engine.drift import status as drift_status
+
+    report = drift_status(
+        app_dir,
+        cluster=make_cluster(kubeconfig, kube_context, memory_cluster),
+        db=(ctx.find_root().obj or {}).get("state_url"),
+        apps=apps or None,
+        config_file=config_file,
+        namespace=namespace,
+    )
+    if fmt != "table":
+        emit(report, fmt)
+    else:
+        print_report(report)
+    if exit_code and report.drifted:
+        ctx.exit(1)

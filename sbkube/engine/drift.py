@@ -1,0 +1,246 @@
+"""Drift: what the record says is on the cluster, compared with what the cluster holds.
+
+For every app, the target's last successful recording of it (``last_successful_app``) is
+the reference: each resource it left in place is read live through the cluster port and
+its recorded fields compared with the live ones (``is_subset``, on the redacted form, so
+Secrets compare by digest); for a Helm app the release's current revision must also be
+the recorded one, in the ``deployed`` state. An app is
+
+* ``in-sync``: every recorded object exists with every recorded field unchanged;
+* ``drifted``: something changed outside sbkube (a field, an object gone, another Helm
+  revision), with the changed field paths;
+* ``missing``: nothing of it is left live (its release and every object are gone);
+* ``not-deployed``: nothing is recorded for it (never deployed, or uninstalled).
+
+Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sbkube.cluster.port import STATUS_DEPLOYED, STATUS_UNINSTALLED, Cluster
+from sbkube.engine.apply import live_resources
+from sbkube.errors import ClusterError
+from sbkube.model import Record, thaw
+from sbkube.redaction import is_digest, redact_manifest
+from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
+
+
+class DriftState(StrEnum):
+    IN_SYNC = "in-sync"
+    DRIFTED = "drifted"
+    MISSING = "missing"
+    NOT_DEPLOYED = "not-deployed"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDrift(Record):
+    """One recorded object against its live copy; ``fields`` are the changed paths."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    state: DriftState
+    fields: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{ns}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseDrift(Record):
+    """A Helm release: the recorded revision against the current one (None: gone)."""
+
+    release_name: str
+    namespace: str
+    recorded_revision: int
+    live_revision: int | None
+    live_status: str | None
+    state: DriftState
+
+
+@dataclass(frozen=True, slots=True)
+class AppDrift(Record):
+    name: str
+    type: str | None
+    namespace: str | None
+    state: DriftState
+    deployment_id: str | None
+    release: ReleaseDrift | None = None
+    objects: tuple[ObjectDrift, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """One short phrase per difference, for a table."""
+        out: list[str] = []
+        rel = self.release
+        if rel is not None and rel.state != DriftState.IN_SYNC:
+            if rel.live_revision is None:
+                out.append(f"release {rel.release_name} gone")
+            else:
+                out.append(
+                    f"release {rel.release_name} at revision {rel.live_revision} "
+                    f"({rel.live_status}), recorded {rel.recorded_revision}"
+                )
+        for obj in self.objects:
+            if obj.state == DriftState.MISSING:
+                out.append(f"{obj.ref} missing")
+            elif obj.state == DriftState.DRIFTED:
+                out.append(f"{obj.ref}: {', '.join(obj.fields)}")
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport(Record):
+    cluster: str
+    namespace: str
+    apps: tuple[AppDrift, ...]
+
+    @property
+    def drifted(self) -> bool:
+        """True when any app is drifted or missing (``--exit-code`` exits 1)."""
+        return any(a.state in (DriftState.DRIFTED, DriftState.MISSING) for a in self.apps)
+
+
+def changed_paths(desired: Any, live: Any, path: str = "") -> list[str]:
+    """Paths (``spec.replicas``, ``spec.containers[0].image``) where a field ``desired``
+    sets differs in ``live``: the ``is_subset`` comparison, saying where it fails."""
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return [path or "."]
+        out: list[str] = []
+        for key, value in desired.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in live:
+                out.append(sub)
+            else:
+                out += changed_paths(value, live[key], sub)
+        return out
+    if isinstance(desired, list | tuple):
+        if not isinstance(live, list | tuple) or len(desired) != len(live):
+            return [path or "."]
+        out = []
+        for index, (d, v) in enumerate(zip(desired, live, strict=True)):
+            out += changed_paths(d, v, f"{path}[{index}]")
+        return out
+    if desired == live:
+        return []
+    # A recorded value that holds a secret's digest (values scrubbed from a rendered
+    # manifest) cannot be compared with plain text, except when it is the digest of it.
+    if isinstance(desired, str) and "sha256:" in desired:
+        if is_digest(desired) and isinstance(live, str):
+            from sbkube.redaction import digest
+
+            return [] if digest(live) == desired else [path]
+        return []
+    return [path or "."]
+
+
+def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None) -> AppDrift:
+    """One app's drift against its last successful recording (None: never recorded)."""
+    if recorded is None:
+        return AppDrift(name, None, None, DriftState.NOT_DEPLOYED, None)
+    rel = recorded.helm_release
+    wanted = live_resources(recorded)
+    if not wanted and (rel is None or rel.status == STATUS_UNINSTALLED):
+        return AppDrift(
+            name, recorded.type, recorded.namespace, DriftState.NOT_DEPLOYED, recorded.deployment_id
+        )
+    release: ReleaseDrift | None = None
+    if rel is not None:
+        live_rel = cluster.helm_status(rel.release_name, rel.namespace)
+        if live_rel is None or live_rel.status == STATUS_UNINSTALLED:
+            rel_state = DriftState.MISSING
+        elif live_rel.revision != rel.revision or live_rel.status != STATUS_DEPLOYED:
+            rel_state = DriftState.DRIFTED
+        else:
+            rel_state = DriftState.IN_SYNC
+        release = ReleaseDrift(
+            rel.release_name,
+            rel.namespace,
+            rel.revision,
+            live_rel.revision if live_rel is not None else None,
+            live_rel.status if live_rel is not None else None,
+            rel_state,
+        )
+    objects: list[ObjectDrift] = []
+    for key, res in wanted.items():
+        api_version, kind, namespace, obj_name = key
+        live = cluster.get(key)
+        if live is None:
+            objects.append(
+                ObjectDrift(api_version, kind, namespace or None, obj_name, DriftState.MISSING)
+            )
+            continue
+        desired = thaw(res.current_state) if res.current_state is not None else {}
+        paths = tuple(changed_paths(desired, redact_manifest(live)))
+        state = DriftState.DRIFTED if paths else DriftState.IN_SYNC
+        objects.append(ObjectDrift(api_version, kind, namespace or None, obj_name, state, paths))
+    states = [o.state for o in objects] + ([release.state] if release is not None else [])
+    if states and all(s == DriftState.MISSING for s in states):
+        state = DriftState.MISSING
+    elif any(s != DriftState.IN_SYNC for s in states):
+        state = DriftState.DRIFTED
+    else:
+        state = DriftState.IN_SYNC
+    return AppDrift(
+        name,
+        recorded.type,
+        recorded.namespace,
+        state,
+        recorded.deployment_id,
+        release,
+        tuple(objects),
+    )
+
+
+def check_drift(
+    repo: DeploymentRepository, cluster: Cluster, namespace: str, apps: Sequence[str]
+) -> DriftReport:
+    """Drift of ``apps`` on the target (``cluster``, ``namespace``).
+
+    A cluster that cannot be read is an error naming it (exit 1), never a report."""
+    try:
+        return DriftReport(
+            cluster.name,
+            namespace,
+            tuple(
+                app_drift(
+                    cluster,
+                    name,
+                    repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=name),
+                )
+                for name in apps
+            ),
+        )
+    except ClusterError as err:
+        raise ClusterError(f"cluster {cluster.name}: {err.message}") from err
+
+
+def status(
+    app_dir: str | os.PathLike[str],
+    *,
+    cluster: Cluster,
+    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    apps: Sequence[str] | None = None,
+    config_file: str = "config.yaml",
+    namespace: str | None = None,
+) -> DriftReport:
+    """Drift of an app dir's apps (``apps``: a selection) on ``cluster``; ``namespace``
+    overrides config.yaml's."""
+    from sbkube.config import load_config
+    from sbkube.engine.deployer import open_database
+
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace)
+    names = loaded.select(list(apps) if apps else None)
+    repo = DeploymentRepository(open_database(db))
+    return check_drift(repo, cluster, loaded.config.namespace, names)

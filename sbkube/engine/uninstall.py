@@ -1,0 +1,284 @@
+"""``uninstall``: remove an app dir's apps from the cluster, recorded as a deployment.
+
+Per app, from its last successful recording on the target:
+
+* Helm app -> ``helm uninstall --keep-history``: the release's objects go, its revisions
+  stay (the current one ``uninstalled``), so ``sbkube rollback`` (a ``helm rollback`` to
+  the recorded revision) can bring it back, as with helm itself;
+* YAML app -> every object the recording left in place that still carries this app's
+  ownership labels is deleted (an object someone else took over is left, with a warning).
+
+The plan is computed first (read-only) and handed to ``confirm``; then, under the
+target's lock and through the per-app runner (``runner.run_apps``), each app is removed
+and recorded with command ``uninstall``: its resources as ``delete`` with their last
+state, its release with status ``uninstalled``. Dependents go before what they depend on;
+an app whose dependent failed to go is skipped. Apps with nothing recorded or live are
+left out; when no app has anything to remove, nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sbkube.cluster.port import STATUS_UNINSTALLED, Cluster, ObjectKey
+from sbkube.engine.apply import change_for, live_resources, owned_by, record_release
+from sbkube.engine.deployer import open_database
+from sbkube.engine.recovery import locked_target
+from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
+from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.errors import RefusedError
+from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
+from sbkube.redaction import DEFAULT_SECRET_KEYS
+from sbkube.state import (
+    AppDeploymentRecord,
+    AppHandle,
+    DeploymentDatabase,
+    DeploymentRepository,
+    DeploymentTracker,
+    ResourceInput,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppUninstallPlan(Record):
+    name: str
+    type: str
+    namespace: str
+    action: str  # helm-uninstall | delete
+    release_name: str | None = None
+    revision: int | None = None
+    changes: tuple[ResourceChange, ...] = ()
+    # Apps that depend on this one (they are removed first).
+    dependents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallPlan(Record):
+    cluster: str
+    namespace: str
+    apps: tuple[AppUninstallPlan, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallResult(Record):
+    """Outcome of :func:`uninstall`; ``deployment_id`` is None for a dry run or when
+    there was nothing to remove."""
+
+    plan: UninstallPlan
+    deployment_id: str | None
+    status: DeploymentStatus | None
+    dry_run: bool
+    apps: tuple[AppOutcome, ...] = ()
+    messages: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.deployment_id is None or self.status == DeploymentStatus.SUCCESS
+
+
+def plan_uninstall(
+    cluster: Cluster,
+    namespace: str,
+    apps: Sequence[tuple[str, str, str, str | None, tuple[str, ...]]],
+    recorded: Mapping[str, AppDeploymentRecord | None],
+) -> UninstallPlan:
+    """The plan for ``apps`` (name, type, namespace, release name, depends_on), in deploy
+    order; the result lists them in removal order (reversed)."""
+    plans: list[AppUninstallPlan] = []
+    warnings: list[str] = []
+    names = {a[0] for a in apps}
+    for name, app_type, app_ns, release_name, _deps in reversed(apps):
+        dependents = tuple(n for n, _t, _ns, _r, deps in apps if name in deps and n in names)
+        prev = recorded.get(name)
+        changes: list[ResourceChange] = []
+        for key in live_resources(prev):
+            live = cluster.get(key)
+            if live is None:
+                continue
+            if app_type == "yaml" and not owned_by(live, name, app_ns):
+                warnings.append(
+                    f"app {name}: {key[1]} {key[3]} no longer carries its ownership labels; "
+                    "left in place"
+                )
+                continue
+            changes.append(change_for(ResourceAction.DELETE, key))
+        if app_type == "helm" and release_name is not None:
+            info = cluster.helm_status(release_name, app_ns)
+            if info is None or info.status == STATUS_UNINSTALLED:
+                if not changes:
+                    continue
+                info = None
+            plans.append(
+                AppUninstallPlan(
+                    name,
+                    "helm",
+                    app_ns,
+                    "helm-uninstall",
+                    release_name=release_name,
+                    revision=info.revision if info else None,
+                    changes=tuple(changes),
+                    dependents=dependents,
+                )
+            )
+        elif changes:
+            plans.append(
+                AppUninstallPlan(
+                    name, "yaml", app_ns, "delete", changes=tuple(changes), dependents=dependents
+                )
+            )
+    return UninstallPlan(cluster.name, namespace, tuple(plans), tuple(warnings))
+
+
+def _remove_app(
+    plan: AppUninstallPlan,
+    prev: AppDeploymentRecord | None,
+    cluster: Cluster,
+    handle: AppHandle,
+) -> StepChanges:
+    """Remove one app and record it on ``handle``: its resources as ``delete``."""
+    recorded = live_resources(prev)
+    release: ReleaseChange | None = None
+    if plan.action == "helm-uninstall":
+        assert plan.release_name is not None
+        info = cluster.helm_status(plan.release_name, plan.namespace)
+        if info is not None and info.status != STATUS_UNINSTALLED:
+            values: dict[str, Any] = cluster.helm_get_values(plan.release_name, plan.namespace)
+            cluster.helm_uninstall(plan.release_name, plan.namespace, keep_history=True)
+            gone = replace(info, status=STATUS_UNINSTALLED)
+            record_release(handle, gone, values)
+            release = ReleaseChange(
+                action="uninstall",
+                release_name=info.name,
+                namespace=info.namespace,
+                chart=info.chart,
+                chart_version=info.chart_version,
+                from_revision=info.revision,
+                to_revision=None,
+                status=STATUS_UNINSTALLED,
+            )
+    inputs: list[ResourceInput] = []
+    for change in plan.changes:
+        key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
+        live = cluster.get(key)
+        if live is not None:
+            cluster.delete(key)
+        rec = recorded.get(key)
+        state = live if live is not None else thaw(rec.current_state) if rec else None
+        if state is not None:
+            inputs.append(
+                ResourceInput.from_manifest(
+                    state,
+                    ResourceAction.DELETE,
+                    previous=state,
+                    source_file=rec.source_file if rec else None,
+                )
+            )
+    handle.record_resources(inputs)
+    return plan.changes, release
+
+
+def uninstall(
+    app_dir: str | os.PathLike[str],
+    *,
+    cluster: Cluster,
+    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    apps: Sequence[str] | None = None,
+    dry_run: bool = False,
+    wait_lock: float = 0.0,
+    config_file: str = "config.yaml",
+    namespace: str | None = None,
+    progress: Progress | None = None,
+    confirm: Callable[[UninstallPlan], bool] | None = None,
+    command_args: Sequence[str] = (),
+) -> UninstallResult:
+    """Remove an app dir's apps (or ``apps``) from ``cluster``; see the module docstring."""
+    from sbkube.config import load_config
+
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace)
+    names = loaded.select(list(apps) if apps else None)
+    target_ns = loaded.config.namespace
+    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
+    database = open_database(db)
+    repo = DeploymentRepository(database, secret_keys=secret_keys)
+
+    def recorded() -> dict[str, AppDeploymentRecord | None]:
+        return {
+            n: repo.last_successful_app(cluster=cluster.name, namespace=target_ns, app=n)
+            for n in names
+        }
+
+    described = [
+        (
+            n,
+            loaded.app(n).type,
+            loaded.app_namespace(n),
+            loaded.release_name(n) if loaded.app(n).type == "helm" else None,
+            tuple(loaded.app(n).depends_on),
+        )
+        for n in names
+    ]
+    plan = plan_uninstall(cluster, target_ns, described, recorded())
+    if dry_run or not plan.apps:
+        return UninstallResult(plan, None, None, dry_run)
+    if confirm is not None and not confirm(plan):
+        raise RefusedError("uninstall cancelled")
+    messages: list[str] = []
+
+    def note(msg: str) -> None:
+        messages.append(msg)
+        if progress:
+            progress(msg)
+
+    from sbkube.config import sources_snapshot
+
+    tracker = DeploymentTracker(repo)
+    with locked_target(
+        database,
+        repo,
+        cluster,
+        target_ns,
+        command="uninstall",
+        wait_lock=wait_lock,
+        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+        note=note,
+    ) as lock:
+        # Read again under the lock: a deploy that finished meanwhile changed the record.
+        previous = recorded()
+        with tracker.track_deployment(
+            cluster=cluster.name,
+            namespace=target_ns,
+            app_dir=str(loaded.app_dir),
+            config=loaded.snapshot,
+            config_file=str(loaded.config_path),
+            command=Command.UNINSTALL,
+            command_args=list(command_args),
+            sources=sources_snapshot(loaded),
+            secret_keys=secret_keys,
+        ) as dep:
+            lock.set_deployment(dep.deployment_id)
+            steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
+            outcomes = run_apps(steps, dep, progress=progress)
+    return UninstallResult(plan, dep.deployment_id, dep.status, False, outcomes, tuple(messages))
+
+
+def _step(
+    plan: AppUninstallPlan, prev: AppDeploymentRecord | None, cluster: Cluster, app: Any
+) -> AppStep:
+    def run(handle: AppHandle) -> StepChanges:
+        return _remove_app(plan, prev, cluster, handle)
+
+    return AppStep(
+        name=plan.name,
+        type=plan.type,
+        namespace=plan.namespace,
+        run=run,
+        config=app.model_dump(mode="json"),
+        # Reversed: an app is removed only once the apps that depend on it are gone.
+        depends_on=plan.dependents,
+        label="uninstall",
+    )

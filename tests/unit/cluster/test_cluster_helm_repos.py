@@ -1,0 +1,168 @@
+"""Charts from repositories, with the real helm and a chart repository served on loopback:
+``repo/chart`` through sbkube's own repository config, index refreshed for a new version,
+local charts' unvendored dependencies built."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sbkube.cluster.helm import HelmClient
+from sbkube.cluster.port import ChartRef
+from sbkube.errors import ClusterError
+
+pytestmark = pytest.mark.helm
+
+CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
+
+
+@dataclass
+class ChartRepo:
+    """A directory of packaged charts with its index.yaml, served over HTTP on loopback."""
+
+    root: Path
+    helm_binary: str
+    url: str = ""
+    requests: list[str] = field(default_factory=list)
+
+    def publish(self, version: str) -> None:
+        """Package demo-redis as ``version`` and index the repository again."""
+        source = self.root.parent / f"demo-redis-{version}"
+        shutil.copytree(CHARTS / "demo-redis", source)
+        meta = yaml.safe_load((source / "Chart.yaml").read_text())
+        (source / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
+        for argv in (
+            ["package", str(source), "-d", str(self.root)],
+            ["repo", "index", str(self.root)],
+        ):
+            subprocess.run([self.helm_binary, *argv], check=True, capture_output=True)
+
+    def index_fetches(self) -> int:
+        return sum(1 for path in self.requests if path.endswith("/index.yaml"))
+
+
+@pytest.fixture
+def chart_repo(tmp_path: Path, helm_binary: str) -> Iterator[ChartRepo]:
+    repo = ChartRepo(tmp_path / "repo", helm_binary)
+    repo.root.mkdir()
+    repo.publish("0.1.0")
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(repo.root), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            repo.requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    repo.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield repo
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """sbkube's cache directory, and the user's own helm directories (to stay untouched)."""
+    cache = tmp_path / "xdg-cache"
+    user = tmp_path / "user-helm"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    for var in ("HELM_CONFIG_HOME", "HELM_CACHE_HOME", "HELM_DATA_HOME"):
+        monkeypatch.setenv(var, str(user / var.lower()))
+    monkeypatch.delenv("HELM_REPOSITORY_CONFIG", raising=False)
+    monkeypatch.delenv("HELM_REPOSITORY_CACHE", raising=False)
+    return {"sbkube": cache / "sbkube" / "helm", "user": user}
+
+
+def chart_label(manifests: list[dict[str, Any]]) -> str:
+    return str(manifests[0]["metadata"]["labels"]["helm.sh/chart"])
+
+
+def render(helm_binary: str, chart: ChartRef) -> list[dict[str, Any]]:
+    # A new client per call: a new sbkube run, which knows nothing of the previous one.
+    return HelmClient(helm_binary).template(chart, release_name="r", namespace="n", values={})
+
+
+def test_repo_chart_is_resolved_through_sbkubes_own_repository_config(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path]
+) -> None:
+    chart = ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url)
+
+    assert chart_label(render(helm_binary, chart)) == "demo-redis-0.1.0"
+
+    config = yaml.safe_load((homes["sbkube"] / "repositories.yaml").read_text())
+    assert [(r["name"], r["url"]) for r in config["repositories"]] == [("loop", chart_repo.url)]
+    # The user's helm directories were never written.
+    assert not homes["user"].exists() or not any(homes["user"].rglob("repositories.yaml"))
+
+
+def test_index_is_fetched_again_only_for_a_version_it_lacks(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path]
+) -> None:
+    render(helm_binary, ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url))
+    assert chart_repo.index_fetches() == 1  # helm repo add
+    render(helm_binary, ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url))
+    assert chart_repo.index_fetches() == 1  # configured, and the version is in the index
+
+    chart_repo.publish("0.2.0")
+    newer = render(helm_binary, ChartRef("loop/demo-redis", "0.2.0", repo_url=chart_repo.url))
+
+    assert chart_label(newer) == "demo-redis-0.2.0"
+    assert chart_repo.index_fetches() == 2  # helm repo update, once
+
+
+def test_a_version_the_repository_does_not_have_is_named(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path]
+) -> None:
+    with pytest.raises(ClusterError) as err:
+        render(helm_binary, ChartRef("loop/demo-redis", "9.9.9", repo_url=chart_repo.url))
+    assert str(err.value) == (
+        f"chart loop/demo-redis version 9.9.9 not found in repository loop ({chart_repo.url})"
+    )
+
+
+def test_a_changed_repository_url_is_followed(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path]
+) -> None:
+    render(helm_binary, ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url + "/"))
+    render(helm_binary, ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url))
+    config = yaml.safe_load((homes["sbkube"] / "repositories.yaml").read_text())
+    assert [r["url"] for r in config["repositories"]] == [chart_repo.url]
+
+
+def test_local_chart_dependencies_are_built_when_not_vendored(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path], tmp_path: Path
+) -> None:
+    parent = tmp_path / "parent"
+    (parent / "templates").mkdir(parents=True)
+    (parent / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "parent",
+                "version": "1.0.0",
+                "dependencies": [
+                    {"name": "demo-redis", "version": "0.1.0", "repository": chart_repo.url}
+                ],
+            }
+        )
+    )
+
+    manifests = render(helm_binary, ChartRef(str(parent)))
+
+    assert "demo-redis-0.1.0" in {m["metadata"]["labels"]["helm.sh/chart"] for m in manifests}
+    assert [p.name for p in (parent / "charts").iterdir()] == ["demo-redis-0.1.0.tgz"]
+    fetched = len(chart_repo.requests)
+    render(helm_binary, ChartRef(str(parent)))
+    assert len(chart_repo.requests) == fetched  # vendored now: nothing downloaded again
