@@ -12,6 +12,7 @@ nothing of sbkube, so no layer reaches into another for them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -115,6 +116,13 @@ def thaw(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    # dataclasses.fields() filters the class's fields again on every call; a report turns
+    # thousands of records into JSON.
+    return tuple(f.name for f in fields(cls))
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON-ready data from records, results, enums and datetimes.
 
@@ -131,7 +139,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [jsonable(v) for v in value]
     if hasattr(value, "__dataclass_fields__"):
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
+        return {
+            name: jsonable(getattr(value, name))
+            for name in _field_names(value if isinstance(value, type) else type(value))
+        }
     return value
 
 

@@ -1,25 +1,65 @@
-"""What reaches the database: manifests without volatile fields, secrets as digests.
+"""The one detection layer: what counts as a secret, and how it is digested or masked.
 
-Secrets never reach the store in plain text. ``Secret`` objects keep their keys but
-every ``data``/``stringData`` value becomes ``sha256:<hex>``; Helm values and config
-snapshots have every scalar under a secret-looking key (``password``, ``token``,
-``apiKey``, ``existingSecret``…) replaced the same way. A digest still changes when
-the value changes, so diffs can say "changed" without showing either value. The
-``last-applied-configuration`` annotation is dropped because it repeats the whole
-object, secrets included.
+Everything sbkube stores or prints passes through here: config snapshots, Helm values,
+app metadata, rendered and live manifests (current and previous state), command
+arguments, error messages, and the CLI's output. A secret is found by
 
-Checksums are taken over the stored (normalized, redacted) form, with the fields a
-server changes on its own left out, so "unchanged" means unchanged by the user.
+* its key: a scalar under ``password``, ``apiToken``, ``tls.key``… (word matching, so
+  ``keycloak`` stays readable); in manifests the reference fields (``key`` of a
+  ``secretKeyRef``, ``secretName``) are names, not secrets, and stay;
+* the Kubernetes env idiom: ``{name: DB_PASSWORD, value: V}`` (``V`` is the secret);
+* URL userinfo anywhere in a string: ``postgres://user:V@host/db``;
+* secret-named flags in strings and string lists: ``--db-password=V``, ``--token V``,
+  ``["--token", "V"]``;
+* credential formats that are secrets wherever they stand: PEM private keys, AWS access
+  key ids, GitHub/GitLab/Slack/Stripe/Google/npm tokens, JWTs;
+* reappearance: every value found so far in this process (and every ``data`` value of a
+  Secret, decoded), wherever it shows up again, also base64- or URL-encoded. A chart that
+  renders ``{{ .Values.auth.password | b64enc }}`` into a ConfigMap is caught this way.
+
+Focused detectors rather than detect-secrets: its plugin registry imports on use and its
+entropy plugins flag hashes and image digests, while the shapes above are the ones charts
+and command lines actually carry; the regexes are compiled once, on first use.
+
+Keyed digests. A stored secret becomes ``hmac-sha256:<hex>`` =
+``HMAC-SHA256(key, sha256_hex(value))``. The key is never in the store: it comes from
+``SBKUBE_DIGEST_KEY`` or from a key file (``$XDG_CONFIG_HOME/sbkube/digest.key``, else
+``~/.config/sbkube/digest.key``) that sbkube creates with mode 0600. Hence
+
+* a stolen database does not let anyone test guesses of a weak password offline;
+* equal secrets have equal digests under one key, so "changed"/"unchanged" still works,
+  within a store and across stores that share the key (a team sharing one PostgreSQL
+  store shares the key too; a history exported and imported elsewhere compares there
+  when the key travels with it); two keys give unrelated digests;
+* the HMAC is taken over the plain sha256 rather than the value so that digests written
+  before keys existed (``sha256:<hex>``) can be re-keyed without the plain text: the
+  migration ``0003`` and ``state import`` turn ``sha256:H`` into ``HMAC(key, H)``, exactly
+  the digest the same value gets now. Legacy digests that were not re-keyed still count
+  as digests (they are masked, never shown).
+
+Free text (error messages, output lines) is masked rather than digested: the secret
+becomes ``***``, as SQLAlchemy prints a URL's password.
+
+Checksums (:func:`manifest_checksum`) are plain sha256 of the stored form: that form
+holds digests only, and a checksum must not change with the key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
+from sbkube.errors import ConfigError
 from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
 
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
@@ -35,23 +75,127 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "privatekey",
     "pwd",
 )
-DIGEST_PREFIX = "sha256:"
+DIGEST_PREFIX = "hmac-sha256:"
+LEGACY_PREFIX = "sha256:"
+CHECKSUM_PREFIX = "sha256:"
+DIGEST_KEY_ENV = "SBKUBE_DIGEST_KEY"
+MASK = "***"
+# Shorter values are digested where they stand but not hunted elsewhere: scrubbing every
+# "abc" from a manifest would mangle it without protecting anything.
+MIN_REAPPEARING = 6
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Manifest fields that name a secret rather than hold one.
+_REFERENCE_KEYS = frozenset(
+    {"key", "secretName", "secretRef", "secretKeyRef", "existingSecret", "tokenSecretRef"}
+)
+_ENV_NAME_FIELDS = ("name", "key", "env", "variable")
 
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def digest(value: Any) -> str:
-    """``sha256:<hex>`` of a value (strings hashed as they are, anything else as JSON)."""
+# --------------------------------------------------------------------------- digest key
+
+
+def _key_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sbkube" / "digest.key"
+
+
+_FILE_KEYS: dict[str, bytes] = {}
+
+
+def _read_or_create_key(path: Path) -> bytes:
+    cached = _FILE_KEYS.get(str(path))
+    if cached is not None:
+        return cached
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        import tempfile  # only on the first run of a user: kept off `state list`'s imports
+
+        # Written whole under a private temporary name, then linked into place: the key
+        # file never exists half-written, and of two first runs at once one key wins
+        # (link fails on the other, which then reads the winner's).
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".digest-key-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32).hex().encode() + b"\n")
+            with suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_bytes().strip()
+    if not key:
+        raise ConfigError(f"digest key file {path} is empty: remove it or set {DIGEST_KEY_ENV}")
+    _FILE_KEYS[str(path)] = key
+    return key
+
+
+def digest_key() -> bytes:
+    """The HMAC key of secret digests: ``$SBKUBE_DIGEST_KEY``, else the user's key file."""
+    env = os.environ.get(DIGEST_KEY_ENV)
+    if env:
+        return env.encode()
+    return _read_or_create_key(_key_file())
+
+
+def _plain_sha256(value: Any) -> str:
     data = value if isinstance(value, str) else canonical_json(value)
-    return DIGEST_PREFIX + hashlib.sha256(data.encode()).hexdigest()
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _keyed(plain_hex: str, key: bytes | None) -> str:
+    mac = hmac.new(key if key is not None else digest_key(), plain_hex.encode(), hashlib.sha256)
+    return DIGEST_PREFIX + mac.hexdigest()
+
+
+def digest(value: Any, key: bytes | None = None) -> str:
+    """``hmac-sha256:<hex>`` of a value (strings as they are, anything else as JSON)."""
+    return _keyed(_plain_sha256(value), key)
 
 
 def is_digest(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(DIGEST_PREFIX) and len(value) == 71
+    """A secret digest, keyed or from before keys (``sha256:<64 hex>``)."""
+    if not isinstance(value, str):
+        return False
+    if value.startswith(DIGEST_PREFIX):
+        return len(value) == len(DIGEST_PREFIX) + 64
+    return value.startswith(LEGACY_PREFIX) and len(value) == len(LEGACY_PREFIX) + 64
+
+
+def rekey_legacy(value: Any, key: bytes | None = None, *, secret: bool = False) -> Any:
+    """Copy of JSON-like ``value`` with its legacy ``sha256:<hex>`` secret digests re-keyed.
+
+    Only where sbkube put a digest for a secret (a Secret's ``data``/``stringData``, a leaf
+    under a secret-looking key): an image digest (``digest: sha256:…``) has the same shape
+    and must stay as it is. Digests that older versions put inside longer strings stay
+    unkeyed: they compare as "changed" once, on the next deployment.
+    """
+    if isinstance(value, str):
+        hexpart = value[len(LEGACY_PREFIX) :]
+        if secret and value.startswith(LEGACY_PREFIX) and _HEX64.fullmatch(hexpart):
+            return _keyed(hexpart, key if key is not None else digest_key())
+        return value
+    if isinstance(value, Mapping):
+        payload = ("data", "stringData") if is_secret_manifest(value) else ()
+        return {
+            k: rekey_legacy(v, key, secret=secret or k in payload or is_secret_key(str(k)))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [rekey_legacy(v, key, secret=secret) for v in value]
+    return value
+
+
+def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
+    """Checksum of a manifest already in the store's form (no secrets left in it)."""
+    return CHECKSUM_PREFIX + hashlib.sha256(canonical_json(stored_manifest).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- key names
 
 
 def _words(key: str) -> list[str]:
@@ -79,123 +223,407 @@ def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bo
     )
 
 
-def _redact_leaves(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _redact_leaves(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_leaves(v) for v in value]
-    if value is None or isinstance(value, bool) or is_digest(value):
+# --------------------------------------------------------------------------- text detectors
+
+# userinfo password of any URL: scheme://user:PASS@host (PASS up to the last @ before the
+# host, so a password holding "@" or ":" is still covered whole).
+_URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s/]+)@")
+# --db-password=V and --token V (a flag), password=V and password: V (an assignment).
+_FLAG_NAME = r"[A-Za-z][A-Za-z0-9_.-]*"
+_SECRET_TEXT = r"(?P<secret>\"[^\"]+\"|'[^']+'|[^\s,;&\"']+)"
+_FLAG_ASSIGN = re.compile(
+    rf"(?<![A-Za-z0-9_.-])(?:--?(?P<flag>{_FLAG_NAME})(?:=|\s+)|(?P<name>{_FLAG_NAME})(?:=|:\s*))"
+    + _SECRET_TEXT
+)
+_PEM = re.compile(
+    r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
+)
+_CREDENTIAL_FORMATS = re.compile(
+    "|".join(
+        (
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",  # AWS access key id
+            r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",  # GitHub tokens
+            r"\bgithub_pat_[A-Za-z0-9_]{22,}\b",
+            r"\bglpat-[A-Za-z0-9_-]{20,}\b",  # GitLab
+            r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",  # Slack
+            r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b",  # Stripe
+            r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API key
+            r"\bnpm_[A-Za-z0-9]{36}\b",  # npm
+            r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\b",  # SendGrid
+            r"\bsk-[A-Za-z0-9_-]{32,}\b",  # OpenAI-style
+            r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b",  # JWT
+        )
+    )
+)
+_SECRET_NAME_HINT = re.compile(
+    r"pass|pwd|token|secret|key|credential|auth", re.IGNORECASE
+)  # cheap pre-filter before the word test
+
+
+def _flag_is_secret(name: str, patterns: tuple[str, ...]) -> bool:
+    return bool(_SECRET_NAME_HINT.search(name)) and is_secret_key(name, patterns)
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def _plausible_secret(text: str) -> bool:
+    # "--password-file /path" or "password: ${DB_PASSWORD}" name where a secret is, not it.
+    return bool(text) and not text.startswith(("$", "{{", "/", "<")) and not is_digest(text)
+
+
+def find_in_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[str]:
+    """The secrets a free-text string carries (URL passwords, flags, PEM keys, tokens)."""
+    pats = tuple(patterns)
+    found: list[str] = []
+    if "://" in text:
+        found += [m.group("secret") for m in _URL_PASSWORD.finditer(text)]
+    if "PRIVATE KEY-----" in text:
+        found += [m.group(0) for m in _PEM.finditer(text)]
+    found += [m.group(0) for m in _CREDENTIAL_FORMATS.finditer(text)]
+    if _SECRET_NAME_HINT.search(text):
+        for m in _FLAG_ASSIGN.finditer(text):
+            value = _unquote(m.group("secret"))
+            name = m.group("flag") or m.group("name")
+            if _flag_is_secret(name, pats) and _plausible_secret(value):
+                found.append(value)
+    return [s for s in found if s and not is_digest(s)]
+
+
+def _variants(secret: str) -> set[str]:
+    """The forms a secret reappears in: itself, base64 (padded or not), URL-encoded."""
+    raw = secret.encode()
+    b64 = base64.b64encode(raw).decode()
+    forms = {
+        secret,
+        b64,
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
+    return {f for f in forms if len(f) >= MIN_REAPPEARING}
+
+
+# Every secret this process has found: a value found while recording one app is hidden in
+# everything recorded or printed afterwards (another app's manifests, an error line).
+_SEEN: dict[str, str] = {}  # variant -> the plain secret it encodes
+
+
+def remember(secrets: Iterable[str]) -> None:
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= MIN_REAPPEARING and not is_digest(secret):
+            for form in _variants(secret):
+                _SEEN.setdefault(form, secret)
+
+
+def _known_forms(extra: Iterable[str] = ()) -> dict[str, str]:
+    forms = dict(_SEEN)
+    for secret in extra:
+        if isinstance(secret, str) and len(secret) >= MIN_REAPPEARING and not is_digest(secret):
+            for form in _variants(secret):
+                forms.setdefault(form, secret)
+    return forms
+
+
+def _replace_known(text: str, forms: Mapping[str, str], replace: Callable[[str], str]) -> str:
+    if is_digest(text) or not forms:
+        return text
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, replace(forms[form]))
+    return text
+
+
+def _redact_text(
+    text: str, patterns: tuple[str, ...], replace: Callable[[str], str], forms: Mapping[str, str]
+) -> str:
+    found = find_in_text(text, patterns)
+    remember(found)
+    all_forms = dict(forms)
+    for secret in found:
+        for form in _variants(secret) | {secret}:
+            all_forms.setdefault(form, secret)
+    return _replace_known(text, all_forms, replace)
+
+
+def mask_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> str:
+    """Free text (an error message, an output line) with every secret it holds as ``***``."""
+    return _redact_text(text, tuple(patterns), lambda _s: MASK, _known_forms())
+
+
+def mask_url(url: str) -> str:
+    """A database URL fit to print or record: its password (if any) becomes ``***``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('pre')}{MASK}@", url)
+
+
+# --------------------------------------------------------------------------- structures
+
+
+class Redactor:
+    """Finds secrets in JSON-like data and returns the copy fit for the store.
+
+    ``known`` are secrets already found elsewhere (another app's values, a Secret's data):
+    their text and encoded forms are replaced wherever they reappear. What a Redactor
+    finds is remembered for the rest of the process.
+    """
+
+    def __init__(
+        self,
+        patterns: Iterable[str] = DEFAULT_SECRET_KEYS,
+        known: Iterable[str] = (),
+        key: bytes | None = None,
+    ) -> None:
+        self.patterns = tuple(patterns)
+        self._extra = tuple(known)
+        self._key = key if key is not None else digest_key()
+
+    def digest(self, value: Any) -> str:
+        return digest(value, self._key)
+
+    # -- finding -----------------------------------------------------------------------
+
+    def find(self, value: Any, *, manifest: bool = False) -> set[str]:
+        """Every secret ``value`` holds, by every detector (not including reappearances)."""
+        found: set[str] = set()
+        self._walk(value, found, manifest=manifest)
+        remember(found)
+        return found
+
+    def _leaves(self, value: Any, found: set[str]) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                self._leaves(item, found)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                self._leaves(item, found)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)
+            if not is_digest(text):
+                found.add(text)
+
+    def _secret_field(self, key: Any, *, manifest: bool) -> bool:
+        return (not manifest or str(key) not in _REFERENCE_KEYS) and is_secret_key(
+            str(key), self.patterns
+        )
+
+    def _env_secret(self, item: Mapping[str, Any]) -> str | None:
+        """The field holding the secret of ``{name: DB_PASSWORD, value: V}``, if any."""
+        if "value" not in item:
+            return None
+        for field in _ENV_NAME_FIELDS:
+            name = item.get(field)
+            if isinstance(name, str) and field != "value" and is_secret_key(name, self.patterns):
+                return "value"
+        return None
+
+    def _walk(self, value: Any, found: set[str], *, manifest: bool) -> None:
+        if isinstance(value, Mapping):
+            env_field = self._env_secret(value)
+            for k, v in value.items():
+                if k == env_field or (
+                    self._secret_field(k, manifest=manifest)
+                    and not (manifest and isinstance(v, Mapping | list))
+                ):
+                    self._leaves(v, found)
+                else:
+                    self._walk(v, found, manifest=manifest)
+        elif isinstance(value, list | tuple):
+            pending = False  # the previous item was a secret-named flag with no value
+            for item in value:
+                if pending and isinstance(item, str) and _plausible_secret(item):
+                    found.add(item)
+                    pending = False
+                    continue
+                pending = (
+                    isinstance(item, str)
+                    and item.startswith("-")
+                    and "=" not in item
+                    and _flag_is_secret(item.lstrip("-"), self.patterns)
+                )
+                self._walk(item, found, manifest=manifest)
+        elif isinstance(value, str):
+            found.update(find_in_text(value, self.patterns))
+
+    # -- redacting -----------------------------------------------------------------------
+
+    def _forms(self, found: Iterable[str]) -> dict[str, str]:
+        return _known_forms((*self._extra, *found))
+
+    def _scrub(self, value: Any, forms: Mapping[str, str]) -> Any:
+        if isinstance(value, str):
+            if value in forms:
+                return self.digest(forms[value])
+            return _replace_known(value, forms, self.digest)
+        if isinstance(value, Mapping):
+            return {k: self._scrub(v, forms) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v, forms) for v in value]
         return value
-    return digest(value)
+
+    def _digest_found(self, value: Any, found: set[str], *, manifest: bool) -> Any:
+        """Copy with the positions :meth:`find` looks at digested as a whole."""
+        if isinstance(value, Mapping):
+            env_field = self._env_secret(value)
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if k == env_field or (
+                    self._secret_field(k, manifest=manifest)
+                    and not (manifest and isinstance(v, Mapping | list))
+                ):
+                    out[k] = self._digest_leaves(v)
+                else:
+                    out[k] = self._digest_found(v, found, manifest=manifest)
+            return out
+        if isinstance(value, list | tuple):
+            return [self._digest_found(v, found, manifest=manifest) for v in value]
+        return value
+
+    def _digest_leaves(self, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: self._digest_leaves(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._digest_leaves(v) for v in value]
+        if value is None or isinstance(value, bool) or is_digest(value):
+            return value
+        return self.digest(value)
+
+    def values(self, value: Any) -> Any:
+        """Copy of JSON-like ``value`` (values, a config snapshot, metadata) for the store."""
+        found = self.find(value)
+        return self._scrub(self._digest_found(value, found, manifest=False), self._forms(found))
+
+    def manifest(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """What the store keeps of a manifest: volatile fields dropped, secrets digested."""
+        out = strip_volatile(manifest)
+        if out.get("kind") == "List" and isinstance(out.get("items"), list):
+            out["items"] = [
+                self.manifest(item) if isinstance(item, Mapping) else item for item in out["items"]
+            ]
+            return out
+        found = self.find(out, manifest=True)
+        if is_secret_manifest(out):
+            found |= _secret_payload(out)
+            remember(found)
+            for field in ("data", "stringData"):
+                payload = out.get(field)
+                if isinstance(payload, Mapping):
+                    out[field] = {
+                        k: v if is_digest(v) else self.digest(v) for k, v in payload.items()
+                    }
+        stored: dict[str, Any] = self._scrub(
+            self._digest_found(out, found, manifest=True), self._forms(found)
+        )
+        return stored
+
+    def args(self, args: Iterable[Any]) -> list[Any]:
+        """Command-line arguments fit for the store: URL passwords masked (``--state``),
+        secret flags and ``--set auth.password=V`` values digested."""
+        items = list(args)
+        out: list[Any] = []
+        for item in items:
+            if isinstance(item, str) and "=" in item and not item.startswith("-"):
+                # --set a.b.password=V arrives as its own argument "a.b.password=V"
+                key, _, value = item.partition("=")
+                if is_secret_key(key, self.patterns) and not is_digest(value):
+                    remember([value])
+                    item = f"{key}={self.digest(value)}"
+            out.append(item)
+        redacted: list[Any] = self.values(out)
+        return [mask_url(a) if isinstance(a, str) else a for a in redacted]
 
 
-def redact_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> Any:
-    """Copy of JSON-like ``value`` with every scalar under a secret-looking key digested."""
-    pats = tuple(patterns)
-    if isinstance(value, Mapping):
-        return {
-            k: _redact_leaves(v) if is_secret_key(str(k), pats) else redact_values(v, pats)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact_values(v, pats) for v in value]
-    return value
-
-
-def redact_args(args: Iterable[Any], patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Any]:
-    """Command-line arguments with ``key=value`` secrets digested (``--set auth.password=x``)."""
-    pats = tuple(patterns)
-    out: list[Any] = []
-    for arg in args:
-        if isinstance(arg, str) and "=" in arg:
-            key, _, value = arg.partition("=")
-            if is_secret_key(key.lstrip("-"), pats) and not is_digest(value):
-                arg = f"{key}={digest(value)}"
-        out.append(redact_values(arg, pats) if not isinstance(arg, str) else arg)
-    return out
+def _secret_payload(secret: Mapping[str, Any]) -> set[str]:
+    """A Secret's values in plain text: ``stringData`` as is, ``data`` decoded."""
+    found: set[str] = set()
+    for field in ("data", "stringData"):
+        payload = secret.get(field)
+        if not isinstance(payload, Mapping):
+            continue
+        for value in payload.values():
+            if not isinstance(value, str) or is_digest(value):
+                continue
+            found.add(value)
+            if field == "data":
+                # Not base64 (or not text): the value itself is all there is to hunt.
+                with suppress(binascii.Error, UnicodeDecodeError, ValueError):
+                    found.add(base64.b64decode(value, validate=True).decode())
+    return found
 
 
 def is_secret_manifest(manifest: Mapping[str, Any]) -> bool:
     return manifest.get("kind") == "Secret" and str(manifest.get("apiVersion", "")) == "v1"
 
 
+# --------------------------------------------------------------------------- shorthands
+
+
+def redact_values(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> Any:
+    """Copy of JSON-like ``value`` with every secret digested (see :class:`Redactor`)."""
+    return Redactor(patterns).values(value)
+
+
+def redact_args(args: Iterable[Any], patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Any]:
+    return Redactor(patterns).args(args)
+
+
 def redact_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalized copy of a manifest fit for the store (Secret payloads digested)."""
-    out = strip_volatile(manifest)
-    if is_secret_manifest(out):
-        for field in ("data", "stringData"):
-            payload = out.get(field)
-            if isinstance(payload, Mapping):
-                out[field] = {k: v if is_digest(v) else digest(v) for k, v in payload.items()}
-    return out
+    """Normalized copy of a manifest fit for the store (secrets digested)."""
+    return Redactor().manifest(manifest)
 
 
 def secret_leaves(value: Any, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> set[str]:
-    """The string values under secret-looking keys (4+ characters), to scrub elsewhere."""
-    pats = tuple(patterns)
-    found: set[str] = set()
-
-    def leaves(v: Any) -> None:
-        if isinstance(v, Mapping):
-            for item in v.values():
-                leaves(item)
-        elif isinstance(v, list | tuple):
-            for item in v:
-                leaves(item)
-        elif isinstance(v, str | int | float) and not isinstance(v, bool):
-            text = str(v)
-            if len(text) >= 4 and not is_digest(text):
-                found.add(text)
-
-    def walk(v: Any) -> None:
-        if isinstance(v, Mapping):
-            for k, item in v.items():
-                if is_secret_key(str(k), pats):
-                    leaves(item)
-                else:
-                    walk(item)
-        elif isinstance(v, list | tuple):
-            for item in v:
-                walk(item)
-
-    walk(value)
-    return found
+    """The secrets ``value`` holds (by every detector), to scrub wherever they reappear."""
+    return Redactor(patterns).find(value)
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """Copy of ``value`` with every occurrence of a known secret string digested.
-
-    A chart may render a password anywhere — an env var, a connection URL in a ConfigMap —
-    not only into a Secret; the values it came from are known, so their text is replaced
-    wherever it shows up in the rendered manifests.
-    """
-    found = sorted({s for s in secrets if s}, key=len, reverse=True)
-    if not found:
-        return value
-
-    def fix(v: Any) -> Any:
-        if isinstance(v, str):
-            if is_digest(v):
-                return v
-            for secret in found:
-                if secret in v:
-                    v = digest(secret) if v == secret else v.replace(secret, digest(secret))
-            return v
-        if isinstance(v, Mapping):
-            return {k: fix(item) for k, item in v.items()}
-        if isinstance(v, list | tuple):
-            return [fix(item) for item in v]
-        return v
-
-    return fix(value)
+    """Copy of ``value`` with every occurrence of a known secret (or its encodings) digested."""
+    red = Redactor(known=secrets)
+    return red._scrub(value, red._forms(()))
 
 
 def store_form(manifest: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """What the store keeps of a manifest: :func:`redact_manifest`, then :func:`scrub`."""
-    out: dict[str, Any] = scrub(redact_manifest(manifest), secrets)
-    return out
+    """What the store keeps of a manifest, ``secrets`` also scrubbed wherever they appear."""
+    return Redactor(known=secrets).manifest(manifest)
 
 
-def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
-    """Checksum of a manifest already passed through :func:`redact_manifest`."""
-    return digest(canonical_json(stored_manifest))
+def holds_secret(manifest: Any) -> bool:
+    """True for a Secret, or a ``kind: List`` with one among its items."""
+    if not isinstance(manifest, Mapping):
+        return False
+    if is_secret_manifest(manifest):
+        return True
+    items = manifest.get("items") if manifest.get("kind") == "List" else None
+    return isinstance(items, list) and any(holds_secret(i) for i in items)
+
+
+def learn_manifests(manifests: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Find (and remember) the secrets a set of manifests holds, before any is stored, so
+    that a value one object holds is hidden in every other (a Secret's password quoted in
+    a ConfigMap listed before it)."""
+    red = Redactor()
+    found: set[str] = set()
+    for manifest in manifests:
+        items = manifest.get("items") if manifest.get("kind") == "List" else None
+        if isinstance(items, list):
+            found |= learn_manifests(i for i in items if isinstance(i, Mapping))
+            continue
+        found |= red.find(manifest, manifest=True)
+        if is_secret_manifest(manifest):
+            found |= _secret_payload(manifest)
+    remember(found)
+    return found
+
+
+_DIGEST_IN_TEXT = re.compile(r"(?:hmac-sha256|sha256):[0-9a-f]{64}")
+
+
+def mask_digests(text: str, replacement: str) -> str:
+    """``text`` with every secret digest in it (whole, or inside a URL or ``key=…``
+    argument, where scrubbing put it) replaced: a digest of a short password can be guessed
+    back by whoever holds the key, so what is handed around carries none."""
+    return replacement if is_digest(text) else _DIGEST_IN_TEXT.sub(replacement, text)

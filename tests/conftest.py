@@ -19,6 +19,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Secret digests are keyed; without a key sbkube would create a key file in the real
+# home of whoever runs the tests. Subprocess tests set their own HOME (and key) instead.
+os.environ.setdefault("SBKUBE_DIGEST_KEY", "sbkube-test-digest-key")
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")

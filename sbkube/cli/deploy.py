@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from sbkube.cli.options import (
     wait_lock_option,
 )
 from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint
+from sbkube.redaction import holds_secret, mask_text
 
 if TYPE_CHECKING:
     from sbkube.engine.results import DeployResult, ReleaseChange
@@ -49,7 +51,7 @@ def print_result(result: DeployResult) -> None:
                 lambda a: _release_text(a.release),
             ),
             # The first line of an error; its detail lines went to stderr as progress.
-            ("CHANGES", lambda a: a.error.split("\n", 1)[0] if a.error else a.summary),
+            ("CHANGES", lambda a: mask_text(a.error.split("\n", 1)[0]) if a.error else a.summary),
             ("TIME", lambda a: f"{a.seconds:.1f}s"),
         ],
     )
@@ -133,6 +135,16 @@ def deploy(
         ctx.exit(1)
 
 
+def _write_rendered(target: Path, text: str, *, private: bool) -> None:
+    """Write one app's manifests; mode 0600 when they hold a Secret, whatever the umask
+    or the mode an earlier run left (other files get the umask's default)."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    if private:
+        os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 @click.command()
 @app_dir_options
 @namespace_option
@@ -180,12 +192,13 @@ def template(
         values=command_line_values(values_files, set_values),
     )
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster())
+    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        # A directory sbkube creates holds rendered Secrets: only its owner may list it.
+        output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for work in works:
         docs = [o.manifest for o in work.objects]
         text = yaml.safe_dump_all(docs, sort_keys=False) if docs else ""
@@ -196,7 +209,7 @@ def template(
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
         elif output_dir is not None:
             target = output_dir / f"{work.name}.yaml"
-            target.write_text(header + text)
+            _write_rendered(target, header + text, private=any(map(holds_secret, docs)))
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
         else:
             click.echo("---\n" + header + text, nl=False)

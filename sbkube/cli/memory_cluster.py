@@ -22,7 +22,6 @@ def memory_cluster() -> None:
 @click.option(
     "--kubeconfig",
     "kubeconfig",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a kubeconfig for the server here (mode 0600, context 'memory').",
 )
@@ -33,7 +32,8 @@ def memory_cluster() -> None:
     show_default="a free port",
     help="Loopback port to listen on.",
 )
-def serve(file: Path, kubeconfig: Path, port: int) -> None:
+@click.pass_context
+def serve(ctx: click.Context, file: Path, kubeconfig: Path | None, port: int) -> None:
     """Serve FILE in the foreground until Ctrl-C or SIGTERM, then save it and exit 0.
 
     The server listens on 127.0.0.1 only. While FILE is served, any other use of it
@@ -47,4 +47,12 @@ def serve(file: Path, kubeconfig: Path, port: int) -> None:
     """
     from sbkube.cluster.apiserver import serve as serve_file
 
+    if kubeconfig is None:
+        # --kubeconfig is also a global option, which takes it wherever it stands; only a
+        # value typed on this command line counts (never $KUBECONFIG: that is the user's).
+        root = ctx.find_root()
+        if root.get_parameter_source("kubeconfig") == click.core.ParameterSource.COMMANDLINE:
+            kubeconfig = Path(root.params["kubeconfig"])
+    if kubeconfig is None:
+        raise click.UsageError("Missing option '--kubeconfig' (where to write the kubeconfig).")
     raise SystemExit(serve_file(file, kubeconfig, port=port))

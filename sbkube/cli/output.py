@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sbkube.redaction import mask_text
+
 if TYPE_CHECKING:
     from sbkube.engine.diff import DeploymentDiff
     from sbkube.engine.planner import LiveDiff
@@ -206,7 +208,7 @@ class Progress:
             return
         with self._lock:
             self._clear()
-            self._echo(f"{self._stamp()}  {line}")
+            self._echo(f"{self._stamp()}  {mask_text(line)}")
             self._draw()
 
     def running(self, label: str | None) -> None:

@@ -19,6 +19,7 @@ from sbkube.cli.options import (
     wait_lock_option,
 )
 from sbkube.cli.output import echo_changes, echo_table, emit, error_lines, paint
+from sbkube.redaction import mask_text
 
 if TYPE_CHECKING:
     from sbkube.engine.rollback_plan import RollbackPlan
@@ -127,11 +128,12 @@ def rollback(
     from sbkube.engine.rollback_run import rollback as run_rollback
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    if namespace is None and app_dir is not None:
+    configured_cluster = None
+    if app_dir is not None:
         from sbkube.config import load_config
 
         config = load_config(app_dir).config
-        namespace, configured_cluster = config.namespace, config.cluster
+        namespace, configured_cluster = namespace or config.namespace, config.cluster
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
@@ -170,7 +172,7 @@ def rollback(
             # An app TARGET lacks would be removed: ask on a terminal, else --force decides.
             if not (interactive or (dry_run and sys.stdin.isatty())):
                 raise
-            click.echo(f"note: {err.message}", err=True)
+            click.echo(f"note: {mask_text(err.message)}", err=True)
             if not click.confirm(f"Remove app {err.app} as part of the rollback?", err=True):
                 raise
             result = run(allow_removal=True)
@@ -183,6 +185,6 @@ def rollback(
         click.echo(f"\nRollback {result.deployment_id}: {paint(str(result.status))}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(error_lines(error, prefix=f"  {name}: {paint(status)}: "))
+                click.echo(error_lines(mask_text(error), prefix=f"  {name}: {paint(status)}: "))
     if not result.ok:
         ctx.exit(1)

@@ -204,6 +204,7 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> Any:
     """Run the command line; errors become one ``error: ...`` line and an exit code."""
     from sbkube.errors import SbkubeError
+    from sbkube.redaction import mask_text
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("SBKUBE_DEBUG")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         from sbkube.cli.output import error_lines
 
-        click.echo(error_lines(err.message), err=True)
+        click.echo(error_lines(mask_text(err.message)), err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -223,10 +224,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.UsageError as err:
         # One line like every other error, pointing at the help that click would print.
         hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-        click.echo(f"error: {_one_line(err.format_message())}{hint}", err=True)
+        click.echo(f"error: {mask_text(_one_line(err.format_message()))}{hint}", err=True)
         sys.exit(err.exit_code)
     except click.ClickException as err:
-        click.echo(f"error: {_one_line(err.format_message())}", err=True)
+        click.echo(f"error: {mask_text(_one_line(err.format_message()))}", err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)

@@ -9,9 +9,9 @@ The module is split in three layers so that most of it is testable without helm:
 * ``HelmClient``, which runs the commands (through ``process.BinaryClient``, which also holds
   the flags that select the cluster and passes them to the builders as ``flags``).
 
-Values always reach helm through a temporary ``--values`` file (mode 0600, removed after
-the call), never through ``--set``: ``--set`` re-parses strings and would put secrets on
-the process command line.
+Values always reach helm on stdin (``--values -``), never through a file (a killed sbkube
+would leave it behind) nor ``--set`` (which re-parses strings and would put secrets on the
+process command line).
 
 Charts are made ready before use (``HelmClient.prepare_chart``): a ``repo/chart`` ref's
 repository is added, from config.yaml's ``repos:``, to a helm repository config that sbkube
@@ -40,11 +40,12 @@ from sbkube.cluster.port import (
     HookInfo,
     ReleaseInfo,
 )
-from sbkube.cluster.process import BinaryClient, target_flags, values_file
+from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
 from sbkube.manifests import Scope, expand_lists
+from sbkube.redaction import learn_manifests
 
 HELM_ENV_VAR = "SBKUBE_HELM"
 
@@ -517,6 +518,9 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
         # cluster's discovery, which knows every kind the cluster serves.
         scope = Scope.of(manifests, None)
         manifests = [scope.place(m, namespace) for m in manifests]
+    # What a chart put in a Secret is a secret wherever else it shows up (the values it
+    # came from, an error line), whatever key it had in the values.
+    learn_manifests(manifests)
     return manifests
 
 
@@ -626,11 +630,14 @@ class HelmClient(BinaryClient):
     ) -> list[dict[str, Any]]:
         """``helm template`` -> manifests, namespace defaulted on namespaced objects."""
         self.prepare_chart(chart)
-        with values_file(values) as path:
-            argv = template_argv(
-                self.binary, chart, release_name=release_name, namespace=namespace, values_file=path
-            )
-            out = self.run(argv, what=f"helm template {chart.ref}")
+        argv = template_argv(
+            self.binary,
+            chart,
+            release_name=release_name,
+            namespace=namespace,
+            values_file=VALUES_FROM_STDIN,
+        )
+        out = self.run(argv, what=f"helm template {chart.ref}", stdin=values_json(values))
         return parse_manifests(out, namespace=namespace)
 
     def show_chart(self, chart: ChartRef) -> dict[str, Any]:
@@ -662,21 +669,22 @@ class HelmClient(BinaryClient):
         force_conflicts: bool = False,
     ) -> ReleaseInfo:
         self.prepare_chart(chart)
-        with values_file(values) as path:
-            argv = upgrade_install_argv(
-                self.binary,
-                chart,
-                release_name=release_name,
-                namespace=namespace,
-                values_file=path,
-                wait=wait,
-                timeout=timeout,
-                create_namespace=create_namespace,
-                dry_run=self.dry_run,
-                force_conflicts=force_conflicts,
-                flags=self.flags,
-            )
-            out = self.run(argv, what=f"helm upgrade --install {release_name}")
+        argv = upgrade_install_argv(
+            self.binary,
+            chart,
+            release_name=release_name,
+            namespace=namespace,
+            values_file=VALUES_FROM_STDIN,
+            wait=wait,
+            timeout=timeout,
+            create_namespace=create_namespace,
+            dry_run=self.dry_run,
+            force_conflicts=force_conflicts,
+            flags=self.flags,
+        )
+        out = self.run(
+            argv, what=f"helm upgrade --install {release_name}", stdin=values_json(values)
+        )
         info = parse_status_json(out)
         if self.dry_run:
             # Helm reports a dry run's revision as still pending; the plan is what the

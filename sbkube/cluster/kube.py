@@ -55,6 +55,7 @@ class KubeCluster(Cluster):
         helm: HelmClient | None = None,
         kubectl: KubectlClient | None = None,
         name: str | None = None,
+        offline: bool = False,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
@@ -67,6 +68,8 @@ class KubeCluster(Cluster):
         self._scopes: dict[tuple[str, str], bool] | None = None
         self._writes = 0
         self._scopes_writes = 0
+        # Offline (``template``): never asks the cluster anything, so no discovery either.
+        self._offline = offline
         # Only on a dry-run view: what its dry runs would have left, so that later steps of
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
@@ -116,6 +119,8 @@ class KubeCluster(Cluster):
         return bool(namespace) and self._planned is not None and self._planned.get(key) is not None
 
     def namespaced(self, api_version: str, kind: str) -> bool | None:
+        if self._offline:
+            return None
         key = (api_group(api_version), kind)
         stale = self._scopes is not None and key not in self._scopes
         if self._scopes is None or (stale and self._scopes_writes != self._writes):

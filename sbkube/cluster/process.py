@@ -5,7 +5,7 @@ lazily, holds the flags that select the target cluster (built once from kubeconf
 context, so the pure argv builders in ``helm.py``/``kubectl.py`` take them as one list), runs a
 command and turns a non-zero exit into a ``ClusterError`` carrying the tool's whole error text
 (its explaining line first, then the lines that detail it, e.g. every schema violation helm
-lists). ``values_file`` hands values to a tool through a private temporary file.
+lists). ``values_json`` is what hands values to helm, on stdin (``--values -``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sbkube.errors import ClusterError
@@ -119,21 +117,18 @@ def resolve_binary(binary: str | None, env_var: str, default: str) -> str:
     return found
 
 
-@contextmanager
-def values_file(values: Mapping[str, Any]) -> Iterator[str]:
-    """A private temporary file holding ``values``; removed on exit.
+# helm reads ``--values -`` from stdin (helm v3 and v4): values holding passwords never
+# touch the disk, so a sbkube killed mid-render leaves no file behind to sweep.
+VALUES_FROM_STDIN = "-"
+
+
+def values_json(values: Mapping[str, Any]) -> str:
+    """``values`` as helm reads them from stdin.
 
     JSON is a subset of YAML, and unlike yaml.dump it cannot turn a string such as "on" or
     "1.10" into another type on helm's side.
     """
-    fd, path = tempfile.mkstemp(prefix="sbkube-values-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(dict(values), handle, default=str)
-        yield path
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
+    return json.dumps(dict(values), default=str)
 
 
 class BinaryClient:

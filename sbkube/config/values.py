@@ -24,6 +24,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError
 from sbkube.manifests import Discovery, Scope, expand_lists, is_list
+from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
 
@@ -65,6 +66,9 @@ def resolve_values(loaded: LoadedConfig, app: str) -> dict[str, Any]:
     # -f/--values and --set from the command line win, as helm's command line does.
     for layer in loaded.command_line.for_app(app):
         merged = deep_merge(merged, layer)
+    # Known from here on: a chart that fails quoting a password, or renders it anywhere,
+    # never shows it (sbkube.redaction hides every value found, wherever it reappears).
+    secret_leaves(merged, (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ())))
     return merged
 
 
@@ -175,6 +179,7 @@ def load_manifests_with_sources(
             raise ConfigError(f"{shown}: {label}: duplicate object {ident} (also {seen[key]})")
         seen[key] = f"{shown} {label}"
         objects.append((relative, doc))
+    learn_manifests(obj for _source, obj in objects)
     return objects
 
 

@@ -33,7 +33,13 @@ from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.manifests import fold_string_data
 from sbkube.model import ResourceAction, thaw
-from sbkube.redaction import manifest_checksum, redact_manifest, secret_leaves, store_form
+from sbkube.redaction import (
+    learn_manifests,
+    manifest_checksum,
+    redact_manifest,
+    secret_leaves,
+    store_form,
+)
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -203,7 +209,11 @@ def helm_resource_inputs(
     chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
     upgrade does not run them. With ``unchanged`` (the release was left as it was) every
     object is recorded ``unchanged`` and nothing ``delete``."""
-    secrets = tuple(secret_values)
+    secrets = (
+        *secret_values,
+        *learn_manifests(installed),
+        *learn_manifests(h.manifest for h in hooks),
+    )
     prev = live_resources(previous)
     inputs: list[ResourceInput] = []
     changes: list[ResourceChange] = []

@@ -18,6 +18,7 @@ and a digest is rendered as a marker — a value is only ever "(secret) changed"
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,12 +202,102 @@ def _yaml(value: Any) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def unified_yaml(a: Any, b: Any, from_name: str, to_name: str) -> str:
-    """A unified diff of the YAML of ``a`` and ``b`` (None: no document), digests masked
-    (:func:`mask_secrets`)."""
-    ma, mb = mask_secrets(a, b)
-    lines = difflib.unified_diff(_yaml(ma), _yaml(mb), fromfile=from_name, tofile=to_name)
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+def _masked(value: Any) -> tuple[Any, bool, bool]:
+    """``value`` thawed with every digest replaced by ``(secret)``; whether it had a
+    digest; and whether its keys are all strings (JSON text then tells it apart).
+
+    This is the older side of :func:`mask_secrets` whatever the other side is, and its
+    newer side too when the value holds no digest.
+    """
+    found = False
+    str_keys = True
+
+    def walk(v: Any) -> Any:
+        nonlocal found, str_keys
+        if isinstance(v, str):
+            if is_digest(v):
+                found = True
+                return SECRET
+            return v
+        if isinstance(v, Mapping):
+            out = {k: walk(x) for k, x in v.items()}
+            str_keys = str_keys and all(type(k) is str for k in out)
+            return out
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v
+
+    if value is None:
+        return _MISSING, False, True
+    return walk(value), found, str_keys
+
+
+class Dumps:
+    """The masked YAML lines of stored values, each made once however many diffs show it.
+
+    A report diffs every deployment against the one before it, so each manifest and
+    config snapshot is the newer side of one diff and then the older side of the next;
+    and a history comes back to what it was (a rollback, a setting undone), so the same
+    manifest recurs. Values are found by identity first (records are frozen and not
+    copied on the way; each value is kept, so its id is not reused while the cache
+    lives), then by content: the JSON text of the masked value, which tells apart every
+    two JSON values with string keys, as YAML does.
+    """
+
+    __slots__ = ("_entries", "_texts")
+
+    def __init__(self) -> None:
+        self._entries: dict[int, _Dumped] = {}
+        self._texts: dict[str, list[str]] = {}
+
+    def _entry(self, value: Any) -> _Dumped:
+        entry = self._entries.get(id(value))
+        if entry is None:
+            masked, secret, str_keys = _masked(value)
+            entry = self._entries[id(value)] = _Dumped(value, masked, secret, str_keys)
+        return entry
+
+    def _lines(self, masked: Any, str_keys: bool) -> list[str]:
+        if masked is _MISSING or not str_keys:
+            return _yaml(masked)
+        try:
+            key = json.dumps(masked, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):  # not JSON data: no content key, dumped each time
+            return _yaml(masked)
+        lines = self._texts.get(key)
+        if lines is None:
+            lines = self._texts[key] = _yaml(masked)
+        return lines
+
+    def _made(self, entry: _Dumped) -> list[str]:
+        if entry.lines is None:
+            entry.lines = self._lines(entry.masked, entry.str_keys)
+        return entry.lines
+
+    def unified(self, a: Any, b: Any, from_name: str, to_name: str) -> str:
+        """The unified diff of ``a`` and ``b`` as YAML, secrets as :func:`mask_secrets`
+        marks them; ``None`` is no text at all."""
+        old, new = self._entry(a), self._entry(b)
+        lines_b = self._made(new)
+        if new.secret:
+            # The newer side marks a digest that differs from the older one's as changed:
+            # its text depends on the pair, unless no digest changed.
+            masked_b = mask_secrets(a, b)[1]
+            if masked_b != new.masked:
+                lines_b = self._lines(masked_b, new.str_keys)
+        lines = difflib.unified_diff(self._made(old), lines_b, fromfile=from_name, tofile=to_name)
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+class _Dumped:
+    """One value in :class:`Dumps`: itself (which keeps its id taken), masked, and its
+    YAML lines once asked for."""
+
+    __slots__ = ("lines", "masked", "secret", "str_keys", "value")
+
+    def __init__(self, value: Any, masked: Any, secret: bool, str_keys: bool) -> None:
+        self.value, self.masked, self.secret, self.str_keys = value, masked, secret, str_keys
+        self.lines: list[str] | None = None
 
 
 def _path(prefix: str, key: str) -> str:
@@ -328,6 +419,7 @@ def _resource_diff(
     a: AppDeploymentRecord | None,
     b: AppDeploymentRecord | None,
     ids: tuple[str, str],
+    dumps: Dumps,
 ) -> AppResourceDiff:
     pa, pb = _present(a), _present(b)
     added = tuple(_resource_ref(pb[k]) for k in sorted(set(pb) - set(pa)))
@@ -346,7 +438,7 @@ def _resource_diff(
                 resource=ref,
                 checksum_a=ra.checksum,
                 checksum_b=rb.checksum,
-                diff=unified_yaml(
+                diff=dumps.unified(
                     ra.current_state, rb.current_state, f"{ids[0]}/{name}", f"{ids[1]}/{name}"
                 ),
             )
@@ -368,13 +460,18 @@ def _resource_diff(
 
 
 def diff_deployments(
-    a: DeploymentRecord, b: DeploymentRecord, apps: Iterable[str] | None = None
+    a: DeploymentRecord,
+    b: DeploymentRecord,
+    apps: Iterable[str] | None = None,
+    *,
+    dumps: Dumps | None = None,
 ) -> DeploymentDiff:
     """Everything that differs from deployment ``a`` to deployment ``b``.
 
     ``apps`` narrows every section to those apps (the config snapshot keeps its
     top-level settings and only their entries under ``apps``); a name in neither
-    deployment is refused with :class:`~sbkube.errors.NotFoundError`.
+    deployment is refused with :class:`~sbkube.errors.NotFoundError`. Diffs of a run of
+    deployments share one ``dumps``, so each stored value is turned into YAML once.
     """
     wanted = tuple(dict.fromkeys(apps)) if apps else None
     names_a = {x.name for x in a.apps}
@@ -391,7 +488,8 @@ def diff_deployments(
 
     snap_a = _narrow_config(a.config_snapshot, wanted)
     snap_b = _narrow_config(b.config_snapshot, wanted)
-    config_diff = unified_yaml(
+    dumps = Dumps() if dumps is None else dumps
+    config_diff = dumps.unified(
         snap_a, snap_b, f"{a.deployment_id}/config", f"{b.deployment_id}/config"
     )
 
@@ -401,7 +499,7 @@ def diff_deployments(
     for name in names:
         app_a, app_b = a.app(name), b.app(name)
         releases.extend(_release_diffs(name, app_a, app_b))
-        resources.append(_resource_diff(name, app_a, app_b, ids))
+        resources.append(_resource_diff(name, app_a, app_b, ids, dumps))
 
     return DeploymentDiff(
         a=_ref(a),

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.cluster.port import Cluster, ObjectKey, format_key, object_key
 from sbkube.engine.apply import AppWork, live_resources, owned_by
 from sbkube.engine.deployer import open_database, prepare_apps
-from sbkube.engine.diff import unified_yaml
+from sbkube.engine.diff import Dumps
 from sbkube.engine.live import (
     comparable,
     inputs_reason,
@@ -41,7 +41,7 @@ from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.recovery import cluster_name
 from sbkube.manifests import strip_volatile
 from sbkube.model import Record
-from sbkube.redaction import DEFAULT_SECRET_KEYS, secret_leaves, store_form
+from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves, store_form
 from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
 
 if TYPE_CHECKING:
@@ -114,8 +114,19 @@ def _object_diff(
         namespace=namespace or None,
         name=name,
         fields=tuple(fields),
-        diff=unified_yaml(before, after, f"live {ref}", f"desired {ref}"),
+        diff=Dumps().unified(before, after, f"live {ref}", f"desired {ref}"),
     )
+
+
+def known_secrets(
+    values_secrets: Sequence[str],
+    manifests: Sequence[Mapping[str, Any]],
+    live: Mapping[ObjectKey, dict[str, Any] | None],
+) -> list[str]:
+    """The secret strings to hide wherever they show: the values' and those the desired
+    and live objects hold (a Secret's password quoted in a ConfigMap), as the store does."""
+    held = learn_manifests([*manifests, *(obj for obj in live.values() if obj is not None)])
+    return sorted({*values_secrets, *held})
 
 
 def compare(
@@ -160,6 +171,7 @@ def _helm_diff(
         if reason is None:
             # Same inputs: the release should hold its current revision's manifest.
             live = cluster.get_many([object_key(m) for m in current.manifest])
+            secrets = known_secrets(secrets, current.manifest, live)
             found = compare(current.manifest, live, secrets)
             return ("unchanged" if not found else f"upgrade: {_drift(found[0])}"), found
     planned: ReleaseInfo = cluster.as_dry_run().helm_upgrade_install(
@@ -176,6 +188,7 @@ def _helm_diff(
     wanted = {object_key(m) for m in manifests}
     gone = [m for m in (current.manifest if current else ()) if object_key(m) not in wanted]
     live = cluster.get_many([*wanted, *(object_key(m) for m in gone)])
+    secrets = known_secrets(secrets, manifests, live)
     found = compare(manifests, live, secrets)
     for manifest in gone:
         obj = live.get(object_key(manifest))
@@ -194,12 +207,13 @@ def _yaml_diff(
     recorded = [k for k in live_resources(previous) if k not in wanted]
     live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
     missing = [n for n in namespaces if live.get(object_key(n)) is None]
+    secrets = known_secrets((), manifests, live)
     found = [_object_diff(CREATE, n, None, ()) for n in missing]
-    found += compare(manifests, live)
+    found += compare(manifests, live, secrets)
     for key in recorded:
         obj = live.get(key)
         if obj is not None and owned_by(obj, work.name, work.namespace):
-            found.append(_object_diff(DELETE, obj, obj, ()))
+            found.append(_object_diff(DELETE, obj, obj, secrets))
     return found
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sbkube.engine.diff import SECRET, diff_deployments
+from sbkube.engine.diff import SECRET, Dumps, diff_deployments
 from sbkube.model import jsonable
-from sbkube.redaction import is_digest
+from sbkube.redaction import mask_digests
 from sbkube.state import DeploymentRecord, DeploymentRepository
 
 
@@ -66,7 +66,7 @@ def mask(value: Any) -> Any:
     the report (a file that is passed around) never carries one.
     """
     if isinstance(value, str):
-        return SECRET if is_digest(value) else value
+        return mask_digests(value, SECRET)
     if isinstance(value, Mapping):
         return {k: mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -107,11 +107,14 @@ def gather(repo: DeploymentRepository, scope: Scope) -> History:
                 last[target] = repo.get(before[0].deployment_id)
     entries = []
     apps = [scope.app] if scope.app else None
+    # Each deployment is the newer side of one diff and the older side of the next: one
+    # cache makes the YAML of each of its manifests once.
+    dumps = Dumps()
     for rec in records:
         base = last.get(_target(rec))
         diff = None
         if base is not None and not rec.dry_run:
-            diff = mask(diff_deployments(base, rec, apps=apps).to_dict())
+            diff = mask(diff_deployments(base, rec, apps=apps, dumps=dumps).to_dict())
         entries.append(
             Entry(
                 record=_narrow(rec, scope.app),
@@ -166,7 +169,7 @@ def detail(entry: Entry) -> dict[str, Any]:
         "error": rec.error_message,
         "apps": apps,
         "previous": entry.previous_id,
-        "diff": entry.diff,
     }
     masked: dict[str, Any] = mask(out)
+    masked["diff"] = entry.diff  # masked by gather() already
     return masked

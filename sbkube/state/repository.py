@@ -9,7 +9,8 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 * ``list()``: 1 statement whatever the number of deployments (the page of deployments
   joined to its per-status app counts; see ``views.py``, the ORM-free read path).
 * ``app_history()``: 1 statement, read off an index in time order.
-* ``get_many()``: 4 statements whatever the number of deployments (``subqueryload``).
+* ``get_many()``: 4 statements whatever the number of deployments (Core rows, each
+  child statement filtered by the deployments' query as a subquery).
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
@@ -32,12 +33,12 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, subqueryload
+from sqlalchemy.orm import Session, selectinload
 
 from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
-from sbkube.redaction import DEFAULT_SECRET_KEYS, redact_args, redact_values
+from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text, redact_args, redact_values
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import (
     current_host,
@@ -66,6 +67,19 @@ from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, Hel
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
+
+
+def _masked(message: str | None) -> str | None:
+    # An error line may quote a URL, a flag or a value that was found to be a secret.
+    return mask_text(message) if message else message
+
+
+def _by_parent(rows: Sequence[Any]) -> dict[int, builtins.list[Any]]:
+    """Child rows grouped by their app's primary key, in the order read."""
+    out: dict[int, builtins.list[Any]] = {}
+    for row in rows:
+        out.setdefault(row.app_deployment_pk, []).append(row)
+    return out
 
 
 class DeploymentRepository:
@@ -100,6 +114,11 @@ class DeploymentRepository:
     ) -> DeploymentRecord:
         started = started_at or utcnow()
         keys = tuple(secret_keys or self.secret_keys)
+        # The snapshot first: what it holds (values under secret keys, URLs) is then known
+        # when the command line is redacted, wherever it reappears there.
+        snapshot = (
+            redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
+        )
         row = Deployment(
             deployment_id=deployment_id or new_deployment_id(started),
             cluster=cluster,
@@ -110,9 +129,7 @@ class DeploymentRepository:
             command_args=redact_args(thaw(list(command_args)), keys),
             dry_run=dry_run,
             status=str(DeploymentStatus(status)),
-            config_snapshot=(
-                redact_values(thaw(config_snapshot), keys) if config_snapshot is not None else None
-            ),
+            config_snapshot=snapshot,
             sources_snapshot=thaw(sources_snapshot) if sources_snapshot is not None else None,
             sbkube_version=__version__,
             operator=operator if operator is not None else current_operator(),
@@ -160,7 +177,7 @@ class DeploymentRepository:
         """Set a deployment's final status; returns it with its apps."""
         values = {
             "status": str(DeploymentStatus(status)),
-            "error_message": error_message,
+            "error_message": _masked(error_message),
             "finished_at": finished_at or utcnow(),
         }
         self.db._write(lambda session, _: self._update_deployment(session, deployment_id, **values))
@@ -180,7 +197,7 @@ class DeploymentRepository:
         ``in_progress``/``pending`` get that status in the same transaction."""
         values: dict[str, Any] = {"status": str(DeploymentStatus(status))}
         if error_message is not None:
-            values["error_message"] = error_message
+            values["error_message"] = _masked(error_message)
         if finished_at is not None:
             values["finished_at"] = finished_at
 
@@ -199,7 +216,7 @@ class DeploymentRepository:
                     )
                     .values(
                         status=str(AppStatus(close_open_apps)),
-                        error_message=error_message or "did not finish",
+                        error_message=_masked(error_message) or "did not finish",
                         finished_at=finished_at or utcnow(),
                     )
                 )
@@ -272,7 +289,7 @@ class DeploymentRepository:
     ) -> None:
         values: dict[str, Any] = {
             "status": str(AppStatus(status)),
-            "error_message": error_message,
+            "error_message": _masked(error_message),
             "finished_at": utcnow(),
         }
         if metadata is not None:
@@ -422,8 +439,10 @@ class DeploymentRepository:
         """Whole deployments (apps, resources, releases), OLDEST first, in 4 statements.
 
         The read behind ``state report``: one history, every detail, whatever its length.
-        ``subqueryload`` repeats the filtered query inside each child query instead of
-        sending ids in batches, so the number of statements does not grow with the history.
+        Each child statement repeats the filtered query as a subquery instead of sending
+        ids in batches, so the number of statements does not grow with the history; and
+        the rows are read as plain Core rows (no ORM instances, identity map or
+        collections to build for thousands of rows that only become records).
         ``limit`` keeps the newest ``limit`` deployments.
         """
         conds = [
@@ -439,20 +458,58 @@ class DeploymentRepository:
                     AppDeployment.deployment_pk == Deployment.id, AppDeployment.name == app
                 )
             )
-        stmt = (
-            select(Deployment)
-            .where(*conds)
-            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
-            .options(
-                subqueryload(Deployment.apps).subqueryload(AppDeployment.resources),
-                subqueryload(Deployment.apps).subqueryload(AppDeployment.helm_releases),
-            )
-        )
+        newest_first = (Deployment.started_at.desc(), Deployment.id.desc())
+        stmt = select(*Deployment.__table__.c).where(*conds).order_by(*newest_first)
+        pks = select(Deployment.id).where(*conds)
         if limit is not None:
             stmt = stmt.limit(limit)
+            pks = pks.order_by(*newest_first).limit(limit)
+        app_pks = select(AppDeployment.id).where(AppDeployment.deployment_pk.in_(pks))
+        app_columns = [
+            c.label("app_metadata") if c.name == "metadata" else c
+            for c in AppDeployment.__table__.c
+        ]
         with self.db._read_session() as session:
-            rows = session.execute(stmt).scalars().all()
-            return [deployment_record(row, apps=True) for row in reversed(rows)]
+            rows = session.execute(stmt).all()
+            apps = session.execute(
+                select(*app_columns)
+                .where(AppDeployment.deployment_pk.in_(pks))
+                .order_by(AppDeployment.id)
+            ).all()
+            resources = _by_parent(
+                session.execute(
+                    select(DeployedResource.__table__)
+                    .where(DeployedResource.app_deployment_pk.in_(app_pks))
+                    .order_by(DeployedResource.id)
+                ).all()
+            )
+            releases = _by_parent(
+                session.execute(
+                    select(HelmRelease.__table__)
+                    .where(HelmRelease.app_deployment_pk.in_(app_pks))
+                    .order_by(HelmRelease.id)
+                ).all()
+            )
+        ids = {row.id: row.deployment_id for row in rows}
+        app_records: dict[int, builtins.list[AppDeploymentRecord]] = {}
+        for a in apps:
+            if a.deployment_pk not in ids:
+                # A deployment recorded between two of the statements (PostgreSQL reads
+                # each statement's own snapshot): not in this history, as with the ORM.
+                continue
+            app_records.setdefault(a.deployment_pk, []).append(
+                app_record(
+                    a,
+                    ids[a.deployment_pk],
+                    contents=True,
+                    resources=resources.get(a.id, ()),
+                    releases=releases.get(a.id, ()),
+                )
+            )
+        return [
+            deployment_record(row, apps=True, app_records=app_records.get(row.id, ()))
+            for row in reversed(rows)
+        ]
 
     def exists(self, deployment_id: str) -> bool:
         with self.db._read_session() as session:

@@ -28,7 +28,13 @@ from sbkube.model import (
     freeze,
     thaw,
 )
-from sbkube.redaction import DEFAULT_SECRET_KEYS, manifest_checksum, redact_values, store_form
+from sbkube.redaction import (
+    DEFAULT_SECRET_KEYS,
+    learn_manifests,
+    manifest_checksum,
+    redact_values,
+    store_form,
+)
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -94,8 +100,20 @@ def release_record(h: HelmRelease) -> HelmReleaseRecord:
     return _copy(HelmReleaseRecord, h, values=freeze(h.values or {}))
 
 
-def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDeploymentRecord:
-    """An app row; with ``contents``, its resources and releases (loaded eagerly) too."""
+def app_record(
+    a: AppDeployment | Any,
+    deployment_id: str,
+    *,
+    contents: bool,
+    resources: Iterable[Any] | None = None,
+    releases: Iterable[Any] | None = None,
+) -> AppDeploymentRecord:
+    """An app row; with ``contents``, its resources and releases too: the rows given, or
+    the row's own (loaded eagerly). A Core row reads the ``metadata`` column labelled
+    ``app_metadata``, the ORM attribute's name."""
+    if contents:
+        resources = a.resources if resources is None else resources
+        releases = a.helm_releases if releases is None else releases
     return _copy(
         AppDeploymentRecord,
         a,
@@ -106,13 +124,22 @@ def app_record(a: AppDeployment, deployment_id: str, *, contents: bool) -> AppDe
         config=freeze(a.config or {}),
         metadata=freeze(a.app_metadata or {}),
         rollback_info=_frozen_or_none(a.rollback_info),
-        resources=tuple(resource_record(r) for r in a.resources) if contents else (),
-        helm_releases=tuple(release_record(h) for h in a.helm_releases) if contents else (),
+        resources=tuple(resource_record(r) for r in resources) if contents and resources else (),
+        helm_releases=tuple(release_record(h) for h in releases) if contents and releases else (),
     )
 
 
-def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
-    """A deployment row; with ``apps``, every app with its contents (loaded eagerly)."""
+def deployment_record(
+    d: Deployment | Any, *, apps: bool, app_records: Iterable[AppDeploymentRecord] | None = None
+) -> DeploymentRecord:
+    """A deployment row; with ``apps``, every app with its contents: ``app_records``, or
+    the row's own apps (loaded eagerly)."""
+    if not apps:
+        made: tuple[AppDeploymentRecord, ...] = ()
+    elif app_records is not None:
+        made = tuple(app_records)
+    else:
+        made = tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps)
     return _copy(
         DeploymentRecord,
         d,
@@ -121,7 +148,7 @@ def deployment_record(d: Deployment, *, apps: bool) -> DeploymentRecord:
         status=DeploymentStatus(d.status),
         config_snapshot=_frozen_or_none(d.config_snapshot),
         sources_snapshot=_frozen_or_none(d.sources_snapshot),
-        apps=tuple(app_record(a, d.deployment_id, contents=True) for a in d.apps) if apps else (),
+        apps=made,
     )
 
 
@@ -183,9 +210,11 @@ def prepare_resources(
 ) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
     """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
     secrets digested or scrubbed, checksummed) and the records they read back as."""
-    secrets = tuple(secret_values)
+    inputs = list(resources)
+    states = [s for r in inputs for s in (r.previous_state, r.current_state) if s is not None]
+    secrets = (*secret_values, *learn_manifests(states))
     rows: list[dict[str, Any]] = []
-    for res in resources:
+    for res in inputs:
         prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
         cur = store_form(res.current_state, secrets) if res.current_state is not None else None
         basis = cur if cur is not None else prev

@@ -150,6 +150,8 @@ def sbkube(
             "SBKUBE_KUBECTL": kubectl_binary,
             "PATH": os.pathsep.join([str(Path(helm_binary).parent), env.get("PATH", "")]),
             "SBKUBE_OPERATOR": "cli-tester",
+            # The digest key file goes here, not into the home of whoever runs the tests.
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
             "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
             "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
             "HELM_DATA_HOME": str(tmp_path / "helm-data"),

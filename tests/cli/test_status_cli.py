@@ -7,16 +7,21 @@ The cluster is changed behind sbkube's back through the Cluster port of the same
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from sbkube.cli.options import make_cluster
+from sbkube.cluster.memory import MemoryCluster
 
 pytestmark = pytest.mark.helm
 
 
-def cluster_of(cluster_file):
-    return make_cluster(None, None, str(cluster_file))
+@contextmanager
+def cluster_of(cluster_file) -> Iterator[MemoryCluster]:
+    """The test's cluster file, opened in this process and closed again (one user at a time)."""
+    with MemoryCluster(cluster_file) as cluster:
+        yield cluster
 
 
 def deploy(sbkube, app_dir, cluster_file, *extra: str) -> None:
@@ -54,12 +59,12 @@ def test_in_sync_after_deploy_and_not_deployed_before(sbkube, app_dir, cluster_f
 
 def test_changed_field_and_deleted_object_are_drift_until_redeployed(sbkube, app_dir, cluster_file):
     deploy(sbkube, app_dir, cluster_file)
-    cluster = cluster_of(cluster_file)
-    web = cluster.get(("apps/v1", "Deployment", "shop", "web"))
-    assert web is not None
-    web["spec"]["replicas"] = 7
-    cluster.apply(web)
-    assert cluster.delete(("v1", "ConfigMap", "shop", "worker-config"))
+    with cluster_of(cluster_file) as cluster:
+        web = cluster.get(("apps/v1", "Deployment", "shop", "web"))
+        assert web is not None
+        web["spec"]["replicas"] = 7
+        cluster.apply(web)
+        assert cluster.delete(("v1", "ConfigMap", "shop", "worker-config"))
 
     proc = status(sbkube, app_dir, cluster_file, "--exit-code")
 
@@ -89,7 +94,8 @@ def test_changed_field_and_deleted_object_are_drift_until_redeployed(sbkube, app
 def test_helm_release_at_another_revision_is_drift(sbkube, app_dir, cluster_file):
     deploy(sbkube, app_dir, cluster_file)
     deploy(sbkube, app_dir, cluster_file)  # revision 2
-    cluster_of(cluster_file).helm_rollback("cache", "shop", 1)  # revision 3, behind our back
+    with cluster_of(cluster_file) as cluster:
+        cluster.helm_rollback("cache", "shop", 1)  # revision 3, behind our back
 
     proc = status(sbkube, app_dir, cluster_file, "--app", "cache", "-o", "json", "--exit-code")
 
@@ -104,7 +110,8 @@ def test_helm_release_at_another_revision_is_drift(sbkube, app_dir, cluster_file
 
 def test_everything_gone_is_missing(sbkube, app_dir, cluster_file):
     deploy(sbkube, app_dir, cluster_file)
-    cluster_of(cluster_file).helm_uninstall("cache", "shop")
+    with cluster_of(cluster_file) as cluster:
+        cluster.helm_uninstall("cache", "shop")
 
     proc = status(sbkube, app_dir, cluster_file, "--app", "cache", "-o", "yaml", "--exit-code")
 
@@ -129,7 +136,8 @@ def test_unreachable_cluster_is_one_error_line(sbkube, app_dir, tmp_path, state_
     # A recording for context "gone", so that status has an object to read there.
     with DeploymentDatabase(state_db) as db:
         tracker = DeploymentTracker(db)
-        with tracker.track_deployment(cluster="gone", namespace="shop") as dep:
+        # Recorded under the identity sbkube gives that kubeconfig: context@server.
+        with tracker.track_deployment(cluster="gone@127.0.0.1:1", namespace="shop") as dep:
             with dep.track_app(name="web", type="yaml", namespace="shop") as app:
                 app.record_resources(
                     [
@@ -154,4 +162,6 @@ def test_unreachable_cluster_is_one_error_line(sbkube, app_dir, tmp_path, state_
     )
 
     assert proc.returncode == 1, proc.stdout
-    assert expect_error(proc.stderr).startswith("error: cluster gone: kubectl get ConfigMap")
+    assert expect_error(proc.stderr).startswith(
+        "error: cluster gone@127.0.0.1:1: kubectl get ConfigMap"
+    )

@@ -9,14 +9,13 @@ import subprocess
 
 import pytest
 
-from sbkube.cli.options import make_cluster
+from sbkube.cluster.memory import MemoryCluster
 from sbkube.state import DeployLocks, DeploymentDatabase
 
 pytestmark = pytest.mark.helm
 
 
 def live(cluster_file) -> set[tuple[str, str]]:
-    cluster = make_cluster(None, None, str(cluster_file))
     keys = [
         ("v1", "Secret", "shop", "cache-auth"),
         ("v1", "ConfigMap", "shop", "cache-settings"),
@@ -26,7 +25,8 @@ def live(cluster_file) -> set[tuple[str, str]]:
         ("v1", "ConfigMap", "shop", "worker-config"),
         ("v1", "Secret", "shop", "worker-token"),
     ]
-    return {(k[1], k[3]) for k in keys if cluster.get(k) is not None}
+    with MemoryCluster(cluster_file) as cluster:
+        return {(k[1], k[3]) for k in keys if cluster.get(k) is not None}
 
 
 def test_uninstall_records_and_rollback_brings_the_apps_back(sbkube, app_dir, cluster_file, store):
@@ -61,8 +61,8 @@ def test_uninstall_records_and_rollback_brings_the_apps_back(sbkube, app_dir, cl
     assert apps["cache"]["helm_releases"][0]["status"] == "uninstalled"
     assert "uninstall" in sbkube("state", "list").stdout
     # The release keeps its history (helm uninstall --keep-history).
-    cluster = make_cluster(None, None, str(cluster_file))
-    assert cluster.helm_status("cache", "shop").status == "uninstalled"
+    with MemoryCluster(cluster_file) as cluster:
+        assert cluster.helm_status("cache", "shop").status == "uninstalled"
     status = sbkube.json("status", *base)
     assert {a["name"]: a["state"] for a in status["apps"]}["web"] == "not-deployed"
 
@@ -70,7 +70,8 @@ def test_uninstall_records_and_rollback_brings_the_apps_back(sbkube, app_dir, cl
 
     assert back.returncode == 0, back.stderr
     assert len(live(cluster_file)) == 7
-    assert cluster.helm_status("cache", "shop").status == "deployed"
+    with MemoryCluster(cluster_file) as cluster:
+        assert cluster.helm_status("cache", "shop").status == "deployed"
     after = sbkube.json("status", *base)
     assert {a["state"] for a in after["apps"]} == {"in-sync"}
 

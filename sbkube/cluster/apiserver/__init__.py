@@ -123,6 +123,8 @@ class ApiServer:
                 placed.append((key, obj))
             self.store.load(version, placed)
         self.api.bootstrap()
+        # The namespaces every cluster starts with are not a change to save.
+        self.store.dirty.clear()
 
     def stop(self) -> None:
         """Saves the file and stops serving; idempotent."""

@@ -355,7 +355,8 @@ class Flusher:
     def stop(self) -> None:
         """Stops the thread and writes the final state."""
         # Callers stop serving first, so nothing changes after this look.
-        pending = self._store.dirty.is_set() or not self._file.path.exists()
+        # A server nobody wrote to leaves no file behind (bad input must not touch it).
+        pending = self._store.dirty.is_set()
         self._stopping.set()
         self._store.dirty.set()  # wakes the thread, which then sees _stopping
         if self._thread.is_alive():

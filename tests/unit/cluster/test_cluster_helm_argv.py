@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from sbkube.cluster import helm as h
 from sbkube.cluster.port import ChartRef
-from sbkube.cluster.process import values_file
+from sbkube.cluster.process import VALUES_FROM_STDIN, values_json
 from sbkube.errors import ClusterError
 
 
@@ -213,13 +213,31 @@ def test_show_chart_argv() -> None:
     ]
 
 
-def test_values_file_is_private_json_and_removed() -> None:
+def test_values_go_to_helm_as_json_on_stdin() -> None:
     values = {"auth": {"password": "s3cret"}, "flag": "on", "version": "1.10"}
-    with values_file(values) as path:
-        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-        # Strings stay strings: "on" and "1.10" would change type through a naive YAML dump.
-        assert json.loads(Path(path).read_text()) == values
-    assert not Path(path).exists()
+    # Strings stay strings: "on" and "1.10" would change type through a naive YAML dump.
+    assert json.loads(values_json(values)) == values
+    assert VALUES_FROM_STDIN == "-"
+
+
+@pytest.mark.helm
+def test_helm_renders_values_from_stdin_and_writes_no_values_file(
+    helm: h.HelmClient, demo_chart: ChartRef, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real helm reads ``--values -``; nothing lands in the temp dir on the way."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        rendered = helm.template(
+            demo_chart,
+            release_name="r",
+            namespace="n",
+            values={"auth": {"password": "fromStdin99"}},
+        )
+    finally:
+        tempfile.tempdir = None
+    assert "fromStdin99" in json.dumps(rendered)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resolve_binary_names_missing_binary(monkeypatch: pytest.MonkeyPatch) -> None:

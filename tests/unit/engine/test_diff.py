@@ -3,14 +3,20 @@ manifest diffs and --app narrowing, over deployments recorded in a real store.""
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import json
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from sbkube.cli.output import render_diff as render_text
-from sbkube.engine.diff import SECRET, diff_deployments
+from sbkube.engine.diff import SECRET, Dumps, diff_deployments, mask_secrets
 from sbkube.errors import NotFoundError
+from sbkube.model import freeze
 from sbkube.redaction import digest
 from sbkube.state import (
     DeploymentDatabase,
@@ -274,3 +280,89 @@ def test_to_dict_is_json_ready(pair: tuple[DeploymentRecord, DeploymentRecord]) 
     assert data["a"]["deployment_id"] == a.deployment_id
     assert data["releases"][0]["values"][0]["path"] == "auth.token"
     assert data["resources"][0]["changed"][0]["resource"]["kind"] == "ConfigMap"
+
+
+# -- one cache of YAML text across many diffs (state report) ------------------------------
+
+DIGESTS = (digest("one"), digest("two"))
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False, allow_infinity=False, width=16)
+    | st.sampled_from(["", "a", "yes", "1", "a: b", "x\ny\n", "ünï"])
+    | st.sampled_from(DIGESTS),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "1"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def reference(a: Any, b: Any) -> str:
+    """What one diff of ``a`` and ``b`` shows, made from scratch: both sides masked as a
+    pair, dumped, and compared."""
+    ma, mb = mask_secrets(a, b)
+
+    def lines(v: Any) -> list[str]:
+        if v is None or not isinstance(v, dict | list | str | int | float | bool):
+            return []
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(
+            v, Dumper=dumper, sort_keys=True, allow_unicode=True, default_flow_style=False
+        )
+        return text.splitlines(keepends=True)
+
+    out = difflib.unified_diff(lines(ma), lines(mb), fromfile="A", tofile="B")
+    return "".join(x if x.endswith("\n") else x + "\n" for x in out)
+
+
+# Manifests of one resource share their shape: a few top-level keys, so that digests
+# often meet a different digest (or none) at the same place on the other side.
+documents = st.dictionaries(st.sampled_from(["a", "b"]), json_values, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), json_values, documents), min_size=2, max_size=5),
+    order=st.lists(st.integers(0, 4), min_size=2, max_size=8),
+)
+@example(values=[{"a": DIGESTS[0]}, {"a": DIGESTS[1]}], order=[0, 1, 1, 0])
+def test_shared_dumps_show_what_each_diff_alone_shows(values: list[Any], order: list[int]) -> None:
+    """A report diffs a chain of deployments through one Dumps: values come back (by
+    identity, as the next diff's older side, and by content), and a digest is "changed"
+    in one pair and not in the next; each diff must still read as if made alone."""
+    frozen = [freeze(v) for v in values]
+    chain = [frozen[i % len(frozen)] for i in order]
+    dumps = Dumps()
+    for a, b in itertools.pairwise(chain):
+        assert dumps.unified(a, b, "A", "B") == reference(a, b)
+
+
+def test_a_digest_reads_changed_in_the_pair_where_it_changed_only(
+    db: DeploymentDatabase,
+) -> None:
+    """Secret v1 -> v2 -> v2 -> v1 through one Dumps: the newer side of a pair says
+    "(secret, changed)" where the digest changed, though the same manifest was dumped
+    before as a plain "(secret)"."""
+    tracker = DeploymentTracker(db)
+    ids = []
+    for value in ("v1", "v2", "v2", "v1"):
+        with tracker.track_deployment(cluster="k3s", namespace="demo") as dep:
+            with dep.track_app(name="api", type="yaml", namespace="demo") as app:
+                app.record_resources([ResourceInput.from_manifest(secret("s", value), "update")])
+        ids.append(dep.deployment_id)
+    repo = DeploymentRepository(db)
+    records = [repo.get(i) for i in ids]
+    dumps = Dumps()
+    diffs = [diff_deployments(a, b, dumps=dumps) for a, b in itertools.pairwise(records)]
+    texts = [[c.diff for r in d.resources for c in r.changed] for d in diffs]
+    assert len(texts[0]) == 1 and "+  password: (secret, changed)" in texts[0][0]
+    assert texts[1] == []  # same checksum: unchanged
+    assert len(texts[2]) == 1 and "+  password: (secret, changed)" in texts[2][0]
+    assert texts == [
+        [c.diff for r in diff_deployments(a, b).resources for c in r.changed]
+        for a, b in itertools.pairwise(records)
+    ]

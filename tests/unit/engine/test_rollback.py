@@ -94,7 +94,6 @@ def test_rollback_to_v1_restores_objects_and_values(db, cluster, kit, three):
         ("Deployment", "web"): ResourceAction.UPDATE,
         ("Service", "web"): ResourceAction.CREATE,
         ("ConfigMap", "web-extra"): ResourceAction.DELETE,
-        ("Namespace", "shop"): ResourceAction.UNCHANGED,
     }
 
     # The rollback is now what sbkube last applied, so rolling it back to v3 (a

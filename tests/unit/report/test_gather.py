@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
+from sbkube.engine.diff import diff_deployments
 from sbkube.report.gather import Scope, gather, mask
 from sbkube.report.render import render
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
@@ -94,3 +96,52 @@ def test_mask_replaces_every_digest() -> None:
     digest = "sha256:" + "0" * 64
     masked = mask({"a": [digest, {"b": digest, "c": "sha256:short"}], "d": 1})
     assert masked == {"a": ["(secret)", {"b": "(secret)", "c": "sha256:short"}], "d": 1}
+
+
+def test_report_diffs_are_the_state_diffs_of_each_pair(db: DeploymentDatabase) -> None:
+    """gather() diffs the whole history through one cache of YAML text; each diff must be
+    what ``state diff`` of that pair alone gives (masked), also when a manifest or a
+    secret comes back to an earlier value."""
+    repo = DeploymentRepository(db)
+    for i, (replicas, password) in enumerate([(1, "a"), (2, "b"), (1, "a"), (1, "b"), (2, "b")]):
+        dep = repo.create_deployment(
+            cluster="c",
+            namespace="apps",
+            started_at=T0 + timedelta(minutes=i),
+            config_snapshot={"apps": {"redis": {"set": {"replicaCount": replicas}}}},
+        )
+        app = repo.start_app(dep.deployment_id, name="redis", type="yaml")
+        repo.add_resources(
+            app.app_id,
+            [
+                ResourceInput.from_manifest(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {"name": "auth", "namespace": "apps"},
+                        "data": {"password": password, "user": "admin"},
+                    },
+                    "update",
+                ),
+                ResourceInput.from_manifest(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "metadata": {"name": "redis", "namespace": "apps"},
+                        "spec": {"replicas": replicas},
+                    },
+                    "update",
+                ),
+            ],
+        )
+        repo.finish_app(app.app_id, "success")
+        repo.finish_deployment(dep.deployment_id, "success")
+    records = repo.get_many()
+    history = gather(repo, Scope())
+    expected = [None] + [
+        mask(diff_deployments(a, b).to_dict()) for a, b in itertools.pairwise(records)
+    ]
+    assert [e.diff for e in history.entries] == expected
+    texts = [c["diff"] for d in expected[1:] for r in d["resources"] for c in r["changed"]]
+    assert sum("(secret, changed)" in t for t in texts) == 3  # a -> b -> a -> b -> b
+    assert sum("replicas: 2" in t for t in texts) == 3  # 1 -> 2 -> 1 -> 1 -> 2

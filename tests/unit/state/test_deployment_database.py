@@ -478,8 +478,8 @@ def test_concurrent_first_open_processes_migrates_once(db_url: str) -> None:
         db.close()
 
 
-def test_a_store_at_0003_keeps_its_releases_with_no_chart_digest(db_url: str) -> None:
-    """Migration 0004 adds helm_releases.chart_digest; a release recorded before it reads
+def test_a_store_at_0004_keeps_its_releases_with_no_chart_digest(db_url: str) -> None:
+    """Migration 0005 adds helm_releases.chart_digest; a release recorded before it reads
     back with None (its chart never counts as unchanged) and new ones store a digest."""
     from alembic import command
     from alembic.config import Config
@@ -491,7 +491,7 @@ def test_a_store_at_0003_keeps_its_releases_with_no_chart_digest(db_url: str) ->
     )
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        command.upgrade(cfg, "0004")
     old = DeploymentDatabase(db_url)  # migrates to head on open
     try:
         repo = DeploymentRepository(old)

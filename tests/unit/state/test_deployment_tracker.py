@@ -397,12 +397,12 @@ def test_secrets_never_stored_in_plain_text(
     _assert_no_plain_secret(json.dumps(rec.to_dict()), "get()")
     secret_res = rec.apps[0].resources[0]
     assert set(secret_res.current_state["data"]) == {"password"}  # keys stay visible
-    assert secret_res.current_state["data"]["password"].startswith("sha256:")
+    assert secret_res.current_state["data"]["password"].startswith("hmac-sha256:")
     annotations = secret_res.current_state["metadata"]["annotations"]
     assert annotations == {"team": "data"}
     assert rec.apps[0].helm_release is not None
     assert rec.apps[0].helm_release.values["auth"]["username"] == "app"
-    assert rec.apps[0].helm_release.values["auth"]["password"].startswith("sha256:")
+    assert rec.apps[0].helm_release.values["auth"]["password"].startswith("hmac-sha256:")
 
     if db.dialect == "sqlite":
         files = list(_sqlite_files(db))

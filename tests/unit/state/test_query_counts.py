@@ -254,3 +254,55 @@ def test_get_many_reads_any_history_in_four_statements(
     assert [r.started_at for r in narrowed] == [T0 + timedelta(minutes=m) for m in range(55, 60)]
     assert counts == {3: 4, 60: 4}, counts
     assert c.count == 4, c.report()
+
+
+def test_get_many_reads_what_get_reads(db: DeploymentDatabase) -> None:
+    """get_many builds records from Core rows, get from ORM rows: the same records, every
+    field (apps in order, resources, releases, app metadata and JSON columns), and the
+    filters and ``limit`` pick the same deployments."""
+    repo = DeploymentRepository(db)
+    for i in range(5):
+        dep = repo.create_deployment(
+            cluster="c",
+            namespace="apps" if i % 2 else "other",
+            started_at=T0 + timedelta(minutes=i),
+            config_snapshot={"apps": {"web": {"set": {"n": i}}}},
+            command_args=["--set", f"n={i}"],
+        )
+        for name in ("web", "redis")[: 1 + i % 2]:
+            app = repo.start_app(
+                dep.deployment_id, name=name, type="helm", config={"n": i}, metadata={"m": i}
+            )
+            repo.add_resources(
+                app.app_id,
+                [
+                    ResourceInput.from_manifest(_cm(name, i), "create"),
+                    ResourceInput.from_manifest(_cm(f"{name}-b", i), "update"),
+                ],
+            )
+            if name == "redis":
+                repo.add_helm_release(
+                    app.app_id,
+                    release_name=name,
+                    namespace="apps",
+                    chart="c",
+                    revision=i + 1,
+                    status="deployed",
+                    values={"n": i, "list": [1, {"x": i}]},
+                )
+            repo.finish_app(
+                app.app_id,
+                "failed" if i == 3 else "success",
+                error_message="boom" if i == 3 else None,
+                rollback_info={"to": i} if i == 3 else None,
+            )
+        repo.finish_deployment(dep.deployment_id, "success")
+    everything = repo.get_many()
+    assert [r.started_at for r in everything] == [T0 + timedelta(minutes=i) for i in range(5)]
+    assert everything == [repo.get(r.deployment_id) for r in everything]
+    assert any(
+        a.helm_releases and a.metadata and a.error_message for r in everything for a in r.apps
+    )
+    narrowed = repo.get_many(namespace="apps", app="redis", limit=1)
+    assert [r.deployment_id for r in narrowed] == [everything[3].deployment_id]
+    assert narrowed == [repo.get(everything[3].deployment_id)]

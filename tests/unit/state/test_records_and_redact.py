@@ -235,11 +235,12 @@ def test_redact_manifest_digests_secret_payloads() -> None:
     assert is_digest(out["stringData"]["url"])
     assert "hunter2" not in json.dumps(out) and "aHVudGVyMg==" not in json.dumps(out)
     assert redact_manifest(out) == out  # already-redacted digests are kept as they are
-    # A ConfigMap is configuration, not a secret: kept readable.
-    cm = {**secret, "kind": "ConfigMap", "data": {"password": "visible"}}
+    # A ConfigMap is configuration, but a password in it is still a password; its other
+    # keys stay readable.
+    cm = {**secret, "kind": "ConfigMap", "data": {"password": "hidden", "mode": "visible"}}
     cm.pop("stringData")
     cm.pop("type")
-    assert redact_manifest(cm)["data"] == {"password": "visible"}
+    assert redact_manifest(cm)["data"] == {"password": digest("hidden"), "mode": "visible"}
 
 
 def test_checksum_ignores_volatile_fields() -> None:

@@ -7,8 +7,8 @@ files changed under the same version, so the record keeps a digest of them
 sbkube cannot read (a repository or OCI ref): such a revision is never taken as unchanged
 on the strength of its chart, so existing rows need no rewrite.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
