@@ -651,6 +651,7 @@ class HelmClient(BinaryClient):
 
     def show_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
         """The chart's ``crds/`` objects (``[]`` when it has none)."""
+        self.prepare_chart(chart)
         out = self.run(show_crds_argv(self.binary, chart), what=f"helm show crds {chart.ref}")
         return parse_manifests(out)
 
