@@ -2,4 +2,6 @@
 
 from sbkube.cli import main
 
-main()
+# main() returns the exit code of a command that ends with ctx.exit(code) (click's
+# standalone_mode=False); the console script passes it to sys.exit, and so must this.
+raise SystemExit(main())

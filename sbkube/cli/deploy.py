@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def _release_text(rel: ReleaseChange | None) -> str | None:
     if rel is None:
         return None
-    if rel.from_revision is None:
+    if rel.from_revision is None or rel.from_revision == rel.to_revision:
         return f"{rel.action} rev {rel.to_revision}"
     return f"{rel.action} rev {rel.from_revision}->{rel.to_revision}"
 
@@ -63,6 +63,11 @@ def print_result(result: DeployResult) -> None:
 @namespace_option
 @values_options
 @click.option("--dry-run", is_flag=True, help="Compute the plan; apply and record nothing.")
+@click.option(
+    "--force-upgrade",
+    is_flag=True,
+    help="Upgrade every Helm release, even those whose chart, values and objects are unchanged.",
+)
 @wait_lock_option
 @cluster_options
 @output_option
@@ -76,6 +81,7 @@ def deploy(
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
     dry_run: bool,
+    force_upgrade: bool,
     wait_lock: float,
     kubeconfig: str | None,
     kube_context: str | None,
@@ -84,7 +90,9 @@ def deploy(
 ) -> None:
     """Deploy the apps of an app dir, in depends_on order, and record the deployment.
 
-    Helm apps are installed or upgraded with `helm upgrade --install`; YAML apps are applied
+    Helm apps are installed or upgraded with `helm upgrade --install`; a release whose chart
+    (version and files), values and live objects match its current revision is left as it
+    is and recorded unchanged (--force-upgrade upgrades it anyway). YAML apps are applied
     with ownership labels, and objects sbkube applied before but the config no longer has
     are pruned. Every app, release and resource is recorded in the state store.
 
@@ -117,6 +125,7 @@ def deploy(
             command_args=sys.argv[1:],
             namespace=namespace,
             values=command_line_values(values_files, set_values),
+            force_upgrade=force_upgrade,
         )
     if fmt != "table":
         emit(result, fmt)
@@ -166,8 +175,9 @@ def template(
 ) -> None:
     """Render every app to the manifests deploy would apply.
 
-    Helm apps go through the real `helm template`; YAML apps get their namespace defaulted
-    and sbkube's ownership labels. No cluster is contacted and nothing is recorded.
+    Helm apps go through the real `helm template --include-crds` (a chart's crds/ are shown
+    too: a first install creates them); YAML apps get their namespace defaulted and sbkube's
+    ownership labels. No cluster is contacted and nothing is recorded.
     """
     import yaml
 

@@ -26,6 +26,7 @@ from sbkube.redaction import mask_text
 
 if TYPE_CHECKING:
     from sbkube.engine.diff import DeploymentDiff
+    from sbkube.engine.planner import LiveDiff
 
 FORMATS = ("table", "json", "yaml")
 
@@ -332,4 +333,27 @@ def render_diff(diff: DeploymentDiff) -> str:
         out.append("(no changed manifests)")
     for c in changed:
         out.append(c.diff.rstrip("\n"))
+    return "\n".join(out)
+
+
+def render_live_diff(result: LiveDiff) -> str:
+    """``sbkube diff -o table``: per app, each object to create, change or delete, with the
+    fields that differ and a unified YAML diff (live, then desired); plain text, coloured
+    by :func:`colour_diff`."""
+    marks = {"create": "+", "update": "~", "delete": "-"}
+    out = [f"Diff against {result.cluster}/{result.namespace} (live -> what deploy would apply)"]
+    for app in result.apps:
+        release = f": release {app.release}" if app.release else ""
+        state = "" if app.changed else " (no differences)"
+        out += ["", f"== {app.name} ({app.type}){release}{state}"]
+        for obj in app.objects:
+            fields = f": {', '.join(obj.fields)}" if obj.fields else ""
+            out.append(f"{marks.get(obj.action, '?')} {obj.action} {obj.ref}{fields}")
+            out += obj.diff.rstrip("\n").splitlines()
+    count = sum(len(a.objects) for a in result.apps)
+    apps = sum(1 for a in result.apps if a.changed)
+    out.append("")
+    out.append(
+        f"{count} object(s) differ in {apps} app(s)" if result.changed else "No differences."
+    )
     return "\n".join(out)

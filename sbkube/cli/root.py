@@ -25,6 +25,11 @@ _COMMANDS: dict[str, LazyCommand] = {
     "deploy": LazyCommand(
         "sbkube.cli.deploy", "deploy", "Deploy the apps of an app dir and record the deployment."
     ),
+    "diff": LazyCommand(
+        "sbkube.cli.diff",
+        "diff",
+        "Show what a deploy would change on the live cluster, field by field.",
+    ),
     "uninstall": LazyCommand(
         "sbkube.cli.uninstall",
         "uninstall",
@@ -119,6 +124,7 @@ class RootGroup(LazyGroup):
         "one history across machines.\n\n"
         "\b\nExamples:\n"
         "  sbkube deploy --app-dir ./apps/demo --dry-run\n"
+        "  sbkube diff --app-dir ./apps/demo --exit-code\n"
         "  sbkube state list --namespace demo -o json\n"
         "  sbkube state diff latest~1 latest\n"
         "  sbkube rollback --app-dir ./apps/demo --to latest~2 --dry-run\n"

@@ -78,7 +78,10 @@ def template_argv(
     namespace: str,
     values_file: str,
 ) -> list[str]:
-    """``helm template``: renders locally, so no cluster flags (it must work offline)."""
+    """``helm template``: renders locally, so no cluster flags (it must work offline).
+
+    ``--include-crds``: the chart's ``crds/`` are part of what a first install puts on the
+    cluster, so the rendered set shows them too."""
     return [
         binary,
         "template",
@@ -88,8 +91,14 @@ def template_argv(
         namespace,
         "--values",
         values_file,
+        "--include-crds",
         *_chart_flags(chart),
     ]
+
+
+def show_crds_argv(binary: str, chart: ChartRef) -> list[str]:
+    """``helm show crds``: the chart's ``crds/`` files, which Helm installs on first install."""
+    return [binary, "show", "crds", chart.ref, *_chart_flags(chart)]
 
 
 def show_chart_argv(binary: str, chart: ChartRef) -> list[str]:
@@ -108,6 +117,7 @@ def upgrade_install_argv(
     timeout: str | None = None,
     create_namespace: bool = True,
     dry_run: bool = False,
+    force_conflicts: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     """``helm upgrade --install`` with JSON output (the new release; with ``dry_run`` the
@@ -131,6 +141,8 @@ def upgrade_install_argv(
         argv.append("--wait")
     if timeout:
         argv += ["--timeout", timeout]
+    if force_conflicts:
+        argv.append("--force-conflicts")
     if dry_run:
         argv.append("--dry-run=server")
     argv += ["--output", "json"]
@@ -356,6 +368,7 @@ def parse_release_json(
         description=str(info.get("description") or ""),
         manifest=tuple(parse_manifests(str(data.get("manifest") or ""), namespace=namespace)),
         hooks=parse_hooks(data.get("hooks"), namespace),
+        apply_method=str(data["apply_method"]) if data.get("apply_method") else None,
     )
 
 
@@ -636,6 +649,12 @@ class HelmClient(BinaryClient):
             raise ClusterError(f"helm show chart {chart.ref}: Chart.yaml is not a mapping")
         return data
 
+    def show_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
+        """The chart's ``crds/`` objects (``[]`` when it has none)."""
+        self.prepare_chart(chart)
+        out = self.run(show_crds_argv(self.binary, chart), what=f"helm show crds {chart.ref}")
+        return parse_manifests(out)
+
     # ---- release operations
 
     def upgrade_install(
@@ -648,6 +667,7 @@ class HelmClient(BinaryClient):
         wait: bool = False,
         timeout: str | None = None,
         create_namespace: bool = True,
+        force_conflicts: bool = False,
     ) -> ReleaseInfo:
         self.prepare_chart(chart)
         argv = upgrade_install_argv(
@@ -660,6 +680,7 @@ class HelmClient(BinaryClient):
             timeout=timeout,
             create_namespace=create_namespace,
             dry_run=self.dry_run,
+            force_conflicts=force_conflicts,
             flags=self.flags,
         )
         out = self.run(

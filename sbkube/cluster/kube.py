@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.errors import ClusterError
 from sbkube.manifests import api_group
 
 # deployments.cluster is a String(253) column.
@@ -147,6 +148,29 @@ class KubeCluster(Cluster):
             return None
         return self.kubectl.get(key)
 
+    def get_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        found: dict[ObjectKey, dict[str, Any] | None] = {}
+        asked = []
+        for key in keys:
+            if (self._planned is not None and key in self._planned) or self._only_planned(key[2]):
+                found[key] = self.get(key)
+            else:
+                asked.append(key)
+        found.update(self.kubectl.get_many(asked))
+        return {key: found[key] for key in keys}
+
+    def check_reachable(self) -> None:
+        try:
+            self.kubectl.probe()
+        except ClusterError as exc:
+            context, server = self.kubectl.selected_cluster(self.kubeconfig, self.context)
+            where = f"{context or 'default'} ({server})" if server else (context or "default")
+            reason = exc.message.partition(" failed: ")[2] or exc.message
+            raise ClusterError(f"cluster {where} is unreachable: {reason}") from exc
+
+    def chart_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
+        return self.helm.show_crds(chart)
+
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         self._writes += 1
         if self._planned is None:
@@ -176,6 +200,7 @@ class KubeCluster(Cluster):
         values: Mapping[str, Any],
         wait: bool = False,
         timeout: str | None = None,
+        force_conflicts: bool = False,
     ) -> ReleaseInfo:
         self._writes += 1
         info = self.helm.upgrade_install(
@@ -185,6 +210,7 @@ class KubeCluster(Cluster):
             values=values,
             wait=wait,
             timeout=timeout,
+            force_conflicts=force_conflicts,
         )
         if self._planned is not None:
             # --create-namespace: the plan's later steps find the namespace there.

@@ -65,6 +65,65 @@ def get_argv(
     ]
 
 
+def get_many_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
+    """``kubectl get -f -``: every object named by the ``List`` on stdin, in one call;
+    missing ones are left out (--ignore-not-found) rather than failing the call."""
+    return [binary, "get", "--filename", "-", "--ignore-not-found", "--output", "json", *flags]
+
+
+def version_argv(binary: str, *, timeout: str = "10s", flags: Sequence[str] = ()) -> list[str]:
+    """``kubectl get --raw /version``: the cheapest request that needs a reachable server."""
+    return [binary, "get", "--raw", "/version", f"--request-timeout={timeout}", *flags]
+
+
+def stub(key: ObjectKey) -> dict[str, Any]:
+    """The least of a manifest that names ``key`` (what ``kubectl get -f`` reads)."""
+    api_version, kind, namespace, name = key
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+
+def parse_list(text: str, what: str) -> list[dict[str, Any]]:
+    """kubectl's JSON for several objects (a ``List``; one object alone when only one)."""
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ClusterError(f"{what}: kubectl printed invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ClusterError(f"{what}: kubectl printed JSON that is not an object")
+    items = data.get("items") if data.get("kind") == "List" else [data]
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+def match_objects(
+    keys: Sequence[ObjectKey], items: Sequence[Mapping[str, Any]]
+) -> dict[ObjectKey, dict[str, Any] | None]:
+    """Each key's object among ``items`` (None when absent). Matched by kind, namespace and
+    name, and by the API group unless only one item fits: kubectl may answer in another
+    version of the group, and a kind it serves cluster-wide comes back without the
+    namespace a manifest gave it."""
+    found: dict[ObjectKey, dict[str, Any] | None] = {}
+    for key in keys:
+        api_version, kind, namespace, name = key
+        group = api_version.rpartition("/")[0]
+        candidates = [
+            dict(item)
+            for item in items
+            if item.get("kind") == kind and (item.get("metadata") or {}).get("name") == name
+        ]
+        exact = [
+            item
+            for item in candidates
+            if (item.get("metadata") or {}).get("namespace", "") in (namespace, "")
+            and str(item.get("apiVersion", "")).rpartition("/")[0] == group
+        ]
+        chosen = exact or (candidates if len(candidates) == 1 else [])
+        found[key] = chosen[0] if chosen else None
+    return found
+
+
 def apply_argv(
     binary: str,
     *,
@@ -209,6 +268,29 @@ class KubectlClient(BinaryClient):
                 return None
             raise
         return _parse_object(out, what)
+
+    def get_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        """Every object of ``keys`` in one ``kubectl get -f -`` (None for the absent ones).
+
+        A kind the server does not serve fails the whole call (kubectl stops at it): then
+        each key is asked alone, so that kind reads as absent and the rest as they are."""
+        if not keys:
+            return {}
+        what = f"kubectl get ({len(keys)} objects)"
+        stdin = json.dumps({"apiVersion": "v1", "kind": "List", "items": [stub(k) for k in keys]})
+        try:
+            out = self.run(get_many_argv(self.binary, flags=self.flags), what=what, stdin=stdin)
+        except ClusterError as exc:
+            if "no matches for kind" not in exc.message and "doesn't have a resource" not in (
+                exc.message
+            ):
+                raise
+            return {key: self.get(key) for key in keys}
+        return match_objects(keys, parse_list(out, what))
+
+    def probe(self) -> None:
+        """ClusterError with kubectl's reason when the API server does not answer."""
+        self.run(version_argv(self.binary, flags=self.flags), what="kubectl get --raw /version")
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         what = f"kubectl apply {format_key(object_key(manifest))}"

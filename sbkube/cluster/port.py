@@ -9,7 +9,7 @@ is cheap to import: plain dataclasses and functions, no subprocesses.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -158,6 +158,9 @@ class ReleaseInfo:
     hooks: tuple[HookInfo, ...] = ()
     """The revision's hooks as Helm stored them, test hooks included (never applied by an
     install or upgrade: only ``helm test`` runs them)."""
+    apply_method: str | None = None
+    """How Helm applied the revision's objects: ``ssa`` (server-side apply, helm v4's
+    default), ``csa`` (client-side), or None when helm does not say (helm v3)."""
 
     @property
     def pending(self) -> bool:
@@ -201,6 +204,21 @@ class Cluster(Protocol):
         """The live object, or None when it does not exist."""
         ...
 
+    def get_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        """The live objects of ``keys`` (None for those that do not exist), read together:
+        one request for a whole release instead of one per object."""
+        ...
+
+    def check_reachable(self) -> None:
+        """Raise ClusterError, one line naming the cluster (context and server), when its
+        API server does not answer: a plan or diff against it would be no plan at all."""
+        ...
+
+    def chart_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
+        """The objects in the chart's ``crds/`` (``helm show crds``), which Helm installs on
+        a release's first install only and never upgrades or deletes."""
+        ...
+
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update the object (``kubectl apply``); returns the live object."""
         ...
@@ -218,8 +236,12 @@ class Cluster(Protocol):
         values: Mapping[str, Any],
         wait: bool = False,
         timeout: str | None = None,
+        force_conflicts: bool = False,
     ) -> ReleaseInfo:
-        """``helm upgrade --install``; returns the new revision."""
+        """``helm upgrade --install``; returns the new revision. ``force_conflicts``: a
+        server-side apply takes over fields another manager changed (``kubectl patch``
+        drift), as a deploy of the declared state must; only for a release Helm applies
+        server-side (``ReleaseInfo.apply_method == "ssa"``), helm refuses it otherwise."""
         ...
 
     def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:

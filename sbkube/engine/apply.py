@@ -9,9 +9,13 @@ recorded as ``delete`` with their previous state — only when the live object s
 carries this app's ownership labels, so the prune set is computed, never guessed.
 
 Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
-app version, revision and the values used, and its objects as Helm installed them (helm's
-own manifest of the revision, hooks marked apart, test hooks left out), their actions
-computed against the app's last recorded objects.
+app version, revision, the values used and the digest of the chart's files, and its objects
+as Helm installed them (helm's own manifest of the revision, hooks marked apart, test hooks
+left out), their actions computed against the app's last recorded objects. A release whose
+inputs and live objects match its current revision is not upgraded (``live.upgrade_reason``):
+the app is recorded ``unchanged`` at that revision. On a first install, the chart's ``crds/``
+that Helm created are recorded too, with ``hook`` set to ``crd-install`` (Helm 2's name for
+them): they are not release objects, and Helm never upgrades or deletes them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
+from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import ensure_namespaces
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
@@ -128,6 +133,8 @@ class AppWork:
     values: dict[str, Any] = field(default_factory=dict)
     wait: bool = False
     timeout: str | None = None
+    chart_digest: str | None = None
+    """``sha256:<hex>`` of a local chart's files; None for a repository or OCI chart."""
 
 
 def live_resources(app: AppDeploymentRecord | None) -> dict[ObjectKey, ResourceRecord]:
@@ -193,13 +200,15 @@ def helm_resource_inputs(
     secret_values: Iterable[str] = (),
     *,
     hooks: Sequence[HookInfo] = (),
+    unchanged: bool = False,
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
     """Actions for a release's objects (``installed``: Helm's manifest of the revision) and
     hooks against the app's last recorded ones, compared by checksum of the stored form
     (secrets scrubbed as the store does). Release objects the revision no longer has are
     recorded ``delete`` (Helm removed them); hooks are never pruned by Helm, so a hook the
     chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
-    upgrade does not run them."""
+    upgrade does not run them. With ``unchanged`` (the release was left as it was) every
+    object is recorded ``unchanged`` and nothing ``delete``."""
     secrets = (
         *secret_values,
         *learn_manifests(installed),
@@ -216,7 +225,9 @@ def helm_resource_inputs(
         key = object_key(manifest)
         seen.add(key)
         old = prev.get(key)
-        if old is None:
+        if unchanged:
+            action = ResourceAction.UNCHANGED
+        elif old is None:
             action = ResourceAction.CREATE
         elif old.checksum == manifest_checksum(store_form(manifest, secrets)):
             action = ResourceAction.UNCHANGED
@@ -225,7 +236,7 @@ def helm_resource_inputs(
         prev_state = thaw(old.current_state) if old is not None and old.current_state else None
         inputs.append(ResourceInput.from_manifest(manifest, action, previous=prev_state, hook=hook))
         changes.append(_change(action, manifest))
-    for key, old in prev.items():
+    for key, old in ({} if unchanged else prev).items():
         if key not in seen and old.current_state is not None and old.hook is None:
             inputs.append(
                 ResourceInput.from_manifest(
@@ -236,7 +247,12 @@ def helm_resource_inputs(
     return inputs, changes
 
 
-def record_release(handle: AppHandle, info: ReleaseInfo, values: Mapping[str, Any]) -> None:
+def record_release(
+    handle: AppHandle,
+    info: ReleaseInfo,
+    values: Mapping[str, Any],
+    chart_digest: str | None = None,
+) -> None:
     handle.record_helm_release(
         release_name=info.name,
         namespace=info.namespace,
@@ -246,6 +262,7 @@ def record_release(handle: AppHandle, info: ReleaseInfo, values: Mapping[str, An
         revision=info.revision,
         status=info.status,
         values=values,
+        chart_digest=chart_digest,
     )
 
 
@@ -258,7 +275,52 @@ def _record_failed_revision(
     except ClusterError:
         return  # the cluster is unreachable: the upgrade's own error says enough
     if after is not None and (before is None or after.revision != before.revision):
-        record_release(handle, after, work.values)
+        record_release(handle, after, work.values, work.chart_digest)
+
+
+CRD_INSTALL = "crd-install"
+"""The ``hook`` recorded for a chart's ``crds/`` objects that its first install created."""
+
+
+def _new_crds(work: AppWork, cluster: Cluster) -> list[dict[str, Any]]:
+    """The chart's ``crds/`` objects that do not exist yet: a first install creates them
+    (Helm skips those that exist)."""
+    assert work.chart is not None
+    crds = cluster.chart_crds(work.chart)
+    live = cluster.get_many([object_key(c) for c in crds])
+    return [c for c in crds if live.get(object_key(c)) is None]
+
+
+def _unchanged_release(
+    work: AppWork,
+    handle: AppHandle,
+    current: ReleaseInfo,
+    previous: AppDeploymentRecord | None,
+    secret_keys: Sequence[str],
+) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
+    """Record the app at its current revision, every release object ``unchanged``: no
+    upgrade ran, so no hook ran either and none is recorded."""
+    assert work.chart is not None
+    handle.set_metadata(
+        chart_ref=work.chart.ref,
+        chart_version_requested=work.chart.version,
+        previous_revision=current.revision,
+    )
+    record_release(handle, current, work.values, work.chart_digest)
+    secrets = secret_leaves(work.values, tuple(secret_keys))
+    inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
+    handle.record_resources(inputs)
+    release = ReleaseChange(
+        action="unchanged",
+        release_name=current.name,
+        namespace=current.namespace,
+        chart=current.chart,
+        chart_version=current.chart_version,
+        from_revision=current.revision,
+        to_revision=current.revision,
+        status=current.status,
+    )
+    return tuple(changes), release
 
 
 def apply_helm_app(
@@ -267,15 +329,31 @@ def apply_helm_app(
     handle: AppHandle,
     previous: AppDeploymentRecord | None,
     secret_keys: Sequence[str],
+    *,
+    force_upgrade: bool = False,
 ) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
     """``helm upgrade --install`` and its recording; ``secret_keys`` name the values whose
     plain text must not reach the recorded manifests.
 
     What is recorded is what Helm installed: the manifest and hooks of the revision the
     upgrade made, as helm prints them, never a second render (a chart that randomises
-    names or generates certificates would differ from what is live)."""
+    names or generates certificates would differ from what is live). When nothing would
+    change (``live.upgrade_reason``) and ``force_upgrade`` is off, there is no upgrade."""
     assert work.chart is not None and work.release_name is not None
     before = cluster.helm_status(work.release_name, work.namespace)
+    if before is not None and not force_upgrade:
+        recorded = previous.helm_release if previous is not None else None
+        reason = upgrade_reason(
+            cluster,
+            before,
+            recorded,
+            chart=work.chart,
+            chart_digest=work.chart_digest,
+            values=work.values,
+        )
+        if reason is None:
+            return _unchanged_release(work, handle, before, previous, secret_keys)
+    crds = _new_crds(work, cluster) if before is None else []
     try:
         info = cluster.helm_upgrade_install(
             work.chart,
@@ -284,6 +362,9 @@ def apply_helm_app(
             values=work.values,
             wait=work.wait,
             timeout=work.timeout,
+            # A deploy puts back what the config declares, fields changed behind sbkube's
+            # back included (helm's three-way merge did so before server-side apply).
+            force_conflicts=before is not None and before.apply_method == "ssa",
         )
     except ClusterError:
         # helm may have made a (failed) revision before giving up: record it, so the
@@ -298,9 +379,12 @@ def apply_helm_app(
         chart_version_requested=work.chart.version,
         previous_revision=before.revision if before else None,
     )
-    record_release(handle, info, work.values)
+    record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
     inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
+    for crd in crds:
+        inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))
+        changes.append(_change(ResourceAction.CREATE, crd))
     handle.record_resources(inputs)
     release = ReleaseChange(
         action="upgrade" if before is not None else "install",

@@ -79,6 +79,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
     discovery (``template``'s) leaves it to the app's CRDs and the offline list.
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
+    from sbkube.config.charts import chart_digest
 
     app_dir = str(loaded.app_dir)
     works = []
@@ -95,6 +96,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                 repo_url=(loaded.config.repos or {}).get(repo_name),
             )
             release = loaded.release_name(name)
+            local = loaded.local_chart_path(name)
             try:
                 rendered = cluster.render_chart(
                     chart, release_name=release, namespace=namespace, values=values
@@ -119,6 +121,7 @@ def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -
                     values=values,
                     wait=app.wait,
                     timeout=app.timeout,
+                    chart_digest=chart_digest(local) if local is not None else None,
                 )
             )
         else:
@@ -147,13 +150,22 @@ def deploy_steps(
     cluster: Cluster,
     previous: Mapping[str, AppDeploymentRecord | None],
     secret_keys: Sequence[str],
+    *,
+    force_upgrade: bool = False,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording."""
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
             if work.type == "helm":
-                return apply_helm_app(work, cluster, handle, previous[work.name], secret_keys)
+                return apply_helm_app(
+                    work,
+                    cluster,
+                    handle,
+                    previous[work.name],
+                    secret_keys,
+                    force_upgrade=force_upgrade,
+                )
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
@@ -184,6 +196,7 @@ def deploy(
     command_args: Sequence[str] = (),
     namespace: str | None = None,
     values: CommandLineValues | None = None,
+    force_upgrade: bool = False,
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
@@ -192,6 +205,10 @@ def deploy(
 
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
+    if dry_run:
+        # A plan of an unreachable cluster is no plan: one error naming it, before the
+        # preparation asks its discovery anything.
+        cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster)
     database = open_database(db)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
@@ -239,7 +256,9 @@ def deploy(
         # plan is what the cluster says it would do (an unreachable cluster is an error).
         previous = last_applied()
         with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
-            steps = deploy_steps(works, cluster.as_dry_run(), previous, secret_keys)
+            steps = deploy_steps(
+                works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
+            )
             outcomes = run_apps(steps, dep, progress=progress)
         return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
@@ -259,7 +278,9 @@ def deploy(
         tracker.track_deployment(cluster=name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
-        steps = deploy_steps(works, cluster, last_applied(), secret_keys)
+        steps = deploy_steps(
+            works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade
+        )
         outcomes = run_apps(steps, dep, progress=progress)
     return DeployResult(
         dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)

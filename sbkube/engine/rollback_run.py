@@ -68,7 +68,10 @@ def _execute_app(
         info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
         info = cluster.helm_status(plan.release_name, plan.namespace) or info
         values = cluster.helm_get_values(plan.release_name, plan.namespace)
-        record_release(handle, info, values)
+        # The new revision is made from the target's chart: it keeps that chart's digest,
+        # so a later deploy of the same chart files and values finds nothing to upgrade.
+        target = t_app.helm_release
+        record_release(handle, info, values, target.chart_digest if target else None)
         # The revision the rollback made, as Helm installed it.
         helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)

@@ -110,6 +110,8 @@ def run_apps(
             rel = (
                 f"{release.action} {release.release_name} (was revision {release.from_revision}); "
             )
+        elif release is not None and release.from_revision == release.to_revision:
+            rel = f"{release.action} {release.release_name} at revision {release.to_revision}; "
         elif release is not None:
             rel = f"{release.action} {release.release_name} to revision {release.to_revision}; "
         report(f"{prefix} ok in {seconds:.1f}s: {rel}{outcome.summary}")

@@ -78,6 +78,9 @@ class HelmReleaseRecord(Record):
     revision: int
     values: FrozenDict
     status: str
+    chart_digest: str | None = None
+    """``sha256:<hex>`` of the chart files the revision was made from (a local chart
+    directory or .tgz); None when unknown (a repository chart, an older record)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -382,6 +382,7 @@ class DeploymentRepository:
         values: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
         replay: bool = False,
+        chart_digest: str | None = None,
     ) -> HelmReleaseRecord:
         """Record a revision of a Helm release made by this app (``replay``: as for
         :meth:`add_resources`)."""
@@ -396,6 +397,7 @@ class DeploymentRepository:
             app_version=app_version,
             values=values,
             secret_keys=tuple(secret_keys or self.secret_keys),
+            chart_digest=chart_digest,
         )
 
         def work(session: Session, retry: bool) -> None:

@@ -248,6 +248,7 @@ def prepare_release(
     app_version: str | None = None,
     values: Mapping[str, Any] | None = None,
     secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
+    chart_digest: str | None = None,
 ) -> tuple[dict[str, Any], HelmReleaseRecord]:
     """The row for a Helm release (values redacted) and the record it reads back as."""
     record = HelmReleaseRecord(
@@ -259,6 +260,7 @@ def prepare_release(
         revision=int(revision),
         values=freeze(redact_values(thaw(values or {}), tuple(secret_keys))),
         status=status,
+        chart_digest=chart_digest,
     )
     row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
     row["values"] = thaw(record.values)

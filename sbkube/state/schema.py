@@ -139,6 +139,8 @@ class HelmRelease(Base):
     revision: Mapped[int] = mapped_column(Integer)
     values: Mapped[Any] = mapped_column(JsonType, nullable=True)
     status: Mapped[str] = mapped_column(String(32))
+    # sha256 of the chart's files (directory or .tgz); NULL when sbkube could not read them.
+    chart_digest: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         UniqueConstraint(

@@ -147,6 +147,7 @@ class AppHandle:
         chart_version: str | None = None,
         app_version: str | None = None,
         values: Mapping[str, Any] | None = None,
+        chart_digest: str | None = None,
     ) -> HelmReleaseRecord:
         from sbkube.redaction import secret_leaves
 
@@ -161,6 +162,7 @@ class AppHandle:
             "values": values,
             "status": status,
             "secret_keys": self._secret_keys,
+            "chart_digest": chart_digest,
         }
         _, rec = prepare_release(None, **fields)
         repo = self._repo

@@ -255,6 +255,7 @@ def _parse(item: Any) -> _Parsed:
                     "revision": _get(rel, "revision", hw, int),
                     "values": _get(rel, "values", hw, dict, optional=True) or {},
                     "status": _get(rel, "status", hw, str),
+                    "chart_digest": _get(rel, "chart_digest", hw, str, optional=True),
                 }
             )
         apps.append((row, resources, releases))

@@ -58,7 +58,9 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     ]
     assert {c["action"] for a in data["apps"] for c in a["changes"]} == {"unchanged"}
     cache = data["apps"][0]
-    assert cache["release"]["from_revision"] == 1 and cache["release"]["to_revision"] == 2
+    # Nothing changed: helm made no revision, the release is recorded where it was.
+    assert cache["release"]["action"] == "unchanged"
+    assert cache["release"]["from_revision"] == 1 and cache["release"]["to_revision"] == 1
     assert cache["release"]["chart_version"] == "0.1.0"
 
     shown = sbkube.json("state", "show", data["deployment_id"])
@@ -80,7 +82,8 @@ def test_dry_run_changes_nothing(sbkube, app_dir, cluster_file, store):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Plan (dry run, nothing applied or recorded): success")
     assert re.search(r"^web\s+update\s+ConfigMap\s+shop\s+web-config$", proc.stdout, re.M)
-    assert "upgrade rev 1->2" in proc.stdout
+    # Only a YAML file changed: the Helm release is planned unchanged, as the run will be.
+    assert re.search(r"^cache\s+helm\s+shop\s+success\s+unchanged rev 1\s", proc.stdout, re.M)
     assert cluster_file.read_bytes() == before
     assert store().count() == 1
 

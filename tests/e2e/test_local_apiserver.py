@@ -360,7 +360,9 @@ def deploy_hooks_chart_twice(tools: Tools, tmp_path: Path) -> tuple[Path, list[d
     demo = app_dir(tmp_path, "hooks", config, charts=("hooks",))
     apps = []
     for revision in (1, 2):
-        tools.ok("deploy", "--app-dir", str(demo), "--kubeconfig", str(kubeconfig))
+        # Nothing changed for the second: only --force-upgrade makes helm upgrade.
+        force = ["--force-upgrade"] if revision == 2 else []
+        tools.ok("deploy", "--app-dir", str(demo), "--kubeconfig", str(kubeconfig), *force)
         [app] = recorded(tools)["apps"]
         assert app["helm_releases"][0]["revision"] == revision
         manifest = tools.helm(kubeconfig, "get", "manifest", "h", "-n", "jobs")
@@ -630,3 +632,141 @@ def test_serve_writes_a_private_kubeconfig_refuses_other_users_and_saves_on_sigt
     again = tools.serve(file, kubeconfig)
     assert tools.kubectl(kubeconfig, "get", "configmap", "kept")["data"] == {"k": "v"}
     assert again.stop(signal.SIGINT) == 0
+
+
+# ---------------------------------------------------------------- unchanged releases, live diffs
+
+
+def random_app(tmp_path: Path) -> Path:
+    """A Helm app whose chart renders a randomly named Secret, a post-install Job and a
+    test Pod, next to a YAML app."""
+    demo = app_dir(
+        tmp_path,
+        "random",
+        {
+            "namespace": "rnd",
+            "apps": {
+                "r": {"type": "helm", "chart": "./charts/random"},
+                "cfg": {"type": "yaml", "manifests": ["cfg.yaml"]},
+            },
+        },
+        charts=("random",),
+    )
+    (demo / "cfg.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}})
+        + "data: {mode: fast}\n"
+    )
+    return demo
+
+
+def test_an_unchanged_redeploy_keeps_the_revision_and_records_every_resource_unchanged(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    target = ["--app-dir", str(random_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    manifest = tools.helm(kubeconfig, "get", "manifest", "r", "-n", "rnd")
+    installed = {f"{o['kind']}/{o['metadata']['name']}" for o in yaml.safe_load_all(manifest) if o}
+    [secret] = [name for name in installed if name.startswith("Secret/")]
+
+    plan = tools.json("deploy", "--dry-run", *target)
+    again = tools.json("deploy", *target)
+
+    for result in (plan, again):
+        [release] = [a["release"] for a in result["apps"] if a["name"] == "r"]
+        assert (release["action"], release["from_revision"], release["to_revision"]) == (
+            "unchanged",
+            1,
+            1,
+        )
+    history = json.loads(tools.helm(kubeconfig, "history", "r", "-n", "rnd", "-o", "json"))
+    assert [h["revision"] for h in history] == [1]
+    app = next(a for a in recorded(tools)["apps"] if a["name"] == "r")
+    assert app["helm_releases"][0]["revision"] == 1
+    # Exactly helm's release objects, each unchanged: the random Secret kept its name.
+    assert {f"{r['kind']}/{r['name']}": r["action"] for r in app["resources"]} == {
+        name: "unchanged" for name in installed
+    }
+    assert secret in installed
+    live = tools.kubectl(kubeconfig, "get", "secrets", "-n", "rnd", "-l", "owner!=helm")
+    assert [f"Secret/{o['metadata']['name']}" for o in live["items"]] == [secret]
+    assert "Pod/r-test" not in {f"{r['kind']}/{r['name']}" for r in app["resources"]}
+
+    forced = tools.json("deploy", "--force-upgrade", *target)
+    [release] = [a["release"] for a in forced["apps"] if a["name"] == "r"]
+    assert (release["action"], release["to_revision"]) == ("upgrade", 2)
+    assert server.stop() == 0
+
+
+def test_diff_names_a_patched_field_and_is_clean_after_a_redeploy(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    target = ["--app-dir", str(random_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    clean = tools.sbkube("diff", "--exit-code", *target)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "No differences." in clean.stdout
+
+    patch = ["-n", "rnd", "--type", "merge", "-p"]
+    tools.kubectl(kubeconfig, "patch", "deployment", "r-app", *patch, '{"spec":{"replicas":4}}')
+    tools.kubectl(kubeconfig, "patch", "configmap", "cfg", *patch, '{"data":{"mode":"slow"}}')
+
+    drifted = tools.sbkube("diff", "--exit-code", *target)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    assert "~ update Deployment/rnd/r-app: spec.replicas" in drifted.stdout
+    assert "-  replicas: 4\n+  replicas: 1\n" in drifted.stdout
+    assert "~ update ConfigMap/rnd/cfg: data.mode" in drifted.stdout
+    as_json = json.loads(tools.sbkube("diff", "-o", "json", *target).stdout)
+    assert as_json["changed"] is True
+    assert {(o["kind"], tuple(o["fields"])) for a in as_json["apps"] for o in a["objects"]} == {
+        ("Deployment", ("spec.replicas",)),
+        ("ConfigMap", ("data.mode",)),
+    }
+    # Without --exit-code a diff is a report: exit 0 whatever it shows.
+    assert tools.sbkube("diff", *target).returncode == 0
+
+    tools.ok("deploy", *target)
+    after = tools.sbkube("diff", "--exit-code", *target)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert (
+        tools.kubectl(kubeconfig, "get", "deployment", "r-app", "-n", "rnd")["spec"]["replicas"]
+        == 1
+    )
+    assert server.stop() == 0
+
+
+def test_with_the_cluster_stopped_a_plan_or_diff_is_one_error_naming_it(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    target = ["--app-dir", str(random_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    url = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    assert server.stop() == 0
+
+    for command in (["deploy", "--dry-run"], ["diff", "--exit-code"]):
+        done = tools.sbkube(*command, *target)
+        assert done.returncode == 1, done.stderr
+        line = one_error_line(done.stderr)
+        assert line.startswith(f"error: cluster memory ({url}) is unreachable: "), line
+        assert done.stdout == ""
+    # A plan is never recorded, and neither is anything else.
+    assert [d["command"] for d in tools.json("state", "list")] == ["deploy"]
+
+
+def test_template_shows_a_charts_crds(tools: Tools, tmp_path: Path) -> None:
+    demo = app_dir(
+        tmp_path,
+        "crds",
+        {"namespace": "kit", "apps": {"w": {"type": "helm", "chart": "./charts/crd"}}},
+        charts=("crd",),
+    )
+    shown = [d for d in yaml.safe_load_all(tools.ok("template", "--app-dir", str(demo))) if d]
+    assert {(d["kind"], d["metadata"]["name"]) for d in shown} == {
+        ("CustomResourceDefinition", "widgets.example.com"),
+        ("Widget", "w-widget"),
+    }

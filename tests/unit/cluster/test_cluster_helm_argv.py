@@ -41,9 +41,27 @@ def test_template_argv_has_no_cluster_flags() -> None:
         "data",
         "--values",
         "/tmp/v.json",
+        # The chart's crds/ are part of what an install puts on the cluster.
+        "--include-crds",
         "--version",
         "18.1.0",
     ]
+
+
+def test_show_crds_argv() -> None:
+    argv = h.show_crds_argv("helm", ChartRef("repo/app", version="1.2.3"))
+    assert argv == ["helm", "show", "crds", "repo/app", "--version", "1.2.3"]
+
+
+def test_upgrade_install_argv_forces_conflicts_only_when_asked() -> None:
+    def argv(**kw: bool) -> list[str]:
+        return h.upgrade_install_argv(
+            "helm", ChartRef("./c"), release_name="r", namespace="n", values_file="v", **kw
+        )
+
+    assert "--force-conflicts" not in argv()
+    forced = argv(force_conflicts=True, dry_run=True)
+    assert "--force-conflicts" in forced and "--dry-run=server" in forced
 
 
 def test_template_argv_without_version() -> None:

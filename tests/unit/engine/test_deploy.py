@@ -94,7 +94,7 @@ def test_demo_example_deploys(db, cluster, demo):
     assert rel.values["replicaCount"] == 1
 
 
-def test_redeploy_unchanged_is_unchanged_and_bumps_revision(db, cluster, shop, kit):
+def test_redeploy_unchanged_is_unchanged_and_keeps_the_revision(db, cluster, shop, kit):
     first = deploy(shop.path, cluster=cluster, db=db)
     before = kit.live_state(cluster)
 
@@ -105,12 +105,26 @@ def test_redeploy_unchanged_is_unchanged_and_bumps_revision(db, cluster, shop, k
     for app in second.apps:
         assert app.changes and {c.action for c in app.changes} == {ResourceAction.UNCHANGED}
     release = second.app("cache").release
-    assert (release.action, release.from_revision, release.to_revision) == ("upgrade", 1, 2)
-    assert cluster.release("cache", "shop").revision == 2
+    assert (release.action, release.from_revision, release.to_revision) == ("unchanged", 1, 1)
+    assert cluster.release("cache", "shop").revision == 1
     assert kit.live_state(cluster) == before
     repo = DeploymentRepository(db)
     assert recorded_actions(repo, second.deployment_id) == outcome_actions(second)
-    assert repo.get(second.deployment_id).app("cache").helm_release.revision == 2
+    assert repo.get(second.deployment_id).app("cache").helm_release.revision == 1
+
+
+def test_force_upgrade_upgrades_an_unchanged_release(db, cluster, shop, kit):
+    deploy(shop.path, cluster=cluster, db=db)
+    before = kit.live_state(cluster)
+
+    forced = deploy(shop.path, cluster=cluster, db=db, force_upgrade=True)
+
+    release = forced.app("cache").release
+    assert (release.action, release.from_revision, release.to_revision) == ("upgrade", 1, 2)
+    assert cluster.release("cache", "shop").revision == 2
+    # Helm's manifest is what it was: the objects are recorded unchanged all the same.
+    assert {c.action for c in forced.app("cache").changes} == {ResourceAction.UNCHANGED}
+    assert kit.live_state(cluster) == before
 
 
 def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, kit):

@@ -476,3 +476,50 @@ def test_concurrent_first_open_processes_migrates_once(db_url: str) -> None:
         assert _revision(db) == [HEAD_REVISION]
     finally:
         db.close()
+
+
+def test_a_store_at_0004_keeps_its_releases_with_no_chart_digest(db_url: str) -> None:
+    """Migration 0005 adds helm_releases.chart_digest; a release recorded before it reads
+    back with None (its chart never counts as unchanged) and new ones store a digest."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option(
+        "script_location", str(Path(database_module.__file__).parent / "migrations")
+    )
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    old = DeploymentDatabase(db_url)  # migrates to head on open
+    try:
+        repo = DeploymentRepository(old)
+        assert _revision(old) == [HEAD_REVISION]
+        dep = repo.create_deployment(cluster="k3s", namespace="demo")
+        app = repo.start_app(dep.deployment_id, name="web", type="helm")
+        with old.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO helm_releases (app_deployment_pk, release_name, namespace, "
+                    "chart, revision, status) VALUES (:pk, 'web', 'demo', 'web', 1, 'deployed')"
+                ),
+                {"pk": app.app_id},
+            )
+        repo.add_helm_release(
+            app.app_id,
+            release_name="web2",
+            namespace="demo",
+            chart="web",
+            revision=1,
+            status="deployed",
+            chart_digest="sha256:" + "a" * 64,
+        )
+        releases = repo.get(dep.deployment_id).apps[0].helm_releases
+        assert [(r.release_name, r.chart_digest) for r in releases] == [
+            ("web", None),
+            ("web2", "sha256:" + "a" * 64),
+        ]
+    finally:
+        old.close()
+        engine.dispose()

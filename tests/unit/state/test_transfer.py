@@ -27,6 +27,9 @@ from sbkube.state import (
 BASE = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 
+CHART_DIGEST = "sha256:" + "c" * 64
+
+
 def seed(db: DeploymentDatabase) -> list[str]:
     """A varied history: helm and yaml apps, a failure, a rollback, odd JSON values."""
     repo = DeploymentRepository(db)
@@ -50,6 +53,7 @@ def seed(db: DeploymentDatabase) -> list[str]:
                 revision=1,
                 status="deployed",
                 values={"replicas": 2, "auth": {"token": "t0k"}, "ratio": 0.1, "big": 10**15},
+                chart_digest=CHART_DIGEST,
             )
             app.record_resources(
                 [
@@ -114,6 +118,7 @@ def test_export_shape(db: DeploymentDatabase) -> None:
     web = first["apps"][0]
     assert "app_id" not in web and web["name"] == "web"
     assert web["helm_releases"][0]["chart_version"] == "15.0.0"
+    assert web["helm_releases"][0]["chart_digest"] == CHART_DIGEST
     assert is_digest(web["helm_releases"][0]["values"]["auth"]["token"])
     assert [r["kind"] for r in web["resources"]] == ["Secret", "ConfigMap"]
     assert is_digest(web["resources"][0]["current_state"]["data"]["k"])
@@ -147,6 +152,7 @@ def test_round_trip_sqlite_postgres_sqlite(tmp_path: Path, pg_schema_url: str) -
         b = DeploymentRepository(back).get(a.deployment_id)
         assert a.started_at == b.started_at and a.finished_at == b.finished_at
         assert a.apps[0].helm_releases == b.apps[0].helm_releases
+        assert b.apps[0].helm_releases[0].chart_digest == CHART_DIGEST
         assert a.apps[0].resources == b.apps[0].resources
     finally:
         for d in (src, pg, back):

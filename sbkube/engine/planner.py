@@ -1,0 +1,256 @@
+"""``sbkube diff``: what a deploy would change, object by object, against the live cluster.
+
+For every selected app, the objects a deploy would apply are compared with the live ones,
+field by field (``live.differences``: the fields a manifest sets, as kubectl apply and
+Helm's three-way merge see them), and each difference is shown as a unified diff of YAML
+with secrets masked, like helm-diff and ``kubectl diff``:
+
+* a Helm app whose inputs (chart, values) match its current revision is compared with that
+  revision's manifest: what the release is meant to hold, so only drift shows, and a chart
+  that renders random values shows none. Otherwise the would-be manifest comes from
+  ``helm upgrade --install --dry-run=server`` (the server renders, with its lookups), and
+  the objects the current revision has that it lacks are shown deleted; a first install
+  also shows the chart's ``crds/`` Helm would create;
+* a YAML app is compared with its desired manifests (ownership labels included); the
+  namespaces it would create and the objects it would prune (recorded before, still live
+  and owned by it) are shown too.
+
+An unreachable cluster is an error (one line naming it), never an empty diff.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbkube.cluster.port import Cluster, ObjectKey, format_key, object_key
+from sbkube.engine.apply import AppWork, live_resources, owned_by
+from sbkube.engine.deployer import open_database, prepare_apps
+from sbkube.engine.diff import Dumps
+from sbkube.engine.live import (
+    comparable,
+    inputs_reason,
+    object_differences,
+    project,
+    without_nulls,
+)
+from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
+from sbkube.engine.recovery import cluster_name
+from sbkube.manifests import strip_volatile
+from sbkube.model import Record
+from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves, store_form
+from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
+
+if TYPE_CHECKING:
+    from sbkube.cluster.port import ReleaseInfo
+    from sbkube.config.command_line import CommandLineValues
+
+CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDiff(Record):
+    """One object a deploy would create, change or delete, with its fields and YAML diff."""
+
+    action: str  # create | update | delete
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    fields: tuple[str, ...]
+    """The paths of the fields that differ (``spec.replicas``); empty for create/delete."""
+    diff: str
+
+    @property
+    def ref(self) -> str:
+        return format_key((self.api_version, self.kind, self.namespace or "", self.name))
+
+
+@dataclass(frozen=True, slots=True)
+class AppDiff(Record):
+    name: str
+    type: str
+    namespace: str
+    release: str | None
+    """What would happen to a Helm release: ``install``, ``upgrade: <why>`` or
+    ``unchanged``; None for a YAML app."""
+    objects: tuple[ObjectDiff, ...]
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDiff(Record):
+    cluster: str
+    namespace: str
+    apps: tuple[AppDiff, ...]
+    changed: bool
+
+
+def _object_diff(
+    action: str,
+    manifest: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    secrets: Sequence[str],
+    fields: Sequence[str] = (),
+) -> ObjectDiff:
+    key = object_key(manifest)
+    desired = without_nulls(comparable(manifest)) if action != DELETE else None
+    if action == CREATE or live is None:
+        before = None
+    elif action == DELETE:
+        before = store_form(strip_volatile(live), secrets)
+    else:
+        before = store_form(project(strip_volatile(live), desired), secrets)
+    after = store_form(desired, secrets) if desired is not None else None
+    ref = format_key(key)
+    api_version, kind, namespace, name = key
+    return ObjectDiff(
+        action=action,
+        api_version=api_version,
+        kind=kind,
+        namespace=namespace or None,
+        name=name,
+        fields=tuple(fields),
+        diff=Dumps().unified(before, after, f"live {ref}", f"desired {ref}"),
+    )
+
+
+def known_secrets(
+    values_secrets: Sequence[str],
+    manifests: Sequence[Mapping[str, Any]],
+    live: Mapping[ObjectKey, dict[str, Any] | None],
+) -> list[str]:
+    """The secret strings to hide wherever they show: the values' and those the desired
+    and live objects hold (a Secret's password quoted in a ConfigMap), as the store does."""
+    held = learn_manifests([*manifests, *(obj for obj in live.values() if obj is not None)])
+    return sorted({*values_secrets, *held})
+
+
+def compare(
+    manifests: Sequence[Mapping[str, Any]],
+    live: Mapping[ObjectKey, dict[str, Any] | None],
+    secrets: Sequence[str] = (),
+) -> list[ObjectDiff]:
+    """The creates and updates that applying ``manifests`` over ``live`` would make."""
+    return [
+        _object_diff(CREATE, manifest, None, secrets)
+        if obj is None
+        else _object_diff(UPDATE, manifest, obj, secrets, paths)
+        for manifest, obj, paths in object_differences(manifests, live)
+    ]
+
+
+def _drift(first: ObjectDiff) -> str:
+    if first.action == CREATE:
+        return f"{first.ref} is missing"
+    return f"{first.ref} differs at {first.fields[0]}"
+
+
+def _helm_diff(
+    work: AppWork,
+    cluster: Cluster,
+    previous: AppDeploymentRecord | None,
+    secret_keys: Sequence[str],
+) -> tuple[str, list[ObjectDiff]]:
+    assert work.chart is not None and work.release_name is not None
+    secrets = sorted(secret_leaves(work.values, tuple(secret_keys)))
+    current = cluster.helm_status(work.release_name, work.namespace)
+    reason: str | None = "install"
+    if current is not None:
+        recorded = previous.helm_release if previous is not None else None
+        reason = inputs_reason(
+            current,
+            recorded,
+            chart=work.chart,
+            chart_digest=work.chart_digest,
+            values=work.values,
+        )
+        if reason is None:
+            # Same inputs: the release should hold its current revision's manifest.
+            live = cluster.get_many([object_key(m) for m in current.manifest])
+            secrets = known_secrets(secrets, current.manifest, live)
+            found = compare(current.manifest, live, secrets)
+            return ("unchanged" if not found else f"upgrade: {_drift(found[0])}"), found
+    planned: ReleaseInfo = cluster.as_dry_run().helm_upgrade_install(
+        work.chart,
+        release_name=work.release_name,
+        namespace=work.namespace,
+        values=work.values,
+        force_conflicts=current is not None and current.apply_method == "ssa",
+    )
+    manifests = list(planned.manifest)
+    if current is None:
+        crds = cluster.chart_crds(work.chart)
+        manifests = crds + manifests
+    wanted = {object_key(m) for m in manifests}
+    gone = [m for m in (current.manifest if current else ()) if object_key(m) not in wanted]
+    live = cluster.get_many([*wanted, *(object_key(m) for m in gone)])
+    secrets = known_secrets(secrets, manifests, live)
+    found = compare(manifests, live, secrets)
+    for manifest in gone:
+        obj = live.get(object_key(manifest))
+        if obj is not None:
+            found.append(_object_diff(DELETE, obj, obj, secrets))
+    label = "install" if current is None else f"upgrade: {reason}"
+    return label, found
+
+
+def _yaml_diff(
+    work: AppWork, cluster: Cluster, previous: AppDeploymentRecord | None
+) -> list[ObjectDiff]:
+    manifests = [o.manifest for o in work.objects]
+    wanted = {o.key for o in work.objects}
+    namespaces = [namespace_manifest(ns) for ns in needed_namespaces(manifests)]
+    recorded = [k for k in live_resources(previous) if k not in wanted]
+    live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
+    missing = [n for n in namespaces if live.get(object_key(n)) is None]
+    secrets = known_secrets((), manifests, live)
+    found = [_object_diff(CREATE, n, None, ()) for n in missing]
+    found += compare(manifests, live, secrets)
+    for key in recorded:
+        obj = live.get(key)
+        if obj is not None and owned_by(obj, work.name, work.namespace):
+            found.append(_object_diff(DELETE, obj, obj, secrets))
+    return found
+
+
+def live_diff(
+    app_dir: str | os.PathLike[str],
+    *,
+    cluster: Cluster,
+    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    apps: Sequence[str] | None = None,
+    config_file: str = "config.yaml",
+    namespace: str | None = None,
+    values: CommandLineValues | None = None,
+) -> LiveDiff:
+    """Compare what deploying ``app_dir`` would apply with the live objects of ``cluster``;
+    see the module docstring. Nothing is changed on the cluster or in the store.
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) are deploy's."""
+    from sbkube.config import load_config
+
+    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
+    names = loaded.select(list(apps) if apps else None)
+    cluster.check_reachable()
+    works = prepare_apps(loaded, names, cluster)
+    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
+    repo = DeploymentRepository(open_database(db), secret_keys=secret_keys)
+    target_ns = loaded.config.namespace
+    # The name deploy records the target under (config.yaml's cluster:, else the identity).
+    name = cluster_name(cluster, loaded.config.cluster)
+    results = []
+    for work in works:
+        previous = repo.last_successful_app(cluster=name, namespace=target_ns, app=work.name)
+        release: str | None = None
+        if work.type == "helm":
+            release, found = _helm_diff(work, cluster, previous, secret_keys)
+        else:
+            found = _yaml_diff(work, cluster, previous)
+        changed = bool(found) or release not in (None, "unchanged")
+        results.append(
+            AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)
+        )
+    return LiveDiff(name, target_ns, tuple(results), any(a.changed for a in results))
