@@ -93,7 +93,7 @@ def test_changed_field_and_deleted_object_are_drift_until_redeployed(sbkube, app
 
 def test_helm_release_at_another_revision_is_drift(sbkube, app_dir, cluster_file):
     deploy(sbkube, app_dir, cluster_file)
-    deploy(sbkube, app_dir, cluster_file)  # revision 2
+    deploy(sbkube, app_dir, cluster_file, "--force-upgrade")  # revision 2
     with cluster_of(cluster_file) as cluster:
         cluster.helm_rollback("cache", "shop", 1)  # revision 3, behind our back
 

@@ -134,7 +134,8 @@ def terminated_deploys(n: int, root: Path, store_url: str) -> TerminatedRun:
     tag = f"sbkube-acc-{uuid.uuid4().hex[:8]}"
     url = tagged_url(store_url, tag)
     env = env_for(home, url)
-    deploy = [sys.executable, "-c", _ENTRY, "deploy", "--app-dir", str(app)]
+    # --force-upgrade: every deploy makes a revision (an unchanged release is skipped).
+    deploy = [sys.executable, "-c", _ENTRY, "deploy", "--app-dir", str(app), "--force-upgrade"]
     deploy += ["--memory-cluster", str(cluster_file)]
     from sbkube.state import DeploymentDatabase
 

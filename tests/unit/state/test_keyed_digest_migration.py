@@ -54,6 +54,8 @@ def test_legacy_digests_are_rekeyed_and_checksums_follow(db_url: str) -> None:
         legacy_values = {"auth": {"password": LEGACY}, "image": {"digest": IMAGE}}
         conn.execute(sa.update(releases).values(values=legacy_values))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
+        # Revision 0005 adds this column: a store at 0003 does not have it yet.
+        conn.execute(sa.text("ALTER TABLE helm_releases DROP COLUMN chart_digest"))
     engine.dispose()
 
     db = DeploymentDatabase(db_url)  # opening migrates
