@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
-from sbkube.cluster.kubectl import KubectlClient
+from sbkube.cluster.kubectl import KubectlClient, match_objects
 from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
 from sbkube.errors import ClusterError
 from sbkube.manifests import api_group
@@ -158,6 +158,97 @@ class KubeCluster(Cluster):
                 asked.append(key)
         found.update(self.kubectl.get_many(asked))
         return {key: found[key] for key in keys}
+
+    # Many objects at once (a YAML app): one kubectl process per call ------------------------
+
+    def _served(self, api_version: str, kind: str) -> bool:
+        return self._offline or self.namespaced(api_version, kind) is not None
+
+    def list_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        found: dict[ObjectKey, dict[str, Any] | None] = {}
+        # Per namespace, the kinds to list there; cluster-scoped kinds ride along with the
+        # first namespace's call (kubectl lists them whole whatever -n says).
+        kinds: dict[str, set[tuple[str, str]]] = {}
+        for key in keys:
+            planned = self._planned is not None and key in self._planned
+            if planned or self._only_planned(key[2]) or not self._served(key[0], key[1]):
+                found[key] = self.get(key) if planned else None
+            else:
+                kinds.setdefault(key[2], set()).add((key[0], key[1]))
+        namespaced = sorted(ns for ns in kinds if ns)
+        if "" in kinds and namespaced:
+            kinds[namespaced[0]] |= kinds.pop("")
+        listed: list[dict[str, Any]] = []
+        for namespace, wanted in sorted(kinds.items()):
+            listed += self.kubectl.list_kinds(sorted(wanted), namespace)
+        asked = [key for key in keys if key not in found]
+        found.update(match_objects(asked, listed))
+        return {key: found[key] for key in keys}
+
+    def list_labelled(
+        self, kinds: Sequence[tuple[str, str]], labels: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        served = sorted({kind for kind in kinds if self._served(*kind)})
+        listed = self.kubectl.list_kinds(served, None, labels)
+        if not self._planned:
+            return listed
+        # A plan's earlier steps: planned deletes are gone, planned applies are as planned.
+        out = [obj for obj in listed if object_key(obj) not in self._planned]
+        wanted = {kind for _, kind in served}
+        for key, obj in self._planned.items():
+            obj_labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+            if obj is not None and key[1] in wanted and labels.items() <= obj_labels.items():
+                out.append(copy.deepcopy(obj))
+        return out
+
+    def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if not manifests:
+            return []
+        self._writes += 1
+        # kubectl maps every object of a List before applying any: a custom resource whose
+        # CRD is in the same List would be refused, so kinds not served yet go second.
+        served = [self._served(*object_key(m)[:2]) for m in manifests]
+        first = [i for i, ok in enumerate(served) if ok]
+        later = [i for i, ok in enumerate(served) if not ok]
+        live: dict[int, dict[str, Any]] = {}
+        for batch in (first, later):
+            if self._planned is None:
+                done = self.kubectl.apply_many([manifests[i] for i in batch])
+                live.update(zip(batch, done, strict=True))
+            else:
+                live.update(self._plan_many(manifests, batch))
+        return [live[i] for i in range(len(manifests))]
+
+    def _plan_many(
+        self, manifests: Sequence[Mapping[str, Any]], batch: Sequence[int]
+    ) -> dict[int, dict[str, Any]]:
+        """Dry-run applies of ``manifests[i] for i in batch``, as :meth:`apply` plans one:
+        namespaces first, then the objects; those in a namespace that exists only in this
+        plan are planned as they are, without asking the server."""
+        assert self._planned is not None
+        live: dict[int, dict[str, Any]] = {}
+        is_ns = {i for i in batch if object_key(manifests[i])[:2] == ("v1", "Namespace")}
+        for group in ([i for i in batch if i in is_ns], [i for i in batch if i not in is_ns]):
+            asked = [i for i in group if not self._only_planned(object_key(manifests[i])[2])]
+            done = self.kubectl.apply_many([manifests[i] for i in asked])
+            live.update(zip(asked, done, strict=True))
+            for i in group:
+                live.setdefault(i, copy.deepcopy(dict(manifests[i])))
+                self._planned[object_key(manifests[i])] = live[i]
+        return {i: copy.deepcopy(obj) for i, obj in live.items()}
+
+    def delete_many(self, keys: Sequence[ObjectKey]) -> list[ObjectKey]:
+        if not keys:
+            return []
+        self._writes += 1
+        if self._planned is None:
+            return self.kubectl.delete_many(keys)
+        there = self.get_many(keys)
+        asked = [k for k in keys if there[k] is not None and not self._only_planned(k[2])]
+        self.kubectl.delete_many(asked)
+        for key in keys:
+            self._planned[key] = None
+        return [key for key in keys if there[key] is not None]
 
     def check_reachable(self) -> None:
         try:

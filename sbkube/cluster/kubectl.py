@@ -1,4 +1,8 @@
-"""Subprocess adapter for the ``kubectl`` binary: get, apply and delete single objects.
+"""Subprocess adapter for the ``kubectl`` binary: get, list, apply and delete objects.
+
+Writes are server-side applies (field manager ``sbkube``, conflicts forced: a deploy puts
+back what the config declares). Many objects go through one process: ``apply -f -`` and
+``delete -f -`` with a ``List`` on stdin, ``get K1,K2 -n NS`` for one LIST request per kind.
 
 As in ``helm.py``, the command lines are built by pure functions (tested without kubectl)
 that take the cluster-selecting flags as one list, and run by ``KubectlClient`` (a
@@ -104,15 +108,17 @@ def match_objects(
     name, and by the API group unless only one item fits: kubectl may answer in another
     version of the group, and a kind it serves cluster-wide comes back without the
     namespace a manifest gave it."""
+    # Indexed by kind and name: a LIST of a busy namespace has thousands of items.
+    by_name: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+    for item in items:
+        by_name.setdefault((item.get("kind"), (item.get("metadata") or {}).get("name")), []).append(
+            item
+        )
     found: dict[ObjectKey, dict[str, Any] | None] = {}
     for key in keys:
         api_version, kind, namespace, name = key
         group = api_version.rpartition("/")[0]
-        candidates = [
-            dict(item)
-            for item in items
-            if item.get("kind") == kind and (item.get("metadata") or {}).get("name") == name
-        ]
+        candidates = [dict(item) for item in by_name.get((kind, name), ())]
         exact = [
             item
             for item in candidates
@@ -138,6 +144,69 @@ def apply_argv(
     if dry_run:
         argv.append("--dry-run=server")
     return [*argv, *flags]
+
+
+def list_argv(
+    binary: str,
+    kinds: Sequence[tuple[str, str]],
+    *,
+    namespace: str | None,
+    selector: Mapping[str, str] | None = None,
+    flags: Sequence[str] = (),
+) -> list[str]:
+    """``kubectl get K1,K2 -n NS -o json``: every object of the ``(api_version, kind)``
+    pairs, one LIST request per kind in one process. Namespaced kinds are listed in
+    ``namespace`` (in every namespace when None), cluster-scoped ones whole; ``selector``
+    keeps the objects carrying all its labels."""
+    resources = ",".join(resource_arg(api_version, kind) for api_version, kind in kinds)
+    scope = ["--all-namespaces"] if namespace is None else _namespace_flags(namespace)
+    labels = ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items()))
+    return [
+        binary,
+        "get",
+        resources,
+        *scope,
+        *(["--selector", labels] if labels else []),
+        "--output",
+        "json",
+        *flags,
+    ]
+
+
+def delete_many_argv(binary: str, *, dry_run: bool = False, flags: Sequence[str] = ()) -> list[str]:
+    """``kubectl delete -f -``: every object named by the ``List`` on stdin, in one call;
+    ``-o name`` prints each one deleted (:func:`deleted_name`), absent ones are skipped."""
+    return [
+        binary,
+        "delete",
+        "--filename",
+        "-",
+        "--ignore-not-found",
+        "--wait=true",
+        *(["--dry-run=server"] if dry_run else []),
+        "--output",
+        "name",
+        *flags,
+    ]
+
+
+def deleted_name(key: ObjectKey) -> str:
+    """How ``kubectl delete -o name`` names a deleted object: ``deployment.apps/web``."""
+    api_version, kind, _namespace, name = key
+    group = api_version.rpartition("/")[0]
+    return f"{kind.lower()}{'.' + group if group else ''}/{name}"
+
+
+def _unknown_kind(message: str) -> bool:
+    return "doesn't have a resource type" in message or "no matches for kind" in message
+
+
+def _as_list(manifests: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [dict(m) for m in manifests]})
+
+
+def _count(n: int) -> str:
+    return f"{n} object{'' if n == 1 else 's'}"
 
 
 def delete_argv(
@@ -249,7 +318,7 @@ class KubectlClient(BinaryClient):
         kubeconfig: str | None = None,
         context: str | None = None,
         *,
-        server_side: bool = False,
+        server_side: bool = True,
         env: Mapping[str, str] | None = None,
         dry_run: bool = False,
     ) -> None:
@@ -310,6 +379,68 @@ class KubectlClient(BinaryClient):
         argv = delete_argv(self.binary, key, dry_run=self.dry_run, flags=self.flags)
         out = self.run(argv, what=f"kubectl delete {format_key(key)}")
         return bool(out.strip())
+
+    def list_kinds(
+        self,
+        kinds: Sequence[tuple[str, str]],
+        namespace: str | None,
+        selector: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The objects of ``kinds`` (see :func:`list_argv`) in one process. A kind the
+        server does not serve fails the whole call (kubectl stops at it): then each kind is
+        listed alone, so that kind reads as empty and the others as they are."""
+        if not kinds:
+            return []
+        argv = list_argv(
+            self.binary, kinds, namespace=namespace, selector=selector, flags=self.flags
+        )
+        what = f"kubectl get {argv[2]}"
+        try:
+            out = self.run(argv, what=what)
+        except ClusterError as exc:
+            if not _unknown_kind(exc.message):
+                raise
+            if len(kinds) == 1:
+                return []
+            return [obj for kind in kinds for obj in self.list_kinds([kind], namespace, selector)]
+        return parse_list(out, what)
+
+    def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Apply every manifest in one ``kubectl apply -f -`` (a ``List`` on stdin); the
+        live objects come back in the same order. kubectl goes on past an object that
+        fails and then exits 1 naming it: the error is kubectl's, and nothing is returned."""
+        if not manifests:
+            return []
+        keys = [object_key(m) for m in manifests]
+        shown = format_key(keys[0]) if len(keys) == 1 else f"({_count(len(keys))})"
+        what = f"kubectl apply {shown}"
+        argv = apply_argv(
+            self.binary, server_side=self.server_side, dry_run=self.dry_run, flags=self.flags
+        )
+        out = self.run(argv, what=what, stdin=_as_list(manifests))
+        found = match_objects(keys, parse_list(out, what))
+        missing = [format_key(key) for key in keys if found[key] is None]
+        if missing:
+            raise ClusterError(f"{what}: kubectl printed no object for {', '.join(missing[:5])}")
+        return [found[key] or {} for key in keys]
+
+    def delete_many(self, keys: Sequence[ObjectKey]) -> list[ObjectKey]:
+        """Delete every object of ``keys`` in one ``kubectl delete -f -``; returns the keys
+        kubectl reports deleted (those already gone are not), in order."""
+        if not keys:
+            return []
+        what = f"kubectl delete ({_count(len(keys))})"
+        argv = delete_many_argv(self.binary, dry_run=self.dry_run, flags=self.flags)
+        out = self.run(argv, what=what, stdin=_as_list([stub(k) for k in keys]))
+        printed = out.split()
+        deleted: list[ObjectKey] = []
+        # kubectl deletes in the List's order and prints each deleted one as it goes.
+        at = 0
+        for key in keys:
+            if at < len(printed) and printed[at] == deleted_name(key):
+                deleted.append(key)
+                at += 1
+        return deleted
 
     def api_resources(self) -> dict[tuple[str, str], bool]:
         """``{(group, kind): namespaced}`` for every kind the cluster serves (discovery).

@@ -209,6 +209,19 @@ class Cluster(Protocol):
         one request for a whole release instead of one per object."""
         ...
 
+    def list_many(self, keys: Sequence[ObjectKey]) -> dict[ObjectKey, dict[str, Any] | None]:
+        """The live objects of ``keys`` (None for those that do not exist), read by listing:
+        one LIST request per kind and namespace, whatever the number of objects (a kind the
+        cluster does not serve has none). For many objects of few kinds, as a YAML app's."""
+        ...
+
+    def list_labelled(
+        self, kinds: Sequence[tuple[str, str]], labels: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """The live objects of ``kinds`` (``(api_version, kind)`` pairs), in every namespace,
+        that carry all of ``labels``: one label-selector LIST request per kind."""
+        ...
+
     def check_reachable(self) -> None:
         """Raise ClusterError, one line naming the cluster (context and server), when its
         API server does not answer: a plan or diff against it would be no plan at all."""
@@ -220,11 +233,22 @@ class Cluster(Protocol):
         ...
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or update the object (``kubectl apply``); returns the live object."""
+        """Create or update the object (``kubectl apply --server-side``); returns the live
+        object."""
+        ...
+
+    def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Create or update every object in one server-side apply (``kubectl apply
+        --server-side -f -`` of a ``List``); returns the live objects, in order. A failure
+        of any object is a ClusterError naming what kubectl named."""
         ...
 
     def delete(self, key: ObjectKey) -> bool:
         """Delete the object; False if it was not there."""
+        ...
+
+    def delete_many(self, keys: Sequence[ObjectKey]) -> list[ObjectKey]:
+        """Delete the objects in one call; returns those that were there (and are gone)."""
         ...
 
     def helm_upgrade_install(

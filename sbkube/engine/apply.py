@@ -1,12 +1,14 @@
 """Applying one app to a cluster and recording what happened: shared by deploy and rollback.
 
-YAML apps (kapp-style): every object carries sbkube's ownership labels; each object's
-live state is read before applying so it is recorded as ``create``, ``update`` or
-``unchanged`` (unchanged = every field the manifest sets already has that value live,
-compared on the redacted form so Secrets compare by digest); objects that sbkube applied
-for this app before (per the store) but the desired set no longer has are deleted and
-recorded as ``delete`` with their previous state — only when the live object still
-carries this app's ownership labels, so the prune set is computed, never guessed.
+YAML apps (kapp-style): every object carries sbkube's ownership labels; the live objects
+are read before applying (one LIST per kind and namespace) so each is recorded as
+``create``, ``update`` or ``unchanged`` (unchanged = every field the manifest sets already
+has that value live, compared on the redacted form so Secrets compare by digest), and
+those that change go to the cluster in one server-side apply (field manager ``sbkube``).
+Pruning lists, per kind the app recorded before, the live objects that carry this app's
+ownership labels (one label-selector LIST per kind); those the desired set no longer has
+are deleted in one call and recorded as ``delete`` with their previous state, so the prune
+set is computed, never guessed.
 
 Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
 app version, revision, the values used and the digest of the chart's files, and its objects
@@ -28,7 +30,12 @@ from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.live import upgrade_reason
-from sbkube.engine.namespaces import ensure_namespaces
+from sbkube.engine.namespaces import (
+    namespace_key,
+    namespace_manifest,
+    needed_namespaces,
+    plan_namespaces,
+)
 from sbkube.engine.results import ReleaseChange, ResourceChange
 from sbkube.errors import ClusterError
 from sbkube.manifests import fold_string_data
@@ -144,6 +151,18 @@ def live_resources(app: AppDeploymentRecord | None) -> dict[ObjectKey, ResourceR
     return {r.key: r for r in app.resources if r.action != ResourceAction.DELETE}
 
 
+def _identity(key: ObjectKey) -> tuple[str, str, str, str]:
+    """A key without its API version: a LIST may answer in another version of the group."""
+    api_version, kind, namespace, name = key
+    return (api_version.rpartition("/")[0], kind, namespace, name)
+
+
+def _apply_rank(manifest: Mapping[str, Any]) -> int:
+    # Namespaces, then CRDs, then the rest: what an object needs is applied before it.
+    kind = manifest.get("kind")
+    return 0 if kind == "Namespace" else 1 if kind == "CustomResourceDefinition" else 2
+
+
 def apply_yaml_app(
     work: AppWork,
     cluster: Cluster,
@@ -152,46 +171,83 @@ def apply_yaml_app(
     *,
     prune: bool = True,
 ) -> tuple[ResourceChange, ...]:
-    """Apply a YAML app's objects, prune what it no longer has, record every resource."""
-    # Missing namespaces first (engine/namespaces.py), as helm --create-namespace does.
-    namespaces = ensure_namespaces((o.manifest for o in work.objects), cluster, previous)
-    inputs: list[ResourceInput] = list(namespaces.inputs)
-    changes: list[ResourceChange] = [change_for(a, k) for a, k in namespaces.actions]
-    desired_keys = namespaces.keys
+    """Apply a YAML app's objects, prune what it no longer has, record every resource.
+
+    Against the cluster, whatever the number of objects: one read of the live objects (a
+    LIST per kind and namespace), one server-side apply of those that change (missing
+    namespaces first), one label-selector LIST per kind the app recorded before, and one
+    delete of the objects pruned. A failure of any of these fails the app before anything
+    is recorded."""
+    manifests = [o.manifest for o in work.objects]
+    names = needed_namespaces(manifests)
+    live = cluster.list_many([*(namespace_key(n) for n in names), *(o.key for o in work.objects)])
+    namespaces = plan_namespaces(manifests, live, previous)
+    writes = [namespace_manifest(name) for name in namespaces.missing]
+    entries: list[tuple[DesiredObject, dict[str, Any], ResourceAction]] = []
     for obj in work.objects:
-        key = obj.key
-        desired_keys.add(key)
-        live = cluster.get(key)
+        before = live.get(obj.key)
         # Compared and recorded as the server stores it (a Secret's stringData folded).
         stored = fold_string_data(obj.manifest)
-        if live is None:
+        if before is None:
             action = ResourceAction.CREATE
-        elif is_subset(redact_manifest(stored), redact_manifest(live)):
+        elif is_subset(redact_manifest(stored), redact_manifest(before)):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
         if action != ResourceAction.UNCHANGED:
-            cluster.apply(obj.manifest)
+            writes.append(obj.manifest)
+        entries.append((obj, stored, action))
+    applied = cluster.apply_many(sorted(writes, key=_apply_rank))
+    created = {object_key(o): o for o in applied if o.get("kind") == "Namespace"}
+    done = namespaces.work(created)
+    inputs: list[ResourceInput] = list(done.inputs)
+    changes: list[ResourceChange] = [change_for(a, k) for a, k in done.actions]
+    for obj, stored, action in entries:
         inputs.append(
-            ResourceInput.from_manifest(stored, action, previous=live, source_file=obj.source_file)
+            ResourceInput.from_manifest(
+                stored, action, previous=live.get(obj.key), source_file=obj.source_file
+            )
         )
         changes.append(_change(action, obj.manifest))
     if prune:
-        for key, rec in live_resources(previous).items():
-            if key in desired_keys:
-                continue
-            live = cluster.get(key)
-            if live is None or not owned_by(live, work.name, work.namespace):
-                continue
-            cluster.delete(key)
+        desired = {_identity(key) for key in (*done.keys, *(o.key for o in work.objects))}
+        for gone, source_file in _prune(work, cluster, previous, desired):
             inputs.append(
                 ResourceInput.from_manifest(
-                    live, ResourceAction.DELETE, previous=live, source_file=rec.source_file
+                    gone, ResourceAction.DELETE, previous=gone, source_file=source_file
                 )
             )
-            changes.append(_change(ResourceAction.DELETE, live))
+            changes.append(_change(ResourceAction.DELETE, gone))
     handle.record_resources(inputs)
     return tuple(changes)
+
+
+def _prune(
+    work: AppWork,
+    cluster: Cluster,
+    previous: AppDeploymentRecord | None,
+    desired: set[tuple[str, str, str, str]],
+) -> list[tuple[dict[str, Any], str | None]]:
+    """Delete the live objects that carry this app's ownership labels, are of a kind the
+    app recorded before, and are no longer desired (one LIST per kind, one delete); returns
+    each deleted object with the file it was recorded from."""
+    recorded = live_resources(previous)
+    kinds = sorted({(key[0], key[1]) for key in recorded})
+    if not kinds:
+        return []
+    labels = {APP_LABEL: work.name, NAMESPACE_LABEL: work.namespace}
+    gone = [
+        obj
+        for obj in cluster.list_labelled(kinds, labels)
+        if _identity(object_key(obj)) not in desired and owned_by(obj, work.name, work.namespace)
+    ]
+    if not gone:
+        return []
+    deleted = set(cluster.delete_many([object_key(obj) for obj in gone]))
+    sources = {_identity(key): rec.source_file for key, rec in recorded.items()}
+    return [
+        (obj, sources.get(_identity(object_key(obj)))) for obj in gone if object_key(obj) in deleted
+    ]
 
 
 def helm_resource_inputs(

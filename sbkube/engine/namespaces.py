@@ -1,11 +1,12 @@
 """Namespaces an app's objects land in: created when missing, as ``helm --create-namespace``.
 
 A YAML app whose objects name a namespace that does not exist would fail on the first of
-them (the API server refuses objects in a missing namespace). So before applying, each such
-namespace is created — unless the app declares that Namespace itself, which it then applies
-like any of its objects — and recorded as one of the app's resources: ``create`` in the
-deployment that made it, ``unchanged`` in the later ones while it exists, so the record
-keeps saying where it came from.
+them (the API server refuses objects in a missing namespace). So each such namespace is
+created — unless the app declares that Namespace itself, which it then applies like any of
+its objects — ahead of the objects in the app's one apply (:func:`plan_namespaces` says
+which, from the live objects read before it), and recorded as one of the app's resources:
+``create`` in the deployment that made it, ``unchanged`` in the later ones while it exists,
+so the record keeps saying where it came from.
 
 Like Helm's, such a namespace carries no ownership labels: pruning and rollbacks delete
 only what carries them, and deleting a namespace deletes everything in it.
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sbkube.cluster.port import Cluster, ObjectKey
+from sbkube.cluster.port import ObjectKey
 from sbkube.model import ResourceAction
 from sbkube.state import AppDeploymentRecord, ResourceInput
 
@@ -55,28 +56,50 @@ def needed_namespaces(manifests: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(used - declared)
 
 
-def ensure_namespaces(
+@dataclass
+class NamespacePlan:
+    """The needed namespaces a YAML app records: each name with its live object, or None
+    when it is missing and the app's apply creates it."""
+
+    entries: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name, live in self.entries if live is None]
+
+    def work(self, created: Mapping[ObjectKey, Mapping[str, Any]]) -> NamespaceWork:
+        """What to record once the missing ones were applied (``created``: the live objects
+        the apply returned, by key)."""
+        work = NamespaceWork()
+        for name, live in self.entries:
+            key = namespace_key(name)
+            action = ResourceAction.UNCHANGED if live is not None else ResourceAction.CREATE
+            obj = live if live is not None else created.get(key) or namespace_manifest(name)
+            work.inputs.append(ResourceInput.from_manifest(obj, action))
+            work.actions.append((action, key))
+        return work
+
+
+def plan_namespaces(
     manifests: Iterable[Mapping[str, Any]],
-    cluster: Cluster,
+    live: Mapping[ObjectKey, Mapping[str, Any] | None],
     previous: AppDeploymentRecord | None,
-) -> NamespaceWork:
-    """Create the missing namespaces the objects need; see the module docstring."""
+) -> NamespacePlan:
+    """The namespaces the objects need (:func:`needed_namespaces`, whose keys the caller
+    read into ``live`` beforehand): missing ones are to be created; live ones this app
+    recorded before are recorded ``unchanged``; live ones it did not make are not the app's
+    to record."""
     recorded = {
         r.key
         for r in (previous.resources if previous is not None else ())
         if r.action != ResourceAction.DELETE
     }
-    work = NamespaceWork()
+    plan = NamespacePlan()
     for name in needed_namespaces(manifests):
         key = namespace_key(name)
-        live = cluster.get(key)
-        if live is None:
-            live = cluster.apply(namespace_manifest(name))
-            action = ResourceAction.CREATE
+        obj = live.get(key)
+        if obj is None:
+            plan.entries.append((name, None))
         elif key in recorded:
-            action = ResourceAction.UNCHANGED
-        else:
-            continue  # there before this app: not the app's to record
-        work.inputs.append(ResourceInput.from_manifest(live, action))
-        work.actions.append((action, key))
-    return work
+            plan.entries.append((name, dict(obj)))
+    return plan

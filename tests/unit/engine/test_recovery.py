@@ -178,10 +178,10 @@ def test_an_interrupt_stops_the_deployment_and_releases_the_lock(db, helm, shop)
     from sbkube.errors import InterruptedDeployment
 
     class Interrupted(MemoryCluster):
-        def apply(self, manifest):
-            if manifest["metadata"]["name"] == "web":
+        def apply_many(self, manifests):
+            if any(m["metadata"]["name"] == "web" for m in manifests):
                 raise InterruptedDeployment("interrupted by SIGTERM", exit_code=143)
-            return super().apply(manifest)
+            return super().apply_many(manifests)
 
     cluster = Interrupted(helm=helm)
 
