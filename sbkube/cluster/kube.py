@@ -204,7 +204,6 @@ class KubeCluster(Cluster):
     def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not manifests:
             return []
-        self._writes += 1
         # kubectl maps every object of a List before applying any: a custom resource whose
         # CRD is in the same List would be refused, so kinds not served yet go second.
         served = [self._served(*object_key(m)[:2]) for m in manifests]
@@ -217,6 +216,8 @@ class KubeCluster(Cluster):
                 live.update(zip(batch, done, strict=True))
             else:
                 live.update(self._plan_many(manifests, batch))
+            # Counted after the write: discovery read before it may lack the kinds it added.
+            self._writes += 1
         return [live[i] for i in range(len(manifests))]
 
     def _plan_many(

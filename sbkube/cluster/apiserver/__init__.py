@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -76,6 +77,14 @@ class ApiServer:
         self._httpd: Any = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # Requests served, as "VERB PLURAL" ("list configmaps", "apply services", "get
+        # secrets"), other paths (discovery, OpenAPI, version) as "other": what tests count.
+        self.requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
+
+    def count_request(self, what: str) -> None:
+        with self._requests_lock:
+            self.requests[what] += 1
 
     @property
     def url(self) -> str:

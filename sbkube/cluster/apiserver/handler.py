@@ -70,6 +70,17 @@ def _age(timestamp: str | None) -> str:
     return f"{seconds}s"
 
 
+def _verb(method: str, name: str | None, watch: bool, headers: Any) -> str:
+    """The request's verb as the real server's metrics name it (an apply PATCH: ``apply``)."""
+    if method in ("GET", "HEAD"):
+        return "watch" if watch else "get" if name else "list"
+    if method == "PATCH":
+        return "apply" if "apply-patch" in headers.get("Content-Type", "") else "patch"
+    if method == "DELETE":
+        return "delete" if name else "deletecollection"
+    return {"POST": "create", "PUT": "update"}.get(method, method.lower())
+
+
 class Server(ThreadingHTTPServer):
     """The listening socket; ``app`` is the ApiServer whose requests it serves."""
 
@@ -163,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         # Read the body first, so an error answer never leaves it unread on a kept-alive socket.
         self.raw = self._body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
+        self.counted = "other"
         try:
             self._route([s for s in url.path.split("/") if s])
         except ApiError as err:
@@ -176,6 +188,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(500, failure.status())
             except OSError:
                 self.close_connection = True
+        finally:
+            app.count_request(self.counted)
 
     # Routing -------------------------------------------------------------------------------
 
@@ -276,6 +290,7 @@ class Handler(BaseHTTPRequestHandler):
         dry_run = self.query.get("dryRun") == "All"
         status_only = sub == "status"
         ns = namespace or ""
+        self.counted = f"{_verb(method, name, watch, self.headers)} {rtype.plural}"
         if method in ("GET", "HEAD") and name is None:
             if watch:
                 self._watch(rtype, namespace)

@@ -80,6 +80,37 @@ def test_delete_argv() -> None:
     ]
 
 
+def test_list_argv_lists_kinds_in_a_namespace_or_everywhere_by_labels() -> None:
+    kinds = [("v1", "ConfigMap"), ("apps/v1", "Deployment")]
+    assert k.list_argv("kubectl", kinds, namespace="data") == [
+        "kubectl",
+        "get",
+        "ConfigMap,Deployment.v1.apps",
+        "--namespace",
+        "data",
+        "--output",
+        "json",
+    ]
+    labelled = k.list_argv("kubectl", kinds, namespace=None, selector={"b": "2", "a": "1"})
+    assert labelled[3:6] == ["--all-namespaces", "--selector", "a=1,b=2"]
+
+
+def test_delete_many_argv_and_the_names_kubectl_prints() -> None:
+    assert k.delete_many_argv("kubectl", dry_run=True) == [
+        "kubectl",
+        "delete",
+        "--filename",
+        "-",
+        "--ignore-not-found",
+        "--wait=true",
+        "--dry-run=server",
+        "--output",
+        "name",
+    ]
+    assert k.deleted_name(DEPLOY_KEY) == "deployment.apps/web"
+    assert k.deleted_name(("v1", "ConfigMap", "data", "c")) == "configmap/c"
+
+
 def test_current_context_argv() -> None:
     assert k.current_context_argv("kubectl", kubeconfig="/k") == [
         "kubectl",
@@ -152,6 +183,7 @@ def test_apply_sends_manifest_on_stdin(client: KubectlClient, fake_kubectl: Any)
     assert client.apply(manifest) == LIVE
     call = fake_kubectl.calls()[0]
     assert call["argv"][:4] == ["apply", "--filename", "-", "--output"]
+    assert "--server-side" in call["argv"] and "--field-manager=sbkube" in call["argv"]
     assert json.loads(call["stdin"]) == manifest
 
 
