@@ -252,10 +252,8 @@ def w7_w10_deploys(ctx: Any) -> list[Result]:
         f"W10: new Helm revisions made by the unchanged redeploys: {new_revisions} "
         f"(over {rounds} rounds of {HELM_APPS} releases)"
     )
-    label = (
-        f"{HELM_APPS} Helm + {YAML_APPS}x{YAML_OBJECTS}-object YAML apps, "
-        f"{LATENCY_MS:g} ms/request"
-    )
+    apps = f"{HELM_APPS} Helm + {YAML_APPS}x{YAML_OBJECTS}-object YAML apps"
+    label = f"{apps}, {LATENCY_MS:g} ms/request"
     unchanged = Result(
         "W10 unchanged redeploy vs first deploy (0 new revisions)",
         "ms",
