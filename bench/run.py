@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W10")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -35,6 +35,12 @@ def _run_w5(ctx: Context) -> list[Result]:
     return w5_postgres(ctx)
 
 
+def _run_w7_w10(ctx: Context) -> list[Result]:
+    from wl_deploy import w7_w10_deploys
+
+    return w7_w10_deploys(ctx)
+
+
 RUNNERS = {
     "W1": w1_record,
     "W2": w2_list,
@@ -42,6 +48,9 @@ RUNNERS = {
     "W4": _run_w4,
     "W5": _run_w5,
     "W6": w6_scale,
+    # W10 redeploys W7's first deploys: one run measures both.
+    "W7": _run_w7_w10,
+    "W10": _run_w7_w10,
 }
 
 
@@ -74,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="sbkube-bench-") as tmp:
         ctx = Context(rounds=rounds, quick=args.quick, tmp=Path(tmp))
+        done: set[object] = set()
         for name in selected:
+            if RUNNERS[name] in done:
+                continue
+            done.add(RUNNERS[name])
             t0 = time.perf_counter()
             print(f"{name} ...", flush=True)
             try:
