@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -41,6 +41,12 @@ def _run_w7_w10(ctx: Context) -> list[Result]:
     return w7_w10_deploys(ctx)
 
 
+def _run_w8(ctx: Context) -> list[Result]:
+    from wl_cluster import w8_yaml_apply
+
+    return w8_yaml_apply(ctx)
+
+
 RUNNERS = {
     "W1": w1_record,
     "W2": w2_list,
@@ -50,6 +56,7 @@ RUNNERS = {
     "W6": w6_scale,
     # W10 redeploys W7's first deploys: one run measures both.
     "W7": _run_w7_w10,
+    "W8": _run_w8,
     "W10": _run_w7_w10,
 }
 
