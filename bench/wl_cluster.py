@@ -1,7 +1,8 @@
 """Workloads against sbkube's local API server, slowed to a remote cluster's round trip.
 
 W8: a YAML app of 300 objects (ConfigMaps, with a Service and a Deployment every 50),
-deployed by ``sbkube deploy`` (the CLI, a fresh SQLite store) against one ``kubectl apply
+deployed by ``sbkube deploy`` (the CLI, a fresh SQLite store, migrated beforehand as any
+store in use is) against one ``kubectl apply
 --server-side -f`` of the same file, each on a fresh in-process ``ApiServer(latency_ms=10)``.
 sbkube reads the live state (one LIST per kind), applies in one kubectl process and records
 every object; the reference only applies. Target: sbkube <= 1.5x.
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 from apiserver import objects
+from data import migrated_sqlite
 from harness import Result
 
 from sbkube.cluster.apiserver import ApiServer
@@ -88,7 +90,7 @@ def w8_yaml_apply(ctx: Any) -> list[Result]:
             with ApiServer(None, latency_ms=LATENCY_MS) as server:
                 server.write_kubeconfig(kubeconfig)
                 if side == "sbkube":
-                    state = root / f"state-{round_no}.db"
+                    state = migrated_sqlite(root / f"state-{round_no}.db")
                     argv = [*_sbkube(), "deploy", "--app-dir", str(app), "-q"]
                     argv += ["--kubeconfig", str(kubeconfig), "--state", str(state)]
                     sbkube_ms.append(_timed(argv, env))

@@ -1,8 +1,8 @@
 """W7 and W10: whole deploys through the CLI against sbkube's local API server.
 
 Every round starts an in-process ``ApiServer`` with its latency setting at 10 ms per request
-(a remote cluster's round trip), a fresh SQLite store and a kubeconfig, then runs the real
-``sbkube deploy`` process, which drives the real helm and kubectl against it.
+(a remote cluster's round trip), a fresh (migrated) SQLite store and a kubeconfig, then runs
+the real ``sbkube deploy`` process, which drives the real helm and kubectl against it.
 
 * **W7**: an app dir of 16 independent Helm apps (a local chart of a ConfigMap, a Service
   and a Deployment, ``wait: true``) and 16 YAML apps of 20 ConfigMaps each, deployed with
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from data import migrated_sqlite
 from harness import Result
 from wl_cli import _sbkube_argv
 
@@ -124,7 +125,8 @@ class Target:
         self.server = ApiServer(latency_ms=LATENCY_MS).start()
         self.kubeconfig = self.dir / "kubeconfig"
         self.server.write_kubeconfig(self.kubeconfig)
-        self.store = self.dir / "state.db"
+        # Migrated beforehand, as any store in use is: the deploys time deploying.
+        self.store = migrated_sqlite(self.dir / "state.db")
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ, SBKUBE_STATE_URL=str(self.store), PYTHONDONTWRITEBYTECODE="1")
