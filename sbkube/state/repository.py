@@ -343,8 +343,18 @@ class DeploymentRepository:
         committed by an earlier call whose acknowledgement was lost; look first.
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
+        self.insert_resources(app_id, rows, replay=replay)
+        return records
+
+    def insert_resources(
+        self, app_id: int, rows: Sequence[Mapping[str, Any]], *, replay: bool = False
+    ) -> None:
+        """Insert resource rows made by :func:`~sbkube.state.rows.prepare_resources`
+        (already in the store's form) for an app, as :meth:`add_resources` does: the
+        tracker prepares them once, for its records and for the store alike."""
         if not rows:
-            return records
+            return
+        rows = [{**row, "app_deployment_pk": app_id} for row in rows]
         first = rows[0]
 
         def work(session: Session, retry: bool) -> None:
@@ -366,7 +376,6 @@ class DeploymentRepository:
             session.execute(insert(DeployedResource), rows)
 
         self.db._write(work, replay=replay)
-        return records
 
     def add_helm_release(
         self,

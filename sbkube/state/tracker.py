@@ -192,14 +192,11 @@ class AppHandle:
                     raise ValueError("record_resources: an action is needed for plain manifests")
                 inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
         secrets = tuple(self._secret_values)
-        _, result = prepare_resources(None, inputs, secrets)
+        # Prepared once: the same rows are the records returned and what the store gets.
+        rows, result = prepare_resources(None, inputs, secrets)
         repo = self._repo
         if repo is not None:
-            self._save(
-                lambda replay: repo.add_resources(
-                    self.app_id, inputs, secret_values=secrets, replay=replay
-                )
-            )
+            self._save(lambda replay: repo.insert_resources(self.app_id, rows, replay=replay))
         self.resources.extend(result)
         return result
 
