@@ -92,6 +92,7 @@ _REFERENCE_KEYS = frozenset(
     {"key", "secretName", "secretRef", "secretKeyRef", "existingSecret", "tokenSecretRef"}
 )
 _ENV_NAME_FIELDS = ("name", "key", "env", "variable")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def canonical_json(value: Any) -> str:
@@ -497,12 +498,15 @@ class Redactor:
             texts.append(value)
         elif isinstance(value, dict | Mapping):
             env_field = self._env_secret(value)
+            patterns = self.patterns
             for k, v in value.items():
                 if k == env_field or (
-                    self._secret_field(k, manifest=manifest)
+                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
                     and not (manifest and isinstance(v, Mapping | list))
                 ):
                     self._leaves(v, found)
+                elif type(v) is str:
+                    texts.append(v)  # what the call below would do, without the call
                 else:
                     self._walk(v, found, texts, manifest=manifest)
         elif isinstance(value, list | tuple):
@@ -541,15 +545,18 @@ class Redactor:
 
     def _digest_found(self, value: Any, found: set[str], *, manifest: bool) -> Any:
         """Copy with the positions :meth:`find` looks at digested as a whole."""
-        if isinstance(value, Mapping):
+        if isinstance(value, dict | Mapping):
             env_field = self._env_secret(value)
+            patterns = self.patterns
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if k == env_field or (
-                    self._secret_field(k, manifest=manifest)
+                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
                     and not (manifest and isinstance(v, Mapping | list))
                 ):
                     out[k] = self._digest_leaves(v)
+                elif type(v) in _SCALARS:
+                    out[k] = v  # what the call below would return, without the call
                 else:
                     out[k] = self._digest_found(v, found, manifest=manifest)
             return out

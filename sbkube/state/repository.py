@@ -14,7 +14,9 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
-* ``add_resources()``: one ``executemany`` insert in one transaction for a whole app.
+* ``add_resources()``/``insert_resources()``: one ``executemany`` insert in one
+  transaction for a whole app; ``finish_app(resources=…)`` puts the same insert in the
+  transaction of the app's outcome (what the tracker does: one transaction fewer per app).
 
 A generated deployment id that collides (24 random bits per second) is drawn again.
 
@@ -29,9 +31,9 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy import Select, Table, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -67,6 +69,9 @@ from sbkube.state.rows import (
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
+# The tables, for Core statements on the hot write path (no ORM machinery per statement).
+_APPS = cast(Table, AppDeployment.__table__)
+_RESOURCES = cast(Table, DeployedResource.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
 
@@ -306,27 +311,36 @@ class DeploymentRepository:
         metadata: Mapping[str, Any] | None = None,
         rollback_info: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
+        resources: Sequence[Mapping[str, Any]] = (),
+        replay: bool = False,
     ) -> None:
+        """Set an app's outcome; ``resources`` (rows made by
+        :func:`~sbkube.state.rows.prepare_resources`) are inserted in the same transaction,
+        as :meth:`insert_resources` does (``replay`` as there)."""
+        rows = self._resource_rows(app_id, resources)
         values: dict[str, Any] = {
             "status": str(AppStatus(status)),
             "error_message": _masked(error_message),
             "finished_at": utcnow(),
         }
         if metadata is not None:
-            values["app_metadata"] = redact_values(
+            values["metadata"] = redact_values(  # the column's name (app_metadata in the ORM)
                 thaw(metadata), tuple(secret_keys or self.secret_keys)
             )
         if rollback_info is not None:
             values["rollback_info"] = thaw(rollback_info)
 
-        def work(session: Session, _retry: bool) -> None:
-            result = session.execute(
-                update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
+        def work(session: Session, retry: bool) -> None:
+            # A Core UPDATE: the ORM's bulk-update machinery (synchronizing a session that
+            # holds nothing) doubles the cost of this once-per-app statement.
+            result = session.connection().execute(
+                update(_APPS).where(_APPS.c.id == app_id).values(**values)
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if result.rowcount == 0:
                 raise NotFoundError(f"unknown app deployment {app_id}")
+            self._insert_rows(session, app_id, rows, retry)
 
-        self.db._write(work)
+        self.db._write(work, replay=replay)
 
     def add_resources(
         self,
@@ -354,28 +368,40 @@ class DeploymentRepository:
         tracker prepares them once, for its records and for the store alike."""
         if not rows:
             return
-        rows = [{**row, "app_deployment_pk": app_id} for row in rows]
+        mine = self._resource_rows(app_id, rows)
+        self.db._write(
+            lambda session, retry: self._insert_rows(session, app_id, mine, retry), replay=replay
+        )
+
+    @staticmethod
+    def _resource_rows(app_id: int, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [{**row, "app_deployment_pk": app_id} for row in rows]
+
+    @staticmethod
+    def _insert_rows(
+        session: Session, app_id: int, rows: list[dict[str, Any]], retry: bool
+    ) -> None:
+        """One executemany of an app's resource rows; on a retry, none if the lost try
+        committed them (its transaction held all of them or none)."""
+        if not rows:
+            return
         first = rows[0]
-
-        def work(session: Session, retry: bool) -> None:
-            if (
-                retry
-                and session.execute(
-                    select(
-                        exists().where(
-                            DeployedResource.app_deployment_pk == app_id,
-                            DeployedResource.api_version == first["api_version"],
-                            DeployedResource.kind == first["kind"],
-                            DeployedResource.name == first["name"],
-                            DeployedResource.namespace == first["namespace"],
-                        )
+        if (
+            retry
+            and session.execute(
+                select(
+                    exists().where(
+                        DeployedResource.app_deployment_pk == app_id,
+                        DeployedResource.api_version == first["api_version"],
+                        DeployedResource.kind == first["kind"],
+                        DeployedResource.name == first["name"],
+                        DeployedResource.namespace == first["namespace"],
                     )
-                ).scalar()
-            ):
-                return  # the lost try committed this batch (one transaction: all or none)
-            session.execute(insert(DeployedResource), rows)
-
-        self.db._write(work, replay=replay)
+                )
+            ).scalar()
+        ):
+            return
+        session.connection().execute(insert(_RESOURCES), rows)  # Core: no ORM per row
 
     def add_helm_release(
         self,
