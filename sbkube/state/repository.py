@@ -69,9 +69,8 @@ from sbkube.state.rows import (
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
-# The tables, for Core statements on the hot write path (no ORM machinery per statement).
+# For Core statements on the hot write path (no ORM machinery per statement).
 _APPS = cast(Table, AppDeployment.__table__)
-_RESOURCES = cast(Table, DeployedResource.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
 
@@ -401,7 +400,9 @@ class DeploymentRepository:
             ).scalar()
         ):
             return
-        session.connection().execute(insert(_RESOURCES), rows)  # Core: no ORM per row
+        # The ORM's bulk insert, not Core's: it leaves a None column out of the INSERT
+        # (SQL NULL), where Core would store JSON 'null' in previous_state.
+        session.execute(insert(DeployedResource), rows)
 
     def add_helm_release(
         self,
