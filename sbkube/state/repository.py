@@ -31,9 +31,10 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, delete, exists, func, insert, select, update
+from sqlalchemy import Select, Table, delete, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -71,6 +72,7 @@ from sbkube.state.views import count_deployments, list_deployments, nth_newest_i
 
 # For Core statements on the hot write path (no ORM machinery per statement).
 _APPS = cast(Table, AppDeployment.__table__)
+_DEPLOYMENTS = cast(Table, Deployment.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
 
@@ -268,36 +270,49 @@ class DeploymentRepository:
         secret_keys: Sequence[str] | None = None,
     ) -> AppDeploymentRecord:
         keys = tuple(secret_keys or self.secret_keys)
+        values: dict[str, Any] = {
+            "name": name,
+            "type": str(AppType(type)),
+            "namespace": namespace,
+            "status": str(AppStatus(status)),
+            "config": redact_values(thaw(config or {}), keys),
+            "metadata": redact_values(thaw(metadata or {}), keys),
+            "rollback_info": thaw(rollback_info) if rollback_info is not None else None,
+            "started_at": utcnow(),
+        }
+        # One statement, INSERT ... SELECT the deployment's key: no lookup first, and no
+        # ORM unit of work; no row when the deployment is unknown.
+        insert_app = (
+            insert(_APPS)
+            .from_select(
+                ["deployment_pk", *values],
+                select(
+                    _DEPLOYMENTS.c.id, *(literal(v, _APPS.c[k].type) for k, v in values.items())
+                ).where(_DEPLOYMENTS.c.deployment_id == deployment_id),
+            )
+            .returning(_APPS.c.id)
+        )
 
         def work(session: Session, retry: bool) -> AppDeploymentRecord:
-            pk = session.execute(
-                select(Deployment.id).where(Deployment.deployment_id == deployment_id)
-            ).scalar_one_or_none()
-            if pk is None:
-                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            app_id = None
             if retry:
                 # An app appears once in a deployment: if the lost try committed, reuse it.
-                found = session.execute(
-                    select(AppDeployment).where(
-                        AppDeployment.deployment_pk == pk, AppDeployment.name == name
-                    )
+                app_id = session.execute(
+                    select(AppDeployment.id)
+                    .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+                    .where(Deployment.deployment_id == deployment_id, AppDeployment.name == name)
                 ).scalar_one_or_none()
-                if found is not None:
-                    return app_record(found, deployment_id, contents=False)
-            row = AppDeployment(
-                deployment_pk=pk,
-                name=name,
-                type=str(AppType(type)),
-                namespace=namespace,
-                status=str(AppStatus(status)),
-                config=redact_values(thaw(config or {}), keys),
-                app_metadata=redact_values(thaw(metadata or {}), keys),
-                rollback_info=thaw(rollback_info) if rollback_info is not None else None,
-                started_at=utcnow(),
+            if app_id is None:
+                app_id = session.connection().execute(insert_app).scalar_one_or_none()
+            if app_id is None:
+                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            # The record of the values given, as the ORM row it replaces gave it.
+            row = {**values, "app_metadata": values["metadata"], "id": app_id}
+            return app_record(
+                SimpleNamespace(**row, error_message=None, finished_at=None),
+                deployment_id,
+                contents=False,
             )
-            session.add(row)
-            session.flush()
-            return app_record(row, deployment_id, contents=False)
 
         return self.db._write(work)
 
