@@ -3,8 +3,8 @@
 Both write the same rows: one deployment, 20 apps, 20 x 50 resources with the same JSON
 text and checksums (``json.dumps`` for the stored document, sha256 over canonical JSON
 for the checksum), then mark every app and the deployment successful. The references
-do it in one transaction; sbkube does it the way a deploy does (one transaction per
-tracker call, so a crash keeps what was recorded so far).
+do it in one transaction; sbkube does it the way a deploy does (two transactions per app,
+its start and its resources with its outcome, so a crash keeps what was recorded so far).
 """
 
 from __future__ import annotations

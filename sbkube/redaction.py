@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -91,6 +92,7 @@ _REFERENCE_KEYS = frozenset(
     {"key", "secretName", "secretRef", "secretKeyRef", "existingSecret", "tokenSecretRef"}
 )
 _ENV_NAME_FIELDS = ("name", "key", "env", "variable")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def canonical_json(value: Any) -> str:
@@ -101,7 +103,13 @@ def canonical_json(value: Any) -> str:
 
 
 def _key_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return _key_path(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=16)
+def _key_path(xdg_config_home: str | None, _home: str | None) -> Path:
+    # Cached by the variables it depends on: every Redactor asks for the key.
+    base = xdg_config_home or str(Path.home() / ".config")
     return Path(base) / "sbkube" / "digest.key"
 
 
@@ -198,6 +206,13 @@ def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- key names
 
 
+@functools.lru_cache(maxsize=8192)
+def _is_secret_field(key: str, patterns: tuple[str, ...], manifest: bool) -> bool:
+    """A key whose scalar is a secret (:meth:`Redactor._secret_field`); in a manifest, the
+    fields that name a secret (``secretName``…) are not."""
+    return (not manifest or key not in _REFERENCE_KEYS) and _is_secret_key(key, patterns)
+
+
 def _words(key: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(key)]
 
@@ -208,7 +223,14 @@ def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bo
     Word matching rather than substring matching keeps ``keycloak`` or ``monkey`` in the
     clear while ``redisPassword``, ``api_key``, ``apiKey`` and ``tls.key`` are hidden.
     """
-    words = _words(str(key))
+    return _is_secret_key(str(key), patterns if type(patterns) is tuple else tuple(patterns))
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_secret_key(key: str, patterns: tuple[str, ...]) -> bool:
+    # Cached: a deploy asks about the same few hundred keys (name, labels, data keys…) for
+    # every object it records, several times each.
+    words = _words(key)
     if not words:
         return False
     pats = {p.lower().replace("_", "").replace("-", "") for p in patterns}
@@ -255,13 +277,19 @@ _CREDENTIAL_FORMATS = re.compile(
         )
     )
 )
-_SECRET_NAME_HINT = re.compile(
-    r"pass|pwd|token|secret|key|credential|auth", re.IGNORECASE
-)  # cheap pre-filter before the word test
+# A cheap pre-filter before the word test. Substring tests of the lowered text rather than
+# a case-insensitive regex, which Python's re runs about 10 times slower: this is asked of
+# every string of every manifest recorded.
+_SECRET_NAME_HINTS = ("pass", "pwd", "token", "secret", "key", "credential", "auth")
+
+
+def _has_secret_hint(text: str) -> bool:
+    lowered = text.lower()
+    return any(hint in lowered for hint in _SECRET_NAME_HINTS)
 
 
 def _flag_is_secret(name: str, patterns: tuple[str, ...]) -> bool:
-    return bool(_SECRET_NAME_HINT.search(name)) and is_secret_key(name, patterns)
+    return _has_secret_hint(name) and is_secret_key(name, patterns)
 
 
 def _unquote(text: str) -> str:
@@ -275,16 +303,45 @@ def _plausible_secret(text: str) -> bool:
     return bool(text) and not text.startswith(("$", "{{", "/", "<")) and not is_digest(text)
 
 
+# A substring every credential format above contains: none of them in a text, no match.
+_CREDENTIAL_LITERALS = (
+    *("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "gh", "github_pat_", "glpat-", "xox"),
+    *("k_live_", "k_test_", "AIza", "npm_", "SG.", "sk-", "eyJ"),
+)
+
+
 def find_in_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[str]:
     """The secrets a free-text string carries (URL passwords, flags, PEM keys, tokens)."""
-    pats = tuple(patterns)
+    return _find_in_text(text, tuple(patterns))
+
+
+def _find_in_texts(texts: list[str], patterns: tuple[str, ...]) -> list[str]:
+    """:func:`find_in_text` of every string of ``texts``, the strings of one structure.
+
+    The detectors are first run over the strings joined by newlines (which none of them
+    matches across, and which bounds a word as the end of a string does): a structure
+    without a URL, a PEM block, a credential's prefix or a secret-like word, the usual
+    case, costs one pass instead of one per string."""
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    credentials = any(literal in joined for literal in _CREDENTIAL_LITERALS)
+    if not (
+        credentials or "://" in joined or "PRIVATE KEY-----" in joined or _has_secret_hint(joined)
+    ):
+        return []
+    return [s for text in texts for s in _find_in_text(text, patterns, credentials)]
+
+
+def _find_in_text(text: str, pats: tuple[str, ...], credentials: bool = True) -> list[str]:
     found: list[str] = []
     if "://" in text:
         found += [m.group("secret") for m in _URL_PASSWORD.finditer(text)]
     if "PRIVATE KEY-----" in text:
         found += [m.group(0) for m in _PEM.finditer(text)]
-    found += [m.group(0) for m in _CREDENTIAL_FORMATS.finditer(text)]
-    if _SECRET_NAME_HINT.search(text):
+    if credentials:
+        found += [m.group(0) for m in _CREDENTIAL_FORMATS.finditer(text)]
+    if _has_secret_hint(text):
         for m in _FLAG_ASSIGN.finditer(text):
             value = _unquote(m.group("secret"))
             name = m.group("flag") or m.group("name")
@@ -329,10 +386,21 @@ def _known_forms(extra: Iterable[str] = ()) -> dict[str, str]:
     return forms
 
 
-def _replace_known(text: str, forms: Mapping[str, str], replace: Callable[[str], str]) -> str:
-    if is_digest(text) or not forms:
+def _longest_first(forms: Mapping[str, str]) -> list[str]:
+    return sorted(forms, key=len, reverse=True)
+
+
+def _replace_known(
+    text: str,
+    forms: Mapping[str, str],
+    replace: Callable[[str], str],
+    order: Iterable[str] | None = None,
+) -> str:
+    """``text`` with every known form replaced, longest first (``order``: ``forms``'
+    keys in that order, when the caller sorted them once for many strings)."""
+    if not forms or is_digest(text):
         return text
-    for form in sorted(forms, key=len, reverse=True):
+    for form in _longest_first(forms) if order is None else order:
         if form in text:
             text = text.replace(form, replace(forms[form]))
     return text
@@ -380,6 +448,9 @@ class Redactor:
         self.patterns = tuple(patterns)
         self._extra = tuple(known)
         self._key = key if key is not None else digest_key()
+        # The forms of ``known`` (and of what the process had found), longest first: made
+        # once for the manifests of a batch given as ``learned``.
+        self._learned: tuple[dict[str, str], list[str]] | None = None
 
     def digest(self, value: Any) -> str:
         return digest(value, self._key)
@@ -389,7 +460,9 @@ class Redactor:
     def find(self, value: Any, *, manifest: bool = False) -> set[str]:
         """Every secret ``value`` holds, by every detector (not including reappearances)."""
         found: set[str] = set()
-        self._walk(value, found, manifest=manifest)
+        texts: list[str] = []  # the strings to search as free text, searched at the end
+        self._walk(value, found, texts, manifest=manifest)
+        found.update(_find_in_texts(texts, self.patterns))
         remember(found)
         return found
 
@@ -406,9 +479,7 @@ class Redactor:
                 found.add(text)
 
     def _secret_field(self, key: Any, *, manifest: bool) -> bool:
-        return (not manifest or str(key) not in _REFERENCE_KEYS) and is_secret_key(
-            str(key), self.patterns
-        )
+        return _is_secret_field(key if type(key) is str else str(key), self.patterns, manifest)
 
     def _env_secret(self, item: Mapping[str, Any]) -> str | None:
         """The field holding the secret of ``{name: DB_PASSWORD, value: V}``, if any."""
@@ -420,17 +491,24 @@ class Redactor:
                 return "value"
         return None
 
-    def _walk(self, value: Any, found: set[str], *, manifest: bool) -> None:
-        if isinstance(value, Mapping):
+    def _walk(self, value: Any, found: set[str], texts: list[str], *, manifest: bool) -> None:
+        # Strings first, and dict before the Mapping ABC: this runs for every node of every
+        # manifest recorded.
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict | Mapping):
             env_field = self._env_secret(value)
+            patterns = self.patterns
             for k, v in value.items():
                 if k == env_field or (
-                    self._secret_field(k, manifest=manifest)
+                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
                     and not (manifest and isinstance(v, Mapping | list))
                 ):
                     self._leaves(v, found)
+                elif type(v) is str:
+                    texts.append(v)  # what the call below would do, without the call
                 else:
-                    self._walk(v, found, manifest=manifest)
+                    self._walk(v, found, texts, manifest=manifest)
         elif isinstance(value, list | tuple):
             pending = False  # the previous item was a secret-named flag with no value
             for item in value:
@@ -444,37 +522,41 @@ class Redactor:
                     and "=" not in item
                     and _flag_is_secret(item.lstrip("-"), self.patterns)
                 )
-                self._walk(item, found, manifest=manifest)
-        elif isinstance(value, str):
-            found.update(find_in_text(value, self.patterns))
+                self._walk(item, found, texts, manifest=manifest)
 
     # -- redacting -----------------------------------------------------------------------
 
     def _forms(self, found: Iterable[str]) -> dict[str, str]:
         return _known_forms((*self._extra, *found))
 
-    def _scrub(self, value: Any, forms: Mapping[str, str]) -> Any:
+    def _scrub(self, value: Any, forms: Mapping[str, str], order: list[str] | None = None) -> Any:
+        return self._scrub_in(value, forms, _longest_first(forms) if order is None else order)
+
+    def _scrub_in(self, value: Any, forms: Mapping[str, str], order: list[str]) -> Any:
         if isinstance(value, str):
             if value in forms:
                 return self.digest(forms[value])
-            return _replace_known(value, forms, self.digest)
+            return _replace_known(value, forms, self.digest, order)
         if isinstance(value, Mapping):
-            return {k: self._scrub(v, forms) for k, v in value.items()}
+            return {k: self._scrub_in(v, forms, order) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self._scrub(v, forms) for v in value]
+            return [self._scrub_in(v, forms, order) for v in value]
         return value
 
     def _digest_found(self, value: Any, found: set[str], *, manifest: bool) -> Any:
         """Copy with the positions :meth:`find` looks at digested as a whole."""
-        if isinstance(value, Mapping):
+        if isinstance(value, dict | Mapping):
             env_field = self._env_secret(value)
+            patterns = self.patterns
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if k == env_field or (
-                    self._secret_field(k, manifest=manifest)
+                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
                     and not (manifest and isinstance(v, Mapping | list))
                 ):
                     out[k] = self._digest_leaves(v)
+                elif type(v) in _SCALARS:
+                    out[k] = v  # what the call below would return, without the call
                 else:
                     out[k] = self._digest_found(v, found, manifest=manifest)
             return out
@@ -496,15 +578,20 @@ class Redactor:
         found = self.find(value)
         return self._scrub(self._digest_found(value, found, manifest=False), self._forms(found))
 
-    def manifest(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """What the store keeps of a manifest: volatile fields dropped, secrets digested."""
+    def manifest(self, manifest: Mapping[str, Any], *, learned: bool = False) -> dict[str, Any]:
+        """What the store keeps of a manifest: volatile fields dropped, secrets digested.
+
+        ``learned``: the secrets ``manifest`` holds are among ``known`` already (found by
+        :func:`learn_manifests` over a batch that includes it), so it is not searched
+        again; the result is the same."""
         out = strip_volatile(manifest)
         if out.get("kind") == "List" and isinstance(out.get("items"), list):
             out["items"] = [
-                self.manifest(item) if isinstance(item, Mapping) else item for item in out["items"]
+                self.manifest(item, learned=learned) if isinstance(item, Mapping) else item
+                for item in out["items"]
             ]
             return out
-        found = self.find(out, manifest=True)
+        found = set() if learned else self.find(out, manifest=True)
         if is_secret_manifest(out):
             found |= _secret_payload(out)
             remember(found)
@@ -514,10 +601,15 @@ class Redactor:
                     out[field] = {
                         k: v if is_digest(v) else self.digest(v) for k, v in payload.items()
                     }
-        stored: dict[str, Any] = self._scrub(
-            self._digest_found(out, found, manifest=True), self._forms(found)
-        )
-        return stored
+        if found or not learned:
+            forms, order = self._forms(found), None
+        else:
+            if self._learned is None:
+                known = self._forms(())
+                self._learned = known, _longest_first(known)
+            forms, order = self._learned
+        stored: dict[str, Any] = self._digest_found(out, found, manifest=True)  # a new copy
+        return self._scrub(stored, forms, order) if forms else stored
 
     def args(self, args: Iterable[Any]) -> list[Any]:
         """Command-line arguments fit for the store: URL passwords masked (``--state``),
@@ -586,9 +678,13 @@ def scrub(value: Any, secrets: Iterable[str]) -> Any:
     return red._scrub(value, red._forms(()))
 
 
-def store_form(manifest: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
-    """What the store keeps of a manifest, ``secrets`` also scrubbed wherever they appear."""
-    return Redactor(known=secrets).manifest(manifest)
+def store_form(
+    manifest: Mapping[str, Any], secrets: Iterable[str] = (), *, learned: bool = False
+) -> dict[str, Any]:
+    """What the store keeps of a manifest, ``secrets`` also scrubbed wherever they appear
+    (``learned``: they include what :func:`learn_manifests` found in it, see
+    :meth:`Redactor.manifest`)."""
+    return Redactor(known=secrets).manifest(manifest, learned=learned)
 
 
 def holds_secret(manifest: Any) -> bool:

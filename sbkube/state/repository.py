@@ -14,7 +14,9 @@ Statement budgets (asserted in ``tests/unit/state/test_query_counts.py``):
 * ``get()``: 4 statements whatever the size (deployment, apps, resources, releases via
   ``selectinload``; relationships are ``lazy="raise"`` so a lazy load is a bug, not a
   slowdown).
-* ``add_resources()``: one ``executemany`` insert in one transaction for a whole app.
+* ``add_resources()``/``insert_resources()``: one ``executemany`` insert in one
+  transaction for a whole app; ``finish_app(resources=…)`` puts the same insert in the
+  transaction of the app's outcome (what the tracker does: one transaction fewer per app).
 
 A generated deployment id that collides (24 random bits per second) is drawn again.
 
@@ -29,9 +31,10 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy import Select, Table, delete, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -67,6 +70,9 @@ from sbkube.state.rows import (
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
+# For Core statements on the hot write path (no ORM machinery per statement).
+_APPS = cast(Table, AppDeployment.__table__)
+_DEPLOYMENTS = cast(Table, Deployment.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
 
@@ -264,36 +270,49 @@ class DeploymentRepository:
         secret_keys: Sequence[str] | None = None,
     ) -> AppDeploymentRecord:
         keys = tuple(secret_keys or self.secret_keys)
+        values: dict[str, Any] = {
+            "name": name,
+            "type": str(AppType(type)),
+            "namespace": namespace,
+            "status": str(AppStatus(status)),
+            "config": redact_values(thaw(config or {}), keys),
+            "metadata": redact_values(thaw(metadata or {}), keys),
+            "rollback_info": thaw(rollback_info) if rollback_info is not None else None,
+            "started_at": utcnow(),
+        }
+        # One statement, INSERT ... SELECT the deployment's key: no lookup first, and no
+        # ORM unit of work; no row when the deployment is unknown.
+        insert_app = (
+            insert(_APPS)
+            .from_select(
+                ["deployment_pk", *values],
+                select(
+                    _DEPLOYMENTS.c.id, *(literal(v, _APPS.c[k].type) for k, v in values.items())
+                ).where(_DEPLOYMENTS.c.deployment_id == deployment_id),
+            )
+            .returning(_APPS.c.id)
+        )
 
         def work(session: Session, retry: bool) -> AppDeploymentRecord:
-            pk = session.execute(
-                select(Deployment.id).where(Deployment.deployment_id == deployment_id)
-            ).scalar_one_or_none()
-            if pk is None:
-                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            app_id = None
             if retry:
                 # An app appears once in a deployment: if the lost try committed, reuse it.
-                found = session.execute(
-                    select(AppDeployment).where(
-                        AppDeployment.deployment_pk == pk, AppDeployment.name == name
-                    )
+                app_id = session.execute(
+                    select(AppDeployment.id)
+                    .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+                    .where(Deployment.deployment_id == deployment_id, AppDeployment.name == name)
                 ).scalar_one_or_none()
-                if found is not None:
-                    return app_record(found, deployment_id, contents=False)
-            row = AppDeployment(
-                deployment_pk=pk,
-                name=name,
-                type=str(AppType(type)),
-                namespace=namespace,
-                status=str(AppStatus(status)),
-                config=redact_values(thaw(config or {}), keys),
-                app_metadata=redact_values(thaw(metadata or {}), keys),
-                rollback_info=thaw(rollback_info) if rollback_info is not None else None,
-                started_at=utcnow(),
+            if app_id is None:
+                app_id = session.connection().execute(insert_app).scalar_one_or_none()
+            if app_id is None:
+                raise NotFoundError(f"unknown deployment id '{deployment_id}'")
+            # The record of the values given, as the ORM row it replaces gave it.
+            row = {**values, "app_metadata": values["metadata"], "id": app_id}
+            return app_record(
+                SimpleNamespace(**row, error_message=None, finished_at=None),
+                deployment_id,
+                contents=False,
             )
-            session.add(row)
-            session.flush()
-            return app_record(row, deployment_id, contents=False)
 
         return self.db._write(work)
 
@@ -306,27 +325,36 @@ class DeploymentRepository:
         metadata: Mapping[str, Any] | None = None,
         rollback_info: Mapping[str, Any] | None = None,
         secret_keys: Sequence[str] | None = None,
+        resources: Sequence[Mapping[str, Any]] = (),
+        replay: bool = False,
     ) -> None:
+        """Set an app's outcome; ``resources`` (rows made by
+        :func:`~sbkube.state.rows.prepare_resources`) are inserted in the same transaction,
+        as :meth:`insert_resources` does (``replay`` as there)."""
+        rows = self._resource_rows(app_id, resources)
         values: dict[str, Any] = {
             "status": str(AppStatus(status)),
             "error_message": _masked(error_message),
             "finished_at": utcnow(),
         }
         if metadata is not None:
-            values["app_metadata"] = redact_values(
+            values["metadata"] = redact_values(  # the column's name (app_metadata in the ORM)
                 thaw(metadata), tuple(secret_keys or self.secret_keys)
             )
         if rollback_info is not None:
             values["rollback_info"] = thaw(rollback_info)
 
-        def work(session: Session, _retry: bool) -> None:
-            result = session.execute(
-                update(AppDeployment).where(AppDeployment.id == app_id).values(**values)
+        def work(session: Session, retry: bool) -> None:
+            # A Core UPDATE: the ORM's bulk-update machinery (synchronizing a session that
+            # holds nothing) doubles the cost of this once-per-app statement.
+            result = session.connection().execute(
+                update(_APPS).where(_APPS.c.id == app_id).values(**values)
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if result.rowcount == 0:
                 raise NotFoundError(f"unknown app deployment {app_id}")
+            self._insert_rows(session, app_id, rows, retry)
 
-        self.db._write(work)
+        self.db._write(work, replay=replay)
 
     def add_resources(
         self,
@@ -343,30 +371,53 @@ class DeploymentRepository:
         committed by an earlier call whose acknowledgement was lost; look first.
         """
         rows, records = prepare_resources(app_id, resources, secret_values)
-        if not rows:
-            return records
-        first = rows[0]
-
-        def work(session: Session, retry: bool) -> None:
-            if (
-                retry
-                and session.execute(
-                    select(
-                        exists().where(
-                            DeployedResource.app_deployment_pk == app_id,
-                            DeployedResource.api_version == first["api_version"],
-                            DeployedResource.kind == first["kind"],
-                            DeployedResource.name == first["name"],
-                            DeployedResource.namespace == first["namespace"],
-                        )
-                    )
-                ).scalar()
-            ):
-                return  # the lost try committed this batch (one transaction: all or none)
-            session.execute(insert(DeployedResource), rows)
-
-        self.db._write(work, replay=replay)
+        self.insert_resources(app_id, rows, replay=replay)
         return records
+
+    def insert_resources(
+        self, app_id: int, rows: Sequence[Mapping[str, Any]], *, replay: bool = False
+    ) -> None:
+        """Insert resource rows made by :func:`~sbkube.state.rows.prepare_resources`
+        (already in the store's form) for an app, as :meth:`add_resources` does: the
+        tracker prepares them once, for its records and for the store alike."""
+        if not rows:
+            return
+        mine = self._resource_rows(app_id, rows)
+        self.db._write(
+            lambda session, retry: self._insert_rows(session, app_id, mine, retry), replay=replay
+        )
+
+    @staticmethod
+    def _resource_rows(app_id: int, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [{**row, "app_deployment_pk": app_id} for row in rows]
+
+    @staticmethod
+    def _insert_rows(
+        session: Session, app_id: int, rows: list[dict[str, Any]], retry: bool
+    ) -> None:
+        """One executemany of an app's resource rows; on a retry, none if the lost try
+        committed them (its transaction held all of them or none)."""
+        if not rows:
+            return
+        first = rows[0]
+        if (
+            retry
+            and session.execute(
+                select(
+                    exists().where(
+                        DeployedResource.app_deployment_pk == app_id,
+                        DeployedResource.api_version == first["api_version"],
+                        DeployedResource.kind == first["kind"],
+                        DeployedResource.name == first["name"],
+                        DeployedResource.namespace == first["namespace"],
+                    )
+                )
+            ).scalar()
+        ):
+            return
+        # The ORM's bulk insert, not Core's: it leaves a None column out of the INSERT
+        # (SQL NULL), where Core would store JSON 'null' in previous_state.
+        session.execute(insert(DeployedResource), rows)
 
     def add_helm_release(
         self,

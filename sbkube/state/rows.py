@@ -13,6 +13,7 @@ This module imports no ORM at run time: ``views.py`` (the ORM-free read path of
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
@@ -30,10 +31,10 @@ from sbkube.model import (
 )
 from sbkube.redaction import (
     DEFAULT_SECRET_KEYS,
+    Redactor,
     learn_manifests,
     manifest_checksum,
     redact_values,
-    store_form,
 )
 from sbkube.state.records import (
     AppDeploymentRecord,
@@ -212,11 +213,14 @@ def prepare_resources(
     secrets digested or scrubbed, checksummed) and the records they read back as."""
     inputs = list(resources)
     states = [s for r in inputs for s in (r.previous_state, r.current_state) if s is not None]
-    secrets = (*secret_values, *learn_manifests(states))
+    # Every state is searched once, by learn_manifests; the one Redactor then only digests
+    # and scrubs what was found (the per-manifest cost of recording is this loop).
+    redactor = Redactor(known=(*secret_values, *learn_manifests(states)))
+    store_form = functools.partial(redactor.manifest, learned=True)
     rows: list[dict[str, Any]] = []
     for res in inputs:
-        prev = store_form(res.previous_state, secrets) if res.previous_state is not None else None
-        cur = store_form(res.current_state, secrets) if res.current_state is not None else None
+        prev = store_form(res.previous_state) if res.previous_state is not None else None
+        cur = store_form(res.current_state) if res.current_state is not None else None
         basis = cur if cur is not None else prev
         rows.append(
             {

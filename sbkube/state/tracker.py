@@ -11,7 +11,10 @@
 
 The handles (:class:`DeploymentHandle`, :class:`AppHandle`) hold ids and plain values
 only; every call goes through :class:`DeploymentRepository` in its own transaction, so a
-crash mid-deployment leaves every app recorded so far committed and readable.
+crash mid-deployment leaves every app recorded so far committed and readable. One
+exception: an app's resources (``record_resources``, its last step) are written in the
+transaction of its outcome (``finish``), so an app costs two transactions, its start and
+its end; another write of the app (a Helm revision) first writes them on their own.
 
 Status rules: an exception inside ``track_app`` marks the app ``failed`` with its message
 and re-raises. When the deployment block ends, the deployment is ``success`` if every app
@@ -112,11 +115,26 @@ class AppHandle:
     # Store writes that failed after the app touched the cluster, in order, to replay
     # (called with replay=True) when the store is back; see the module docstring.
     _unsaved: list[Callable[[bool], object]] = field(default_factory=list, repr=False)
+    # Resource rows recorded and not written yet: they go to the store with the app's
+    # outcome, in its transaction (recording resources is an app's last step), or before
+    # any other write of the app.
+    _pending_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def unsaved(self) -> bool:
         """True while some of what this app did is not in the store yet."""
-        return bool(self._unsaved)
+        return bool(self._unsaved or self._pending_rows)
+
+    def _take_pending(self) -> list[dict[str, Any]]:
+        rows, self._pending_rows = self._pending_rows, []
+        return rows
+
+    def write_pending(self) -> None:
+        """Write the resource rows held for the app's outcome now, on their own."""
+        repo = self._repo
+        if repo is not None and self._pending_rows:
+            rows = self._take_pending()
+            self._save(lambda replay: repo.insert_resources(self.app_id, rows, replay=replay))
 
     def _save(self, write: Callable[[bool], object]) -> None:
         """Run ``write(False)`` now, or keep it for :meth:`flush` when the store cannot
@@ -167,6 +185,7 @@ class AppHandle:
         _, rec = prepare_release(None, **fields)
         repo = self._repo
         if repo is not None:
+            self.write_pending()  # writes land in the order they were made
             self._save(lambda replay: repo.add_helm_release(self.app_id, replay=replay, **fields))
         self.helm_releases.append(rec)
         return rec
@@ -178,7 +197,8 @@ class AppHandle:
         *,
         source_file: str | None = None,
     ) -> tuple[ResourceRecord, ...]:
-        """Record resources in one transaction.
+        """Record resources: written in one transaction with the app's outcome
+        (:meth:`finish`), or on their own before any other write of the app.
 
         ``manifests`` are either plain manifests (all with the same ``action``) or
         :class:`ResourceInput` items carrying their own action and previous state.
@@ -192,14 +212,12 @@ class AppHandle:
                     raise ValueError("record_resources: an action is needed for plain manifests")
                 inputs.append(ResourceInput.from_manifest(m, action, source_file=source_file))
         secrets = tuple(self._secret_values)
-        _, result = prepare_resources(None, inputs, secrets)
-        repo = self._repo
-        if repo is not None:
-            self._save(
-                lambda replay: repo.add_resources(
-                    self.app_id, inputs, secret_values=secrets, replay=replay
-                )
-            )
+        # Prepared once: the same rows are the records returned and what the store gets.
+        rows, result = prepare_resources(None, inputs, secrets)
+        if self._repo is not None:
+            self._pending_rows += rows
+            if self._finished:
+                self.write_pending()
         self.resources.extend(result)
         return result
 
@@ -215,13 +233,16 @@ class AppHandle:
         self._finished = True
         repo, status, metadata = self._repo, self.status, dict(self.metadata) or None
         if repo is not None:
+            rows = self._take_pending()  # one transaction: what the app did, and its outcome
             self._save(
-                lambda _replay: repo.finish_app(
+                lambda replay: repo.finish_app(
                     self.app_id,
                     status,
                     error_message=error_message,
                     metadata=metadata,
                     secret_keys=self._secret_keys,
+                    resources=rows,
+                    replay=replay,
                 )
             )
 
@@ -445,6 +466,8 @@ class DeploymentTracker:
         handle.status, handle.error_message = status, error
         if handle._repo is not None:
             # What the apps did first: the deployment is closed only over a full record.
+            for app in handle.apps:
+                app.write_pending()  # an app that never finished: its resources all the same
             handle.flush()
             handle._repo.set_status(
                 handle.deployment_id,

@@ -479,3 +479,51 @@ def test_times_are_utc_aware(
     with pytest.raises(Exception, match="naive"):
         repo.create_deployment(cluster="c", namespace="n", started_at=datetime(2026, 1, 1))
     assert db.engine.pool.checkedout() == 0
+
+
+def test_resources_are_written_with_the_apps_outcome(
+    db: DeploymentDatabase, count_statements: Callable[..., Any]
+) -> None:
+    """record_resources (an app's last step) is written in the transaction of the app's
+    end; a later write of the app writes them first, and so does one after the end."""
+    tracker = DeploymentTracker(db)
+    repo = tracker.repository
+    with tracker.track_deployment(cluster=CLUSTER, namespace=NAMESPACE) as dep:
+        with dep.track_app(name="web", type="yaml", namespace=NAMESPACE) as app:
+            with count_statements(db) as c:
+                app.record_resources([_configmap("web-a")], action="create")
+            assert c.count == 0 and app.unsaved
+            assert repo.get(dep.deployment_id).apps[0].resources == ()
+        assert not app.unsaved
+        assert [r.name for r in repo.get(dep.deployment_id).apps[0].resources] == ["web-a"]
+
+        with dep.track_app(name="redis", type="helm", namespace=NAMESPACE) as helm:
+            helm.record_resources([_configmap("redis-pre")], action="create")
+            with count_statements(db) as c:
+                helm.record_helm_release(
+                    release_name="redis",
+                    namespace=NAMESPACE,
+                    chart="bitnami/redis",
+                    revision=1,
+                    status="deployed",
+                )
+            tables = [s.sql.split()[2] for s in c.of_kind("INSERT")]
+            assert tables == ["deployed_resources", "helm_releases"], c.report()
+            helm.record_resources([_configmap("redis-post")], action="create")
+        helm.record_resources([_configmap("redis-late")], action="create")
+        assert not helm.unsaved
+    apps = {a.name: a for a in repo.get(dep.deployment_id).apps}
+    assert [r.name for r in apps["redis"].resources] == ["redis-pre", "redis-post", "redis-late"]
+    assert [h.revision for h in apps["redis"].helm_releases] == [1]
+    assert apps["redis"].status.value == "success"
+
+
+def test_failed_app_keeps_its_resources(tracker: DeploymentTracker) -> None:
+    with pytest.raises(RuntimeError):
+        with tracker.track_deployment(cluster=CLUSTER, namespace=NAMESPACE) as dep:
+            with dep.track_app(name="web", type="yaml", namespace=NAMESPACE) as app:
+                app.record_resources([_configmap("web-a"), _configmap("web-b")], action="create")
+                raise RuntimeError("wait timed out")
+    (app_rec,) = tracker.repository.get(dep.deployment_id).apps
+    assert app_rec.status.value == "failed" and app_rec.error_message == "wait timed out"
+    assert [r.name for r in app_rec.resources] == ["web-a", "web-b"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sbkube.model import AppStatus, DeploymentStatus
-from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
+from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker, ResourceInput
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 APP_STATUSES = (AppStatus.SUCCESS, AppStatus.FAILED, AppStatus.SKIPPED)
@@ -306,3 +306,40 @@ def test_get_many_reads_what_get_reads(db: DeploymentDatabase) -> None:
     narrowed = repo.get_many(namespace="apps", app="redis", limit=1)
     assert [r.deployment_id for r in narrowed] == [everything[3].deployment_id]
     assert narrowed == [repo.get(everything[3].deployment_id)]
+
+
+def _record(tracker: DeploymentTracker, apps: int, n: int) -> str:
+    with tracker.track_deployment(cluster="c", namespace="apps", config={"apps": {}}) as dep:
+        for a in range(apps):
+            with dep.track_app(name=f"app{a}", type="yaml", namespace="apps") as app:
+                app.record_resources([_cm(f"app{a}", i) for i in range(n)], action="create")
+    return dep.deployment_id
+
+
+def test_tracker_recording_statements_independent_of_resource_count(
+    db: DeploymentDatabase, count_statements: Callable[..., Any]
+) -> None:
+    """A deploy's recording costs the same statements and transactions whatever the number
+    of resources: per app one transaction for its start and one for its resources with its
+    outcome (one executemany or one multi-row INSERT)."""
+    tracker = DeploymentTracker(db)
+    apps = 3
+    measured: dict[int, tuple[int, int]] = {}
+    for n in (1, 300):
+        with count_statements(db) as c:
+            dep_id = _record(tracker, apps, n)
+        _report(f"tracker: {apps} apps x {n} resources", c, db)
+        measured[n] = (c.count, c.begins)
+        inserts = [s for s in c.of_kind("INSERT") if "deployed_resources" in s.sql]
+        assert len(inserts) == apps, c.report()
+        assert all(
+            s.rows == n if s.executemany else s.sql.upper().count("VALUES") == 1 for s in inserts
+        )
+        # The deployment's row and its end (its status, and apps left open), and two
+        # transactions per app: its row; its resources, one INSERT, with its outcome.
+        assert c.begins == c.commits == 2 + 2 * apps, c.report()
+        assert c.count <= 3 + 4 * apps, c.report()
+        rec = DeploymentRepository(db).get(dep_id)
+        assert [len(a.resources) for a in rec.apps] == [n] * apps
+        assert {a.status for a in rec.apps} == {AppStatus.SUCCESS}
+    assert measured[1] == measured[300], f"statements grow with the resources: {measured}"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sbkube.errors import NotFoundError, SbkubeError, StateError
 from sbkube.model import FrozenDict
 from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker, ResourceInput
+from sbkube.state.rows import prepare_resources
 
 
 def _configmap(name: str, **data: str) -> dict[str, Any]:
@@ -189,6 +190,8 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
             [ResourceInput.from_manifest(_configmap(f"cm{i}"), "create") for i in range(3)],
         ),
     )
+    rows, _ = prepare_resources(None, [ResourceInput.from_manifest(_configmap("cmx"), "create")])
+    check("insert_resources", lambda: repo.insert_resources(app.app_id, rows))
     check(
         "add_helm_release",
         lambda: repo.add_helm_release(
