@@ -182,7 +182,7 @@ def template(
     from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
-    from sbkube.engine.deployer import prepare_apps
+    from sbkube.engine.prepare import prepare_apps
 
     loaded = load_config(
         app_dir,
