@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W9")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -35,6 +35,12 @@ def _run_w5(ctx: Context) -> list[Result]:
     return w5_postgres(ctx)
 
 
+def _run_w9(ctx: Context) -> list[Result]:
+    from wl_template import w9_template
+
+    return w9_template(ctx)
+
+
 RUNNERS = {
     "W1": w1_record,
     "W2": w2_list,
@@ -42,6 +48,7 @@ RUNNERS = {
     "W4": _run_w4,
     "W5": _run_w5,
     "W6": w6_scale,
+    "W9": _run_w9,
 }
 
 
