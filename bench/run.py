@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -47,6 +47,12 @@ def _run_w8(ctx: Context) -> list[Result]:
     return w8_yaml_apply(ctx)
 
 
+def _run_w9(ctx: Context) -> list[Result]:
+    from wl_template import w9_template
+
+    return w9_template(ctx)
+
+
 RUNNERS = {
     "W1": w1_record,
     "W2": w2_list,
@@ -57,6 +63,7 @@ RUNNERS = {
     # W10 redeploys W7's first deploys: one run measures both.
     "W7": _run_w7_w10,
     "W8": _run_w8,
+    "W9": _run_w9,
     "W10": _run_w7_w10,
 }
 

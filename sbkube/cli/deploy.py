@@ -179,11 +179,10 @@ def template(
     too: a first install creates them); YAML apps get their namespace defaulted and sbkube's
     ownership labels. No cluster is contacted and nothing is recorded.
     """
-    import yaml
-
+    from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
-    from sbkube.engine.deployer import prepare_apps
+    from sbkube.engine.prepare import prepare_apps
 
     loaded = load_config(
         app_dir,
@@ -201,7 +200,7 @@ def template(
         output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for work in works:
         docs = [o.manifest for o in work.objects]
-        text = yaml.safe_dump_all(docs, sort_keys=False) if docs else ""
+        text = yamlio.dump_all(docs, allow_unicode=False) if docs else ""
         header = f"# sbkube app: {work.name} ({work.type}, namespace {work.namespace})\n"
         if output_dir is not None and fmt == "json":
             target = output_dir / f"{work.name}.json"

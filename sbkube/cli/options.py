@@ -230,10 +230,10 @@ def complete_apps(ctx: click.Context, _param: Any, incomplete: str) -> list[Any]
     from click.shell_completion import CompletionItem
 
     try:
-        import yaml
+        from sbkube import yamlio
 
         config_file = ctx.params.get("config_file") or "config.yaml"
-        raw = yaml.safe_load((_completion_app_dir(ctx) / config_file).read_text())
+        raw = yamlio.load((_completion_app_dir(ctx) / config_file).read_text())
         names = sorted((raw or {}).get("apps") or {})
     except Exception:
         return []
@@ -261,9 +261,9 @@ def complete_namespaces(ctx: click.Context, _param: Any, incomplete: str) -> lis
     except Exception:
         pass
     try:
-        import yaml
+        from sbkube import yamlio
 
-        raw = yaml.safe_load((_completion_app_dir(ctx) / "config.yaml").read_text())
+        raw = yamlio.load((_completion_app_dir(ctx) / "config.yaml").read_text())
         if isinstance(raw, dict) and isinstance(raw.get("namespace"), str):
             found.add(raw["namespace"])
     except Exception:

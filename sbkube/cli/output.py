@@ -71,9 +71,9 @@ def dump(value: Any, fmt: str) -> str:
     plain = jsonable(value)
     if fmt == "json":
         return json.dumps(plain, indent=2, ensure_ascii=False)
-    import yaml
+    from sbkube import yamlio
 
-    return str(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)).rstrip("\n")
+    return yamlio.dump(plain, sort_keys=False, allow_unicode=True).rstrip("\n")
 
 
 def error_lines(message: str, prefix: str = "error: ") -> str:

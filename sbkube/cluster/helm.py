@@ -32,8 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sbkube import yamlio
 from sbkube.cluster.port import (
     STATUS_DEPLOYED,
     ChartRef,
@@ -48,11 +47,6 @@ from sbkube.manifests import Scope, expand_lists
 from sbkube.redaction import learn_manifests
 
 HELM_ENV_VAR = "SBKUBE_HELM"
-
-try:  # the C loader is several times faster on large charts; fall back when libyaml is absent
-    _YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _YamlLoader = yaml.SafeLoader
 
 
 # --------------------------------------------------------------------------- argv builders
@@ -455,8 +449,8 @@ def missing_dependencies(chart_dir: Path) -> list[str]:
     """Names of the dependencies in ``chart_dir``'s Chart.yaml that its ``charts/`` lacks
     (neither a ``<name>`` directory nor a ``<name>-<version>.tgz``), as helm checks."""
     try:
-        meta = yaml.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), _YamlLoader)
-    except (OSError, yaml.YAMLError):
+        meta = yamlio.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, yamlio.YAMLError):
         return []  # helm itself reports an unreadable chart
     deps = meta.get("dependencies") if isinstance(meta, Mapping) else None
     if not isinstance(deps, list):
@@ -484,8 +478,8 @@ def repository_home() -> Path:
 def configured_repositories(config_file: Path) -> dict[str, str]:
     """``{name: url}`` of a helm repository config file (``repositories.yaml``)."""
     try:
-        data = yaml.load(config_file.read_text(encoding="utf-8"), _YamlLoader)
-    except (OSError, yaml.YAMLError):
+        data = yamlio.load(config_file.read_text(encoding="utf-8"))
+    except (OSError, yamlio.YAMLError):
         return {}
     entries = data.get("repositories") if isinstance(data, Mapping) else None
     return {
@@ -503,8 +497,8 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
     namespaced objects without one get it (cluster-scoped ones lose any they name).
     """
     try:
-        documents = list(yaml.load_all(text, Loader=_YamlLoader))
-    except yaml.YAMLError as exc:
+        documents = yamlio.load_all(text)
+    except yamlio.YAMLError as exc:
         raise ClusterError(f"helm rendered invalid YAML: {_one_line(str(exc))}") from exc
     manifests: list[dict[str, Any]] = []
     for doc in expand_lists(documents):
@@ -644,7 +638,7 @@ class HelmClient(BinaryClient):
         """The chart's Chart.yaml as a mapping (``name``, ``version``, ``appVersion``, ...)."""
         self.prepare_chart(chart)
         out = self.run(show_chart_argv(self.binary, chart), what=f"helm show chart {chart.ref}")
-        data = yaml.load(out, Loader=_YamlLoader)
+        data = yamlio.load(out)
         if not isinstance(data, dict):
             raise ClusterError(f"helm show chart {chart.ref}: Chart.yaml is not a mapping")
         return data

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from sbkube import yamlio
 from sbkube.config.messages import dotted, one_line
 from sbkube.errors import ConfigError
 
@@ -34,7 +35,7 @@ def display_path(path: Path) -> str:
         return str(absolute)
 
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = yamlio.SafeLoader  # libyaml's when PyYAML has it
 
 
 class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]

@@ -26,7 +26,7 @@ import copy
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
 from sbkube.engine.live import upgrade_reason
@@ -47,7 +47,10 @@ from sbkube.redaction import (
     secret_leaves,
     store_form,
 )
-from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
+from sbkube.state import AppDeploymentRecord, ResourceInput, ResourceRecord
+
+if TYPE_CHECKING:
+    from sbkube.state import AppHandle
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP_LABEL = "sbkube.io/app"

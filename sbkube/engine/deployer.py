@@ -27,14 +27,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster
-from sbkube.engine.apply import (
-    AppWork,
-    DesiredObject,
-    apply_helm_app,
-    apply_yaml_app,
-    with_ownership,
-)
+from sbkube.cluster.port import Cluster
+from sbkube.engine.apply import AppWork, apply_helm_app, apply_yaml_app
+from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.recovery import (
     adopt_renamed_target,
     cluster_name,
@@ -43,8 +38,6 @@ from sbkube.engine.recovery import (
 )
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
-from sbkube.errors import ClusterError, ConfigError
-from sbkube.manifests import Scope
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
@@ -56,93 +49,11 @@ from sbkube.state import (
 )
 
 if TYPE_CHECKING:
-    from sbkube.config import LoadedConfig
     from sbkube.config.command_line import CommandLineValues
 
 
 def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
     return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
-
-
-def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Cluster) -> None:
-    """Give each object the namespace the cluster will (``Scope.place``): whether its kind
-    is namespaced comes from the CRDs among the objects, then the cluster's discovery."""
-    scope = Scope.of([o.manifest for o in objects], cluster.namespaced)
-    for obj in objects:
-        scope.place(obj.manifest, namespace)
-
-
-def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
-    """Everything each app needs, computed (and validated) before anything is recorded.
-
-    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
-    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
-    """
-    from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
-    from sbkube.config.charts import chart_digest
-
-    app_dir = str(loaded.app_dir)
-    works = []
-    for name in names:
-        app = loaded.app(name)
-        namespace = loaded.app_namespace(name)
-        config = app.model_dump(mode="json")
-        if isinstance(app, HelmApp):
-            values = resolve_values(loaded, name)
-            repo_name = app.chart.split("/", 1)[0]
-            chart = ChartRef(
-                ref=loaded.chart_ref(name),
-                version=app.version,
-                repo_url=(loaded.config.repos or {}).get(repo_name),
-            )
-            release = loaded.release_name(name)
-            local = loaded.local_chart_path(name)
-            try:
-                rendered = cluster.render_chart(
-                    chart, release_name=release, namespace=namespace, values=values
-                )
-            except ClusterError as err:
-                raise ConfigError(
-                    f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
-                    f"failed to render: {err.message}"
-                ) from err
-            objects = [DesiredObject(m) for m in rendered]
-            place_objects(objects, namespace, cluster)
-            works.append(
-                AppWork(
-                    name=name,
-                    type="helm",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                    chart=chart,
-                    release_name=release,
-                    values=values,
-                    wait=app.wait,
-                    timeout=app.timeout,
-                    chart_digest=chart_digest(local) if local is not None else None,
-                )
-            )
-        else:
-            objects = [
-                DesiredObject(
-                    with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
-                    source_file=source,
-                )
-                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
-            ]
-            works.append(
-                AppWork(
-                    name=name,
-                    type="yaml",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                )
-            )
-    return works
 
 
 def deploy_steps(

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import yaml
-
+from sbkube import yamlio
 from sbkube.errors import NotFoundError
 from sbkube.model import Record, ResourceAction, thaw
 from sbkube.redaction import is_digest
@@ -34,7 +33,6 @@ from sbkube.state import AppDeploymentRecord, DeploymentRecord, HelmReleaseRecor
 SECRET = "(secret)"
 SECRET_CHANGED = "(secret, changed)"
 _MISSING: Any = object()
-_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,15 +188,9 @@ def _yaml(value: Any) -> list[str]:
     if value is _MISSING or value is None:
         return []
     # Sorted keys: PostgreSQL's JSONB does not keep key order, SQLite's JSON does.
-    # libyaml's emitter when PyYAML has it: the pure-Python one is most of the time of a
-    # report that diffs a thousand deployments.
-    text = yaml.dump(
-        value,
-        Dumper=_DUMPER,
-        sort_keys=True,
-        allow_unicode=True,
-        default_flow_style=False,
-    )
+    # libyaml's emitter when PyYAML has it (yamlio): the pure-Python one is most of the time
+    # of a report that diffs a thousand deployments.
+    text = yamlio.dump(value, sort_keys=True, allow_unicode=True)
     return text.splitlines(keepends=True)
 
 

@@ -31,7 +31,7 @@ GROUND_FLOOR = {
     "sbkube.manifests",
     "sbkube.model",
 }
-GROUND_FLOOR |= {"sbkube.redaction"}
+GROUND_FLOOR |= {"sbkube.redaction", "sbkube.yamlio"}
 
 #: Cycles known when this test was written, each to be removed by the change that breaks
 #: it (the CLI ``state`` group becoming a package, issue 9). A listed cycle that no longer

@@ -166,13 +166,11 @@ def parse_body(raw: bytes, content_type: str) -> Obj:
 
 
 def _yaml(raw: bytes) -> Any:
+    from sbkube import yamlio
+
     try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML is a dependency of sbkube
-        raise bad_request("YAML apply patches need PyYAML; send JSON") from None
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError as err:
+        return yamlio.load(raw)
+    except yamlio.YAMLError as err:
         raise bad_request(f"the apply patch is not valid YAML: {err}") from None
 
 
