@@ -4,26 +4,30 @@ Shape of a deploy (each step can fail with a clear error; nothing is recorded be
 
 1. load and validate the config (``ConfigError``, exit 2);
 2. prepare every selected app: Helm values merged and the chart rendered with the real
-   ``helm template``, YAML manifests loaded and labelled (a chart that fails to render is
-   bad input: exit 2, nothing written);
+   ``helm template`` (once per app, ``concurrency`` charts at a time), YAML manifests loaded
+   and labelled (a chart that fails to render is bad input: exit 2, nothing written);
 3. take the target's deploy lock (``--wait-lock``), then recover: mark deployments left
    ``in_progress`` by dead processes ``interrupted`` and roll back Helm releases left
    ``pending-*``;
-4. ``DeploymentTracker.track_deployment``; for each app in order (``runner.run_apps``): skip
-   it when one of its dependencies failed, else ``track_app`` and apply it (``apply.py``).
-   One app's failure does not stop the others that do not depend on it: the deployment is
-   then ``partially_failed``;
+4. ``DeploymentTracker.track_deployment``; the apps run along their ``depends_on`` graph,
+   ``concurrency`` at a time (``runner.run_apps``): an app is skipped when one of its
+   dependencies failed, else ``track_app`` and apply it (``apply.py``). One app's failure
+   does not stop the others that do not depend on it: the deployment is then
+   ``partially_failed``;
 5. release the lock.
 
 A dry run does 1, 2 and 4 against the live cluster with every write a server-side dry run
 (``Cluster.as_dry_run``: no lock, nothing changed, nothing recorded), so its plan is what
 the cluster says the real run would do; an unreachable cluster is an error, never a plan.
+A dry run applies one app at a time (its charts still render concurrently): each app's
+dry runs must see what the earlier ones planned.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +46,16 @@ from sbkube.engine.recovery import (
     settle_releases,
 )
 from sbkube.engine.results import DeployResult
-from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.engine.runner import (
+    DEFAULT_CONCURRENCY,
+    AppStep,
+    Progress,
+    StepChanges,
+    check_concurrency,
+    run_apps,
+)
 from sbkube.errors import ClusterError, ConfigError
+from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
@@ -72,77 +84,140 @@ def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Clu
         scope.place(obj.manifest, namespace)
 
 
-def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
+def prepare_apps(
+    loaded: LoadedConfig,
+    names: Sequence[str],
+    cluster: Cluster,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded.
 
-    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
-    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
+    Helm charts are rendered (``helm template``, once per app) up to ``concurrency`` at a
+    time while the YAML apps are read; the works come back in ``names``' order, and of
+    several errors the first app's is raised. Whether a kind is namespaced is asked of
+    ``cluster`` (its discovery); a cluster without discovery (``template``'s) leaves it to
+    the app's CRDs and the offline list.
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
 
+    check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
-    works = []
-    for name in names:
-        app = loaded.app(name)
-        namespace = loaded.app_namespace(name)
-        config = app.model_dump(mode="json")
-        if isinstance(app, HelmApp):
-            values = resolve_values(loaded, name)
-            repo_name = app.chart.split("/", 1)[0]
-            chart = ChartRef(
-                ref=loaded.chart_ref(name),
-                version=app.version,
-                repo_url=(loaded.config.repos or {}).get(repo_name),
+    stop = Stop()
+    pool = ThreadPoolExecutor(max_workers=concurrency) if concurrency > 1 else None
+
+    def render(
+        _name: str, chart: ChartRef, release: str, namespace: str, values: Any
+    ) -> list[dict[str, Any]]:
+        with working_under(stop):
+            return cluster.render_chart(
+                chart, release_name=release, namespace=namespace, values=values
             )
-            release = loaded.release_name(name)
-            local = loaded.local_chart_path(name)
+
+    # Per app, in order: its AppWork, or (Helm) the fields of one and its render (a future,
+    # or a list when rendered here); the first error stops the scan, its app's turn comes.
+    planned: list[AppWork | tuple[dict[str, Any], Any]] = []
+    error: BaseException | None = None
+    try:
+        for name in names:
             try:
-                rendered = cluster.render_chart(
-                    chart, release_name=release, namespace=namespace, values=values
-                )
-            except ClusterError as err:
-                raise ConfigError(
-                    f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
-                    f"failed to render: {err.message}"
-                ) from err
-            objects = [DesiredObject(m) for m in rendered]
-            place_objects(objects, namespace, cluster)
-            works.append(
-                AppWork(
-                    name=name,
-                    type="helm",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                    chart=chart,
-                    release_name=release,
-                    values=values,
-                    wait=app.wait,
-                    timeout=app.timeout,
-                    chart_digest=chart_digest(local) if local is not None else None,
-                )
-            )
-        else:
-            objects = [
-                DesiredObject(
-                    with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
-                    source_file=source,
-                )
-                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
-            ]
-            works.append(
-                AppWork(
-                    name=name,
-                    type="yaml",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                )
-            )
-    return works
+                app = loaded.app(name)
+                namespace = loaded.app_namespace(name)
+                config = app.model_dump(mode="json")
+                if isinstance(app, HelmApp):
+                    values = resolve_values(loaded, name)
+                    repo_name = app.chart.split("/", 1)[0]
+                    chart = ChartRef(
+                        ref=loaded.chart_ref(name),
+                        version=app.version,
+                        repo_url=(loaded.config.repos or {}).get(repo_name),
+                    )
+                    release = loaded.release_name(name)
+                    local = loaded.local_chart_path(name)
+                    args = (name, chart, release, namespace, values)
+                    fields: dict[str, Any] = {
+                        "name": name,
+                        "type": "helm",
+                        "namespace": namespace,
+                        "config": config,
+                        "depends_on": tuple(app.depends_on),
+                        "chart": chart,
+                        "release_name": release,
+                        "values": values,
+                        "wait": app.wait,
+                        "timeout": app.timeout,
+                        "chart_digest": chart_digest(local) if local is not None else None,
+                    }
+                    if pool is not None:
+                        planned.append((fields, pool.submit(render, *args)))
+                    else:
+                        planned.append((fields, _rendered(loaded, render, args)))
+                else:
+                    objects = [
+                        DesiredObject(
+                            with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
+                            source_file=source,
+                        )
+                        for source, m in load_manifests_with_sources(
+                            loaded, name, cluster.namespaced
+                        )
+                    ]
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="yaml",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                            objects=objects,
+                        )
+                    )
+            except Exception as exc:
+                error = exc
+                break
+        works = []
+        for item in planned:
+            if isinstance(item, AppWork):
+                works.append(item)
+                continue
+            fields, rendering = item
+            if isinstance(rendering, Future):
+                try:
+                    manifests = rendering.result()
+                except ClusterError as err:
+                    raise _render_error(loaded, fields["name"], err) from err
+            else:
+                manifests = rendering
+            objects = [DesiredObject(m) for m in manifests]
+            place_objects(objects, fields["namespace"], cluster)
+            works.append(AppWork(objects=objects, **fields))
+        if error is not None:
+            raise error
+        return works
+    except BaseException as exc:
+        stop.request(exc)  # renders still running are of no use now
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigError:
+    """A chart that fails to render is bad input (exit 2), named by its app's field."""
+    chart = getattr(loaded.app(name), "chart", "")
+    return ConfigError(
+        f"{loaded.shown_config}: apps.{name}.chart: chart {chart!r} failed to render: {err.message}"
+    )
+
+
+def _rendered(
+    loaded: LoadedConfig, render: Callable[..., list[dict[str, Any]]], args: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    try:
+        return render(*args)
+    except ClusterError as err:
+        raise _render_error(loaded, args[0], err) from err
 
 
 def deploy_steps(
@@ -197,19 +272,22 @@ def deploy(
     namespace: str | None = None,
     values: CommandLineValues | None = None,
     force_upgrade: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
-    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
+    ``concurrency`` is how many apps are applied (and charts rendered) at once."""
     from sbkube.config import load_config, sources_snapshot
 
+    check_concurrency(concurrency)
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
     if dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
-    works = prepare_apps(loaded, names, cluster)
+    works = prepare_apps(loaded, names, cluster, concurrency=concurrency)
     database = open_database(db)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
     # silently stop "password" from being hidden.
@@ -259,7 +337,9 @@ def deploy(
             steps = deploy_steps(
                 works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
             )
-            outcomes = run_apps(steps, dep, progress=progress)
+            # One app at a time: each dry run sees what the earlier ones planned (the
+            # view's overlay), so the plan is the same whatever the timing.
+            outcomes = run_apps(steps, dep, progress=progress, concurrency=1)
         return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
@@ -281,7 +361,7 @@ def deploy(
         steps = deploy_steps(
             works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade
         )
-        outcomes = run_apps(steps, dep, progress=progress)
+        outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
     return DeployResult(
         dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
     )
