@@ -190,9 +190,14 @@ class Progress:
     def _echo(self, text: str, *, nl: bool = True) -> None:
         click.echo(text, err=True, nl=nl, color=self.color)
 
+    def _erase(self) -> None:
+        # Written as is: click strips escape sequences without colour (--no-color), which
+        # would leave the end of a longer status line behind a shorter one.
+        sys.stderr.write("\r\x1b[2K")
+
     def _clear(self) -> None:
         if self._drawn:
-            self._echo("\r\x1b[2K", nl=False)
+            self._erase()
             self._drawn = False
 
     def status_line(self) -> str:
@@ -211,7 +216,8 @@ class Progress:
             line = self.status_line()
             if len(line) > width - 1:
                 line = line[: max(width - 4, 10)] + "..."
-            self._echo("\r\x1b[2K" + paint(line, "update"), nl=False)
+            self._erase()
+            self._echo(paint(line, "update"), nl=False)
             self._drawn = True
 
     def __call__(self, line: str) -> None:
