@@ -139,7 +139,8 @@ def _deploy_order(target: DeploymentRecord) -> list[str]:
     from graphlib import TopologicalSorter
 
     names = [a.name for a in target.apps]
-    configured = (target.config_snapshot or {}).get("apps") or {}
+    snapshot: Mapping[str, Any] = target.config_snapshot or {}
+    configured: Mapping[str, Any] = snapshot.get("apps") or {}
     position = {name: i for i, name in enumerate(configured)}
     position.update({n: len(position) + i for i, n in enumerate(names) if n not in position})
     sorter: TopologicalSorter[str] = TopologicalSorter()
