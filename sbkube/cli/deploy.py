@@ -13,6 +13,7 @@ from sbkube.cli.options import (
     app_dir_options,
     cluster_options,
     command_line_values,
+    concurrency_option,
     make_cluster,
     namespace_option,
     output_option,
@@ -69,6 +70,7 @@ def print_result(result: DeployResult) -> None:
     help="Upgrade every Helm release, even those whose chart, values and objects are unchanged.",
 )
 @wait_lock_option
+@concurrency_option("Deploy")
 @cluster_options
 @output_option
 @click.pass_context
@@ -83,12 +85,17 @@ def deploy(
     dry_run: bool,
     force_upgrade: bool,
     wait_lock: float,
+    concurrency: int,
     kubeconfig: str | None,
     kube_context: str | None,
     memory_cluster: str | None,
     fmt: str,
 ) -> None:
     """Deploy the apps of an app dir, in depends_on order, and record the deployment.
+
+    Independent apps are deployed at the same time, --concurrency at once (default 4); a
+    line is printed as each app ends and, on a terminal, a status line shows the running
+    ones. A failed app skips only the apps that depend on it.
 
     Helm apps are installed or upgraded with `helm upgrade --install`; a release whose chart
     (version and files), values and live objects match its current revision is left as it
@@ -103,6 +110,7 @@ def deploy(
       sbkube deploy --app-dir apps/demo
       sbkube deploy --app-dir apps/demo --app redis --dry-run
       sbkube deploy --app-dir apps/demo --memory-cluster /tmp/cluster.json
+      sbkube deploy --app-dir apps/demo --concurrency 1
       sbkube deploy --app-dir apps/demo -n staging --set cache:replicaCount=2 -f prod.yaml
     """
     from sbkube.engine.deployer import deploy as run_deploy
@@ -126,6 +134,7 @@ def deploy(
             namespace=namespace,
             values=command_line_values(values_files, set_values),
             force_upgrade=force_upgrade,
+            concurrency=concurrency,
         )
     if fmt != "table":
         emit(result, fmt)

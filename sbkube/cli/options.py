@@ -4,7 +4,8 @@
 commands that talk to a cluster; ``app_dir_options`` for those that read a config;
 ``namespace_option`` (-n) and ``values_options`` (--set, -f) for those that deploy or
 plan; ``output_option`` (-o table|json|yaml) for every command with structured output;
-``progress_for`` for the per-app progress lines. Shell completion of deployment ids, app
+``progress_for`` for the per-app progress lines; ``concurrency_option`` (--concurrency N) for
+the commands that run apps. Shell completion of deployment ids, app
 names and namespaces is attached here too (``complete_*``), so every command that takes
 them completes them.
 """
@@ -62,6 +63,36 @@ wait_lock_option = click.option(
     metavar="SECONDS",
     help="Wait this long for another deploy to the same target to finish (at most a day).",
 )
+
+
+class Concurrency(click.ParamType):
+    """A whole number of apps at once, 1 or more (one ``error:`` line otherwise)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                number = 0
+        if number < 1:
+            self.fail(f"{value!r} is not a number of apps at once (1 or more)", param, ctx)
+        return number
+
+
+def concurrency_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--concurrency",
+        type=Concurrency(),
+        default=4,
+        show_default=True,
+        metavar="N",
+        help=f"{what} at most N apps at once, following depends_on (1: one by one, in order).",
+    )
+
 
 output_option = click.option(
     "-o",

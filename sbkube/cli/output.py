@@ -155,10 +155,13 @@ def echo_changes(apps: Iterable[Any]) -> None:
 class Progress:
     """Per-app progress lines with timing, on stderr.
 
-    While an app runs (the runner calls :meth:`running`), a terminal shows its line with
-    the elapsed time, rewritten in place every second; off a terminal a line is printed
-    every ``every`` seconds (``SBKUBE_PROGRESS_EVERY``, default 10) while it still runs,
-    so a log shows that a slow deploy is alive.
+    Each line is printed when an app ends (the runner reports them in the order apps end).
+    While apps run (the runner calls :meth:`app_started` and :meth:`app_ended`), a terminal
+    shows one status line below the printed ones, with every running app and its elapsed
+    time, rewritten in place every second (cut to the terminal's width); off a terminal
+    (a pipe, a log) no status line is drawn: a line is printed every ``every`` seconds
+    (``SBKUBE_PROGRESS_EVERY``, default 10) for each app that still runs, so a log shows
+    that a slow deploy is alive.
     """
 
     def __init__(
@@ -176,9 +179,8 @@ class Progress:
         # The ticker thread has no click context: it is told the colour choice explicitly.
         self.color = color
         self._lock = threading.Lock()
-        self._label: str | None = None
-        self._since = 0.0
-        self._next = 0.0
+        # The running apps: label -> (started, when its next "still running" line is due).
+        self._running: dict[str, list[float]] = {}
         self._drawn = False
         self._thread: threading.Thread | None = None
 
@@ -188,19 +190,34 @@ class Progress:
     def _echo(self, text: str, *, nl: bool = True) -> None:
         click.echo(text, err=True, nl=nl, color=self.color)
 
+    def _erase(self) -> None:
+        # Written as is: click strips escape sequences without colour (--no-color), which
+        # would leave the end of a longer status line behind a shorter one.
+        sys.stderr.write("\r\x1b[2K")
+
     def _clear(self) -> None:
         if self._drawn:
-            self._echo("\r\x1b[2K", nl=False)
+            self._erase()
             self._drawn = False
 
+    def status_line(self) -> str:
+        """The live status line (plain text): every running app with its elapsed time."""
+        now = time.monotonic()
+        apps = ", ".join(
+            f"{label} {now - since:.0f}s" for label, (since, _) in self._running.items()
+        )
+        return f"{self._stamp()}  running: {apps}"
+
     def _draw(self) -> None:
-        if self.tty and self._label is not None:
-            seconds = time.monotonic() - self._since
-            self._echo(
-                f"\r\x1b[2K{self._stamp()}  {self._label} "
-                + paint(f"running {seconds:.0f}s", "update"),
-                nl=False,
-            )
+        if self.tty and self._running:
+            import shutil
+
+            width = shutil.get_terminal_size((80, 24)).columns
+            line = self.status_line()
+            if len(line) > width - 1:
+                line = line[: max(width - 4, 10)] + "..."
+            self._erase()
+            self._echo(paint(line, "update"), nl=False)
             self._drawn = True
 
     def __call__(self, line: str) -> None:
@@ -211,32 +228,43 @@ class Progress:
             self._echo(f"{self._stamp()}  {mask_text(line)}")
             self._draw()
 
-    def running(self, label: str | None) -> None:
-        """The app now running (its progress prefix), or None when it stopped."""
+    def app_started(self, label: str) -> None:
+        """An app started (``label``: its name and type, as its lines show it)."""
         if not self.enabled:
             return
         with self._lock:
+            now = time.monotonic()
+            self._running[label] = [now, now + self.every]
             self._clear()
-            self._label = label
-            self._since = time.monotonic()
-            self._next = self._since + self.every
             self._draw()
-            if label is not None and self._thread is None:
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._tick, daemon=True)
                 self._thread.start()
+
+    def app_ended(self, label: str) -> None:
+        """The app of ``label`` ended (its line follows)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._running.pop(label, None)
+            self._clear()
+            self._draw()
 
     def _tick(self) -> None:
         while True:
             time.sleep(1.0 if self.tty else min(1.0, self.every))
             with self._lock:
-                if self._label is None:
+                if not self._running:
                     continue
                 if self.tty:
+                    self._clear()
                     self._draw()
-                elif time.monotonic() >= self._next:
-                    seconds = time.monotonic() - self._since
-                    self._echo(f"{self._stamp()}  {self._label} still running ({seconds:.0f}s)")
-                    self._next += self.every
+                    continue
+                now = time.monotonic()
+                for label, due in self._running.items():
+                    if now >= due[1]:
+                        self._echo(f"{self._stamp()}  {label} still running ({now - due[0]:.0f}s)")
+                        due[1] += self.every
 
 
 def _env_seconds(name: str, default: float) -> float:

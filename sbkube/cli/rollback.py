@@ -12,6 +12,7 @@ from sbkube.cli.common import open_db
 from sbkube.cli.options import (
     cluster_options,
     complete_deployment_ids,
+    concurrency_option,
     make_cluster,
     namespace_option,
     output_option,
@@ -91,6 +92,7 @@ def print_plan(plan: RollbackPlan) -> None:
 )
 @namespace_option
 @wait_lock_option
+@concurrency_option("Roll back")
 @cluster_options
 @output_option
 @click.pass_context
@@ -105,6 +107,7 @@ def rollback(
     app_dir: Path | None,
     namespace: str | None,
     wait_lock: float,
+    concurrency: int,
     kubeconfig: str | None,
     kube_context: str | None,
     memory_cluster: str | None,
@@ -163,6 +166,7 @@ def rollback(
             confirm=confirm,
             command_args=sys.argv[1:],
             configured_cluster=configured_cluster,
+            concurrency=concurrency,
         )
 
     with interrupt_on_sigterm():

@@ -11,6 +11,7 @@ import click
 from sbkube.cli.options import (
     app_dir_options,
     cluster_options,
+    concurrency_option,
     make_cluster,
     namespace_option,
     output_option,
@@ -48,6 +49,7 @@ def print_plan(plan: UninstallPlan) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @wait_lock_option
+@concurrency_option("Remove")
 @cluster_options
 @output_option
 @click.pass_context
@@ -60,6 +62,7 @@ def uninstall(
     dry_run: bool,
     yes: bool,
     wait_lock: float,
+    concurrency: int,
     kubeconfig: str | None,
     kube_context: str | None,
     memory_cluster: str | None,
@@ -106,6 +109,7 @@ def uninstall(
             progress=progress_for(ctx, fmt),
             confirm=confirm,
             command_args=sys.argv[1:],
+            concurrency=concurrency,
         )
     if fmt != "table":
         emit(result, fmt)

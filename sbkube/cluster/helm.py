@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -558,6 +559,9 @@ class HelmClient(BinaryClient):
         super().__init__(binary, kubeconfig, context, env)
         self._prepared: set[tuple[str, str | None]] = set()
         self._repos: dict[str, str] = {}  # repositories known to be in the config, this run
+        # Charts are rendered and installed from several threads (concurrent apps): one
+        # chart is made ready (repo added, dependencies built) once, by one of them.
+        self._preparing = threading.RLock()
 
     def environment(self) -> dict[str, str]:
         # sbkube's own repository config and index cache, unless the caller chose others.
@@ -576,6 +580,12 @@ class HelmClient(BinaryClient):
         key = (chart.ref, chart.version)
         if key in self._prepared:
             return
+        with self._preparing:
+            if key not in self._prepared:
+                self._prepare(chart)
+                self._prepared.add(key)
+
+    def _prepare(self, chart: ChartRef) -> None:
         if chart.repo_name is not None:
             self._prepare_repo_chart(chart, chart.repo_name)
         elif Path(chart.ref).is_dir():
@@ -585,7 +595,6 @@ class HelmClient(BinaryClient):
                     dependency_build_argv(self.binary, chart.ref),
                     what=f"helm dependency build {chart.ref} (for {', '.join(missing)})",
                 )
-        self._prepared.add(key)
 
     def _prepare_repo_chart(self, chart: ChartRef, name: str) -> None:
         assert chart.repo_url is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +46,10 @@ class KubeCluster(Cluster):
     :func:`cluster_identity` of the selected context and its API server URL.
     ``context_name`` is the context alone: what sbkube recorded as the cluster's name before
     the identity named the server, so the engine can take over those records.
+
+    Shared by the runner's worker threads: the discovery cache and the write count are
+    guarded by a lock. A dry-run view's planned objects are not: dry runs run one app at a
+    time (``sbkube.engine.deployer``).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class KubeCluster(Cluster):
         # Only on a dry-run view: what its dry runs would have left, so that later steps of
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
+        self._lock = threading.Lock()
 
     def _resolve_names(self) -> None:
         # One subprocess, on first use: commands that never record pay nothing.
@@ -122,11 +128,16 @@ class KubeCluster(Cluster):
         if self._offline:
             return None
         key = (api_group(api_version), kind)
-        stale = self._scopes is not None and key not in self._scopes
-        if self._scopes is None or (stale and self._scopes_writes != self._writes):
-            self._scopes = self.kubectl.api_resources()
-            self._scopes_writes = self._writes
-        return self._scopes.get(key)
+        with self._lock:
+            stale = self._scopes is not None and key not in self._scopes
+            if self._scopes is None or (stale and self._scopes_writes != self._writes):
+                self._scopes = self.kubectl.api_resources()
+                self._scopes_writes = self._writes
+            return self._scopes.get(key)
+
+    def _wrote(self) -> None:
+        with self._lock:
+            self._writes += 1
 
     def render_chart(
         self,
@@ -264,7 +275,7 @@ class KubeCluster(Cluster):
         return self.helm.show_crds(chart)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        self._writes += 1
+        self._wrote()
         if self._planned is None:
             return self.kubectl.apply(manifest)
         key = object_key(manifest)
@@ -274,7 +285,7 @@ class KubeCluster(Cluster):
         return copy.deepcopy(live)
 
     def delete(self, key: ObjectKey) -> bool:
-        self._writes += 1
+        self._wrote()
         if self._planned is None:
             return self.kubectl.delete(key)
         existed = self.get(key) is not None
@@ -294,7 +305,7 @@ class KubeCluster(Cluster):
         timeout: str | None = None,
         force_conflicts: bool = False,
     ) -> ReleaseInfo:
-        self._writes += 1
+        self._wrote()
         info = self.helm.upgrade_install(
             chart,
             release_name=release_name,
@@ -322,13 +333,13 @@ class KubeCluster(Cluster):
         return self.helm.history(release_name, namespace)
 
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
-        self._writes += 1
+        self._wrote()
         return self.helm.rollback(release_name, namespace, revision)
 
     def helm_uninstall(
         self, release_name: str, namespace: str, *, keep_history: bool = False
     ) -> None:
-        self._writes += 1
+        self._wrote()
         self.helm.uninstall(release_name, namespace, keep_history=keep_history)
 
     def helm_get_values(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -64,6 +65,8 @@ class MemoryCluster(KubeCluster):
         self._unready = set(unready) if unready is not None else None
         self._server: ApiServer | None = None
         self._closed = False
+        # Concurrent apps' first commands must not start two servers.
+        self._starting = threading.Lock()
         fd, kubeconfig = tempfile.mkstemp(prefix="sbkube-memory-", suffix=".kubeconfig")
         os.close(fd)
         self.kubeconfig_file = Path(kubeconfig)
@@ -86,16 +89,22 @@ class MemoryCluster(KubeCluster):
     def server(self) -> ApiServer:
         """The API server, started (and the file locked and loaded) on first use."""
         if self._server is None:
-            from sbkube.cluster.apiserver import ApiServer
-
-            if self._closed:
-                raise ClusterError(f"{self!r} is closed")
-            server = ApiServer(
-                self.path, fail_on=self._fail_on, block_on=self._block_on, unready=self._unready
-            ).start()
-            server.write_kubeconfig(self.kubeconfig_file, context=self.context or MEMORY_CONTEXT)
-            self._server = server
+            with self._starting:
+                if self._server is None:
+                    self._start()
+        assert self._server is not None
         return self._server
+
+    def _start(self) -> None:
+        from sbkube.cluster.apiserver import ApiServer
+
+        if self._closed:
+            raise ClusterError(f"{self!r} is closed")
+        server = ApiServer(
+            self.path, fail_on=self._fail_on, block_on=self._block_on, unready=self._unready
+        ).start()
+        server.write_kubeconfig(self.kubeconfig_file, context=self.context or MEMORY_CONTEXT)
+        self._server = server
 
     # Every helm and kubectl call goes through these, so the server is up before the first.
     @property

@@ -6,6 +6,11 @@ context, so the pure argv builders in ``helm.py``/``kubectl.py`` take them as on
 command and turns a non-zero exit into a ``ClusterError`` carrying the tool's whole error text
 (its explaining line first, then the lines that detail it, e.g. every schema violation helm
 lists). ``values_json`` is what hands values to helm, on stdin (``--values -``).
+
+A command run by a worker of a concurrent run (``sbkube.interrupts.working_under``) is
+registered with the run's Stop while it runs: asking the run to stop terminates it, and the
+command then raises ``InterruptedDeployment`` instead of the tool's error (so does a command
+asked to start after the request).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sbkube.errors import ClusterError
+from sbkube.interrupts import Stop, current_stop
 
 # client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
 # the tool's own one-line summary and repeat on every retry.
@@ -181,7 +187,10 @@ class BinaryClient:
         extra = self.environment()
         env = {**os.environ, **extra} if extra else None
         log.debug("run: %s", shlex.join(argv))
+        stop = current_stop()
         try:
+            if stop is not None:
+                return _run_stoppable(list(argv), stdin, env, stop)
             return subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
             )
@@ -206,3 +215,29 @@ class BinaryClient:
         if proc.returncode != 0:
             raise self.failure(proc, what)
         return proc.stdout
+
+
+def _run_stoppable(
+    argv: list[str], stdin: str | None, env: Mapping[str, str] | None, stop: Stop
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` under ``stop``: the child is terminated when the run is asked to
+    stop, and the caller gets InterruptedDeployment (never the killed tool's error)."""
+    stop.check()
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        stop.adopt(proc)
+        try:
+            out, err = proc.communicate(stdin)
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            stop.release(proc)
+    stop.check()
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)

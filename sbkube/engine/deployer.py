@@ -4,20 +4,23 @@ Shape of a deploy (each step can fail with a clear error; nothing is recorded be
 
 1. load and validate the config (``ConfigError``, exit 2);
 2. prepare every selected app: Helm values merged and the chart rendered with the real
-   ``helm template``, YAML manifests loaded and labelled (a chart that fails to render is
-   bad input: exit 2, nothing written);
+   ``helm template`` (once per app, ``concurrency`` charts at a time), YAML manifests loaded
+   and labelled (a chart that fails to render is bad input: exit 2, nothing written);
 3. take the target's deploy lock (``--wait-lock``), then recover: mark deployments left
    ``in_progress`` by dead processes ``interrupted`` and roll back Helm releases left
    ``pending-*``;
-4. ``DeploymentTracker.track_deployment``; for each app in order (``runner.run_apps``): skip
-   it when one of its dependencies failed, else ``track_app`` and apply it (``apply.py``).
-   One app's failure does not stop the others that do not depend on it: the deployment is
-   then ``partially_failed``;
+4. ``DeploymentTracker.track_deployment``; the apps run along their ``depends_on`` graph,
+   ``concurrency`` at a time (``runner.run_apps``): an app is skipped when one of its
+   dependencies failed, else ``track_app`` and apply it (``apply.py``). One app's failure
+   does not stop the others that do not depend on it: the deployment is then
+   ``partially_failed``;
 5. release the lock.
 
 A dry run does 1, 2 and 4 against the live cluster with every write a server-side dry run
 (``Cluster.as_dry_run``: no lock, nothing changed, nothing recorded), so its plan is what
 the cluster says the real run would do; an unreachable cluster is an error, never a plan.
+A dry run applies one app at a time (its charts still render concurrently): each app's
+dry runs must see what the earlier ones planned.
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ from sbkube.engine.recovery import (
     settle_releases,
 )
 from sbkube.engine.results import DeployResult
-from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.engine.runner import (
+    DEFAULT_CONCURRENCY,
+    AppStep,
+    Progress,
+    StepChanges,
+    check_concurrency,
+    run_apps,
+)
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (
@@ -108,19 +118,22 @@ def deploy(
     namespace: str | None = None,
     values: CommandLineValues | None = None,
     force_upgrade: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
-    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line."""
+    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
+    ``concurrency`` is how many apps are applied (and charts rendered) at once."""
     from sbkube.config import load_config, sources_snapshot
 
+    check_concurrency(concurrency)
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
     names = loaded.select(list(apps) if apps else None)
     if dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
-    works = prepare_apps(loaded, names, cluster)
+    works = prepare_apps(loaded, names, cluster, concurrency=concurrency)
     database = open_database(db)
     # config.yaml's secret_keys add to the defaults: naming one more key must never
     # silently stop "password" from being hidden.
@@ -170,7 +183,9 @@ def deploy(
             steps = deploy_steps(
                 works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
             )
-            outcomes = run_apps(steps, dep, progress=progress)
+            # One app at a time: each dry run sees what the earlier ones planned (the
+            # view's overlay), so the plan is the same whatever the timing.
+            outcomes = run_apps(steps, dep, progress=progress, concurrency=1)
         return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
 
     releases = [(w.release_name, w.namespace) for w in works if w.release_name]
@@ -192,7 +207,7 @@ def deploy(
         steps = deploy_steps(
             works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade
         )
-        outcomes = run_apps(steps, dep, progress=progress)
+        outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
     return DeployResult(
         dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
     )

@@ -1,20 +1,24 @@
 """Step 2 of a deploy (``deployer.py``): every selected app prepared, nothing recorded yet.
 
 Helm apps get their values merged and their chart rendered by the real ``helm template``
-(a chart that fails to render is bad input: ``ConfigError``, exit 2); YAML apps get their
-manifests loaded and sbkube's ownership labels. Objects get the namespace the cluster will
-give them. ``deploy``, ``diff``/``--dry-run`` planning and ``template`` share it; it never
-touches the state store (``template`` does not import it).
+(once per app, ``concurrency`` charts at a time; a chart that fails to render is bad input:
+``ConfigError``, exit 2); YAML apps get their manifests loaded and sbkube's ownership labels.
+Objects get the namespace the cluster will give them. ``deploy``, ``diff``/``--dry-run``
+planning and ``template`` share it; it never touches the state store (``template`` does not
+import it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster
 from sbkube.engine.apply import AppWork, DesiredObject, with_ownership
+from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
 from sbkube.errors import ClusterError, ConfigError
+from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope
 
 if TYPE_CHECKING:
@@ -29,74 +33,137 @@ def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Clu
         scope.place(obj.manifest, namespace)
 
 
-def prepare_apps(loaded: LoadedConfig, names: Sequence[str], cluster: Cluster) -> list[AppWork]:
+def prepare_apps(
+    loaded: LoadedConfig,
+    names: Sequence[str],
+    cluster: Cluster,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded.
 
-    Whether a kind is namespaced is asked of ``cluster`` (its discovery); a cluster without
-    discovery (``template``'s) leaves it to the app's CRDs and the offline list.
+    Helm charts are rendered (``helm template``, once per app) up to ``concurrency`` at a
+    time while the YAML apps are read; the works come back in ``names``' order, and of
+    several errors the first app's is raised. Whether a kind is namespaced is asked of
+    ``cluster`` (its discovery); a cluster without discovery (``template``'s) leaves it to
+    the app's CRDs and the offline list.
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
 
+    check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
-    works = []
-    for name in names:
-        app = loaded.app(name)
-        namespace = loaded.app_namespace(name)
-        config = app.model_dump(mode="json")
-        if isinstance(app, HelmApp):
-            values = resolve_values(loaded, name)
-            repo_name = app.chart.split("/", 1)[0]
-            chart = ChartRef(
-                ref=loaded.chart_ref(name),
-                version=app.version,
-                repo_url=(loaded.config.repos or {}).get(repo_name),
+    stop = Stop()
+    pool = ThreadPoolExecutor(max_workers=concurrency) if concurrency > 1 else None
+
+    def render(
+        _name: str, chart: ChartRef, release: str, namespace: str, values: Any
+    ) -> list[dict[str, Any]]:
+        with working_under(stop):
+            return cluster.render_chart(
+                chart, release_name=release, namespace=namespace, values=values
             )
-            release = loaded.release_name(name)
-            local = loaded.local_chart_path(name)
+
+    # Per app, in order: its AppWork, or (Helm) the fields of one and its render (a future,
+    # or a list when rendered here); the first error stops the scan, its app's turn comes.
+    planned: list[AppWork | tuple[dict[str, Any], Any]] = []
+    error: BaseException | None = None
+    try:
+        for name in names:
             try:
-                rendered = cluster.render_chart(
-                    chart, release_name=release, namespace=namespace, values=values
-                )
-            except ClusterError as err:
-                raise ConfigError(
-                    f"{loaded.shown_config}: apps.{name}.chart: chart {app.chart!r} "
-                    f"failed to render: {err.message}"
-                ) from err
-            objects = [DesiredObject(m) for m in rendered]
-            place_objects(objects, namespace, cluster)
-            works.append(
-                AppWork(
-                    name=name,
-                    type="helm",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                    chart=chart,
-                    release_name=release,
-                    values=values,
-                    wait=app.wait,
-                    timeout=app.timeout,
-                    chart_digest=chart_digest(local) if local is not None else None,
-                )
-            )
-        else:
-            objects = [
-                DesiredObject(
-                    with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
-                    source_file=source,
-                )
-                for source, m in load_manifests_with_sources(loaded, name, cluster.namespaced)
-            ]
-            works.append(
-                AppWork(
-                    name=name,
-                    type="yaml",
-                    namespace=namespace,
-                    config=config,
-                    depends_on=tuple(app.depends_on),
-                    objects=objects,
-                )
-            )
-    return works
+                app = loaded.app(name)
+                namespace = loaded.app_namespace(name)
+                config = app.model_dump(mode="json")
+                if isinstance(app, HelmApp):
+                    values = resolve_values(loaded, name)
+                    repo_name = app.chart.split("/", 1)[0]
+                    chart = ChartRef(
+                        ref=loaded.chart_ref(name),
+                        version=app.version,
+                        repo_url=(loaded.config.repos or {}).get(repo_name),
+                    )
+                    release = loaded.release_name(name)
+                    local = loaded.local_chart_path(name)
+                    args = (name, chart, release, namespace, values)
+                    fields: dict[str, Any] = {
+                        "name": name,
+                        "type": "helm",
+                        "namespace": namespace,
+                        "config": config,
+                        "depends_on": tuple(app.depends_on),
+                        "chart": chart,
+                        "release_name": release,
+                        "values": values,
+                        "wait": app.wait,
+                        "timeout": app.timeout,
+                        "chart_digest": chart_digest(local) if local is not None else None,
+                    }
+                    if pool is not None:
+                        planned.append((fields, pool.submit(render, *args)))
+                    else:
+                        planned.append((fields, _rendered(loaded, render, args)))
+                else:
+                    objects = [
+                        DesiredObject(
+                            with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
+                            source_file=source,
+                        )
+                        for source, m in load_manifests_with_sources(
+                            loaded, name, cluster.namespaced
+                        )
+                    ]
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="yaml",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                            objects=objects,
+                        )
+                    )
+            except Exception as exc:
+                error = exc
+                break
+        works = []
+        for item in planned:
+            if isinstance(item, AppWork):
+                works.append(item)
+                continue
+            fields, rendering = item
+            if isinstance(rendering, Future):
+                try:
+                    manifests = rendering.result()
+                except ClusterError as err:
+                    raise _render_error(loaded, fields["name"], err) from err
+            else:
+                manifests = rendering
+            objects = [DesiredObject(m) for m in manifests]
+            place_objects(objects, fields["namespace"], cluster)
+            works.append(AppWork(objects=objects, **fields))
+        if error is not None:
+            raise error
+        return works
+    except BaseException as exc:
+        stop.request(exc)  # renders still running are of no use now
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigError:
+    """A chart that fails to render is bad input (exit 2), named by its app's field."""
+    chart = getattr(loaded.app(name), "chart", "")
+    return ConfigError(
+        f"{loaded.shown_config}: apps.{name}.chart: chart {chart!r} failed to render: {err.message}"
+    )
+
+
+def _rendered(
+    loaded: LoadedConfig, render: Callable[..., list[dict[str, Any]]], args: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    try:
+        return render(*args)
+    except ClusterError as err:
+        raise _render_error(loaded, args[0], err) from err

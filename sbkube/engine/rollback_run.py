@@ -1,7 +1,9 @@
 """Executing a rollback plan (``rollback_plan``): the rollback is itself a deployment.
 
 Command ``rollback``, ``rollback_target_id`` = TARGET, recorded through the same tracker,
-under the same lock and through the same per-app runner as deploy; on success SOURCE is
+under the same lock and through the same per-app runner as deploy (``concurrency`` apps
+at once, along the ``depends_on`` graph TARGET's config recorded: an app waits for the
+apps it depended on then, and is skipped when one of them fails); on success SOURCE is
 marked ``rolled_back``.
 """
 
@@ -24,7 +26,14 @@ from sbkube.engine.rollback_plan import (
     plan_rollback,
     resolve_pair,
 )
-from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.engine.runner import (
+    DEFAULT_CONCURRENCY,
+    AppStep,
+    Progress,
+    StepChanges,
+    check_concurrency,
+    run_apps,
+)
 from sbkube.errors import RefusedError
 from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.state import (
@@ -129,12 +138,14 @@ def rollback_steps(
         def run(handle: AppHandle) -> StepChanges:
             return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
 
+        config = thaw(t_app.config) if t_app else None
         return AppStep(
             name=app_plan.name,
             type=app_plan.type,
             namespace=app_plan.namespace,
             run=run,
-            config=thaw(t_app.config) if t_app else None,
+            config=config,
+            depends_on=tuple((config or {}).get("depends_on") or ()),
             rollback_info={
                 "from_deployment": plan.source_id,
                 "to_deployment": plan.target_id,
@@ -164,12 +175,15 @@ def rollback(
     confirm: Callable[[RollbackPlan], bool] | None = None,
     command_args: Sequence[str] = (),
     configured_cluster: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
 
     ``configured_cluster`` is config.yaml's ``cluster:`` (the name the target's deployments
-    are recorded under), when the rollback was given the app dir.
+    are recorded under), when the rollback was given the app dir; ``concurrency`` is how
+    many apps are rolled back at once.
     """
+    check_concurrency(concurrency)
     database = open_database(db)
     repo = DeploymentRepository(database)
     name = cluster_name(cluster, configured_cluster)
@@ -239,7 +253,10 @@ def rollback(
         ) as dep:
             lock.set_deployment(dep.deployment_id)
             outcomes = run_apps(
-                rollback_steps(plan, target, current, cluster), dep, progress=progress
+                rollback_steps(plan, target, current, cluster),
+                dep,
+                progress=progress,
+                concurrency=concurrency,
             )
         if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
             repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)

@@ -1,33 +1,59 @@
-"""The per-app loop shared by deploy and rollback: one step per app, each tracked and timed.
+"""The per-app loop shared by deploy, rollback and uninstall: apps run concurrently along
+their ``depends_on`` graph, each tracked and timed.
 
-For every :class:`AppStep`, in order: skip it (recorded as ``skipped``) when one of its
-dependencies failed in this run; else open ``track_app`` and run the step, which applies
-the app and returns what it changed. An app's failure (any ``SbkubeError``) is recorded by
-``track_app``, reported and does not stop the apps that do not depend on it; a request to
-stop (``InterruptedDeployment``: SIGTERM through :func:`interrupt_on_sigterm`, or Ctrl-C's
-``KeyboardInterrupt``) is not an app failure and stops the run, ``track_app`` having
-recorded the app as interrupted. Every app yields one :class:`AppOutcome`.
+Shape of :func:`run_apps` (``steps`` in config order, ``concurrency`` N >= 1):
+
+* The main thread schedules; at most N apps run at once, each in a worker thread of a pool.
+  An app starts once every app it depends on (``AppStep.depends_on``, among the EARLIER
+  steps: a name that is not a step, or a later one, is not waited for) has succeeded. The
+  steps are scanned in order, so with N = 1 the apps run exactly one after another in
+  config order, as they always did.
+* A worker opens ``track_app`` and runs the step, which applies the app and returns what it
+  changed; ``track_app`` records the app in that worker thread (the store's writers queue:
+  see ``sbkube.state.database``). An app's failure (any ``SbkubeError``) is recorded by
+  ``track_app``, reported, and skips its dependents, transitively: each is recorded
+  ``skipped`` with the reason, and the apps that do not depend on it go on.
+* A line is reported for each app when it ends, in the order apps end (``[k/total]`` counts
+  them); a progress object with ``app_started(label)`` / ``app_ended(label)`` is told which
+  apps run, for a live status line. The outcomes (one :class:`AppOutcome` per app) are
+  returned in the steps' order, so printed results do not depend on timing.
+* A request to stop (SIGTERM's ``InterruptedDeployment`` or Ctrl-C's ``KeyboardInterrupt``,
+  raised in the main thread: see :func:`interrupt_on_sigterm`) is not an app failure: no
+  further app starts, the running ones are told through a :class:`~sbkube.interrupts.Stop`
+  (their helm/kubectl processes are terminated, their ``track_app`` records them
+  ``interrupted``), the main thread waits for them, then raises the request again so that
+  the deployment is recorded ``interrupted`` and its lock released. Apps that never
+  started are not recorded, as before. An unexpected error in a worker (a bug) stops the
+  run the same way and is raised.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
-from sbkube.errors import InterruptedDeployment, SbkubeError
-from sbkube.interrupts import stop_on_signals
+from sbkube.errors import InterruptedDeployment, SbkubeError, UsageError
+from sbkube.interrupts import Stop, active, interruption, stop_on_signals, working_under
 from sbkube.model import AppStatus
-from sbkube.state import AppHandle, DeploymentHandle
+
+if TYPE_CHECKING:
+    from sbkube.state import AppHandle, DeploymentHandle
 
 Progress = Callable[[str], None]
-"""Where progress lines go. A progress object that also has ``running(label | None)`` is
-told which app is running (its label) and when it stops, to show elapsed time."""
+"""Where progress lines go. A progress object that also has ``app_started(label)`` and
+``app_ended(label)`` is told which apps are running (their labels), to show elapsed time."""
 # What a step changed: the resources (as recorded) and the Helm release, if any.
 StepChanges = tuple[tuple[ResourceChange, ...], ReleaseChange | None]
+
+#: The default number of apps run at once (``--concurrency``).
+DEFAULT_CONCURRENCY = 4
+# How long the children of an interrupted run get to end after SIGTERM, before SIGKILL.
+_STOP_GRACE = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,35 +71,43 @@ class AppStep:
     # What progress lines say after the app's name; "(type)" when empty.
     label: str = ""
 
+    @property
+    def title(self) -> str:
+        return f"{self.name} {self.label or f'({self.type})'}"
 
-def run_apps(
-    steps: Sequence[AppStep], dep: DeploymentHandle, *, progress: Progress | None
-) -> tuple[AppOutcome, ...]:
-    """Run ``steps`` in order under the tracked deployment ``dep``; see the module docstring."""
-    outcomes: list[AppOutcome] = []
-    broken: set[str] = set()
-    total = len(steps)
 
-    def report(line: str) -> None:
-        if progress:
-            progress(line)
+def check_concurrency(concurrency: int) -> int:
+    """``concurrency`` when it is a whole number >= 1; else a one-line UsageError."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise UsageError(
+            f"concurrency: {concurrency!r} is not a number of apps at once (1 or more)"
+        )
+    return concurrency
 
-    for index, step in enumerate(steps, start=1):
-        prefix = f"[{index}/{total}] {step.name} {step.label or f'({step.type})'}"
-        blocked = [d for d in step.depends_on if d in broken]
-        if blocked:
-            reason = f"skipped: dependency {', '.join(blocked)} failed"
-            dep.skip_app(name=step.name, type=step.type, namespace=step.namespace, reason=reason)
-            broken.add(step.name)
-            outcomes.append(
-                AppOutcome(step.name, step.type, step.namespace, AppStatus.SKIPPED, reason, 0.0)
-            )
-            report(f"{prefix} {reason}")
-            continue
-        started = time.monotonic()
-        running = getattr(progress, "running", None)
-        if callable(running):
-            running(prefix)
+
+def _release_text(release: ReleaseChange | None) -> str:
+    if release is None:
+        return ""
+    if release.to_revision is None:
+        return f"{release.action} {release.release_name} (was revision {release.from_revision}); "
+    if release.from_revision == release.to_revision:
+        return f"{release.action} {release.release_name} at revision {release.to_revision}; "
+    return f"{release.action} {release.release_name} to revision {release.to_revision}; "
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """What a worker hands back: the app's outcome and its progress line (after the
+    ``[k/total]`` prefix, given when the main thread reports it)."""
+
+    outcome: AppOutcome
+    line: str
+
+
+def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
+    """One app, in a worker thread: tracked, run, timed (see the module docstring)."""
+    started = time.monotonic()
+    with working_under(stop):
         try:
             with dep.track_app(
                 name=step.name,
@@ -82,40 +116,147 @@ def run_apps(
                 config=step.config,
                 rollback_info=step.rollback_info,
             ) as handle:
-                changes, release = step.run(handle)
-        except InterruptedDeployment:
-            raise  # asked to stop: not an app failure; later apps must not run
-        except SbkubeError as err:
-            broken.add(step.name)
+                stop.check()
+                try:
+                    changes, release = step.run(handle)
+                except SbkubeError as err:
+                    # A tool that died of the same Ctrl-C (the whole process group gets
+                    # it) failed because of the request: the app is interrupted, not failed.
+                    if stop.reason is not None and not isinstance(err, InterruptedDeployment):
+                        raise interruption(stop.reason) from err
+                    raise
+        except InterruptedDeployment as err:
+            if stop.reason is None:
+                raise  # the step itself was told to stop: the whole run stops
             seconds = time.monotonic() - started
-            outcomes.append(
-                AppOutcome(
-                    step.name, step.type, step.namespace, AppStatus.FAILED, err.message, seconds
-                )
+            outcome = AppOutcome(
+                step.name, step.type, step.namespace, AppStatus.INTERRUPTED, err.message, seconds
+            )
+            return _Ended(outcome, f"{step.title} interrupted after {seconds:.1f}s")
+        except SbkubeError as err:
+            seconds = time.monotonic() - started
+            outcome = AppOutcome(
+                step.name, step.type, step.namespace, AppStatus.FAILED, err.message, seconds
             )
             # Detail lines (helm's list of schema violations, say) indented under the first.
             detail = err.message.replace("\n", "\n    ")
-            report(f"{prefix} FAILED after {seconds:.1f}s: {detail}")
-            continue
-        finally:
-            if callable(running):
-                running(None)
-        seconds = time.monotonic() - started
-        outcome = AppOutcome(
-            step.name, step.type, step.namespace, AppStatus.SUCCESS, None, seconds, changes, release
-        )
-        outcomes.append(outcome)
-        rel = ""
-        if release is not None and release.to_revision is None:
-            rel = (
-                f"{release.action} {release.release_name} (was revision {release.from_revision}); "
-            )
-        elif release is not None and release.from_revision == release.to_revision:
-            rel = f"{release.action} {release.release_name} at revision {release.to_revision}; "
-        elif release is not None:
-            rel = f"{release.action} {release.release_name} to revision {release.to_revision}; "
-        report(f"{prefix} ok in {seconds:.1f}s: {rel}{outcome.summary}")
-    return tuple(outcomes)
+            return _Ended(outcome, f"{step.title} FAILED after {seconds:.1f}s: {detail}")
+    seconds = time.monotonic() - started
+    outcome = AppOutcome(
+        step.name, step.type, step.namespace, AppStatus.SUCCESS, None, seconds, changes, release
+    )
+    line = f"{step.title} ok in {seconds:.1f}s: {_release_text(release)}{outcome.summary}"
+    return _Ended(outcome, line)
+
+
+def run_apps(
+    steps: Sequence[AppStep],
+    dep: DeploymentHandle,
+    *,
+    progress: Progress | None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> tuple[AppOutcome, ...]:
+    """Run ``steps`` under the tracked deployment ``dep``, at most ``concurrency`` at once
+    along their ``depends_on`` graph; see the module docstring."""
+    limit = check_concurrency(concurrency)
+    total = len(steps)
+    index_of = {step.name: i for i, step in enumerate(steps)}
+    # Each step waits for the earlier steps it names (never a later one: no cycle, and
+    # N = 1 is config order).
+    needs = [
+        tuple(dict.fromkeys(index_of[d] for d in step.depends_on if index_of.get(d, total) < i))
+        for i, step in enumerate(steps)
+    ]
+    outcomes: dict[int, AppOutcome] = {}
+    pending = list(range(total))
+    running: dict[Future[_Ended], int] = {}
+    ended = 0
+    started_hook = getattr(progress, "app_started", None)
+    ended_hook = getattr(progress, "app_ended", None)
+
+    def report(line: str) -> None:
+        nonlocal ended
+        ended += 1
+        if progress:
+            progress(f"[{ended}/{total}] {line}")
+
+    def ok(i: int) -> bool:
+        outcome = outcomes.get(i)
+        return outcome is not None and outcome.status == AppStatus.SUCCESS
+
+    def schedule(pool: ThreadPoolExecutor, stop: Stop) -> None:
+        """Skip what a failure blocks and start what is ready, scanning in order."""
+        for i in list(pending):
+            step = steps[i]
+            blocked = [steps[d].name for d in needs[i] if d in outcomes and not ok(d)]
+            if blocked:
+                reason = f"skipped: dependency {', '.join(blocked)} failed"
+                dep.skip_app(
+                    name=step.name, type=step.type, namespace=step.namespace, reason=reason
+                )
+                pending.remove(i)
+                outcomes[i] = AppOutcome(
+                    step.name, step.type, step.namespace, AppStatus.SKIPPED, reason, 0.0
+                )
+                report(f"{step.title} {reason}")
+                continue
+            if not all(ok(d) for d in needs[i]):
+                continue  # a dependency is still pending or running
+            if len(running) >= limit:
+                break  # full: later steps wait (and N = 1 keeps config order)
+            pending.remove(i)
+            if callable(started_hook):
+                started_hook(step.title)
+            running[pool.submit(_run_step, step, dep, stop)] = i
+
+    def collect(future: Future[_Ended]) -> None:
+        i = running.pop(future)
+        if callable(ended_hook):
+            ended_hook(steps[i].title)
+        result = future.result()  # an unexpected error in the worker is raised here
+        outcomes[i] = result.outcome
+        report(result.line)
+
+    stop = Stop()
+    with (
+        active(stop),
+        ThreadPoolExecutor(max_workers=min(limit, max(total, 1)), thread_name_prefix="app") as pool,
+    ):
+        try:
+            while pending or running:
+                schedule(pool, stop)
+                if not running:
+                    continue
+                done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f]):
+                    collect(future)
+        except BaseException as exc:
+            # Asked to stop (or a worker's bug): nothing more starts; the running apps
+            # end interrupted; then the request goes on up, to close the deployment.
+            stop.request(exc)
+            for future in _wait_for_workers(list(running), stop):
+                with suppress(BaseException):
+                    collect(future)
+            raise
+    return tuple(outcomes[i] for i in range(total))
+
+
+def _wait_for_workers(futures: list[Future[_Ended]], stop: Stop) -> list[Future[_Ended]]:
+    """Wait for the running workers after a stop request: their children got SIGTERM;
+    those still running after a grace period (or a second Ctrl-C) get SIGKILL. The
+    workers' futures, in the order they ended."""
+    deadline = time.monotonic() + _STOP_GRACE
+    order: list[Future[_Ended]] = []
+    while len(order) < len(futures):
+        try:
+            left = [f for f in futures if f not in order]
+            done, _ = wait(left, timeout=0.5, return_when=FIRST_COMPLETED)
+            order += [f for f in left if f in done]
+            if time.monotonic() >= deadline:
+                stop.kill()
+        except (KeyboardInterrupt, InterruptedDeployment):
+            stop.kill()  # asked again: no more grace
+    return order
 
 
 @contextmanager

@@ -11,8 +11,9 @@ Per app, from its last successful recording on the target:
 The plan is computed first (read-only) and handed to ``confirm``; then, under the
 target's lock and through the per-app runner (``runner.run_apps``), each app is removed
 and recorded with command ``uninstall``: its resources as ``delete`` with their last
-state, its release with status ``uninstalled``. Dependents go before what they depend on;
-an app whose dependent failed to go is skipped. Apps with nothing recorded or live are
+state, its release with status ``uninstalled``. Dependents go before what they depend on
+(``concurrency`` apps at once, along the reversed graph); an app whose dependent failed to
+go is skipped. Apps with nothing recorded or live are
 left out; when no app has anything to remove, nothing is recorded.
 """
 
@@ -29,7 +30,14 @@ from sbkube.engine.apply import change_for, live_resources, owned_by, record_rel
 from sbkube.engine.deployer import open_database
 from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
-from sbkube.engine.runner import AppStep, Progress, StepChanges, run_apps
+from sbkube.engine.runner import (
+    DEFAULT_CONCURRENCY,
+    AppStep,
+    Progress,
+    StepChanges,
+    check_concurrency,
+    run_apps,
+)
 from sbkube.errors import RefusedError
 from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import DEFAULT_SECRET_KEYS
@@ -195,10 +203,12 @@ def uninstall(
     progress: Progress | None = None,
     confirm: Callable[[UninstallPlan], bool] | None = None,
     command_args: Sequence[str] = (),
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> UninstallResult:
     """Remove an app dir's apps (or ``apps``) from ``cluster``; see the module docstring."""
     from sbkube.config import load_config
 
+    check_concurrency(concurrency)
     loaded = load_config(Path(app_dir), config_file, namespace=namespace)
     names = loaded.select(list(apps) if apps else None)
     target_ns = loaded.config.namespace
@@ -262,7 +272,7 @@ def uninstall(
         ) as dep:
             lock.set_deployment(dep.deployment_id)
             steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
-            outcomes = run_apps(steps, dep, progress=progress)
+            outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
     return UninstallResult(plan, dep.deployment_id, dep.status, False, outcomes, tuple(messages))
 
 

@@ -8,7 +8,11 @@ with mode 0600 in a 0700 directory: the store holds what was deployed, and by wh
 SQLite specifics: WAL journal, foreign keys on, a busy timeout, and writers take the
 write lock when their transaction starts (``BEGIN IMMEDIATE``) so two writers queue on
 the busy timeout instead of failing midway with "database is locked" on lock upgrade.
-Readers use a deferred ``BEGIN`` and never block writers under WAL.
+Readers use a deferred ``BEGIN`` and never block writers under WAL. Within one process,
+threads (the runner's workers recording their apps at once) queue on a process-local lock
+before ``BEGIN IMMEDIATE``: they take turns in order instead of polling SQLite's busy
+handler, and the busy timeout is left to other processes. PostgreSQL's writers need no
+such turn: each app's transaction writes only its own rows (and reads the deployment's).
 
 Busy timeout: ``DeploymentDatabase(busy_timeout=seconds)``; when not given, the
 ``SBKUBE_BUSY_TIMEOUT`` environment variable (seconds, e.g. ``5``), else 30 s. It is how
@@ -58,9 +62,10 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -239,6 +244,8 @@ class DeploymentDatabase:
         #: What a user should be told once about how the store was opened (or None).
         self.notice: str | None = None
         self._snapshot: tempfile.TemporaryDirectory[str] | None = None
+        # SQLite: this process's writers (threads) take turns; see the module docstring.
+        self._write_turn = threading.RLock()
         url = self._parse(raw)
         if self.path is not None:
             self.read_only = _unwritable(self.path)
@@ -600,7 +607,8 @@ class DeploymentDatabase:
             )
         # Shielded as a whole, returning the connection to the pool included (a rollback
         # on PostgreSQL): a signal is raised only once the connection is idle again.
-        with shielded():
+        turn = self._write_turn if self.dialect == "sqlite" else nullcontext()
+        with shielded(), turn:
             session = self._sessionmakers()[1]()
             try:
                 with session.begin():

@@ -22,6 +22,11 @@ succeeded, ``failed`` if none did (or the block raised before any app succeeded)
 ``partially_failed`` if some apps failed and others succeeded. ``KeyboardInterrupt`` and
 :class:`~sbkube.errors.InterruptedDeployment` mark it ``interrupted``.
 
+Threads: a deployment's apps may be tracked from several threads at once (the runner's
+workers): each ``track_app`` runs in its worker, the handle's list of apps and each app's
+kept writes are guarded by locks, and the store queues concurrent writers (see
+``sbkube.state.database``).
+
 Dry runs are not recorded unless ``record_dry_run=True``: the handle then works the same
 but writes nothing and has ``recorded == False``.
 
@@ -50,6 +55,7 @@ When the store cannot be written (the design, for SQLite and PostgreSQL alike):
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -119,6 +125,8 @@ class AppHandle:
     # outcome, in its transaction (recording resources is an app's last step), or before
     # any other write of the app.
     _pending_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # The app's worker writes while another thread may replay its kept writes (flush).
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def unsaved(self) -> bool:
@@ -126,7 +134,8 @@ class AppHandle:
         return bool(self._unsaved or self._pending_rows)
 
     def _take_pending(self) -> list[dict[str, Any]]:
-        rows, self._pending_rows = self._pending_rows, []
+        with self._lock:
+            rows, self._pending_rows = self._pending_rows, []
         return rows
 
     def write_pending(self) -> None:
@@ -139,20 +148,22 @@ class AppHandle:
     def _save(self, write: Callable[[bool], object]) -> None:
         """Run ``write(False)`` now, or keep it for :meth:`flush` when the store cannot
         take it (or an earlier write is still waiting: writes land in order)."""
-        if not self._unsaved:
-            try:
-                write(False)
-                return
-            except StateError:
-                pass
-        self._unsaved.append(write)
+        with self._lock:
+            if not self._unsaved:
+                try:
+                    write(False)
+                    return
+                except StateError:
+                    pass
+            self._unsaved.append(write)
 
     def flush(self) -> None:
         """Replay the writes kept by :meth:`_save`; raises StateError if the store still
         cannot take them (those not yet written stay kept)."""
-        while self._unsaved:
-            self._unsaved[0](True)
-            del self._unsaved[0]
+        with self._lock:
+            while self._unsaved:
+                self._unsaved[0](True)
+                del self._unsaved[0]
 
     def record_helm_release(
         self,
@@ -215,7 +226,8 @@ class AppHandle:
         # Prepared once: the same rows are the records returned and what the store gets.
         rows, result = prepare_resources(None, inputs, secrets)
         if self._repo is not None:
-            self._pending_rows += rows
+            with self._lock:
+                self._pending_rows += rows
             if self._finished:
                 self.write_pending()
         self.resources.extend(result)
@@ -263,6 +275,8 @@ class DeploymentHandle:
     error_message: str | None = None
     _finished: bool = False
     _record: DeploymentRecord | None = None
+    # Apps are opened from several worker threads at once.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def recorded(self) -> bool:
@@ -361,16 +375,20 @@ class DeploymentHandle:
             status=status,
             metadata=dict(metadata or {}),
         )
-        self.apps.append(app)
+        with self._lock:
+            self.apps.append(app)
         return app
 
     def flush(self) -> None:
         """Replay every app's kept writes (see :meth:`AppHandle.flush`)."""
-        for app in self.apps:
+        with self._lock:
+            apps = list(self.apps)
+        for app in apps:
             app.flush()
 
     def computed_status(self) -> DeploymentStatus:
-        statuses = [a.status for a in self.apps]
+        with self._lock:
+            statuses = [a.status for a in self.apps]
         failed = sum(s in (AppStatus.FAILED, AppStatus.SKIPPED) for s in statuses)
         ok = sum(s == AppStatus.SUCCESS for s in statuses)
         if any(s == AppStatus.INTERRUPTED for s in statuses):

@@ -36,8 +36,10 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     assert rows["worker"][:4] == ["worker", "yaml", "shop", "success"]
     assert re.search(r"^web\s+create\s+Service\s+shop\s+web$", proc.stdout, re.M)
     # Progress, with timing, goes to stderr.
-    assert re.search(r"\[1/3\] cache \(helm\) ok in \d+\.\ds", proc.stderr)
-    assert "[3/3] worker (yaml) ok" in proc.stderr
+    # One line per app as it ends: [k/3] counts the apps ended (worker and cache run at once).
+    assert re.search(r"\[[12]/3\] cache \(helm\) ok in \d+\.\ds", proc.stderr)
+    assert re.search(r"\[[12]/3\] worker \(yaml\) ok", proc.stderr)
+    assert "[3/3] web (yaml) ok" in proc.stderr
     assert ("Deployment", "web") in live_names(cluster_file)
     assert LiveCluster(cluster_file).release("cache", "shop").revision == 1
 
@@ -65,7 +67,9 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
 
     shown = sbkube.json("state", "show", data["deployment_id"])
     assert shown["status"] == "success" and shown["command"] == "deploy"
-    assert [a["name"] for a in shown["apps"]] == ["cache", "web", "worker"]
+    # The record lists apps as they started: worker and cache at once, web after cache.
+    assert [a["name"] for a in shown["apps"]][2] == "web"
+    assert sorted(a["name"] for a in shown["apps"]) == ["cache", "web", "worker"]
     assert shown["operator"] == "cli-tester"
     assert store().count() == 2
 
@@ -200,7 +204,7 @@ def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, se
     # One served cluster shared by three processes; the first is held inside `helm install`.
     server, kubeconfig = served(env={"SBKUBE_MEMORY_BLOCK_ON": "cache"})
     base = ("deploy", "--app-dir", str(app_dir), "--kubeconfig", str(kubeconfig))
-    first = sbkube.spawn(*base)
+    first = sbkube.spawn(*base, "--concurrency", "1")
     server.wait_for("BLOCKED cache")
 
     second = sbkube(*base)
@@ -223,8 +227,10 @@ def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, se
     assert "interrupted by SIGTERM" in first.stderr
     assert "Traceback" not in first.stderr
     assert waiter.finish() == 0, waiter.stderr
-    # The killed `helm install` left the release pending-install: recovery removes it.
-    assert "pending-install" in waiter.stderr and "uninstalled" in waiter.stderr
+    # The stopped `helm install` got SIGTERM and marked its revision failed itself, leaving
+    # nothing pending to recover: the waiter upgrades the release.
+    assert "pending-install" not in waiter.stderr
+    assert "upgrade cache to revision 2" in waiter.stderr
     assert "Deployment dep-" in waiter.out and ": success" in waiter.out
 
     shown = sbkube.json("state", "show", first_id)
@@ -236,7 +242,7 @@ def test_concurrent_deploy_is_refused_then_waits_for_sigterm(sbkube, app_dir, se
     server.proc.send_signal(signal.SIGTERM)
     assert server.finish() == 0
     release = LiveCluster(cluster_file).release("cache", "shop")
-    assert (release.revision, release.status) == (1, "deployed")
+    assert (release.revision, release.status) == (2, "deployed")
 
 
 def test_sigkill_leaves_a_deployment_the_next_deploy_recovers(sbkube, app_dir, cluster_file, store):
@@ -245,7 +251,8 @@ def test_sigkill_leaves_a_deployment_the_next_deploy_recovers(sbkube, app_dir, c
     # Block on an object the deploy applies (it changed), after cache succeeded.
     web = app_dir / "manifests" / "web.yaml"
     web.write_text(web.read_text().replace('mode: "v1"', 'mode: "v2"'))
-    killed = sbkube.spawn(*base, env={"SBKUBE_MEMORY_BLOCK_ON": "web-config"})
+    # One app at a time: worker, independent, would otherwise run (and end) meanwhile.
+    killed = sbkube.spawn(*base, "--concurrency", "1", env={"SBKUBE_MEMORY_BLOCK_ON": "web-config"})
     killed.wait_for("BLOCKED web-config")
     [running] = store().unfinished()
     killed_id = running.deployment_id

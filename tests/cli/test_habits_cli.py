@@ -273,9 +273,9 @@ def test_off_a_terminal_a_running_app_reports_while_it_runs(sbkube, app_dir, clu
     )
     spawned.wait_for("BLOCKED web-config")
 
-    line = spawned.wait_for("still running")
+    line = spawned.wait_for("web (yaml) still running")
 
-    assert re.search(r"\[2/3\] web \(yaml\) still running \(\d+s\)", line)
+    assert re.search(r"  web \(yaml\) still running \(\d+s\)", line)
     assert "\r" not in spawned.stderr and not ANSI.search(spawned.stderr)
 
 
@@ -284,11 +284,11 @@ def test_on_a_terminal_the_running_app_shows_its_elapsed_time(sbkube, app_dir, c
         sbkube,
         *deploy_args(app_dir, cluster_file),
         env={"SBKUBE_MEMORY_BLOCK_ON": "web-config"},
-        until="running 2s",
+        until="web (yaml) 2s",
     )
 
     plain = ANSI.sub("", out)
-    assert re.search(r"\[2/3\] web \(yaml\) running 1s", plain)
+    assert re.search(r"running: (.*, )?web \(yaml\) 1s", plain)
     assert "\r" in out  # rewritten in place
 
 

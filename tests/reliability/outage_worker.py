@@ -47,7 +47,12 @@ class Outage:
 
             self._end = end_pg
         else:
-            raw = sqlite3.connect(sa.engine.make_url(self.url).database or "", isolation_level=None)
+            # Started in the app's worker thread, ended from the main one.
+            raw = sqlite3.connect(
+                sa.engine.make_url(self.url).database or "",
+                isolation_level=None,
+                check_same_thread=False,
+            )
             raw.execute("BEGIN IMMEDIATE")
 
             def end_sqlite() -> None:
@@ -95,7 +100,8 @@ def main() -> None:
     cluster.outage = Outage(url)
     db = DeploymentDatabase(impatient(url), busy_timeout=0.3)
     try:
-        deploy(app_dir, cluster=cluster, db=db)
+        # One app at a time: the outage starts after cache, before any other app.
+        deploy(app_dir, cluster=cluster, db=db, concurrency=1)
         print("ok")
     except SbkubeError as err:
         print(err.message)

@@ -76,7 +76,8 @@ def test_writes_kept_during_an_outage_land_once_it_ends(
 
     db = _db(db_url)
     try:
-        result = deploy(app_dir, cluster=outage_cluster, db=db, progress=progress)
+        # One app at a time: the outage (a connection of this thread) spans cache alone.
+        result = deploy(app_dir, cluster=outage_cluster, db=db, progress=progress, concurrency=1)
         rec = DeploymentRepository(db).get(result.deployment_id or "")
     finally:
         db.close()

@@ -186,7 +186,7 @@ def test_an_interrupt_stops_the_deployment_and_releases_the_lock(db, helm, shop)
     cluster = Interrupted(helm=helm)
 
     with pytest.raises(InterruptedDeployment):
-        deploy(shop.path, cluster=cluster, db=db)
+        deploy(shop.path, cluster=cluster, db=db, concurrency=1)
 
     repo = DeploymentRepository(db)
     [summary] = repo.list()
