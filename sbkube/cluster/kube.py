@@ -228,7 +228,7 @@ class KubeCluster(Cluster):
             else:
                 live.update(self._plan_many(manifests, batch))
             # Counted after the write: discovery read before it may lack the kinds it added.
-            self._writes += 1
+            self._wrote()
         return [live[i] for i in range(len(manifests))]
 
     def _plan_many(
@@ -252,7 +252,7 @@ class KubeCluster(Cluster):
     def delete_many(self, keys: Sequence[ObjectKey]) -> list[ObjectKey]:
         if not keys:
             return []
-        self._writes += 1
+        self._wrote()
         if self._planned is None:
             return self.kubectl.delete_many(keys)
         there = self.get_many(keys)
