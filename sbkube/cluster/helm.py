@@ -186,6 +186,23 @@ def status_argv(
     ]
 
 
+def pending_argv(binary: str, namespace: str, *, flags: Sequence[str] = ()) -> list[str]:
+    """``helm list --pending``: the releases of ``namespace`` left pending-install,
+    pending-upgrade or pending-rollback, in one call (one request to the cluster)."""
+    return [binary, "list", "--pending", "--namespace", namespace, "--output", "json", *flags]
+
+
+def parse_release_names(text: str) -> list[str]:
+    """Release names from ``helm list -o json``."""
+    try:
+        data = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        raise ClusterError(f"helm list printed invalid JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise ClusterError("helm list printed JSON that is not a list")
+    return [str(r["name"]) for r in data if isinstance(r, dict) and r.get("name")]
+
+
 def metadata_argv(
     binary: str,
     release_name: str,
@@ -728,6 +745,11 @@ class HelmClient(BinaryClient):
             )
         )
         return parse_status_json(out, metadata)
+
+    def pending(self, namespace: str) -> list[str]:
+        """Names of the releases of ``namespace`` left in a pending state."""
+        argv = pending_argv(self.binary, namespace, flags=self.flags)
+        return parse_release_names(self.run(argv, what=f"helm list --pending -n {namespace}"))
 
     def history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         """Revisions oldest first, each with its user-supplied values.

@@ -332,6 +332,9 @@ class KubeCluster(Cluster):
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         return self.helm.history(release_name, namespace)
 
+    def helm_pending(self, namespace: str) -> list[str]:
+        return self.helm.pending(namespace)
+
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
         self._wrote()
         return self.helm.rollback(release_name, namespace, revision)

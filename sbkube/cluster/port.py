@@ -276,6 +276,11 @@ class Cluster(Protocol):
         """All stored revisions, oldest first; ``[]`` when the release does not exist."""
         ...
 
+    def helm_pending(self, namespace: str) -> list[str]:
+        """Names of the releases of ``namespace`` whose current revision is pending
+        (``helm list --pending``): what recovery must look at, in one call."""
+        ...
+
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
         """Roll back to ``revision``; returns the new revision that the rollback created."""
         ...

@@ -191,9 +191,18 @@ def locked_target(
 def recover_pending_releases(
     cluster: Cluster, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
 ) -> list[str]:
-    """Roll back (or uninstall) releases stuck in a pending state. Returns messages."""
+    """Roll back (or uninstall) releases stuck in a pending state. Returns messages.
+
+    One ``helm list --pending`` per namespace finds them; only those are looked at closer.
+    """
     messages = []
-    for name, namespace in releases:
+    wanted = list(dict.fromkeys(releases))
+    pending: set[tuple[str, str]] = set()
+    for namespace in dict.fromkeys(ns for _name, ns in wanted):
+        pending.update((name, namespace) for name in cluster.helm_pending(namespace))
+    for name, namespace in wanted:
+        if (name, namespace) not in pending:
+            continue
         status = cluster.helm_status(name, namespace)
         if status is None or not status.pending:
             continue

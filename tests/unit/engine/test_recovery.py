@@ -198,3 +198,13 @@ def test_an_interrupt_stops_the_deployment_and_releases_the_lock(db, helm, shop)
     ]
     assert cluster.get(("v1", "ConfigMap", "shop", "worker-config")) is None
     assert DeployLocks(db).holder(cluster.name, "shop") is None
+
+
+def test_helm_pending_lists_exactly_the_pending_releases(cluster, shop, kit):
+    """Recovery asks `helm list --pending` once per namespace instead of every release."""
+    chart = _chart(shop)
+    cluster.helm_upgrade_install(chart, release_name="healthy", namespace="shop", values={})
+    kit.leave_pending(cluster, chart, "cache", "shop", {"greeting": "x"})
+
+    assert cluster.helm_pending("shop") == ["cache"]
+    assert cluster.helm_pending("elsewhere") == []
