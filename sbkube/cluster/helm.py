@@ -718,7 +718,12 @@ class HelmClient(BinaryClient):
                 return current
         return info
 
-    def status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
+    def status(
+        self, release_name: str, namespace: str, *, chart: bool = True
+    ) -> ReleaseInfo | None:
+        """The current revision; without ``chart``, one helm process instead of two and the
+        chart's name, version and app version left empty (``helm status`` leaves them out,
+        ``helm get metadata`` has them)."""
         try:
             out = self.run(
                 status_argv(
@@ -733,6 +738,8 @@ class HelmClient(BinaryClient):
             if is_release_not_found(exc):
                 return None
             raise
+        if not chart:
+            return parse_status_json(out)
         metadata = parse_metadata_json(
             self.run(
                 metadata_argv(

@@ -326,8 +326,10 @@ class KubeCluster(Cluster):
                 }
         return info
 
-    def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
-        return self.helm.status(release_name, namespace)
+    def helm_status(
+        self, release_name: str, namespace: str, *, chart: bool = True
+    ) -> ReleaseInfo | None:
+        return self.helm.status(release_name, namespace, chart=chart)
 
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         return self.helm.history(release_name, namespace)

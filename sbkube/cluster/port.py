@@ -268,8 +268,12 @@ class Cluster(Protocol):
         server-side (``ReleaseInfo.apply_method == "ssa"``), helm refuses it otherwise."""
         ...
 
-    def helm_status(self, release_name: str, namespace: str) -> ReleaseInfo | None:
-        """The current revision, or None when the release does not exist."""
+    def helm_status(
+        self, release_name: str, namespace: str, *, chart: bool = True
+    ) -> ReleaseInfo | None:
+        """The current revision, or None when the release does not exist. Without
+        ``chart`` its chart name, version and app version may be left empty (one call
+        less: a caller that knows them from the revision's record asks so)."""
         ...
 
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:

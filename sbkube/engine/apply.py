@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
@@ -399,9 +399,12 @@ def apply_helm_app(
     names or generates certificates would differ from what is live). When nothing would
     change (``live.upgrade_reason``) and ``force_upgrade`` is off, there is no upgrade."""
     assert work.chart is not None and work.release_name is not None
-    before = cluster.helm_status(work.release_name, work.namespace)
+    recorded = previous.helm_release if previous is not None else None
+    # A local chart is compared by the digest of its files, so the chart's name and version
+    # are not asked of helm (one process less); an unchanged release takes them from the
+    # record of the same revision.
+    before = cluster.helm_status(work.release_name, work.namespace, chart=work.chart_digest is None)
     if before is not None and not force_upgrade:
-        recorded = previous.helm_release if previous is not None else None
         reason = upgrade_reason(
             cluster,
             before,
@@ -411,6 +414,14 @@ def apply_helm_app(
             values=work.values,
         )
         if reason is None:
+            assert recorded is not None  # upgrade_reason: the recorded revision is current
+            if not before.chart:
+                before = replace(
+                    before,
+                    chart=recorded.chart,
+                    chart_version=recorded.chart_version or "",
+                    app_version=recorded.app_version,
+                )
             return _unchanged_release(work, handle, before, previous, secret_keys)
     crds = _new_crds(work, cluster) if before is None else []
     try:
