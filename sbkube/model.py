@@ -97,7 +97,13 @@ def freeze(value: Any) -> Any:
     if type(value) in _SCALARS:  # the common case, checked without isinstance() chains
         return value
     if type(value) is dict:
-        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+        # Leaves inline (no call each): this runs for every node of every record returned.
+        return FrozenDict(
+            {
+                k if type(k) is str else str(k): v if type(v) in _SCALARS else freeze(v)
+                for k, v in value.items()
+            }
+        )
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):

@@ -72,6 +72,7 @@ from sbkube.state.views import count_deployments, list_deployments, nth_newest_i
 
 # For Core statements on the hot write path (no ORM machinery per statement).
 _APPS = cast(Table, AppDeployment.__table__)
+_RESOURCES = cast(Table, DeployedResource.__table__)
 _DEPLOYMENTS = cast(Table, Deployment.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
@@ -415,9 +416,21 @@ class DeploymentRepository:
             ).scalar()
         ):
             return
-        # The ORM's bulk insert, not Core's: it leaves a None column out of the INSERT
-        # (SQL NULL), where Core would store JSON 'null' in previous_state.
-        session.execute(insert(DeployedResource), rows)
+        # Core's executemany on the table, one per set of columns that have a value: a None
+        # column is left out of its INSERT (SQL NULL; given, a JSON column would store JSON
+        # 'null'), as the ORM's bulk insert does, without the ORM's per-key resolution
+        # (most of the cost of recording an app's resources).
+        # Runs of consecutive rows, so that ids keep the order the resources were given in.
+        batches: list[list[dict[str, Any]]] = []
+        for row in rows:
+            kept = {key: value for key, value in row.items() if value is not None}
+            if batches and batches[-1][0].keys() == kept.keys():
+                batches[-1].append(kept)
+            else:
+                batches.append([kept])
+        connection = session.connection()
+        for batch in batches:
+            connection.execute(insert(_RESOURCES), batch)
 
     def add_helm_release(
         self,
