@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import yaml
 from apiserver import objects
 from data import migrated_sqlite
 from harness import Result
+from wl_cli import _sbkube_argv, run_once
 
 from sbkube.cluster.apiserver import ApiServer
 
@@ -35,22 +34,6 @@ def _kubectl() -> str:
     if found is None:
         raise RuntimeError("kubectl not found (set SBKUBE_KUBECTL)")
     return found
-
-
-def _sbkube() -> list[str]:
-    script = Path(sys.executable).with_name("sbkube")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from sbkube.cli import main; main(sys.argv[1:])"]
-
-
-def _timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = (time.perf_counter() - started) * 1000.0
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:3])} exited {done.returncode}: {done.stderr[-800:]}")
-    return elapsed
 
 
 def _app_dir(root: Path, count: int) -> Path:
@@ -91,14 +74,14 @@ def w8_yaml_apply(ctx: Any) -> list[Result]:
                 server.write_kubeconfig(kubeconfig)
                 if side == "sbkube":
                     state = migrated_sqlite(root / f"state-{round_no}.db")
-                    argv = [*_sbkube(), "deploy", "--app-dir", str(app), "-q"]
+                    argv = [*_sbkube_argv(), "deploy", "--app-dir", str(app), "-q"]
                     argv += ["--kubeconfig", str(kubeconfig), "--state", str(state)]
-                    sbkube_ms.append(_timed(argv, env))
+                    sbkube_ms.append(run_once(argv, env))
                     requests = dict(server.requests)
                 else:
                     argv = [kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side"]
                     argv += ["--field-manager=bench", "-f", str(app / "all.yaml")]
-                    kubectl_ms.append(_timed(argv, env))
+                    kubectl_ms.append(run_once(argv, env))
                 if _applied(server) != count:
                     raise RuntimeError(f"W8 {side}: {_applied(server)} objects live, not {count}")
     lists = {k: v for k, v in sorted(requests.items()) if k.startswith(("list", "get"))}

@@ -95,10 +95,6 @@ class Stop:
         self._lock = threading.Lock()
         self._children: set[subprocess.Popen[str]] = set()
 
-    @property
-    def requested(self) -> bool:
-        return self.reason is not None
-
     def request(self, reason: BaseException) -> None:
         """Ask every worker to stop: running children are terminated (SIGTERM)."""
         if self.reason is None:
@@ -130,11 +126,6 @@ class Stop:
     def release(self, proc: subprocess.Popen[str]) -> None:
         with self._lock:
             self._children.discard(proc)
-
-    @property
-    def children(self) -> int:
-        with self._lock:
-            return len(self._children)
 
 
 def _signal_child(proc: subprocess.Popen[str], signum: int) -> None:

@@ -208,7 +208,7 @@ def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def _is_secret_field(key: str, patterns: tuple[str, ...], manifest: bool) -> bool:
-    """A key whose scalar is a secret (:meth:`Redactor._secret_field`); in a manifest, the
+    """A key whose scalar is a secret (asked by :class:`Redactor`'s walks); in a manifest, the
     fields that name a secret (``secretName``…) are not."""
     return (not manifest or key not in _REFERENCE_KEYS) and _is_secret_key(key, patterns)
 
@@ -477,9 +477,6 @@ class Redactor:
             text = str(value)
             if not is_digest(text):
                 found.add(text)
-
-    def _secret_field(self, key: Any, *, manifest: bool) -> bool:
-        return _is_secret_field(key if type(key) is str else str(key), self.patterns, manifest)
 
     def _env_secret(self, item: Mapping[str, Any]) -> str | None:
         """The field holding the secret of ``{name: DB_PASSWORD, value: V}``, if any."""

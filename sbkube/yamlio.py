@@ -98,17 +98,9 @@ def load_all(text: str | bytes, *, loader: Any = None) -> list[Any]:
 def dump(
     data: Any, *, sort_keys: bool = False, allow_unicode: bool = True, dumper: Any = None
 ) -> str:
-    """``data`` as one YAML document (block style, no folding)."""
-    return str(
-        yaml.dump(
-            data,
-            Dumper=dumper or SafeDumper,
-            sort_keys=sort_keys,
-            allow_unicode=allow_unicode,
-            default_flow_style=False,
-            width=WIDTH,
-        )
-    )
+    """``data`` as one YAML document (block style, no folding); PyYAML's ``dump`` is
+    ``dump_all`` of one document too."""
+    return dump_all([data], sort_keys=sort_keys, allow_unicode=allow_unicode, dumper=dumper)
 
 
 def dump_all(

@@ -350,9 +350,7 @@ class KubectlClient(BinaryClient):
         try:
             out = self.run(get_many_argv(self.binary, flags=self.flags), what=what, stdin=stdin)
         except ClusterError as exc:
-            if "no matches for kind" not in exc.message and "doesn't have a resource" not in (
-                exc.message
-            ):
+            if not _unknown_kind(exc.message):
                 raise
             return {key: self.get(key) for key in keys}
         return match_objects(keys, parse_list(out, what))

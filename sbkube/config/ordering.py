@@ -9,6 +9,7 @@ one does not hold anything back; a cycle is an error even through a disabled app
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 
 from sbkube.config.messages import suggest
@@ -30,9 +31,15 @@ def deploy_order(config: SbkubeConfig, shown: str) -> tuple[str, ...]:
     check_cycles(config, shown)
     position = {name: index for index, name in enumerate(names)}
     enabled = [name for name in names if apps[name].enabled]
-    sorter = TopologicalSorter(
-        {name: [dep for dep in apps[name].depends_on if apps[dep].enabled] for name in enabled}
-    )
+    graph = {name: [dep for dep in apps[name].depends_on if apps[dep].enabled] for name in enabled}
+    return tuple(file_order(graph, position))
+
+
+def file_order(graph: Mapping[str, Iterable[str]], position: Mapping[str, int]) -> list[str]:
+    """The names of ``graph`` (name -> the names it depends on) in topological order, taking
+    at each step the ready name with the lowest ``position`` (its place in the file);
+    ``graphlib.CycleError`` on a cycle."""
+    sorter: TopologicalSorter[str] = TopologicalSorter(graph)
     sorter.prepare()
     # graphlib hands out every ready app at once; the heap picks the earliest in the file.
     ready = [(position[name], name) for name in sorter.get_ready()]
@@ -44,7 +51,7 @@ def deploy_order(config: SbkubeConfig, shown: str) -> tuple[str, ...]:
         sorter.done(name)
         for follower in sorter.get_ready():
             heapq.heappush(ready, (position[follower], follower))
-    return tuple(order)
+    return order
 
 
 def check_cycles(config: SbkubeConfig, shown: str) -> None:

@@ -10,7 +10,7 @@ import it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -54,19 +54,17 @@ def prepare_apps(
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
     stop = Stop()
-    pool = ThreadPoolExecutor(max_workers=concurrency) if concurrency > 1 else None
+    pool = ThreadPoolExecutor(max_workers=concurrency)
 
-    def render(
-        _name: str, chart: ChartRef, release: str, namespace: str, values: Any
-    ) -> list[dict[str, Any]]:
+    def render(chart: ChartRef, release: str, namespace: str, values: Any) -> list[dict[str, Any]]:
         with working_under(stop):
             return cluster.render_chart(
                 chart, release_name=release, namespace=namespace, values=values
             )
 
-    # Per app, in order: its AppWork, or (Helm) the fields of one and its render (a future,
-    # or a list when rendered here); the first error stops the scan, its app's turn comes.
-    planned: list[AppWork | tuple[dict[str, Any], Any]] = []
+    # Per app, in order: its AppWork, or (Helm) the fields of one and its render's future;
+    # the first error stops the scan, and is raised when its app's turn comes.
+    planned: list[AppWork | tuple[dict[str, Any], Future[list[dict[str, Any]]]]] = []
     error: BaseException | None = None
     try:
         for name in names:
@@ -84,7 +82,6 @@ def prepare_apps(
                     )
                     release = loaded.release_name(name)
                     local = loaded.local_chart_path(name)
-                    args = (name, chart, release, namespace, values)
                     fields: dict[str, Any] = {
                         "name": name,
                         "type": "helm",
@@ -98,10 +95,8 @@ def prepare_apps(
                         "timeout": app.timeout,
                         "chart_digest": chart_digest(local) if local is not None else None,
                     }
-                    if pool is not None:
-                        planned.append((fields, pool.submit(render, *args)))
-                    else:
-                        planned.append((fields, _rendered(loaded, render, args)))
+                    rendering = pool.submit(render, chart, release, namespace, values)
+                    planned.append((fields, rendering))
                 else:
                     objects = [
                         DesiredObject(
@@ -131,13 +126,10 @@ def prepare_apps(
                 works.append(item)
                 continue
             fields, rendering = item
-            if isinstance(rendering, Future):
-                try:
-                    manifests = rendering.result()
-                except ClusterError as err:
-                    raise _render_error(loaded, fields["name"], err) from err
-            else:
-                manifests = rendering
+            try:
+                manifests = rendering.result()
+            except ClusterError as err:
+                raise _render_error(loaded, fields["name"], err) from err
             objects = [DesiredObject(m) for m in manifests]
             place_objects(objects, fields["namespace"], cluster)
             works.append(AppWork(objects=objects, **fields))
@@ -148,8 +140,7 @@ def prepare_apps(
         stop.request(exc)  # renders still running are of no use now
         raise
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigError:
@@ -158,12 +149,3 @@ def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigE
     return ConfigError(
         f"{loaded.shown_config}: apps.{name}.chart: chart {chart!r} failed to render: {err.message}"
     )
-
-
-def _rendered(
-    loaded: LoadedConfig, render: Callable[..., list[dict[str, Any]]], args: tuple[Any, ...]
-) -> list[dict[str, Any]]:
-    try:
-        return render(*args)
-    except ClusterError as err:
-        raise _render_error(loaded, args[0], err) from err

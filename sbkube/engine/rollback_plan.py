@@ -135,32 +135,21 @@ def _deploy_order(target: DeploymentRecord) -> list[str]:
     """TARGET's apps in the order its config deploys them one at a time: by ``depends_on``,
     the earliest in the file first (``config.ordering``). The record lists apps in the
     order they started, which concurrent apps make a matter of timing."""
-    import heapq
-    from graphlib import TopologicalSorter
+    from sbkube.config.ordering import file_order
 
     names = [a.name for a in target.apps]
     snapshot: Mapping[str, Any] = target.config_snapshot or {}
     configured: Mapping[str, Any] = snapshot.get("apps") or {}
     position = {name: i for i, name in enumerate(configured)}
     position.update({n: len(position) + i for i, n in enumerate(names) if n not in position})
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for name in names:
-        deps = (configured.get(name) or {}).get("depends_on") or ()
-        sorter.add(name, *(d for d in deps if d in names))
+    graph = {
+        name: [d for d in (configured.get(name) or {}).get("depends_on") or () if d in names]
+        for name in names
+    }
     try:
-        sorter.prepare()
+        return file_order(graph, position)
     except ValueError:  # a cycle (an edited record): the recorded order
         return names
-    ready = [(position[n], n) for n in sorter.get_ready()]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        order.append(name)
-        sorter.done(name)
-        for follower in sorter.get_ready():
-            heapq.heappush(ready, (position[follower], follower))
-    return order
 
 
 def plan_rollback(
