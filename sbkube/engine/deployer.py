@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import AppWork, apply_helm_app, apply_yaml_app
+from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.recovery import (
     adopt_renamed_target,
@@ -73,8 +74,10 @@ def deploy_steps(
     secret_keys: Sequence[str],
     *,
     force_upgrade: bool = False,
+    after: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[AppStep]:
-    """One runner step per app: apply it (``apply.py``) against its last recording."""
+    """One runner step per app: apply it (``apply.py``) against its last recording;
+    ``after``: the earlier apps each one waits for (:func:`namespace_turns`)."""
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
@@ -99,9 +102,34 @@ def deploy_steps(
             run=run,
             config=work.config,
             depends_on=work.depends_on,
+            after=(after or {}).get(work.name, ()),
         )
 
     return [step(work) for work in works]
+
+
+def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tuple[str, ...]]:
+    """For apps run at once: a namespace missing now is created by the first app (in deploy
+    order) that needs it (a Helm app's release namespace, a YAML app's undeclared ones),
+    as one-by-one deploys do; each later app that needs it waits for that one (``after``),
+    so which app creates and records it is never a matter of timing. One LIST request."""
+    needs = {
+        w.name: {w.namespace}
+        if w.type == "helm"
+        else set(needed_namespaces([o.manifest for o in w.objects]))
+        for w in works
+    }
+    names = sorted(set().union(*needs.values()))
+    live = cluster.list_many([namespace_key(n) for n in names]) if names else {}
+    missing = {n for n in names if live.get(namespace_key(n)) is None}
+    creator: dict[str, str] = {}
+    after: dict[str, tuple[str, ...]] = {}
+    for work in works:
+        for namespace in sorted(needs[work.name] & missing):
+            first = creator.setdefault(namespace, work.name)
+            if first != work.name:
+                after[work.name] = (*after.get(work.name, ()), first)
+    return after
 
 
 def deploy(
@@ -204,8 +232,9 @@ def deploy(
         tracker.track_deployment(cluster=name, **track_args) as dep,
     ):
         lock.set_deployment(dep.deployment_id)
+        after = namespace_turns(works, cluster) if concurrency > 1 else {}
         steps = deploy_steps(
-            works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade
+            works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade, after=after
         )
         outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
     return DeployResult(

@@ -5,7 +5,8 @@ Shape of :func:`run_apps` (``steps`` in config order, ``concurrency`` N >= 1):
 
 * The main thread schedules; at most N apps run at once, each in a worker thread of a pool.
   An app starts once every app it depends on (``AppStep.depends_on``, among the EARLIER
-  steps: a name that is not a step, or a later one, is not waited for) has succeeded. The
+  steps: a name that is not a step, or a later one, is not waited for) has succeeded, and
+  every app it only waits for (``AppStep.after``) has ended, whatever its outcome. The
   steps are scanned in order, so with N = 1 the apps run exactly one after another in
   config order, as they always did.
 * A worker opens ``track_app`` and runs the step, which applies the app and returns what it
@@ -68,6 +69,9 @@ class AppStep:
     config: Mapping[str, Any] | None = None
     depends_on: tuple[str, ...] = ()
     rollback_info: Mapping[str, Any] | None = None
+    # Earlier apps this one only waits for, whatever their outcome (never skipped for them):
+    # the first app to need a namespace that is missing creates it (see ``deployer``).
+    after: tuple[str, ...] = ()
     # What progress lines say after the app's name; "(type)" when empty.
     label: str = ""
 
@@ -161,12 +165,15 @@ def run_apps(
     limit = check_concurrency(concurrency)
     total = len(steps)
     index_of = {step.name: i for i, step in enumerate(steps)}
-    # Each step waits for the earlier steps it names (never a later one: no cycle, and
-    # N = 1 is config order).
-    needs = [
-        tuple(dict.fromkeys(index_of[d] for d in step.depends_on if index_of.get(d, total) < i))
-        for i, step in enumerate(steps)
-    ]
+
+    def earlier(names: Sequence[str], i: int) -> tuple[int, ...]:
+        # Only earlier steps are waited for (never a later one: no cycle, and N = 1 is
+        # config order).
+        return tuple(dict.fromkeys(index_of[d] for d in names if index_of.get(d, total) < i))
+
+    # What each step needs to have succeeded, and everything it waits for (needs and after).
+    needs = [earlier(step.depends_on, i) for i, step in enumerate(steps)]
+    waits = [earlier((*step.depends_on, *step.after), i) for i, step in enumerate(steps)]
     outcomes: dict[int, AppOutcome] = {}
     pending = list(range(total))
     running: dict[Future[_Ended], int] = {}
@@ -200,8 +207,8 @@ def run_apps(
                 )
                 report(f"{step.title} {reason}")
                 continue
-            if not all(ok(d) for d in needs[i]):
-                continue  # a dependency is still pending or running
+            if any(d not in outcomes for d in waits[i]):
+                continue  # a dependency (or an app it waits for) is still pending or running
             if len(running) >= limit:
                 break  # full: later steps wait (and N = 1 keeps config order)
             pending.remove(i)

@@ -49,6 +49,13 @@ def make_app_dir(root: Path, apps: dict[str, tuple[str, tuple[str, ...]]]) -> Pa
     return app_dir
 
 
+def _create_namespace(cluster_file: Path, name: str) -> None:
+    from sbkube.cluster.memory import MemoryCluster
+
+    with MemoryCluster(cluster_file) as cluster:
+        cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
 def _names(cluster_file: Path) -> set[str]:
     return {o["metadata"]["name"] for o in LiveCluster(cluster_file).objects()}
 
@@ -140,6 +147,9 @@ def test_two_apps_run_at_once_and_ctrl_c_interrupts_both(
 ) -> None:
     app_dir = make_app_dir(tmp_path, {"x": ("helm", ()), "y": ("yaml", ()), "z": ("yaml", ("x",))})
     base = ("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))
+    # The namespace exists, as on a cluster in use: a missing one would make y wait for x,
+    # the first app to need it (deployer.namespace_turns).
+    _create_namespace(cluster_file, "conc")
     running = sbkube.spawn(*base, env={"SBKUBE_MEMORY_BLOCK_ON": "x,y-cm"})
     # Both held by the server at the same time: the two apps overlap.
     running.wait_for("BLOCKED x")

@@ -315,9 +315,7 @@ def test_no_secret_shape_reaches_store_or_output(
         assert proc.returncode == 0 or args[0] == "deploy", proc.stderr
         return proc.stdout
 
-    # One app at a time: with apps at once, plain (YAML) may create the namespace before
-    # web's helm labels it, and then records a changed Namespace in the second deploy.
-    mc = ["--memory-cluster", str(cluster_file), "--concurrency", "1"]
+    mc = ["--memory-cluster", str(cluster_file)]
     write_app(app, corpus, rotating=old)
     run("deploy", "--app-dir", str(app), *mc)
     write_app(app, corpus, rotating=new)

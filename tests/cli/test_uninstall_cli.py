@@ -86,9 +86,9 @@ def test_nothing_to_uninstall_records_nothing(sbkube, app_dir, cluster_file, sto
 
 def test_uninstall_takes_the_lock(sbkube, app_dir, cluster_file, state_db, expect_error):
     base = ("--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))
-    # One app at a time: cache's helm creates the namespace, not worker (which would be
-    # warned about on uninstall: a namespace carries no ownership labels).
-    assert sbkube("deploy", *base, "--concurrency", "1").returncode == 0
+    # cache's helm creates the namespace (worker waits for it: deployer.namespace_turns),
+    # so uninstall has no namespace of worker's to warn about.
+    assert sbkube("deploy", *base).returncode == 0
     with DeploymentDatabase(state_db) as db:
         handle = DeployLocks(db).acquire("memory", "shop", command="deploy")
         try:

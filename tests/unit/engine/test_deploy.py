@@ -260,9 +260,9 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
     assert plan.dry_run and plan.deployment_id is None
     assert _store_rows(repo) == 0
     assert cluster.objects() == [] and kit.helm_releases(cluster) == []
-    # One app at a time, as the plan is made: with apps at once, which of two independent
-    # apps creates their shared namespace (cache's helm or worker) is a matter of timing.
-    real = deploy(shop.path, cluster=cluster, db=db, concurrency=1)
+    # Apps at once (the default), the plan one by one: the shared namespace is created by
+    # the same app either way (deployer.namespace_turns).
+    real = deploy(shop.path, cluster=cluster, db=db)
     assert outcome_actions(plan) == recorded_actions(repo, real.deployment_id)
     assert outcome_actions(plan) == outcome_actions(real)
 
@@ -348,3 +348,27 @@ def test_the_release_is_recorded_in_every_deployment(db, cluster, shop):
     history = repo.app_history("cache", namespace="shop")
     assert [h.revision for h in history] == [3, 2, 1]
     assert [h.deployment_id for h in history] == ids[::-1]
+
+
+def test_a_missing_namespace_is_created_by_the_first_app_that_needs_it(db, cluster, shop):
+    """Apps at once: worker (independent of cache) waits for cache, the first app to need
+    the missing namespace shop, so cache's helm creates it as a one-by-one deploy would."""
+    from sbkube.config import load_config
+    from sbkube.engine.deployer import namespace_turns
+    from sbkube.engine.prepare import prepare_apps
+
+    loaded = load_config(shop.path)
+    works = prepare_apps(loaded, loaded.select(None), cluster)
+    assert namespace_turns(works, cluster) == {"web": ("cache",), "worker": ("cache",)}
+
+    result = deploy(shop.path, cluster=cluster, db=db)
+    assert result.status == DeploymentStatus.SUCCESS
+    # Once it exists, nobody waits.
+    assert namespace_turns(works, cluster) == {}
+    recorded = [
+        (a.name, r.kind)
+        for a in DeploymentRepository(db).get(result.deployment_id).apps
+        for r in a.resources
+        if r.kind == "Namespace"
+    ]
+    assert recorded == []  # created by helm (--create-namespace), not by a YAML app
