@@ -26,6 +26,7 @@ dry runs must see what the earlier ones planned.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,14 +113,17 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
     """For apps run at once: a namespace missing now is created by the first app (in deploy
     order) that needs it (a Helm app's release namespace, a YAML app's undeclared ones),
     as one-by-one deploys do; each later app that needs it waits for that one (``after``),
-    so which app creates and records it is never a matter of timing. One LIST request."""
+    so which app creates and records it is never a matter of timing. One LIST request, when
+    two apps need the same namespace."""
     needs = {
         w.name: {w.namespace}
         if w.type == "helm"
         else set(needed_namespaces([o.manifest for o in w.objects]))
         for w in works
     }
-    names = sorted(set().union(*needs.values()))
+    # Only a namespace two apps need can be raced for: only those are asked about.
+    counts = Counter(n for wanted in needs.values() for n in wanted)
+    names = sorted(n for n, count in counts.items() if count > 1)
     live = cluster.list_many([namespace_key(n) for n in names]) if names else {}
     missing = {n for n in names if live.get(namespace_key(n)) is None}
     creator: dict[str, str] = {}

@@ -36,10 +36,11 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
     assert rows["worker"][:4] == ["worker", "yaml", "shop", "success"]
     assert re.search(r"^web\s+create\s+Service\s+shop\s+web$", proc.stdout, re.M)
     # Progress, with timing, goes to stderr.
-    # One line per app as it ends: [k/3] counts the apps ended (worker and cache run at once).
-    assert re.search(r"\[[12]/3\] cache \(helm\) ok in \d+\.\ds", proc.stderr)
-    assert re.search(r"\[[12]/3\] worker \(yaml\) ok", proc.stderr)
-    assert "[3/3] web (yaml) ok" in proc.stderr
+    # One line per app as it ends: [k/3] counts the apps ended. cache comes first (web needs
+    # it; worker waits for it, the first app to need the missing namespace shop).
+    assert re.search(r"\[1/3\] cache \(helm\) ok in \d+\.\ds", proc.stderr)
+    assert re.search(r"\[[23]/3\] worker \(yaml\) ok", proc.stderr)
+    assert re.search(r"\[[23]/3\] web \(yaml\) ok", proc.stderr)
     assert ("Deployment", "web") in live_names(cluster_file)
     assert LiveCluster(cluster_file).release("cache", "shop").revision == 1
 
@@ -67,8 +68,8 @@ def test_deploy_table_then_json(sbkube, app_dir, cluster_file, store):
 
     shown = sbkube.json("state", "show", data["deployment_id"])
     assert shown["status"] == "success" and shown["command"] == "deploy"
-    # The record lists apps as they started: worker and cache at once, web after cache.
-    assert [a["name"] for a in shown["apps"]][2] == "web"
+    # The record lists apps as they started: cache, then web and worker at once.
+    assert shown["apps"][0]["name"] == "cache"
     assert sorted(a["name"] for a in shown["apps"]) == ["cache", "web", "worker"]
     assert shown["operator"] == "cli-tester"
     assert store().count() == 2
