@@ -112,9 +112,9 @@ def deploy_steps(
 def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tuple[str, ...]]:
     """For apps run at once: a namespace missing now is created by the first app (in deploy
     order) that needs it (a Helm app's release namespace, a YAML app's undeclared ones),
-    as one-by-one deploys do; each later app that needs it waits for that one (``after``),
-    so which app creates and records it is never a matter of timing. One LIST request, when
-    two apps need the same namespace."""
+    as one-by-one deploys do; each later app that needs it waits for that one (``after``;
+    a Helm app after a Helm app does not), so which app creates and records it is never a
+    matter of timing. One LIST request, when two apps need the same namespace."""
     needs = {
         w.name: {w.namespace}
         if w.type == "helm"
@@ -126,12 +126,15 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
     names = sorted(n for n, count in counts.items() if count > 1)
     live = cluster.list_many([namespace_key(n) for n in names]) if names else {}
     missing = {n for n in names if live.get(namespace_key(n)) is None}
+    kinds = {w.name: w.type for w in works}
     creator: dict[str, str] = {}
     after: dict[str, tuple[str, ...]] = {}
     for work in works:
         for namespace in sorted(needs[work.name] & missing):
             first = creator.setdefault(namespace, work.name)
-            if first != work.name:
+            # Two Helm apps need not wait: neither records the namespace, and helm's
+            # --create-namespace takes one that another helm just made.
+            if first != work.name and not (work.type == kinds[first] == "helm"):
                 after[work.name] = (*after.get(work.name, ()), first)
     return after
 
