@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
 
 def objects(count: int) -> list[dict[str, object]]:

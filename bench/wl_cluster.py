@@ -23,7 +23,7 @@ from data import migrated_sqlite
 from harness import Result
 from wl_cli import _sbkube_argv, run_once
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
 W8_OBJECTS = 300
 LATENCY_MS = 10.0

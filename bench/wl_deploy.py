@@ -28,7 +28,7 @@ from data import migrated_sqlite
 from harness import Result
 from wl_cli import _sbkube_argv
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
 HELM_APPS = 16
 YAML_APPS = 16

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sbkube.errors import ConfigError
+
 # Kinds served without a namespace: the offline fallback when neither a CRD among the
 # manifests nor the cluster's discovery says (built-in kinds, plus the cluster-scoped kinds
 # of common operators). A manifest for one of these that carries a namespace anyway is
@@ -234,3 +236,38 @@ def fold_string_data(manifest: Mapping[str, Any]) -> dict[str, Any]:
     del out["stringData"]
     out["data"] = data
     return out
+
+
+ObjectKey = tuple[str, str, str, str]
+"""``(api_version, kind, namespace, name)``; namespace is ``""`` for cluster-scoped kinds."""
+
+
+def object_key(manifest: Mapping[str, Any]) -> ObjectKey:
+    """The identity of a manifest: ``(api_version, kind, namespace, name)``.
+
+    Raises ConfigError when apiVersion, kind or metadata.name is missing, because such a
+    manifest can never be applied and the user has to fix the file it came from.
+    """
+    api_version = manifest.get("apiVersion")
+    kind = manifest.get("kind")
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    name = metadata.get("name")
+    for field_name, value in (("apiVersion", api_version), ("kind", kind), ("metadata.name", name)):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"manifest has no {field_name}: {_describe(manifest)}")
+    assert isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
+    namespace = "" if is_cluster_scoped(kind) else str(metadata.get("namespace") or "")
+    return (api_version, kind, namespace, name)
+
+
+def format_key(key: ObjectKey) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), for messages and logs."""
+    _api_version, kind, namespace, name = key
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    text = repr(dict(manifest))
+    return text if len(text) <= 120 else text[:117] + "..."

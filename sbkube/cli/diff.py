@@ -60,7 +60,7 @@ def diff(
       sbkube diff --app-dir apps/demo --app redis --exit-code
       sbkube diff --app-dir apps/demo -o json
     """
-    from sbkube.engine.planner import live_diff
+    from sbkube.engine.live_diff import live_diff
 
     cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     result = live_diff(

@@ -45,7 +45,7 @@ def serve(ctx: click.Context, file: Path, kubeconfig: Path | None, port: int) ->
       kubectl --kubeconfig /tmp/demo.kubeconfig get all -A
       sbkube deploy --app-dir examples/demo --kubeconfig /tmp/demo.kubeconfig
     """
-    from sbkube.cluster.apiserver import serve as serve_file
+    from sbkube.apiserver import serve as serve_file
 
     if kubeconfig is None:
         # --kubeconfig is also a global option, which takes it wherever it stands; only a

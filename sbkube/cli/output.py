@@ -25,8 +25,8 @@ import click
 from sbkube.redaction import mask_text
 
 if TYPE_CHECKING:
-    from sbkube.engine.diff import DeploymentDiff
-    from sbkube.engine.planner import LiveDiff
+    from sbkube.engine.live_diff import LiveDiff
+    from sbkube.engine.record_diff import DeploymentDiff
 
 FORMATS = ("table", "json", "yaml")
 
@@ -306,7 +306,7 @@ _MARK = {"added": "+", "removed": "-", "changed": "~"}
 
 def render_diff(diff: DeploymentDiff) -> str:
     """``sbkube state diff -o table``: readable sections, one per kind of change."""
-    from sbkube.engine.diff import SECRET
+    from sbkube.engine.record_diff import SECRET
 
     out: list[str] = []
     a, b = diff.a, diff.b

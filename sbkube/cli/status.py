@@ -17,7 +17,7 @@ from sbkube.cli.options import (
 from sbkube.cli.output import echo_table, emit, paint
 
 if TYPE_CHECKING:
-    from sbkube.engine.drift import DriftReport
+    from sbkube.engine.status import DriftReport
 
 
 def print_report(report: DriftReport) -> None:
@@ -83,7 +83,7 @@ def status(
       sbkube status --app-dir apps/demo
       sbkube status --app-dir apps/demo --app web -o json --exit-code
     """
-    from sbkube.engine.drift import status as drift_status
+    from sbkube.engine.status import status as drift_status
 
     report = drift_status(
         app_dir,

@@ -18,15 +18,8 @@ if TYPE_CHECKING:
     from sbkube.cluster.kube import KubeCluster
     from sbkube.cluster.kubectl import KubectlClient
     from sbkube.cluster.memory import MemoryCluster
-    from sbkube.cluster.port import (
-        PENDING_STATUSES,
-        ChartRef,
-        Cluster,
-        ObjectKey,
-        ReleaseInfo,
-        object_key,
-        strip_volatile,
-    )
+    from sbkube.cluster.port import PENDING_STATUSES, ChartRef, Cluster, ReleaseInfo, strip_volatile
+    from sbkube.manifests import ObjectKey, object_key
 
 _EXPORTS: dict[str, str] = {
     "Cluster": "port",

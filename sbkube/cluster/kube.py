@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient, match_objects
-from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo, object_key
+from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
 from sbkube.errors import ClusterError
-from sbkube.manifests import api_group
+from sbkube.manifests import ObjectKey, api_group, object_key
 
 # deployments.cluster is a String(253) column.
 _MAX_IDENTITY = 253

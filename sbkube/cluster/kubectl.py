@@ -16,10 +16,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sbkube.cluster.port import ObjectKey, format_key, object_key
 from sbkube.cluster.process import BinaryClient, target_flags
 from sbkube.errors import ClusterError
-from sbkube.manifests import api_group
+from sbkube.manifests import ObjectKey, api_group, format_key, object_key
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
 FIELD_MANAGER = "sbkube"

@@ -1,6 +1,6 @@
 """The memory cluster: sbkube's local Kubernetes API server, driven by the real helm and kubectl.
 
-``MemoryCluster(path)`` starts :class:`sbkube.cluster.apiserver.ApiServer` in this process on
+``MemoryCluster(path)`` starts :class:`sbkube.apiserver.ApiServer` in this process on
 a free loopback port, writes a kubeconfig for it (mode 0600, in a private temp file), and is
 from then on a :class:`~sbkube.cluster.kube.KubeCluster` like any other: charts are installed
 by ``helm upgrade --install``, objects applied by ``kubectl``, and Helm keeps its own release
@@ -34,7 +34,7 @@ from sbkube.cluster.port import ChartRef, ReleaseInfo
 from sbkube.errors import ClusterError
 
 if TYPE_CHECKING:
-    from sbkube.cluster.apiserver import ApiServer
+    from sbkube.apiserver import ApiServer
 
 MEMORY_CONTEXT = "memory"
 HELM_RELEASE_SECRET_TYPE = "helm.sh/release.v1"
@@ -96,7 +96,7 @@ class MemoryCluster(KubeCluster):
         return self._server
 
     def _start(self) -> None:
-        from sbkube.cluster.apiserver import ApiServer
+        from sbkube.apiserver import ApiServer
 
         if self._closed:
             raise ClusterError(f"{self!r} is closed")

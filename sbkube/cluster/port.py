@@ -15,15 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sbkube import manifests
-from sbkube.errors import ConfigError
 from sbkube.manifests import (  # noqa: F401  (re-exported: the port's vocabulary)
     CLUSTER_SCOPED_KINDS,
     VOLATILE_METADATA,
+    ObjectKey,
     is_cluster_scoped,
+    object_key,
 )
-
-ObjectKey = tuple[str, str, str, str]
-"""``(api_version, kind, namespace, name)``; namespace is ``""`` for cluster-scoped kinds."""
 
 # Helm release statuses (helm.sh/helm/v4/pkg/release/common/status.go).
 STATUS_DEPLOYED = "deployed"
@@ -52,41 +50,10 @@ RELEASE_STATUSES: frozenset[str] = PENDING_STATUSES | {
 }
 
 
-def object_key(manifest: Mapping[str, Any]) -> ObjectKey:
-    """The identity of a manifest: ``(api_version, kind, namespace, name)``.
-
-    Raises ConfigError when apiVersion, kind or metadata.name is missing, because such a
-    manifest can never be applied and the user has to fix the file it came from.
-    """
-    api_version = manifest.get("apiVersion")
-    kind = manifest.get("kind")
-    metadata = manifest.get("metadata")
-    if not isinstance(metadata, Mapping):
-        metadata = {}
-    name = metadata.get("name")
-    for field_name, value in (("apiVersion", api_version), ("kind", kind), ("metadata.name", name)):
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"manifest has no {field_name}: {_describe(manifest)}")
-    assert isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
-    namespace = "" if is_cluster_scoped(kind) else str(metadata.get("namespace") or "")
-    return (api_version, kind, namespace, name)
-
-
-def format_key(key: ObjectKey) -> str:
-    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped), for messages and logs."""
-    _api_version, kind, namespace, name = key
-    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-
-
 def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of ``manifest`` without the fields the API server maintains
     (:func:`sbkube.manifests.strip_volatile`), safe for a cluster to store and mutate."""
     return copy.deepcopy(manifests.strip_volatile(manifest))
-
-
-def _describe(manifest: Mapping[str, Any]) -> str:
-    text = repr(dict(manifest))
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 ``deploy(app_dir, *, cluster, db, apps=None, dry_run=False)``,
 ``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)`` and
 ``uninstall(app_dir, *, cluster, db, apps=None, dry_run=False)`` return frozen results;
-all three run their apps through ``runner.run_apps``. ``status(app_dir, *, cluster, db)``
-reports drift (``drift.py``), reading only. Imported lazily so
+all three run their apps through ``runner.run_apps``. ``status.status(app_dir, *, cluster, db)``
+reports drift (``status.py``), reading only. Imported lazily so
 that ``import sbkube.engine`` stays cheap.
 """
 
@@ -16,9 +16,9 @@ from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.engine.deployer import deploy
-    from sbkube.engine.drift import DriftReport, status
     from sbkube.engine.results import AppOutcome, DeployResult
     from sbkube.engine.rollback_run import RollbackResult, rollback
+    from sbkube.engine.status import DriftReport
     from sbkube.engine.uninstall import UninstallResult, uninstall
 
 _EXPORTS: dict[str, str] = {
@@ -27,8 +27,7 @@ _EXPORTS: dict[str, str] = {
     "DeployResult": "results",
     "AppOutcome": "results",
     "RollbackResult": "rollback_run",
-    "status": "drift",
-    "DriftReport": "drift",
+    "DriftReport": "status",
     "uninstall": "uninstall",
     "UninstallResult": "uninstall",
 }
@@ -41,7 +40,6 @@ __all__ = [
     "UninstallResult",
     "deploy",
     "rollback",
-    "status",
     "uninstall",
 ]
 

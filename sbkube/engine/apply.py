@@ -22,13 +22,11 @@ them): they are not release objects, and Helm never upgrades or deletes them.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ObjectKey, ReleaseInfo, object_key
+from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
     namespace_key,
@@ -37,8 +35,9 @@ from sbkube.engine.namespaces import (
     plan_namespaces,
 )
 from sbkube.engine.results import ReleaseChange, ResourceChange
+from sbkube.engine.work import APP_LABEL, NAMESPACE_LABEL, AppWork, DesiredObject, owned_by
 from sbkube.errors import ClusterError
-from sbkube.manifests import fold_string_data
+from sbkube.manifests import ObjectKey, fold_string_data, object_key
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import (
     learn_manifests,
@@ -51,47 +50,6 @@ from sbkube.state import AppDeploymentRecord, ResourceInput, ResourceRecord
 
 if TYPE_CHECKING:
     from sbkube.state import AppHandle
-
-MANAGED_BY = "app.kubernetes.io/managed-by"
-APP_LABEL = "sbkube.io/app"
-NAMESPACE_LABEL = "sbkube.io/namespace"
-APP_DIR_LABEL = "sbkube.io/app-dir"
-APP_DIR_ANNOTATION = "sbkube.io/app-dir"
-
-
-def app_dir_label(app_dir: str) -> str:
-    # Label values are limited to 63 safe characters: a path does not fit, its digest does.
-    return hashlib.sha256(app_dir.encode()).hexdigest()[:16]
-
-
-def with_ownership(
-    manifest: Mapping[str, Any], *, app: str, namespace: str, app_dir: str
-) -> dict[str, Any]:
-    out = copy.deepcopy(dict(manifest))
-    meta = out.setdefault("metadata", {})
-    labels = dict(meta.get("labels") or {})
-    labels.update(
-        {
-            MANAGED_BY: "sbkube",
-            APP_LABEL: app,
-            NAMESPACE_LABEL: namespace,
-            APP_DIR_LABEL: app_dir_label(app_dir),
-        }
-    )
-    meta["labels"] = labels
-    annotations = dict(meta.get("annotations") or {})
-    annotations[APP_DIR_ANNOTATION] = app_dir
-    meta["annotations"] = annotations
-    return out
-
-
-def owned_by(live: Mapping[str, Any], app: str, namespace: str) -> bool:
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    return (
-        labels.get(MANAGED_BY) == "sbkube"
-        and labels.get(APP_LABEL) == app
-        and labels.get(NAMESPACE_LABEL) == namespace
-    )
 
 
 def is_subset(desired: Any, live: Any) -> bool:
@@ -116,35 +74,6 @@ def change_for(action: ResourceAction, key: ObjectKey) -> ResourceChange:
 
 def _change(action: ResourceAction, m: Mapping[str, Any]) -> ResourceChange:
     return change_for(action, object_key(m))
-
-
-@dataclass
-class DesiredObject:
-    manifest: dict[str, Any]
-    source_file: str | None = None
-
-    @property
-    def key(self) -> ObjectKey:
-        return object_key(self.manifest)
-
-
-@dataclass
-class AppWork:
-    """Everything needed to apply one app, computed before anything is recorded."""
-
-    name: str
-    type: str  # helm | yaml
-    namespace: str
-    config: dict[str, Any]
-    depends_on: tuple[str, ...] = ()
-    objects: list[DesiredObject] = field(default_factory=list)
-    chart: ChartRef | None = None
-    release_name: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    wait: bool = False
-    timeout: str | None = None
-    chart_digest: str | None = None
-    """``sha256:<hex>`` of a local chart's files; None for a repository or OCI chart."""
 
 
 def live_resources(app: AppDeploymentRecord | None) -> dict[ObjectKey, ResourceRecord]:

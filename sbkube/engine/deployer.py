@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Cluster
-from sbkube.engine.apply import AppWork, apply_helm_app, apply_yaml_app
+from sbkube.engine.apply import apply_helm_app, apply_yaml_app
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.recovery import (
@@ -50,6 +50,7 @@ from sbkube.engine.runner import (
     check_concurrency,
     run_apps,
 )
+from sbkube.engine.work import AppWork
 from sbkube.model import AppType
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (

@@ -20,11 +20,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import STATUS_DEPLOYED, format_key, object_key
-from sbkube.manifests import fold_string_data, strip_volatile
+from sbkube.cluster.port import STATUS_DEPLOYED
+from sbkube.manifests import fold_string_data, format_key, object_key, strip_volatile
 
 if TYPE_CHECKING:
-    from sbkube.cluster.port import ChartRef, Cluster, ObjectKey, ReleaseInfo
+    from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+    from sbkube.manifests import ObjectKey
     from sbkube.state import HelmReleaseRecord
 
 _ABSENT: Any = object()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sbkube.cluster.port import ObjectKey
+from sbkube.manifests import ObjectKey
 from sbkube.model import ResourceAction
 from sbkube.state import AppDeploymentRecord, ResourceInput
 

@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster
-from sbkube.engine.apply import AppWork, DesiredObject, with_ownership
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
+from sbkube.engine.work import AppWork, DesiredObject, with_ownership
 from sbkube.errors import ClusterError, ConfigError
 from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope

@@ -26,14 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbkube.cluster.port import Cluster, HookInfo
-from sbkube.engine.apply import (
-    change_for,
-    helm_resource_inputs,
-    is_subset,
-    live_resources,
-    owned_by,
-)
+from sbkube.engine.apply import change_for, helm_resource_inputs, is_subset, live_resources
 from sbkube.engine.results import ResourceChange
+from sbkube.engine.work import owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest

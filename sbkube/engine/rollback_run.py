@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sbkube.cluster.port import Cluster, ObjectKey
+from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
 from sbkube.engine.deployer import open_database
 from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
@@ -35,6 +35,7 @@ from sbkube.engine.runner import (
     run_apps,
 )
 from sbkube.errors import RefusedError
+from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.state import (
     AppDeploymentRecord,

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sbkube.cluster.port import STATUS_UNINSTALLED, Cluster, ObjectKey
-from sbkube.engine.apply import change_for, live_resources, owned_by, record_release
+from sbkube.cluster.port import STATUS_UNINSTALLED, Cluster
+from sbkube.engine.apply import change_for, live_resources, record_release
 from sbkube.engine.deployer import open_database
 from sbkube.engine.recovery import locked_target
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
@@ -38,7 +38,9 @@ from sbkube.engine.runner import (
     check_concurrency,
     run_apps,
 )
+from sbkube.engine.work import owned_by
 from sbkube.errors import RefusedError
+from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import (

@@ -4,7 +4,7 @@
 (:meth:`DeploymentRepository.get_many`, plus one ``list`` and one ``get`` per target for
 the deployment just before the window, so the first deployment of a window has a diff
 too) and pairs each deployment with the previous one of the same target. The diffs are
-:func:`sbkube.engine.diff.diff_deployments`, the same data ``state diff`` prints.
+:func:`sbkube.engine.record_diff.diff_deployments`, the same data ``state diff`` prints.
 
 Everything that leaves this module has been through :func:`mask`: the store keeps secrets
 as ``sha256:`` digests only, and the report shows not even those, as ``state diff`` does.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sbkube.engine.diff import SECRET, Dumps, diff_deployments
+from sbkube.engine.record_diff import SECRET, Dumps, diff_deployments
 from sbkube.model import jsonable
 from sbkube.redaction import mask_digests
 from sbkube.state import DeploymentRecord, DeploymentRepository

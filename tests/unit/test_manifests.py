@@ -85,7 +85,7 @@ def test_place_sets_or_drops_the_namespace() -> None:
 
 def test_offline_list_knows_every_cluster_scoped_kind_the_local_api_server_serves() -> None:
     # The offline fallback (template) must agree with a current cluster's discovery.
-    from sbkube.cluster.apiserver.discovery import builtin_types
+    from sbkube.apiserver.discovery import builtin_types
 
     served = {t.kind for t in builtin_types() if not t.namespaced}
     assert served <= CLUSTER_SCOPED_KINDS

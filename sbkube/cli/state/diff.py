@@ -40,7 +40,7 @@ def diff_cmd(
       sbkube state diff latest~1 latest
       sbkube state diff dep-20261126-0851 latest --app redis -o json
     """
-    from sbkube.engine.diff import diff_deployments
+    from sbkube.engine.record_diff import diff_deployments
     from sbkube.state import DeploymentRepository
 
     repo = DeploymentRepository(open_db(ctx))

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from sbkube.cluster.helm import HelmClient
-from sbkube.cluster.port import ChartRef, object_key
+from sbkube.cluster.port import ChartRef
 from sbkube.errors import ClusterError
+from sbkube.manifests import object_key
 
 pytestmark = pytest.mark.helm
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import ChartRef, ReleaseInfo, object_key, strip_volatile
+from sbkube.cluster.port import ChartRef, ReleaseInfo, strip_volatile
 from sbkube.errors import ClusterError, ConfigError
+from sbkube.manifests import object_key
 
 pytestmark = pytest.mark.kube
 

@@ -16,12 +16,11 @@ from sbkube.cluster.port import (
     ChartRef,
     Cluster,
     ReleaseInfo,
-    format_key,
     is_cluster_scoped,
-    object_key,
     strip_volatile,
 )
 from sbkube.errors import ConfigError
+from sbkube.manifests import format_key, object_key
 
 
 def test_object_key_of_namespaced_object() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sbkube.cluster.port import object_key
 from sbkube.config import load_config, load_manifests
+from sbkube.manifests import object_key
 
 
 def test_no_namespace_is_defaulted_onto_any_cluster_scoped_kind(tmp_path: Path) -> None:

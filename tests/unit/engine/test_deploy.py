@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sbkube.engine import deploy
-from sbkube.engine.apply import APP_LABEL, MANAGED_BY
+from sbkube.engine.work import APP_LABEL, MANAGED_BY
 from sbkube.model import AppStatus, DeploymentStatus, ResourceAction, thaw
 from sbkube.state import DeploymentRepository
 

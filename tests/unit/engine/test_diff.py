@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sbkube.cli.output import render_diff as render_text
-from sbkube.engine.diff import SECRET, Dumps, diff_deployments, mask_secrets
+from sbkube.engine.record_diff import SECRET, Dumps, diff_deployments, mask_secrets
 from sbkube.errors import NotFoundError
 from sbkube.model import freeze
 from sbkube.redaction import digest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sbkube.engine.drift import changed_paths
+from sbkube.engine.status import changed_paths
 from sbkube.redaction import digest
 
 

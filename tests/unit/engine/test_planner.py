@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sbkube.engine import deploy
-from sbkube.engine.planner import LiveDiff, live_diff
+from sbkube.engine.live_diff import LiveDiff, live_diff
 
 pytestmark = pytest.mark.kube
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from sbkube.engine.diff import diff_deployments
+from sbkube.engine.record_diff import diff_deployments
 from sbkube.report.gather import Scope, gather, mask
 from sbkube.report.render import render
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput

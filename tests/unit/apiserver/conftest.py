@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
-CHARTS = Path(__file__).resolve().parents[3] / "fixtures" / "apiserver" / "charts"
+CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "apiserver" / "charts"
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sbkube.cluster.apiserver import defaults
-from sbkube.cluster.apiserver.controller import Controller
-from sbkube.cluster.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
-from sbkube.cluster.apiserver.faults import Faults
-from sbkube.cluster.apiserver.selectors import Predicate
-from sbkube.cluster.apiserver.store import Key, Store, clone
+from sbkube.apiserver import defaults
+from sbkube.apiserver.controller import Controller
+from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
+from sbkube.apiserver.faults import Faults
+from sbkube.apiserver.selectors import Predicate
+from sbkube.apiserver.store import Key, Store, clone
 
 Obj = dict[str, Any]
 
@@ -144,7 +144,7 @@ def parse_body(raw: bytes, content_type: str) -> Obj:
     """A request body as an object: JSON, YAML (apply patches) or a protobuf envelope."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/vnd.kubernetes.protobuf" or raw[:4] == b"k8s\x00":
-        from sbkube.cluster.apiserver import protobuf
+        from sbkube.apiserver import protobuf
 
         try:
             return protobuf.decode(raw)
@@ -349,7 +349,7 @@ class Api:
             ):
                 obj["status"] = live["status"]
         if manager is not None and not status_only:
-            from sbkube.cluster.apiserver import patch as patching
+            from sbkube.apiserver import patch as patching
 
             # Later applies must see who changed what, or they could not conflict with it.
             obj = patching.record_update(live, obj, manager)
@@ -459,7 +459,7 @@ class Api:
         force: bool = False,
     ) -> tuple[Obj, bool]:
         """Applies a patch; returns (object, created). Apply patches create missing objects."""
-        from sbkube.cluster.apiserver import patch as patching
+        from sbkube.apiserver import patch as patching
 
         media = content_type.split(";", 1)[0].strip().lower()
         if media == APPLY_PATCH_CBOR:

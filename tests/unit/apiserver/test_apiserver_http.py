@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
 pytestmark = pytest.mark.kube
 

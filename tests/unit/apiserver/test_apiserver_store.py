@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 from sbkube.errors import ClusterError, ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CM = {
     "apiVersion": "v1",
@@ -125,7 +125,7 @@ def test_a_second_server_on_the_same_file_is_refused(tmp_path: Path) -> None:
 
 def serve_process(path: Path, kubeconfig: Path, **env: str) -> subprocess.Popen[str]:
     code = (
-        "import sys; from pathlib import Path; from sbkube.cluster.apiserver import serve; "
+        "import sys; from pathlib import Path; from sbkube.apiserver import serve; "
         "sys.exit(serve(Path(sys.argv[1]), Path(sys.argv[2])))"
     )
     return subprocess.Popen(
@@ -228,7 +228,7 @@ def test_fail_on_spares_helm_release_secrets_and_deletes() -> None:
             "kind": "Secret",
             "metadata": {"name": "s", "annotations": {"meta.helm.sh/release-name": "rel"}},
         }
-        from sbkube.cluster.apiserver.resources import ApiError
+        from sbkube.apiserver.resources import ApiError
 
         with pytest.raises(ApiError) as failed:
             server.api.create(secrets, "default", owned)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sbkube.cluster.apiserver.patch import (
+from sbkube.apiserver.patch import (
     Conflict,
     PatchError,
     fields_v1,

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster, ObjectKey, format_key, object_key
-from sbkube.engine.apply import AppWork, live_resources, owned_by
+from sbkube.cluster.port import Cluster
+from sbkube.engine.apply import live_resources
 from sbkube.engine.deployer import open_database, prepare_apps
-from sbkube.engine.diff import Dumps
 from sbkube.engine.live import (
     comparable,
     inputs_reason,
@@ -38,8 +37,10 @@ from sbkube.engine.live import (
     without_nulls,
 )
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
+from sbkube.engine.record_diff import Dumps
 from sbkube.engine.recovery import cluster_name
-from sbkube.manifests import strip_volatile
+from sbkube.engine.work import AppWork, owned_by
+from sbkube.manifests import ObjectKey, format_key, object_key, strip_volatile
 from sbkube.model import Record
 from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves, store_form
 from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sbkube.cluster.apiserver import ApiServer
+from sbkube.apiserver import ApiServer
 
 pytestmark = pytest.mark.kube
 

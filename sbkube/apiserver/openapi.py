@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sbkube.cluster.apiserver.discovery import Registry, ResourceType
+from sbkube.apiserver.discovery import Registry, ResourceType
 
 INFO = {"title": "Kubernetes", "version": "v1.33.0"}
 

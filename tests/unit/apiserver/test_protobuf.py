@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sbkube.cluster.apiserver.protobuf import MAGIC, decode, is_protobuf
+from sbkube.apiserver.protobuf import MAGIC, decode, is_protobuf
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "protobuf"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "protobuf"
 
 # --- a tiny protobuf writer (the test side of the wire format) ---------------------------
 

@@ -22,19 +22,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sbkube.cluster.apiserver import openapi
-from sbkube.cluster.apiserver.discovery import ResourceType
-from sbkube.cluster.apiserver.resources import ApiError, bad_request, parse_body
-from sbkube.cluster.apiserver.selectors import (
+from sbkube.apiserver import openapi
+from sbkube.apiserver.discovery import ResourceType
+from sbkube.apiserver.resources import ApiError, bad_request, parse_body
+from sbkube.apiserver.selectors import (
     SelectorError,
     equality_value,
     field_selector,
     label_selector,
 )
-from sbkube.cluster.apiserver.store import Event, Watcher
+from sbkube.apiserver.store import Event, Watcher
 
 if TYPE_CHECKING:
-    from sbkube.cluster.apiserver import ApiServer
+    from sbkube.apiserver import ApiServer
 
 LOG_ENV_VAR = "SBKUBE_APISERVER_LOG"
 VERSION = {

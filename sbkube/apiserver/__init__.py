@@ -36,11 +36,11 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from sbkube.cluster.apiserver.controller import Controller
-from sbkube.cluster.apiserver.discovery import Registry
-from sbkube.cluster.apiserver.faults import UNREADY_ENV_VAR, Faults, names
-from sbkube.cluster.apiserver.resources import Api
-from sbkube.cluster.apiserver.store import Flusher, StateFile, Store, clone
+from sbkube.apiserver.controller import Controller
+from sbkube.apiserver.discovery import Registry
+from sbkube.apiserver.faults import UNREADY_ENV_VAR, Faults, names
+from sbkube.apiserver.resources import Api
+from sbkube.apiserver.store import Flusher, StateFile, Store, clone
 from sbkube.errors import ConfigError
 
 __all__ = ["ApiServer", "serve"]
@@ -92,7 +92,7 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         """Locks and loads the file, then serves in a daemon thread. Returns self."""
-        from sbkube.cluster.apiserver.handler import Server
+        from sbkube.apiserver.handler import Server
 
         if self._file is not None:
             self._file.acquire()
