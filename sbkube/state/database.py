@@ -51,7 +51,10 @@ Sessions are opened in ``sessions.py`` (the unit of work), never here and never 
 :attr:`write_engine` (writes: ``BEGIN IMMEDIATE`` on SQLite, after :attr:`write_turn`) and
 :attr:`single_read_engine` (one-statement reads, ``views.py``: no BEGIN/COMMIT on SQLite,
 a small autocommit pool on PostgreSQL), and says what a database error means
-(:meth:`describe_error`). :attr:`engines` lists every engine, for instrumentation.
+(:meth:`describe_error`). :attr:`engines` lists every engine, for instrumentation. The
+store's retry policy is here too: :func:`retried` runs idempotent work again on a fresh
+connection when the connection was lost (the migration on open, and every read and write
+through ``sessions.py``).
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
@@ -78,13 +82,35 @@ from sqlalchemy.pool import StaticPool
 
 from sbkube.errors import StateError, UsageError
 from sbkube.interrupts import shielded
-from sbkube.state.sessions import retried
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
 HEAD_REVISION = "0005"
 KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+#: A write that lost its connection is tried this many times in all, within this window.
+WRITE_TRIES = 3
+WRITE_RETRY_WINDOW = 10.0
+# What libpq/psycopg say when the server or the network dropped the connection (SQLAlchemy
+# does not recognise every one of them as a disconnect, e.g. idle_session_timeout's).
+_LOST_CONNECTION = (
+    "terminating connection",
+    "server closed the connection",
+    "connection is closed",
+    "connection not open",
+    "consuming input failed",
+    "could not receive data",
+    "could not send data",
+    "connection has been closed",
+    "connection is lost",
+    "ssl connection has been closed",
+    "the connection is bad",
+    "connection timed out",
+    "connection refused",
+    "no connection to the server",
+)
+
+T = TypeVar("T")
 #: A pooled PostgreSQL connection idle for longer than this is pinged before use.
 IDLE_PING_AFTER = 1.0
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
@@ -117,6 +143,35 @@ def _first_line(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
     msg = str(orig).strip().splitlines()
     return msg[0].strip() if msg else type(orig).__name__
+
+
+def lost_connection(err: BaseException | None) -> bool:
+    """Whether ``err`` (or the database error behind a StateError) says the connection to
+    the server was lost, so that the same work may be tried again on a fresh one."""
+    while err is not None and not isinstance(err, DBAPIError):
+        err = err.__cause__
+    if err is None:
+        return False
+    if err.connection_invalidated:
+        return True
+    text = str(err.orig).lower()
+    return any(fragment in text for fragment in _LOST_CONNECTION)
+
+
+def retried(call: Callable[[], T]) -> T:
+    """``call()``, tried again on a fresh connection when the connection was lost, at
+    most :data:`WRITE_TRIES` times within :data:`WRITE_RETRY_WINDOW` seconds (for
+    idempotent work: reads, the schema check and migration on open, updates)."""
+    deadline = time.monotonic() + WRITE_RETRY_WINDOW
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return call()
+        except StateError as err:
+            if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
+                raise
+        time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
 
 
 def _unwritable(path: Path) -> str | None:

@@ -14,7 +14,8 @@ locks, retention, transfer, the ORM-free ``views.py``) opens its transactions he
   SQLite, after this process's other writers), committed on success, rolled back on
   error;
 * :func:`run_write`: ``work(session, retry)`` in a write transaction, run again on a
-  fresh connection when the connection was lost (:func:`retried`);
+  fresh connection when the connection was lost (:func:`retried`, the store's retry
+  policy, defined with the store in ``database.py``);
 * :func:`retry_idempotent`: marks a read, or an update that sets what it sets, as safe to
   run again whole when its connection is lost.
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from sbkube.errors import StateError
 from sbkube.interrupts import shielded
+from sbkube.state.database import retried
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -49,30 +50,17 @@ if TYPE_CHECKING:
 
     from sbkube.state.database import DeploymentDatabase
 
+__all__ = [
+    "read_session",
+    "retried",
+    "retry_idempotent",
+    "run_write",
+    "single_read",
+    "write_session",
+]
+
 T = TypeVar("T")
 P = ParamSpec("P")
-
-#: A write that lost its connection is tried this many times in all, within this window.
-WRITE_TRIES = 3
-WRITE_RETRY_WINDOW = 10.0
-# What libpq/psycopg say when the server or the network dropped the connection (SQLAlchemy
-# does not recognise every one of them as a disconnect, e.g. idle_session_timeout's).
-_LOST_CONNECTION = (
-    "terminating connection",
-    "server closed the connection",
-    "connection is closed",
-    "connection not open",
-    "consuming input failed",
-    "could not receive data",
-    "could not send data",
-    "connection has been closed",
-    "connection is lost",
-    "ssl connection has been closed",
-    "the connection is bad",
-    "connection timed out",
-    "connection refused",
-    "no connection to the server",
-)
 
 # Session factories, made on a store's first session: sqlalchemy.orm is a sizeable import
 # that the ORM-free read path (``state list``, see views.py) never needs.
@@ -95,19 +83,6 @@ def _sessionmakers(
             if made is None:
                 made = _factories[db] = (sessionmaker(db.engine), sessionmaker(db.write_engine))
     return made
-
-
-def lost_connection(err: BaseException | None) -> bool:
-    """Whether ``err`` (or the database error behind a StateError) says the connection to
-    the server was lost, so that the same work may be tried again on a fresh one."""
-    while err is not None and not isinstance(err, DBAPIError):
-        err = err.__cause__
-    if err is None:
-        return False
-    if err.connection_invalidated:
-        return True
-    text = str(err.orig).lower()
-    return any(fragment in text for fragment in _LOST_CONNECTION)
 
 
 @contextmanager
@@ -163,22 +138,6 @@ def write_session(db: DeploymentDatabase) -> Iterator[Session]:
             raise StateError(db.describe_error(err)) from err
         finally:
             session.close()
-
-
-def retried(call: Callable[[], T]) -> T:
-    """``call()``, tried again on a fresh connection when the connection was lost, at
-    most :data:`WRITE_TRIES` times within :data:`WRITE_RETRY_WINDOW` seconds (for
-    idempotent work: reads, the schema check and migration on open, updates)."""
-    deadline = time.monotonic() + WRITE_RETRY_WINDOW
-    tries = 0
-    while True:
-        tries += 1
-        try:
-            return call()
-        except StateError as err:
-            if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
-                raise
-        time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
 
 
 def run_write(
