@@ -1,7 +1,7 @@
 """``sbkube diff``: what a deploy would change, object by object, against the live cluster.
 
 For every selected app, the objects a deploy would apply are compared with the live ones,
-field by field (``live.differences``: the fields a manifest sets, as kubectl apply and
+field by field (``compare.differences``: the fields a manifest sets, as kubectl apply and
 Helm's three-way merge see them), and each difference is shown as a unified diff of YAML
 with secrets masked, like helm-diff and ``kubectl diff``:
 
@@ -26,16 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, UpgradeRequest
 from sbkube.engine.apply import live_resources
+from sbkube.engine.compare import comparable, object_differences, project, without_nulls
 from sbkube.engine.deployer import open_database, prepare_apps
-from sbkube.engine.live import (
-    comparable,
-    inputs_reason,
-    object_differences,
-    project,
-    without_nulls,
-)
+from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.record_diff import Dumps
 from sbkube.engine.recovery import cluster_name
@@ -176,11 +171,13 @@ def _helm_diff(
             found = compare(current.manifest, live, secrets)
             return ("unchanged" if not found else f"upgrade: {_drift(found[0])}"), found
     planned: ReleaseInfo = cluster.as_dry_run().helm_upgrade_install(
-        work.chart,
-        release_name=work.release_name,
-        namespace=work.namespace,
-        values=work.values,
-        force_conflicts=current is not None and current.apply_method == "ssa",
+        UpgradeRequest(
+            work.chart,
+            release_name=work.release_name,
+            namespace=work.namespace,
+            values=work.values,
+            force_conflicts=current is not None and current.apply_method == "ssa",
+        )
     )
     manifests = list(planned.manifest)
     if current is None:
