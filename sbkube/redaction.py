@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from sbkube.errors import ConfigError
+from sbkube.keyfiles import key_path, read_or_create_key
 from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
 
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
@@ -103,43 +103,7 @@ def canonical_json(value: Any) -> str:
 
 
 def _key_file() -> Path:
-    return _key_path(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
-
-
-@functools.lru_cache(maxsize=16)
-def _key_path(xdg_config_home: str | None, _home: str | None) -> Path:
-    # Cached by the variables it depends on: every Redactor asks for the key.
-    base = xdg_config_home or str(Path.home() / ".config")
-    return Path(base) / "sbkube" / "digest.key"
-
-
-_FILE_KEYS: dict[str, bytes] = {}
-
-
-def _read_or_create_key(path: Path) -> bytes:
-    cached = _FILE_KEYS.get(str(path))
-    if cached is not None:
-        return cached
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        import tempfile  # only on the first run of a user: kept off `state list`'s imports
-
-        # Written whole under a private temporary name, then linked into place: the key
-        # file never exists half-written, and of two first runs at once one key wins
-        # (link fails on the other, which then reads the winner's).
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".digest-key-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32).hex().encode() + b"\n")
-            with suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    key = path.read_bytes().strip()
-    if not key:
-        raise ConfigError(f"digest key file {path} is empty: remove it or set {DIGEST_KEY_ENV}")
-    _FILE_KEYS[str(path)] = key
-    return key
+    return key_path("digest.key")
 
 
 def digest_key() -> bytes:
@@ -147,7 +111,7 @@ def digest_key() -> bytes:
     env = os.environ.get(DIGEST_KEY_ENV)
     if env:
         return env.encode()
-    return _read_or_create_key(_key_file())
+    return read_or_create_key(_key_file(), DIGEST_KEY_ENV)
 
 
 def _plain_sha256(value: Any) -> str:

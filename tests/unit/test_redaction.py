@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sbkube import keyfiles
 from sbkube import redaction as r
 
 SECRET_ALPHABET = "GHJKLMNPQRSTVWXZghjklmnpqrstvwxz"
@@ -52,7 +53,7 @@ def test_digest_key_from_env_else_a_private_key_file(
     path = tmp_path / "cfg" / "sbkube" / "digest.key"
     assert path.read_bytes().strip() == key and len(key) == 64
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    r._FILE_KEYS.clear()
+    keyfiles.forget()
     assert r.digest_key() == key  # read back, not replaced
 
 
