@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README walkthrough: deploy twice, diff, roll back — on the in-memory cluster and a
+# The walkthrough (docs/walkthrough.md): deploy twice, diff, roll back — on the in-memory cluster and a
 # throwaway SQLite store. Prints each command and its real output.
 # Stops at the first command that fails (exit code of that command).
 set -euo pipefail

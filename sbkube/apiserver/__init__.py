@@ -5,7 +5,8 @@ discovery, OpenAPI, and create/get/list/watch/update/patch/delete of the built-i
 current Kubernetes and of the kinds that stored CustomResourceDefinitions declare. Helm v4
 and kubectl 1.33 work against it unmodified, through a kubeconfig it writes; Helm keeps its
 releases there as Secrets, as on any cluster. With a path, the objects live in a JSON file,
-written atomically in the background; the file is locked while served.
+written atomically in the background, and every write is journaled before it is answered
+(so a kill -9 loses nothing acknowledged); the file is locked while served.
 
 Honest limits. It is an API server without a cluster behind it:
 
@@ -37,10 +38,10 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from sbkube.apiserver.controller import Controller
-from sbkube.apiserver.discovery import Registry
+from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry
 from sbkube.apiserver.faults import UNREADY_ENV_VAR, Faults, names
 from sbkube.apiserver.resources import Api
-from sbkube.apiserver.store import Flusher, StateFile, Store, clone
+from sbkube.apiserver.store import Flusher, Journal, Key, Obj, StateFile, Store, clone
 from sbkube.errors import ConfigError
 
 __all__ = ["ApiServer", "serve"]
@@ -72,7 +73,16 @@ class ApiServer:
         self.store = Store()
         self.registry = Registry()
         self._file = StateFile(self.path) if self.path is not None else None
-        self._flusher = Flusher(self.store, self._file) if self._file is not None else None
+        self._journal = (
+            Journal(self.path.with_name(self.path.name + ".journal"))
+            if self.path is not None
+            else None
+        )
+        self._flusher = (
+            Flusher(self.store, self._file, self._journal)
+            if self._file is not None and self._journal is not None
+            else None
+        )
         self.api = Api(self.store, self.registry, self.controller, self.faults, self.flush)
         self._httpd: Any = None
         self._thread: threading.Thread | None = None
@@ -115,13 +125,14 @@ class ApiServer:
         return self
 
     def _load(self) -> None:
-        if self._file is not None:
+        replayed = False
+        if self._file is not None and self._journal is not None:
             version, objects = self._file.read()
             # CRDs first, so the objects of their kinds find their storage keys.
             crds = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
             for crd in crds:
                 self.registry.set_crd(crd["metadata"]["name"], crd)
-            placed = []
+            placed: dict[tuple[Key, str, str], Obj] = {}
             for obj in objects:
                 key = self.api.storage_key(obj)
                 if key is None:
@@ -129,11 +140,33 @@ class ApiServer:
                         f"{self._file.path}: object {obj.get('apiVersion')}/{obj.get('kind')} "
                         f"{obj['metadata']['name']!r} has a kind this server does not serve"
                     )
-                placed.append((key, obj))
-            self.store.load(version, placed)
+                namespace = str(obj["metadata"].get("namespace") or "")
+                placed[(key, namespace, obj["metadata"]["name"])] = obj
+            # Then what was acknowledged after that snapshot.
+            for record in self._journal.read(version):
+                where = (record["key"], str(record["namespace"]), str(record["name"]))
+                if record["type"] == "DELETED":
+                    placed.pop(where, None)
+                else:
+                    placed[where] = record["object"]
+                version = int(record["rv"])
+                replayed = True
+            for crd in crds:
+                if ((CRD_GROUP, CRD_PLURAL), "", crd["metadata"]["name"]) not in placed:
+                    self.registry.set_crd(crd["metadata"]["name"], None)
+            self.store.load(version, [(key, obj) for (key, _, _), obj in placed.items()])
+        if self._journal is not None:
+            self._journal.deferring = True
+            self.store.journal = self._journal
         self.api.bootstrap()
+        if self._journal is not None:
+            self._journal.deferring = False
         # The namespaces every cluster starts with are not a change to save.
         self.store.dirty.clear()
+        if replayed and self._flusher is not None:
+            # Fold the journal into the file now: it may end in a torn line, which the next
+            # append must not follow.
+            self._flusher.flush()
 
     def stop(self) -> None:
         """Saves the file and stops serving; idempotent."""

@@ -324,6 +324,7 @@ class Registry:
         self._lock = threading.Lock()
         self._builtin = builtin_types()
         self._crds: dict[str, list[ResourceType]] = {}
+        self._crd_docs: dict[str, Mapping[str, Any]] = {}
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -341,14 +342,26 @@ class Registry:
         for rtype in sorted(types, key=lambda t: _version_priority(t.version)):
             by_key.setdefault(rtype.key, rtype)
         self._by_key = by_key
+        crd_versions: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        for crd in self._crd_docs.values():
+            spec = crd.get("spec") or {}
+            plural = str((spec.get("names") or {}).get("plural") or "")
+            for version in spec.get("versions") or ():
+                if isinstance(version, Mapping) and version.get("name"):
+                    crd_versions[(str(spec.get("group") or ""), str(version["name"]), plural)] = (
+                        version
+                    )
+        self._crd_versions = crd_versions
 
     def set_crd(self, name: str, crd: Mapping[str, Any] | None) -> None:
         """Registers (or, with None, removes) the kinds of the CRD called ``name``."""
         with self._lock:
             if crd is None:
                 self._crds.pop(name, None)
+                self._crd_docs.pop(name, None)
             else:
                 self._crds[name] = crd_types(crd)
+                self._crd_docs[name] = crd
             self._rebuild()
 
     def resource(self, group: str, version: str, plural: str) -> ResourceType | None:
@@ -356,6 +369,11 @@ class Registry:
 
     def for_kind(self, api_version: str, kind: str) -> ResourceType | None:
         return self._by_kind.get((api_version, kind))
+
+    def crd_version(self, rtype: ResourceType) -> Mapping[str, Any] | None:
+        """The entry of ``spec.versions`` that declares a custom ``rtype`` (its schema and
+        subresources), or None for a built-in kind."""
+        return self._crd_versions.get((rtype.group, rtype.version, rtype.plural))
 
     def for_key(self, key: tuple[str, str]) -> ResourceType | None:
         """The preferred-version resource type of a storage key."""

@@ -291,7 +291,9 @@ class Handler(BaseHTTPRequestHandler):
         status_only = sub == "status"
         ns = namespace or ""
         self.counted = f"{_verb(method, name, watch, self.headers)} {rtype.plural}"
-        if method in ("GET", "HEAD") and name is None:
+        if sub == "scale" and name is not None:
+            self._scale(rtype, ns, name, dry_run)
+        elif method in ("GET", "HEAD") and name is None:
             if watch:
                 self._watch(rtype, namespace)
             else:
@@ -345,6 +347,23 @@ class Handler(BaseHTTPRequestHandler):
                         "details": {**self._details(rtype, name),
                                     "uid": final["metadata"].get("uid")},
                     })  # fmt: skip
+        else:
+            message = "the server does not allow this method on the requested resource"
+            raise ApiError(405, "MethodNotAllowed", message)
+
+    def _scale(self, rtype: ResourceType, namespace: str, name: str, dry_run: bool) -> None:
+        api = self.server.app.api
+        if self.command in ("GET", "HEAD"):
+            self._json(200, api.get_scale(rtype, namespace, name))
+        elif self.command == "PUT":
+            body = parse_body(self.raw, self.headers.get("Content-Type", ""))
+            self._json(200, api.write_scale(rtype, namespace, name, lambda _: body,
+                                            dry_run=dry_run, manager=self._manager()))  # fmt: skip
+        elif self.command == "PATCH":
+            content_type = self.headers.get("Content-Type", "")
+            scaled = api.patch_scale(rtype, namespace, name, content_type, self.raw,
+                                     dry_run=dry_run, manager=self._manager())  # fmt: skip
+            self._json(200, scaled)
         else:
             message = "the server does not allow this method on the requested resource"
             raise ApiError(405, "MethodNotAllowed", message)

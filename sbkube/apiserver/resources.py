@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sbkube.apiserver import defaults
+from sbkube.apiserver import defaults, scale
 from sbkube.apiserver.controller import Controller
 from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
 from sbkube.apiserver.faults import Faults
@@ -87,6 +87,16 @@ def _details(rtype: ResourceType, name: str) -> Obj:
 def not_found(rtype: ResourceType, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{rtype.qualified} "{name}" not found',
                     _details(rtype, name))  # fmt: skip
+
+
+def _conflict(rtype: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        _details(rtype, name),
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -431,14 +441,7 @@ class Api:
             if live is None:
                 raise not_found(rtype, name)
             if wanted_version and wanted_version != live["metadata"]["resourceVersion"]:
-                raise ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object '
-                    "has been modified; please apply your changes to the latest version and "
-                    "try again",
-                    _details(rtype, name),
-                )
+                raise _conflict(rtype, name)
             return self._write(
                 rtype, obj, live, dry_run=dry_run, status_only=status_only, manager=manager
             )
@@ -518,6 +521,97 @@ class Api:
             )
 
         return self._guarded(action)
+
+    # The scale subresource ------------------------------------------------------------------
+
+    def _scale_paths(self, rtype: ResourceType, name: str) -> scale.ScalePaths:
+        if not rtype.custom:
+            return scale.BUILTIN
+        paths = scale.crd_paths(self.registry.crd_version(rtype))
+        if paths is None:
+            raise not_found(rtype, name)
+        return paths
+
+    def get_scale(self, rtype: ResourceType, namespace: str, name: str) -> Obj:
+        """The object's Scale (autoscaling/v1)."""
+        return scale.view(self.get(rtype, namespace, name), self._scale_paths(rtype, name))
+
+    def write_scale(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        change: Callable[[Obj], Any],
+        *,
+        dry_run: bool = False,
+        manager: str | None = None,
+    ) -> Obj:
+        """Sets the replicas of the Scale that ``change`` makes of the current one (a PUT's
+        body, or the current Scale patched); returns the new Scale."""
+        paths = self._scale_paths(rtype, name)
+
+        def action() -> tuple[Obj, bool]:
+            live = self.store.get(rtype.key, namespace, name)
+            if live is None:
+                raise not_found(rtype, name)
+            wanted = change(scale.view(live, paths))
+            if not isinstance(wanted, dict):
+                raise bad_request("a Scale must be an object")
+            if wanted.get("kind") not in (None, "Scale"):
+                raise bad_request(f"the object is a {wanted['kind']}, not a Scale")
+            version = (wanted.get("metadata") or {}).get("resourceVersion")
+            if version and version != live["metadata"]["resourceVersion"]:
+                raise _conflict(rtype, name)
+            replicas = (wanted.get("spec") or {}).get("replicas", 0)
+            if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                    f"{json.dumps(replicas)}: must be greater than or equal to 0",
+                    {"name": name, "group": "autoscaling", "kind": "Scale"},
+                )
+            obj = scale.write(clone(live), paths.spec_replicas, replicas)
+            return self._write(rtype, obj, live, dry_run=dry_run, manager=manager)
+
+        return scale.view(self._guarded(action)[0], paths)
+
+    def patch_scale(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        raw: bytes,
+        *,
+        dry_run: bool = False,
+        manager: str | None = None,
+    ) -> Obj:
+        """A patch of the Scale (kubectl scale sends a merge patch of spec.replicas)."""
+        from sbkube.apiserver import patch as patching
+
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
+            raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {media!r}")
+        try:
+            document: Any = json.loads(raw) if media != APPLY_PATCH else parse_body(raw, media)
+        except ValueError:
+            raise bad_request("the patch is not valid JSON") from None
+
+        def change(current: Obj) -> Any:
+            try:
+                if media == JSON_PATCH:
+                    if not isinstance(document, list):
+                        raise bad_request("a JSON patch must be a list of operations")
+                    return patching.json_patch(current, document)
+                if not isinstance(document, dict):
+                    raise bad_request("a merge patch must be an object")
+                # A Scale has no lists: merge, strategic and apply patches all merge.
+                return patching.merge_patch(current, document)
+            except patching.PatchError as err:
+                raise ApiError(422, "Invalid", str(err), _details(rtype, name)) from None
+
+        return self.write_scale(rtype, namespace, name, change, dry_run=dry_run, manager=manager)
 
     def delete(
         self, rtype: ResourceType, namespace: str, name: str, *, dry_run: bool = False

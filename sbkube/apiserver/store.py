@@ -12,9 +12,12 @@ to the queues of matching watchers.
 
 The state file (``{"format": 2, "resource_version": N, "objects": [...]}``) is written
 atomically (temp file, fsync, os.replace) by a background flusher at most every
-``FLUSH_INTERVAL`` seconds after a change, and on ``flush()``; never once per object. While a
-process serves a file it holds an fcntl lock on ``FILE.lock``, which names the pid, URL and
-command, so a second server on the same file is refused with one line that says where to go.
+``FLUSH_INTERVAL`` seconds after a change, and on ``flush()``; never once per object. Each
+change is first appended to ``FILE.journal`` (before it is made, so before it is answered),
+which the next load replays and each save compacts: the file and its journal never hold less
+than what was acknowledged, whenever the process dies. While a process serves a file it holds
+an fcntl lock on ``FILE.lock``, which names the pid, URL and command, so a second server on
+the same file is refused with one line that says where to go.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class Store:
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._watchers: set[Watcher] = set()
         self.dirty = threading.Event()
+        # Set by a server with a file: every change is appended there before it is made.
+        self.journal: Journal | None = None
 
     # Reads (callers hold self.lock for consistency across calls, or accept one-call views).
 
@@ -143,19 +148,23 @@ class Store:
         """Stores ``obj`` (which already carries its new resourceVersion) and publishes it."""
         namespace = _namespace_of(obj)
         name = obj["metadata"]["name"]
+        event = Event(int(obj["metadata"]["resourceVersion"]), event_type, key, namespace, obj)
+        if self.journal is not None:
+            self.journal.append(event)
         self._objects.setdefault(key, {}).setdefault(namespace, {})[name] = obj
-        self._publish(Event(int(obj["metadata"]["resourceVersion"]), event_type, key,
-                            namespace, obj))  # fmt: skip
+        self._publish(event)
 
     def remove(self, key: Key, obj: Obj) -> None:
         """Removes the object ``obj`` names; ``obj`` is its final state, with a new version."""
         namespace = _namespace_of(obj)
+        event = Event(int(obj["metadata"]["resourceVersion"]), "DELETED", key, namespace, obj)
+        if self.journal is not None:
+            self.journal.append(event)
         names = self._objects.get(key, {}).get(namespace, {})
         names.pop(obj["metadata"]["name"], None)
         if not names:
             self._objects.get(key, {}).pop(namespace, None)
-        self._publish(Event(int(obj["metadata"]["resourceVersion"]), "DELETED", key,
-                            namespace, obj))  # fmt: skip
+        self._publish(event)
 
     def load(self, resource_version: int, objects: Iterable[tuple[Key, Obj]]) -> None:
         with self.lock:
@@ -320,21 +329,153 @@ class StateFile:
                 raise
 
 
-class Flusher:
-    """Writes the store to its file in the background, at most every FLUSH_INTERVAL seconds."""
+class Journal:
+    """``FILE.journal``: every change since the last snapshot, one JSON line each.
 
-    def __init__(self, store: Store, state_file: StateFile) -> None:
+    A change is appended (one ``write`` of the whole line, straight to the file, no buffer
+    in this process) before the store makes it, so before the client hears of it: a process
+    killed at any moment leaves every acknowledged change in the snapshot or the journal.
+    Per-write fsync is not done (it would cost every write a disk flush); a crash of the
+    machine itself can lose the writes since the last snapshot, which is fsynced.
+
+    Lines are ``{"rv": N, "type": "ADDED"|"MODIFIED"|"DELETED", "key": [group, plural],
+    "namespace": ns, "name": name, "object": {...}}`` (no object for DELETED). Replay skips
+    lines at or below the snapshot's resourceVersion (a snapshot written, the journal not yet
+    compacted) and a torn last line (a write cut short by the kill, so never acknowledged).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        # While True, changes wait in _pending for the first real one: the namespaces every
+        # cluster starts with are no write to save, yet once there is one, kube-system's
+        # uid (the cluster's identity) must outlive a kill as well.
+        self.deferring = False
+        self._pending: list[Event] = []
+
+    def append(self, event: Event) -> None:
+        """Writes one change (caller holds the store lock)."""
+        if self.deferring:
+            self._pending.append(event)
+            return
+        pending, self._pending = self._pending, []
+        for earlier in pending:
+            self._write(earlier)
+        self._write(event)
+
+    def _write(self, event: Event) -> None:
+        record: dict[str, Any] = {
+            "rv": event.resource_version,
+            "type": event.type,
+            "key": list(event.key),
+            "namespace": event.namespace,
+            "name": event.obj["metadata"]["name"],
+        }
+        if event.type != "DELETED":
+            record["object"] = event.obj
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def mark(self) -> int:
+        """The journal's length now: what a snapshot taken now holds (caller holds the lock)."""
+        try:
+            return os.stat(self.path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def compact(self, mark: int) -> None:
+        """Drops the first ``mark`` bytes, which a written snapshot holds (caller holds the
+        store lock, so nothing is appended meanwhile). The rest is written to a temp file
+        that replaces the journal, so a kill midway leaves one or the other whole."""
+        self._pending.clear()  # the snapshot holds them
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(mark)
+                rest = handle.read()
+        except FileNotFoundError:
+            return
+        self.close()
+        if not rest:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(rest)
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def read(self, after: int) -> list[dict[str, Any]]:
+        """The journal's changes above resourceVersion ``after``, in order."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise ConfigError(
+                f"{self.path}: cannot read the memory cluster journal: {err}"
+            ) from None
+        # The piece after the last newline is empty, or a write that a kill cut short (and
+        # so never answered): it is left out.
+        complete = raw.split(b"\n")[:-1]
+        records = []
+        for number, line in enumerate(complete, 1):
+            try:
+                record = json.loads(line)
+                rv = int(record["rv"])
+                if record["type"] != "DELETED" and not isinstance(record.get("object"), dict):
+                    raise ValueError("no object")
+                key = record["key"]
+                record["key"] = (str(key[0]), str(key[1]))
+            except (ValueError, KeyError, TypeError, IndexError) as err:
+                raise ConfigError(
+                    f"{self.path}: line {number} is not a journal record ({err}); "
+                    "move the journal away to open the cluster as of its last snapshot"
+                ) from None
+            if rv > after:
+                records.append(record)
+        return records
+
+
+class Flusher:
+    """Writes the store to its file in the background, at most every FLUSH_INTERVAL seconds,
+    then drops from the journal what the file now holds."""
+
+    def __init__(self, store: Store, state_file: StateFile, journal: Journal) -> None:
         self._store = store
         self._file = state_file
+        self._journal = journal
         self._stopping = threading.Event()
         self._last_duration = 0.0
+        # One flush at a time: an older snapshot must never replace a newer one.
+        self._flushing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="apiserver-flush", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def flush(self) -> None:
-        self._file.write(self._store.snapshot())
+        with self._flushing:
+            with self._store.lock:
+                snapshot = self._store.snapshot()
+                mark = self._journal.mark()
+            self._file.write(snapshot)
+            with self._store.lock:
+                self._journal.compact(mark)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -363,3 +504,4 @@ class Flusher:
             self._thread.join(timeout=10)
         if pending:
             self.flush()
+        self._journal.close()

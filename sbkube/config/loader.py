@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
-from sbkube.config.messages import describe, key_text, one_line, suggest, validation_error
+from sbkube.config.messages import validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
@@ -37,6 +37,7 @@ from sbkube.config.schema import (
     dns1123_label_problem,
 )
 from sbkube.errors import ConfigError
+from sbkube.messages import describe, key_text, one_line, suggest
 
 __all__ = ["LoadedConfig", "load_config"]
 

@@ -12,9 +12,9 @@ import heapq
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 
-from sbkube.config.messages import suggest
 from sbkube.config.schema import SbkubeConfig
 from sbkube.errors import ConfigError
+from sbkube.messages import suggest
 
 
 def deploy_order(config: SbkubeConfig, shown: str) -> tuple[str, ...]:

@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from sbkube import yamlio
-from sbkube.config.messages import dotted, one_line
 from sbkube.errors import ConfigError
+from sbkube.messages import dotted, one_line
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # Far above any real config or manifest, far below what an alias bomb expands to.

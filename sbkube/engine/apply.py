@@ -3,7 +3,7 @@
 YAML apps (kapp-style): every object carries sbkube's ownership labels; the live objects
 are read before applying (one LIST per kind and namespace) so each is recorded as
 ``create``, ``update`` or ``unchanged`` (unchanged = every field the manifest sets already
-has that value live, compared on the redacted form so Secrets compare by digest), and
+has that value live: ``compare.matches``, the one comparison), and
 those that change go to the cluster in one server-side apply (field manager ``sbkube``).
 Pruning lists, per kind the app recorded before, the live objects that carry this app's
 ownership labels (one label-selector LIST per kind); those the desired set no longer has
@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo
+from sbkube.engine.compare import matches
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
     namespace_key,
@@ -42,7 +43,6 @@ from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import (
     learn_manifests,
     manifest_checksum,
-    redact_manifest,
     secret_leaves,
     store_form,
 )
@@ -50,21 +50,6 @@ from sbkube.state import AppDeploymentRecord, ResourceInput, ResourceRecord
 
 if TYPE_CHECKING:
     from sbkube.state import AppHandle
-
-
-def is_subset(desired: Any, live: Any) -> bool:
-    """True when every field ``desired`` sets has the same value in ``live``."""
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
-            k in live and is_subset(v, live[k]) for k, v in desired.items()
-        )
-    if isinstance(desired, list | tuple):
-        return (
-            isinstance(live, list | tuple)
-            and len(desired) == len(live)
-            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
-        )
-    return bool(desired == live)
 
 
 def change_for(action: ResourceAction, key: ObjectKey) -> ResourceChange:
@@ -122,7 +107,7 @@ def apply_yaml_app(
         stored = fold_string_data(obj.manifest)
         if before is None:
             action = ResourceAction.CREATE
-        elif is_subset(redact_manifest(stored), redact_manifest(before)):
+        elif matches(stored, before):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE

@@ -1,11 +1,5 @@
-"""What sbkube would apply against what the cluster holds: field differences, and whether a
-Helm release needs an upgrade at all.
-
-Comparisons read a manifest as a set of fields it asks for (as ``kubectl apply`` and Helm's
-three-way merge do): a field the manifest does not set is the server's business (defaults,
-status, labels another tool added), so only the fields it sets are compared, and a field set
-to null or to an empty map or list asks for nothing the server must keep. Secrets are
-compared as the server stores them (``stringData`` folded into ``data``).
+"""Whether a Helm release needs an upgrade at all (live objects compared with
+:mod:`sbkube.engine.compare`, the one comparison).
 
 :func:`upgrade_reason` is the test of ``deploy`` for a Helm app, after ``helmfile apply``:
 the release's current revision is kept when it is ``deployed``, was made from the same
@@ -17,116 +11,16 @@ manifest is never compared, so a chart that renders random values does not churn
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import STATUS_DEPLOYED
-from sbkube.manifests import fold_string_data, format_key, object_key, strip_volatile
+from sbkube.engine.compare import object_differences
+from sbkube.manifests import format_key, object_key
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
-    from sbkube.manifests import ObjectKey
     from sbkube.state import HelmReleaseRecord
-
-_ABSENT: Any = object()
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, Mapping | list | tuple) and not value)
-
-
-def path_join(prefix: str, key: str | int) -> str:
-    """``spec.replicas``, ``containers[0]``, ``annotations['helm.sh/hook']``."""
-    if isinstance(key, int):
-        return f"{prefix}[{key}]"
-    if not key or any(c in key for c in ".[]'/ "):
-        return f"{prefix}[{key!r}]"
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _same_scalar(desired: Any, live: Any) -> bool:
-    # True == 1 in Python; a manifest's true is not a server's 1.
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live
-    return bool(desired == live)
-
-
-def differences(desired: Any, live: Any, prefix: str = "") -> list[str]:
-    """The paths of the fields ``desired`` sets that ``live`` does not hold as set."""
-    if desired is None:
-        return []  # null sets nothing
-    if live is _ABSENT or live is None:
-        return [] if _empty(desired) else [prefix or "."]
-    if isinstance(desired, Mapping):
-        if not isinstance(live, Mapping):
-            return [prefix or "."]
-        found: list[str] = []
-        for key, value in desired.items():
-            found += differences(value, live.get(key, _ABSENT), path_join(prefix, str(key)))
-        return found
-    if isinstance(desired, list | tuple):
-        if not isinstance(live, list | tuple) or len(desired) != len(live):
-            return [prefix or "."]
-        found = []
-        for index, (d, v) in enumerate(zip(desired, live, strict=True)):
-            found += differences(d, v, path_join(prefix, index))
-        return found
-    return [] if _same_scalar(desired, live) else [prefix or "."]
-
-
-def project(live: Any, desired: Any) -> Any:
-    """``live`` cut down to the fields ``desired`` sets, so that a unified diff of the two
-    shows the differences :func:`differences` finds and none of the server's own fields."""
-    if isinstance(desired, Mapping) and isinstance(live, Mapping):
-        out = {}
-        for key, value in desired.items():
-            if key in live:
-                out[key] = project(live[key], value)
-            elif _empty(value):
-                out[key] = value  # asks for nothing: not a difference to show
-        return out
-    same_length = isinstance(live, list | tuple) and len(live) == len(desired)
-    if isinstance(desired, list | tuple) and same_length:
-        return [project(v, d) for v, d in zip(live, desired, strict=True)]
-    return live
-
-
-def without_nulls(value: Any) -> Any:
-    """``value`` without the map entries set to null (they ask for nothing)."""
-    if isinstance(value, Mapping):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [without_nulls(v) for v in value]
-    return value
-
-
-def comparable(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """A manifest as compared with its live object: as the server stores it (a Secret's
-    ``stringData`` folded), without server-written fields, and without
-    ``metadata.namespace``, which the object's key already matched (a kind the offline
-    list does not know to be cluster-scoped gets one the server drops)."""
-    out = strip_volatile(fold_string_data(manifest))
-    meta = dict(out.get("metadata") or {})
-    meta.pop("namespace", None)
-    out["metadata"] = meta
-    return out
-
-
-def object_differences(
-    manifests: Sequence[Mapping[str, Any]], live: Mapping[ObjectKey, dict[str, Any] | None]
-) -> list[tuple[Mapping[str, Any], dict[str, Any] | None, list[str]]]:
-    """``(manifest, live object, differing paths)`` for each manifest whose live object is
-    missing (paths ``["."]``) or differs."""
-    found: list[tuple[Mapping[str, Any], dict[str, Any] | None, list[str]]] = []
-    for manifest in manifests:
-        obj = live.get(object_key(manifest))
-        if obj is None:
-            found.append((manifest, None, ["."]))
-            continue
-        paths = differences(comparable(manifest), obj)
-        if paths:
-            found.append((manifest, obj, paths))
-    return found
 
 
 def normalised_values(values: Mapping[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """``sbkube diff``: what a deploy would change, object by object, against the live cluster.
 
 For every selected app, the objects a deploy would apply are compared with the live ones,
-field by field (``live.differences``: the fields a manifest sets, as kubectl apply and
+field by field (``compare.differences``: the fields a manifest sets, as kubectl apply and
 Helm's three-way merge see them), and each difference is shown as a unified diff of YAML
 with secrets masked, like helm-diff and ``kubectl diff``:
 
@@ -28,13 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import live_resources
-from sbkube.engine.live import (
-    comparable,
-    inputs_reason,
-    object_differences,
-    project,
-    without_nulls,
-)
+from sbkube.engine.compare import comparable, object_differences, project, without_nulls
+from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.prepare import prepare_apps
 from sbkube.engine.record_diff import Dumps

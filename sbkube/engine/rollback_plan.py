@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbkube.cluster.port import Cluster, HookInfo
-from sbkube.engine.apply import change_for, helm_resource_inputs, is_subset, live_resources
+from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
+from sbkube.engine.compare import matches
 from sbkube.engine.results import ResourceChange
 from sbkube.engine.work import owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction, thaw
-from sbkube.redaction import is_digest, is_secret_manifest, redact_manifest
+from sbkube.redaction import is_digest, is_secret_manifest
 from sbkube.state import AppDeploymentRecord, DeploymentRecord, DeploymentRepository
 
 
@@ -280,7 +281,7 @@ def _yaml_plan(
         state = thaw(res.current_state)
         if live is None:
             action = ResourceAction.CREATE
-        elif is_subset(state, redact_manifest(live)):
+        elif matches(state, live, digests=True):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE

@@ -2,8 +2,8 @@
 
 For every app, the target's last successful recording of it (``last_successful_app``) is
 the reference: each resource it left in place is read live through the cluster port and
-its recorded fields compared with the live ones (``is_subset``, on the redacted form, so
-Secrets compare by digest); for a Helm app the release's current revision must also be
+its recorded fields compared with the live ones (``compare.differences``, digest-aware:
+the record keeps secrets as digests); for a Helm app the release's current revision must also be
 the recorded one, in the ``deployed`` state. An app is
 
 * ``in-sync``: every recorded object exists with every recorded field unchanged;
@@ -18,19 +18,18 @@ Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from sbkube.cluster.port import STATUS_DEPLOYED, STATUS_UNINSTALLED, Cluster
 from sbkube.engine.apply import live_resources
+from sbkube.engine.compare import differences
 from sbkube.engine.results import TargetResult
 from sbkube.engine.target import StoreArg, Target
 from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
-from sbkube.redaction import is_digest, redact_manifest
 from sbkube.state import AppDeploymentRecord
 
 
@@ -113,40 +112,6 @@ class DriftReport(TargetResult[AppDrift]):
         return any(a.state in (DriftState.DRIFTED, DriftState.MISSING) for a in self.apps)
 
 
-def changed_paths(desired: Any, live: Any, path: str = "") -> list[str]:
-    """Paths (``spec.replicas``, ``spec.containers[0].image``) where a field ``desired``
-    sets differs in ``live``: the ``is_subset`` comparison, saying where it fails."""
-    if isinstance(desired, Mapping):
-        if not isinstance(live, Mapping):
-            return [path or "."]
-        out: list[str] = []
-        for key, value in desired.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in live:
-                out.append(sub)
-            else:
-                out += changed_paths(value, live[key], sub)
-        return out
-    if isinstance(desired, list | tuple):
-        if not isinstance(live, list | tuple) or len(desired) != len(live):
-            return [path or "."]
-        out = []
-        for index, (d, v) in enumerate(zip(desired, live, strict=True)):
-            out += changed_paths(d, v, f"{path}[{index}]")
-        return out
-    if desired == live:
-        return []
-    # A recorded value that holds a secret's digest (values scrubbed from a rendered
-    # manifest) cannot be compared with plain text, except when it is the digest of it.
-    if isinstance(desired, str) and "sha256:" in desired:
-        if is_digest(desired) and isinstance(live, str):
-            from sbkube.redaction import digest
-
-            return [] if digest(live) == desired else [path]
-        return []
-    return [path or "."]
-
-
 def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None) -> AppDrift:
     """One app's drift against its last successful recording (None: never recorded)."""
     if recorded is None:
@@ -184,7 +149,7 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
             )
             continue
         desired = thaw(res.current_state) if res.current_state is not None else {}
-        paths = tuple(changed_paths(desired, redact_manifest(live)))
+        paths = tuple(differences(desired, live, digests=True))
         state = DriftState.DRIFTED if paths else DriftState.IN_SYNC
         objects.append(ObjectDrift(api_version, kind, namespace or None, obj_name, state, paths))
     states = [o.state for o in objects] + ([release.state] if release is not None else [])

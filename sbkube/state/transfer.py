@@ -21,13 +21,25 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import selectinload
 
 from sbkube.errors import UsageError
+from sbkube.messages import describe, describe_value, error_line, error_text, first_error
 from sbkube.model import (
     AppStatus,
     AppType,
@@ -113,48 +125,141 @@ def export_deployments(
 # -- import ------------------------------------------------------------------------------
 
 
-class _Bad(Exception):
-    """A field of a line is missing or malformed (turned into a UsageError with file:line)."""
-
-
-def _get(obj: Mapping[str, Any], key: str, where: str, kind: Any, *, optional: bool = False) -> Any:
-    if key not in obj or obj[key] is None:
-        if optional:
-            return None
-        raise _Bad(f"{where}{key}: missing")
-    value = obj[key]
-    if kind is int and isinstance(value, bool):
-        raise _Bad(f"{where}{key}: expected an integer, got {value!r}")
-    if not isinstance(value, kind):
-        name = getattr(kind, "__name__", str(kind))
-        raise _Bad(f"{where}{key}: expected {name}, got {type(value).__name__}")
-    return value
-
-
-def _enum(obj: Mapping[str, Any], key: str, where: str, enum: type[StrEnum]) -> str:
-    value = _get(obj, key, where, str)
-    try:
-        return str(enum(value))
-    except ValueError:
-        allowed = ", ".join(str(m) for m in enum)
-        raise _Bad(f"{where}{key}: {value!r} is not one of {allowed}") from None
-
-
-def _time(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
-    value = _get(obj, key, where, str, optional=optional)
+def _utc_time(value: Any) -> Any:
+    """An ISO 8601 string with a time zone, as an aware UTC datetime."""
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected str, got {describe(value)}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _Bad(f"{where}{key}: {value!r} is not an ISO 8601 time") from None
+        raise ValueError(f"{describe_value(value)} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
-        raise _Bad(f"{where}{key}: {value!r} has no time zone")
+        raise ValueError(f"{describe_value(value)} has no time zone")
     return parsed.astimezone(UTC)
 
 
-def _json(obj: Mapping[str, Any], key: str) -> Any:
-    return obj.get(key)
+def _not_future(value: datetime | None) -> datetime | None:
+    if value is not None and value > utcnow() + CLOCK_SKEW:
+        raise ValueError(f"{value.isoformat()} is more than a day in the future")
+    return value
+
+
+def _deployment_id(value: str | None) -> str | None:
+    if value is not None and not is_deployment_id(value):
+        raise ValueError(
+            f"{describe_value(value)} is not a deployment id (dep-YYYYMMDD-HHMMSS-xxxxxx)"
+        )
+    return value
+
+
+_Time = Annotated[datetime, BeforeValidator(_utc_time)]
+_DeploymentTime = Annotated[_Time, AfterValidator(_not_future)]
+_DeploymentId = Annotated[StrictStr, AfterValidator(_deployment_id)]
+
+
+class _Line(BaseModel):
+    """One object of an exported line: the JSON types as they are exported (no coercion:
+    ``"2"`` is not a revision), unknown keys ignored (a newer sbkube may add some), JSON
+    columns (snapshots, configs, metadata) taken as they are."""
+
+    # An enum field is not strict (``Field(strict=False)``): it takes the JSON string.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, use_enum_values=True)
+
+
+class _ResourceLine(_Line):
+    api_version: StrictStr
+    kind: StrictStr
+    name: StrictStr
+    namespace: StrictStr | None = None
+    action: Annotated[ResourceAction, Field(strict=False)]
+    previous_state: dict[str, Any] | None = None
+    current_state: dict[str, Any] | None = None
+    checksum: StrictStr | None = None
+    source_file: StrictStr | None = None
+    hook: StrictStr | None = None
+
+
+class _ReleaseLine(_Line):
+    release_name: StrictStr
+    namespace: StrictStr
+    chart: StrictStr
+    chart_version: StrictStr | None = None
+    app_version: StrictStr | None = None
+    revision: StrictInt
+    values: dict[str, Any] | None = None
+    status: StrictStr
+    chart_digest: StrictStr | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {**self.model_dump(), "values": self.values or {}}
+
+
+class _AppLine(_Line):
+    name: StrictStr
+    type: Annotated[AppType, Field(strict=False)]
+    namespace: StrictStr | None = None
+    status: Annotated[AppStatus, Field(strict=False)]
+    error_message: StrictStr | None = None
+    config: Any = None
+    metadata: Any = None
+    rollback_info: Any = None
+    started_at: _Time
+    finished_at: _Time | None = None
+    resources: list[_ResourceLine] | None = None
+    helm_releases: list[_ReleaseLine] | None = None
+
+    def row(self) -> dict[str, Any]:
+        row = self.model_dump(exclude={"metadata", "resources", "helm_releases"})
+        return {**row, "app_metadata": self.metadata}
+
+
+class _DeploymentLine(_Line):
+    deployment_id: _DeploymentId
+    cluster: StrictStr
+    namespace: StrictStr
+    app_dir: StrictStr | None = None
+    config_file: StrictStr | None = None
+    command: Annotated[Command, Field(strict=False)]
+    command_args: list[Any] | None = None
+    dry_run: StrictBool
+    status: Annotated[DeploymentStatus, Field(strict=False)]
+    error_message: StrictStr | None = None
+    config_snapshot: Any = None
+    sources_snapshot: Any = None
+    sbkube_version: StrictStr
+    operator: StrictStr | None = None
+    host: StrictStr | None = None
+    pid: StrictInt | None = None
+    started_at: _DeploymentTime
+    finished_at: _DeploymentTime | None = None
+    rollback_target_id: _DeploymentId | None = None
+    apps: list[_AppLine] | None = None
+
+    @model_validator(mode="after")
+    def _app_names_unique(self) -> _DeploymentLine:
+        names: set[str] = set()
+        for i, app in enumerate(self.apps or ()):
+            if app.name in names:
+                raise ValueError(f"apps[{i}].name: app {app.name!r} appears twice")
+            names.add(app.name)
+        return self
+
+    def row(self) -> dict[str, Any]:
+        return {**self.model_dump(exclude={"apps"}), "command_args": self.command_args or []}
+
+
+#: How an import words what pydantic finds: in JSON's terms, as the export writes them.
+_EXPECTED = {
+    "string_type": "str",
+    "int_type": "int",
+    "bool_type": "bool",
+    "list_type": "list",
+    "dict_type": "dict",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+}
 
 
 @dataclass(frozen=True)
@@ -167,99 +272,26 @@ class _Parsed:
         return str(self.deployment["deployment_id"])
 
 
-def _parse(item: Any) -> _Parsed:
-    if not isinstance(item, Mapping):
-        raise _Bad(f"expected a JSON object, got {type(item).__name__}")
-    dep = {
-        "deployment_id": _get(item, "deployment_id", "", str),
-        "cluster": _get(item, "cluster", "", str),
-        "namespace": _get(item, "namespace", "", str),
-        "app_dir": _get(item, "app_dir", "", str, optional=True),
-        "config_file": _get(item, "config_file", "", str, optional=True),
-        "command": _enum(item, "command", "", Command),
-        "command_args": _get(item, "command_args", "", list, optional=True) or [],
-        "dry_run": _get(item, "dry_run", "", bool),
-        "status": _enum(item, "status", "", DeploymentStatus),
-        "error_message": _get(item, "error_message", "", str, optional=True),
-        "config_snapshot": _json(item, "config_snapshot"),
-        "sources_snapshot": _json(item, "sources_snapshot"),
-        "sbkube_version": _get(item, "sbkube_version", "", str),
-        "operator": _get(item, "operator", "", str, optional=True),
-        "host": _get(item, "host", "", str, optional=True),
-        "pid": _get(item, "pid", "", int, optional=True),
-        "started_at": _time(item, "started_at", ""),
-        "finished_at": _time(item, "finished_at", "", optional=True),
-        "rollback_target_id": _get(item, "rollback_target_id", "", str, optional=True),
-    }
-    for key in ("deployment_id", "rollback_target_id"):
-        value = dep[key]
-        if value is not None and not is_deployment_id(value):
-            shown = repr(value) if len(value) <= 40 else repr(value[:37] + "...")
-            raise _Bad(f"{key}: {shown} is not a deployment id (dep-YYYYMMDD-HHMMSS-xxxxxx)")
-    horizon = utcnow() + CLOCK_SKEW
-    for key in ("started_at", "finished_at"):
-        if dep[key] is not None and dep[key] > horizon:
-            raise _Bad(f"{key}: {dep[key].isoformat()} is more than a day in the future")
-    apps = []
-    names: set[str] = set()
-    for i, app in enumerate(_get(item, "apps", "", list, optional=True) or []):
-        w = f"apps[{i}]."
-        if not isinstance(app, Mapping):
-            raise _Bad(f"apps[{i}]: expected a JSON object")
-        row = {
-            "name": _get(app, "name", w, str),
-            "type": _enum(app, "type", w, AppType),
-            "namespace": _get(app, "namespace", w, str, optional=True),
-            "status": _enum(app, "status", w, AppStatus),
-            "error_message": _get(app, "error_message", w, str, optional=True),
-            "config": _json(app, "config"),
-            "app_metadata": _json(app, "metadata"),
-            "rollback_info": _json(app, "rollback_info"),
-            "started_at": _time(app, "started_at", w),
-            "finished_at": _time(app, "finished_at", w, optional=True),
-        }
-        if row["name"] in names:
-            raise _Bad(f"{w}name: app {row['name']!r} appears twice")
-        names.add(row["name"])
-        resources = []
-        for j, res in enumerate(_get(app, "resources", w, list, optional=True) or []):
-            rw = f"{w}resources[{j}]."
-            if not isinstance(res, Mapping):
-                raise _Bad(f"{w}resources[{j}]: expected a JSON object")
-            resources.append(
-                {
-                    "api_version": _get(res, "api_version", rw, str),
-                    "kind": _get(res, "kind", rw, str),
-                    "name": _get(res, "name", rw, str),
-                    "namespace": _get(res, "namespace", rw, str, optional=True),
-                    "action": _enum(res, "action", rw, ResourceAction),
-                    "previous_state": _get(res, "previous_state", rw, dict, optional=True),
-                    "current_state": _get(res, "current_state", rw, dict, optional=True),
-                    "checksum": _get(res, "checksum", rw, str, optional=True),
-                    "source_file": _get(res, "source_file", rw, str, optional=True),
-                    "hook": _get(res, "hook", rw, str, optional=True),
-                }
-            )
-        releases = []
-        for j, rel in enumerate(_get(app, "helm_releases", w, list, optional=True) or []):
-            hw = f"{w}helm_releases[{j}]."
-            if not isinstance(rel, Mapping):
-                raise _Bad(f"{w}helm_releases[{j}]: expected a JSON object")
-            releases.append(
-                {
-                    "release_name": _get(rel, "release_name", hw, str),
-                    "namespace": _get(rel, "namespace", hw, str),
-                    "chart": _get(rel, "chart", hw, str),
-                    "chart_version": _get(rel, "chart_version", hw, str, optional=True),
-                    "app_version": _get(rel, "app_version", hw, str, optional=True),
-                    "revision": _get(rel, "revision", hw, int),
-                    "values": _get(rel, "values", hw, dict, optional=True) or {},
-                    "status": _get(rel, "status", hw, str),
-                    "chart_digest": _get(rel, "chart_digest", hw, str, optional=True),
-                }
-            )
-        apps.append((row, resources, releases))
-    return _Parsed(dep, apps)
+def _parse(item: Any, shown: str) -> _Parsed:
+    """One line's object, validated, as the rows to insert; a bad one raises a UsageError
+    naming ``shown`` (``file:line``), the field and what is wrong."""
+    if isinstance(item, Mapping) and not isinstance(item, dict):
+        item = dict(item)
+    try:
+        line = _DeploymentLine.model_validate(item)
+    except ValidationError as err:
+        first = first_error(err)
+        text = error_text(first, missing="missing", expected=_EXPECTED)
+        raise UsageError(error_line(shown, first["loc"], text)) from None
+    apps = [
+        (
+            app.row(),
+            [res.model_dump() for res in app.resources or ()],
+            [rel.row() for rel in app.helm_releases or ()],
+        )
+        for app in line.apps or ()
+    ]
+    return _Parsed(line.row(), apps)
 
 
 def _items(
@@ -273,30 +305,30 @@ def _items(
     seen: set[str] = set()
     wanted: dict[str, int] = {}  # rollback target -> first line that names it
     for lineno, line in enumerate(lines, start=1):
-        try:
-            if isinstance(line, str):
-                if not line.strip():
-                    continue
-                try:
-                    item: Any = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise _Bad(f"invalid JSON ({err.msg} at column {err.colno})") from None
-            else:
-                item = line
-            parsed = _parse(item)
-            target = parsed.deployment["rollback_target_id"]
-            if (
-                target is not None
-                and target not in seen
-                and target not in wanted
-                and (in_store is None or not in_store(target))
-            ):
-                wanted[target] = lineno
-            seen.add(parsed.deployment_id)
-            wanted.pop(parsed.deployment_id, None)
-            yield lineno, parsed
-        except _Bad as err:
-            raise UsageError(f"{source}:{lineno}: {err}") from None
+        shown = f"{source}:{lineno}"
+        if isinstance(line, str):
+            if not line.strip():
+                continue
+            try:
+                item: Any = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UsageError(
+                    f"{shown}: invalid JSON ({err.msg} at column {err.colno})"
+                ) from None
+        else:
+            item = line
+        parsed = _parse(item, shown)
+        target = parsed.deployment["rollback_target_id"]
+        if (
+            target is not None
+            and target not in seen
+            and target not in wanted
+            and (in_store is None or not in_store(target))
+        ):
+            wanted[target] = lineno
+        seen.add(parsed.deployment_id)
+        wanted.pop(parsed.deployment_id, None)
+        yield lineno, parsed
     if wanted:
         target, lineno = min(wanted.items(), key=lambda kv: kv[1])
         raise UsageError(

@@ -197,3 +197,85 @@ def test_an_object_in_a_missing_namespace_is_refused(kube) -> None:
         "apply", "--server-side", "-f", "-", stdin=manifest(namespace="nowhere"), check=False
     )
     assert 'namespaces "nowhere" not found' in refused.stderr
+
+
+def test_kubectl_scale_sets_the_replicas_through_the_scale_subresource(kube) -> None:
+    kube.kubectl("apply", "-f", "-", stdin=manifest())
+    scaled = kube.kubectl("scale", "deployment", "web", "--replicas=5")
+    assert "deployment.apps/web scaled" in scaled.stdout
+    deployment = kube.get("deployment", "web")
+    assert deployment["spec"]["replicas"] == 5
+    assert deployment["metadata"]["generation"] == 2
+    # The readiness controller follows the new count.
+    assert deployment["status"]["readyReplicas"] == 5
+
+    # --current-replicas reads the Scale first and writes it back with its resourceVersion.
+    kube.kubectl("scale", "deployment", "web", "--current-replicas=5", "--replicas=1")
+    assert kube.get("deployment", "web")["spec"]["replicas"] == 1
+    refused = kube.kubectl(
+        "scale", "deployment", "web", "--current-replicas=5", "--replicas=2", check=False
+    )
+    assert refused.returncode == 1
+    assert kube.get("deployment", "web")["spec"]["replicas"] == 1
+
+
+def test_the_scale_subresource_answers_a_scale(kube) -> None:
+    kube.kubectl("apply", "-f", "-", stdin=manifest())
+    path = "/apis/apps/v1/namespaces/default/deployments/web/scale"
+    code, answer = kube.http("GET", path)
+    assert code == 200
+    assert answer["kind"] == "Scale"
+    assert answer["apiVersion"] == "autoscaling/v1"
+    assert answer["spec"] == {"replicas": 2}
+    assert answer["status"] == {"replicas": 2, "selector": "app=web"}
+
+    answer["spec"]["replicas"] = 3
+    code, answer = kube.http("PUT", path, answer)
+    assert (code, answer["spec"]["replicas"]) == (200, 3)
+    # The resourceVersion it was read at is stale now.
+    stale = {**answer, "metadata": {**answer["metadata"], "resourceVersion": "1"}}
+    code, refused = kube.http("PUT", path, stale)
+    assert (code, refused["reason"]) == (409, "Conflict")
+
+    code, refused = kube.http(
+        "PATCH", path, {"spec": {"replicas": -1}}, "application/merge-patch+json"
+    )
+    assert (code, refused["reason"]) == (422, "Invalid")
+    assert "spec.replicas: Invalid value: -1" in refused["message"]
+    assert kube.get("deployment", "web")["spec"]["replicas"] == 3
+
+    code, missing = kube.http("GET", "/apis/apps/v1/namespaces/default/deployments/nope/scale")
+    assert (code, missing["reason"]) == (404, "NotFound")
+
+
+SCALABLE_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: pools.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: pools, singular: pool, kind: Pool}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+      subresources:
+        status: {}
+        scale:
+          specReplicasPath: .spec.size
+          statusReplicasPath: .status.size
+          labelSelectorPath: .status.selector
+"""
+
+
+def test_kubectl_scale_a_custom_resource_at_the_paths_its_crd_names(kube) -> None:
+    kube.kubectl("apply", "-f", "-", stdin=SCALABLE_CRD)
+    pool = "apiVersion: example.com/v1\nkind: Pool\nmetadata: {name: p}\nspec: {size: 1}\n"
+    kube.kubectl("apply", "-f", "-", stdin=pool)
+    kube.kubectl("scale", "pool", "p", "--replicas=4")
+    assert kube.get("pool", "p")["spec"] == {"size": 4}

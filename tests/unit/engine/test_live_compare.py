@@ -11,15 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sbkube.cluster.port import ChartRef, ReleaseInfo
-from sbkube.engine.live import (
-    chart_name_of,
-    chart_reason,
-    comparable,
-    differences,
-    normalised_values,
-    project,
-    without_nulls,
-)
+from sbkube.engine.compare import comparable, differences, project, without_nulls
+from sbkube.engine.live import chart_name_of, chart_reason, normalised_values
 from sbkube.state import HelmReleaseRecord
 
 DEPLOYMENT = {

@@ -25,7 +25,7 @@ from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import strip_volatile
 from sbkube.engine import deploy
-from sbkube.engine.apply import is_subset
+from sbkube.engine.compare import matches
 from sbkube.model import AppStatus, DeploymentStatus, ResourceAction
 from sbkube.redaction import redact_manifest
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceRecord
@@ -223,7 +223,7 @@ def assert_matches_live(rec: ResourceRecord, live: dict[str, Any] | None) -> Non
     compared redacted: the record never holds their plain text)."""
     assert live is not None, rec.name
     assert rec.current_state is not None
-    assert is_subset(redact_manifest(dict(rec.current_state)), redact_manifest(live)), rec.name
+    assert matches(redact_manifest(dict(rec.current_state)), redact_manifest(live)), rec.name
 
 
 def test_records_match_what_kubectl_reports_for_each_action(
@@ -279,8 +279,8 @@ def test_records_match_what_kubectl_reports_for_each_action(
     for kind, name in (("ConfigMap", "cm-01"), ("Service", "svc-01"), ("Secret", "creds")):
         previous = rec[(kind, name)].previous_state
         assert previous is not None
-        assert is_subset(redact_manifest(dict(previous)), redact_manifest(before[name]))
-        assert is_subset(redact_manifest(strip_volatile(before[name])), redact_manifest(previous))
+        assert matches(redact_manifest(dict(previous)), redact_manifest(before[name]))
+        assert matches(redact_manifest(strip_volatile(before[name])), redact_manifest(previous))
     assert rec[("ConfigMap", "cm-01")].previous_state["data"] == {"index": "1"}  # type: ignore[index]
     secret_json = json.dumps(
         [rec[("Secret", "creds")].current_state, rec[("Secret", "creds")].previous_state],
@@ -298,7 +298,7 @@ def test_records_match_what_kubectl_reports_for_each_action(
         assert r.action == ResourceAction.DELETE and r.current_state is None
         assert r.source_file == "objs.yaml"
         assert r.previous_state is not None
-        assert is_subset(redact_manifest(dict(r.previous_state)), redact_manifest(before[name]))
+        assert matches(redact_manifest(dict(r.previous_state)), redact_manifest(before[name]))
         assert kube.live(kind.lower(), name) is None
     assert "s3cret" not in json.dumps(rec[("Secret", "creds")].previous_state, default=str)
     assert rec[("ConfigMap", "cm-01")].action == ResourceAction.UNCHANGED

@@ -248,3 +248,56 @@ def lines_of_one(db: DeploymentDatabase) -> str:
     return next(
         dump_line(d) for d in export_deployments(db) if d["apps"] and d["apps"][0]["resources"]
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("apps", 9), "copy", r"apps\[2\]\.name: app 'web' appears twice"),
+        (("apps", 0), [1], r"apps\[0\]: expected a JSON object, got a list"),
+        (("cluster",), None, "cluster: expected str, got null"),
+        (("pid",), True, "pid: expected int, got boolean true"),
+        (("dry_run",), "yes", "dry_run: expected bool, got str 'yes'"),
+        (("command",), "zap", "command: 'zap' is not one of 'deploy', "),
+        (("deployment_id",), "x" * 5000, r"deployment_id: 'xxx.*\.\.\. is not a deployment id"),
+        (("apps", 0, "started_at"), 5, r"apps\[0\]\.started_at: expected str, got int 5"),
+        (
+            ("apps", 0, "resources", 0, "current_state"),
+            [1],
+            r"apps\[0\]\.resources\[0\]\.current_state: expected dict, got a list",
+        ),
+    ],
+)
+def test_a_bad_field_is_one_line_naming_the_file_line_and_field(
+    db: DeploymentDatabase, path: tuple[str | int, ...], value: Any, message: str
+) -> None:
+    item = json.loads(lines_of_one(db))
+    target = item
+    for key in path[:-1]:
+        target = target[key]
+    if value == "copy":
+        target.append(json.loads(json.dumps(target[0])))
+    else:
+        target[path[-1]] = value
+    with pytest.raises(UsageError, match=rf"^h\.jsonl:1: {message}") as err:
+        check_lines([json.dumps(item)], source="h.jsonl")
+    assert "\n" not in str(err.value) and len(str(err.value)) < 200
+    assert err.value.exit_code == 2
+
+
+def test_unknown_keys_are_ignored(db: DeploymentDatabase, tmp_path: Path) -> None:
+    # An export from a newer sbkube may carry fields this one does not know.
+    item = json.loads(lines_of_one(db))
+    item["from_the_future"] = {"x": 1}
+    item["apps"][0]["resources"][0]["also_new"] = 1
+    other = DeploymentDatabase(tmp_path / "other.db")
+    try:
+        assert import_deployments(other, [json.dumps(item)]).imported == 1
+        (back,) = export_deployments(other)
+        assert "from_the_future" not in back
+        resource = back["apps"][0]["resources"][0]
+        assert resource == {
+            k: v for k, v in item["apps"][0]["resources"][0].items() if k != "also_new"
+        }
+    finally:
+        other.close()
