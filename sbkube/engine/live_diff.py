@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, UpgradeRequest
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import comparable, object_differences, project, without_nulls
 from sbkube.engine.live import inputs_reason
@@ -172,11 +172,13 @@ def _helm_diff(
             found = compare(current.manifest, live, secrets)
             return ("unchanged" if not found else f"upgrade: {_drift(found[0])}"), found
     planned: ReleaseInfo = cluster.as_dry_run().helm_upgrade_install(
-        work.chart,
-        release_name=work.release_name,
-        namespace=work.namespace,
-        values=work.values,
-        force_conflicts=current is not None and current.apply_method == "ssa",
+        UpgradeRequest(
+            work.chart,
+            release_name=work.release_name,
+            namespace=work.namespace,
+            values=work.values,
+            force_conflicts=current is not None and current.apply_method == "ssa",
+        )
     )
     manifests = list(planned.manifest)
     if current is None:

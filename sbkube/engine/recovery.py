@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sbkube.cluster.port import ReleaseStatus
 from sbkube.errors import ClusterError
 from sbkube.model import UNFINISHED, AppStatus, utcnow
 from sbkube.state import list_deployments
@@ -42,9 +43,9 @@ Notify = Callable[[str], None]
 # Helm stamps a revision with its client's clock, the store with ours: allow for rounding.
 _CLOCK_SLACK = timedelta(seconds=2)
 _SETTLED_STATUS = {
-    "deployed": AppStatus.SUCCESS,
-    "superseded": AppStatus.SUCCESS,
-    "failed": AppStatus.FAILED,
+    ReleaseStatus.DEPLOYED: AppStatus.SUCCESS,
+    ReleaseStatus.SUPERSEDED: AppStatus.SUCCESS,
+    ReleaseStatus.FAILED: AppStatus.FAILED,
 }
 
 
@@ -135,11 +136,8 @@ def recover_pending_releases(
         if status is None or not status.pending:
             continue
         history = cluster.helm_history(name, namespace)
-        good = [
-            r.revision
-            for r in history
-            if r.revision < status.revision and r.status in ("deployed", "superseded")
-        ]
+        settled = (ReleaseStatus.DEPLOYED, ReleaseStatus.SUPERSEDED)
+        good = [r.revision for r in history if r.revision < status.revision and r.status in settled]
         if good:
             target = max(good)
             cluster.helm_rollback(name, namespace, target)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sbkube.cluster.port import STATUS_DEPLOYED, STATUS_UNINSTALLED, Cluster
+from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import differences
 from sbkube.engine.results import TargetResult
@@ -118,16 +118,16 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
         return AppDrift(name, None, None, DriftState.NOT_DEPLOYED, None)
     rel = recorded.helm_release
     wanted = live_resources(recorded)
-    if not wanted and (rel is None or rel.status == STATUS_UNINSTALLED):
+    if not wanted and (rel is None or rel.status == ReleaseStatus.UNINSTALLED):
         return AppDrift(
             name, recorded.type, recorded.namespace, DriftState.NOT_DEPLOYED, recorded.deployment_id
         )
     release: ReleaseDrift | None = None
     if rel is not None:
         live_rel = cluster.helm_status(rel.release_name, rel.namespace)
-        if live_rel is None or live_rel.status == STATUS_UNINSTALLED:
+        if live_rel is None or live_rel.status == ReleaseStatus.UNINSTALLED:
             rel_state = DriftState.MISSING
-        elif live_rel.revision != rel.revision or live_rel.status != STATUS_DEPLOYED:
+        elif live_rel.revision != rel.revision or live_rel.status != ReleaseStatus.DEPLOYED:
             rel_state = DriftState.DRIFTED
         else:
             rel_state = DriftState.IN_SYNC

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sbkube.cluster.port import STATUS_UNINSTALLED, Cluster
+from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import change_for, live_resources, record_release
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange, TargetResult
 from sbkube.engine.runner import (
@@ -102,7 +102,7 @@ def plan_uninstall(
             changes.append(change_for(ResourceAction.DELETE, key))
         if app_type == "helm" and release_name is not None:
             info = cluster.helm_status(release_name, app_ns)
-            if info is None or info.status == STATUS_UNINSTALLED:
+            if info is None or info.status == ReleaseStatus.UNINSTALLED:
                 if not changes:
                     continue
                 info = None
@@ -139,10 +139,10 @@ def _remove_app(
     if plan.action == "helm-uninstall":
         assert plan.release_name is not None
         info = cluster.helm_status(plan.release_name, plan.namespace)
-        if info is not None and info.status != STATUS_UNINSTALLED:
+        if info is not None and info.status != ReleaseStatus.UNINSTALLED:
             values: dict[str, Any] = cluster.helm_get_values(plan.release_name, plan.namespace)
             cluster.helm_uninstall(plan.release_name, plan.namespace, keep_history=True)
-            gone = replace(info, status=STATUS_UNINSTALLED)
+            gone = replace(info, status=ReleaseStatus.UNINSTALLED)
             record_release(handle, gone, values)
             release = ReleaseChange(
                 action="uninstall",
@@ -152,7 +152,7 @@ def _remove_app(
                 chart_version=info.chart_version,
                 from_revision=info.revision,
                 to_revision=None,
-                status=STATUS_UNINSTALLED,
+                status=ReleaseStatus.UNINSTALLED,
             )
     inputs: list[ResourceInput] = []
     for change in plan.changes:

@@ -22,7 +22,7 @@ import yaml
 
 from sbkube.cluster.helm import HelmClient, upgrade_install_argv
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import ChartRef, strip_volatile
+from sbkube.cluster.port import ChartRef, UpgradeRequest, strip_volatile
 from sbkube.cluster.process import VALUES_FROM_STDIN, values_json
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engine"
@@ -67,9 +67,7 @@ def leave_pending(
     try:
         argv = upgrade_install_argv(
             cluster.helm.binary,
-            chart,
-            release_name=release,
-            namespace=namespace,
+            UpgradeRequest(chart, release_name=release, namespace=namespace),
             values_file=VALUES_FROM_STDIN,
             flags=cluster.helm.flags,
         )

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from sbkube.cluster.port import UpgradeRequest
 from sbkube.engine import deploy, rollback
 from sbkube.engine.recovery import recover_orphans, recover_pending_releases
 from sbkube.model import AppStatus, DeploymentStatus
@@ -150,7 +151,9 @@ def test_pending_install_that_never_deployed_is_uninstalled(db, cluster, shop, k
 
 
 def test_recover_pending_releases_leaves_healthy_releases_alone(cluster, shop):
-    cluster.helm_upgrade_install(_chart(shop), release_name="cache", namespace="shop", values={})
+    cluster.helm_upgrade_install(
+        UpgradeRequest(_chart(shop), release_name="cache", namespace="shop", values={})
+    )
     assert recover_pending_releases(cluster, [("cache", "shop"), ("absent", "shop")]) == []
     assert cluster.release("cache", "shop").revision == 1
 
@@ -203,7 +206,9 @@ def test_an_interrupt_stops_the_deployment_and_releases_the_lock(db, helm, shop)
 def test_helm_pending_lists_exactly_the_pending_releases(cluster, shop, kit):
     """Recovery asks `helm list --pending` once per namespace instead of every release."""
     chart = _chart(shop)
-    cluster.helm_upgrade_install(chart, release_name="healthy", namespace="shop", values={})
+    cluster.helm_upgrade_install(
+        UpgradeRequest(chart, release_name="healthy", namespace="shop", values={})
+    )
     kit.leave_pending(cluster, chart, "cache", "shop", {"greeting": "x"})
 
     assert cluster.helm_pending("shop") == ["cache"]
