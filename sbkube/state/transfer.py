@@ -55,6 +55,7 @@ from sbkube.state.identity import is_deployment_id
 from sbkube.state.records import DeploymentRecord
 from sbkube.state.rows import deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+from sbkube.state.sessions import read_session, write_session
 
 EXPORT_BATCH = 200
 #: How far in the future an imported time may lie (clocks of two machines disagree a
@@ -112,7 +113,7 @@ def export_deployments(
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with db._read_session() as session:
+        with read_session(db) as session:
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
@@ -353,7 +354,7 @@ def check_lines(
 
 
 def _exists(db: DeploymentDatabase, deployment_id: str) -> bool:
-    with db._read_session() as session:
+    with read_session(db) as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == deployment_id)
         ).scalar_one_or_none()
@@ -390,7 +391,7 @@ def import_deployments(
 
 
 def _write(db: DeploymentDatabase, parsed: _Parsed) -> bool:
-    with db._write_session() as session:
+    with write_session(db) as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == parsed.deployment_id)
         ).scalar_one_or_none()
