@@ -18,13 +18,25 @@ if TYPE_CHECKING:
     from sbkube.cluster.kube import KubeCluster
     from sbkube.cluster.kubectl import KubectlClient
     from sbkube.cluster.memory import MemoryCluster
-    from sbkube.cluster.port import PENDING_STATUSES, ChartRef, Cluster, ReleaseInfo, strip_volatile
+    from sbkube.cluster.port import (
+        PENDING_STATUSES,
+        ChartRef,
+        Cluster,
+        ReleaseInfo,
+        ReleaseStatus,
+        TemplateRequest,
+        UpgradeRequest,
+        strip_volatile,
+    )
     from sbkube.manifests import ObjectKey, object_key
 
 _EXPORTS: dict[str, str] = {
     "Cluster": "port",
     "ChartRef": "port",
     "ReleaseInfo": "port",
+    "ReleaseStatus": "port",
+    "TemplateRequest": "port",
+    "UpgradeRequest": "port",
     "ObjectKey": "port",
     "object_key": "port",
     "strip_volatile": "port",
@@ -45,6 +57,9 @@ __all__ = [
     "MemoryCluster",
     "ObjectKey",
     "ReleaseInfo",
+    "ReleaseStatus",
+    "TemplateRequest",
+    "UpgradeRequest",
     "object_key",
     "strip_volatile",
 ]

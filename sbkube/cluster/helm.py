@@ -30,15 +30,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sbkube import yamlio
 from sbkube.cluster.port import (
-    STATUS_DEPLOYED,
     ChartRef,
     HookInfo,
     ReleaseInfo,
+    ReleaseStatus,
+    TemplateRequest,
+    UpgradeRequest,
 )
 from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
 from sbkube.cluster.process import error_text as process_error_text
@@ -65,14 +68,7 @@ def _chart_flags(chart: ChartRef) -> list[str]:
     return ["--version", chart.version] if chart.version else []
 
 
-def template_argv(
-    binary: str,
-    chart: ChartRef,
-    *,
-    release_name: str,
-    namespace: str,
-    values_file: str,
-) -> list[str]:
+def template_argv(binary: str, request: TemplateRequest, *, values_file: str) -> list[str]:
     """``helm template``: renders locally, so no cluster flags (it must work offline).
 
     ``--include-crds``: the chart's ``crds/`` are part of what a first install puts on the
@@ -80,14 +76,14 @@ def template_argv(
     return [
         binary,
         "template",
-        release_name,
-        chart.ref,
+        request.release_name,
+        request.chart.ref,
         "--namespace",
-        namespace,
+        request.namespace,
         "--values",
         values_file,
         "--include-crds",
-        *_chart_flags(chart),
+        *_chart_flags(request.chart),
     ]
 
 
@@ -103,16 +99,10 @@ def show_chart_argv(binary: str, chart: ChartRef) -> list[str]:
 
 def upgrade_install_argv(
     binary: str,
-    chart: ChartRef,
+    request: UpgradeRequest,
     *,
-    release_name: str,
-    namespace: str,
     values_file: str,
-    wait: bool = False,
-    timeout: str | None = None,
-    create_namespace: bool = True,
     dry_run: bool = False,
-    force_conflicts: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     """``helm upgrade --install`` with JSON output (the new release; with ``dry_run`` the
@@ -120,23 +110,23 @@ def upgrade_install_argv(
     argv = [
         binary,
         "upgrade",
-        release_name,
-        chart.ref,
+        request.release_name,
+        request.chart.ref,
         "--install",
         "--namespace",
-        namespace,
+        request.namespace,
         "--values",
         values_file,
-        *_chart_flags(chart),
+        *_chart_flags(request.chart),
     ]
-    if create_namespace:
+    if request.create_namespace:
         argv.append("--create-namespace")
-    if wait:
+    if request.wait:
         # Bare --wait means "watcher" in helm v4 and "true" in helm v3: right for both.
         argv.append("--wait")
-    if timeout:
-        argv += ["--timeout", timeout]
-    if force_conflicts:
+    if request.timeout:
+        argv += ["--timeout", request.timeout]
+    if request.force_conflicts:
         argv.append("--force-conflicts")
     if dry_run:
         argv.append("--dry-run=server")
@@ -167,23 +157,31 @@ def dependency_build_argv(binary: str, chart_dir: str) -> list[str]:
     return [binary, "dependency", "build", chart_dir]
 
 
-def status_argv(
+def read_argv(
+    command: str,
     binary: str,
     release_name: str,
     namespace: str,
     *,
+    revision: int | None = None,
     flags: Sequence[str] = (),
 ) -> list[str]:
-    return [
-        binary,
-        "status",
-        release_name,
-        "--namespace",
-        namespace,
-        "--output",
-        "json",
-        *flags,
-    ]
+    """``helm COMMAND RELEASE --namespace NS [--revision N] --output json``: the shape every
+    read of one release shares (``status``, ``history``, ``get values``, ``get metadata``)."""
+    argv = [binary, *command.split(), release_name, "--namespace", namespace]
+    if revision is not None:
+        argv += ["--revision", str(revision)]
+    return [*argv, "--output", "json", *flags]
+
+
+status_argv = partial(read_argv, "status")
+"""``helm status``: the current revision, without its chart."""
+history_argv = partial(read_argv, "history")
+"""``helm history``: every stored revision."""
+metadata_argv = partial(read_argv, "get metadata")
+"""``helm get metadata``: the chart name/version that ``helm status`` leaves out."""
+get_values_argv = partial(read_argv, "get values")
+"""``helm get values``: a revision's user-supplied values."""
 
 
 def pending_argv(binary: str, namespace: str, *, flags: Sequence[str] = ()) -> list[str]:
@@ -201,54 +199,6 @@ def parse_release_names(text: str) -> list[str]:
     if not isinstance(data, list):
         raise ClusterError("helm list printed JSON that is not a list")
     return [str(r["name"]) for r in data if isinstance(r, dict) and r.get("name")]
-
-
-def metadata_argv(
-    binary: str,
-    release_name: str,
-    namespace: str,
-    *,
-    revision: int | None = None,
-    flags: Sequence[str] = (),
-) -> list[str]:
-    """``helm get metadata``: the chart name/version that ``helm status`` leaves out."""
-    argv = [binary, "get", "metadata", release_name, "--namespace", namespace]
-    if revision is not None:
-        argv += ["--revision", str(revision)]
-    return [*argv, "--output", "json", *flags]
-
-
-def history_argv(
-    binary: str,
-    release_name: str,
-    namespace: str,
-    *,
-    flags: Sequence[str] = (),
-) -> list[str]:
-    return [
-        binary,
-        "history",
-        release_name,
-        "--namespace",
-        namespace,
-        "--output",
-        "json",
-        *flags,
-    ]
-
-
-def get_values_argv(
-    binary: str,
-    release_name: str,
-    namespace: str,
-    *,
-    revision: int | None = None,
-    flags: Sequence[str] = (),
-) -> list[str]:
-    argv = [binary, "get", "values", release_name, "--namespace", namespace]
-    if revision is not None:
-        argv += ["--revision", str(revision)]
-    return [*argv, "--output", "json", *flags]
 
 
 def rollback_argv(
@@ -369,7 +319,7 @@ def parse_release_json(
         name=str(data.get("name") or meta.get("name") or ""),
         namespace=namespace,
         revision=int(data.get("version") or meta.get("revision") or 0),
-        status=str(info.get("status") or meta.get("status") or "unknown"),
+        status=ReleaseStatus(str(info.get("status") or meta.get("status") or "unknown")),
         chart=str(chart_name),
         chart_version=str(chart_version),
         app_version=str(app_version) if app_version else None,
@@ -437,7 +387,7 @@ def parse_history_json(text: str, release_name: str, namespace: str) -> list[Rel
                 name=release_name,
                 namespace=namespace,
                 revision=int(entry.get("revision") or 0),
-                status=str(entry.get("status") or "unknown"),
+                status=ReleaseStatus(str(entry.get("status") or "unknown")),
                 chart=chart,
                 chart_version=chart_version,
                 app_version=str(entry.get("app_version") or "") or None,
@@ -640,25 +590,14 @@ class HelmClient(BinaryClient):
 
     # ---- chart operations (no cluster needed)
 
-    def template(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-    ) -> list[dict[str, Any]]:
+    def template(self, request: TemplateRequest) -> list[dict[str, Any]]:
         """``helm template`` -> manifests, namespace defaulted on namespaced objects."""
-        self.prepare_chart(chart)
-        argv = template_argv(
-            self.binary,
-            chart,
-            release_name=release_name,
-            namespace=namespace,
-            values_file=VALUES_FROM_STDIN,
+        self.prepare_chart(request.chart)
+        argv = template_argv(self.binary, request, values_file=VALUES_FROM_STDIN)
+        out = self.run(
+            argv, what=f"helm template {request.chart.ref}", stdin=values_json(request.values)
         )
-        out = self.run(argv, what=f"helm template {chart.ref}", stdin=values_json(values))
-        return parse_manifests(out, namespace=namespace)
+        return parse_manifests(out, namespace=request.namespace)
 
     def show_chart(self, chart: ChartRef) -> dict[str, Any]:
         """The chart's Chart.yaml as a mapping (``name``, ``version``, ``appVersion``, ...)."""
@@ -677,46 +616,40 @@ class HelmClient(BinaryClient):
 
     # ---- release operations
 
-    def upgrade_install(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-        wait: bool = False,
-        timeout: str | None = None,
-        create_namespace: bool = True,
-        force_conflicts: bool = False,
-    ) -> ReleaseInfo:
-        self.prepare_chart(chart)
+    def upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
+        self.prepare_chart(request.chart)
         argv = upgrade_install_argv(
             self.binary,
-            chart,
-            release_name=release_name,
-            namespace=namespace,
+            request,
             values_file=VALUES_FROM_STDIN,
-            wait=wait,
-            timeout=timeout,
-            create_namespace=create_namespace,
             dry_run=self.dry_run,
-            force_conflicts=force_conflicts,
             flags=self.flags,
         )
         out = self.run(
-            argv, what=f"helm upgrade --install {release_name}", stdin=values_json(values)
+            argv,
+            what=f"helm upgrade --install {request.release_name}",
+            stdin=values_json(request.values),
         )
         info = parse_status_json(out)
         if self.dry_run:
             # Helm reports a dry run's revision as still pending; the plan is what the
             # finished upgrade would be.
-            return replace(info, status=STATUS_DEPLOYED)
+            return replace(info, status=ReleaseStatus.DEPLOYED)
         if not info.chart:
             # Older/newer helm builds may strip the chart from the printed release.
-            current = self.status(release_name, namespace)
+            current = self.status(request.release_name, request.namespace)
             if current is not None:
                 return current
         return info
+
+    def _read_release(self, argv: list[str], what: str) -> str | None:
+        """What a read command printed; None when the release does not exist."""
+        try:
+            return self.run(argv, what=what)
+        except ClusterError as exc:
+            if is_release_not_found(exc):
+                return None
+            raise
 
     def status(
         self, release_name: str, namespace: str, *, chart: bool = True
@@ -724,34 +657,13 @@ class HelmClient(BinaryClient):
         """The current revision; without ``chart``, one helm process instead of two and the
         chart's name, version and app version left empty (``helm status`` leaves them out,
         ``helm get metadata`` has them)."""
-        try:
-            out = self.run(
-                status_argv(
-                    self.binary,
-                    release_name,
-                    namespace,
-                    flags=self.flags,
-                ),
-                what=f"helm status {release_name}",
-            )
-        except ClusterError as exc:
-            if is_release_not_found(exc):
-                return None
-            raise
-        if not chart:
-            return parse_status_json(out)
-        metadata = parse_metadata_json(
-            self.run(
-                metadata_argv(
-                    self.binary,
-                    release_name,
-                    namespace,
-                    flags=self.flags,
-                ),
-                what=f"helm get metadata {release_name}",
-            )
-        )
-        return parse_status_json(out, metadata)
+        argv = status_argv(self.binary, release_name, namespace, flags=self.flags)
+        out = self._read_release(argv, f"helm status {release_name}")
+        if out is None or not chart:
+            return None if out is None else parse_status_json(out)
+        argv = metadata_argv(self.binary, release_name, namespace, flags=self.flags)
+        metadata = self.run(argv, what=f"helm get metadata {release_name}")
+        return parse_status_json(out, parse_metadata_json(metadata))
 
     def pending(self, namespace: str) -> list[str]:
         """Names of the releases of ``namespace`` left in a pending state."""
@@ -764,20 +676,10 @@ class HelmClient(BinaryClient):
         One ``helm get values`` per revision: helm keeps at most ``--history-max`` (10 by
         default) revisions, and callers such as rollback need the values of old revisions.
         """
-        try:
-            out = self.run(
-                history_argv(
-                    self.binary,
-                    release_name,
-                    namespace,
-                    flags=self.flags,
-                ),
-                what=f"helm history {release_name}",
-            )
-        except ClusterError as exc:
-            if is_release_not_found(exc):
-                return []
-            raise
+        argv = history_argv(self.binary, release_name, namespace, flags=self.flags)
+        out = self._read_release(argv, f"helm history {release_name}")
+        if out is None:
+            return []
         revisions = parse_history_json(out, release_name, namespace)
         return [
             replace(rev, values=self.get_values(release_name, namespace, rev.revision))
@@ -787,17 +689,10 @@ class HelmClient(BinaryClient):
     def get_values(
         self, release_name: str, namespace: str, revision: int | None = None
     ) -> dict[str, Any]:
-        out = self.run(
-            get_values_argv(
-                self.binary,
-                release_name,
-                namespace,
-                revision=revision,
-                flags=self.flags,
-            ),
-            what=f"helm get values {release_name}",
+        argv = get_values_argv(
+            self.binary, release_name, namespace, revision=revision, flags=self.flags
         )
-        return parse_values_json(out)
+        return parse_values_json(self.run(argv, what=f"helm get values {release_name}"))
 
     def rollback(
         self,

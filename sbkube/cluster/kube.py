@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient, match_objects
-from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
 from sbkube.manifests import ObjectKey, api_group, object_key
 
@@ -139,17 +139,8 @@ class KubeCluster(Cluster):
         with self._lock:
             self._writes += 1
 
-    def render_chart(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-    ) -> list[dict[str, Any]]:
-        return self.helm.template(
-            chart, release_name=release_name, namespace=namespace, values=values
-        )
+    def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
+        return self.helm.template(request)
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         if self._planned is not None and key in self._planned:
@@ -294,35 +285,17 @@ class KubeCluster(Cluster):
         self._planned[key] = None
         return existed
 
-    def helm_upgrade_install(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-        wait: bool = False,
-        timeout: str | None = None,
-        force_conflicts: bool = False,
-    ) -> ReleaseInfo:
+    def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
         self._wrote()
-        info = self.helm.upgrade_install(
-            chart,
-            release_name=release_name,
-            namespace=namespace,
-            values=values,
-            wait=wait,
-            timeout=timeout,
-            force_conflicts=force_conflicts,
-        )
+        info = self.helm.upgrade_install(request)
         if self._planned is not None:
             # --create-namespace: the plan's later steps find the namespace there.
-            ns_key: ObjectKey = ("v1", "Namespace", "", namespace)
+            ns_key: ObjectKey = ("v1", "Namespace", "", request.namespace)
             if self.get(ns_key) is None:
                 self._planned[ns_key] = {
                     "apiVersion": "v1",
                     "kind": "Namespace",
-                    "metadata": {"name": namespace},
+                    "metadata": {"name": request.namespace},
                 }
         return info
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ChartRef, ReleaseInfo
+from sbkube.cluster.port import ReleaseInfo, TemplateRequest
 from sbkube.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -140,18 +140,9 @@ class MemoryCluster(KubeCluster):
         url = self._server.url if self._server is not None else "not started"
         return f"MemoryCluster(path={self.path!r}, url={url!r})"
 
-    def render_chart(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-    ) -> list[dict[str, Any]]:
+    def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         # `helm template` is offline: rendering needs no server.
-        return self._offline_helm.template(
-            chart, release_name=release_name, namespace=namespace, values=values
-        )
+        return self._offline_helm.template(request)
 
     def close(self) -> None:
         """Save the file and stop the server; idempotent."""

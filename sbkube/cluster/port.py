@@ -12,6 +12,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from sbkube import manifests
@@ -23,31 +24,38 @@ from sbkube.manifests import (  # noqa: F401  (re-exported: the port's vocabular
     object_key,
 )
 
-# Helm release statuses (helm.sh/helm/v4/pkg/release/common/status.go).
-STATUS_DEPLOYED = "deployed"
-STATUS_FAILED = "failed"
-STATUS_SUPERSEDED = "superseded"
-STATUS_UNINSTALLED = "uninstalled"
-STATUS_UNINSTALLING = "uninstalling"
-STATUS_PENDING_INSTALL = "pending-install"
-STATUS_PENDING_UPGRADE = "pending-upgrade"
-STATUS_PENDING_ROLLBACK = "pending-rollback"
-STATUS_UNKNOWN = "unknown"
 
-PENDING_STATUSES: frozenset[str] = frozenset(
-    {STATUS_PENDING_INSTALL, STATUS_PENDING_UPGRADE, STATUS_PENDING_ROLLBACK}
+class ReleaseStatus(StrEnum):
+    """A Helm release revision's status (helm.sh/helm/v4/pkg/release/common/status.go).
+
+    A ``StrEnum``: ``info.status == "deployed"`` holds, and a status is recorded as its
+    string. A status this sbkube does not know reads as ``UNKNOWN``."""
+
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    UNINSTALLED = "uninstalled"
+    UNINSTALLING = "uninstalling"
+    PENDING_INSTALL = "pending-install"
+    PENDING_UPGRADE = "pending-upgrade"
+    PENDING_ROLLBACK = "pending-rollback"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ReleaseStatus:
+        return cls.UNKNOWN
+
+    @property
+    def pending(self) -> bool:
+        """True for a status left by an operation that did not finish."""
+        return self in PENDING_STATUSES
+
+
+PENDING_STATUSES: frozenset[ReleaseStatus] = frozenset(
+    {ReleaseStatus.PENDING_INSTALL, ReleaseStatus.PENDING_UPGRADE, ReleaseStatus.PENDING_ROLLBACK}
 )
 """A release in one of these states was left by an operation that did not finish; helm
 refuses to upgrade it ("another operation is in progress") until it is rolled back."""
-
-RELEASE_STATUSES: frozenset[str] = PENDING_STATUSES | {
-    STATUS_DEPLOYED,
-    STATUS_FAILED,
-    STATUS_SUPERSEDED,
-    STATUS_UNINSTALLED,
-    STATUS_UNINSTALLING,
-    STATUS_UNKNOWN,
-}
 
 
 def strip_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,6 +88,36 @@ class ChartRef:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateRequest:
+    """One release of a chart, as ``helm template`` renders it: the chart, the release's
+    name and namespace, and the user-supplied values (which reach helm on stdin).
+
+    The request travels unchanged from the engine through the port to helm's argv builder:
+    a new helm flag is a field here and a line in ``helm.py``, nothing in between."""
+
+    chart: ChartRef
+    release_name: str
+    namespace: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeRequest(TemplateRequest):
+    """``helm upgrade --install`` of what a :class:`TemplateRequest` renders."""
+
+    wait: bool = False
+    """Wait for the release's objects to be ready (``--wait``)."""
+    timeout: str | None = None
+    """How long helm waits (``--timeout``, a Go duration such as ``5m``)."""
+    create_namespace: bool = True
+    """Create the release's namespace when it does not exist (``--create-namespace``)."""
+    force_conflicts: bool = False
+    """A server-side apply takes over fields another manager changed (``kubectl patch``
+    drift), as a deploy of the declared state must; only for a release Helm applies
+    server-side (``ReleaseInfo.apply_method == "ssa"``), helm refuses it otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
 class HookInfo:
     """One hook object of a release revision (a manifest with ``helm.sh/hook``)."""
 
@@ -109,7 +147,7 @@ class ReleaseInfo:
     name: str
     namespace: str
     revision: int
-    status: str
+    status: ReleaseStatus
     chart: str
     chart_version: str
     app_version: str | None
@@ -155,16 +193,9 @@ class Cluster(Protocol):
         default, for clusters without discovery, leaves it to the offline list)."""
         return None
 
-    def render_chart(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-    ) -> list[dict[str, Any]]:
-        """Manifests of ``chart`` rendered with ``values`` (``helm template``); namespaced
-        objects that name no namespace get ``namespace``."""
+    def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
+        """Manifests of the request's chart rendered with its values (``helm template``);
+        namespaced objects that name no namespace get the request's namespace."""
         ...
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -218,21 +249,8 @@ class Cluster(Protocol):
         """Delete the objects in one call; returns those that were there (and are gone)."""
         ...
 
-    def helm_upgrade_install(
-        self,
-        chart: ChartRef,
-        *,
-        release_name: str,
-        namespace: str,
-        values: Mapping[str, Any],
-        wait: bool = False,
-        timeout: str | None = None,
-        force_conflicts: bool = False,
-    ) -> ReleaseInfo:
-        """``helm upgrade --install``; returns the new revision. ``force_conflicts``: a
-        server-side apply takes over fields another manager changed (``kubectl patch``
-        drift), as a deploy of the declared state must; only for a release Helm applies
-        server-side (``ReleaseInfo.apply_method == "ssa"``), helm refuses it otherwise."""
+    def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
+        """``helm upgrade --install``; returns the new revision."""
         ...
 
     def helm_status(

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo
+from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo, UpgradeRequest
 from sbkube.engine.compare import matches
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
@@ -340,15 +340,17 @@ def apply_helm_app(
     crds = _new_crds(work, cluster) if before is None else []
     try:
         info = cluster.helm_upgrade_install(
-            work.chart,
-            release_name=work.release_name,
-            namespace=work.namespace,
-            values=work.values,
-            wait=work.wait,
-            timeout=work.timeout,
-            # A deploy puts back what the config declares, fields changed behind sbkube's
-            # back included (helm's three-way merge did so before server-side apply).
-            force_conflicts=before is not None and before.apply_method == "ssa",
+            UpgradeRequest(
+                work.chart,
+                release_name=work.release_name,
+                namespace=work.namespace,
+                values=work.values,
+                wait=work.wait,
+                timeout=work.timeout,
+                # A deploy puts back what the config declares, fields changed behind sbkube's
+                # back included (helm's three-way merge did so before server-side apply).
+                force_conflicts=before is not None and before.apply_method == "ssa",
+            )
         )
     except ClusterError:
         # helm may have made a (failed) revision before giving up: record it, so the

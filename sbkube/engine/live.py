@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import STATUS_DEPLOYED
+from sbkube.cluster.port import ReleaseStatus
 from sbkube.engine.compare import object_differences
 from sbkube.manifests import format_key, object_key
 
@@ -73,7 +73,7 @@ def inputs_reason(
 ) -> str | None:
     """Why the inputs differ from those of the current revision (``recorded``: sbkube's
     last record of the release), or why that cannot be known; None when they match."""
-    if current.status != STATUS_DEPLOYED:
+    if current.status != ReleaseStatus.DEPLOYED:
         return f"release is {current.status}"
     if recorded is None or recorded.revision != current.revision:
         return f"revision {current.revision} is not the one sbkube recorded"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster
+from sbkube.cluster.port import ChartRef, Cluster, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
 from sbkube.engine.work import AppWork, DesiredObject, with_ownership
 from sbkube.errors import ClusterError, ConfigError
@@ -59,7 +59,7 @@ def prepare_apps(
     def render(chart: ChartRef, release: str, namespace: str, values: Any) -> list[dict[str, Any]]:
         with working_under(stop):
             return cluster.render_chart(
-                chart, release_name=release, namespace=namespace, values=values
+                TemplateRequest(chart, release_name=release, namespace=namespace, values=values)
             )
 
     # Per app, in order: its AppWork, or (Helm) the fields of one and its render's future;

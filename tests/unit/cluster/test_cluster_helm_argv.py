@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sbkube.cluster import helm as h
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, TemplateRequest, UpgradeRequest
 from sbkube.cluster.process import VALUES_FROM_STDIN, values_json
 from sbkube.errors import ClusterError
 
@@ -27,9 +27,9 @@ def test_global_flags() -> None:
 def test_template_argv_has_no_cluster_flags() -> None:
     argv = h.template_argv(
         "helm",
-        ChartRef("bitnami/redis", version="18.1.0"),
-        release_name="cache",
-        namespace="data",
+        TemplateRequest(
+            ChartRef("bitnami/redis", version="18.1.0"), release_name="cache", namespace="data"
+        ),
         values_file="/tmp/v.json",
     )
     assert argv == [
@@ -54,10 +54,11 @@ def test_show_crds_argv() -> None:
 
 
 def test_upgrade_install_argv_forces_conflicts_only_when_asked() -> None:
-    def argv(**kw: bool) -> list[str]:
-        return h.upgrade_install_argv(
-            "helm", ChartRef("./c"), release_name="r", namespace="n", values_file="v", **kw
+    def argv(force_conflicts: bool = False, dry_run: bool = False) -> list[str]:
+        request = UpgradeRequest(
+            ChartRef("./c"), release_name="r", namespace="n", force_conflicts=force_conflicts
         )
+        return h.upgrade_install_argv("helm", request, values_file="v", dry_run=dry_run)
 
     assert "--force-conflicts" not in argv()
     forced = argv(force_conflicts=True, dry_run=True)
@@ -66,7 +67,9 @@ def test_upgrade_install_argv_forces_conflicts_only_when_asked() -> None:
 
 def test_template_argv_without_version() -> None:
     argv = h.template_argv(
-        "helm", ChartRef("./charts/x"), release_name="r", namespace="n", values_file="v"
+        "helm",
+        TemplateRequest(ChartRef("./charts/x"), release_name="r", namespace="n"),
+        values_file="v",
     )
     assert "--version" not in argv
 
@@ -74,12 +77,14 @@ def test_template_argv_without_version() -> None:
 def test_upgrade_install_argv_full() -> None:
     argv = h.upgrade_install_argv(
         "/bin/helm",
-        ChartRef("repo/app", version="1.0.0", repo_url="https://example.com"),
-        release_name="app",
-        namespace="prod",
+        UpgradeRequest(
+            ChartRef("repo/app", version="1.0.0", repo_url="https://example.com"),
+            release_name="app",
+            namespace="prod",
+            wait=True,
+            timeout="5m",
+        ),
         values_file="/tmp/values.json",
-        wait=True,
-        timeout="5m",
         flags=h.global_flags(kubeconfig="/home/u/.kube/config", context="k3s"),
     )
     assert argv == [
@@ -111,11 +116,8 @@ def test_upgrade_install_argv_full() -> None:
 def test_upgrade_install_argv_minimal() -> None:
     argv = h.upgrade_install_argv(
         "helm",
-        ChartRef("./c"),
-        release_name="r",
-        namespace="n",
+        UpgradeRequest(ChartRef("./c"), release_name="r", namespace="n", create_namespace=False),
         values_file="v",
-        create_namespace=False,
     )
     assert argv == [
         "helm",
@@ -229,10 +231,12 @@ def test_helm_renders_values_from_stdin_and_writes_no_values_file(
     tempfile.tempdir = None  # re-read TMPDIR
     try:
         rendered = helm.template(
-            demo_chart,
-            release_name="r",
-            namespace="n",
-            values={"auth": {"password": "fromStdin99"}},
+            TemplateRequest(
+                demo_chart,
+                release_name="r",
+                namespace="n",
+                values={"auth": {"password": "fromStdin99"}},
+            )
         )
     finally:
         tempfile.tempdir = None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sbkube.cluster.helm import HelmClient
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, TemplateRequest
 from sbkube.errors import ClusterError
 from sbkube.manifests import object_key
 
@@ -24,10 +24,12 @@ def _by_kind(manifests: list[dict]) -> dict[str, dict]:
 
 def test_template_renders_demo_chart_with_values(helm: HelmClient, demo_chart: ChartRef) -> None:
     manifests = helm.template(
-        demo_chart,
-        release_name="cache",
-        namespace="data",
-        values={"replicaCount": 3, "auth": {"password": "s3cret"}, "maxmemory": "128mb"},
+        TemplateRequest(
+            demo_chart,
+            release_name="cache",
+            namespace="data",
+            values={"replicaCount": 3, "auth": {"password": "s3cret"}, "maxmemory": "128mb"},
+        )
     )
     kinds = _by_kind(manifests)
     assert set(kinds) == {"ConfigMap", "Deployment", "Service", "Secret"}
@@ -44,10 +46,12 @@ def test_template_values_switch_objects_and_cluster_scoped_keep_no_namespace(
     helm: HelmClient, demo_chart: ChartRef
 ) -> None:
     manifests = helm.template(
-        demo_chart,
-        release_name="cache",
-        namespace="data",
-        values={"auth": {"enabled": False}, "rbac": {"create": True}},
+        TemplateRequest(
+            demo_chart,
+            release_name="cache",
+            namespace="data",
+            values={"auth": {"enabled": False}, "rbac": {"create": True}},
+        )
     )
     kinds = _by_kind(manifests)
     assert "Secret" not in kinds  # the disabled template renders an empty document
@@ -65,7 +69,9 @@ def test_template_values_switch_objects_and_cluster_scoped_keep_no_namespace(
 def test_template_uses_chart_defaults_without_values(
     helm: HelmClient, demo_chart: ChartRef
 ) -> None:
-    kinds = _by_kind(helm.template(demo_chart, release_name="r", namespace="n", values={}))
+    kinds = _by_kind(
+        helm.template(TemplateRequest(demo_chart, release_name="r", namespace="n", values={}))
+    )
     assert kinds["Secret"]["stringData"]["password"] == "changeme"
     assert kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"] == (
         "redis:7.2.4"
@@ -76,10 +82,12 @@ def test_template_keeps_string_values_strings(helm: HelmClient, demo_chart: Char
     # "on" and "1.10" must reach helm as strings (values go through a JSON file).
     kinds = _by_kind(
         helm.template(
-            demo_chart,
-            release_name="r",
-            namespace="n",
-            values={"auth": {"password": "on"}, "image": {"tag": "1.10"}},
+            TemplateRequest(
+                demo_chart,
+                release_name="r",
+                namespace="n",
+                values={"auth": {"password": "on"}, "image": {"tag": "1.10"}},
+            )
         )
     )
     assert kinds["Secret"]["stringData"]["password"] == "on"
@@ -91,7 +99,9 @@ def test_template_keeps_string_values_strings(helm: HelmClient, demo_chart: Char
 def test_schema_failure_keeps_helms_whole_error(helm: HelmClient, charts: Path) -> None:
     chart = ChartRef(str(charts / "strict"))
     with pytest.raises(ClusterError) as err:
-        helm.template(chart, release_name="r", namespace="n", values={"logs": True})
+        helm.template(
+            TemplateRequest(chart, release_name="r", namespace="n", values={"logs": True})
+        )
     first, *details = str(err.value).split("\n")
     assert first.startswith(f"helm template {chart.ref} failed: values don't meet")
     assert any("additional properties 'logs' not allowed" in line for line in details)
@@ -100,7 +110,7 @@ def test_schema_failure_keeps_helms_whole_error(helm: HelmClient, charts: Path) 
 
 def test_broken_chart_raises_with_helms_message(helm: HelmClient, broken_chart: ChartRef) -> None:
     with pytest.raises(ClusterError) as err:
-        helm.template(broken_chart, release_name="r", namespace="n", values={})
+        helm.template(TemplateRequest(broken_chart, release_name="r", namespace="n", values={}))
     message = str(err.value)
     assert message.startswith(f"helm template {broken_chart.ref} failed: ")
     assert "parse error" in message
@@ -112,7 +122,9 @@ def test_broken_chart_raises_with_helms_message(helm: HelmClient, broken_chart: 
 def test_missing_chart_directory(helm: HelmClient, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-chart"
     with pytest.raises(ClusterError, match="not found") as err:
-        helm.template(ChartRef(str(missing)), release_name="r", namespace="n", values={})
+        helm.template(
+            TemplateRequest(ChartRef(str(missing)), release_name="r", namespace="n", values={})
+        )
     assert str(missing) in str(err.value)
 
 
@@ -122,7 +134,11 @@ def test_unknown_repository(helm: HelmClient, tmp_path: Path) -> None:
         env={"HELM_REPOSITORY_CONFIG": str(tmp_path / "repositories.yaml")},
     )
     with pytest.raises(ClusterError, match="nosuchrepo"):
-        isolated.template(ChartRef("nosuchrepo/chart"), release_name="r", namespace="n", values={})
+        isolated.template(
+            TemplateRequest(
+                ChartRef("nosuchrepo/chart"), release_name="r", namespace="n", values={}
+            )
+        )
 
 
 def test_show_chart(helm: HelmClient, demo_chart: ChartRef) -> None:
@@ -138,7 +154,9 @@ def test_packaged_chart_renders(helm: HelmClient, demo_chart: ChartRef, tmp_path
     helm.run([helm.binary, "package", demo_chart.ref, "--destination", str(tmp_path)], what="pkg")
     tgz = tmp_path / "demo-redis-0.1.0.tgz"
     assert tgz.is_file()
-    manifests = helm.template(ChartRef(str(tgz)), release_name="r", namespace="n", values={})
+    manifests = helm.template(
+        TemplateRequest(ChartRef(str(tgz)), release_name="r", namespace="n", values={})
+    )
     assert {m["kind"] for m in manifests} >= {"Deployment", "Service"}
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sbkube.cluster.helm import HelmClient
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, TemplateRequest
 from sbkube.errors import ClusterError
 
 pytestmark = pytest.mark.helm
@@ -91,7 +91,9 @@ def chart_label(manifests: list[dict[str, Any]]) -> str:
 
 def render(helm_binary: str, chart: ChartRef) -> list[dict[str, Any]]:
     # A new client per call: a new sbkube run, which knows nothing of the previous one.
-    return HelmClient(helm_binary).template(chart, release_name="r", namespace="n", values={})
+    return HelmClient(helm_binary).template(
+        TemplateRequest(chart, release_name="r", namespace="n", values={})
+    )
 
 
 def test_repo_chart_is_resolved_through_sbkubes_own_repository_config(

@@ -6,6 +6,7 @@ how it reads the answers, without a cluster.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
 
 NOT_FOUND = (1, "", "Error: release: not found\n")
@@ -107,12 +108,14 @@ def test_history_of_missing_release_is_empty(client: HelmClient) -> None:
 
 def test_upgrade_install_passes_values_in_a_file(client: HelmClient, fake_helm: Any) -> None:
     info = client.upgrade_install(
-        ChartRef("repo/demo-redis", version="0.1.0"),
-        release_name="cache",
-        namespace="data",
-        values={"auth": {"password": "s3cret"}},
-        wait=True,
-        timeout="2m",
+        UpgradeRequest(
+            ChartRef("repo/demo-redis", version="0.1.0"),
+            release_name="cache",
+            namespace="data",
+            values={"auth": {"password": "s3cret"}},
+            wait=True,
+            timeout="2m",
+        )
     )
     assert (info.revision, info.chart, info.app_version) == (1, "demo-redis", "7.2.4")
     argv = fake_helm.argvs()[0]
@@ -127,7 +130,9 @@ def test_upgrade_install_passes_values_in_a_file(client: HelmClient, fake_helm: 
 
 def test_upgrade_failure_is_one_line_cluster_error(client: HelmClient) -> None:
     with pytest.raises(ClusterError) as err:
-        client.upgrade_install(ChartRef("./c"), release_name="locked", namespace="n", values={})
+        client.upgrade_install(
+            UpgradeRequest(ChartRef("./c"), release_name="locked", namespace="n", values={})
+        )
     assert str(err.value) == (
         "helm upgrade --install locked failed: UPGRADE FAILED: another operation "
         "(install/upgrade/rollback) is in progress"
@@ -176,3 +181,41 @@ def test_kube_cluster_delegates_to_helm(fake_helm: Any, fake_binary: Callable[..
     assert kubectl.argvs() == [
         ["config", "view", "--minify", "--output", "json", "--context", "k3s"]
     ]
+
+
+def test_a_request_reaches_helm_argv_through_the_port(
+    fake_helm: Any, fake_binary: Callable[..., Any]
+) -> None:
+    """Each field of an UpgradeRequest/TemplateRequest given to the port is on helm's
+    command line (or, for values, on its stdin): nothing in between drops or renames one."""
+    kubectl = fake_binary("kubectl", {})
+    cluster = KubeCluster(
+        context="k3s",
+        helm=HelmClient(binary=str(fake_helm.path), context="k3s"),
+        kubectl=KubectlClient(binary=str(kubectl.path), context="k3s"),
+    )
+    request = UpgradeRequest(
+        ChartRef("./c", version="1.2.3"),
+        release_name="cache",
+        namespace="data",
+        values={"replicaCount": 7},
+        wait=True,
+        timeout="90s",
+        create_namespace=False,
+        force_conflicts=True,
+    )
+    cluster.helm_upgrade_install(request)
+    cluster.as_dry_run().helm_upgrade_install(request)
+    cluster.render_chart(TemplateRequest(request.chart, "cache", "data", {"replicaCount": 8}))
+    upgrade, planned, template = fake_helm.calls()
+    argv = upgrade["argv"]
+    assert argv[:7] == ["upgrade", "cache", "./c", "--install", "--namespace", "data", "--values"]
+    assert argv[argv.index("--version") + 1] == "1.2.3"
+    assert argv[argv.index("--timeout") + 1] == "90s"
+    assert {"--wait", "--force-conflicts"} <= set(argv)
+    assert "--create-namespace" not in argv and "--dry-run=server" not in argv
+    assert json.loads(upgrade["stdin"]) == {"replicaCount": 7}
+    assert planned["argv"] == [*argv[:-4], "--dry-run=server", *argv[-4:]]
+    assert template["argv"][:6] == ["template", "cache", "./c", "--namespace", "data", "--values"]
+    assert "--kube-context" not in template["argv"]  # template renders offline
+    assert json.loads(template["stdin"]) == {"replicaCount": 8}

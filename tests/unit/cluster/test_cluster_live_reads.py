@@ -18,7 +18,7 @@ import pytest
 from sbkube.cluster import kubectl as k
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, TemplateRequest
 from sbkube.errors import ClusterError
 
 CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "apiserver" / "charts"
@@ -196,7 +196,7 @@ def test_chart_crds_are_the_files_of_its_crds_dir(cluster: MemoryCluster) -> Non
 @pytest.mark.kube
 def test_template_includes_a_charts_crds(cluster: MemoryCluster) -> None:
     rendered = cluster.render_chart(
-        ChartRef(str(CHARTS / "crd")), release_name="w", namespace="kit", values={}
+        TemplateRequest(ChartRef(str(CHARTS / "crd")), release_name="w", namespace="kit", values={})
     )
     kinds = [o["kind"] for o in rendered]
     assert "CustomResourceDefinition" in kinds and "Widget" in kinds

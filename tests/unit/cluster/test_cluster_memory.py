@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import ChartRef, ReleaseInfo, strip_volatile
+from sbkube.cluster.port import ChartRef, ReleaseInfo, UpgradeRequest, strip_volatile
 from sbkube.errors import ClusterError, ConfigError
 from sbkube.manifests import object_key
 
@@ -61,7 +61,9 @@ def cm(name: str, data: Mapping[str, str] | None = None, ns: str = "apps") -> di
 
 
 def install(cluster: MemoryCluster, values: Mapping[str, Any], name: str = "shop") -> ReleaseInfo:
-    return cluster.helm_upgrade_install(WEB, release_name=name, namespace="data", values=values)
+    return cluster.helm_upgrade_install(
+        UpgradeRequest(WEB, release_name=name, namespace="data", values=values)
+    )
 
 
 def names(cluster: MemoryCluster) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.cluster.port import ChartRef
+from sbkube.cluster.port import ChartRef, UpgradeRequest
 from sbkube.errors import ClusterError
 from sbkube.manifests import object_key
 
@@ -83,7 +83,7 @@ def _first_stderr_line(proc: subprocess.Popen[str], timeout: float = 60.0) -> st
 
 def test_chart_objects_become_live_and_are_pruned(cluster: MemoryCluster) -> None:
     info = cluster.helm_upgrade_install(
-        WEB, release_name="shop", namespace="data", values={"message": "one"}
+        UpgradeRequest(WEB, release_name="shop", namespace="data", values={"message": "one"})
     )
     assert (info.revision, info.status, info.chart, info.chart_version) == (
         1,
@@ -104,7 +104,9 @@ def test_chart_objects_become_live_and_are_pruned(cluster: MemoryCluster) -> Non
     first = cluster.get(("apps/v1", "Deployment", "data", "shop-web"))
     service = cluster.get(("v1", "Service", "data", "shop-web"))
     cluster.helm_upgrade_install(
-        WEB, release_name="shop", namespace="data", values={"message": "two", "replicas": 3}
+        UpgradeRequest(
+            WEB, release_name="shop", namespace="data", values={"message": "two", "replicas": 3}
+        )
     )
     second = cluster.get(("apps/v1", "Deployment", "data", "shop-web"))
     assert first is not None and second is not None
@@ -129,7 +131,9 @@ def test_chart_objects_become_live_and_are_pruned(cluster: MemoryCluster) -> Non
 
 def test_hooks_are_reported_apart_and_test_hooks_never_run(cluster: MemoryCluster) -> None:
     hooks = ChartRef(str(CHARTS / "hooks"))
-    info = cluster.helm_upgrade_install(hooks, release_name="h", namespace="jobs", values={})
+    info = cluster.helm_upgrade_install(
+        UpgradeRequest(hooks, release_name="h", namespace="jobs", values={})
+    )
     assert [object_key(o) for o in info.manifest] == [("v1", "ConfigMap", "jobs", "h-main")]
     assert sorted((h.annotation, h.manifest["metadata"]["name"]) for h in info.hooks) == [
         ("post-upgrade", "h-post-upgrade"),
@@ -143,7 +147,9 @@ def test_hooks_are_reported_apart_and_test_hooks_never_run(cluster: MemoryCluste
     job = cluster.get(("batch/v1", "Job", "jobs", "h-pre-install"))
     assert job is not None and job["status"]["succeeded"] == 1
 
-    cluster.helm_upgrade_install(hooks, release_name="h", namespace="jobs", values={})
+    cluster.helm_upgrade_install(
+        UpgradeRequest(hooks, release_name="h", namespace="jobs", values={})
+    )
     live = {(o["kind"], o["metadata"]["name"]) for o in cluster.objects()}
     assert ("Job", "h-post-upgrade") in live
     assert ("Pod", "h-test") not in live
@@ -152,7 +158,9 @@ def test_hooks_are_reported_apart_and_test_hooks_never_run(cluster: MemoryCluste
 def test_broken_chart_leaves_no_revision(cluster: MemoryCluster) -> None:
     broken = ChartRef(str(REPO_ROOT / "tests" / "fixtures" / "charts" / "broken"))
     with pytest.raises(ClusterError, match="parse error"):
-        cluster.helm_upgrade_install(broken, release_name="b", namespace="n", values={})
+        cluster.helm_upgrade_install(
+            UpgradeRequest(broken, release_name="b", namespace="n", values={})
+        )
     assert cluster.helm_history("b", "n") == []
     assert cluster.objects() == []
 
@@ -164,13 +172,13 @@ def test_a_process_stopped_in_a_blocked_upgrade_leaves_a_pending_release(
     path = tmp_path / "cluster.json"
     with MemoryCluster(path) as cluster:
         cluster.helm_upgrade_install(
-            WEB, release_name="shop", namespace="data", values={"replicas": 1}
+            UpgradeRequest(WEB, release_name="shop", namespace="data", values={"replicas": 1})
         )
     code = (
-        "from sbkube.cluster import MemoryCluster, ChartRef\n"
+        "from sbkube.cluster import MemoryCluster, ChartRef, UpgradeRequest\n"
         f"c = MemoryCluster({str(path)!r})\n"
-        f"c.helm_upgrade_install(ChartRef({WEB.ref!r}), release_name='shop',"
-        " namespace='data', values={'replicas': 5})\n"
+        f"c.helm_upgrade_install(UpgradeRequest(ChartRef({WEB.ref!r}), release_name='shop',"
+        " namespace='data', values={'replicas': 5}))\n"
         "print('NOT BLOCKED')\n"
     )
     proc = _spawn(code, {**child_env, "SBKUBE_MEMORY_BLOCK_ON": "shop"})
@@ -201,7 +209,9 @@ def test_a_process_stopped_in_a_blocked_upgrade_leaves_a_pending_release(
         live = cluster.get(("apps/v1", "Deployment", "data", "shop-web"))
         assert live is not None and live["spec"]["replicas"] == 1
         with pytest.raises(ClusterError, match="another operation"):
-            cluster.helm_upgrade_install(WEB, release_name="shop", namespace="data", values={})
+            cluster.helm_upgrade_install(
+                UpgradeRequest(WEB, release_name="shop", namespace="data", values={})
+            )
         info = cluster.helm_rollback("shop", "data", 1)
         assert (info.revision, info.status) == (3, "deployed")
 

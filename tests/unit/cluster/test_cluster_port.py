@@ -16,6 +16,7 @@ from sbkube.cluster.port import (
     ChartRef,
     Cluster,
     ReleaseInfo,
+    ReleaseStatus,
     is_cluster_scoped,
     strip_volatile,
 )
@@ -173,3 +174,19 @@ def test_package_all_names_import() -> None:
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None
     assert "MemoryCluster" in dir(pkg)
+
+
+def test_release_statuses_are_a_str_enum() -> None:
+    from sbkube.cluster.helm import parse_history_json, parse_status_json
+
+    assert (
+        ReleaseStatus.DEPLOYED == "deployed" and "pending-upgrade" == ReleaseStatus.PENDING_UPGRADE
+    )
+    assert ReleaseStatus("pending-rollback").pending and not ReleaseStatus.FAILED.pending
+    assert ReleaseStatus("a-status-helm-adds-later") is ReleaseStatus.UNKNOWN
+    assert f"{ReleaseStatus.UNINSTALLED}" == "uninstalled"
+    assert {"deployed": 1}[ReleaseStatus.DEPLOYED] == 1  # hashes as its string
+    status = parse_status_json('{"name": "r", "version": 2, "info": {"status": "superseded"}}')
+    assert status.status is ReleaseStatus.SUPERSEDED
+    (first,) = parse_history_json('[{"revision": 1, "status": "pending-install"}]', "r", "n")
+    assert first.status is ReleaseStatus.PENDING_INSTALL and first.pending

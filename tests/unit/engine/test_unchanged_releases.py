@@ -100,13 +100,15 @@ def test_a_revision_sbkube_did_not_make_is_upgraded(db, cluster, shop):
     # Someone ran helm by hand: the same chart and values, but a revision not recorded.
     rel = first.app("cache").release
     work_values = {"greeting": "hello", "size": 2, "password": "s3cret-v1"}
-    from sbkube.cluster.port import ChartRef
+    from sbkube.cluster.port import ChartRef, UpgradeRequest
 
     cluster.helm_upgrade_install(
-        ChartRef(str(shop.path / "charts" / "cache"), version="0.1.0"),
-        release_name=rel.release_name,
-        namespace=rel.namespace,
-        values=work_values,
+        UpgradeRequest(
+            ChartRef(str(shop.path / "charts" / "cache"), version="0.1.0"),
+            release_name=rel.release_name,
+            namespace=rel.namespace,
+            values=work_values,
+        )
     )
 
     assert release_of(deploy(shop.path, cluster=cluster, db=db)) == ("upgrade", 2, 3)
