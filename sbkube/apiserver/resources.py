@@ -543,6 +543,34 @@ class Api:
 
         return self._guarded(action)
 
+    # The readiness controller's rewrites ---------------------------------------------------
+
+    def refresh(self, names: set[str]) -> int:
+        """Sets again the status of the workloads called ``names`` (after a tick or a hold
+        changed what the controller says of them); returns how many objects changed."""
+        if not names:
+            return 0
+        from sbkube.apiserver.controller import WORKLOADS
+
+        changed = 0
+        with self.store.lock:
+            for key, live in self.store.all():
+                metadata = live["metadata"]
+                if metadata.get("name") not in names:
+                    continue
+                rtype = self.registry.for_key(key)
+                if rtype is None or (rtype.group, rtype.kind) not in WORKLOADS:
+                    continue
+                obj = {**live, "metadata": dict(metadata)}
+                self.controller.reconcile(rtype.group, obj, now_text())
+                before = live.get("status")
+                if before is not None and _without_times(obj["status"]) == _without_times(before):
+                    continue
+                obj["metadata"]["resourceVersion"] = str(self.store.next_version())
+                self.store.put(key, obj, "MODIFIED")
+                changed += 1
+        return changed
+
     # The scale subresource ------------------------------------------------------------------
 
     def _scale_paths(self, rtype: ResourceType, name: str) -> scale.ScalePaths:
