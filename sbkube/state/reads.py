@@ -45,12 +45,7 @@ from sbkube.state.records import (
     HelmReleaseRecord,
     UnsettledApp,
 )
-from sbkube.state.rows import (
-    app_record,
-    deployment_record,
-    history_entry,
-    release_record,
-)
+from sbkube.state.rows import app_record, deployment_record, history_entry, release_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
 from sbkube.state.sessions import read_session, retry_idempotent
 from sbkube.state.views import (
@@ -67,11 +62,11 @@ _RELEASES = cast(Table, HelmRelease.__table__)
 
 def on_target(
     cluster: str | None, namespace: str | None, *, dry_runs: bool = False
-) -> builtins.list[ColumnElement[bool]]:
+) -> list[ColumnElement[bool]]:
     """The conditions on ``Deployment`` for "recorded on this target, not a dry run": the
     one filter of every read that asks what sbkube did to a target. ``None`` for the
     cluster or the namespace means any; ``dry_runs=True`` keeps dry runs too."""
-    conds: builtins.list[ColumnElement[bool]] = []
+    conds: list[ColumnElement[bool]] = []
     if cluster is not None:
         conds.append(Deployment.cluster == cluster)
     if namespace is not None:
@@ -103,13 +98,11 @@ def _of_release(
     )
 
 
-def _contents(
-    session: Session, table: Table, app_pks: Select[Any]
-) -> dict[int, builtins.list[Any]]:
+def _contents(session: Session, table: Table, app_pks: Select[Any]) -> dict[int, list[Any]]:
     """The rows of ``table`` (resources or Helm releases) that belong to the apps
     ``app_pks`` selects, as plain Core rows grouped by their app's primary key, in id
     order: one statement whatever the number of apps."""
-    out: dict[int, builtins.list[Any]] = {}
+    out: dict[int, list[Any]] = {}
     stmt = select(table).where(table.c.app_deployment_pk.in_(app_pks)).order_by(table.c.id)
     for row in session.execute(stmt):
         out.setdefault(row.app_deployment_pk, []).append(row)
@@ -121,8 +114,6 @@ class DeploymentReader:
 
     def __init__(self, db: DeploymentDatabase) -> None:
         self.db = db
-
-    # -- reads ---------------------------------------------------------------------------
 
     @retry_idempotent
     def get(self, deployment_id: str) -> DeploymentRecord:

@@ -33,7 +33,7 @@ but writes nothing and has ``recorded == False``.
 
 When the store cannot be written (the design, for SQLite and PostgreSQL alike):
 
-* Every write is first retried on a fresh connection (``DeploymentDatabase._write``: 3
+* Every write is first retried on a fresh connection (``sessions.run_write``: 3
   tries within 10 s, looking before inserting on a retry).
 * A write that still fails BEFORE an app touches the cluster (the deployment's row, an
   app's row) fails that step: nothing was done, so the record (or its absence) is true.

@@ -23,7 +23,6 @@ fields and Secret payloads, values and config snapshots lose secret-looking scal
 
 from __future__ import annotations
 
-import builtins
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -85,8 +84,6 @@ class DeploymentWriter:
         self.db = db
         self.secret_keys: tuple[str, ...] = tuple(secret_keys or DEFAULT_SECRET_KEYS)
         self._reads = DeploymentReader(db)
-
-    # -- writes ------------------------------------------------------------------------
 
     def create_deployment(
         self,
@@ -460,7 +457,7 @@ class DeploymentWriter:
 
     def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
         """Delete deployments (and, by cascade, their apps, resources, releases)."""
-        ids = builtins.list(deployment_ids)
+        ids = list(deployment_ids)
         if not ids:
             return 0
         with write_session(self.db) as session:
@@ -521,7 +518,7 @@ class DeploymentWriter:
                 update(AppDeployment)
                 .where(
                     AppDeployment.deployment_pk == pk,
-                    AppDeployment.status.in_([str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING)]),
+                    AppDeployment.status.in_(_OPEN_APP_STATUSES),
                 )
                 .values(status=str(AppStatus.INTERRUPTED), error_message=reason, finished_at=now)
             )
