@@ -195,3 +195,17 @@ def restore_leaves(stored: Any, leaves: Sequence[Sequence[Any]]) -> Any:
             parent = parent[step]
         parent[path[-1]] = value
     return out
+
+
+def restore(
+    blob: str, documents: Mapping[str, Any], keys: SealKey | Iterable[SealKey | None]
+) -> dict[str, Any]:
+    """Plain copies of a row's stored ``documents`` (``{column: stored form}``) with the
+    leaves sealed in ``blob`` put back; a missing document stays None."""
+    leaves = unseal(blob, keys)
+    if not isinstance(leaves, Mapping):
+        raise SealError("a sealed value does not hold a row's leaves")
+    return {
+        column: restore_leaves(doc, leaves.get(column, ())) if doc is not None else None
+        for column, doc in documents.items()
+    }

@@ -9,15 +9,13 @@ marked ``rolled_back``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
-from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
-from sbkube.engine.results import ReleaseChange
+from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
     RollbackPlan,
@@ -26,43 +24,24 @@ from sbkube.engine.rollback_plan import (
     plan_rollback,
     resolve_pair,
 )
-from sbkube.engine.runner import (
-    DEFAULT_CONCURRENCY,
-    AppStep,
-    Progress,
-    StepChanges,
-    check_concurrency,
-    run_apps,
-)
-from sbkube.errors import RefusedError
+from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
 from sbkube.manifests import ObjectKey
-from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
-from sbkube.state import (
-    AppDeploymentRecord,
-    AppHandle,
-    DeploymentDatabase,
-    DeploymentRecord,
-    DeploymentRepository,
-    DeploymentTracker,
-    ResourceInput,
-)
+from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
+from sbkube.state import AppDeploymentRecord, AppHandle, DeploymentRecord, ResourceInput
 
 
-@dataclass(frozen=True, slots=True)
-class RollbackResult(Record):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult(TargetResult[AppOutcome]):
     """Outcome of ``sbkube.engine.rollback``: the plan, and for a real run the recorded
-    deployment and each app's ``(name, status, error)`` (from the runner's AppOutcome)."""
+    deployment and each app's outcome."""
 
     plan: RollbackPlan
-    deployment_id: str | None
-    status: DeploymentStatus | None
-    dry_run: bool
-    app_status: tuple[tuple[str, str, str | None], ...] = ()
-    messages: tuple[str, ...] = ()
 
     @property
-    def ok(self) -> bool:
-        return self.dry_run or self.status == DeploymentStatus.SUCCESS
+    def app_status(self) -> tuple[tuple[str, str, str | None], ...]:
+        """Each app's ``(name, status, error)``."""
+        return tuple((o.name, o.status.value, o.error) for o in self.apps)
 
 
 def _execute_app(
@@ -85,15 +64,8 @@ def _execute_app(
         # The revision the rollback made, as Helm installed it.
         helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)
-        release = ReleaseChange(
-            action="rollback",
-            release_name=info.name,
-            namespace=info.namespace,
-            chart=info.chart,
-            chart_version=info.chart_version,
-            from_revision=plan.from_revision,
-            to_revision=info.revision,
-            status=info.status,
+        release = ReleaseChange.of(
+            "rollback", info, from_revision=plan.from_revision, to_revision=info.revision
         )
         return tuple(changes), release
     if plan.action == "uninstall":
@@ -161,111 +133,74 @@ def rollback_steps(
 
 
 def rollback(
-    db: DeploymentDatabase | str | os.PathLike[str] | None,
+    db: StoreArg,
     cluster: Cluster,
     *,
     deployment_id: str | None = None,
     to: str | None = None,
     apps: Sequence[str] | None = None,
-    dry_run: bool = False,
     force: bool = False,
     allow_removal: bool = False,
     namespace: str | None = None,
-    wait_lock: float = 0.0,
-    progress: Progress | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
-    command_args: Sequence[str] = (),
     configured_cluster: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    **args: Unpack[RunArgs],
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
 
     ``configured_cluster`` is config.yaml's ``cluster:`` (the name the target's deployments
-    are recorded under), when the rollback was given the app dir; ``concurrency`` is how
-    many apps are rolled back at once.
+    are recorded under), when the rollback was given the app dir; the other keywords are
+    the shared ones of a command that records a deployment (``target.RunArgs``).
     """
-    check_concurrency(concurrency)
-    database = open_database(db)
-    repo = DeploymentRepository(database)
-    name = cluster_name(cluster, configured_cluster)
+    # The namespace is known once SOURCE is: until then, the one given (or none).
+    target = Target.open(
+        cluster,
+        namespace=namespace or "",
+        configured_cluster=configured_cluster,
+        options=Options(db=db, apps=apps, namespace=namespace, **args),
+    )
+    repo = target.repo
     adopt_namespace = namespace
     if adopt_namespace is None and deployment_id and not deployment_id.startswith("latest"):
         # An id names its target: that is the one whose history may need carrying over.
         adopt_namespace = repo.get(repo.resolve(deployment_id)).namespace
     if adopt_namespace is not None:
-        adopt_renamed_target(repo, cluster, name, adopt_namespace, notify=progress)
-    source, target = resolve_pair(
+        target.at(adopt_namespace).adopt_renamed()
+    source, to_dep = resolve_pair(
         repo,
         cluster,
         deployment_id=deployment_id,
         to=to,
         namespace=namespace,
         force=force,
-        name=name,
+        name=target.name,
     )
+    target = target.at(source.namespace)
     # Each app's last successful recording, read once: the plan and the execution use it.
-    current = {
-        name: repo.last_successful_app(cluster=source.cluster, namespace=source.namespace, app=name)
-        for name in plan_app_names(source, target)
-    }
+    current = target.last_applied(plan_app_names(source, to_dep))
     plan = plan_rollback(
         repo,
         cluster,
         source,
-        target,
+        to_dep,
         apps=apps,
         force=force,
         allow_removal=allow_removal,
         current=current,
     )
-    if dry_run:
-        return RollbackResult(plan, None, None, True)
-    if confirm is not None and not confirm(plan):
-        raise RefusedError("rollback cancelled")
-    messages: list[str] = []
-
-    def note(msg: str) -> None:
-        messages.append(msg)
-        if progress:
-            progress(msg)
-
-    tracker = DeploymentTracker(repo)
-    with locked_target(
-        database,
-        repo,
-        cluster,
-        source.namespace,
-        command="rollback",
-        wait_lock=wait_lock,
-        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-        note=note,
-        name=source.cluster,
-    ) as lock:
-        with tracker.track_deployment(
-            cluster=source.cluster,
-            namespace=source.namespace,
-            app_dir=target.app_dir,
-            config=thaw(target.config_snapshot) if target.config_snapshot else None,
-            config_file=target.config_file,
-            command=Command.ROLLBACK,
-            command_args=list(command_args),
-            sources=thaw(target.sources_snapshot) if target.sources_snapshot else None,
-            rollback_target_id=target.deployment_id,
-        ) as dep:
-            lock.set_deployment(dep.deployment_id)
-            outcomes = run_apps(
-                rollback_steps(plan, target, current, cluster),
-                dep,
-                progress=progress,
-                concurrency=concurrency,
-            )
-        if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
-            repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
-    return RollbackResult(
-        plan,
-        dep.deployment_id,
-        dep.status,
-        False,
-        tuple((o.name, o.status.value, o.error) for o in outcomes),
-        tuple(messages),
-    )
+    if target.options.dry_run:
+        return target.result(RollbackResult, dry_run=True, plan=plan)
+    confirmed(confirm, plan, "rollback")
+    with target.run(
+        command=Command.ROLLBACK,
+        releases=plan.apps,
+        app_dir=to_dep.app_dir,
+        config=thaw(to_dep.config_snapshot) if to_dep.config_snapshot else None,
+        config_file=to_dep.config_file,
+        sources=thaw(to_dep.sources_snapshot) if to_dep.sources_snapshot else None,
+        rollback_target_id=to_dep.deployment_id,
+    ) as dep:
+        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster), dep)
+    if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
+        repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
+    return target.result(RollbackResult, dep, apps=outcomes, plan=plan)
