@@ -1,8 +1,10 @@
 """The deployment state store: its one door.
 
 :class:`DeploymentDatabase` (where the store lives), :class:`DeploymentRepository`
-(every read and write of whole deployments, returning frozen records),
-:class:`DeploymentTracker` (context managers for the deploy engine), the records, and
+(every read and write of whole deployments, returning frozen records: the write side of
+``writes.py`` and the read side of ``reads.py`` under one name),
+:class:`DeploymentTracker` (context managers for the deploy engine, writing through the
+write side), the records, and
 the store's documented operations: the one-statement listing (``list_deployments``),
 deploy locks, retention (``state prune``), transfer (``state export|import``) and key
 rotation (``state rekey``).
