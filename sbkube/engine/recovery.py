@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ReleaseStatus
+from sbkube.cluster.port import Releases, ReleaseStatus
 from sbkube.errors import ClusterError
 from sbkube.model import UNFINISHED, AppStatus, utcnow
 from sbkube.state import list_deployments
@@ -190,7 +190,7 @@ def locked_target(
 
 
 def recover_pending_releases(
-    cluster: Cluster, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
+    cluster: Releases, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
 ) -> list[str]:
     """Roll back (or uninstall) releases stuck in a pending state. Returns messages.
 
@@ -240,7 +240,7 @@ def _live(app: UnsettledApp, lock_live: bool) -> bool:
     return lock_live
 
 
-def _release_fields(cluster: Cluster, rel: ReleaseInfo) -> dict[str, Any]:
+def _release_fields(cluster: Releases, rel: ReleaseInfo) -> dict[str, Any]:
     try:
         values = cluster.helm_get_values(rel.name, rel.namespace, rel.revision)
     except ClusterError:
@@ -260,7 +260,7 @@ def _release_fields(cluster: Cluster, rel: ReleaseInfo) -> dict[str, Any]:
 def settle_releases(
     database: DeploymentDatabase,
     repo: DeploymentRepository,
-    cluster: Cluster,
+    cluster: Releases,
     name: str,
     namespace: str,
     apps: Iterable[tuple[str, str, str]],

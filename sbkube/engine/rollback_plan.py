@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sbkube.cluster.port import Cluster, HookInfo
+from sbkube.cluster.port import Cluster, HookInfo, Objects, Releases
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches
 from sbkube.engine.results import ResourceChange
@@ -244,7 +244,7 @@ def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPl
 
 
 def _helm_plan(
-    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+    cluster: Releases, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
 ) -> AppRollbackPlan:
     rel = t_app.helm_release
     if rel is None:
@@ -271,7 +271,7 @@ def _helm_plan(
 
 
 def _yaml_plan(
-    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+    cluster: Objects, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
 ) -> tuple[AppRollbackPlan, list[str]]:
     changes: list[ResourceChange] = []
     secrets: list[str] = []
