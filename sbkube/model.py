@@ -126,7 +126,8 @@ def thaw(value: Any) -> Any:
 def _field_names(cls: type) -> tuple[str, ...]:
     # dataclasses.fields() filters the class's fields again on every call; a report turns
     # thousands of records into JSON.
-    return tuple(f.name for f in fields(cls))
+    # A field marked ``jsonable: False`` (sealed secrets) stays out of every JSON form.
+    return tuple(f.name for f in fields(cls) if f.metadata.get("jsonable", True))
 
 
 def jsonable(value: Any) -> Any:

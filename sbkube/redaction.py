@@ -5,10 +5,17 @@ app metadata, rendered and live manifests (current and previous state), command
 arguments, error messages, and the CLI's output. A secret is found by
 
 * its key: a scalar under ``password``, ``apiToken``, ``tls.key``… (word matching, so
-  ``keycloak`` stays readable); in manifests the reference fields (``key`` of a
-  ``secretKeyRef``, ``secretName``) are names, not secrets, and stay;
-* the Kubernetes env idiom: ``{name: DB_PASSWORD, value: V}`` (``V`` is the secret);
-* URL userinfo anywhere in a string: ``postgres://user:V@host/db``;
+  ``keycloak`` stays readable). Not a field the Kubernetes schemas declare as a name or a
+  reference: ``topologyKey``, the ``key`` of a ``secretKeyRef``, of a toleration, of a
+  volume's ``items``, ``secretName``… A manifest of a built-in kind is walked along its
+  schema (``kubernetes_fields.json``, generated from the OpenAPI schemas of every
+  built-in kind), so a rollback never re-applies a hidden name; elsewhere (custom
+  resources, chart values) the field holding the object tells (``secretKeyRef.key``);
+* the Kubernetes env idiom: ``{name: DB_PASSWORD, value: V}`` (``V`` is the secret), in an
+  env var or a header, not in a toleration or a sysctl;
+* URL userinfo anywhere in a string: ``postgres://user:V@host/db``, ``V`` running to the
+  last ``@`` whatever it holds (``/``, ``+``, ``@``, ``:``, ``%``), digested or masked where
+  it stands however short;
 * secret-named flags in strings and string lists: ``--db-password=V``, ``--token V``,
   ``["--token", "V"]``;
 * credential formats that are secrets wherever they stand: PEM private keys, AWS access
@@ -60,7 +67,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from sbkube.errors import ConfigError
+from sbkube.keyfiles import key_path, read_or_create_key
 from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
 
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
@@ -103,43 +110,7 @@ def canonical_json(value: Any) -> str:
 
 
 def _key_file() -> Path:
-    return _key_path(os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
-
-
-@functools.lru_cache(maxsize=16)
-def _key_path(xdg_config_home: str | None, _home: str | None) -> Path:
-    # Cached by the variables it depends on: every Redactor asks for the key.
-    base = xdg_config_home or str(Path.home() / ".config")
-    return Path(base) / "sbkube" / "digest.key"
-
-
-_FILE_KEYS: dict[str, bytes] = {}
-
-
-def _read_or_create_key(path: Path) -> bytes:
-    cached = _FILE_KEYS.get(str(path))
-    if cached is not None:
-        return cached
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        import tempfile  # only on the first run of a user: kept off `state list`'s imports
-
-        # Written whole under a private temporary name, then linked into place: the key
-        # file never exists half-written, and of two first runs at once one key wins
-        # (link fails on the other, which then reads the winner's).
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".digest-key-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32).hex().encode() + b"\n")
-            with suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    key = path.read_bytes().strip()
-    if not key:
-        raise ConfigError(f"digest key file {path} is empty: remove it or set {DIGEST_KEY_ENV}")
-    _FILE_KEYS[str(path)] = key
-    return key
+    return key_path("digest.key")
 
 
 def digest_key() -> bytes:
@@ -147,7 +118,7 @@ def digest_key() -> bytes:
     env = os.environ.get(DIGEST_KEY_ENV)
     if env:
         return env.encode()
-    return _read_or_create_key(_key_file())
+    return read_or_create_key(_key_file(), DIGEST_KEY_ENV)
 
 
 def _plain_sha256(value: Any) -> str:
@@ -213,6 +184,64 @@ def _is_secret_field(key: str, patterns: tuple[str, ...], manifest: bool) -> boo
     return (not manifest or key not in _REFERENCE_KEYS) and _is_secret_key(key, patterns)
 
 
+# --------------------------------------------------------------------------- Kubernetes fields
+
+# What the built-in kinds' schemas say about fields whose names look secret: generated
+# from the OpenAPI schemas of Kubernetes 1.25 onwards (tests/unit/kubernetes_schemas.py,
+# which the schema test checks it against), so that a name is told from a secret by the
+# schema, not by a list kept by hand. A manifest of a built-in kind is walked along its
+# schema: a field the schema declares is a secret only when the schema's field is one
+# (``TokenReview.spec.token``); ``topologyKey``, the ``key`` of a ``secretKeyRef``, of a
+# toleration, of a volume's ``items`` stay in the clear, and a rollback re-applies them as
+# they were. Keys of maps (labels, ConfigMap data, annotations) are the user's: their names
+# decide, as in chart values. Where the kind is unknown (custom resources, chart values),
+# the field holding an object still tells: ``key`` under ``secretKeyRef`` is a name.
+_FIELDS_FILE = Path(__file__).with_name("kubernetes_fields.json")
+_KEEP, _SECRET = 0, 1
+_UNLISTED = object()
+
+
+class _MapOf:
+    """A schema position holding a map: its keys are the user's, its values are ``node``."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: dict[str, Any]) -> None:
+        self.node = node
+
+
+class _KubeFields:
+    """The table of ``kubernetes_fields.json``, its definitions linked into one graph."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        nodes: dict[str, dict[str, Any]] = {name: dict(d) for name, d in data["defs"].items()}
+        for node in nodes.values():
+            for field, child in node.items():
+                if field == "@value":
+                    continue
+                if isinstance(child, str):
+                    node[field] = nodes[child]
+                elif isinstance(child, dict):
+                    node[field] = _MapOf(nodes[child["*"]])
+        self.kinds: dict[str, dict[str, Any]] = {k: nodes[v] for k, v in data["kinds"].items()}
+        self.references: dict[str, frozenset[str]] = {
+            k: frozenset(v) for k, v in data["references"].items()
+        }
+        self.plain_pairs = frozenset(data["plain_pairs"])
+        self.reference_objects = frozenset(data["reference_objects"])
+
+    def root(self, manifest: Any) -> dict[str, Any] | None:
+        """The schema node of a manifest of a built-in kind, else None."""
+        if not isinstance(manifest, Mapping):
+            return None
+        return self.kinds.get(f"{manifest.get('apiVersion')}/{manifest.get('kind')}")
+
+
+@functools.cache
+def _kube_fields() -> _KubeFields:
+    return _KubeFields(json.loads(_FIELDS_FILE.read_text()))
+
+
 def _words(key: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(key)]
 
@@ -247,9 +276,36 @@ def _is_secret_key(key: str, patterns: tuple[str, ...]) -> bool:
 
 # --------------------------------------------------------------------------- text detectors
 
-# userinfo password of any URL: scheme://user:PASS@host (PASS up to the last @ before the
-# host, so a password holding "@" or ":" is still covered whole).
-_URL_PASSWORD = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s/]+)@")
+# userinfo password of any URL: scheme://user:PASS@host. PASS runs to the LAST "@" of the
+# URL (whatever it holds: "/", "+", ":", "%", "@"; base64 passwords carry "/" and "+"),
+# within one whitespace- or quote-delimited word and never into another "scheme://".
+_URL_PASSWORD = re.compile(
+    r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://(?P<user>[^\s:/@\"'<>]*):)"
+    r"(?P<secret>(?:(?!://)[^\s\"'<>])+)@"
+)
+_PORT_THEN_PATH = re.compile(r"\d{1,5}/")
+
+
+def _url_password(m: re.Match[str]) -> bool:
+    """False for ``http://host:8080/path/@scope``: a host and a port, then a path holding
+    "@", read as userinfo. A user name is not a domain name."""
+    user = m.group("user")
+    hostlike = "." in user or user.lower() == "localhost"
+    return not (hostlike and _PORT_THEN_PATH.match(m.group("secret")))
+
+
+def _sub_url_passwords(text: str, replace: Callable[[str], str]) -> str:
+    """``text`` with the password of every URL in it replaced where it stands (also one
+    too short to be hunted as a reappearing secret)."""
+
+    def one(m: re.Match[str]) -> str:
+        if not _url_password(m) or is_digest(m.group("secret")) or m.group("secret") == MASK:
+            return m.group(0)
+        return f"{m.group('pre')}{replace(m.group('secret'))}@"
+
+    return _URL_PASSWORD.sub(one, text)
+
+
 # --db-password=V and --token V (a flag), password=V and password: V (an assignment).
 _FLAG_NAME = r"[A-Za-z][A-Za-z0-9_.-]*"
 _SECRET_TEXT = r"(?P<secret>\"[^\"]+\"|'[^']+'|[^\s,;&\"']+)"
@@ -336,7 +392,7 @@ def _find_in_texts(texts: list[str], patterns: tuple[str, ...]) -> list[str]:
 def _find_in_text(text: str, pats: tuple[str, ...], credentials: bool = True) -> list[str]:
     found: list[str] = []
     if "://" in text:
-        found += [m.group("secret") for m in _URL_PASSWORD.finditer(text)]
+        found += [m.group("secret") for m in _URL_PASSWORD.finditer(text) if _url_password(m)]
     if "PRIVATE KEY-----" in text:
         found += [m.group(0) for m in _PEM.finditer(text)]
     if credentials:
@@ -420,12 +476,15 @@ def _redact_text(
 
 def mask_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> str:
     """Free text (an error message, an output line) with every secret it holds as ``***``."""
+    if "://" in text:
+        remember(find_in_text(text, patterns))
+        text = mask_url(text)
     return _redact_text(text, tuple(patterns), lambda _s: MASK, _known_forms())
 
 
 def mask_url(url: str) -> str:
     """A database URL fit to print or record: its password (if any) becomes ``***``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('pre')}{MASK}@", url)
+    return _sub_url_passwords(url, lambda _s: MASK)
 
 
 # --------------------------------------------------------------------------- structures
@@ -461,7 +520,8 @@ class Redactor:
         """Every secret ``value`` holds, by every detector (not including reappearances)."""
         found: set[str] = set()
         texts: list[str] = []  # the strings to search as free text, searched at the end
-        self._walk(value, found, texts, manifest=manifest)
+        node = _kube_fields().root(value) if manifest else None
+        self._walk(value, found, texts, manifest=manifest, node=node)
         found.update(_find_in_texts(texts, self.patterns))
         remember(found)
         return found
@@ -488,24 +548,75 @@ class Redactor:
                 return "value"
         return None
 
-    def _walk(self, value: Any, found: set[str], texts: list[str], *, manifest: bool) -> None:
+    def _pair_secret(
+        self, item: Mapping[str, Any], node: Any, parent: str | None, manifest: bool
+    ) -> str | None:
+        """:meth:`_env_secret` where a name/value pair may hold a secret: an env var, a
+        header; not a toleration, a taint, a sysctl (``kernel.keys.maxkeys``)."""
+        if "value" not in item:
+            return None
+        if type(node) is dict:
+            return self._env_secret(item) if node.get("@value") == "secret" else None
+        if node is not None or (manifest and parent in _kube_fields().plain_pairs):
+            return None
+        return self._env_secret(item)
+
+    def _field(
+        self, key: str, value: Any, node: Any, parent: str | None, manifest: bool
+    ) -> tuple[bool, Any]:
+        """Whether ``key``'s value is a secret (its leaves digested), and the schema node
+        of the value (None where no schema is known)."""
+        if type(node) is dict:
+            spec = node.get(key, _UNLISTED)
+            if spec is not _UNLISTED:
+                # A field the schema declares: a secret only if the schema's is one.
+                if type(spec) is int:
+                    return spec == _SECRET, None
+                return False, spec
+            # Not listed: a field whose name does not look secret, or one the schema does
+            # not know; its name decides, as below.
+        elif type(node) is _MapOf:
+            # A key of a map (labels, data): the user's word.
+            container = isinstance(value, Mapping | list)
+            secret = _is_secret_key(key, self.patterns) and not (manifest and container)
+            return secret, node.node
+        else:
+            fields = _kube_fields()
+            refs = fields.references.get(parent) if parent is not None else None
+            if refs is not None and key in refs:
+                return False, None
+            if key in fields.reference_objects and isinstance(value, Mapping | list):
+                return False, None  # secretKeyRef: {name, key} in chart values
+        secret = _is_secret_field(key, self.patterns, manifest) and not (
+            manifest and isinstance(value, Mapping | list)
+        )
+        return secret, None
+
+    def _walk(
+        self,
+        value: Any,
+        found: set[str],
+        texts: list[str],
+        *,
+        manifest: bool,
+        node: Any = None,
+        parent: str | None = None,
+    ) -> None:
         # Strings first, and dict before the Mapping ABC: this runs for every node of every
         # manifest recorded.
         if isinstance(value, str):
             texts.append(value)
         elif isinstance(value, dict | Mapping):
-            env_field = self._env_secret(value)
-            patterns = self.patterns
+            env_field = self._pair_secret(value, node, parent, manifest)
             for k, v in value.items():
-                if k == env_field or (
-                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
-                    and not (manifest and isinstance(v, Mapping | list))
-                ):
+                key = k if type(k) is str else str(k)
+                secret, child = self._field(key, v, node, parent, manifest)
+                if secret or k == env_field:
                     self._leaves(v, found)
                 elif type(v) is str:
                     texts.append(v)  # what the call below would do, without the call
                 else:
-                    self._walk(v, found, texts, manifest=manifest)
+                    self._walk(v, found, texts, manifest=manifest, node=child, parent=key)
         elif isinstance(value, list | tuple):
             pending = False  # the previous item was a secret-named flag with no value
             for item in value:
@@ -519,7 +630,7 @@ class Redactor:
                     and "=" not in item
                     and _flag_is_secret(item.lstrip("-"), self.patterns)
                 )
-                self._walk(item, found, texts, manifest=manifest)
+                self._walk(item, found, texts, manifest=manifest, node=node, parent=parent)
 
     # -- redacting -----------------------------------------------------------------------
 
@@ -540,25 +651,39 @@ class Redactor:
             return [self._scrub_in(v, forms, order) for v in value]
         return value
 
-    def _digest_found(self, value: Any, found: set[str], *, manifest: bool) -> Any:
-        """Copy with the positions :meth:`find` looks at digested as a whole."""
+    def _digest_found(
+        self,
+        value: Any,
+        found: set[str],
+        *,
+        manifest: bool,
+        node: Any = None,
+        parent: str | None = None,
+    ) -> Any:
+        """Copy with the positions :meth:`find` looks at digested as a whole, and every URL
+        password digested where it stands."""
+        if isinstance(value, str):
+            return _sub_url_passwords(value, self.digest) if "://" in value else value
         if isinstance(value, dict | Mapping):
-            env_field = self._env_secret(value)
-            patterns = self.patterns
+            env_field = self._pair_secret(value, node, parent, manifest)
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                if k == env_field or (
-                    _is_secret_field(k if type(k) is str else str(k), patterns, manifest)
-                    and not (manifest and isinstance(v, Mapping | list))
-                ):
+                key = k if type(k) is str else str(k)
+                secret, child = self._field(key, v, node, parent, manifest)
+                if secret or k == env_field:
                     out[k] = self._digest_leaves(v)
+                elif type(v) is str:
+                    out[k] = _sub_url_passwords(v, self.digest) if "://" in v else v
                 elif type(v) in _SCALARS:
                     out[k] = v  # what the call below would return, without the call
                 else:
-                    out[k] = self._digest_found(v, found, manifest=manifest)
+                    out[k] = self._digest_found(v, found, manifest=manifest, node=child, parent=key)
             return out
         if isinstance(value, list | tuple):
-            return [self._digest_found(v, found, manifest=manifest) for v in value]
+            return [
+                self._digest_found(v, found, manifest=manifest, node=node, parent=parent)
+                for v in value
+            ]
         return value
 
     def _digest_leaves(self, value: Any) -> Any:
@@ -605,7 +730,9 @@ class Redactor:
                 known = self._forms(())
                 self._learned = known, _longest_first(known)
             forms, order = self._learned
-        stored: dict[str, Any] = self._digest_found(out, found, manifest=True)  # a new copy
+        stored: dict[str, Any] = self._digest_found(  # a new copy
+            out, found, manifest=True, node=_kube_fields().root(out)
+        )
         return self._scrub(stored, forms, order) if forms else stored
 
     def args(self, args: Iterable[Any]) -> list[Any]:

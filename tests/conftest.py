@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Secret digests are keyed; without a key sbkube would create a key file in the real
 # home of whoever runs the tests. Subprocess tests set their own HOME (and key) instead.
 os.environ.setdefault("SBKUBE_DIGEST_KEY", "sbkube-test-digest-key")
+# The same for the key that seals secret values (sbkube.sealing).
+os.environ.setdefault("SBKUBE_SEAL_KEY", "sbkube-test-seal-key")
 
 
 def in_ci() -> bool:

@@ -181,7 +181,8 @@ def rollback(
                 raise
             result = run(allow_removal=True)
     if fmt != "table":
-        emit(result, fmt)
+        # Each app's (name, status, error) as the JSON always had them, beside the outcomes.
+        emit({**result.to_dict(), "app_status": result.app_status}, fmt)
     elif dry_run:
         print_plan(result.plan)
         click.echo("\nDry run: nothing was changed or recorded.")

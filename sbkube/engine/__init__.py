@@ -4,7 +4,8 @@
 ``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)`` and
 ``uninstall(app_dir, *, cluster, db, apps=None, dry_run=False)`` return frozen results;
 all three run their apps through ``runner.run_apps``. ``status.status(app_dir, *, cluster, db)``
-reports drift (``status.py``), reading only. Imported lazily so
+reports drift (``status.py``), reading only. Each builds one ``target.Target`` and
+returns a ``results.TargetResult``. Imported lazily so
 that ``import sbkube.engine`` stays cheap.
 """
 
@@ -16,9 +17,10 @@ from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.engine.deployer import deploy
-    from sbkube.engine.results import AppOutcome, DeployResult
+    from sbkube.engine.results import AppOutcome, DeployResult, TargetResult
     from sbkube.engine.rollback_run import RollbackResult, rollback
     from sbkube.engine.status import DriftReport
+    from sbkube.engine.target import Target
     from sbkube.engine.uninstall import UninstallResult, uninstall
 
 _EXPORTS: dict[str, str] = {
@@ -26,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "rollback": "rollback_run",
     "DeployResult": "results",
     "AppOutcome": "results",
+    "TargetResult": "results",
+    "Target": "target",
     "RollbackResult": "rollback_run",
     "DriftReport": "status",
     "uninstall": "uninstall",
@@ -37,6 +41,8 @@ __all__ = [
     "DeployResult",
     "DriftReport",
     "RollbackResult",
+    "Target",
+    "TargetResult",
     "UninstallResult",
     "deploy",
     "rollback",

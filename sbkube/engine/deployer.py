@@ -29,18 +29,12 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
-from sbkube.engine.recovery import (
-    adopt_renamed_target,
-    cluster_name,
-    locked_target,
-    settle_releases,
-)
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import (
     DEFAULT_CONCURRENCY,
@@ -50,23 +44,13 @@ from sbkube.engine.runner import (
     check_concurrency,
     run_apps,
 )
+from sbkube.engine.target import StoreArg, Target, config_record
 from sbkube.engine.work import AppWork
-from sbkube.model import AppType
-from sbkube.redaction import DEFAULT_SECRET_KEYS
-from sbkube.state import (
-    AppDeploymentRecord,
-    AppHandle,
-    DeploymentDatabase,
-    DeploymentRepository,
-    DeploymentTracker,
-)
+from sbkube.model import AppType, Command
+from sbkube.state import AppDeploymentRecord, AppHandle
 
 if TYPE_CHECKING:
     from sbkube.config.command_line import CommandLineValues
-
-
-def open_database(db: DeploymentDatabase | str | os.PathLike[str] | None) -> DeploymentDatabase:
-    return db if isinstance(db, DeploymentDatabase) else DeploymentDatabase(db)
 
 
 def deploy_steps(
@@ -144,7 +128,7 @@ def deploy(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    db: StoreArg = None,
     apps: Sequence[str] | None = None,
     dry_run: bool = False,
     wait_lock: float = 0.0,
@@ -160,7 +144,7 @@ def deploy(
 
     ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
     ``concurrency`` is how many apps are applied (and charts rendered) at once."""
-    from sbkube.config import load_config, sources_snapshot
+    from sbkube.config import load_config
 
     check_concurrency(concurrency)
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
@@ -170,81 +154,42 @@ def deploy(
         # preparation asks its discovery anything.
         cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster, concurrency=concurrency)
-    database = open_database(db)
-    # config.yaml's secret_keys add to the defaults: naming one more key must never
-    # silently stop "password" from being hidden.
-    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
-    repo = DeploymentRepository(database, secret_keys=secret_keys)
-    tracker = DeploymentTracker(repo)
-    target_ns = loaded.config.namespace
-    # What the deployment is recorded and locked under: config.yaml's cluster:, else the
-    # cluster's identity (its context and API server).
-    name = cluster_name(cluster, loaded.config.cluster)
-    messages: list[str] = []
-
-    def note(msg: str) -> None:
-        messages.append(msg)
-        if progress:
-            progress(msg)
-
-    adopt_renamed_target(repo, cluster, name, target_ns, notify=note)
-
-    track_args: dict[str, Any] = {
-        "namespace": target_ns,
-        "app_dir": str(loaded.app_dir),
-        "config": loaded.snapshot,
-        "config_file": str(loaded.config_path),
-        "sources": sources_snapshot(loaded),
-        "command_args": list(command_args),
-        "secret_keys": secret_keys,
-    }
-
-    def last_applied() -> dict[str, AppDeploymentRecord | None]:
-        # Each app's last successful recording: the base of pruning and of the dry-run plan.
-        return {
-            w.name: repo.last_successful_app(cluster=name, namespace=target_ns, app=w.name)
-            for w in works
-        }
-
+    target = Target.of_config(loaded, cluster, db=db, progress=progress)
+    target.adopt_renamed()
     # Revisions whose recording a lost store connection cut short are settled from the
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
-    helm_apps = [(w.name, w.release_name, w.namespace) for w in works if w.release_name]
-    settle_releases(database, repo, cluster, name, target_ns, helm_apps, notify=note)
+    target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
-    if dry_run:
-        # The same steps against the live cluster, every write a server-side dry run: the
-        # plan is what the cluster says it would do (an unreachable cluster is an error).
-        previous = last_applied()
-        with tracker.track_deployment(cluster=name, dry_run=True, **track_args) as dep:
-            steps = deploy_steps(
-                works, cluster.as_dry_run(), previous, secret_keys, force_upgrade=force_upgrade
-            )
-            # One app at a time: each dry run sees what the earlier ones planned (the
-            # view's overlay), so the plan is the same whatever the timing.
-            outcomes = run_apps(steps, dep, progress=progress, concurrency=1)
-        return DeployResult(None, dep.status, True, name, target_ns, outcomes, tuple(messages))
-
-    releases = [(w.release_name, w.namespace) for w in works if w.release_name]
-    with (
-        locked_target(
-            database,
-            repo,
-            cluster,
-            target_ns,
-            command="deploy",
-            wait_lock=wait_lock,
-            releases=releases,
-            note=note,
-            name=name,
-        ) as lock,
-        tracker.track_deployment(cluster=name, **track_args) as dep,
-    ):
-        lock.set_deployment(dep.deployment_id)
-        after = namespace_turns(works, cluster) if concurrency > 1 else {}
+    cluster_now = cluster.as_dry_run() if dry_run else cluster
+    with target.run(
+        command=Command.DEPLOY,
+        dry_run=dry_run,
+        wait_lock=wait_lock,
+        releases=[(w.release_name, w.namespace) for w in works if w.release_name],
+        **config_record(loaded, command_args),
+    ) as dep:
+        # Each app's last successful recording (read under the lock): the base of pruning
+        # and of the dry-run plan.
+        previous = target.last_applied(w.name for w in works)
+        # A dry run applies one app at a time: each dry run sees what the earlier ones
+        # planned (the view's overlay), so the plan is the same whatever the timing.
+        at_once = 1 if dry_run else concurrency
+        after = namespace_turns(works, cluster) if at_once > 1 else {}
         steps = deploy_steps(
-            works, cluster, last_applied(), secret_keys, force_upgrade=force_upgrade, after=after
+            works,
+            cluster_now,
+            previous,
+            target.secret_keys,
+            force_upgrade=force_upgrade,
+            after=after,
         )
-        outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
+        outcomes = run_apps(steps, dep, progress=progress, concurrency=at_once)
     return DeployResult(
-        dep.deployment_id, dep.status, False, name, target_ns, outcomes, tuple(messages)
+        deployment_id=None if dry_run else dep.deployment_id,
+        status=dep.status,
+        dry_run=dry_run,
+        cluster=target.name,
+        namespace=target.namespace,
+        apps=outcomes,
+        messages=tuple(target.messages),
     )

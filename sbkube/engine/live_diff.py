@@ -29,16 +29,17 @@ from typing import TYPE_CHECKING, Any
 from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import comparable, object_differences, project, without_nulls
-from sbkube.engine.deployer import open_database, prepare_apps
 from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
+from sbkube.engine.prepare import prepare_apps
 from sbkube.engine.record_diff import Dumps
-from sbkube.engine.recovery import cluster_name
+from sbkube.engine.results import TargetResult
+from sbkube.engine.target import StoreArg, Target
 from sbkube.engine.work import AppWork, owned_by
 from sbkube.manifests import ObjectKey, format_key, object_key, strip_volatile
 from sbkube.model import Record
-from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves, store_form
-from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
+from sbkube.redaction import learn_manifests, secret_leaves, store_form
+from sbkube.state import AppDeploymentRecord
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ReleaseInfo
@@ -77,11 +78,11 @@ class AppDiff(Record):
     changed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LiveDiff(Record):
-    cluster: str
-    namespace: str
-    apps: tuple[AppDiff, ...]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveDiff(TargetResult[AppDiff]):
+    """What deploying would change on the target (``dry_run``: nothing was changed)."""
+
+    dry_run: bool = True
     changed: bool
 
 
@@ -219,7 +220,7 @@ def live_diff(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    db: StoreArg = None,
     apps: Sequence[str] | None = None,
     config_file: str = "config.yaml",
     namespace: str | None = None,
@@ -234,21 +235,22 @@ def live_diff(
     names = loaded.select(list(apps) if apps else None)
     cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster)
-    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
-    repo = DeploymentRepository(open_database(db), secret_keys=secret_keys)
-    target_ns = loaded.config.namespace
-    # The name deploy records the target under (config.yaml's cluster:, else the identity).
-    name = cluster_name(cluster, loaded.config.cluster)
+    target = Target.of_config(loaded, cluster, db=db)
     results = []
     for work in works:
-        previous = repo.last_successful_app(cluster=name, namespace=target_ns, app=work.name)
+        previous = target.last_successful_app(work.name)
         release: str | None = None
         if work.type == "helm":
-            release, found = _helm_diff(work, cluster, previous, secret_keys)
+            release, found = _helm_diff(work, cluster, previous, target.secret_keys)
         else:
             found = _yaml_diff(work, cluster, previous)
         changed = bool(found) or release not in (None, "unchanged")
         results.append(
             AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)
         )
-    return LiveDiff(name, target_ns, tuple(results), any(a.changed for a in results))
+    return LiveDiff(
+        cluster=target.name,
+        namespace=target.namespace,
+        apps=tuple(results),
+        changed=any(a.changed for a in results),
+    )

@@ -96,7 +96,7 @@ class ResourceRef(Record):
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceChange(Record):
+class ResourceDiff(Record):
     """A resource present in both deployments whose checksum differs, with its diff."""
 
     resource: ResourceRef
@@ -111,7 +111,7 @@ class AppResourceDiff(Record):
     change: str  # added | removed | changed | unchanged (the app itself)
     added: tuple[ResourceRef, ...] = ()
     removed: tuple[ResourceRef, ...] = ()
-    changed: tuple[ResourceChange, ...] = ()
+    changed: tuple[ResourceDiff, ...] = ()
     unchanged: int = 0
 
 
@@ -416,7 +416,7 @@ def _resource_diff(
     pa, pb = _present(a), _present(b)
     added = tuple(_resource_ref(pb[k]) for k in sorted(set(pb) - set(pa)))
     removed = tuple(_resource_ref(pa[k]) for k in sorted(set(pa) - set(pb)))
-    changed: list[ResourceChange] = []
+    changed: list[ResourceDiff] = []
     unchanged = 0
     for key in sorted(set(pa) & set(pb)):
         ra, rb = pa[key], pb[key]
@@ -426,7 +426,7 @@ def _resource_diff(
         ref = _resource_ref(rb)
         name = f"{app}/{ref.kind}/{ref.namespace + '/' if ref.namespace else ''}{ref.name}"
         changed.append(
-            ResourceChange(
+            ResourceDiff(
                 resource=ref,
                 checksum_a=ra.checksum,
                 checksum_b=rb.checksum,

@@ -1,5 +1,8 @@
 """Recovery from deployments that did not finish.
 
+(Which target a command works on, and its lock, are ``target.py``'s; this module is
+what a command does about the unfinished work it finds there.)
+
 * A deployment left ``pending``/``in_progress`` by a process that died is marked
   ``interrupted`` (with what is known: who ran it, where, which apps had finished) by the
   next command that touches that target — a deploy or rollback once it holds the lock, or
@@ -18,8 +21,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
         DeploymentDatabase,
         DeploymentRepository,
         DeploymentSummary,
-        LockHandle,
         UnsettledApp,
     )
 
@@ -114,79 +115,6 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
         if not locks.is_live(cluster, namespace):
             marked += _close(repo, summaries, notify=notify, spare_live_here=True)
     return marked
-
-
-def cluster_name(cluster: Cluster, configured: str | None = None) -> str:
-    """The name a deployment to ``cluster`` is recorded and locked under: config.yaml's
-    ``cluster:`` when set, else the cluster's own identity (context and API server)."""
-    return configured or cluster.name
-
-
-def adopt_renamed_target(
-    repo: DeploymentRepository,
-    cluster: Cluster,
-    name: str,
-    namespace: str,
-    *,
-    notify: Notify | None = None,
-) -> int:
-    """Carry over the history sbkube recorded for this target under its old name.
-
-    Before a cluster's identity named its API server (and before config.yaml's ``cluster:``
-    was read), deployments were recorded under the kube context alone (``"memory"`` for the
-    memory cluster). When ``name`` has no deployments to ``namespace`` yet, those become its
-    own, so pruning, dry runs and rollbacks find them. Returns how many were carried over.
-    """
-    from sbkube.cluster.kube import KubeCluster
-
-    old = cluster.context_name if isinstance(cluster, KubeCluster) else cluster.name
-    moved = repo.adopt_target(old_cluster=old, new_cluster=name, namespace=namespace)
-    if moved and notify:
-        notify(
-            f"recorded {moved} earlier deployment(s) of {old}/{namespace} as {name}/{namespace}: "
-            "the cluster's recorded name now tells apart clusters that share a context name"
-        )
-    return moved
-
-
-@contextmanager
-def locked_target(
-    database: DeploymentDatabase,
-    repo: DeploymentRepository,
-    cluster: Cluster,
-    namespace: str,
-    *,
-    command: str,
-    wait_lock: float,
-    releases: Iterable[tuple[str, str]],
-    note: Notify,
-    name: str | None = None,
-) -> Iterator[LockHandle]:
-    """Hold the target's deploy lock, after recovering what an earlier run left behind.
-
-    Shared by deploy and rollback: take the lock of ``name``/``namespace`` (``name``: the
-    recorded cluster name, default ``cluster.name``; waiting up to ``wait_lock``, taking over
-    a dead holder's), mark the target's orphaned deployments ``interrupted``, and roll back
-    the Helm ``releases`` left pending; the lock is released when the block ends.
-    """
-    from sbkube.state import DeployLocks, describe_holder
-
-    name = name or cluster.name
-    target = f"{name}/{namespace}"
-    lock = DeployLocks(database).acquire(
-        name,
-        namespace,
-        command=command,
-        wait=wait_lock,
-        on_wait=lambda h: note(f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"),
-        on_takeover=lambda h, why: note(
-            f"took over the lock of {target} from {describe_holder(h)}: {why}"
-        ),
-    )
-    with lock:
-        mark_interrupted_deployments(repo, cluster=name, namespace=namespace, notify=note)
-        recover_pending_releases(cluster, releases, notify=note)
-        yield lock
 
 
 def recover_pending_releases(

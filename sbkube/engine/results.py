@@ -1,8 +1,13 @@
-"""Frozen results the engine returns to the CLI and to library callers."""
+"""Frozen results the engine returns to the CLI and to library callers.
+
+Every command run against a target (``deploy``, ``rollback``, ``uninstall``, ``diff``,
+``status``) returns a :class:`TargetResult`: one shape, with the command's own extras.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction
 
@@ -67,21 +72,42 @@ class AppOutcome(Record):
         return ", ".join(parts) or "no resources"
 
 
-@dataclass(frozen=True, slots=True)
-class DeployResult(Record):
-    """Outcome of ``sbkube.engine.deploy``; ``deployment_id`` is None for a dry run."""
+AppT = TypeVar("AppT")
 
-    deployment_id: str | None
-    status: DeploymentStatus
-    dry_run: bool
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetResult(Record, Generic[AppT]):
+    """What a command run against a target returns.
+
+    ``deployment_id`` and ``status`` are those of the deployment the command recorded
+    (None when it recorded none: a dry run, a read, nothing to do); ``dry_run`` is True
+    when nothing was changed; ``cluster`` is the target's recorded name; ``apps`` are
+    the per-app outcomes (``AppOutcome`` for a run, the command's own per-app record for
+    a read); ``messages`` are the notes said along the way; ``plan`` is the plan the
+    command carried out or showed, where it made one.
+    """
+
+    deployment_id: str | None = None
+    status: DeploymentStatus | None = None
+    dry_run: bool = False
     cluster: str
     namespace: str
-    apps: tuple[AppOutcome, ...]
+    apps: tuple[AppT, ...] = ()
     messages: tuple[str, ...] = ()
+    plan: Any = None
 
-    def app(self, name: str) -> AppOutcome | None:
-        return next((a for a in self.apps if a.name == name), None)
+    def app(self, name: str) -> AppT | None:
+        return next((a for a in self.apps if getattr(a, "name", None) == name), None)
 
     @property
     def ok(self) -> bool:
-        return self.status == DeploymentStatus.SUCCESS
+        """True unless the command recorded a deployment that did not succeed."""
+        return self.status is None or self.status == DeploymentStatus.SUCCESS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployResult(TargetResult[AppOutcome]):
+    """Outcome of ``sbkube.engine.deploy``; ``deployment_id`` is None for a dry run (whose
+    ``status`` is what the run would have come to)."""
+
+    status: DeploymentStatus

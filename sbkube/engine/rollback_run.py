@@ -9,15 +9,12 @@ marked ``rolled_back``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
-from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import adopt_renamed_target, cluster_name, locked_target
-from sbkube.engine.results import ReleaseChange
+from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
     RollbackPlan,
@@ -34,35 +31,24 @@ from sbkube.engine.runner import (
     check_concurrency,
     run_apps,
 )
+from sbkube.engine.target import StoreArg, Target
 from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
-from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
-from sbkube.state import (
-    AppDeploymentRecord,
-    AppHandle,
-    DeploymentDatabase,
-    DeploymentRecord,
-    DeploymentRepository,
-    DeploymentTracker,
-    ResourceInput,
-)
+from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
+from sbkube.state import AppDeploymentRecord, AppHandle, DeploymentRecord, ResourceInput
 
 
-@dataclass(frozen=True, slots=True)
-class RollbackResult(Record):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackResult(TargetResult[AppOutcome]):
     """Outcome of ``sbkube.engine.rollback``: the plan, and for a real run the recorded
-    deployment and each app's ``(name, status, error)`` (from the runner's AppOutcome)."""
+    deployment and each app's outcome."""
 
     plan: RollbackPlan
-    deployment_id: str | None
-    status: DeploymentStatus | None
-    dry_run: bool
-    app_status: tuple[tuple[str, str, str | None], ...] = ()
-    messages: tuple[str, ...] = ()
 
     @property
-    def ok(self) -> bool:
-        return self.dry_run or self.status == DeploymentStatus.SUCCESS
+    def app_status(self) -> tuple[tuple[str, str, str | None], ...]:
+        """Each app's ``(name, status, error)``."""
+        return tuple((o.name, o.status.value, o.error) for o in self.apps)
 
 
 def _execute_app(
@@ -161,7 +147,7 @@ def rollback_steps(
 
 
 def rollback(
-    db: DeploymentDatabase | str | os.PathLike[str] | None,
+    db: StoreArg,
     cluster: Cluster,
     *,
     deployment_id: str | None = None,
@@ -185,87 +171,78 @@ def rollback(
     many apps are rolled back at once.
     """
     check_concurrency(concurrency)
-    database = open_database(db)
-    repo = DeploymentRepository(database)
-    name = cluster_name(cluster, configured_cluster)
+    # The namespace is known once SOURCE is: until then, the one given (or none).
+    target = Target.open(
+        cluster,
+        db=db,
+        namespace=namespace or "",
+        configured_cluster=configured_cluster,
+        progress=progress,
+    )
+    repo = target.repo
     adopt_namespace = namespace
     if adopt_namespace is None and deployment_id and not deployment_id.startswith("latest"):
         # An id names its target: that is the one whose history may need carrying over.
         adopt_namespace = repo.get(repo.resolve(deployment_id)).namespace
     if adopt_namespace is not None:
-        adopt_renamed_target(repo, cluster, name, adopt_namespace, notify=progress)
-    source, target = resolve_pair(
+        target.at(adopt_namespace).adopt_renamed()
+    source, to_dep = resolve_pair(
         repo,
         cluster,
         deployment_id=deployment_id,
         to=to,
         namespace=namespace,
         force=force,
-        name=name,
+        name=target.name,
     )
+    target = target.at(source.namespace)
     # Each app's last successful recording, read once: the plan and the execution use it.
-    current = {
-        name: repo.last_successful_app(cluster=source.cluster, namespace=source.namespace, app=name)
-        for name in plan_app_names(source, target)
-    }
+    current = target.last_applied(plan_app_names(source, to_dep))
     plan = plan_rollback(
         repo,
         cluster,
         source,
-        target,
+        to_dep,
         apps=apps,
         force=force,
         allow_removal=allow_removal,
         current=current,
     )
     if dry_run:
-        return RollbackResult(plan, None, None, True)
+        return RollbackResult(
+            dry_run=True,
+            cluster=target.name,
+            namespace=target.namespace,
+            messages=tuple(target.messages),
+            plan=plan,
+        )
     if confirm is not None and not confirm(plan):
         raise RefusedError("rollback cancelled")
-    messages: list[str] = []
-
-    def note(msg: str) -> None:
-        messages.append(msg)
-        if progress:
-            progress(msg)
-
-    tracker = DeploymentTracker(repo)
-    with locked_target(
-        database,
-        repo,
-        cluster,
-        source.namespace,
-        command="rollback",
+    with target.run(
+        command=Command.ROLLBACK,
         wait_lock=wait_lock,
         releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-        note=note,
-        name=source.cluster,
-    ) as lock:
-        with tracker.track_deployment(
-            cluster=source.cluster,
-            namespace=source.namespace,
-            app_dir=target.app_dir,
-            config=thaw(target.config_snapshot) if target.config_snapshot else None,
-            config_file=target.config_file,
-            command=Command.ROLLBACK,
-            command_args=list(command_args),
-            sources=thaw(target.sources_snapshot) if target.sources_snapshot else None,
-            rollback_target_id=target.deployment_id,
-        ) as dep:
-            lock.set_deployment(dep.deployment_id)
-            outcomes = run_apps(
-                rollback_steps(plan, target, current, cluster),
-                dep,
-                progress=progress,
-                concurrency=concurrency,
-            )
-        if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != target.deployment_id:
-            repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
+        app_dir=to_dep.app_dir,
+        config=thaw(to_dep.config_snapshot) if to_dep.config_snapshot else None,
+        config_file=to_dep.config_file,
+        command_args=list(command_args),
+        sources=thaw(to_dep.sources_snapshot) if to_dep.sources_snapshot else None,
+        rollback_target_id=to_dep.deployment_id,
+    ) as dep:
+        outcomes = run_apps(
+            rollback_steps(plan, to_dep, current, cluster),
+            dep,
+            progress=progress,
+            concurrency=concurrency,
+        )
+    if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
+        repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
     return RollbackResult(
-        plan,
-        dep.deployment_id,
-        dep.status,
-        False,
-        tuple((o.name, o.status.value, o.error) for o in outcomes),
-        tuple(messages),
+        deployment_id=dep.deployment_id,
+        status=dep.status,
+        cluster=target.name,
+        namespace=target.namespace,
+        apps=outcomes,
+        messages=tuple(target.messages),
+        plan=plan,
     )

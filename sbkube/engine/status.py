@@ -26,9 +26,11 @@ from pathlib import Path
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import differences
+from sbkube.engine.results import TargetResult
+from sbkube.engine.target import StoreArg, Target
 from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
-from sbkube.state import AppDeploymentRecord, DeploymentDatabase, DeploymentRepository
+from sbkube.state import AppDeploymentRecord
 
 
 class DriftState(StrEnum):
@@ -98,11 +100,11 @@ class AppDrift(Record):
         return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
-class DriftReport(Record):
-    cluster: str
-    namespace: str
-    apps: tuple[AppDrift, ...]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftReport(TargetResult[AppDrift]):
+    """Each app's drift on the target (``dry_run``: nothing was changed)."""
+
+    dry_run: bool = True
 
     @property
     def drifted(self) -> bool:
@@ -168,24 +170,16 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
     )
 
 
-def check_drift(
-    repo: DeploymentRepository, cluster: Cluster, namespace: str, apps: Sequence[str]
-) -> DriftReport:
-    """Drift of ``apps`` on the target (``cluster``, ``namespace``).
+def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:
+    """Drift of ``apps`` on ``target``.
 
     A cluster that cannot be read is an error naming it (exit 1), never a report."""
+    cluster = target.cluster
     try:
         return DriftReport(
-            cluster.name,
-            namespace,
-            tuple(
-                app_drift(
-                    cluster,
-                    name,
-                    repo.last_successful_app(cluster=cluster.name, namespace=namespace, app=name),
-                )
-                for name in apps
-            ),
+            cluster=target.name,
+            namespace=target.namespace,
+            apps=tuple(app_drift(cluster, name, target.last_successful_app(name)) for name in apps),
         )
     except ClusterError as err:
         raise ClusterError(f"cluster {cluster.name}: {err.message}") from err
@@ -195,7 +189,7 @@ def status(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    db: StoreArg = None,
     apps: Sequence[str] | None = None,
     config_file: str = "config.yaml",
     namespace: str | None = None,
@@ -203,9 +197,7 @@ def status(
     """Drift of an app dir's apps (``apps``: a selection) on ``cluster``; ``namespace``
     overrides config.yaml's."""
     from sbkube.config import load_config
-    from sbkube.engine.deployer import open_database
 
     loaded = load_config(Path(app_dir), config_file, namespace=namespace)
     names = loaded.select(list(apps) if apps else None)
-    repo = DeploymentRepository(open_database(db))
-    return check_drift(repo, cluster, loaded.config.namespace, names)
+    return check_drift(Target.of_config(loaded, cluster, db=db), names)

@@ -27,9 +27,7 @@ from typing import Any
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import change_for, live_resources, record_release
-from sbkube.engine.deployer import open_database
-from sbkube.engine.recovery import locked_target
-from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
+from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange, TargetResult
 from sbkube.engine.runner import (
     DEFAULT_CONCURRENCY,
     AppStep,
@@ -38,19 +36,12 @@ from sbkube.engine.runner import (
     check_concurrency,
     run_apps,
 )
+from sbkube.engine.target import StoreArg, Target, config_record
 from sbkube.engine.work import owned_by
 from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
-from sbkube.model import Command, DeploymentStatus, Record, ResourceAction, thaw
-from sbkube.redaction import DEFAULT_SECRET_KEYS
-from sbkube.state import (
-    AppDeploymentRecord,
-    AppHandle,
-    DeploymentDatabase,
-    DeploymentRepository,
-    DeploymentTracker,
-    ResourceInput,
-)
+from sbkube.model import Command, Record, ResourceAction, thaw
+from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,31 +65,23 @@ class UninstallPlan(Record):
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class UninstallResult(Record):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UninstallResult(TargetResult[AppOutcome]):
     """Outcome of :func:`uninstall`; ``deployment_id`` is None for a dry run or when
     there was nothing to remove."""
 
     plan: UninstallPlan
-    deployment_id: str | None
-    status: DeploymentStatus | None
-    dry_run: bool
-    apps: tuple[AppOutcome, ...] = ()
-    messages: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.deployment_id is None or self.status == DeploymentStatus.SUCCESS
 
 
 def plan_uninstall(
     cluster: Cluster,
-    namespace: str,
+    target: tuple[str, str],
     apps: Sequence[tuple[str, str, str, str | None, tuple[str, ...]]],
     recorded: Mapping[str, AppDeploymentRecord | None],
 ) -> UninstallPlan:
     """The plan for ``apps`` (name, type, namespace, release name, depends_on), in deploy
-    order; the result lists them in removal order (reversed)."""
+    order, on ``target`` (recorded cluster name, namespace); the result lists them in
+    removal order (reversed)."""
     plans: list[AppUninstallPlan] = []
     warnings: list[str] = []
     names = {a[0] for a in apps}
@@ -141,7 +124,7 @@ def plan_uninstall(
                     name, "yaml", app_ns, "delete", changes=tuple(changes), dependents=dependents
                 )
             )
-    return UninstallPlan(cluster.name, namespace, tuple(plans), tuple(warnings))
+    return UninstallPlan(*target, tuple(plans), tuple(warnings))
 
 
 def _remove_app(
@@ -196,7 +179,7 @@ def uninstall(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: DeploymentDatabase | str | os.PathLike[str] | None = None,
+    db: StoreArg = None,
     apps: Sequence[str] | None = None,
     dry_run: bool = False,
     wait_lock: float = 0.0,
@@ -213,17 +196,8 @@ def uninstall(
     check_concurrency(concurrency)
     loaded = load_config(Path(app_dir), config_file, namespace=namespace)
     names = loaded.select(list(apps) if apps else None)
-    target_ns = loaded.config.namespace
-    secret_keys = (*DEFAULT_SECRET_KEYS, *(loaded.config.secret_keys or ()))
-    database = open_database(db)
-    repo = DeploymentRepository(database, secret_keys=secret_keys)
-
-    def recorded() -> dict[str, AppDeploymentRecord | None]:
-        return {
-            n: repo.last_successful_app(cluster=cluster.name, namespace=target_ns, app=n)
-            for n in names
-        }
-
+    target = Target.of_config(loaded, cluster, db=db, progress=progress)
+    target.adopt_renamed()
     described = [
         (
             n,
@@ -234,48 +208,38 @@ def uninstall(
         )
         for n in names
     ]
-    plan = plan_uninstall(cluster, target_ns, described, recorded())
+    plan = plan_uninstall(
+        cluster, (target.name, target.namespace), described, target.last_applied(names)
+    )
     if dry_run or not plan.apps:
-        return UninstallResult(plan, None, None, dry_run)
+        return UninstallResult(
+            dry_run=dry_run,
+            cluster=target.name,
+            namespace=target.namespace,
+            messages=tuple(target.messages),
+            plan=plan,
+        )
     if confirm is not None and not confirm(plan):
         raise RefusedError("uninstall cancelled")
-    messages: list[str] = []
-
-    def note(msg: str) -> None:
-        messages.append(msg)
-        if progress:
-            progress(msg)
-
-    from sbkube.config import sources_snapshot
-
-    tracker = DeploymentTracker(repo)
-    with locked_target(
-        database,
-        repo,
-        cluster,
-        target_ns,
-        command="uninstall",
+    with target.run(
+        command=Command.UNINSTALL,
         wait_lock=wait_lock,
         releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-        note=note,
-    ) as lock:
+        **config_record(loaded, command_args),
+    ) as dep:
         # Read again under the lock: a deploy that finished meanwhile changed the record.
-        previous = recorded()
-        with tracker.track_deployment(
-            cluster=cluster.name,
-            namespace=target_ns,
-            app_dir=str(loaded.app_dir),
-            config=loaded.snapshot,
-            config_file=str(loaded.config_path),
-            command=Command.UNINSTALL,
-            command_args=list(command_args),
-            sources=sources_snapshot(loaded),
-            secret_keys=secret_keys,
-        ) as dep:
-            lock.set_deployment(dep.deployment_id)
-            steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
-            outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
-    return UninstallResult(plan, dep.deployment_id, dep.status, False, outcomes, tuple(messages))
+        previous = target.last_applied(names)
+        steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
+        outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
+    return UninstallResult(
+        deployment_id=dep.deployment_id,
+        status=dep.status,
+        cluster=target.name,
+        namespace=target.namespace,
+        apps=outcomes,
+        messages=tuple(target.messages),
+        plan=plan,
+    )
 
 
 def _step(

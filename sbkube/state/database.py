@@ -46,28 +46,28 @@ migrate or refuse by accident of row order. Both are ``StateError``, exit 1, lik
 store that cannot be used as it is: the command line was right, the store is not (exit 2
 is for input a user can fix by retyping it).
 
-Sessions never leave this package: :meth:`_read_session` and :meth:`_write_session` are
-private to ``sbkube/state/`` (the repository, locks, retention and transfer open one per
-public operation), and always end in commit or rollback and close (see
-``tests/unit/state/test_session_management.py``). :meth:`_read_connection` serves reads
-that are ONE statement (``views.py``: ``list()``): no BEGIN/COMMIT on SQLite, and a
-small autocommit pool on PostgreSQL, so such a read costs one round trip.
-:attr:`engines` lists every engine, for instrumentation.
+Sessions are opened in ``sessions.py`` (the unit of work), never here and never outside
+``sbkube/state/``: this class holds what they run on, :attr:`engine` (reads),
+:attr:`write_engine` (writes: ``BEGIN IMMEDIATE`` on SQLite, after :attr:`write_turn`) and
+:attr:`single_read_engine` (one-statement reads, ``views.py``: no BEGIN/COMMIT on SQLite,
+a small autocommit pool on PostgreSQL), and says what a database error means
+(:meth:`describe_error`). :attr:`engines` lists every engine, for instrumentation. The
+store's retry policy is here too: :func:`retried` runs idempotent work again on a fresh
+connection when the connection was lost (the migration on open, and every read and write
+through ``sessions.py``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
@@ -77,26 +77,20 @@ from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
     NoSuchModuleError,
-    SQLAlchemyError,
 )
 from sqlalchemy.pool import StaticPool
 
 from sbkube.errors import StateError, UsageError
 from sbkube.interrupts import shielded
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
 #: The newest schema revision this sbkube knows, and every revision it can read.
-HEAD_REVISION = "0005"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+HEAD_REVISION = "0006"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 #: A write that lost its connection is tried this many times in all, within this window.
 WRITE_TRIES = 3
 WRITE_RETRY_WINDOW = 10.0
-#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
-IDLE_PING_AFTER = 1.0
 # What libpq/psycopg say when the server or the network dropped the connection (SQLAlchemy
 # does not recognise every one of them as a disconnect, e.g. idle_session_timeout's).
 _LOST_CONNECTION = (
@@ -117,7 +111,8 @@ _LOST_CONNECTION = (
 )
 
 T = TypeVar("T")
-P = ParamSpec("P")
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+IDLE_PING_AFTER = 1.0
 _MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
 
 
@@ -163,19 +158,20 @@ def lost_connection(err: BaseException | None) -> bool:
     return any(fragment in text for fragment in _LOST_CONNECTION)
 
 
-def retry_idempotent(method: Callable[P, T]) -> Callable[P, T]:
-    """Mark an idempotent use of the store (a read, or an update that sets what it sets: a
-    method of an object with ``.db``, or a function whose first argument is the store)
-    as safe to run again: when its connection is lost it runs again, whole, on a fresh
-    one, as writes do (:meth:`DeploymentDatabase._retried`)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        first = args[0]
-        db = first if isinstance(first, DeploymentDatabase) else first.db  # type: ignore[attr-defined]
-        return db._retried(lambda: method(*args, **kwargs))
-
-    return wrapper
+def retried(call: Callable[[], T]) -> T:
+    """``call()``, tried again on a fresh connection when the connection was lost, at
+    most :data:`WRITE_TRIES` times within :data:`WRITE_RETRY_WINDOW` seconds (for
+    idempotent work: reads, the schema check and migration on open, updates)."""
+    deadline = time.monotonic() + WRITE_RETRY_WINDOW
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return call()
+        except StateError as err:
+            if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
+                raise
+        time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
 
 
 def _unwritable(path: Path) -> str | None:
@@ -244,8 +240,8 @@ class DeploymentDatabase:
         #: What a user should be told once about how the store was opened (or None).
         self.notice: str | None = None
         self._snapshot: tempfile.TemporaryDirectory[str] | None = None
-        # SQLite: this process's writers (threads) take turns; see the module docstring.
-        self._write_turn = threading.RLock()
+        #: SQLite: this process's writers (threads) take turns; see the module docstring.
+        self.write_turn = threading.RLock()
         url = self._parse(raw)
         if self.path is not None:
             self.read_only = _unwritable(self.path)
@@ -264,23 +260,21 @@ class DeploymentDatabase:
                     " (PostgreSQL needs the psycopg driver: pip install 'sbkube[postgres]', "
                     "or pip install '.[postgres]' from a checkout)"
                 )
-            raise StateError(f"state database {self.display}: {_first_line(err)}{hint}") from err
-        # Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
-        self._write_engine = self.engine.execution_options(sbkube_write=True)
-        # Session factories are made on first use: sqlalchemy.orm is a sizeable import that
-        # the ORM-free read path (``state list``, see views.py) never needs.
-        self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
-        # Single-statement reads (_read_connection): on PostgreSQL a small pool of autocommit
-        # connections, so one statement costs one round trip instead of three (BEGIN, the
-        # statement, ROLLBACK on return); on SQLite the main engine, whose begin hook skips
-        # BEGIN for them. Made now (create_engine does not connect), so `engines` is complete.
-        self._reader = (
+            raise StateError(self.plain_error(err) + hint) from err
+        #: Writers on SQLite ask for BEGIN IMMEDIATE through this execution option.
+        self.write_engine = self.engine.execution_options(sbkube_write=True)
+        #: Single-statement reads (``sessions.single_read``): on PostgreSQL a small pool of
+        #: autocommit connections, so one statement costs one round trip instead of three
+        #: (BEGIN, the statement, ROLLBACK on return); on SQLite the main engine, whose
+        #: begin hook skips BEGIN for them. Made now (create_engine does not connect), so
+        #: `engines` is complete.
+        self.single_read_engine = (
             self._create_engine(url, echo=echo, isolation_level="AUTOCOMMIT", pool_size=1)
             if self.dialect == "postgresql"
             else self.engine
         )
         with shielded():
-            self._retried(self._migrate)
+            retried(self._migrate)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -441,7 +435,7 @@ class DeploymentDatabase:
                         return
                 if self.read_only is not None:
                     raise StateError(self._refuse_migration(current))
-            with self._write_engine.begin() as conn:
+            with self.write_engine.begin() as conn:
                 if self.dialect == "postgresql":
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
@@ -460,7 +454,7 @@ class DeploymentDatabase:
         except StateError:
             raise
         except DBAPIError as err:
-            raise StateError(self._describe(err)) from err
+            raise StateError(self.describe_error(err)) from err
 
     def _current_revision(self, conn: Connection) -> str | None:
         if conn.dialect.name == "sqlite":
@@ -531,7 +525,13 @@ class DeploymentDatabase:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
-    def _describe(self, err: BaseException) -> str:
+    def plain_error(self, err: BaseException) -> str:
+        """One line for an error of the store: where, and what it said."""
+        return f"state database {self.display}: {_first_line(err)}"
+
+    def describe_error(self, err: BaseException) -> str:
+        """One line for a database error: what it means for the user (a locked store, a
+        full disk, a file that is not a database), else what it said."""
         line = _first_line(err)
         if "file is not a database" in line:
             return f"state database {self.display} is not an SQLite database ({line})"
@@ -549,110 +549,14 @@ class DeploymentDatabase:
             )
         if "readonly database" in line:
             return f"state database {self.display} is read-only: {line}"
-        return f"state database {self.display}: {line}"
-
-    # -- sessions (private to sbkube/state/) ------------------------------------------
-
-    def _sessionmakers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-        if self._makers is None:
-            from sqlalchemy.orm import sessionmaker
-
-            self._makers = (sessionmaker(self.engine), sessionmaker(self._write_engine))
-        return self._makers
-
-    @contextmanager
-    def _read_session(self) -> Iterator[Session]:
-        """A session in a read (deferred) transaction, ended and closed on exit."""
-        # Shielded as a whole, returning the connection to the pool included (a rollback
-        # on PostgreSQL): a signal is raised only once the connection is idle again.
-        with shielded():
-            session = self._sessionmakers()[0]()
-            try:
-                with session.begin():
-                    yield session
-            except DBAPIError as err:
-                raise StateError(self._describe(err)) from err
-            except SQLAlchemyError as err:
-                raise StateError(f"state database {self.display}: {_first_line(err)}") from err
-            finally:
-                session.close()
+        return self.plain_error(err)
 
     @property
     def engines(self) -> tuple[Engine, ...]:
         """Every engine this store executes on (for instrumentation: statement counts)."""
-        return (self.engine,) if self._reader is self.engine else (self.engine, self._reader)
-
-    @contextmanager
-    def _read_connection(self) -> Iterator[Connection]:
-        """A Core connection for a hot read path that runs exactly ONE statement
-        (``list()``): no ORM object is built, and on SQLite no BEGIN/COMMIT is sent, since
-        a single SELECT is a consistent snapshot by itself. Returned to the pool on exit."""
-        try:
-            with (
-                shielded(),
-                self._reader.connect() as raw,
-                raw.execution_options(sbkube_single_read=True).begin() as _,
-            ):
-                yield raw
-        except DBAPIError as err:
-            raise StateError(self._describe(err)) from err
-
-    @contextmanager
-    def _write_session(self) -> Iterator[Session]:
-        """A session in a write transaction: committed on success, rolled back on error."""
-        if self.read_only is not None:
-            raise StateError(
-                f"state database {self.display} is read-only ({self.read_only}); "
-                "this command needs to write to it"
-            )
-        # Shielded as a whole, returning the connection to the pool included (a rollback
-        # on PostgreSQL): a signal is raised only once the connection is idle again.
-        turn = self._write_turn if self.dialect == "sqlite" else nullcontext()
-        with shielded(), turn:
-            session = self._sessionmakers()[1]()
-            try:
-                with session.begin():
-                    yield session
-            except DBAPIError as err:
-                raise StateError(self._describe(err)) from err
-            finally:
-                session.close()
-
-    def _retried(self, call: Callable[[], T]) -> T:
-        """``call()``, tried again on a fresh connection when the connection was lost, as
-        :meth:`_write` does (for the schema check and migration on open, idempotent)."""
-        deadline = time.monotonic() + WRITE_RETRY_WINDOW
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return call()
-            except StateError as err:
-                if not lost_connection(err) or tries >= WRITE_TRIES or time.monotonic() >= deadline:
-                    raise
-            time.sleep(min(0.05 * 2**tries, max(0.0, deadline - time.monotonic())))
-
-    def _write(self, work: Callable[[Session, bool], T], *, replay: bool = False) -> T:
-        """Run ``work(session, retry)`` in a write transaction; when the connection is lost
-        (PostgreSQL: server restart, ``pg_terminate_backend``, ``idle_session_timeout``, a
-        proxy's idle timeout), run it again on a fresh connection, at most
-        :data:`WRITE_TRIES` times within :data:`WRITE_RETRY_WINDOW` seconds.
-
-        ``retry`` is True on a second or later try: the first one may have committed
-        before its connection went (the acknowledgement is what got lost), so ``work``
-        must then look before it inserts. Updates are idempotent as they are. ``replay``
-        makes the first try look too: the tracker replays a write that failed earlier in
-        the run (its last try may have committed).
-        """
-        tries = 0
-
-        def once() -> T:
-            nonlocal tries
-            tries += 1
-            with self._write_session() as session:
-                return work(session, replay or tries > 1)
-
-        return self._retried(once)
+        if self.single_read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self.single_read_engine)
 
     def close(self) -> None:
         for engine in self.engines:

@@ -29,11 +29,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sbkube.errors import LockError, StateError, UsageError
-from sbkube.state.database import DeploymentDatabase, retry_idempotent
+from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.records import LockRecord
 from sbkube.state.rows import lock_record
 from sbkube.state.schema import DeployLock
+from sbkube.state.sessions import read_session, retried, retry_idempotent, run_write, write_session
 
 DEFAULT_LEASE_SECONDS = 60.0
 
@@ -127,13 +128,13 @@ class DeployLocks:
 
     @retry_idempotent
     def holder(self, cluster: str, namespace: str) -> LockRecord | None:
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             row = session.get(DeployLock, lock_target(cluster, namespace))
             return lock_record(row) if row is not None else None
 
     def all(self) -> list[LockRecord]:
         """Every lock row, live or stale, by target."""
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             rows = session.execute(select(DeployLock).order_by(DeployLock.target)).scalars()
             return [lock_record(row) for row in rows]
 
@@ -144,7 +145,7 @@ class DeployLocks:
         like Terraform's ``force-unlock``. Returns the lock that was removed, if any.
         """
         target = lock_target(cluster, namespace)
-        with self.db._write_session() as session:
+        with write_session(self.db) as session:
             row = session.get(DeployLock, target)
             if row is None:
                 return None
@@ -215,7 +216,7 @@ class DeployLocks:
         }
 
         def attempt() -> tuple[LockRecord | None, tuple[LockRecord, str] | None]:
-            with self.db._write_session() as session:
+            with write_session(self.db) as session:
                 stmt = select(DeployLock).where(DeployLock.target == target)
                 if self.db.dialect == "postgresql":
                     stmt = stmt.with_for_update()
@@ -235,7 +236,7 @@ class DeployLocks:
 
         try:
             # Tried again on a fresh connection when the connection is lost, as writes are.
-            return self.db._retried(attempt)
+            return retried(attempt)
         except StateError as err:
             if isinstance(err.__cause__, IntegrityError):
                 return self._try_acquire(target, holder_id, command)  # lost an insert race
@@ -243,32 +244,35 @@ class DeployLocks:
 
     def _renew(self, target: str, holder_id: str) -> None:
         now = datetime.now(UTC)
-        self.db._write(
+        run_write(
+            self.db,
             lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(heartbeat_at=now, expires_at=now + timedelta(seconds=self.lease_seconds))
-            )
+            ),
         )
 
     def _set_deployment(self, target: str, holder_id: str, deployment_id: str) -> None:
-        self.db._write(
+        run_write(
+            self.db,
             lambda session, _retry: session.execute(
                 update(DeployLock)
                 .where(DeployLock.target == target, DeployLock.holder_id == holder_id)
                 .values(deployment_id=deployment_id)
-            )
+            ),
         )
 
     def _release(self, target: str, holder_id: str) -> None:
         # Retried on a fresh connection: a lock left behind by a lost connection would
         # block the target until its lease expires.
-        self.db._write(
+        run_write(
+            self.db,
             lambda session, _retry: session.execute(
                 delete(DeployLock).where(
                     DeployLock.target == target, DeployLock.holder_id == holder_id
                 )
-            )
+            ),
         )
 
     @retry_idempotent

@@ -27,6 +27,11 @@ from sbkube.model import (
 )
 
 
+def _sealed() -> Any:
+    """A record's sealed secret leaves: opaque, kept out of ``repr`` and of ``to_dict()``."""
+    return field(default=None, repr=False, metadata={"jsonable": False})
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceInput:
     """One resource to record: the manifest before and after, as the engine saw them."""
@@ -81,6 +86,9 @@ class HelmReleaseRecord(Record):
     chart_digest: str | None = None
     """``sha256:<hex>`` of the chart files the revision was made from (a local chart
     directory or .tgz); None when unknown (a repository chart, an older record)."""
+    sealed: str | None = _sealed()
+    """The secret leaves of ``values`` (``{"values": leaves}``), sealed: see
+    :mod:`sbkube.sealing`. Never shown (not in ``to_dict()``); ``state export`` carries it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,8 @@ class ResourceRecord(Record):
     checksum: str | None
     source_file: str | None
     hook: str | None = None
+    sealed: str | None = _sealed()
+    """The secret leaves of the two states (``{"previous_state": leaves, …}``), sealed."""
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -34,7 +34,18 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -42,7 +53,7 @@ from sbkube import __version__
 from sbkube.errors import NotFoundError, StateError
 from sbkube.model import AppStatus, AppType, Command, DeploymentStatus, thaw, utcnow
 from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text, redact_args, redact_values
-from sbkube.state.database import DeploymentDatabase, retry_idempotent
+from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import (
     current_host,
     current_operator,
@@ -68,6 +79,7 @@ from sbkube.state.rows import (
     release_record,
 )
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+from sbkube.state.sessions import read_session, retry_idempotent, run_write, write_session
 from sbkube.state.views import count_deployments, list_deployments, nth_newest_id
 
 # For Core statements on the hot write path (no ORM machinery per statement).
@@ -76,6 +88,22 @@ _RESOURCES = cast(Table, DeployedResource.__table__)
 _DEPLOYMENTS = cast(Table, Deployment.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
 _S = TypeVar("_S", bound=Select[Any])
+
+
+def on_target(
+    cluster: str | None, namespace: str | None, *, dry_runs: bool = False
+) -> builtins.list[ColumnElement[bool]]:
+    """The conditions on ``Deployment`` for "recorded on this target, not a dry run": the
+    one filter of every read that asks what sbkube did to a target. ``None`` for the
+    cluster or the namespace means any; ``dry_runs=True`` keeps dry runs too."""
+    conds: builtins.list[ColumnElement[bool]] = []
+    if cluster is not None:
+        conds.append(Deployment.cluster == cluster)
+    if namespace is not None:
+        conds.append(Deployment.namespace == namespace)
+    if not dry_runs:
+        conds.append(Deployment.dry_run.is_(False))
+    return conds
 
 
 def _of_release(
@@ -87,9 +115,7 @@ def _of_release(
         stmt.join(AppDeployment, AppDeployment.id == HelmRelease.app_deployment_pk)
         .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
         .where(
-            Deployment.cluster == cluster,
-            Deployment.namespace == namespace,
-            Deployment.dry_run.is_(False),
+            *on_target(cluster, namespace),
             HelmRelease.release_name == release_name,
             HelmRelease.namespace == release_namespace,
         )
@@ -183,7 +209,7 @@ class DeploymentRepository:
 
         for attempt in range(5):
             try:
-                return self.db._write(work)
+                return run_write(self.db, work)
             except StateError as err:
                 collided = isinstance(err.__cause__, IntegrityError) and "deployment_id" in str(
                     err.__cause__
@@ -207,7 +233,9 @@ class DeploymentRepository:
             "error_message": _masked(error_message),
             "finished_at": finished_at or utcnow(),
         }
-        self.db._write(lambda session, _: self._update_deployment(session, deployment_id, **values))
+        run_write(
+            self.db, lambda session, _: self._update_deployment(session, deployment_id, **values)
+        )
         return self.get(deployment_id)
 
     def set_status(
@@ -248,7 +276,7 @@ class DeploymentRepository:
                     )
                 )
 
-        self.db._write(work)
+        run_write(self.db, work)
 
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
         result = session.execute(
@@ -315,7 +343,7 @@ class DeploymentRepository:
                 contents=False,
             )
 
-        return self.db._write(work)
+        return run_write(self.db, work)
 
     def finish_app(
         self,
@@ -355,7 +383,7 @@ class DeploymentRepository:
                 raise NotFoundError(f"unknown app deployment {app_id}")
             self._insert_rows(session, app_id, rows, retry)
 
-        self.db._write(work, replay=replay)
+        run_write(self.db, work, replay=replay)
 
     def add_resources(
         self,
@@ -384,8 +412,10 @@ class DeploymentRepository:
         if not rows:
             return
         mine = self._resource_rows(app_id, rows)
-        self.db._write(
-            lambda session, retry: self._insert_rows(session, app_id, mine, retry), replay=replay
+        run_write(
+            self.db,
+            lambda session, retry: self._insert_rows(session, app_id, mine, retry),
+            replay=replay,
         )
 
     @staticmethod
@@ -480,7 +510,7 @@ class DeploymentRepository:
                 return  # recorded by the try whose connection was lost
             session.execute(insert(HelmRelease), row)
 
-        self.db._write(work, replay=replay)
+        run_write(self.db, work, replay=replay)
         return record
 
     def settle_app(
@@ -527,14 +557,14 @@ class DeploymentRepository:
                 )
             return True
 
-        return self.db._write(work)
+        return run_write(self.db, work)
 
     def delete_deployments(self, deployment_ids: Iterable[str]) -> int:
         """Delete deployments (and, by cascade, their apps, resources, releases)."""
         ids = builtins.list(deployment_ids)
         if not ids:
             return 0
-        with self.db._write_session() as session:
+        with write_session(self.db) as session:
             pks = select(Deployment.id).where(Deployment.deployment_id.in_(ids))
             session.execute(
                 delete(AppDeployment).where(AppDeployment.deployment_pk.in_(pks))
@@ -555,7 +585,7 @@ class DeploymentRepository:
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             row = session.execute(stmt).scalar_one_or_none()
             if row is not None:
                 return deployment_record(row, apps=True)
@@ -583,11 +613,9 @@ class DeploymentRepository:
         ``limit`` keeps the newest ``limit`` deployments.
         """
         conds = [
-            *([Deployment.cluster == cluster] if cluster is not None else []),
-            *([Deployment.namespace == namespace] if namespace is not None else []),
+            *on_target(cluster, namespace, dry_runs=include_dry_run),
             *([Deployment.started_at >= since] if since is not None else []),
             *([Deployment.started_at < until] if until is not None else []),
-            *([] if include_dry_run else [Deployment.dry_run.is_(False)]),
         ]
         if app is not None:
             conds.append(
@@ -606,7 +634,7 @@ class DeploymentRepository:
             c.label("app_metadata") if c.name == "metadata" else c
             for c in AppDeployment.__table__.c
         ]
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             rows = session.execute(stmt).all()
             apps = session.execute(
                 select(*app_columns)
@@ -650,7 +678,7 @@ class DeploymentRepository:
 
     @retry_idempotent
     def exists(self, deployment_id: str) -> bool:
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             return bool(
                 session.execute(
                     select(exists().where(Deployment.deployment_id == deployment_id))
@@ -736,7 +764,7 @@ class DeploymentRepository:
             raise NotFoundError(
                 f"'{ref}': only {total} deployment(s) recorded" + (f" for{where}" if where else "")
             )
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             if session.execute(select(exists().where(Deployment.deployment_id == ref))).scalar():
                 return ref
             if len(ref) >= 8:
@@ -793,9 +821,7 @@ class DeploymentRepository:
             .outerjoin(HelmRelease, HelmRelease.app_deployment_pk == AppDeployment.id)
             .where(
                 AppDeployment.name == app,
-                *([Deployment.cluster == cluster] if cluster is not None else []),
-                *([Deployment.namespace == namespace] if namespace is not None else []),
-                *([] if include_dry_run else [Deployment.dry_run.is_(False)]),
+                *on_target(cluster, namespace, dry_runs=include_dry_run),
             )
             # The app's own start time, not the deployment's: it is what
             # ix_app_deployments_name_started returns in order, so the newest N rows are read
@@ -804,7 +830,7 @@ class DeploymentRepository:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             rows = session.execute(stmt).all()
         return [history_entry(r) for r in rows]
 
@@ -819,7 +845,7 @@ class DeploymentRepository:
             .order_by(Deployment.started_at.desc(), Deployment.id.desc())
             .limit(1)
         )
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             row = session.execute(stmt).scalar_one_or_none()
             return release_record(row) if row is not None else None
 
@@ -842,9 +868,7 @@ class DeploymentRepository:
             select(func.min(AppDeployment.started_at))
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
             .where(
-                Deployment.cluster == cluster,
-                Deployment.namespace == namespace,
-                Deployment.dry_run.is_(False),
+                *on_target(cluster, namespace),
                 AppDeployment.name == app,
             )
         )
@@ -852,9 +876,7 @@ class DeploymentRepository:
             select(AppDeployment, Deployment)
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
             .where(
-                Deployment.cluster == cluster,
-                Deployment.namespace == namespace,
-                Deployment.dry_run.is_(False),
+                *on_target(cluster, namespace),
                 AppDeployment.name == app,
                 AppDeployment.status.in_(unsettled),
                 ~exists().where(HelmRelease.app_deployment_pk == AppDeployment.id),
@@ -863,7 +885,7 @@ class DeploymentRepository:
             .limit(limit)
         )
         out = []
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             for app_row, dep_row in session.execute(stmt).all():
                 end = app_row.finished_at or dep_row.finished_at
                 if end is None:
@@ -893,7 +915,7 @@ class DeploymentRepository:
         stmt = _of_release(
             select(HelmRelease.revision), cluster, namespace, release_name, release_namespace
         )
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             return set(session.execute(stmt).scalars().all())
 
     @retry_idempotent
@@ -905,13 +927,11 @@ class DeploymentRepository:
         This is what sbkube last applied for the app: the base for pruning and dry runs.
         """
         conds = [
-            Deployment.cluster == cluster,
-            Deployment.namespace == namespace,
-            Deployment.dry_run.is_(False),
+            *on_target(cluster, namespace),
             AppDeployment.name == app,
             AppDeployment.status == str(AppStatus.SUCCESS),
         ]
-        with self.db._read_session() as session:
+        with read_session(self.db) as session:
             if before is not None:
                 started = session.execute(
                     select(Deployment.started_at).where(Deployment.deployment_id == before)
@@ -953,19 +973,15 @@ class DeploymentRepository:
         """
         if old_cluster == new_cluster:
             return 0
-        with self.db._write_session() as session:
+        with write_session(self.db) as session:
             taken = session.execute(
-                select(
-                    exists().where(
-                        Deployment.cluster == new_cluster, Deployment.namespace == namespace
-                    )
-                )
+                select(exists().where(*on_target(new_cluster, namespace, dry_runs=True)))
             ).scalar_one()
             if taken:
                 return 0
             result = session.execute(
                 update(Deployment)
-                .where(Deployment.cluster == old_cluster, Deployment.namespace == namespace)
+                .where(*on_target(old_cluster, namespace, dry_runs=True))
                 .values(cluster=new_cluster)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
@@ -977,7 +993,7 @@ class DeploymentRepository:
         The recorded reason also names the apps that had completed before it stopped.
         """
         now = utcnow()
-        with self.db._write_session() as session:
+        with write_session(self.db) as session:
             pk = session.execute(
                 select(Deployment.id).where(Deployment.deployment_id == deployment_id)
             ).scalar_one_or_none()

@@ -34,6 +34,7 @@ from sbkube.errors import UsageError
 from sbkube.model import UNFINISHED, AppStatus, DeploymentStatus, FrozenDict, Record, utcnow
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.schema import AppDeployment, Deployment
+from sbkube.state.sessions import read_session, write_session
 
 DELETE_CHUNK = 500
 
@@ -92,7 +93,7 @@ class _Row:
 
 
 def _load(db: DeploymentDatabase) -> list[_Row]:
-    with db._read_session() as session:
+    with read_session(db) as session:
         deps = session.execute(
             select(
                 Deployment.id,
@@ -231,7 +232,7 @@ def apply_prune(db: DeploymentDatabase, plan: PrunePlan) -> int:
     targets = select(Deployment.rollback_target_id).where(
         Deployment.rollback_target_id.is_not(None)
     )
-    with db._write_session() as session:
+    with write_session(db) as session:
         for chunk in _chunks(ids, DELETE_CHUNK):
             result: Any = session.execute(
                 delete(Deployment)

@@ -36,6 +36,7 @@ from sbkube.redaction import (
     manifest_checksum,
     redact_values,
 )
+from sbkube.sealing import SealKey, seal, seal_key, sealed_leaves
 from sbkube.state.records import (
     AppDeploymentRecord,
     AppHistoryEntry,
@@ -75,7 +76,19 @@ def _frozen_or_none(value: Any) -> Any:
 def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord:
     """A resource row, loaded or about to be inserted, as the record it reads back as."""
     values = _resource_from_dict(row) if isinstance(row, dict) else _resource_from_orm(row)
-    api_version, kind, name, namespace, action, previous, current, checksum, source, hook = values
+    (
+        api_version,
+        kind,
+        name,
+        namespace,
+        action,
+        previous,
+        current,
+        checksum,
+        source,
+        hook,
+        sealed,
+    ) = values
     return ResourceRecord(
         api_version=api_version,
         kind=kind,
@@ -87,6 +100,7 @@ def resource_record(row: DeployedResource | Mapping[str, Any]) -> ResourceRecord
         checksum=checksum,
         source_file=source,
         hook=hook,
+        sealed=sealed,
     )
 
 
@@ -217,11 +231,15 @@ def prepare_resources(
     # and scrubs what was found (the per-manifest cost of recording is this loop).
     redactor = Redactor(known=(*secret_values, *learn_manifests(states)))
     store_form = functools.partial(redactor.manifest, learned=True)
+    sealer = _Sealer()
     rows: list[dict[str, Any]] = []
     for res in inputs:
         prev = store_form(res.previous_state) if res.previous_state is not None else None
         cur = store_form(res.current_state) if res.current_state is not None else None
         basis = cur if cur is not None else prev
+        sealed = sealer.seal(
+            previous_state=(res.previous_state, prev), current_state=(res.current_state, cur)
+        )
         rows.append(
             {
                 "app_deployment_pk": app_id,
@@ -235,9 +253,35 @@ def prepare_resources(
                 "checksum": manifest_checksum(basis) if basis is not None else None,
                 "source_file": res.source_file,
                 "hook": res.hook,
+                "sealed": sealed,
             }
         )
     return rows, tuple(resource_record(r) for r in rows)
+
+
+class _Sealer:
+    """Seals what redaction replaced in a row's documents (:mod:`sbkube.sealing`); the key
+    is read once, on the first row that has a secret."""
+
+    def __init__(self) -> None:
+        self._key: SealKey | None = None
+
+    def seal(self, **documents: tuple[Any, Any]) -> str | None:
+        """The seal of ``{column: leaves}`` for ``column=(plain, stored)``; None when no
+        column lost anything to redaction."""
+        leaves = {
+            column: found
+            for column, (plain, stored) in documents.items()
+            if plain is not None and stored is not None
+            for found in (sealed_leaves(plain, stored),)
+            if found
+        }
+        if not leaves:
+            return None
+        if self._key is None:
+            self._key = seal_key()
+            assert self._key is not None  # created on first use
+        return seal(leaves, self._key)
 
 
 def prepare_release(
@@ -254,7 +298,10 @@ def prepare_release(
     secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
     chart_digest: str | None = None,
 ) -> tuple[dict[str, Any], HelmReleaseRecord]:
-    """The row for a Helm release (values redacted) and the record it reads back as."""
+    """The row for a Helm release (values redacted, what redaction replaced sealed) and the
+    record it reads back as."""
+    plain = thaw(values or {})
+    stored = redact_values(plain, tuple(secret_keys))
     record = HelmReleaseRecord(
         release_name=release_name,
         namespace=namespace,
@@ -262,9 +309,10 @@ def prepare_release(
         chart_version=chart_version,
         app_version=app_version,
         revision=int(revision),
-        values=freeze(redact_values(thaw(values or {}), tuple(secret_keys))),
+        values=freeze(stored),
         status=status,
         chart_digest=chart_digest,
+        sealed=_Sealer().seal(values=(plain, stored)),
     )
     row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
     row["values"] = thaw(record.values)

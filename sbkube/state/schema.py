@@ -120,6 +120,9 @@ class DeployedResource(Base):
     source_file: Mapped[str | None] = mapped_column(Text)
     # A Helm hook's helm.sh/hook value; NULL for release objects and YAML apps' objects.
     hook: Mapped[str | None] = mapped_column(String(253))
+    # The secret leaves redaction replaced in previous_state/current_state, encrypted
+    # (sbkube.sealing); NULL when nothing was replaced, or recorded before sealing.
+    sealed: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_deployed_resources_app", "app_deployment_pk"),)
 
@@ -141,6 +144,8 @@ class HelmRelease(Base):
     status: Mapped[str] = mapped_column(String(32))
     # sha256 of the chart's files (directory or .tgz); NULL when sbkube could not read them.
     chart_digest: Mapped[str | None] = mapped_column(String(80))
+    # The secret leaves redaction replaced in values, encrypted (sbkube.sealing).
+    sealed: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint(

@@ -50,11 +50,13 @@ from sbkube.model import (
     jsonable,
     utcnow,
 )
+from sbkube.sealing import PREFIX as SEAL_PREFIX
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import is_deployment_id
 from sbkube.state.records import DeploymentRecord
 from sbkube.state.rows import deployment_record
 from sbkube.state.schema import AppDeployment, DeployedResource, Deployment, HelmRelease
+from sbkube.state.sessions import read_session, write_session
 
 EXPORT_BATCH = 200
 #: How far in the future an imported time may lie (clocks of two machines disagree a
@@ -74,10 +76,19 @@ class ImportResult(Record):
 
 
 def _export(record: DeploymentRecord) -> dict[str, Any]:
-    """The record's JSON form without the apps' ``app_id`` (one database's primary key)."""
+    """The record's JSON form without the apps' ``app_id`` (one database's primary key),
+    with the sealed secret leaves of resources and releases that have some, still sealed
+    (``to_dict()`` never shows them; a line without secrets reads as before)."""
     data: dict[str, Any] = jsonable(record)
-    for app in data["apps"]:
+    for app, app_record in zip(data["apps"], record.apps, strict=True):
         del app["app_id"]
+        sealed: list[tuple[dict[str, Any], str | None]] = [
+            *zip(app["resources"], (r.sealed for r in app_record.resources), strict=True),
+            *zip(app["helm_releases"], (h.sealed for h in app_record.helm_releases), strict=True),
+        ]
+        for item, blob in sealed:
+            if blob is not None:
+                item["sealed"] = blob
     return data
 
 
@@ -112,7 +123,7 @@ def export_deployments(
                 selectinload(Deployment.apps).selectinload(AppDeployment.helm_releases),
             )
         )
-        with db._read_session() as session:
+        with read_session(db) as session:
             rows = session.execute(stmt).scalars().all()
             if rows:
                 last = (rows[-1].started_at, rows[-1].id)
@@ -154,9 +165,18 @@ def _deployment_id(value: str | None) -> str | None:
     return value
 
 
+def _sealed(value: str) -> str:
+    # Imported as it is, still sealed: a store without the key shows and diffs the record
+    # (by its digests) but cannot roll back to it.
+    if not value.startswith(SEAL_PREFIX) or value.count(":") != 2:
+        raise ValueError(f"{describe_value(value[:40])} is not a sealed value")
+    return value
+
+
 _Time = Annotated[datetime, BeforeValidator(_utc_time)]
 _DeploymentTime = Annotated[_Time, AfterValidator(_not_future)]
 _DeploymentId = Annotated[StrictStr, AfterValidator(_deployment_id)]
+_Sealed = Annotated[StrictStr, AfterValidator(_sealed)]
 
 
 class _Line(BaseModel):
@@ -179,6 +199,7 @@ class _ResourceLine(_Line):
     checksum: StrictStr | None = None
     source_file: StrictStr | None = None
     hook: StrictStr | None = None
+    sealed: _Sealed | None = None
 
 
 class _ReleaseLine(_Line):
@@ -191,6 +212,7 @@ class _ReleaseLine(_Line):
     values: dict[str, Any] | None = None
     status: StrictStr
     chart_digest: StrictStr | None = None
+    sealed: _Sealed | None = None
 
     def row(self) -> dict[str, Any]:
         return {**self.model_dump(), "values": self.values or {}}
@@ -353,7 +375,7 @@ def check_lines(
 
 
 def _exists(db: DeploymentDatabase, deployment_id: str) -> bool:
-    with db._read_session() as session:
+    with read_session(db) as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == deployment_id)
         ).scalar_one_or_none()
@@ -390,7 +412,7 @@ def import_deployments(
 
 
 def _write(db: DeploymentDatabase, parsed: _Parsed) -> bool:
-    with db._write_session() as session:
+    with write_session(db) as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == parsed.deployment_id)
         ).scalar_one_or_none()

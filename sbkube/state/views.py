@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, text
 from sbkube.errors import UsageError
 from sbkube.model import Command, DeploymentStatus
 from sbkube.state.columns import UTCDateTime
-from sbkube.state.database import retry_idempotent
 from sbkube.state.records import DeploymentSummary
 from sbkube.state.rows import summaries
+from sbkube.state.sessions import retry_idempotent, single_read
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
@@ -106,7 +106,7 @@ def _run(
     stmt = text(sql)
     if binds:
         stmt = stmt.bindparams(*binds)
-    with db._read_connection() as conn:
+    with single_read(db) as conn:
         return conn.execute(stmt, params).all()
 
 

@@ -379,3 +379,83 @@ def test_template_output_dir_writes_secret_files_private(sbkube: Any, tmp_path: 
     (out / "creds.yaml").chmod(0o644)
     assert sbkube("template", "--app-dir", str(app), "--output-dir", str(out)).returncode == 0
     assert mode(out / "creds.yaml") == 0o600
+
+
+URL_CHART_TEMPLATE = textwrap.dedent(
+    """\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: {{ .Release.Name }}-urls
+    data:
+    {{- range $k, $v := .Values.urls }}
+      {{ $k }}: {{ $v | quote }}
+    {{- end }}
+    """
+)
+
+
+def test_url_passwords_with_any_character_never_reach_store_or_output(
+    sbkube: Any, tmp_path: Path, cluster_file: Path, backend: tuple[str, str | None]
+) -> None:
+    """``postgres://u:ab/cd+ef@h/db`` (an ``openssl rand -base64`` password), and passwords
+    holding ``@``, ``:`` and ``%``: hidden whole, in chart values and in a plain-YAML
+    ConfigMap, on both backends. Each random piece of a password is a sentinel of its own,
+    so that a password cut at its ``/`` leaks its tail into the check."""
+    state_arg, pg_url = backend
+    pieces = [_rand(12) for _ in range(10)]
+    passwords = {
+        "slash-plus": f"{pieces[0]}/{pieces[1]}+ef",
+        "at": f"{pieces[2]}@{pieces[3]}",
+        "colon": f"{pieces[4]}:{pieces[5]}",
+        "percent": f"{pieces[6]}%2F{pieces[7]}%",
+        "all": f"{pieces[8]}/+@:%{pieces[9]}",
+    }
+    corpus = {f"piece {i}": p for i, p in enumerate(pieces)}
+    corpus.update({f"password {k}": p for k, p in passwords.items()})
+    urls = {k: f"postgres://app:{p}@db.example:5432/app" for k, p in passwords.items()}
+    app = tmp_path / "app"
+    chart = app / "charts" / "urls"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: urls\nversion: 1.0.0\n")
+    (chart / "templates" / "cm.yaml").write_text(URL_CHART_TEMPLATE)
+    (app / "values.yaml").write_text(json.dumps({"urls": urls}))
+    (app / "m").mkdir()
+    (app / "m" / "cm.yaml").write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "plain-urls"},
+                "data": {f"dsn-{k}": f"mysql://root:{p}@db:3306/x" for k, p in passwords.items()},
+            }
+        )
+    )
+    (app / "config.yaml").write_text(
+        "namespace: urls\napps:\n"
+        "  web: {type: helm, chart: ./charts/urls, values: [values.yaml]}\n"
+        "  plain: {type: yaml, manifests: [m/cm.yaml]}\n"
+    )
+    outputs: list[tuple[str, str]] = []
+    for args in (
+        ("deploy", "--app-dir", str(app), "--memory-cluster", str(cluster_file)),
+        ("state", "list", "-o", "json"),
+        ("state", "export"),
+    ):
+        proc = sbkube("--state", state_arg, *args, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        outputs += [(f"{args[:2]} stdout", proc.stdout), (f"{args[:2]} stderr", proc.stderr)]
+    dep = json.loads(outputs[2][1])[0]["deployment_id"]
+    shown = sbkube("--state", state_arg, "state", "show", dep, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    outputs.append(("state show", shown.stdout))
+    assert "db.example:5432/app" in shown.stdout  # the rest of each URL stays readable
+
+    found = [hit for where, text in outputs for hit in leaks(corpus, text, where)]
+    if pg_url is None:
+        state_db = Path(state_arg)
+        for path in state_db.parent.glob(state_db.name + "*"):
+            found += leaks(corpus, path.read_bytes(), path.name)
+    else:
+        found += leaks(corpus, pg_rows(pg_url), "postgres rows")
+    assert not found, "\n".join(found)

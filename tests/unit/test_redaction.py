@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sbkube import keyfiles
 from sbkube import redaction as r
 
 SECRET_ALPHABET = "GHJKLMNPQRSTVWXZghjklmnpqrstvwxz"
@@ -52,7 +53,7 @@ def test_digest_key_from_env_else_a_private_key_file(
     path = tmp_path / "cfg" / "sbkube" / "digest.key"
     assert path.read_bytes().strip() == key and len(key) == 64
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    r._FILE_KEYS.clear()
+    keyfiles.forget()
     assert r.digest_key() == key  # read back, not replaced
 
 
@@ -134,3 +135,50 @@ def test_a_secret_placed_anywhere_never_comes_back_out(
         stored = [red.values(placed), r.store_form(elsewhere)]
     text = json.dumps(stored) + r.mask_text(f"failed: {encoded} and {secret}")
     assert not any(form in text for form in _forms(secret)), text
+
+
+URL_PASSWORDS = [
+    "ab/cd+ef",  # openssl rand -base64
+    "Q9x/7+Zk==",
+    "pa@ss@word",
+    "pa:ss:wo",
+    "p%2Fss%zz",
+    "a/b+c@d:e%f",
+    "pw",  # short: still hidden where it stands
+]
+
+
+@pytest.mark.parametrize("password", URL_PASSWORDS)
+def test_a_url_password_is_hidden_whole_whatever_it_holds(password: str) -> None:
+    """Everything between ``scheme://user:`` and the last ``@`` before the host is the
+    password; what follows it (host, port, path) stays readable."""
+    url = f"postgres://app:{password}@db.example:5432/app?sslmode=require"
+    values = r.redact_values({"db": {"url": url}, "plain": "visible-value"})
+    stored = values["db"]["url"]
+    assert password not in stored and stored.startswith("postgres://app:hmac-sha256:")
+    assert stored.endswith("@db.example:5432/app?sslmode=require")
+    assert values["plain"] == "visible-value"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    cm["data"] = {"dsn": url, "two": f"x redis://:{password}@cache:6379/0 y"}  # type: ignore[assignment]
+    data = r.store_form(cm)["data"]
+    assert password not in repr(data), data
+    assert data["two"].startswith("x redis://:hmac-sha256:") and data["two"].endswith(
+        "@cache:6379/0 y"
+    )
+    shown = "postgres://app:***@db.example:5432/app?sslmode=require"
+    assert r.mask_text(f"cannot connect to {url}: refused") == f"cannot connect to {shown}: refused"
+    assert r.mask_url(url) == shown
+
+
+def test_urls_without_a_password_are_left_whole() -> None:
+    """A port then a path holding "@" is not a password; neither is a list of URLs."""
+    texts = [
+        "https://registry.example.com:443/npm/@scope/pkg",
+        "http://localhost:8080/@admin",
+        "see https://example.com/a@b and ftp://host/x",
+    ]
+    for text in texts:
+        assert r.mask_text(text) == text
+        assert r.redact_values({"u": text}) == {"u": text}
+    both = "redis://u:p1secret@h1:6379,redis://u:p2secret@h2:6379"
+    assert r.mask_url(both) == "redis://u:***@h1:6379,redis://u:***@h2:6379"

@@ -14,7 +14,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,47 +52,6 @@ def make_cluster(helm: HelmClient) -> Iterator[Callable[..., MemoryCluster]]:
         memory.close()
 
 
-def leave_pending(
-    cluster: MemoryCluster,
-    chart: ChartRef,
-    release: str,
-    namespace: str,
-    values: Mapping[str, Any],
-) -> None:
-    """What a run killed in the middle of ``helm upgrade --install`` leaves: the real helm
-    is started against the cluster, held by the server's block hook once it has stored its
-    pending revision, and killed there."""
-    cluster.server.faults.block_on.add(release)
-    try:
-        argv = upgrade_install_argv(
-            cluster.helm.binary,
-            UpgradeRequest(chart, release_name=release, namespace=namespace),
-            values_file=VALUES_FROM_STDIN,
-            flags=cluster.helm.flags,
-        )
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(values_json(values))
-        proc.stdin.close()
-        try:
-            deadline = time.monotonic() + 30
-            while not _pending(cluster, release, namespace):
-                assert proc.poll() is None, "helm finished before the block hook held it"
-                assert time.monotonic() < deadline, "helm never stored a pending revision"
-                time.sleep(0.05)
-        finally:
-            proc.kill()
-            proc.wait()
-    finally:
-        cluster.server.faults.block_on.discard(release)
-
-
 def _pending(cluster: MemoryCluster, release: str, namespace: str) -> bool:
     # Helm's storage labels each release Secret with its status.
     return any(
@@ -125,40 +83,10 @@ class AppDir:
         """Rewrite the values file of the ``cache`` Helm app."""
         (self.path / "values" / "cache.yaml").write_text(yaml.safe_dump(values))
 
-
-def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
-
-
-def live_state(cluster: MemoryCluster) -> list[dict[str, Any]]:
-    """Every live object without the fields the API server maintains or allocates (a
-    re-created Service gets a new cluster IP, as on any cluster)."""
-    state = [strip_volatile(o) for o in cluster.objects()]
-    for obj in state:
-        if obj["kind"] == "Service":
-            obj["spec"].pop("clusterIP", None)
-            obj["spec"].pop("clusterIPs", None)
-    return state
-
-
-def live_names(cluster: MemoryCluster) -> set[tuple[str, str]]:
-    """Kinds and names of the live objects but namespaces (made by helm --create-namespace
-    or for a YAML app's target, not objects of the apps)."""
-    return {
-        (o["kind"], o["metadata"]["name"]) for o in cluster.objects() if o["kind"] != "Namespace"
-    }
-
-
-def helm_releases(cluster: MemoryCluster) -> list[tuple[str, str, str, str]]:
-    """Helm's own storage: (namespace, release, revision, status) of every release Secret."""
-    rows = []
-    for obj in cluster.server.objects():
-        labels = obj["metadata"].get("labels") or {}
-        if obj["kind"] == "Secret" and labels.get("owner") == "helm":
-            rows.append(
-                (obj["metadata"]["namespace"], labels["name"], labels["version"], labels["status"])
-            )
-    return sorted(rows)
+    @staticmethod
+    def find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+        """The document of ``kind`` and ``name`` among a manifest's ``docs`` (for ``edit``)."""
+        return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
 @pytest.fixture
@@ -173,13 +101,91 @@ def demo(tmp_path: Path) -> AppDir:
     return AppDir(Path(shutil.copytree(REPO_ROOT / "examples" / "demo", tmp_path / "demo")))
 
 
+class ClusterProbe:
+    """What the engine tests read from a memory cluster (its live objects, Helm's own
+    storage) and the one state they arrange on it (a release left pending by a killed
+    helm). A fixture object: conftest modules are not importable by name."""
+
+    @staticmethod
+    def leave_pending(
+        cluster: MemoryCluster,
+        chart: ChartRef,
+        release: str,
+        namespace: str,
+        values: Mapping[str, Any],
+    ) -> None:
+        """What a run killed in the middle of ``helm upgrade --install`` leaves: the real helm
+        is started against the cluster, held by the server's block hook once it has stored its
+        pending revision, and killed there."""
+        cluster.server.faults.block_on.add(release)
+        try:
+            argv = upgrade_install_argv(
+                cluster.helm.binary,
+                UpgradeRequest(chart, release_name=release, namespace=namespace),
+                values_file=VALUES_FROM_STDIN,
+                flags=cluster.helm.flags,
+            )
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(values_json(values))
+            proc.stdin.close()
+            try:
+                deadline = time.monotonic() + 30
+                while not _pending(cluster, release, namespace):
+                    assert proc.poll() is None, "helm finished before the block hook held it"
+                    assert time.monotonic() < deadline, "helm never stored a pending revision"
+                    time.sleep(0.05)
+            finally:
+                proc.kill()
+                proc.wait()
+        finally:
+            cluster.server.faults.block_on.discard(release)
+
+    @staticmethod
+    def live_state(cluster: MemoryCluster) -> list[dict[str, Any]]:
+        """Every live object without the fields the API server maintains or allocates (a
+        re-created Service gets a new cluster IP, as on any cluster)."""
+        state = [strip_volatile(o) for o in cluster.objects()]
+        for obj in state:
+            if obj["kind"] == "Service":
+                obj["spec"].pop("clusterIP", None)
+                obj["spec"].pop("clusterIPs", None)
+        return state
+
+    @staticmethod
+    def live_names(cluster: MemoryCluster) -> set[tuple[str, str]]:
+        """Kinds and names of the live objects but namespaces (made by helm --create-namespace
+        or for a YAML app's target, not objects of the apps)."""
+        return {
+            (o["kind"], o["metadata"]["name"])
+            for o in cluster.objects()
+            if o["kind"] != "Namespace"
+        }
+
+    @staticmethod
+    def helm_releases(cluster: MemoryCluster) -> list[tuple[str, str, str, str]]:
+        """Helm's own storage: (namespace, release, revision, status) of every release Secret."""
+        rows = []
+        for obj in cluster.server.objects():
+            labels = obj["metadata"].get("labels") or {}
+            if obj["kind"] == "Secret" and labels.get("owner") == "helm":
+                rows.append(
+                    (
+                        obj["metadata"]["namespace"],
+                        labels["name"],
+                        labels["version"],
+                        labels["status"],
+                    )
+                )
+        return sorted(rows)
+
+
 @pytest.fixture
-def kit() -> SimpleNamespace:
-    """The helpers above, for test modules (conftest modules are not importable by name)."""
-    return SimpleNamespace(
-        find=find,
-        live_state=live_state,
-        live_names=live_names,
-        leave_pending=leave_pending,
-        helm_releases=helm_releases,
-    )
+def probe() -> ClusterProbe:
+    return ClusterProbe()

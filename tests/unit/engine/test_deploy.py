@@ -32,7 +32,7 @@ def outcome_actions(result: Any) -> dict[str, set[Any]]:
     }
 
 
-def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, kit):
+def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, probe):
     result = deploy(shop.path, cluster=cluster, db=db)
 
     assert result.status == DeploymentStatus.SUCCESS and result.ok
@@ -44,7 +44,7 @@ def test_first_deploy_creates_everything_and_records_release(db, cluster, shop, 
     assert result.app("cache").release.action == "install"
     assert result.app("cache").release.to_revision == 1
 
-    assert kit.live_names(cluster) == {
+    assert probe.live_names(cluster) == {
         ("ConfigMap", "cache-settings"),
         ("Secret", "cache-auth"),
         ("ConfigMap", "web-config"),
@@ -94,9 +94,9 @@ def test_demo_example_deploys(db, cluster, demo):
     assert rel.values["replicaCount"] == 1
 
 
-def test_redeploy_unchanged_is_unchanged_and_keeps_the_revision(db, cluster, shop, kit):
+def test_redeploy_unchanged_is_unchanged_and_keeps_the_revision(db, cluster, shop, probe):
     first = deploy(shop.path, cluster=cluster, db=db)
-    before = kit.live_state(cluster)
+    before = probe.live_state(cluster)
 
     second = deploy(shop.path, cluster=cluster, db=db)
 
@@ -107,15 +107,15 @@ def test_redeploy_unchanged_is_unchanged_and_keeps_the_revision(db, cluster, sho
     release = second.app("cache").release
     assert (release.action, release.from_revision, release.to_revision) == ("unchanged", 1, 1)
     assert cluster.release("cache", "shop").revision == 1
-    assert kit.live_state(cluster) == before
+    assert probe.live_state(cluster) == before
     repo = DeploymentRepository(db)
     assert recorded_actions(repo, second.deployment_id) == outcome_actions(second)
     assert repo.get(second.deployment_id).app("cache").helm_release.revision == 1
 
 
-def test_force_upgrade_upgrades_an_unchanged_release(db, cluster, shop, kit):
+def test_force_upgrade_upgrades_an_unchanged_release(db, cluster, shop, probe):
     deploy(shop.path, cluster=cluster, db=db)
-    before = kit.live_state(cluster)
+    before = probe.live_state(cluster)
 
     forced = deploy(shop.path, cluster=cluster, db=db, force_upgrade=True)
 
@@ -124,16 +124,16 @@ def test_force_upgrade_upgrades_an_unchanged_release(db, cluster, shop, kit):
     assert cluster.release("cache", "shop").revision == 2
     # Helm's manifest is what it was: the objects are recorded unchanged all the same.
     assert {c.action for c in forced.app("cache").changes} == {ResourceAction.UNCHANGED}
-    assert kit.live_state(cluster) == before
+    assert probe.live_state(cluster) == before
 
 
-def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, kit):
+def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, probe):
     deploy(shop.path, cluster=cluster, db=db)
     old_service = cluster.get(("v1", "Service", "shop", "web"))
     assert old_service is not None
 
     def change(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kit.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
+        shop.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
         return [d for d in docs if d["kind"] != "Service"]
 
     shop.edit("manifests/web.yaml", change)
@@ -145,7 +145,7 @@ def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, k
         (ResourceAction.UNCHANGED, "Deployment", "shop", "web"),
         (ResourceAction.DELETE, "Service", "shop", "web"),
     }
-    assert ("Service", "web") not in kit.live_names(cluster)
+    assert ("Service", "web") not in probe.live_names(cluster)
     assert cluster.get(("v1", "ConfigMap", "shop", "web-config"))["data"] == {"mode": "v2"}
 
     web = DeploymentRepository(db).get(result.deployment_id).app("web")
@@ -162,7 +162,7 @@ def test_update_and_delete_are_recorded_with_previous_state(db, cluster, shop, k
     assert deleted.previous_state["metadata"]["labels"][APP_LABEL] == "web"
 
 
-def test_objects_not_labelled_by_sbkube_are_never_pruned(db, cluster, shop, kit):
+def test_objects_not_labelled_by_sbkube_are_never_pruned(db, cluster, shop, probe):
     deploy(shop.path, cluster=cluster, db=db)
     # Someone replaced the Service by hand (no sbkube labels), and another object that
     # sbkube never applied lives in the namespace too.
@@ -190,10 +190,10 @@ def test_objects_not_labelled_by_sbkube_are_never_pruned(db, cluster, shop, kit)
     live = cluster.get(("v1", "Service", "shop", "web"))
     assert live is not None and live["metadata"]["labels"] == {"team": "ops"}
     assert [p["port"] for p in live["spec"]["ports"]] == [8080]
-    assert ("ConfigMap", "hand-made") in kit.live_names(cluster)
+    assert ("ConfigMap", "hand-made") in probe.live_names(cluster)
 
 
-def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, shop, kit):
+def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, shop, probe):
     cluster = make_cluster(fail_on={"cache"})
 
     result = deploy(shop.path, cluster=cluster, db=db)
@@ -203,8 +203,8 @@ def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, 
     assert cache.status == AppStatus.FAILED and "injected failure for cache" in cache.error
     assert web.status == AppStatus.SKIPPED and "cache" in web.error
     assert worker.status == AppStatus.SUCCESS
-    assert ("ConfigMap", "worker-config") in kit.live_names(cluster)
-    assert ("ConfigMap", "web-config") not in kit.live_names(cluster)
+    assert ("ConfigMap", "worker-config") in probe.live_names(cluster)
+    assert ("ConfigMap", "web-config") not in probe.live_names(cluster)
 
     rec = DeploymentRepository(db).get(result.deployment_id)
     assert rec.status == DeploymentStatus.PARTIALLY_FAILED
@@ -215,7 +215,7 @@ def test_failed_app_skips_dependents_but_not_independent_apps(db, make_cluster, 
     assert "injected failure for cache" in rec.error_message
 
 
-def test_object_failure_in_the_middle_of_a_yaml_app(db, make_cluster, shop, kit):
+def test_object_failure_in_the_middle_of_a_yaml_app(db, make_cluster, shop, probe):
     cluster = make_cluster(fail_on={"web"})
 
     result = deploy(shop.path, cluster=cluster, db=db)
@@ -226,14 +226,14 @@ def test_object_failure_in_the_middle_of_a_yaml_app(db, make_cluster, shop, kit)
     assert result.app("cache").status == AppStatus.SUCCESS
     assert result.app("worker").status == AppStatus.SUCCESS
     # Objects before the failing one were applied; the deployment after it was not.
-    assert ("ConfigMap", "web-config") in kit.live_names(cluster)
-    assert ("Deployment", "web") not in kit.live_names(cluster)
+    assert ("ConfigMap", "web-config") in probe.live_names(cluster)
+    assert ("Deployment", "web") not in probe.live_names(cluster)
 
     # The next deploy (failure gone) finishes the app.
     cluster.fail_on.clear()
     again = deploy(shop.path, cluster=cluster, db=db)
     assert again.status == DeploymentStatus.SUCCESS
-    assert ("Deployment", "web") in kit.live_names(cluster)
+    assert ("Deployment", "web") in probe.live_names(cluster)
 
 
 def test_every_app_failing_is_failed(db, make_cluster, shop):
@@ -253,13 +253,13 @@ def _store_rows(repo: DeploymentRepository) -> int:
     return repo.count()
 
 
-def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, kit):
+def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, probe):
     repo = DeploymentRepository(db)
     # First deploy: plan against an empty store.
     plan = deploy(shop.path, cluster=cluster, db=db, dry_run=True)
     assert plan.dry_run and plan.deployment_id is None
     assert _store_rows(repo) == 0
-    assert cluster.objects() == [] and kit.helm_releases(cluster) == []
+    assert cluster.objects() == [] and probe.helm_releases(cluster) == []
     # Apps at once (the default), the plan one by one: the shared namespace is created by
     # the same app either way (deployer.namespace_turns).
     real = deploy(shop.path, cluster=cluster, db=db)
@@ -270,21 +270,21 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
     shop.set_values(greeting="bonjour", size=3, password="s3cret-v2")
 
     def change(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kit.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
+        shop.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
         docs = [d for d in docs if d["kind"] != "Service"]
         extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-extra"}}
         return [*docs, {**extra, "data": {"k": "v"}}]
 
     shop.edit("manifests/web.yaml", change)
     rows = _store_rows(repo)
-    live = kit.live_state(cluster)
-    releases = kit.helm_releases(cluster)
+    live = probe.live_state(cluster)
+    releases = probe.helm_releases(cluster)
 
     plan = deploy(shop.path, cluster=cluster, db=db, dry_run=True)
 
     assert _store_rows(repo) == rows
-    assert kit.live_state(cluster) == live
-    assert kit.helm_releases(cluster) == releases
+    assert probe.live_state(cluster) == live
+    assert probe.helm_releases(cluster) == releases
     assert plan.status == DeploymentStatus.SUCCESS
     planned = outcome_actions(plan)
     assert planned["web"] == {
@@ -303,12 +303,12 @@ def test_dry_run_records_nothing_and_predicts_the_real_run(db, cluster, shop, ki
     assert plan.app("cache").release == real.app("cache").release
 
 
-def test_apps_selection_deploys_only_the_named_apps(db, cluster, shop, kit):
+def test_apps_selection_deploys_only_the_named_apps(db, cluster, shop, probe):
     result = deploy(shop.path, cluster=cluster, db=db, apps=["worker"])
 
     assert result.status == DeploymentStatus.SUCCESS
     assert [a.name for a in result.apps] == ["worker"]
-    assert kit.live_names(cluster) == {("ConfigMap", "worker-config"), ("Secret", "worker-token")}
+    assert probe.live_names(cluster) == {("ConfigMap", "worker-config"), ("Secret", "worker-token")}
     assert cluster.release("cache", "shop") is None
     rec = DeploymentRepository(db).get(result.deployment_id)
     assert [a.name for a in rec.apps] == ["worker"]
@@ -317,7 +317,7 @@ def test_apps_selection_deploys_only_the_named_apps(db, cluster, shop, kit):
     both = deploy(shop.path, cluster=cluster, db=db, apps=["web", "cache"])
     assert [a.name for a in both.apps] == ["cache", "web"]
     # worker was not part of it, so its objects stay (nothing is pruned across apps).
-    assert ("ConfigMap", "worker-config") in kit.live_names(cluster)
+    assert ("ConfigMap", "worker-config") in probe.live_names(cluster)
 
 
 def test_unknown_app_selection_is_refused_before_anything_is_recorded(db, cluster, shop):

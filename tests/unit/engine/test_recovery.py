@@ -103,13 +103,13 @@ def test_recover_orphans_leaves_a_target_whose_lock_is_held(db, dead_pid):
     assert recover_orphans(db) == [remote]
 
 
-def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop, kit):
+def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop, probe):
     deploy(shop.path, cluster=cluster, db=db)
     shop.set_values(greeting="second", size=1, password="p")
     deploy(shop.path, cluster=cluster, db=db)
     # A run killed in the middle of `helm upgrade` (revision 3) leaves it pending.
     shop.set_values(greeting="third", size=1, password="p")
-    kit.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "third"})
+    probe.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "third"})
     history = cluster.helm_history("cache", "shop")
     assert [(r.revision, r.status) for r in history][-1] == (3, "pending-upgrade")
 
@@ -136,8 +136,8 @@ def test_pending_upgrade_is_rolled_back_before_the_next_deploy(db, cluster, shop
     assert result.app("cache").release.from_revision == 4
 
 
-def test_pending_install_that_never_deployed_is_uninstalled(db, cluster, shop, kit):
-    kit.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "x"})
+def test_pending_install_that_never_deployed_is_uninstalled(db, cluster, shop, probe):
+    probe.leave_pending(cluster, _chart(shop), "cache", "shop", {"greeting": "x"})
     assert cluster.helm_history("cache", "shop")[-1].status == "pending-install"
 
     result = deploy(shop.path, cluster=cluster, db=db)
@@ -203,13 +203,13 @@ def test_an_interrupt_stops_the_deployment_and_releases_the_lock(db, helm, shop)
     assert DeployLocks(db).holder(cluster.name, "shop") is None
 
 
-def test_helm_pending_lists_exactly_the_pending_releases(cluster, shop, kit):
+def test_helm_pending_lists_exactly_the_pending_releases(cluster, shop, probe):
     """Recovery asks `helm list --pending` once per namespace instead of every release."""
     chart = _chart(shop)
     cluster.helm_upgrade_install(
         UpgradeRequest(chart, release_name="healthy", namespace="shop", values={})
     )
-    kit.leave_pending(cluster, chart, "cache", "shop", {"greeting": "x"})
+    probe.leave_pending(cluster, chart, "cache", "shop", {"greeting": "x"})
 
     assert cluster.helm_pending("shop") == ["cache"]
     assert cluster.helm_pending("elsewhere") == []

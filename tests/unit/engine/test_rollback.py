@@ -24,41 +24,43 @@ class Snapshot:
     revision: int
 
 
-def snap(result: Any, cluster: Any, kit: Any) -> Snapshot:
+def snap(result: Any, cluster: Any, probe: Any) -> Snapshot:
     assert result.status == DeploymentStatus.SUCCESS, result
     release = cluster.release("cache", "shop")
-    return Snapshot(result.deployment_id, kit.live_state(cluster), release.values, release.revision)
+    return Snapshot(
+        result.deployment_id, probe.live_state(cluster), release.values, release.revision
+    )
 
 
 @pytest.fixture
-def three(db, cluster, shop, kit) -> tuple[Snapshot, Snapshot, Snapshot]:
+def three(db, cluster, shop, probe) -> tuple[Snapshot, Snapshot, Snapshot]:
     """v1; v2 (helm values changed, a manifest changed, one removed, one added); v3."""
-    v1 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, kit)
+    v1 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, probe)
 
     shop.set_values(greeting="bonjour", size=3, password="s3cret-v2")
 
     def v2_web(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kit.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
+        shop.find(docs, "ConfigMap", "web-config")["data"]["mode"] = "v2"
         docs = [d for d in docs if d["kind"] != "Service"]
         extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-extra"}}
         return [*docs, {**extra, "data": {"added": "in v2"}}]
 
     shop.edit("manifests/web.yaml", v2_web)
-    v2 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, kit)
+    v2 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, probe)
 
     shop.set_values(greeting="hola", size=4, password="s3cret-v2")
 
     def v3_web(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kit.find(docs, "Deployment", "web")["spec"]["replicas"] = 3
+        shop.find(docs, "Deployment", "web")["spec"]["replicas"] = 3
         return docs
 
     shop.edit("manifests/web.yaml", v3_web)
-    v3 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, kit)
+    v3 = snap(deploy(shop.path, cluster=cluster, db=db), cluster, probe)
     assert v1.live != v2.live != v3.live and v1.values != v3.values
     return v1, v2, v3
 
 
-def test_rollback_to_v1_restores_objects_and_values(db, cluster, kit, three):
+def test_rollback_to_v1_restores_objects_and_values(db, cluster, probe, three):
     v1, _v2, v3 = three
 
     result = rollback(db, cluster, to=v1.deployment_id)
@@ -66,7 +68,7 @@ def test_rollback_to_v1_restores_objects_and_values(db, cluster, kit, three):
     assert result.ok and result.status == DeploymentStatus.SUCCESS and not result.dry_run
     assert result.plan.source_id == v3.deployment_id
     assert result.plan.target_id == v1.deployment_id
-    assert kit.live_state(cluster) == v1.live
+    assert probe.live_state(cluster) == v1.live
     release = cluster.release("cache", "shop")
     assert release.values == v1.values
     assert release.revision == 4 and release.status == "deployed"
@@ -102,23 +104,23 @@ def test_rollback_to_v1_restores_objects_and_values(db, cluster, kit, three):
     assert again.plan.source_id == result.deployment_id
     assert again.plan.target_id == v3.deployment_id
     assert again.ok
-    assert kit.live_state(cluster) == v3.live
+    assert probe.live_state(cluster) == v3.live
     assert cluster.release("cache", "shop").values == v3.values
 
 
-def test_default_target_is_the_previous_successful_deployment(db, cluster, kit, three):
+def test_default_target_is_the_previous_successful_deployment(db, cluster, probe, three):
     _v1, v2, v3 = three
 
     result = rollback(db, cluster, namespace="shop")
 
     assert (result.plan.source_id, result.plan.target_id) == (v3.deployment_id, v2.deployment_id)
-    assert kit.live_state(cluster) == v2.live
+    assert probe.live_state(cluster) == v2.live
     assert cluster.release("cache", "shop").values == v2.values
 
 
-def test_rollback_of_one_app_leaves_the_others(db, cluster, kit, three):
+def test_rollback_of_one_app_leaves_the_others(db, cluster, probe, three):
     v1, _v2, v3 = three
-    before = {(o["kind"], o["metadata"]["name"]): o for o in kit.live_state(cluster)}
+    before = {(o["kind"], o["metadata"]["name"]): o for o in probe.live_state(cluster)}
 
     result = rollback(db, cluster, to=v1.deployment_id, apps=["web"])
 
@@ -126,7 +128,7 @@ def test_rollback_of_one_app_leaves_the_others(db, cluster, kit, three):
     assert [p.name for p in result.plan.apps] == ["web"]
     assert cluster.release("cache", "shop").revision == v3.revision
     assert cluster.release("cache", "shop").values == v3.values
-    live = {(o["kind"], o["metadata"]["name"]): o for o in kit.live_state(cluster)}
+    live = {(o["kind"], o["metadata"]["name"]): o for o in probe.live_state(cluster)}
     want = {(o["kind"], o["metadata"]["name"]): o for o in v1.live}
     for key in (("ConfigMap", "web-config"), ("Deployment", "web"), ("Service", "web")):
         assert live[key] == want[key]
@@ -137,17 +139,17 @@ def test_rollback_of_one_app_leaves_the_others(db, cluster, kit, three):
     assert [a.name for a in rec.apps] == ["web"]
 
 
-def test_dry_run_plan_is_what_the_real_rollback_executes(db, cluster, kit, three):
+def test_dry_run_plan_is_what_the_real_rollback_executes(db, cluster, probe, three):
     v1, _v2, _v3 = three
     repo = DeploymentRepository(db)
     rows = repo.count()
-    live = kit.live_state(cluster)
+    live = probe.live_state(cluster)
 
     dry = rollback(db, cluster, to=v1.deployment_id, dry_run=True)
 
     assert dry.dry_run and dry.deployment_id is None and dry.ok
     assert repo.count() == rows
-    assert kit.live_state(cluster) == live
+    assert probe.live_state(cluster) == live
     assert cluster.release("cache", "shop").revision == 3
     cache = next(p for p in dry.plan.apps if p.name == "cache")
     assert (cache.action, cache.from_revision, cache.to_revision) == ("helm-rollback", 3, 1)
@@ -167,23 +169,23 @@ def test_dry_run_plan_is_what_the_real_rollback_executes(db, cluster, kit, three
         assert planned == recorded, app_plan.name
 
 
-def test_refuses_target_on_another_namespace(db, cluster, shop, kit):
+def test_refuses_target_on_another_namespace(db, cluster, shop, probe):
     v1 = deploy(shop.path, cluster=cluster, db=db, apps=["worker"])
     config = shop.path / "config.yaml"
     config.write_text(config.read_text().replace("namespace: shop", "namespace: other"))
     other = deploy(shop.path, cluster=cluster, db=db, apps=["worker"])
     assert other.status == DeploymentStatus.SUCCESS
-    live = kit.live_state(cluster)
+    live = probe.live_state(cluster)
 
     with pytest.raises(RefusedError, match="stays on one target") as err:
         rollback(db, cluster, namespace="shop", to=other.deployment_id)
     assert other.deployment_id in err.value.message and err.value.exit_code == 2
     with pytest.raises(RefusedError, match="other"):
         rollback(db, cluster, deployment_id=other.deployment_id, to=v1.deployment_id)
-    assert kit.live_state(cluster) == live
+    assert probe.live_state(cluster) == live
 
 
-def test_refuses_failed_target_without_force(db, make_cluster, shop, kit):
+def test_refuses_failed_target_without_force(db, make_cluster, shop):
     cluster = make_cluster()
     deploy(shop.path, cluster=cluster, db=db)
     cluster.fail_on.add("web-config")
@@ -225,39 +227,39 @@ def test_unknown_ids_and_apps_are_refused(db, cluster, shop):
         rollback(db, cluster, to=v1.deployment_id, apps=["wrker"])
 
 
-def test_app_absent_from_target_needs_force(db, cluster, shop, kit):
+def test_app_absent_from_target_needs_force(db, cluster, shop, probe):
     (shop.path / "config.yaml").write_text(
         (shop.path / "config.yaml").read_text().split("  worker:")[0]
     )
     v1 = deploy(shop.path, cluster=cluster, db=db)
-    v1_live = kit.live_state(cluster)
+    v1_live = probe.live_state(cluster)
     shop.path.joinpath("config.yaml").write_text(
         shop.path.joinpath("config.yaml").read_text()
         + "  worker:\n    type: yaml\n    manifests: [manifests/worker.yaml]\n"
     )
     v2 = deploy(shop.path, cluster=cluster, db=db)
     assert [a.name for a in v2.apps] == ["cache", "web", "worker"]
-    live = kit.live_state(cluster)
+    live = probe.live_state(cluster)
 
     with pytest.raises(RefusedError, match="worker") as err:
         rollback(db, cluster, to=v1.deployment_id)
     assert "--force" in err.value.message
-    assert kit.live_state(cluster) == live
+    assert probe.live_state(cluster) == live
 
     result = rollback(db, cluster, to=v1.deployment_id, force=True)
 
     assert result.ok
     worker = next(p for p in result.plan.apps if p.name == "worker")
     assert worker.action == "delete"
-    assert kit.live_state(cluster) == v1_live
+    assert probe.live_state(cluster) == v1_live
 
 
-def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, kit):
+def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop):
     v1 = deploy(shop.path, cluster=cluster, db=db)
 
     def rotate(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kit.find(docs, "Secret", "worker-token")["stringData"]["token"] = "token-v2"
-        kit.find(docs, "ConfigMap", "worker-config")["data"]["queue"] = "jobs-v2"
+        shop.find(docs, "Secret", "worker-token")["stringData"]["token"] = "token-v2"
+        shop.find(docs, "ConfigMap", "worker-config")["data"]["queue"] = "jobs-v2"
         return docs
 
     shop.edit("manifests/worker.yaml", rotate)

@@ -1,5 +1,5 @@
-"""``sbkube diff`` in the engine (``planner.live_diff``): what a deploy would change, object by
-object, against the live objects of the local API server (real helm and kubectl)."""
+"""``sbkube diff`` in the engine (``live_diff.live_diff``): what a deploy would change, object
+by object, against the live objects of the local API server (real helm and kubectl)."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_changed_values_are_planned_by_a_server_side_dry_run(db, cluster, shop):
     )
 
 
-def test_objects_a_yaml_app_no_longer_has_are_shown_deleted(db, cluster, shop, kit):
+def test_objects_a_yaml_app_no_longer_has_are_shown_deleted(db, cluster, shop):
     deploy(shop.path, cluster=cluster, db=db)
 
     def change(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,10 +1,12 @@
-"""Engine details: where each recorded resource came from, and undoing a rollback."""
+"""What a deploy of ``examples/demo`` records: the file each YAML resource came from, Helm
+values with the configured and default secret keys hidden (and still unchanged on a
+redeploy), and a failed upgrade's revision, which the next plan counts from."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sbkube.engine import deploy, rollback
+from sbkube.engine import deploy
 from sbkube.state import DeploymentDatabase, DeploymentRepository
 
 
@@ -21,25 +23,6 @@ def test_yaml_resources_record_their_source_file(
         ("Deployment", "web"): "manifests/web.yaml",
         ("Service", "web"): "manifests/svc.yaml",
     }
-
-
-def test_second_plain_rollback_undoes_the_first(
-    demo: Any, cluster: Any, db: DeploymentDatabase
-) -> None:
-    first = deploy(demo.path, cluster=cluster, db=db)
-    cfg = demo.path / "config.yaml"
-    cfg.write_text(cfg.read_text().replace("replicaCount: 1", "replicaCount: 3"))
-    second = deploy(demo.path, cluster=cluster, db=db)
-
-    back = rollback(db, cluster, namespace="demo")
-    assert back.plan.target_id == first.deployment_id
-    assert cluster.release("redis", "demo").values["replicaCount"] == 1
-
-    again = rollback(db, cluster, namespace="demo")
-    assert again.plan.source_id == back.deployment_id
-    assert again.plan.target_id == second.deployment_id  # rolled_back, but it succeeded
-    assert cluster.release("redis", "demo").values["replicaCount"] == 3
-    assert cluster.release("redis", "demo").revision == 4
 
 
 def test_config_secret_keys_add_to_the_defaults(
@@ -64,31 +47,6 @@ def test_rendered_secret_values_are_scrubbed_but_redeploy_is_unchanged(
     redis = again.app("redis")
     assert redis is not None
     assert {c.action for c in redis.changes} == {"unchanged"}
-
-
-def test_removing_an_app_target_lacks_is_asked_for_or_allowed(
-    demo: Any, cluster: Any, db: DeploymentDatabase
-) -> None:
-    import pytest
-
-    from sbkube.engine.rollback_plan import RemovalNeedsConfirmation
-
-    cfg = demo.path / "config.yaml"
-    text = cfg.read_text()
-    web_start = text.index("  web:")
-    cfg.write_text(text[:web_start])  # v1: redis only
-    first = deploy(demo.path, cluster=cluster, db=db)
-    cfg.write_text(text)  # v2: redis and web
-    deploy(demo.path, cluster=cluster, db=db)
-
-    with pytest.raises(RemovalNeedsConfirmation) as refused:
-        rollback(db, cluster, to=first.deployment_id, namespace="demo")
-    assert refused.value.app == "web" and refused.value.exit_code == 2
-
-    done = rollback(db, cluster, to=first.deployment_id, namespace="demo", allow_removal=True)
-    assert done.status == "success"
-    assert [a.action for a in done.plan.apps if a.name == "web"] == ["delete"]
-    assert not [o for o in cluster.objects() if o["metadata"]["name"].startswith("web")]
 
 
 def test_a_failed_upgrade_is_recorded_and_the_next_plan_counts_from_it(
