@@ -31,7 +31,7 @@ from sbkube.model import UNFINISHED, AppStatus, utcnow
 from sbkube.state import list_deployments
 
 if TYPE_CHECKING:
-    from sbkube.cluster.port import Cluster, ReleaseInfo
+    from sbkube.cluster.port import ReleaseInfo
     from sbkube.state import (
         DeploymentDatabase,
         DeploymentRepository,
