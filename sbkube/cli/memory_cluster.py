@@ -46,6 +46,9 @@ def serve(ctx: click.Context, file: Path, kubeconfig: Path | None, port: int) ->
       sbkube deploy --app-dir examples/demo --kubeconfig /tmp/demo.kubeconfig
     """
     from sbkube.apiserver import serve as serve_file
+    from sbkube.cli.options import refuse_special_file
+
+    refuse_special_file(file, "memory cluster file")
 
     if kubeconfig is None:
         # --kubeconfig is also a global option, which takes it wherever it stands; only a
@@ -55,4 +58,5 @@ def serve(ctx: click.Context, file: Path, kubeconfig: Path | None, port: int) ->
             kubeconfig = Path(root.params["kubeconfig"])
     if kubeconfig is None:
         raise click.UsageError("Missing option '--kubeconfig' (where to write the kubeconfig).")
+    refuse_special_file(kubeconfig, "--kubeconfig")
     raise SystemExit(serve_file(file, kubeconfig, port=port))

@@ -12,6 +12,9 @@ them completes them.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sbkube.cli.output import FORMATS
+from sbkube.errors import UsageError
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
@@ -27,6 +31,10 @@ if TYPE_CHECKING:
 MAX_WAIT_SECONDS = 86_400.0
 #: The largest --older-than: a thousand years, well inside what a date can hold.
 MAX_AGE_DAYS = 365_000.0
+#: The most apps run at once: each is a thread and a helm or kubectl process.
+MAX_CONCURRENCY = 256
+#: The largest --keep-last: far above any history, well inside a 64-bit SQL integer.
+MAX_KEEP = 1_000_000_000
 
 
 class BoundedFloat(click.ParamType):
@@ -66,7 +74,7 @@ wait_lock_option = click.option(
 
 
 class Concurrency(click.ParamType):
-    """A whole number of apps at once, 1 or more (one ``error:`` line otherwise)."""
+    """A whole number of apps at once, 1 to MAX_CONCURRENCY (one ``error:`` line otherwise)."""
 
     name = "integer"
 
@@ -78,8 +86,12 @@ class Concurrency(click.ParamType):
                 number = int(str(value).strip())
             except ValueError:
                 number = 0
-        if number < 1:
-            self.fail(f"{value!r} is not a number of apps at once (1 or more)", param, ctx)
+        if not 1 <= number <= MAX_CONCURRENCY:
+            self.fail(
+                f"{value!r} is not a number of apps at once (1 or more, at most {MAX_CONCURRENCY})",
+                param,
+                ctx,
+            )
         return number
 
 
@@ -165,6 +177,45 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refuse_special_file(path: str | os.PathLike[str], what: str) -> None:
+    """Exit 2 when ``path`` exists and is neither a regular file nor a directory.
+
+    A store or memory-cluster path naming a device (``/dev/null``), a FIFO or a socket
+    would be opened, written to, or replaced by a regular file by an atomic save: refused
+    before anything touches it. A missing path is left to the code that creates it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
+    raise UsageError(f"{what} {os.fspath(path)}: is {kind}, not a regular file; refused")
+
+
+_SQLITE_URL = re.compile(r"sqlite(?:\+\w+)?:///(?P<path>[^?]*)")
+
+
+def refuse_special_store(state_url: str | None) -> None:
+    """:func:`refuse_special_file` for a ``--state`` path or ``sqlite:///PATH`` URL."""
+    if not state_url:
+        return
+    if "://" not in state_url and not state_url.startswith("sqlite:"):
+        refuse_special_file(os.path.expanduser(state_url), "--state")
+        return
+    m = _SQLITE_URL.match(state_url)
+    if m and m.group("path") and not m.group("path").startswith(("file:", ":memory:")):
+        refuse_special_file(os.path.expanduser(m.group("path")), "--state")
+
+
 def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str | None) -> Cluster:
     """The cluster that ``cluster_options`` select: in-memory when --memory-cluster is given.
 
@@ -178,6 +229,7 @@ def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str |
         from sbkube.cluster.memory import MemoryCluster
         from sbkube.errors import ConfigError
 
+        refuse_special_file(memory, "--memory-cluster")
         try:
             return MemoryCluster(path=Path(memory))
         except (AttributeError, TypeError, KeyError, ValueError) as err:

@@ -174,6 +174,10 @@ def cli(
     """
     if quiet and verbose:
         raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+    if state_url:
+        from sbkube.cli.options import refuse_special_store
+
+        refuse_special_store(state_url)
     ctx.ensure_object(dict)
     ctx.obj.update(
         state_url=state_url,

@@ -2,7 +2,8 @@
 
 As with helm, command-line values come last: on top of config.yaml's ``values:`` files and
 ``set:``; files first, in the order given, then ``--set``. Without ``APP:`` they apply to
-every Helm app. ``--set`` follows helm's syntax where it matters: dotted keys nest
+every Helm app; an ``APP:`` that names no app is refused (``url\\:x=1`` is the key
+``url:x``). ``--set`` follows helm's syntax where it matters: dotted keys nest
 (``a\\.b`` is a literal dot), commas separate pairs (``\\,`` is a literal comma), ``{a,b}``
 is a list, and ``true``/``false``/``null``/integers are typed (anything else is a string).
 """
@@ -46,6 +47,11 @@ class ResolvedValues:
         return [v for target, v in self.values.items() if target in (ALL_APPS, app)]
 
 
+# What an APP: prefix looks like (an app name is a DNS-1123 label); a key or a path with a
+# ":" in it (`prometheus\.io/port:x`, `./a:b.yaml`) does not.
+_APP_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+
+
 def _split_app(
     text: str, apps: Collection[str], helm_apps: Collection[str], opt: str
 ) -> tuple[str, str]:
@@ -54,7 +60,16 @@ def _split_app(
         if head not in helm_apps:
             raise ConfigError(f"{opt} {text}: app {head!r} is not a helm app")
         return head, rest
+    if sep and _APP_PREFIX.match(head) and not (opt == "--values" and Path(text).exists()):
+        # `--set typo:key=v` would otherwise set the key `typo:key` in every Helm app.
+        known = ", ".join(sorted(helm_apps)) or "none"
+        hint = f"; a key holding ':' is written {head}\\:..." if opt == "--set" else ""
+        raise ConfigError(f"{opt} {_short(text)}: no app {head!r} (helm apps: {known}{hint})")
     return ALL_APPS, text
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sbkube.config.reading import MAX_DEPTH
 from sbkube.errors import ConfigError
 
 __all__ = ["deep_merge", "expand_dotted"]
@@ -60,6 +61,11 @@ def expand_dotted(flat: dict[str, Any], where: str = "set") -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in flat.items():
         parts = _split_dotted(str(key))
+        if len(parts) > MAX_DEPTH:
+            shown = str(key) if len(str(key)) <= 40 else str(key)[:37] + "..."
+            raise ConfigError(
+                f"{where}: key {shown!r} is nested {len(parts)} levels deep (at most {MAX_DEPTH})"
+            )
         if any(part == "" for part in parts):
             raise ConfigError(f"{where}.{key}: empty path segment in key")
         node = result

@@ -20,6 +20,10 @@ from sbkube.messages import dotted, one_line
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # Far above any real config or manifest, far below what an alias bomb expands to.
 MAX_EXPANDED_NODES = 5_000_000
+#: The deepest nesting of mappings and lists in a document, and of a dotted ``--set`` key.
+#: Kubernetes objects and chart values nest a few dozen levels at most; merging, redacting
+#: and recording walk the data recursively, and a thousand levels would exhaust Python's.
+MAX_DEPTH = 200
 
 
 def display_path(path: Path) -> str:
@@ -136,6 +140,52 @@ def _decode(data: bytes, shown: str) -> str:
         ) from None
 
 
+def _unrecordable(value: Any) -> str | None:
+    """Why a scalar cannot be recorded, or None: JSON has no NaN nor infinity, and
+    PostgreSQL refuses U+0000 in text and JSONB. Helm would take them; the record of the
+    deployment would not, after the cluster had changed."""
+    if isinstance(value, float):
+        if value != value:
+            return "NaN (.nan) cannot be recorded"
+        if value in (float("inf"), float("-inf")):
+            return "infinity (.inf) cannot be recorded"
+    elif isinstance(value, str) and "\x00" in value:
+        return "a NUL character (\\0) cannot be recorded"
+    return None
+
+
+def check_recordable(document: Any, shown: str, where: tuple[str | int, ...] = ()) -> None:
+    """ConfigError naming the file and the key path of the first value (or key) that JSON
+    or PostgreSQL cannot hold, or of a nesting deeper than MAX_DEPTH. Iterative: a deep
+    document must be refused, not crash the walk that refuses it."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, where)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list):
+            if len(path) - len(where) >= MAX_DEPTH:
+                raise ConfigError(
+                    f"{shown}: {dotted(path[: len(where) + 3])}...: nested more than "
+                    f"{MAX_DEPTH} levels deep; refused"
+                )
+            children: list[tuple[Any, tuple[str | int, ...]]] = []
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    problem = _unrecordable(key)
+                    if problem is not None:
+                        raise ConfigError(
+                            f"{shown}: {dotted((*path, repr(key)))}: "
+                            f"{problem.replace(' cannot', ' in a key cannot')}; refused"
+                        )
+                    children.append((item, (*path, key if isinstance(key, str) else str(key))))
+            else:
+                children = [(item, (*path, i)) for i, item in enumerate(value)]
+            stack.extend(reversed(children))  # the first problem in file order is named
+            continue
+        problem = _unrecordable(value)
+        if problem is not None:
+            raise ConfigError(f"{shown}: {dotted(path) or 'document'}: {problem}; refused")
+
+
 def parse_yaml_documents(data: bytes, shown: str) -> list[Any]:
     """Every document of a YAML stream (None for empty ones), refusing duplicate keys."""
     text = _decode(data, shown)
@@ -146,11 +196,16 @@ def parse_yaml_documents(data: bytes, shown: str) -> list[Any]:
             node = loader.get_node()
             _check_duplicates(node, shown)
             _check_expansion(node, shown)
-            docs.append(loader.construct_document(node))
+            document = loader.construct_document(node)
+            check_recordable(document, f"{shown}: document {len(docs) + 1}" if docs else shown)
+            docs.append(document)
     except yaml.YAMLError as err:
         raise _yaml_error(shown, err) from None
     except RecursionError:
         raise ConfigError(f"{shown}: invalid YAML: nested too deeply") from None
+    except ValueError as err:
+        # A scalar Python cannot build: an integer of more than 4300 digits.
+        raise ConfigError(f"{shown}: invalid YAML: {one_line(str(err)).split(';')[0]}") from None
     finally:
         loader.dispose()
     return docs

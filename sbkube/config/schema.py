@@ -35,6 +35,15 @@ _LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 # Go duration syntax, as helm's --timeout parses it: 90s, 5m, 1h30m, 1.5h.
 _DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\Z")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: The longest app timeout: a day. Longer is a typo, and beyond ~290 years helm cannot
+#: even parse it (Go durations are int64 nanoseconds), after a deployment was recorded.
+MAX_TIMEOUT_SECONDS = 86_400
+#: The longest free-text field (a cluster name, a version, a pattern).
+MAX_TEXT = 253
+#: The longest path or URL (a chart reference, a repo URL): Linux's PATH_MAX.
+MAX_PATH = 4096
 _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # A Kubernetes label value: empty, or alphanumerics with '-', '_', '.' inside; at most 63.
 # (Every pattern here ends in \Z, not $: $ also matches before a final newline, which let
@@ -88,6 +97,21 @@ def label_value_problem(value: str) -> str | None:
     return None
 
 
+def duration_seconds(text: str) -> float:
+    """The seconds a Go duration (already matched by ``_DURATION_RE``) stands for."""
+    return sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def _check_text(value: str, max_len: int = MAX_TEXT) -> str:
+    """Printable text of at most ``max_len`` characters: it is recorded, shown in tables
+    and passed to helm and kubectl as an argument."""
+    if len(value) > max_len:
+        raise ValueError(f"{_short(value)} is {len(value)} characters long (at most {max_len})")
+    if not value.isprintable():
+        raise ValueError(f"{_short(value)} holds a control character")
+    return value
+
+
 def _check_label(value: str, max_len: int = DNS1123_LABEL_MAX) -> str:
     problem = dns1123_label_problem(value, max_len)
     if problem is not None:
@@ -99,6 +123,7 @@ def _check_file_list(value: tuple[str, ...]) -> tuple[str, ...]:
     for item in value:
         if not item.strip():
             raise ValueError("file names must not be empty")
+        _check_text(item, MAX_PATH)
     return value
 
 
@@ -137,6 +162,16 @@ class HelmApp(_AppBase):
             raise ValueError(f'must be a string; quote it: version: "{value}"')
         return value
 
+    @field_validator("chart")
+    @classmethod
+    def _chart_is_text(cls, value: str) -> str:
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_short_text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value)
+
     @field_validator("release_name")
     @classmethod
     def _release_name_is_label(cls, value: str | None) -> str | None:
@@ -153,9 +188,17 @@ class HelmApp(_AppBase):
         if isinstance(value, int) and not isinstance(value, bool):
             if value <= 0:
                 raise ValueError("must be a positive duration such as 300s or 5m")
+            if value > MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"{value} seconds is longer than a day (at most 24h)")
             return f"{value}s"
-        if isinstance(value, str) and not _DURATION_RE.match(value):
-            raise ValueError(f"{value!r} is not a duration such as 300s, 5m or 1h30m")
+        if isinstance(value, str):
+            if not _DURATION_RE.match(value):
+                raise ValueError(f"{_short(value)} is not a duration such as 300s, 5m or 1h30m")
+            seconds = duration_seconds(value)
+            if seconds > MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"{_short(value)} is longer than a day (at most 24h)")
+            if seconds <= 0:
+                raise ValueError(f"{_short(value)} is not a positive duration")
         return value
 
 
@@ -190,12 +233,19 @@ class SbkubeConfig(_Model):
     def _namespace_is_label(cls, value: str) -> str:
         return _check_label(value)
 
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_is_text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value)
+
     @field_validator("repos")
     @classmethod
     def _repos_are_urls(cls, value: dict[str, str]) -> dict[str, str]:
         for name, url in value.items():
-            if not _REPO_NAME_RE.match(name):
-                raise ValueError(f"invalid repo name {name!r}")
+            if not _REPO_NAME_RE.match(name) or len(name) > MAX_TEXT:
+                raise ValueError(f"invalid repo name {_short(name)}")
+            if len(url) > MAX_PATH or not url.isprintable():
+                raise ValueError(f"repo {name!r}: url {_short(url)} is not a printable URL")
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"repo {name!r}: url {url!r} must start with http:// or https://")
         return value
@@ -205,6 +255,10 @@ class SbkubeConfig(_Model):
     def _secret_keys_not_empty(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and any(not key.strip() for key in value):
             raise ValueError("patterns must not be empty")
+        if value is not None and len(value) > 1000:
+            raise ValueError(f"{len(value)} patterns (at most 1000)")
+        for key in value or ():
+            _check_text(key)
         return value
 
     @field_validator("apps")

@@ -283,15 +283,8 @@ def _unchanged_release(
     secrets = secret_leaves(work.values, tuple(secret_keys))
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
-    release = ReleaseChange(
-        action="unchanged",
-        release_name=current.name,
-        namespace=current.namespace,
-        chart=current.chart,
-        chart_version=current.chart_version,
-        from_revision=current.revision,
-        to_revision=current.revision,
-        status=current.status,
+    release = ReleaseChange.of(
+        "unchanged", current, from_revision=current.revision, to_revision=current.revision
     )
     return tuple(changes), release
 
@@ -372,14 +365,10 @@ def apply_helm_app(
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))
         changes.append(_change(ResourceAction.CREATE, crd))
     handle.record_resources(inputs)
-    release = ReleaseChange(
-        action="upgrade" if before is not None else "install",
-        release_name=info.name,
-        namespace=info.namespace,
-        chart=info.chart,
-        chart_version=info.chart_version,
+    release = ReleaseChange.of(
+        "upgrade" if before is not None else "install",
+        info,
         from_revision=before.revision if before else None,
         to_revision=info.revision,
-        status=info.status,
     )
     return tuple(changes), release

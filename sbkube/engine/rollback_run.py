@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
@@ -23,16 +24,8 @@ from sbkube.engine.rollback_plan import (
     plan_rollback,
     resolve_pair,
 )
-from sbkube.engine.runner import (
-    DEFAULT_CONCURRENCY,
-    AppStep,
-    Progress,
-    StepChanges,
-    check_concurrency,
-    run_apps,
-)
-from sbkube.engine.target import StoreArg, Target
-from sbkube.errors import RefusedError
+from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
 from sbkube.state import AppDeploymentRecord, AppHandle, DeploymentRecord, ResourceInput
@@ -71,15 +64,8 @@ def _execute_app(
         # The revision the rollback made, as Helm installed it.
         helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)
-        release = ReleaseChange(
-            action="rollback",
-            release_name=info.name,
-            namespace=info.namespace,
-            chart=info.chart,
-            chart_version=info.chart_version,
-            from_revision=plan.from_revision,
-            to_revision=info.revision,
-            status=info.status,
+        release = ReleaseChange.of(
+            "rollback", info, from_revision=plan.from_revision, to_revision=info.revision
         )
         return tuple(changes), release
     if plan.action == "uninstall":
@@ -153,31 +139,25 @@ def rollback(
     deployment_id: str | None = None,
     to: str | None = None,
     apps: Sequence[str] | None = None,
-    dry_run: bool = False,
     force: bool = False,
     allow_removal: bool = False,
     namespace: str | None = None,
-    wait_lock: float = 0.0,
-    progress: Progress | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
-    command_args: Sequence[str] = (),
     configured_cluster: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    **args: Unpack[RunArgs],
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
 
     ``configured_cluster`` is config.yaml's ``cluster:`` (the name the target's deployments
-    are recorded under), when the rollback was given the app dir; ``concurrency`` is how
-    many apps are rolled back at once.
+    are recorded under), when the rollback was given the app dir; the other keywords are
+    the shared ones of a command that records a deployment (``target.RunArgs``).
     """
-    check_concurrency(concurrency)
     # The namespace is known once SOURCE is: until then, the one given (or none).
     target = Target.open(
         cluster,
-        db=db,
         namespace=namespace or "",
         configured_cluster=configured_cluster,
-        progress=progress,
+        options=Options(db=db, apps=apps, namespace=namespace, **args),
     )
     repo = target.repo
     adopt_namespace = namespace
@@ -208,41 +188,19 @@ def rollback(
         allow_removal=allow_removal,
         current=current,
     )
-    if dry_run:
-        return RollbackResult(
-            dry_run=True,
-            cluster=target.name,
-            namespace=target.namespace,
-            messages=tuple(target.messages),
-            plan=plan,
-        )
-    if confirm is not None and not confirm(plan):
-        raise RefusedError("rollback cancelled")
+    if target.options.dry_run:
+        return target.result(RollbackResult, dry_run=True, plan=plan)
+    confirmed(confirm, plan, "rollback")
     with target.run(
         command=Command.ROLLBACK,
-        wait_lock=wait_lock,
-        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+        releases=plan.apps,
         app_dir=to_dep.app_dir,
         config=thaw(to_dep.config_snapshot) if to_dep.config_snapshot else None,
         config_file=to_dep.config_file,
-        command_args=list(command_args),
         sources=thaw(to_dep.sources_snapshot) if to_dep.sources_snapshot else None,
         rollback_target_id=to_dep.deployment_id,
     ) as dep:
-        outcomes = run_apps(
-            rollback_steps(plan, to_dep, current, cluster),
-            dep,
-            progress=progress,
-            concurrency=concurrency,
-        )
+        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster), dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
         repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
-    return RollbackResult(
-        deployment_id=dep.deployment_id,
-        status=dep.status,
-        cluster=target.name,
-        namespace=target.namespace,
-        apps=outcomes,
-        messages=tuple(target.messages),
-        plan=plan,
-    )
+    return target.result(RollbackResult, dep, apps=outcomes, plan=plan)

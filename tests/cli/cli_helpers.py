@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+#: The ``run`` fixture (tests/cli/conftest.py): the installed ``sbkube`` on a seeded store.
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class LiveCluster:
@@ -28,3 +33,19 @@ class LiveCluster:
 
     def get(self, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
         return self._read(lambda c: c.get(key))  # type: ignore[no-any-return]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def deploy_args(app_dir: Path, cluster_file: Path) -> tuple[str, ...]:
+    """``sbkube deploy`` of ``app_dir`` on the memory cluster in ``cluster_file``."""
+    return ("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))

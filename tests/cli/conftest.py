@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,96 @@ def served(sbkube: Any, cluster_file: Path, tmp_path: Path) -> Any:
         return server, kubeconfig
 
     return serve
+
+
+# -- a seeded store for the `state` commands (diff, prune, export, import) -----------------
+
+
+@pytest.fixture
+def state_path(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
+def run(
+    sbkube_exe: str, state_path: Path, tmp_path: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run(*args, state=None, input=None)``: the installed ``sbkube`` on the seeded store
+    (or ``state``), with no other SBKUBE_ variable of this process."""
+
+    def _run(*args: str, state: str | None = None, input: str | None = None) -> Any:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SBKUBE_")}
+        env["SBKUBE_STATE_URL"] = state or str(state_path)
+        env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+        return subprocess.run(
+            [sbkube_exe, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=input,
+            timeout=120,
+            check=False,
+        )
+
+    return _run
+
+
+def cm(name: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "demo"},
+        "data": {"value": value},
+    }
+
+
+@pytest.fixture
+def seeded(state_path: Path) -> list[str]:
+    """The store of ``run``: three deployments of web (helm) + api (yaml), 100 days old,
+    99 days old and new.
+
+    The repository is used directly (rather than the tracker) for ``started_at=``: prune
+    judges deployments by their start time.
+    """
+    from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
+
+    db = DeploymentDatabase(state_path)
+    repo = DeploymentRepository(db)
+    now = datetime.now(UTC)
+    ids: list[str] = []
+    try:
+        for i, (age, tag, token, cm_value) in enumerate(
+            [(100, "1.0", "t1", "a"), (99, "1.1", "t2", "b"), (0, "1.1", "t2", "b")]
+        ):
+            started = now - timedelta(days=age, seconds=10)
+            dep = repo.create_deployment(
+                cluster="k3s",
+                namespace="demo",
+                config_snapshot={"namespace": "demo", "apps": {"web": {"version": tag}}},
+                started_at=started,
+            )
+            web = repo.start_app(dep.deployment_id, name="web", type="helm", namespace="demo")
+            repo.add_helm_release(
+                web.app_id,
+                release_name="web",
+                namespace="demo",
+                chart="bitnami/nginx",
+                chart_version=f"15.{i}.0",
+                revision=i + 1,
+                status="deployed",
+                values={"image": {"tag": tag}, "auth": {"token": token}},
+            )
+            repo.finish_app(web.app_id, "success")
+            api = repo.start_app(dep.deployment_id, name="api", type="yaml", namespace="demo")
+            manifests = [cm("settings", cm_value)] + ([cm("extra", "x")] if i else [])
+            repo.add_resources(
+                api.app_id, [ResourceInput.from_manifest(m, "create") for m in manifests]
+            )
+            repo.finish_app(api.app_id, "success")
+            repo.finish_deployment(
+                dep.deployment_id, "success", finished_at=started + timedelta(seconds=5)
+            )
+            ids.append(dep.deployment_id)
+    finally:
+        db.close()
+    return ids

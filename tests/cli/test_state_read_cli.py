@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_helpers import deploy_args
 
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceInput
 
@@ -191,3 +193,23 @@ def test_refusals_are_one_line(cli: Cli, store: tuple[Path, list[str]]) -> None:
     assert "only 4 deployment(s)" in cli.refused("state", "show", "latest~999")
     assert "--since" in cli.refused("state", "list", "--since", "yesterday")
     assert "--status" in cli.refused("state", "list", "--status", "sucess")
+
+
+# -- history of deployed apps (real helm) ---------------------------------------------------
+
+
+@pytest.mark.helm
+def test_history_shows_and_filters_the_target(sbkube, app_dir, cluster_file):
+    assert sbkube(*deploy_args(app_dir, cluster_file)).returncode == 0
+    assert sbkube(*deploy_args(app_dir, cluster_file), "-n", "staging").returncode == 0
+
+    table = sbkube("state", "history", "web")
+    only = sbkube.json("state", "history", "web", "-n", "staging", "--cluster", "memory")
+    none = sbkube("state", "history", "web", "--cluster", "elsewhere")
+
+    header = table.stdout.splitlines()[0].split()
+    assert header[:4] == ["DEPLOYMENT", "STARTED", "CLUSTER", "NAMESPACE"]
+    assert re.search(r"memory\s+staging\s+deploy", table.stdout)
+    assert re.search(r"memory\s+shop\s+deploy", table.stdout)
+    assert [(r["cluster"], r["namespace"]) for r in only] == [("memory", "staging")]
+    assert "No deployment of app 'web' recorded." in none.stdout

@@ -12,6 +12,7 @@ for its result, so the corpus costs the time of its slowest batch, not of its su
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,23 @@ def _generate(path: Path, megabytes: int) -> None:
             i += 1
 
 
+def _nested(path: Path, depth: int) -> None:
+    """A values file whose mappings nest ``depth`` levels deep (block style, one key each)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{'  ' * i}k{i}:\n" for i in range(depth)) + "  " * depth + "x\n")
+
+
+def _digits(text: str) -> str:
+    """``{digits:N}`` in a case's file is an integer of N digits."""
+    return re.sub(r"\{digits:(\d+)\}", lambda m: "1" + "0" * (int(m.group(1)) - 1), text)
+
+
+def _arg(text: str) -> str:
+    """``{key-levels:N}`` in a case's argument is a ``--set`` pair with an N-level key."""
+    m = re.fullmatch(r"\{key-levels:(\d+)\}", text)
+    return ".".join(["a"] * int(m.group(1))) + "=1" if m else text
+
+
 @dataclass
 class Corpus:
     """Runs every case once on first use (all together, warm), then serves the results.
@@ -96,10 +114,15 @@ class Corpus:
         shutil.copytree(BAD_FIXTURES / case.get("dir", "valid-app"), work / "app")
         for relative, megabytes in (case.get("generate") or {}).items():
             _generate(work / "app" / relative, int(megabytes))
+        for relative, depth in (case.get("nested") or {}).items():
+            _nested(work / "app" / relative, int(depth))
+        for relative, text in (case.get("files") or {}).items():
+            (work / "app" / relative).parent.mkdir(parents=True, exist_ok=True)
+            (work / "app" / relative).write_text(_digits(text))
         if case.get("store") == "seeded":
             (work / "state").mkdir()
             shutil.copy(template, work / "state" / "state.db")
-        args = [a.replace("{seeded}", self.seeded_id) for a in case.get("args", DEFAULT_ARGS)]
+        args = [_arg(a.replace("{seeded}", self.seeded_id)) for a in case.get("args", DEFAULT_ARGS)]
         if kind == "debug":
             args = ["--debug", *args]
         home = work / "home"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from sbkube.cli.common import open_db
-from sbkube.cli.options import MAX_AGE_DAYS, BoundedFloat, output_option
+from sbkube.cli.options import MAX_AGE_DAYS, MAX_KEEP, BoundedFloat, output_option
 from sbkube.cli.output import echo_table, emit, fmt_time
 
 
 @click.command("prune")
 @click.option(
     "--keep-last",
-    type=click.IntRange(0),
+    type=click.IntRange(0, MAX_KEEP),
     required=True,
     metavar="N",
     help="Keep the newest N deployments of every app on every target.",

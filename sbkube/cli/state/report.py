@@ -46,8 +46,15 @@ def report_cmd(
       sbkube state report --html last-month.html --since 30d -n demo
       sbkube state report --html redis.html --cluster prod --app redis
     """
+    from sbkube.cli.options import refuse_special_file
+    from sbkube.errors import UsageError
     from sbkube.report import Scope, write_report
     from sbkube.state import DeploymentRepository
+
+    # Refused before the store is read: a page that cannot be written is bad input.
+    if not html_path.parent.is_dir():
+        raise UsageError(f"--html {html_path}: directory {html_path.parent} does not exist")
+    refuse_special_file(html_path, "--html")
 
     scope = Scope(since=parse_since(since), cluster=cluster, namespace=namespace, app=app)
     count = write_report(DeploymentRepository(open_recovered(ctx)), html_path, scope)

@@ -70,5 +70,11 @@ def test_resolve_refuses_a_yaml_app_and_a_values_file_that_is_not_a_mapping(tmp_
 
 
 def test_a_key_with_a_colon_that_is_no_app_is_a_key():
-    resolved = resolve(CommandLineValues(sets=("url:x=1",)), {"redis"}, {"redis"})
+    """``APP:`` naming no app is a typo, refused (issue 22: it used to set ``typo:key`` in
+    every Helm app); a key holding ":" escapes it, or does not look like an app name."""
+    with pytest.raises(ConfigError, match=r"--set url:x=1: no app 'url' \(helm apps: redis"):
+        resolve(CommandLineValues(sets=("url:x=1",)), {"redis"}, {"redis"})
+    resolved = resolve(CommandLineValues(sets=("url\\:x=1",)), {"redis"}, {"redis"})
     assert resolved.values == {"*": {"url:x": 1}}
+    resolved = resolve(CommandLineValues(sets=("a.b:c=1",)), {"redis"}, {"redis"})
+    assert resolved.values == {"*": {"a": {"b:c": 1}}}
