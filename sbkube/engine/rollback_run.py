@@ -11,21 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Unpack
+from typing import Any, Unpack
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
 from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
     RollbackPlan,
-    has_digests,
     plan_app_names,
     plan_rollback,
+    recorded_chart,
     resolve_pair,
+    restored_state,
+    restored_values,
 )
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
+from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
 from sbkube.state import AppDeploymentRecord, AppHandle, DeploymentRecord, ResourceInput
@@ -44,28 +47,75 @@ class RollbackResult(TargetResult[AppOutcome]):
         return tuple((o.name, o.status.value, o.error) for o in self.apps)
 
 
+def _upgrade_to_recorded(
+    plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord,
+    target: DeploymentRecord,
+    cluster: Cluster,
+    handle: AppHandle,
+) -> tuple[ReleaseInfo, dict[str, Any]]:
+    """``helm upgrade`` to the chart and unsealed values ``t_app`` recorded: the rollback
+    of a release whose history no longer holds the recorded revision as it was."""
+    assert plan.release_name
+    values, why = restored_values(t_app.helm_release)  # type: ignore[arg-type]
+    if values is None:  # the plan refused this already; the key went away since
+        raise RefusedError(f"app {t_app.name}: cannot restore the recorded values: {why}")
+    chart = recorded_chart(t_app, target)
+    before = cluster.helm_status(plan.release_name, plan.namespace, chart=False)
+    config = t_app.config
+    info = cluster.helm_upgrade_install(
+        UpgradeRequest(
+            chart,
+            release_name=plan.release_name,
+            namespace=plan.namespace,
+            values=values,
+            wait=bool(config.get("wait", False)),
+            timeout=config.get("timeout"),
+            force_conflicts=before is not None and before.apply_method == "ssa",
+        )
+    )
+    if not info.manifest and not info.hooks:
+        info = cluster.helm_status(plan.release_name, plan.namespace) or info
+    handle.set_metadata(
+        chart_ref=chart.ref,
+        chart_version_requested=chart.version,
+        previous_revision=before.revision if before else None,
+        rollback_by="upgrade",
+        rollback_reason=plan.reason,
+    )
+    return info, values
+
+
 def _execute_app(
     plan: AppRollbackPlan,
     t_app: AppDeploymentRecord | None,
     current: AppDeploymentRecord | None,
     cluster: Cluster,
     handle: AppHandle,
+    target: DeploymentRecord,
 ) -> StepChanges:
     """Carry out one app's plan and record it on ``handle``; what it changed."""
-    if plan.action == "helm-rollback":
+    if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
-        info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
-        info = cluster.helm_status(plan.release_name, plan.namespace) or info
-        values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        if plan.action == "helm-rollback":
+            info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
+            info = cluster.helm_status(plan.release_name, plan.namespace) or info
+            values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        else:
+            info, values = _upgrade_to_recorded(plan, t_app, target, cluster, handle)
         # The new revision is made from the target's chart: it keeps that chart's digest,
         # so a later deploy of the same chart files and values finds nothing to upgrade.
-        target = t_app.helm_release
-        record_release(handle, info, values, target.chart_digest if target else None)
-        # The revision the rollback made, as Helm installed it.
+        recorded = t_app.helm_release
+        record_release(handle, info, values, recorded.chart_digest if recorded else None)
+        # The revision the rollback made, as Helm installed it (the tracker scrubs the
+        # values' secrets wherever the chart rendered them).
         helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)
         release = ReleaseChange.of(
-            "rollback", info, from_revision=plan.from_revision, to_revision=info.revision
+            "rollback" if plan.action == "helm-rollback" else "upgrade",
+            info,
+            from_revision=plan.from_revision,
+            to_revision=info.revision,
         )
         return tuple(changes), release
     if plan.action == "uninstall":
@@ -83,13 +133,16 @@ def _execute_app(
             inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
             continue
         res = wanted[key]
-        state = thaw(res.current_state)
+        restored, _why = restored_state(res)
         action = ResourceAction(change.action)
-        if action != ResourceAction.UNCHANGED and has_digests(state):
-            # Only digests were recorded (forced): the live Secret stays as it is.
-            action, state = ResourceAction.UNCHANGED, live if live is not None else state
-        elif action != ResourceAction.UNCHANGED:
-            cluster.apply(state)
+        if action != ResourceAction.UNCHANGED and restored is None:
+            # Only digests recorded, or sealed without the key (forced): left as it is live.
+            stored = thaw(res.current_state)
+            action, state = ResourceAction.UNCHANGED, live if live is not None else stored
+        else:
+            state = restored if restored is not None else thaw(res.current_state)
+            if action != ResourceAction.UNCHANGED:
+                cluster.apply(state)
         inputs.append(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
@@ -109,7 +162,7 @@ def rollback_steps(
         t_app = target.app(app_plan.name)
 
         def run(handle: AppHandle) -> StepChanges:
-            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
+            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle, target)
 
         config = thaw(t_app.config) if t_app else None
         return AppStep(
@@ -125,6 +178,7 @@ def rollback_steps(
                 "action": app_plan.action,
                 "from_revision": app_plan.from_revision,
                 "to_revision": app_plan.to_revision,
+                **({"reason": app_plan.reason} if app_plan.reason else {}),
             },
             label=app_plan.action,
         )
