@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -133,3 +134,61 @@ def test_acknowledged_creates_survive_kill_9_round_after_round(
     assert len(acknowledged) == ROUNDS * (CREATES - 1)
     _, kept = last.request("GET", "/api/v1/namespaces/durable/configmaps/cm-9-39")
     assert kept["data"] == {"round": "9", "index": "39"}
+
+
+def test_kill_9_right_after_an_in_process_deploy_reports_success(
+    sbkube_exe: str, helm_binary: str, kubectl_binary: str, tmp_path: Path
+) -> None:
+    """``--memory-cluster FILE`` serves in the deploying process, which saves at exit: a kill
+    the moment it has printed success (before that save) still leaves every recorded object."""
+    from sbkube.apiserver import ApiServer
+
+    demo = Path(shutil.copytree(REPO_ROOT / "examples" / "demo", tmp_path / "demo"))
+    file = tmp_path / "cluster.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBKUBE_")}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "SBKUBE_STATE_URL": str(tmp_path / "state.db"),
+            "SBKUBE_HELM": helm_binary,
+            "SBKUBE_KUBECTL": kubectl_binary,
+            "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
+            "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+            "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+        }
+    )
+    deploy = subprocess.Popen(
+        [sbkube_exe, "deploy", "--app-dir", str(demo), "--memory-cluster", str(file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        assert deploy.stdout is not None
+        first = deploy.stdout.readline().decode()  # the summary's first line, once recorded
+        assert ": success" in first, first
+        os.killpg(deploy.pid, signal.SIGKILL)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(deploy.pid, signal.SIGKILL)
+        deploy.wait(60)
+
+    shown = subprocess.run(
+        [sbkube_exe, "state", "show", "latest", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    recorded = [
+        (r["api_version"], r["kind"], r["namespace"], r["name"])
+        for app in json.loads(shown.stdout)["apps"]
+        for r in app["resources"]
+    ]
+    assert len(recorded) == 7
+    with ApiServer(file, tick_seconds=0) as fresh:
+        missing = [key for key in recorded if fresh.get(*key) is None]
+    assert missing == []
