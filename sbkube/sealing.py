@@ -15,6 +15,14 @@ key id are derived from it with HKDF-SHA256; a seal names the id of the key that
 so a store holding seals of another key says so instead of failing to decrypt, and a
 key rotation (``sbkube state rekey``) interrupted half way knows what it has done.
 
+A rotation (:func:`begin_rotation`) is resumable: the new key is written first, beside the
+old one (``seal.key.new``), and reused by a run that resumes; the store re-seals every
+value in one transaction (a seal already under the new key is left as it is); only then
+does the new key replace the old file (:meth:`Rotation.finish`). Killed at any point, the
+store's seals open with the old key or with the new one, and the next run completes it.
+With ``$SBKUBE_SEAL_KEY`` the new key is ``$SBKUBE_NEW_SEAL_KEY``, which the user then
+puts in place of the old.
+
 A seal reads ``sbkseal1:<key id>:<base64url(nonce || ciphertext)>``. Who steals the rows
 without the key learns nothing: not the values, not whether two seals hold the same value
 (every seal has its own random nonce).
@@ -31,10 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sbkube.errors import RefusedError
-from sbkube.keyfiles import key_path, read_key, read_or_create_key
+from sbkube.errors import RefusedError, UsageError
+from sbkube.keyfiles import forget, key_path, new_key_text, read_key, read_or_create_key, write_new
 
 SEAL_KEY_ENV = "SBKUBE_SEAL_KEY"
+NEW_SEAL_KEY_ENV = "SBKUBE_NEW_SEAL_KEY"
 SEAL_KEY_FILE = "seal.key"
 PREFIX = "sbkseal1:"
 _AAD = b"sbkube sealed leaves v1"
@@ -209,3 +218,48 @@ def restore(
         column: restore_leaves(doc, leaves.get(column, ())) if doc is not None else None
         for column, doc in documents.items()
     }
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A key rotation under way: the keys that open today's seals, the new key, and the
+    key file that takes the new key's place when the store is done (None: environment)."""
+
+    old: tuple[SealKey, ...]
+    new: SealKey
+    pending: Path | None
+
+    def finish(self) -> None:
+        """The new key becomes the key: its file replaces the old one (atomically)."""
+        if self.pending is not None:
+            current = seal_key_file()
+            os.replace(self.pending, current)
+            forget(current)
+
+
+def pending_key_file() -> Path:
+    return seal_key_file().with_name(SEAL_KEY_FILE + ".new")
+
+
+def begin_rotation() -> Rotation:
+    """Start (or resume) replacing the seal key; see the module docstring."""
+    env = os.environ.get(SEAL_KEY_ENV)
+    if env:
+        new_env = os.environ.get(NEW_SEAL_KEY_ENV)
+        if not new_env:
+            raise UsageError(
+                f"the seal key comes from {SEAL_KEY_ENV}: give the new one in "
+                f"{NEW_SEAL_KEY_ENV} (e.g. `openssl rand -hex 32`)"
+            )
+        old, new = SealKey.from_text(env.encode()), SealKey.from_text(new_env.encode())
+        if old == new:
+            raise UsageError(f"{NEW_SEAL_KEY_ENV} holds the key {SEAL_KEY_ENV} holds already")
+        return Rotation((old,), new, None)
+    current, pending = seal_key_file(), pending_key_file()
+    olds = (key_from_file(current),) if current.exists() else ()
+    if not pending.exists():
+        write_new(pending, new_key_text())  # a resumed rotation keeps the key it made
+    return Rotation(olds, key_from_file(pending), pending)

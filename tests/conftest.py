@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -148,3 +149,21 @@ def chromium() -> Iterator[object]:
 def sbkube_exe() -> str:
     """The installed ``sbkube`` console script (CLI tests run the real thing)."""
     return require_binary(None, "sbkube", "pip install -e .")
+
+
+def _forget_seals(store: Any) -> None:
+    import sqlalchemy as sa
+
+    engine = store.engine if hasattr(store, "engine") else sa.create_engine(f"sqlite:///{store}")
+    with engine.begin() as conn:
+        for table in ("deployed_resources", "helm_releases"):
+            conn.execute(sa.text(f"UPDATE {table} SET sealed = NULL"))
+    if not hasattr(store, "engine"):
+        engine.dispose()
+
+
+@pytest.fixture
+def forget_seals() -> Any:
+    """``forget_seals(store)``: make every record of ``store`` (a DeploymentDatabase, or a
+    SQLite file) look as if recorded before sealing existed: secrets known only as digests."""
+    return _forget_seals

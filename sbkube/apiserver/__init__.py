@@ -8,22 +8,41 @@ releases there as Secrets, as on any cluster. With a path, the objects live in a
 written atomically in the background, and every write is journaled before it is answered
 (so a kill -9 loses nothing acknowledged); the file is locked while served.
 
-Honest limits. It is an API server without a cluster behind it:
+What it does not model (it is an API server without a cluster behind it):
 
-* no admission (no webhooks, no quota, no LimitRange), no authentication or RBAC (any token
-  is accepted), no validation of object schemas beyond what a write needs;
-* no pods or containers run, nothing is scheduled; a readiness controller instead writes the
-  status that ``helm --wait`` and ``kubectl rollout status`` accept (see controller.py);
-* delete is immediate: no finalizers, no deletionTimestamp, no grace periods, and no
+* Admission and access: no webhooks, no ResourceQuota, LimitRange or Pod Security
+  admission, no authentication or RBAC (any token is accepted).
+* Validation is schema validation only (validation.py): types, required fields and enums of
+  the built-in kinds (Kubernetes 1.33's schemas), and a CRD's openAPIV3Schema (types,
+  required, enum, bounds, lengths, pattern, item counts, nullable). Not checked: the rules
+  Kubernetes writes in Go or CEL: names' syntax (``Bad_Name`` is accepted), a selector
+  matching its template's labels, immutable fields (a Deployment's selector, a Job's
+  template), port ranges, ``x-kubernetes-validations``; nor formats (int32 range, dates,
+  base64). Unknown fields are kept: neither pruned, as the real server prunes them, nor
+  refused under ``fieldValidation=Strict``. Nulls are stored as sent, not dropped. A CRD's
+  schema defaults are not applied, and the CRD's own schema is not checked for structure.
+* No pods or containers run, nothing is scheduled, no Events are written: the readiness
+  controller (controller.py) writes the status that ``helm --wait`` and ``kubectl rollout
+  status`` accept, at each write and at its ticks; tests hold objects Progressing,
+  unready or Degraded by name. No HPA, no controller creates ReplicaSets or Pods of a
+  Deployment; the scale subresource only sets the replica count.
+* Delete is immediate: no finalizers, no deletionTimestamp, no grace periods, and no
   garbage collection by ownerReferences (only a namespace's contents and a CRD's objects go
-  with it);
-* objects are stored at the version they were written and served at any version of their
-  kind without conversion;
-* server-side apply is the simplified one of ``patch.py``; lists ignore ``limit``/``continue``
-  (everything comes in one page); tables have the Name and Age columns only.
+  with it).
+* Objects are stored at the version they were written and served at any version of their
+  kind without conversion.
+* Server-side apply is the simplified one of ``patch.py``; lists ignore ``limit``/
+  ``continue`` (everything comes in one page); tables have the Name and Age columns only;
+  no aggregated discovery, no ``log``/``exec``/``portforward``/``proxy``/``eviction``
+  subresources; a watch can resume from the last 50,000 changes only (older: 410 Expired).
+* Durability: a write is in the journal before it is answered, so a killed process loses
+  nothing it acknowledged; the journal is not fsynced per write, so a crash of the machine
+  itself can lose the writes since the last save (which is fsynced).
 
-Fault hooks for tests (fail, block, hold unready, add latency) are in faults.py and
-controller.py.
+Fault hooks for tests (fail, block, add latency) are in faults.py; the readiness
+controller's holds (unready, Progressing for N ticks or until released, Degraded, a failed
+Job) in controller.py, set through the same environment variables or ``hold``/``degrade``/
+``release``/``tick`` here.
 """
 
 from __future__ import annotations
@@ -33,13 +52,21 @@ import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from sbkube.apiserver.controller import Controller
 from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry
-from sbkube.apiserver.faults import UNREADY_ENV_VAR, Faults, names
+from sbkube.apiserver.faults import (
+    DEGRADED_ENV_VAR,
+    UNREADY_ENV_VAR,
+    Faults,
+    names,
+    progressing_from_env,
+    tick_seconds_from_env,
+)
 from sbkube.apiserver.resources import Api
 from sbkube.apiserver.store import Flusher, Journal, Key, Obj, StateFile, Store, clone
 from sbkube.errors import ConfigError
@@ -65,11 +92,21 @@ class ApiServer:
         block_on: set[str] | None = None,
         unready: set[str] | None = None,
         latency_ms: float | None = None,
+        progressing: Mapping[str, int | None] | None = None,
+        degraded: set[str] | None = None,
+        tick_seconds: float | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.port = port
         self.faults = Faults(fail_on, block_on, latency_ms)
-        self.controller = Controller(names(unready, UNREADY_ENV_VAR))
+        self.controller = Controller(
+            names(unready, UNREADY_ENV_VAR),
+            progressing_from_env(progressing),
+            names(degraded, DEGRADED_ENV_VAR),
+        )
+        self.tick_seconds = tick_seconds_from_env(tick_seconds)
+        self._ticker: threading.Thread | None = None
+        self._ticking = threading.Event()
         self.store = Store()
         self.registry = Registry()
         self._file = StateFile(self.path) if self.path is not None else None
@@ -122,7 +159,37 @@ class ApiServer:
             target=self._httpd.serve_forever, args=(0.05,), name="apiserver", daemon=True
         )
         self._thread.start()
+        if self.tick_seconds > 0:
+            self._ticker = threading.Thread(target=self._tick_forever, name="apiserver-tick",
+                                            daemon=True)  # fmt: skip
+            self._ticker.start()
         return self
+
+    def _tick_forever(self) -> None:
+        while not self._ticking.wait(self.tick_seconds):
+            self.tick()
+
+    # The readiness controller's holds (see controller.py) -----------------------------------
+
+    def tick(self) -> int:
+        """One controller tick now; returns how many objects' status it changed."""
+        return self.api.refresh(self.controller.tick())
+
+    def hold(self, name: str, ticks: int | None = None) -> None:
+        """Objects called ``name`` are Progressing, for ``ticks`` ticks or until released."""
+        self.controller.hold(name, ticks)
+        self.api.refresh({name})
+
+    def degrade(self, name: str) -> None:
+        """Objects called ``name`` are Degraded (a Deployment past its deadline, a failed
+        Job...) until released."""
+        self.controller.degraded.add(name)
+        self.api.refresh({name})
+
+    def release(self, name: str) -> None:
+        """Objects called ``name`` become ready now, whatever held them."""
+        self.controller.release(name)
+        self.api.refresh({name})
 
     def _load(self) -> None:
         replayed = False
@@ -173,6 +240,9 @@ class ApiServer:
         if self._stopped:
             return
         self._stopped = True
+        self._ticking.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)
         if self._httpd is not None:
             self.store.close_watchers()
             self._httpd.shutdown()

@@ -6,14 +6,26 @@ complete: Deployments, StatefulSets, DaemonSets, ReplicaSets and ReplicationCont
 all replicas updated, ready and available; Jobs have succeeded; PVCs are Bound; Pods run (or,
 with restartPolicy Never/OnFailure, have succeeded); CRDs are Established.
 
-Objects named in ``unready`` get a status that is observed but never ready, so a ``--wait``
-on them times out the way it would on a cluster whose pods never start.
+Tests can hold objects (by ``metadata.name``) in other states, as Argo CD's health model
+names them:
+
+* ``unready``: observed but never ready (a rollout whose pods never start), until the name
+  is released;
+* ``progressing``: the same, for a number of controller ticks counted from the object's
+  first write (or, with None, until released); a rollout that takes N ticks;
+* ``degraded``: failed: a Deployment past its progress deadline (``Progressing=False``,
+  reason ``ProgressDeadlineExceeded``), a Job past its backoff limit (``Failed=True``,
+  reason ``BackoffLimitExceeded``), a Pod ``Failed``, a PVC ``Lost``; other kinds unready.
+
+The server ticks the controller every ``tick_seconds`` (or a test calls ``tick()``) and
+rewrites the status of the objects a tick or a release changes, as a watch sees it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -190,17 +202,129 @@ _STATUS: dict[tuple[str, str], Callable[[Obj, bool, str], Obj]] = {
 }
 
 
-class Controller:
-    """Sets the eventual status of workloads; ``unready`` names objects held back."""
+def _deployment_degraded(obj: Obj, now: str) -> Obj:
+    status = _deployment(obj, False, now)
+    name = obj["metadata"]["name"]
+    status["conditions"] = [
+        _condition("Available", "False", "MinimumReplicasUnavailable", now,
+                   "Deployment does not have minimum availability."),
+        _condition("Progressing", "False", "ProgressDeadlineExceeded", now,
+                   f'ReplicaSet "{name}" has timed out progressing.'),
+    ]  # fmt: skip
+    return status
 
-    def __init__(self, unready: set[str] | None = None) -> None:
-        # Mutable on purpose: a test may release an object it held unready.
+
+def _job_failed(obj: Obj, now: str) -> Obj:
+    limit = (obj.get("spec") or {}).get("backoffLimit", 6)
+    attempts = (limit if isinstance(limit, int) else 6) + 1
+    message = "Job has reached the specified backoff limit"
+    return {
+        "startTime": now,
+        "failed": attempts,
+        "active": 0,
+        "ready": 0,
+        "conditions": [
+            _condition("FailureTarget", "True", "BackoffLimitExceeded", now, message),
+            _condition("Failed", "True", "BackoffLimitExceeded", now, message),
+        ],
+    }
+
+
+def _pod_failed(obj: Obj, now: str) -> Obj:
+    return {
+        "phase": "Failed",
+        "startTime": now,
+        "conditions": [_condition("Ready", "False", "PodFailed", now)],
+    }
+
+
+def _pvc_lost(obj: Obj, now: str) -> Obj:
+    return {"phase": "Lost"}
+
+
+_DEGRADED: dict[tuple[str, str], Callable[[Obj, str], Obj]] = {
+    ("apps", "Deployment"): _deployment_degraded,
+    ("batch", "Job"): _job_failed,
+    ("", "Pod"): _pod_failed,
+    ("", "PersistentVolumeClaim"): _pvc_lost,
+}
+
+WORKLOADS = frozenset(_STATUS)
+
+
+class Controller:
+    """Sets the eventual status of workloads; the sets and the map name objects held back.
+
+    All three are mutable on purpose: a test may hold or release an object live (through
+    ``ApiServer.hold``/``degrade``/``release``, which also rewrite the stored status).
+    """
+
+    def __init__(
+        self,
+        unready: set[str] | None = None,
+        progressing: dict[str, int | None] | None = None,
+        degraded: set[str] | None = None,
+    ) -> None:
         self.unready: set[str] = set(unready or ())
+        self.progressing: dict[str, int | None] = dict(progressing or {})
+        self.degraded: set[str] = set(degraded or ())
+        # The held names whose objects have been written: their ticks count.
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def state(self, name: str) -> str:
+        """``degraded``, ``progressing`` or ``ready``: what the object called ``name`` shows."""
+        if name in self.degraded:
+            return "degraded"
+        if name in self.unready or name in self.progressing:
+            return "progressing"
+        return "ready"
 
     def reconcile(self, group: str, obj: Obj, now: str) -> None:
         """Replaces ``obj``'s status (in place) with the status its controller would set."""
-        make = _STATUS.get((group, str(obj.get("kind") or "")))
+        kind = (group, str(obj.get("kind") or ""))
+        make = _STATUS.get(kind)
         if make is None:
             return
-        ready = obj["metadata"].get("name") not in self.unready
-        obj["status"] = make(obj, ready, now)
+        name = str(obj["metadata"].get("name"))
+        state = self.state(name)
+        if name in self.progressing:
+            with self._lock:
+                self._started.add(name)
+        degraded = _DEGRADED.get(kind)
+        if state == "degraded" and degraded is not None:
+            obj["status"] = degraded(obj, now)
+        else:
+            obj["status"] = make(obj, state == "ready", now)
+
+    def tick(self) -> set[str]:
+        """One tick: counts down the written objects held for a number of ticks. Returns the
+        names whose hold ended (their status is now out of date)."""
+        ended = set()
+        with self._lock:
+            for name in list(self._started):
+                left = self.progressing.get(name)
+                if name not in self.progressing:
+                    self._started.discard(name)
+                elif left is not None:
+                    if left <= 1:
+                        del self.progressing[name]
+                        self._started.discard(name)
+                        ended.add(name)
+                    else:
+                        self.progressing[name] = left - 1
+        return ended
+
+    def hold(self, name: str, ticks: int | None = None) -> None:
+        """Progressing: for ``ticks`` ticks from its next write, or (None) until released."""
+        with self._lock:
+            self.progressing[name] = ticks
+            self._started.discard(name)
+
+    def release(self, name: str) -> None:
+        """Ready from now on, whatever held it."""
+        with self._lock:
+            self.unready.discard(name)
+            self.degraded.discard(name)
+            self.progressing.pop(name, None)
+            self._started.discard(name)

@@ -10,6 +10,16 @@
   process); later writes of that name go through.
 * ``latency_ms`` (``SBKUBE_MEMORY_LATENCY_MS``): every request first sleeps that long, as a
   remote cluster's round trip would take.
+
+The readiness controller's holds (controller.py) are set the same way:
+
+* ``unready`` (``SBKUBE_MEMORY_UNREADY=name,...``): objects observed but never ready;
+* ``progressing`` (``SBKUBE_MEMORY_PROGRESSING=web:3,api``): Progressing for 3 controller
+  ticks after their first write (``web``), or until released (``api``);
+* ``degraded`` (``SBKUBE_MEMORY_DEGRADED=name,...``): a Deployment past its progress
+  deadline, a failed Job or Pod, a lost PVC;
+* ``tick_seconds`` (``SBKUBE_MEMORY_TICK_SECONDS``, default 1): how often the controller
+  ticks (0: only when a test calls ``ApiServer.tick()``).
 """
 
 from __future__ import annotations
@@ -24,6 +34,10 @@ FAIL_ON_ENV_VAR = "SBKUBE_MEMORY_FAIL_ON"
 BLOCK_ON_ENV_VAR = "SBKUBE_MEMORY_BLOCK_ON"
 UNREADY_ENV_VAR = "SBKUBE_MEMORY_UNREADY"
 LATENCY_ENV_VAR = "SBKUBE_MEMORY_LATENCY_MS"
+PROGRESSING_ENV_VAR = "SBKUBE_MEMORY_PROGRESSING"
+DEGRADED_ENV_VAR = "SBKUBE_MEMORY_DEGRADED"
+TICK_ENV_VAR = "SBKUBE_MEMORY_TICK_SECONDS"
+DEFAULT_TICK_SECONDS = 1.0
 RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 
 
@@ -34,6 +48,30 @@ def names_from_env(var: str) -> set[str]:
 def names(given: Iterable[str] | None, env_var: str) -> set[str]:
     """The given names, or (when None) the ones the environment variable lists."""
     return set(given) if given is not None else names_from_env(env_var)
+
+
+def progressing_from_env(given: Mapping[str, int | None] | None) -> dict[str, int | None]:
+    """The given holds, or (when None) ``SBKUBE_MEMORY_PROGRESSING``'s ``name[:ticks]``."""
+    if given is not None:
+        return dict(given)
+    holds: dict[str, int | None] = {}
+    for part in names_from_env(PROGRESSING_ENV_VAR):
+        name, _, ticks = part.partition(":")
+        try:
+            holds[name.strip()] = int(ticks) if ticks.strip() else None
+        except ValueError:
+            raise ValueError(f"{PROGRESSING_ENV_VAR}: {part!r} is not name or name:ticks") from None
+    return holds
+
+
+def tick_seconds_from_env(given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    raw = os.environ.get(TICK_ENV_VAR, "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_TICK_SECONDS
+    except ValueError:
+        return DEFAULT_TICK_SECONDS
 
 
 def latency_from_env(given: float | None) -> float:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sbkube.apiserver import defaults, scale
+from sbkube.apiserver import defaults, scale, validation
 from sbkube.apiserver.controller import Controller
 from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
 from sbkube.apiserver.faults import Faults
@@ -105,7 +105,8 @@ def bad_request(message: str) -> ApiError:
 
 def invalid(rtype: ResourceType, name: str, message: str) -> ApiError:
     details = {**_details(rtype, name), "kind": rtype.kind}
-    return ApiError(422, "Invalid", f'{rtype.kind} "{name}" is invalid: {message}', details)
+    qualified = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {message}', details)
 
 
 def now_text() -> str:
@@ -323,6 +324,8 @@ class Api:
                                            "is required")  # fmt: skip
             if rtype.kind == "Secret" and rtype.group == "":
                 _fold_string_data(obj)
+            # Checked as written, before defaults (which expect the types the schema says).
+            self._validate(rtype, name, obj)
             if not rtype.custom:
                 defaults.apply_defaults(rtype.group, obj, live, self.ips)
             if "status" in rtype.subresources and rtype.kind != "Namespace":
@@ -386,6 +389,24 @@ class Api:
         if rtype.key == (CRD_GROUP, CRD_PLURAL):
             self.registry.set_crd(name, obj)
         return obj, live is None
+
+    def _validate(self, rtype: ResourceType, name: str, obj: Obj) -> None:
+        """Raises 422 Invalid, as the real server words it, for an object its schema refuses."""
+        if rtype.custom:
+            schema = ((self.registry.crd_version(rtype) or {}).get("schema") or {}).get(
+                "openAPIV3Schema"
+            )
+            problems = validation.check_custom(schema, obj)
+        else:
+            problems = validation.check_builtin(rtype.group, rtype.version, rtype.kind, obj)
+        if problems:
+            details = {
+                **_details(rtype, name),
+                "kind": rtype.kind,
+                "causes": validation.causes(problems),
+            }
+            message = validation.message(rtype.kind, rtype.group, name, problems)
+            raise ApiError(422, "Invalid", message, details)
 
     def _guarded(self, action: Callable[[], tuple[Obj, bool]]) -> tuple[Obj, bool]:
         """Runs a write under the store lock; a blocked write waits forever outside it."""
@@ -521,6 +542,34 @@ class Api:
             )
 
         return self._guarded(action)
+
+    # The readiness controller's rewrites ---------------------------------------------------
+
+    def refresh(self, names: set[str]) -> int:
+        """Sets again the status of the workloads called ``names`` (after a tick or a hold
+        changed what the controller says of them); returns how many objects changed."""
+        if not names:
+            return 0
+        from sbkube.apiserver.controller import WORKLOADS
+
+        changed = 0
+        with self.store.lock:
+            for key, live in self.store.all():
+                metadata = live["metadata"]
+                if metadata.get("name") not in names:
+                    continue
+                rtype = self.registry.for_key(key)
+                if rtype is None or (rtype.group, rtype.kind) not in WORKLOADS:
+                    continue
+                obj = {**live, "metadata": dict(metadata)}
+                self.controller.reconcile(rtype.group, obj, now_text())
+                before = live.get("status")
+                if before is not None and _without_times(obj["status"]) == _without_times(before):
+                    continue
+                obj["metadata"]["resourceVersion"] = str(self.store.next_version())
+                self.store.put(key, obj, "MODIFIED")
+                changed += 1
+        return changed
 
     # The scale subresource ------------------------------------------------------------------
 

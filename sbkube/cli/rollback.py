@@ -44,6 +44,8 @@ def print_plan(plan: RollbackPlan) -> None:
                 lambda a: (
                     f"{a.from_revision} -> {a.to_revision} (new revision)"
                     if a.action == "helm-rollback"
+                    else f"{a.from_revision} -> revision {a.to_revision}'s chart and values"
+                    if a.action == "helm-upgrade"
                     else a.from_revision
                 ),
             ),

@@ -13,7 +13,8 @@ from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kubectl import KubectlClient, match_objects
 from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
-from sbkube.manifests import ObjectKey, api_group, object_key
+from sbkube.guard import refuse_unsendable
+from sbkube.manifests import ObjectKey, api_group, format_key, object_key
 
 # deployments.cluster is a String(253) column.
 _MAX_IDENTITY = 253
@@ -206,6 +207,8 @@ class KubeCluster(Cluster):
     def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not manifests:
             return []
+        for manifest in manifests:
+            refuse_unsendable(manifest, format_key(object_key(manifest)))
         # kubectl maps every object of a List before applying any: a custom resource whose
         # CRD is in the same List would be refused, so kinds not served yet go second.
         served = [self._served(*object_key(m)[:2]) for m in manifests]
@@ -266,6 +269,7 @@ class KubeCluster(Cluster):
         return self.helm.show_crds(chart)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        refuse_unsendable(manifest, format_key(object_key(manifest)))
         self._wrote()
         if self._planned is None:
             return self.kubectl.apply(manifest)
@@ -286,6 +290,7 @@ class KubeCluster(Cluster):
         return existed
 
     def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
+        refuse_unsendable(request.values, f"the values of release {request.release_name}")
         self._wrote()
         info = self.helm.upgrade_install(request)
         if self._planned is not None:

@@ -45,6 +45,10 @@ BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-n
 class MemoryCluster(KubeCluster):
     """A cluster served from this process (optionally persisted to a JSON file).
 
+    ``fail_on``, ``block_on``, ``unready``, ``progressing``, ``degraded`` and
+    ``tick_seconds`` are the server's fault hooks and readiness holds (see
+    sbkube.apiserver.faults); None takes them from the ``SBKUBE_MEMORY_*`` variables.
+
     The server starts on the first use of the cluster, not when the object is built, so a
     command that stops at bad input never creates, locks or rewrites the file.
     """
@@ -58,11 +62,17 @@ class MemoryCluster(KubeCluster):
         fail_on: Iterable[str] | Mapping[str, str] | None = None,
         block_on: Iterable[str] | None = None,
         unready: Iterable[str] | None = None,
+        progressing: Mapping[str, int | None] | None = None,
+        degraded: Iterable[str] | None = None,
+        tick_seconds: float | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self._fail_on = set(fail_on) if fail_on is not None else None
         self._block_on = set(block_on) if block_on is not None else None
         self._unready = set(unready) if unready is not None else None
+        self._progressing = dict(progressing) if progressing is not None else None
+        self._degraded = set(degraded) if degraded is not None else None
+        self._tick_seconds = tick_seconds
         self._server: ApiServer | None = None
         self._closed = False
         # Concurrent apps' first commands must not start two servers.
@@ -101,7 +111,13 @@ class MemoryCluster(KubeCluster):
         if self._closed:
             raise ClusterError(f"{self!r} is closed")
         server = ApiServer(
-            self.path, fail_on=self._fail_on, block_on=self._block_on, unready=self._unready
+            self.path,
+            fail_on=self._fail_on,
+            block_on=self._block_on,
+            unready=self._unready,
+            progressing=self._progressing,
+            degraded=self._degraded,
+            tick_seconds=self._tick_seconds,
         ).start()
         server.write_kubeconfig(self.kubeconfig_file, context=self.context or MEMORY_CONTEXT)
         self._server = server

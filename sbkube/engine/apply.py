@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo, UpgradeRequest
+from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
 from sbkube.engine.compare import matches
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
@@ -82,7 +82,7 @@ def _apply_rank(manifest: Mapping[str, Any]) -> int:
 
 def apply_yaml_app(
     work: AppWork,
-    cluster: Cluster,
+    cluster: Objects,
     handle: AppHandle,
     previous: AppDeploymentRecord | None,
     *,
@@ -141,7 +141,7 @@ def apply_yaml_app(
 
 def _prune(
     work: AppWork,
-    cluster: Cluster,
+    cluster: Objects,
     previous: AppDeploymentRecord | None,
     desired: set[tuple[str, str, str, str]],
 ) -> list[tuple[dict[str, Any], str | None]]:
@@ -240,7 +240,7 @@ def record_release(
 
 
 def _record_failed_revision(
-    work: AppWork, cluster: Cluster, handle: AppHandle, before: ReleaseInfo | None
+    work: AppWork, cluster: Releases, handle: AppHandle, before: ReleaseInfo | None
 ) -> None:
     assert work.release_name is not None
     try:
@@ -283,15 +283,8 @@ def _unchanged_release(
     secrets = secret_leaves(work.values, tuple(secret_keys))
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
-    release = ReleaseChange(
-        action="unchanged",
-        release_name=current.name,
-        namespace=current.namespace,
-        chart=current.chart,
-        chart_version=current.chart_version,
-        from_revision=current.revision,
-        to_revision=current.revision,
-        status=current.status,
+    release = ReleaseChange.of(
+        "unchanged", current, from_revision=current.revision, to_revision=current.revision
     )
     return tuple(changes), release
 
@@ -372,14 +365,10 @@ def apply_helm_app(
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))
         changes.append(_change(ResourceAction.CREATE, crd))
     handle.record_resources(inputs)
-    release = ReleaseChange(
-        action="upgrade" if before is not None else "install",
-        release_name=info.name,
-        namespace=info.namespace,
-        chart=info.chart,
-        chart_version=info.chart_version,
+    release = ReleaseChange.of(
+        "upgrade" if before is not None else "install",
+        info,
         from_revision=before.revision if before else None,
         to_revision=info.revision,
-        status=info.status,
     )
     return tuple(changes), release

@@ -28,29 +28,18 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Unpack
 
 from sbkube.cluster.port import Cluster
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
-from sbkube.engine.runner import (
-    DEFAULT_CONCURRENCY,
-    AppStep,
-    Progress,
-    StepChanges,
-    check_concurrency,
-    run_apps,
-)
-from sbkube.engine.target import StoreArg, Target, config_record
+from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
 from sbkube.engine.work import AppWork
 from sbkube.model import AppType, Command
 from sbkube.state import AppDeploymentRecord, AppHandle
-
-if TYPE_CHECKING:
-    from sbkube.config.command_line import CommandLineValues
 
 
 def deploy_steps(
@@ -124,72 +113,49 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
     return after
 
 
+class DeployArgs(RenderArgs, RunArgs, total=False):
+    """The keywords of :func:`deploy`."""
+
+
 def deploy(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: StoreArg = None,
-    apps: Sequence[str] | None = None,
-    dry_run: bool = False,
-    wait_lock: float = 0.0,
-    config_file: str = "config.yaml",
-    progress: Progress | None = None,
-    command_args: Sequence[str] = (),
-    namespace: str | None = None,
-    values: CommandLineValues | None = None,
     force_upgrade: bool = False,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    **args: Unpack[DeployArgs],
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
+    The keywords are the shared ones (``target.ReadArgs``, ``RenderArgs``, ``RunArgs``):
     ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
     ``concurrency`` is how many apps are applied (and charts rendered) at once."""
-    from sbkube.config import load_config
-
-    check_concurrency(concurrency)
-    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
-    names = loaded.select(list(apps) if apps else None)
-    if dry_run:
+    options = Options(**args)
+    loaded, names = options.load(app_dir)
+    if options.dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
-    works = prepare_apps(loaded, names, cluster, concurrency=concurrency)
-    target = Target.of_config(loaded, cluster, db=db, progress=progress)
+    works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
+    target = Target.of_config(loaded, cluster, options)
     target.adopt_renamed()
     # Revisions whose recording a lost store connection cut short are settled from the
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
-    cluster_now = cluster.as_dry_run() if dry_run else cluster
-    with target.run(
-        command=Command.DEPLOY,
-        dry_run=dry_run,
-        wait_lock=wait_lock,
-        releases=[(w.release_name, w.namespace) for w in works if w.release_name],
-        **config_record(loaded, command_args),
-    ) as dep:
+    with target.run(command=Command.DEPLOY, releases=works, **config_record(loaded)) as dep:
         # Each app's last successful recording (read under the lock): the base of pruning
         # and of the dry-run plan.
         previous = target.last_applied(w.name for w in works)
         # A dry run applies one app at a time: each dry run sees what the earlier ones
         # planned (the view's overlay), so the plan is the same whatever the timing.
-        at_once = 1 if dry_run else concurrency
-        after = namespace_turns(works, cluster) if at_once > 1 else {}
+        at_once = 1 if options.dry_run else options.concurrency
         steps = deploy_steps(
             works,
-            cluster_now,
+            cluster.as_dry_run() if options.dry_run else cluster,
             previous,
             target.secret_keys,
             force_upgrade=force_upgrade,
-            after=after,
+            after=namespace_turns(works, cluster) if at_once > 1 else {},
         )
-        outcomes = run_apps(steps, dep, progress=progress, concurrency=at_once)
-    return DeployResult(
-        deployment_id=None if dry_run else dep.deployment_id,
-        status=dep.status,
-        dry_run=dry_run,
-        cluster=target.name,
-        namespace=target.namespace,
-        apps=outcomes,
-        messages=tuple(target.messages),
-    )
+        outcomes = target.run_apps(steps, dep, concurrency=at_once)
+    return target.result(DeployResult, dep, apps=outcomes)

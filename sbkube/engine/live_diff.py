@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from sbkube.cluster.port import Cluster, UpgradeRequest
+from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import comparable, object_differences, project, without_nulls
 from sbkube.engine.live import inputs_reason
@@ -34,7 +33,7 @@ from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.prepare import prepare_apps
 from sbkube.engine.record_diff import Dumps
 from sbkube.engine.results import TargetResult
-from sbkube.engine.target import StoreArg, Target
+from sbkube.engine.target import Options, RenderArgs, Target
 from sbkube.engine.work import AppWork, owned_by
 from sbkube.manifests import ObjectKey, format_key, object_key, strip_volatile
 from sbkube.model import Record
@@ -43,7 +42,6 @@ from sbkube.state import AppDeploymentRecord
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ReleaseInfo
-    from sbkube.config.command_line import CommandLineValues
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
@@ -198,7 +196,7 @@ def _helm_diff(
 
 
 def _yaml_diff(
-    work: AppWork, cluster: Cluster, previous: AppDeploymentRecord | None
+    work: AppWork, cluster: Objects, previous: AppDeploymentRecord | None
 ) -> list[ObjectDiff]:
     manifests = [o.manifest for o in work.objects]
     wanted = {o.key for o in work.objects}
@@ -217,25 +215,16 @@ def _yaml_diff(
 
 
 def live_diff(
-    app_dir: str | os.PathLike[str],
-    *,
-    cluster: Cluster,
-    db: StoreArg = None,
-    apps: Sequence[str] | None = None,
-    config_file: str = "config.yaml",
-    namespace: str | None = None,
-    values: CommandLineValues | None = None,
+    app_dir: str | os.PathLike[str], *, cluster: Cluster, **args: Unpack[RenderArgs]
 ) -> LiveDiff:
     """Compare what deploying ``app_dir`` would apply with the live objects of ``cluster``;
     see the module docstring. Nothing is changed on the cluster or in the store.
-    ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) are deploy's."""
-    from sbkube.config import load_config
-
-    loaded = load_config(Path(app_dir), config_file, namespace=namespace, values=values)
-    names = loaded.select(list(apps) if apps else None)
+    The keywords are deploy's (``target.RenderArgs``: ``-n``, ``-f``/``--set``...)."""
+    options = Options(**args)
+    loaded, names = options.load(app_dir)
     cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster)
-    target = Target.of_config(loaded, cluster, db=db)
+    target = Target.of_config(loaded, cluster, options)
     results = []
     for work in works:
         previous = target.last_successful_app(work.name)
@@ -248,9 +237,4 @@ def live_diff(
         results.append(
             AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)
         )
-    return LiveDiff(
-        cluster=target.name,
-        namespace=target.namespace,
-        apps=tuple(results),
-        changed=any(a.changed for a in results),
-    )
+    return target.result(LiveDiff, apps=tuple(results), changed=any(a.changed for a in results))

@@ -7,9 +7,12 @@ Every command run against a target (``deploy``, ``rollback``, ``uninstall``, ``d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction
+
+if TYPE_CHECKING:
+    from sbkube.cluster.port import ReleaseInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,22 @@ class ReleaseChange(Record):
     from_revision: int | None
     to_revision: int | None
     status: str | None
+
+    @classmethod
+    def of(
+        cls, action: str, info: ReleaseInfo, *, from_revision: int | None, to_revision: int | None
+    ) -> ReleaseChange:
+        """``action`` on the release revision ``info`` describes, in its status."""
+        return cls(
+            action=action,
+            release_name=info.name,
+            namespace=info.namespace,
+            chart=info.chart,
+            chart_version=info.chart_version,
+            from_revision=from_revision,
+            to_revision=to_revision,
+            status=info.status,
+        )
 
 
 @dataclass(frozen=True, slots=True)

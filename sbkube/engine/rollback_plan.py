@@ -5,9 +5,15 @@ the deployment rolled back *to* (default: the last successful deployment before 
 
 The plan, per app (computed read-only, printed before anything runs):
 
-* Helm app in TARGET -> ``helm rollback`` to the revision TARGET recorded (not "previous");
-* YAML app in TARGET -> re-apply TARGET's manifests, delete objects sbkube manages now
-  that TARGET did not have, recreate those deleted since;
+* Helm app in TARGET -> ``helm rollback`` to the revision TARGET recorded (not "previous"),
+  when Helm's history still holds that revision as recorded: the same chart name and
+  version, the same values (digest-aware), made no later than TARGET's app. Otherwise (the
+  release was deleted and re-created, ``max-history`` trimmed it) -> ``helm upgrade`` to
+  the recorded chart with the recorded values, unsealed (``helm-upgrade``, and the plan and
+  the record say why); never a revision number alone;
+* YAML app in TARGET -> re-apply TARGET's manifests, their secrets unsealed
+  (:mod:`sbkube.sealing`), delete objects sbkube manages now that TARGET did not have,
+  recreate those deleted since;
 * app in SOURCE but absent from TARGET -> uninstalled / its objects deleted (only with
   ``force``, since it removes an app);
 * unchanged apps are listed and left alone.
@@ -16,24 +22,44 @@ Refused (``RefusedError``/``NotFoundError``, exit 2): TARGET on another cluster 
 namespace, TARGET not successful (unless ``force``), unknown ids (nearest suggested), a
 Secret that would have to be restored but whose data the store only has as digests
 (named, unless ``force``, which leaves that Secret as it is live), a Helm revision that is
-no longer in the release's history. ``rollback_run`` executes the plan.
+no longer in the release's history and whose values cannot be restored.
+
+Without the seal key, objects whose secrets were sealed cannot be restored either: the
+plan refuses before anything touches the cluster, naming them in one line (``force``
+leaves them as they are live). Nothing sent to the cluster may hold a digest or a
+redaction marker (``sbkube.guard``). ``rollback_run`` executes the plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sbkube.cluster.port import Cluster, HookInfo
+from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInfo, Releases
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches
 from sbkube.engine.results import ResourceChange
 from sbkube.engine.work import owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
+from sbkube.guard import unsendable
+from sbkube.manifests import ObjectKey
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import is_digest, is_secret_manifest
-from sbkube.state import AppDeploymentRecord, DeploymentRecord, DeploymentRepository
+from sbkube.sealing import SealError, SealKey, key_id_of, restore, seal_key
+from sbkube.state import (
+    AppDeploymentRecord,
+    DeploymentRecord,
+    DeploymentRepository,
+    HelmReleaseRecord,
+    ResourceRecord,
+)
+
+#: How much later than its app's recording a Helm revision may be dated (the cluster's
+#: clock and this machine's disagree a little) and still be the revision recorded.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +67,14 @@ class AppRollbackPlan(Record):
     name: str
     type: str
     namespace: str
-    action: str  # helm-rollback | reapply | uninstall | delete | unchanged
+    action: str  # helm-rollback | helm-upgrade | reapply | uninstall | delete | unchanged
     release_name: str | None = None
     from_revision: int | None = None
     to_revision: int | None = None
     changes: tuple[ResourceChange, ...] = ()
+    reason: str | None = None
+    """Why a Helm app is upgraded to the recorded chart and values instead of rolled back
+    to the recorded revision (``helm-upgrade``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +203,8 @@ def plan_rollback(
         names = [n for n in names if n in apps]
     plans: list[AppRollbackPlan] = []
     warnings: list[str] = []
-    unrestorable: list[str] = []
+    unrestorable: list[str] = []  # recorded as digests only (before sealing)
+    sealed_away: list[tuple[str, str]] = []  # (object, why): sealed, the key not at hand
     for name in names:
         t_app = target.app(name)
         app_now = (
@@ -202,11 +232,28 @@ def plan_rollback(
             plans.append(_removal_plan(app_now, source.namespace))
             continue
         if t_app.type == "helm":
-            plans.append(_helm_plan(cluster, t_app, app_now))
+            plan = _helm_plan(cluster, t_app, app_now, target)
+            if plan.action == "helm-upgrade":
+                assert t_app.helm_release is not None
+                _values, why = restored_values(t_app.helm_release)
+                if why is not None:
+                    rel = t_app.helm_release
+                    sealed_away.append((f"Helm values of {rel.namespace}/{rel.release_name}", why))
+                warnings.append(f"app {name}: {plan.reason}; upgrading to the recorded chart")
+            plans.append(plan)
         else:
-            plan, secrets = _yaml_plan(cluster, t_app, app_now)
+            plan, secrets, sealed = _yaml_plan(cluster, t_app, app_now)
             plans.append(plan)
             unrestorable += secrets
+            sealed_away += sealed
+    if sealed_away:
+        listed = ", ".join(what for what, _why in sealed_away)
+        if not force or any(what.startswith("Helm values") for what, _ in sealed_away):
+            raise RefusedError(
+                f"cannot restore {listed}: {sealed_away[0][1]} (set {_SEAL_ENV} or put "
+                "back the seal.key that recorded them; --force leaves objects as they are live)"
+            )
+        warnings.append(f"left as they are (sealed, no key): {listed}")
     if unrestorable:
         listed = ", ".join(unrestorable)
         if not force:
@@ -244,49 +291,201 @@ def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPl
 
 
 def _helm_plan(
-    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+    cluster: Releases,
+    t_app: AppDeploymentRecord,
+    current: AppDeploymentRecord | None,
+    target: DeploymentRecord,
 ) -> AppRollbackPlan:
     rel = t_app.helm_release
     if rel is None:
         raise RefusedError(f"app {t_app.name}: no Helm release recorded in {t_app.deployment_id}")
     status = cluster.helm_status(rel.release_name, rel.namespace)
-    history = {r.revision for r in cluster.helm_history(rel.release_name, rel.namespace)}
-    if rel.revision not in history:
-        raise RefusedError(
-            f"app {t_app.name}: release {rel.namespace}/{rel.release_name} no longer has "
-            f"revision {rel.revision} (helm keeps {len(history)} revision(s)); redeploy instead"
-        )
+    history = cluster.helm_history(rel.release_name, rel.namespace)
+    revision = next((r for r in history if r.revision == rel.revision), None)
+    reason = revision_mismatch(revision, rel, t_app)
+    if reason is not None:
+        # Not the revision recorded: the recorded chart, with the recorded values.
+        recorded_chart(t_app, target)  # refused here, before anything ran, when it is gone
+        values, why = restored_values(rel)
+        if values is None and why is None:  # only digests were recorded, no seal
+            raise RefusedError(
+                f"app {t_app.name}: {reason}, and the values of revision {rel.revision} were "
+                "recorded as digests only; redeploy instead"
+            )
     installed, hooks = recorded_release(t_app)
     _, changes = helm_resource_inputs(installed, current, hooks=hooks)
     return AppRollbackPlan(
         t_app.name,
         "helm",
         t_app.namespace or rel.namespace,
-        "helm-rollback",
+        "helm-rollback" if reason is None else "helm-upgrade",
         release_name=rel.release_name,
         from_revision=status.revision if status else None,
         to_revision=rel.revision,
         changes=tuple(changes),
+        reason=reason,
     )
 
 
+def revision_mismatch(
+    revision: ReleaseInfo | None, rel: HelmReleaseRecord, t_app: AppDeploymentRecord
+) -> str | None:
+    """Why Helm's ``revision`` is not the revision ``rel`` recorded (None when it is): a
+    revision number alone says nothing once a release was deleted and re-created."""
+    number = rel.revision
+    if revision is None:
+        return f"helm no longer has revision {number} of {rel.namespace}/{rel.release_name}"
+    if (revision.chart, revision.chart_version) != (rel.chart, rel.chart_version or ""):
+        return (
+            f"revision {number} is chart {revision.chart}-{revision.chart_version}, "
+            f"recorded {rel.chart}-{rel.chart_version}"
+        )
+    if unsendable(revision.values) or not same_values(rel, revision.values):
+        return f"revision {number} holds other values than recorded"
+    made = t_app.finished_at or t_app.started_at
+    if revision.updated is not None and revision.updated > made + CLOCK_SKEW:
+        return f"revision {number} was made after it was recorded (the release was re-created)"
+    return None
+
+
+def same_values(rel: HelmReleaseRecord, values: Mapping[str, Any]) -> bool:
+    """Whether ``values`` (plain, from helm) are the values ``rel`` recorded: exactly, when
+    the seal opens; else by their digests, key for key."""
+    plain, _why = restored_values(rel)
+    if plain is not None:
+        return bool(plain == thaw(values))
+    stored = thaw(rel.values)
+    return _same_shape(stored, thaw(values)) and matches(stored, thaw(values), digests=True)
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same_shape(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_shape(x, y) for x, y in zip(a, b, strict=True))
+    return not isinstance(a, Mapping | list) and not isinstance(b, Mapping | list)
+
+
+def recorded_chart(t_app: AppDeploymentRecord, target: DeploymentRecord) -> ChartRef:
+    """The chart ``t_app``'s revision was made from, as helm takes it: a local chart only
+    when its files are still those recorded (their digest), a repository chart at the
+    recorded version."""
+    from sbkube.config.charts import chart_digest
+
+    rel = t_app.helm_release
+    assert rel is not None
+    ref = str(t_app.metadata.get("chart_ref") or t_app.config.get("chart") or "")
+    if not ref:
+        raise RefusedError(f"app {t_app.name}: no chart recorded in {t_app.deployment_id}")
+    base = Path(target.app_dir or ".")
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    local = ref.startswith(("/", "./", "../")) or path.exists()
+    if local:
+        if rel.chart_digest is None:
+            raise RefusedError(
+                f"app {t_app.name}: the files of chart {ref} were not recorded with revision "
+                f"{rel.revision}; cannot tell the recorded chart"
+            )
+        if chart_digest(path) != rel.chart_digest:
+            raise RefusedError(
+                f"app {t_app.name}: chart {path} is not the chart recorded with revision "
+                f"{rel.revision} (its files changed or are gone)"
+            )
+        return ChartRef(str(path))
+    snapshot: Mapping[str, Any] = target.config_snapshot or {}
+    repos: Mapping[str, Any] = snapshot.get("repos") or {}
+    repo_url = repos.get(ref.split("/", 1)[0])
+    if repo_url is not None and unsendable({"password": repo_url}):
+        raise RefusedError(
+            f"app {t_app.name}: the URL of chart {ref}'s repository was recorded without its "
+            "password; redeploy instead"
+        )
+    version = rel.chart_version or t_app.metadata.get("chart_version_requested")
+    return ChartRef(ref, version=version, repo_url=repo_url)
+
+
+# --------------------------------------------------------------------------- unsealing
+
+_SEAL_ENV = "SBKUBE_SEAL_KEY"
+
+
+def _keys() -> tuple[SealKey | None, ...]:
+    # Read on each rollback, never cached across them (a test or a rekey changes it).
+    return (seal_key(create=False),)
+
+
+def _why(err: SealError, blob: str) -> str:
+    try:
+        key_id = key_id_of(blob)
+    except SealError:
+        return str(err)
+    if "not at hand" in str(err):
+        have = _keys()[0]
+        held = f"the key at hand is {have.key_id}" if have is not None else "no seal key is set"
+        return f"their secret values are sealed under key {key_id} and {held}"
+    return f"a sealed value under key {key_id} is damaged"
+
+
+def restored_state(res: ResourceRecord) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest a rollback applies for ``res``: its recorded state with the sealed
+    secrets put back, ``(state, None)``; ``(None, why)`` when they are sealed under a key
+    not at hand; ``(None, None)`` when only digests were recorded (before sealing)."""
+    if res.current_state is None:
+        return None, None
+    if res.sealed is not None:
+        try:
+            plain = restore(res.sealed, {"current_state": res.current_state}, _keys())
+        except SealError as err:
+            return None, _why(err, res.sealed)
+        state: dict[str, Any] = plain["current_state"]
+        return (state, None) if not unsendable(state) else (None, None)
+    stored: dict[str, Any] = thaw(res.current_state)
+    return (stored, None) if not unsendable(stored) else (None, None)
+
+
+def restored_values(rel: HelmReleaseRecord) -> tuple[dict[str, Any] | None, str | None]:
+    """A release's recorded values with the sealed secrets put back (see
+    :func:`restored_state`)."""
+    if rel.sealed is not None:
+        try:
+            values: dict[str, Any] = restore(rel.sealed, {"values": rel.values}, _keys())["values"]
+        except SealError as err:
+            return None, _why(err, rel.sealed)
+        return (values, None) if not unsendable(values) else (None, None)
+    stored: dict[str, Any] = thaw(rel.values)
+    return (stored, None) if not unsendable(stored) else (None, None)
+
+
+def describe_object(key: ObjectKey) -> str:
+    _api, kind, namespace, name = key
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
 def _yaml_plan(
-    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
-) -> tuple[AppRollbackPlan, list[str]]:
+    cluster: Objects, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+) -> tuple[AppRollbackPlan, list[str], list[tuple[str, str]]]:
+    """The app's plan; the objects to restore that only digests were recorded for; those
+    whose secrets are sealed under a key not at hand (with why)."""
     changes: list[ResourceChange] = []
     secrets: list[str] = []
+    sealed: list[tuple[str, str]] = []
     wanted = live_resources(t_app)
     for key, res in wanted.items():
         live = cluster.get(key)
-        state = thaw(res.current_state)
+        plain, why = restored_state(res)
+        # Compared digest-aware: a state that could not be unsealed still tells "unchanged".
+        state = plain if plain is not None else thaw(res.current_state)
         if live is None:
             action = ResourceAction.CREATE
         elif matches(state, live, digests=True):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
-        if action != ResourceAction.UNCHANGED and has_digests(state):
-            secrets.append(f"Secret {key[2]}/{key[3]}")
+        if action != ResourceAction.UNCHANGED and plain is None:
+            if why is not None:
+                sealed.append((describe_object(key), why))
+            else:
+                secrets.append(describe_object(key))
         changes.append(change_for(action, key))
     for key in live_resources(current):
         if key not in wanted:
@@ -303,6 +502,7 @@ def _yaml_plan(
             changes=tuple(changes),
         ),
         secrets,
+        sealed,
     )
 
 

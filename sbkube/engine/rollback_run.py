@@ -11,27 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Unpack
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
 from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
     RollbackPlan,
-    has_digests,
     plan_app_names,
     plan_rollback,
+    recorded_chart,
     resolve_pair,
+    restored_state,
+    restored_values,
 )
-from sbkube.engine.runner import (
-    DEFAULT_CONCURRENCY,
-    AppStep,
-    Progress,
-    StepChanges,
-    check_concurrency,
-    run_apps,
-)
-from sbkube.engine.target import StoreArg, Target
+from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
 from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
@@ -51,35 +47,75 @@ class RollbackResult(TargetResult[AppOutcome]):
         return tuple((o.name, o.status.value, o.error) for o in self.apps)
 
 
+def _upgrade_to_recorded(
+    plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord,
+    target: DeploymentRecord,
+    cluster: Cluster,
+    handle: AppHandle,
+) -> tuple[ReleaseInfo, dict[str, Any]]:
+    """``helm upgrade`` to the chart and unsealed values ``t_app`` recorded: the rollback
+    of a release whose history no longer holds the recorded revision as it was."""
+    assert plan.release_name
+    values, why = restored_values(t_app.helm_release)  # type: ignore[arg-type]
+    if values is None:  # the plan refused this already; the key went away since
+        raise RefusedError(f"app {t_app.name}: cannot restore the recorded values: {why}")
+    chart = recorded_chart(t_app, target)
+    before = cluster.helm_status(plan.release_name, plan.namespace, chart=False)
+    config = t_app.config
+    info = cluster.helm_upgrade_install(
+        UpgradeRequest(
+            chart,
+            release_name=plan.release_name,
+            namespace=plan.namespace,
+            values=values,
+            wait=bool(config.get("wait", False)),
+            timeout=config.get("timeout"),
+            force_conflicts=before is not None and before.apply_method == "ssa",
+        )
+    )
+    if not info.manifest and not info.hooks:
+        info = cluster.helm_status(plan.release_name, plan.namespace) or info
+    handle.set_metadata(
+        chart_ref=chart.ref,
+        chart_version_requested=chart.version,
+        previous_revision=before.revision if before else None,
+        rollback_by="upgrade",
+        rollback_reason=plan.reason,
+    )
+    return info, values
+
+
 def _execute_app(
     plan: AppRollbackPlan,
     t_app: AppDeploymentRecord | None,
     current: AppDeploymentRecord | None,
     cluster: Cluster,
     handle: AppHandle,
+    target: DeploymentRecord,
 ) -> StepChanges:
     """Carry out one app's plan and record it on ``handle``; what it changed."""
-    if plan.action == "helm-rollback":
+    if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
-        info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
-        info = cluster.helm_status(plan.release_name, plan.namespace) or info
-        values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        if plan.action == "helm-rollback":
+            info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
+            info = cluster.helm_status(plan.release_name, plan.namespace) or info
+            values = cluster.helm_get_values(plan.release_name, plan.namespace)
+        else:
+            info, values = _upgrade_to_recorded(plan, t_app, target, cluster, handle)
         # The new revision is made from the target's chart: it keeps that chart's digest,
         # so a later deploy of the same chart files and values finds nothing to upgrade.
-        target = t_app.helm_release
-        record_release(handle, info, values, target.chart_digest if target else None)
-        # The revision the rollback made, as Helm installed it.
+        recorded = t_app.helm_release
+        record_release(handle, info, values, recorded.chart_digest if recorded else None)
+        # The revision the rollback made, as Helm installed it (the tracker scrubs the
+        # values' secrets wherever the chart rendered them).
         helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
         handle.record_resources(helm_inputs)
-        release = ReleaseChange(
-            action="rollback",
-            release_name=info.name,
-            namespace=info.namespace,
-            chart=info.chart,
-            chart_version=info.chart_version,
+        release = ReleaseChange.of(
+            "rollback" if plan.action == "helm-rollback" else "upgrade",
+            info,
             from_revision=plan.from_revision,
             to_revision=info.revision,
-            status=info.status,
         )
         return tuple(changes), release
     if plan.action == "uninstall":
@@ -97,13 +133,16 @@ def _execute_app(
             inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
             continue
         res = wanted[key]
-        state = thaw(res.current_state)
+        restored, _why = restored_state(res)
         action = ResourceAction(change.action)
-        if action != ResourceAction.UNCHANGED and has_digests(state):
-            # Only digests were recorded (forced): the live Secret stays as it is.
-            action, state = ResourceAction.UNCHANGED, live if live is not None else state
-        elif action != ResourceAction.UNCHANGED:
-            cluster.apply(state)
+        if action != ResourceAction.UNCHANGED and restored is None:
+            # Only digests recorded, or sealed without the key (forced): left as it is live.
+            stored = thaw(res.current_state)
+            action, state = ResourceAction.UNCHANGED, live if live is not None else stored
+        else:
+            state = restored if restored is not None else thaw(res.current_state)
+            if action != ResourceAction.UNCHANGED:
+                cluster.apply(state)
         inputs.append(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
@@ -123,7 +162,7 @@ def rollback_steps(
         t_app = target.app(app_plan.name)
 
         def run(handle: AppHandle) -> StepChanges:
-            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle)
+            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle, target)
 
         config = thaw(t_app.config) if t_app else None
         return AppStep(
@@ -139,6 +178,7 @@ def rollback_steps(
                 "action": app_plan.action,
                 "from_revision": app_plan.from_revision,
                 "to_revision": app_plan.to_revision,
+                **({"reason": app_plan.reason} if app_plan.reason else {}),
             },
             label=app_plan.action,
         )
@@ -153,31 +193,25 @@ def rollback(
     deployment_id: str | None = None,
     to: str | None = None,
     apps: Sequence[str] | None = None,
-    dry_run: bool = False,
     force: bool = False,
     allow_removal: bool = False,
     namespace: str | None = None,
-    wait_lock: float = 0.0,
-    progress: Progress | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
-    command_args: Sequence[str] = (),
     configured_cluster: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    **args: Unpack[RunArgs],
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
 
     ``configured_cluster`` is config.yaml's ``cluster:`` (the name the target's deployments
-    are recorded under), when the rollback was given the app dir; ``concurrency`` is how
-    many apps are rolled back at once.
+    are recorded under), when the rollback was given the app dir; the other keywords are
+    the shared ones of a command that records a deployment (``target.RunArgs``).
     """
-    check_concurrency(concurrency)
     # The namespace is known once SOURCE is: until then, the one given (or none).
     target = Target.open(
         cluster,
-        db=db,
         namespace=namespace or "",
         configured_cluster=configured_cluster,
-        progress=progress,
+        options=Options(db=db, apps=apps, namespace=namespace, **args),
     )
     repo = target.repo
     adopt_namespace = namespace
@@ -208,41 +242,19 @@ def rollback(
         allow_removal=allow_removal,
         current=current,
     )
-    if dry_run:
-        return RollbackResult(
-            dry_run=True,
-            cluster=target.name,
-            namespace=target.namespace,
-            messages=tuple(target.messages),
-            plan=plan,
-        )
-    if confirm is not None and not confirm(plan):
-        raise RefusedError("rollback cancelled")
+    if target.options.dry_run:
+        return target.result(RollbackResult, dry_run=True, plan=plan)
+    confirmed(confirm, plan, "rollback")
     with target.run(
         command=Command.ROLLBACK,
-        wait_lock=wait_lock,
-        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
+        releases=plan.apps,
         app_dir=to_dep.app_dir,
         config=thaw(to_dep.config_snapshot) if to_dep.config_snapshot else None,
         config_file=to_dep.config_file,
-        command_args=list(command_args),
         sources=thaw(to_dep.sources_snapshot) if to_dep.sources_snapshot else None,
         rollback_target_id=to_dep.deployment_id,
     ) as dep:
-        outcomes = run_apps(
-            rollback_steps(plan, to_dep, current, cluster),
-            dep,
-            progress=progress,
-            concurrency=concurrency,
-        )
+        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster), dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
         repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
-    return RollbackResult(
-        deployment_id=dep.deployment_id,
-        status=dep.status,
-        cluster=target.name,
-        namespace=target.namespace,
-        apps=outcomes,
-        messages=tuple(target.messages),
-        plan=plan,
-    )
+    return target.result(RollbackResult, dep, apps=outcomes, plan=plan)

@@ -21,13 +21,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
+from typing import Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import differences
 from sbkube.engine.results import TargetResult
-from sbkube.engine.target import StoreArg, Target
+from sbkube.engine.target import Options, ReadArgs, Target
 from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
 from sbkube.state import AppDeploymentRecord
@@ -176,28 +176,17 @@ def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:
     A cluster that cannot be read is an error naming it (exit 1), never a report."""
     cluster = target.cluster
     try:
-        return DriftReport(
-            cluster=target.name,
-            namespace=target.namespace,
-            apps=tuple(app_drift(cluster, name, target.last_successful_app(name)) for name in apps),
-        )
+        drifts = tuple(app_drift(cluster, name, target.last_successful_app(name)) for name in apps)
     except ClusterError as err:
         raise ClusterError(f"cluster {cluster.name}: {err.message}") from err
+    return target.result(DriftReport, apps=drifts)
 
 
 def status(
-    app_dir: str | os.PathLike[str],
-    *,
-    cluster: Cluster,
-    db: StoreArg = None,
-    apps: Sequence[str] | None = None,
-    config_file: str = "config.yaml",
-    namespace: str | None = None,
+    app_dir: str | os.PathLike[str], *, cluster: Cluster, **args: Unpack[ReadArgs]
 ) -> DriftReport:
     """Drift of an app dir's apps (``apps``: a selection) on ``cluster``; ``namespace``
-    overrides config.yaml's."""
-    from sbkube.config import load_config
-
-    loaded = load_config(Path(app_dir), config_file, namespace=namespace)
-    names = loaded.select(list(apps) if apps else None)
-    return check_drift(Target.of_config(loaded, cluster, db=db), names)
+    overrides config.yaml's (``target.ReadArgs``)."""
+    options = Options(**args)
+    loaded, names = options.load(app_dir)
+    return check_drift(Target.of_config(loaded, cluster, options), names)

@@ -14,7 +14,11 @@
   passed to the progress callback as they come);
 * the lock and the deployment record (:meth:`Target.run`): the target's deploy lock
   (waiting, or taking over a dead holder's), the recovery of what an earlier run left
-  behind (``recovery``), then the tracked deployment the command's apps are recorded on.
+  behind (``recovery``), then the tracked deployment the command's apps are recorded on;
+* the options every command shares (:class:`Options`: the store, the app selection, the
+  config file, ``-n``, dry run, ``--wait-lock``, ``--concurrency``...), declared once:
+  a command's keywords are typed by :class:`ReadArgs`/:class:`RunArgs`, so a new shared
+  option is one edit here, not one per command.
 
 So a deployment made with ``cluster: prod`` in config.yaml is found, shown, diffed,
 removed and rolled back under ``prod``, by every command, under the same lock.
@@ -26,19 +30,98 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
+from sbkube.engine.results import AppOutcome, TargetResult
+from sbkube.engine.runner import DEFAULT_CONCURRENCY, AppStep, check_concurrency, run_apps
+from sbkube.errors import RefusedError
 from sbkube.model import Command
 from sbkube.redaction import DEFAULT_SECRET_KEYS
 from sbkube.state import DeploymentDatabase, DeploymentRepository, DeploymentTracker
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
+    from sbkube.config.command_line import CommandLineValues
     from sbkube.config.loader import LoadedConfig
     from sbkube.state import AppDeploymentRecord, DeploymentHandle, LockHandle
 
 Notify = Callable[[str], None]
 StoreArg = DeploymentDatabase | str | os.PathLike[str] | None
+R = TypeVar("R", bound=TargetResult[Any])
+
+
+class ReadArgs(TypedDict, total=False):
+    """The keywords of every command on an app dir (deploy, diff, status, uninstall)."""
+
+    db: StoreArg
+    """The store: a database, a URL or path; None: ``SBKUBE_STATE_URL`` or the default."""
+    apps: Sequence[str] | None
+    """Only these apps (``--app``); None: all of the app dir's."""
+    config_file: str
+    namespace: str | None
+    """``-n``: the target namespace instead of config.yaml's."""
+
+
+class RenderArgs(ReadArgs, total=False):
+    """The keywords of a command that renders what a deploy would apply (deploy, diff)."""
+
+    values: CommandLineValues | None
+    """``-f``/``--set`` from the command line."""
+
+
+class RunArgs(TypedDict, total=False):
+    """The keywords of every command that records a deployment (deploy, rollback,
+    uninstall)."""
+
+    dry_run: bool
+    wait_lock: float
+    """How long to wait for a live holder of the target's lock, in seconds."""
+    progress: Notify | None
+    """Where the notes and the per-app progress go as they come."""
+    command_args: Sequence[str]
+    """The command line, as recorded."""
+    concurrency: int
+    """How many apps run at once."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """A command's options, with their defaults (once, for every command)."""
+
+    db: StoreArg = None
+    apps: Sequence[str] | None = None
+    config_file: str = "config.yaml"
+    namespace: str | None = None
+    values: CommandLineValues | None = None
+    dry_run: bool = False
+    wait_lock: float = 0.0
+    progress: Notify | None = None
+    command_args: Sequence[str] = ()
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        check_concurrency(self.concurrency)
+
+    def load(self, app_dir: str | os.PathLike[str]) -> tuple[LoadedConfig, tuple[str, ...]]:
+        """The app dir's config (``-n`` and ``-f``/``--set`` applied) and the selected
+        apps, in deploy order."""
+        from sbkube.config import load_config
+
+        loaded = load_config(
+            Path(app_dir), self.config_file, namespace=self.namespace, values=self.values
+        )
+        return loaded, loaded.select(list(self.apps) if self.apps else None)
+
+
+class Released(Protocol):
+    """An app that may be a Helm release (prepared work, or a plan's app)."""
+
+    @property
+    def release_name(self) -> str | None: ...
+
+    @property
+    def namespace(self) -> str: ...
 
 
 def open_database(db: StoreArg) -> DeploymentDatabase:
@@ -52,9 +135,9 @@ def recorded_name(cluster: Cluster, configured: str | None = None) -> str:
     return configured or cluster.name
 
 
-def config_record(loaded: LoadedConfig, command_args: Sequence[str] = ()) -> dict[str, Any]:
+def config_record(loaded: LoadedConfig) -> dict[str, Any]:
     """What a deployment made from an app dir records about its input: the app dir, the
-    config file and its snapshot, the sources, and the command line."""
+    config file and its snapshot, and the sources."""
     from sbkube.config import sources_snapshot
 
     return {
@@ -62,8 +145,13 @@ def config_record(loaded: LoadedConfig, command_args: Sequence[str] = ()) -> dic
         "config": loaded.snapshot,
         "config_file": str(loaded.config_path),
         "sources": sources_snapshot(loaded),
-        "command_args": list(command_args),
     }
+
+
+def confirmed(confirm: Callable[[Any], bool] | None, plan: Any, command: str) -> None:
+    """Ask ``confirm`` about ``plan`` (when given); a no is ``RefusedError`` (exit 2)."""
+    if confirm is not None and not confirm(plan):
+        raise RefusedError(f"{command} cancelled")
 
 
 @dataclass(slots=True)
@@ -80,7 +168,7 @@ class Target:
     """The recorded cluster name (:func:`recorded_name`)."""
     namespace: str
     secret_keys: tuple[str, ...]
-    progress: Notify | None = None
+    options: Options = field(default_factory=Options)
     messages: list[str] = field(default_factory=list)
     """The notes so far (shared by every :meth:`at` view of the target)."""
 
@@ -89,16 +177,16 @@ class Target:
         cls,
         cluster: Cluster,
         *,
-        db: StoreArg,
         namespace: str,
         configured_cluster: str | None = None,
         secret_keys: Sequence[str] = (),
-        progress: Notify | None = None,
+        options: Options | None = None,
     ) -> Target:
-        """The target ``namespace`` of ``cluster``, recorded in ``db``;
+        """The target ``namespace`` of ``cluster``, recorded in ``options.db``;
         ``configured_cluster``: config.yaml's ``cluster:``; ``secret_keys``: its
         ``secret_keys``, added to the defaults."""
-        database = open_database(db)
+        options = options or Options()
+        database = open_database(options.db)
         keys = (*DEFAULT_SECRET_KEYS, *secret_keys)
         return cls(
             cluster=cluster,
@@ -107,28 +195,20 @@ class Target:
             name=recorded_name(cluster, configured_cluster),
             namespace=namespace,
             secret_keys=keys,
-            progress=progress,
+            options=options,
         )
 
     @classmethod
-    def of_config(
-        cls,
-        loaded: LoadedConfig,
-        cluster: Cluster,
-        *,
-        db: StoreArg,
-        progress: Notify | None = None,
-    ) -> Target:
+    def of_config(cls, loaded: LoadedConfig, cluster: Cluster, options: Options) -> Target:
         """The target an app dir's config.yaml names (its ``cluster:``, ``namespace`` as
         the command line left it, and ``secret_keys``)."""
         config = loaded.config
         return cls.open(
             cluster,
-            db=db,
             namespace=config.namespace,
             configured_cluster=config.cluster,
             secret_keys=config.secret_keys or (),
-            progress=progress,
+            options=options,
         )
 
     def at(self, namespace: str) -> Target:
@@ -139,11 +219,28 @@ class Target:
     def label(self) -> str:
         return f"{self.name}/{self.namespace}"
 
+    @property
+    def progress(self) -> Notify | None:
+        return self.options.progress
+
     def note(self, msg: str) -> None:
         """Tell the user ``msg`` now, and keep it for the command's result."""
         self.messages.append(msg)
         if self.progress:
             self.progress(msg)
+
+    def result(self, kind: type[R], dep: DeploymentHandle | None = None, **fields: Any) -> R:
+        """The command's result: this target, the notes, and (for a tracked deployment
+        ``dep``) its id and status; ``fields``: the rest."""
+        if dep is not None:
+            fields.update(
+                deployment_id=None if dep.dry_run else dep.deployment_id,
+                status=dep.status,
+                dry_run=dep.dry_run,
+            )
+        return kind(
+            cluster=self.name, namespace=self.namespace, messages=tuple(self.messages), **fields
+        )
 
     def tracker(self) -> DeploymentTracker:
         return DeploymentTracker(self.repo)
@@ -196,19 +293,18 @@ class Target:
         )
 
     @contextmanager
-    def locked(
-        self, *, command: str, wait_lock: float, releases: Iterable[tuple[str, str]] = ()
-    ) -> Iterator[LockHandle]:
+    def locked(self, *, command: str, releases: Iterable[Released] = ()) -> Iterator[LockHandle]:
         """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
-        Waits up to ``wait_lock`` seconds for a live holder and takes over a dead one's
+        Waits up to ``--wait-lock`` seconds for a live holder and takes over a dead one's
         (both said in a note); then marks the target's orphaned deployments
-        ``interrupted`` and rolls back the Helm ``releases`` (name, namespace) left
-        pending. The lock is released when the block ends.
+        ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
+        lock is released when the block ends.
         """
         from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
         from sbkube.state import DeployLocks, describe_holder
 
+        wait_lock = self.options.wait_lock
         lock = DeployLocks(self.database).acquire(
             self.name,
             self.namespace,
@@ -225,41 +321,44 @@ class Target:
             mark_interrupted_deployments(
                 self.repo, cluster=self.name, namespace=self.namespace, notify=self.note
             )
-            recover_pending_releases(self.cluster, releases, notify=self.note)
+            helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
+            recover_pending_releases(self.cluster, helm, notify=self.note)
             yield lock
 
     @contextmanager
     def run(
-        self,
-        *,
-        command: Command,
-        wait_lock: float = 0.0,
-        releases: Iterable[tuple[str, str]] = (),
-        dry_run: bool = False,
-        **record: Any,
+        self, *, command: Command, releases: Iterable[Released] = (), **record: Any
     ) -> Iterator[DeploymentHandle]:
         """One deployment of this target: the handle its apps are recorded on.
 
         A real run holds the target's lock (:meth:`locked`) for as long as the block
-        runs, and the lock names the deployment; a dry run takes no lock. ``record``:
-        what the deployment records beside the target (``config_record``,
-        ``rollback_target_id``...).
+        runs, and the lock names the deployment; a dry run takes no lock and records
+        nothing. ``record``: what the deployment records beside the target and the
+        command line (``config_record``, ``rollback_target_id``...).
         """
         tracker = self.tracker()
         track = {
             "cluster": self.name,
             "namespace": self.namespace,
             "command": command,
+            "command_args": list(self.options.command_args),
             "secret_keys": self.secret_keys,
             **record,
         }
-        if dry_run:
+        if self.options.dry_run:
             with tracker.track_deployment(dry_run=True, **track) as dep:
                 yield dep
             return
         with (
-            self.locked(command=str(command), wait_lock=wait_lock, releases=releases) as lock,
+            self.locked(command=str(command), releases=releases) as lock,
             tracker.track_deployment(**track) as dep,
         ):
             lock.set_deployment(dep.deployment_id)
             yield dep
+
+    def run_apps(
+        self, steps: Sequence[AppStep], dep: DeploymentHandle, *, concurrency: int | None = None
+    ) -> tuple[AppOutcome, ...]:
+        """Run ``steps`` on ``dep`` (``runner.run_apps``), ``--concurrency`` at once."""
+        at_once = self.options.concurrency if concurrency is None else concurrency
+        return run_apps(steps, dep, progress=self.progress, concurrency=at_once)

@@ -22,23 +22,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import change_for, live_resources, record_release
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange, TargetResult
-from sbkube.engine.runner import (
-    DEFAULT_CONCURRENCY,
-    AppStep,
-    Progress,
-    StepChanges,
-    check_concurrency,
-    run_apps,
+from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.target import (
+    Options,
+    ReadArgs,
+    RunArgs,
+    Target,
+    config_record,
+    confirmed,
 )
-from sbkube.engine.target import StoreArg, Target, config_record
 from sbkube.engine.work import owned_by
-from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, Record, ResourceAction, thaw
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput
@@ -144,15 +142,8 @@ def _remove_app(
             cluster.helm_uninstall(plan.release_name, plan.namespace, keep_history=True)
             gone = replace(info, status=ReleaseStatus.UNINSTALLED)
             record_release(handle, gone, values)
-            release = ReleaseChange(
-                action="uninstall",
-                release_name=info.name,
-                namespace=info.namespace,
-                chart=info.chart,
-                chart_version=info.chart_version,
-                from_revision=info.revision,
-                to_revision=None,
-                status=ReleaseStatus.UNINSTALLED,
+            release = ReleaseChange.of(
+                "uninstall", gone, from_revision=info.revision, to_revision=None
             )
     inputs: list[ResourceInput] = []
     for change in plan.changes:
@@ -175,28 +166,21 @@ def _remove_app(
     return plan.changes, release
 
 
+class UninstallArgs(ReadArgs, RunArgs, total=False):
+    """The keywords of :func:`uninstall`."""
+
+
 def uninstall(
     app_dir: str | os.PathLike[str],
     *,
     cluster: Cluster,
-    db: StoreArg = None,
-    apps: Sequence[str] | None = None,
-    dry_run: bool = False,
-    wait_lock: float = 0.0,
-    config_file: str = "config.yaml",
-    namespace: str | None = None,
-    progress: Progress | None = None,
     confirm: Callable[[UninstallPlan], bool] | None = None,
-    command_args: Sequence[str] = (),
-    concurrency: int = DEFAULT_CONCURRENCY,
+    **args: Unpack[UninstallArgs],
 ) -> UninstallResult:
     """Remove an app dir's apps (or ``apps``) from ``cluster``; see the module docstring."""
-    from sbkube.config import load_config
-
-    check_concurrency(concurrency)
-    loaded = load_config(Path(app_dir), config_file, namespace=namespace)
-    names = loaded.select(list(apps) if apps else None)
-    target = Target.of_config(loaded, cluster, db=db, progress=progress)
+    options = Options(**args)
+    loaded, names = options.load(app_dir)
+    target = Target.of_config(loaded, cluster, options)
     target.adopt_renamed()
     described = [
         (
@@ -211,35 +195,15 @@ def uninstall(
     plan = plan_uninstall(
         cluster, (target.name, target.namespace), described, target.last_applied(names)
     )
-    if dry_run or not plan.apps:
-        return UninstallResult(
-            dry_run=dry_run,
-            cluster=target.name,
-            namespace=target.namespace,
-            messages=tuple(target.messages),
-            plan=plan,
-        )
-    if confirm is not None and not confirm(plan):
-        raise RefusedError("uninstall cancelled")
-    with target.run(
-        command=Command.UNINSTALL,
-        wait_lock=wait_lock,
-        releases=[(p.release_name, p.namespace) for p in plan.apps if p.release_name],
-        **config_record(loaded, command_args),
-    ) as dep:
+    if options.dry_run or not plan.apps:
+        return target.result(UninstallResult, dry_run=options.dry_run, plan=plan)
+    confirmed(confirm, plan, "uninstall")
+    with target.run(command=Command.UNINSTALL, releases=plan.apps, **config_record(loaded)) as dep:
         # Read again under the lock: a deploy that finished meanwhile changed the record.
         previous = target.last_applied(names)
         steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
-        outcomes = run_apps(steps, dep, progress=progress, concurrency=concurrency)
-    return UninstallResult(
-        deployment_id=dep.deployment_id,
-        status=dep.status,
-        cluster=target.name,
-        namespace=target.namespace,
-        apps=outcomes,
-        messages=tuple(target.messages),
-        plan=plan,
-    )
+        outcomes = target.run_apps(steps, dep)
+    return target.result(UninstallResult, dep, apps=outcomes, plan=plan)
 
 
 def _step(

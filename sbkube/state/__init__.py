@@ -1,10 +1,13 @@
 """The deployment state store: its one door.
 
 :class:`DeploymentDatabase` (where the store lives), :class:`DeploymentRepository`
-(every read and write of whole deployments, returning frozen records),
-:class:`DeploymentTracker` (context managers for the deploy engine), the records, and
+(every read and write of whole deployments, returning frozen records: the write side of
+``writes.py`` and the read side of ``reads.py`` under one name),
+:class:`DeploymentTracker` (context managers for the deploy engine, writing through the
+write side), the records, and
 the store's documented operations: the one-statement listing (``list_deployments``),
-deploy locks, retention (``state prune``) and transfer (``state export|import``).
+deploy locks, retention (``state prune``), transfer (``state export|import``) and key
+rotation (``state rekey``).
 Everything else in ``sbkube/state/`` is private to the package. The one rule: no ORM
 instance leaves it; callers get frozen records. The words the records speak (statuses,
 actions, :class:`~sbkube.model.FrozenDict`) are in :mod:`sbkube.model`.
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
         ResourceRecord,
         UnsettledApp,
     )
+    from sbkube.state.rekey import RekeyResult, rekey_store
     from sbkube.state.repository import DeploymentRepository
     from sbkube.state.retention import PruneCandidate, PrunePlan, apply_prune, plan_prune
     from sbkube.state.tracker import AppHandle, DeploymentHandle, DeploymentTracker
@@ -70,6 +74,8 @@ _EXPORTS = {
     "PrunePlan": "retention",
     "apply_prune": "retention",
     "plan_prune": "retention",
+    "RekeyResult": "rekey",
+    "rekey_store": "rekey",
     "ImportResult": "transfer",
     "check_lines": "transfer",
     "dump_line": "transfer",
@@ -94,6 +100,7 @@ __all__ = [
     "LockRecord",
     "PruneCandidate",
     "PrunePlan",
+    "RekeyResult",
     "ResourceInput",
     "ResourceRecord",
     "UnsettledApp",
@@ -106,6 +113,7 @@ __all__ = [
     "list_deployments",
     "pid_alive",
     "plan_prune",
+    "rekey_store",
     "stale_reason",
 ]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from sbkube.model import (
     AppStatus,
@@ -71,6 +71,35 @@ class ResourceInput:
             source_file=source_file,
             hook=hook,
         )
+
+
+class AppFields(TypedDict, total=False):
+    """An app the engine starts recording: the keyword arguments of ``track_app`` (the
+    tracker) and ``start_app`` (the store). ``config`` and ``metadata`` are redacted when
+    written; ``rollback_info`` is what a rollback of the app needs."""
+
+    name: Required[str]
+    type: Required[AppType | str]
+    namespace: str | None
+    config: Mapping[str, Any] | None
+    metadata: Mapping[str, Any] | None
+    rollback_info: Mapping[str, Any] | None
+
+
+class ReleaseFields(TypedDict, total=False):
+    """A Helm revision an app made, as helm reported it: the keyword arguments of
+    ``record_helm_release`` (the tracker), ``add_helm_release`` and ``settle_app`` (the
+    store) and ``rows.prepare_release``. ``values`` are redacted when written."""
+
+    release_name: Required[str]
+    namespace: Required[str]
+    chart: Required[str]
+    revision: Required[int]
+    status: Required[str]
+    chart_version: str | None
+    app_version: str | None
+    values: Mapping[str, Any] | None
+    chart_digest: str | None
 
 
 @dataclass(frozen=True, slots=True)

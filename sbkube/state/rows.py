@@ -17,7 +17,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from sbkube.model import (
     AppStatus,
@@ -44,6 +44,7 @@ from sbkube.state.records import (
     DeploymentSummary,
     HelmReleaseRecord,
     LockRecord,
+    ReleaseFields,
     ResourceInput,
     ResourceRecord,
 )
@@ -141,6 +142,28 @@ def app_record(
         rollback_info=_frozen_or_none(a.rollback_info),
         resources=tuple(resource_record(r) for r in resources) if contents and resources else (),
         helm_releases=tuple(release_record(h) for h in releases) if contents and releases else (),
+    )
+
+
+def started_app_record(
+    app_id: int, deployment_id: str, values: Mapping[str, Any]
+) -> AppDeploymentRecord:
+    """The record of an app row just inserted from ``values`` (its columns by name, as
+    written): not finished, no error yet, no contents yet."""
+    rollback_info = values.get("rollback_info")
+    return AppDeploymentRecord(
+        app_id=app_id,
+        deployment_id=deployment_id,
+        name=values["name"],
+        type=AppType(values["type"]),
+        namespace=values.get("namespace"),
+        status=AppStatus(values["status"]),
+        error_message=None,
+        config=freeze(values.get("config") or {}),
+        metadata=freeze(values.get("metadata") or {}),
+        rollback_info=freeze(rollback_info) if rollback_info is not None else None,
+        started_at=values["started_at"],
+        finished_at=None,
     )
 
 
@@ -287,33 +310,18 @@ class _Sealer:
 def prepare_release(
     app_id: int | None,
     *,
-    release_name: str,
-    namespace: str,
-    chart: str,
-    revision: int,
-    status: str,
-    chart_version: str | None = None,
-    app_version: str | None = None,
-    values: Mapping[str, Any] | None = None,
     secret_keys: Sequence[str] = DEFAULT_SECRET_KEYS,
-    chart_digest: str | None = None,
+    **release: Unpack[ReleaseFields],
 ) -> tuple[dict[str, Any], HelmReleaseRecord]:
     """The row for a Helm release (values redacted, what redaction replaced sealed) and the
     record it reads back as."""
-    plain = thaw(values or {})
+    plain = thaw(release.get("values") or {})
     stored = redact_values(plain, tuple(secret_keys))
-    record = HelmReleaseRecord(
-        release_name=release_name,
-        namespace=namespace,
-        chart=chart,
-        chart_version=chart_version,
-        app_version=app_version,
-        revision=int(revision),
-        values=freeze(stored),
-        status=status,
-        chart_digest=chart_digest,
-        sealed=_Sealer().seal(values=(plain, stored)),
-    )
+    given: dict[str, Any] = {"chart_version": None, "app_version": None, **release}
+    given["revision"] = int(release["revision"])
+    given["values"] = freeze(stored)
+    given["sealed"] = _Sealer().seal(values=(plain, stored))
+    record = HelmReleaseRecord(**given)
     row = {f: getattr(record, f) for f in HelmReleaseRecord.__dataclass_fields__}
     row["values"] = thaw(record.values)
     row["app_deployment_pk"] = app_id

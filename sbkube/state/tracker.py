@@ -10,7 +10,8 @@
     dep.deployment_id   # usable after the blocks, as is every record returned anywhere
 
 The handles (:class:`DeploymentHandle`, :class:`AppHandle`) hold ids and plain values
-only; every call goes through :class:`DeploymentRepository` in its own transaction, so a
+only; every call goes through the store's write side
+(:class:`~sbkube.state.writes.DeploymentWriter`) in its own transaction, so a
 crash mid-deployment leaves every app recorded so far committed and readable. One
 exception: an app's resources (``record_resources``, its last step) are written in the
 transaction of its outcome (``finish``), so an app costs two transactions, its start and
@@ -32,7 +33,7 @@ but writes nothing and has ``recorded == False``.
 
 When the store cannot be written (the design, for SQLite and PostgreSQL alike):
 
-* Every write is first retried on a fresh connection (``DeploymentDatabase._write``: 3
+* Every write is first retried on a fresh connection (``sessions.run_write``: 3
   tries within 10 s, looking before inserting on a retry).
 * A write that still fails BEFORE an app touches the cluster (the deployment's row, an
   app's row) fails that step: nothing was done, so the record (or its absence) is true.
@@ -60,7 +61,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sbkube.errors import InterruptedDeployment, SbkubeError, StateError
 from sbkube.interrupts import deliver_held
@@ -74,14 +75,18 @@ from sbkube.model import (
 )
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import new_deployment_id
+from sbkube.state.reads import DeploymentReader
 from sbkube.state.records import (
+    AppFields,
     DeploymentRecord,
     HelmReleaseRecord,
+    ReleaseFields,
     ResourceInput,
     ResourceRecord,
 )
 from sbkube.state.repository import DeploymentRepository
 from sbkube.state.rows import prepare_release, prepare_resources
+from sbkube.state.writes import DeploymentWriter
 
 _dry_ids = itertools.count(-1, -1)
 
@@ -102,7 +107,7 @@ def _error_text(exc: BaseException) -> str:
 class AppHandle:
     """One app being deployed. Records go to the store as they are made."""
 
-    _repo: DeploymentRepository | None
+    _repo: DeploymentWriter | None
     app_id: int
     deployment_id: str
     name: str
@@ -165,39 +170,20 @@ class AppHandle:
                 self._unsaved[0](True)
                 del self._unsaved[0]
 
-    def record_helm_release(
-        self,
-        *,
-        release_name: str,
-        namespace: str,
-        chart: str,
-        revision: int,
-        status: str,
-        chart_version: str | None = None,
-        app_version: str | None = None,
-        values: Mapping[str, Any] | None = None,
-        chart_digest: str | None = None,
-    ) -> HelmReleaseRecord:
+    def record_helm_release(self, **release: Unpack[ReleaseFields]) -> HelmReleaseRecord:
         from sbkube.redaction import secret_leaves
 
-        self._secret_values |= secret_leaves(values or {}, self._secret_keys)
-        fields: dict[str, Any] = {
-            "release_name": release_name,
-            "namespace": namespace,
-            "chart": chart,
-            "chart_version": chart_version,
-            "app_version": app_version,
-            "revision": revision,
-            "values": values,
-            "status": status,
-            "secret_keys": self._secret_keys,
-            "chart_digest": chart_digest,
-        }
-        _, rec = prepare_release(None, **fields)
+        self._secret_values |= secret_leaves(release.get("values") or {}, self._secret_keys)
+        keys = self._secret_keys
+        _, rec = prepare_release(None, secret_keys=keys, **release)
         repo = self._repo
         if repo is not None:
             self.write_pending()  # writes land in the order they were made
-            self._save(lambda replay: repo.add_helm_release(self.app_id, replay=replay, **fields))
+            self._save(
+                lambda replay: repo.add_helm_release(
+                    self.app_id, replay=replay, secret_keys=keys, **release
+                )
+            )
         self.helm_releases.append(rec)
         return rec
 
@@ -263,7 +249,7 @@ class AppHandle:
 class DeploymentHandle:
     """One deployment being recorded; ``deployment_id`` is a plain string."""
 
-    _repo: DeploymentRepository | None
+    _repo: DeploymentWriter | None
     deployment_id: str
     cluster: str
     namespace: str
@@ -290,30 +276,14 @@ class DeploymentHandle:
         if self._repo is None or not self._finished:
             return None
         if self._record is None:
-            self._record = self._repo.get(self.deployment_id)
+            self._record = DeploymentReader(self._repo.db).get(self.deployment_id)
         return self._record
 
     @contextmanager
-    def track_app(
-        self,
-        *,
-        name: str,
-        type: AppType | str,
-        namespace: str | None = None,
-        config: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        rollback_info: Mapping[str, Any] | None = None,
-    ) -> Iterator[AppHandle]:
+    def track_app(self, **app_fields: Unpack[AppFields]) -> Iterator[AppHandle]:
         # A signal that arrives while the app row is written is raised once it is, so the
         # app is in self.apps and the deployment's end closes it.
-        app = self._open_app(
-            name=name,
-            type=type,
-            namespace=namespace,
-            config=config,
-            metadata=metadata,
-            rollback_info=rollback_info,
-        )
+        app = self._open_app(**app_fields)
         try:
             yield app
         except (KeyboardInterrupt, InterruptedDeployment) as exc:
@@ -333,15 +303,7 @@ class DeploymentHandle:
         app.finish(AppStatus.SKIPPED, reason)
 
     def _open_app(
-        self,
-        *,
-        name: str,
-        type: AppType | str,
-        namespace: str | None,
-        config: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        rollback_info: Mapping[str, Any] | None = None,
-        status: AppStatus = AppStatus.IN_PROGRESS,
+        self, *, status: AppStatus = AppStatus.IN_PROGRESS, **fields: Unpack[AppFields]
     ) -> AppHandle:
         """Start recording an app (or number it, in an unrecorded dry run); its handle.
 
@@ -352,15 +314,7 @@ class DeploymentHandle:
             self.flush()
         if self._repo is not None:
             app_id = self._repo.start_app(
-                self.deployment_id,
-                name=name,
-                type=type,
-                namespace=namespace,
-                config=config,
-                metadata=metadata,
-                rollback_info=rollback_info,
-                status=status,
-                secret_keys=self._secret_keys,
+                self.deployment_id, status=status, secret_keys=self._secret_keys, **fields
             ).app_id
         else:
             app_id = next(_dry_ids)
@@ -368,12 +322,12 @@ class DeploymentHandle:
             self._repo,
             app_id,
             self.deployment_id,
-            name,
-            AppType(type),
-            namespace,
+            fields["name"],
+            AppType(fields["type"]),
+            fields.get("namespace"),
             self._secret_keys,
             status=status,
-            metadata=dict(metadata or {}),
+            metadata=dict(fields.get("metadata") or {}),
         )
         with self._lock:
             self.apps.append(app)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from sqlalchemy import bindparam, text
 
@@ -48,19 +48,28 @@ _SUMMARY_SQL = ", ".join(SUMMARY_NAMES)
 _SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
 
 
+class DeploymentFilters(TypedDict, total=False):
+    """The filters every listing of deployments shares, all optional: a target
+    (``cluster``, ``namespace``), an ``app`` it contains, one or several ``status``, a
+    time window (``since`` inclusive, ``until`` exclusive), the ``command``, and whether
+    dry runs count (``include_dry_run``, default True)."""
+
+    cluster: str | None
+    namespace: str | None
+    app: str | None
+    status: str | Sequence[str] | None
+    since: datetime | None
+    until: datetime | None
+    command: str | None
+    include_dry_run: bool
+
+
 def _where(
-    *,
-    cluster: str | None = None,
-    namespace: str | None = None,
-    app: str | None = None,
-    status: str | Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    command: str | None = None,
-    include_dry_run: bool = True,
+    **filters: Unpack[DeploymentFilters],
 ) -> tuple[str, dict[str, Any], builtins.list[Any]]:
     """The filters every listing of deployments shares: `` WHERE ...`` (or ""), its
     parameters and its typed bind parameters."""
+    status, app = filters.get("status"), filters.get("app")
     statuses = None
     if status is not None:
         statuses = [status] if isinstance(status, str) else builtins.list(status)
@@ -71,10 +80,12 @@ def _where(
     where: builtins.list[str] = []
     params: dict[str, Any] = {}
     binds: builtins.list[Any] = []
-    for column, value in (("cluster", cluster), ("namespace", namespace)):
+    for column in ("cluster", "namespace"):
+        value = filters.get(column)
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value
+    command = filters.get("command")
     if command is not None:
         where.append("command = :command")
         params["command"] = str(Command(command))
@@ -82,12 +93,13 @@ def _where(
         where.append("status IN :statuses")
         params["statuses"] = statuses
         binds.append(bindparam("statuses", expanding=True))
-    for name, op, moment in (("since", ">=", since), ("until", "<", until)):
+    for name, op in (("since", ">="), ("until", "<")):
+        moment = filters.get(name)
         if moment is not None:
             where.append(f"started_at {op} :{name}")
             params[name] = moment
             binds.append(bindparam(name, type_=UTCDateTime()))
-    if not include_dry_run:
+    if not filters.get("include_dry_run", True):
         where.append("dry_run = :false")
         params["false"] = False
     if app is not None:
@@ -110,13 +122,15 @@ def _run(
         return conn.execute(stmt, params).all()
 
 
-def count_deployments(db: DeploymentDatabase, **filters: Any) -> int:
+def count_deployments(db: DeploymentDatabase, **filters: Unpack[DeploymentFilters]) -> int:
     """How many deployments match the filters of :func:`list_deployments`."""
     where, params, binds = _where(**filters)
     return int(_run(db, f"SELECT count(*) FROM deployments{where}", params, binds)[0][0])
 
 
-def nth_newest_id(db: DeploymentDatabase, n: int, **filters: Any) -> str | None:
+def nth_newest_id(
+    db: DeploymentDatabase, n: int, **filters: Unpack[DeploymentFilters]
+) -> str | None:
     """The id of the ``n``-th newest matching deployment (0 = newest), if there is one."""
     where, params, binds = _where(**filters)
     rows = _run(
@@ -134,12 +148,11 @@ def list_deployments(
     *,
     limit: int | None = 50,
     offset: int = 0,
-    **filters: Any,
+    **filters: Unpack[DeploymentFilters],
 ) -> builtins.list[DeploymentSummary]:
     """Deployments newest first, with per-status app counts, in ONE statement.
 
-    Filters (all optional): ``cluster``, ``namespace``, ``app``, ``status`` (one or
-    several), ``since``, ``until``, ``command``, ``include_dry_run`` (default True).
+    Filters: :class:`DeploymentFilters`.
     """
     # The hottest read (every `state list`): plain SQL text, built once per filter shape
     # and compiled once by SQLAlchemy's cache, with no ORM and no per-row type

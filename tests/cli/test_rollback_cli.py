@@ -130,7 +130,7 @@ def test_rollback_restores_and_is_recorded(sbkube, app_dir, cluster_file, two_de
 
 
 def test_refusals_exit_2_with_one_error_line(
-    sbkube, app_dir, cluster_file, two_deploys, expect_error
+    sbkube, app_dir, cluster_file, two_deploys, expect_error, state_db, forget_seals
 ):
     v1, _v2, _ = two_deploys
     before = cluster_file.read_bytes()
@@ -162,7 +162,8 @@ def test_refusals_exit_2_with_one_error_line(
     assert cluster_file.read_bytes() == after_extra
     assert before != after_extra
 
-    # A Secret whose data changed since TARGET: only digests recorded.
+    # A Secret whose data changed since TARGET: only digests recorded (before sealing).
+    forget_seals(state_db)
     worker = app_dir / "manifests" / "worker.yaml"
     worker.write_text(worker.read_text().replace("token-v1", "token-v2"))
     assert sbkube(*deploy).returncode == 0

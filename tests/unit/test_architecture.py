@@ -48,6 +48,8 @@ STATE_DOOR = {
     "plan_prune",
     "apply_prune",
     "ImportResult",
+    "RekeyResult",
+    "rekey_store",
     "export_deployments",
     "import_deployments",
     "check_lines",

@@ -1,8 +1,8 @@
 """``sbkube state …``: the command group over the deployment history, one module per family.
 
-``read`` (list, show, history), ``diff``, ``report``, ``prune``, ``transfer`` (export, import) and
-``locks`` (locks, unlock) each define plain click commands; this table registers them and
-imports a module only when its command runs.
+``read`` (list, show, history), ``diff``, ``report``, ``prune``, ``transfer`` (export, import),
+``rekey`` and ``locks`` (locks, unlock) each define plain click commands; this table registers
+them and imports a module only when its command runs.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ _COMMANDS: dict[str, LazyCommand] = {
         "sbkube.cli.state.report",
         "report_cmd",
         "Write the history as one HTML page: timeline, app histories, details, diffs.",
+    ),
+    "rekey": LazyCommand(
+        "sbkube.cli.state.rekey",
+        "rekey_cmd",
+        "Re-seal every sealed secret value under a new key, then make it the key.",
     ),
     "locks": LazyCommand(
         "sbkube.cli.state.locks", "locks_cmd", "List deploy locks and whether their holder lives."

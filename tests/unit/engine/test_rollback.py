@@ -254,8 +254,10 @@ def test_app_absent_from_target_needs_force(db, cluster, shop, probe):
     assert probe.live_state(cluster) == v1_live
 
 
-def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop):
+def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, forget_seals):
+    """Records made before sealing existed: a Secret known only by digests."""
     v1 = deploy(shop.path, cluster=cluster, db=db)
+    forget_seals(db)
 
     def rotate(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         shop.find(docs, "Secret", "worker-token")["stringData"]["token"] = "token-v2"

@@ -8,7 +8,7 @@ import pytest
 
 from sbkube.errors import StateError
 from sbkube.state import DeploymentDatabase, DeploymentRepository
-from sbkube.state import repository as repository_module
+from sbkube.state import writes as writes_module
 
 
 def _ids(*values: str) -> Iterator[str]:
@@ -21,7 +21,7 @@ def test_a_colliding_generated_id_is_drawn_again(
     drawn = _ids(
         "dep-20261126-000000-aaaaaa", "dep-20261126-000000-aaaaaa", "dep-20261126-000000-bbbbbb"
     )
-    monkeypatch.setattr(repository_module, "new_deployment_id", lambda at=None: next(drawn))
+    monkeypatch.setattr(writes_module, "new_deployment_id", lambda at=None: next(drawn))
     repo = DeploymentRepository(db)
     first = repo.create_deployment(cluster="c", namespace="n")
     second = repo.create_deployment(cluster="c", namespace="n")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from sbkube.model import AppStatus, DeploymentStatus
 from sbkube.state import DeploymentDatabase, DeploymentRepository
-from sbkube.state.repository import on_target
+from sbkube.state.reads import on_target
 from sbkube.state.schema import Deployment
 from sbkube.state.sessions import read_session
 
