@@ -176,3 +176,80 @@ def test_refusals_exit_2_with_one_error_line(
     assert "warning: left as they are (only digests recorded): Secret shop/worker-token" in (
         forced.stderr
     )
+
+
+def _named_deployment(version: str) -> str:
+    """A Deployment whose every name field reads like a secret to a key-name detector:
+    topologyKey, a secretKeyRef's key, a toleration's key, matchExpressions' key, a
+    volume's items' key; each changes between versions."""
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: names
+spec:
+  selector:
+    matchLabels: {{app: names}}
+  template:
+    metadata:
+      labels: {{app: names}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            - topologyKey: topology.kubernetes.io/{version}-zone
+              labelSelector:
+                matchExpressions:
+                  - {{key: {version}-api-key, operator: Exists}}
+      tolerations:
+        - {{key: example.com/{version}-token, operator: Equal, value: "{version}"}}
+      securityContext:
+        sysctls: [{{name: kernel.keys.maxkeys, value: "{version}"}}]
+      containers:
+        - name: app
+          image: nginx:1.27
+          env:
+            - name: DB_PASSWORD
+              valueFrom:
+                secretKeyRef: {{name: db, key: {version}-password}}
+      volumes:
+        - name: tls
+          secret:
+            secretName: tls-{version}
+            items: [{{key: {version}.tls.key, path: tls.key}}]
+"""
+
+
+def test_a_rollback_restores_every_name_a_key_detector_would_have_hidden(
+    sbkube, tmp_path, cluster_file
+):
+    """Issue 22: `topologyKey: kubernetes.io/hostname` was recorded as a digest, and a
+    YAML app's rollback re-applied the digest to the live Deployment."""
+    app = tmp_path / "names"
+    app.mkdir()
+    (app / "config.yaml").write_text(
+        "namespace: names\napps:\n  names: {type: yaml, manifests: [d.yaml]}\n"
+    )
+    base = ("deploy", "--app-dir", str(app), "--memory-cluster", str(cluster_file))
+    (app / "d.yaml").write_text(_named_deployment("v1"))
+    v1 = sbkube.json(*base)
+    key = ("apps", "Deployment", "names", "names")
+    v1_spec = LiveCluster(cluster_file).get(key)["spec"]["template"]["spec"]
+    (app / "d.yaml").write_text(_named_deployment("v2"))
+    sbkube.json(*base)
+    assert LiveCluster(cluster_file).get(key)["spec"]["template"]["spec"] != v1_spec
+
+    proc = sbkube(
+        "rollback", "--app-dir", str(app), "--memory-cluster", str(cluster_file),
+        "--to", v1["deployment_id"], "-y",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    restored = LiveCluster(cluster_file).get(key)["spec"]["template"]["spec"]
+    assert restored == v1_spec
+    assert "hmac-sha256:" not in json.dumps(restored)
+    assert (
+        restored["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            0
+        ]["topologyKey"]
+        == "topology.kubernetes.io/v1-zone"
+    )
