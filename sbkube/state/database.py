@@ -113,7 +113,9 @@ _LOST_CONNECTION = (
 T = TypeVar("T")
 #: A pooled PostgreSQL connection idle for longer than this is pinged before use.
 IDLE_PING_AFTER = 1.0
-_MIGRATION_LOCK_KEY = 0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations
+_MIGRATION_LOCK_KEY = (
+    0x5B6B_0BE1  # PostgreSQL advisory lock id for migrations (with the schema's hash)
+)
 
 
 def default_state_path() -> Path:
@@ -437,8 +439,14 @@ class DeploymentDatabase:
                     raise StateError(self._refuse_migration(current))
             with self.write_engine.begin() as conn:
                 if self.dialect == "postgresql":
+                    # Keyed by the schema too: stores in other schemas of one database
+                    # (one per team, or per test) migrate without queueing behind each other.
                     conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                        text(
+                            "SELECT pg_advisory_xact_lock("
+                            ":k, hashtext(coalesce(current_schema(), '')))"
+                        ),
+                        {"k": _MIGRATION_LOCK_KEY},
                     )
                 current = self._current_revision(conn)
                 if current == HEAD_REVISION:
