@@ -1,7 +1,8 @@
 """The cluster port and its implementations.
 
-``port`` holds the protocol and its value types; ``kube`` (helm + kubectl binaries) and
-``memory`` (in-memory, for dry runs and tests) implement it; ``helm`` and ``kubectl`` build
+``port`` holds the protocols (the ``Releases`` and ``Objects`` roles, ``Cluster`` their
+union) and their value types; ``kube`` (helm + kubectl binaries) implements them, and
+``memory`` points it at sbkube's local API server; ``helm`` and ``kubectl`` build
 command lines and parse output, ``process`` runs the binaries. Names are imported lazily on
 first access, so ``import sbkube.cluster`` costs nothing for commands that never touch a
 cluster (``sbkube state list`` must start fast).
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
         PENDING_STATUSES,
         ChartRef,
         Cluster,
+        Objects,
         ReleaseInfo,
+        Releases,
         ReleaseStatus,
         TemplateRequest,
         UpgradeRequest,
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "Cluster": "port",
+    "Releases": "port",
+    "Objects": "port",
     "ChartRef": "port",
     "ReleaseInfo": "port",
     "ReleaseStatus": "port",
@@ -56,8 +61,10 @@ __all__ = [
     "KubectlClient",
     "MemoryCluster",
     "ObjectKey",
+    "Objects",
     "ReleaseInfo",
     "ReleaseStatus",
+    "Releases",
     "TemplateRequest",
     "UpgradeRequest",
     "object_key",

@@ -1,9 +1,13 @@
 """The cluster port: the one interface the engine uses to talk to Kubernetes and Helm.
 
-Modelled on Helm's ``pkg/storage`` driver interface: a small protocol here and one
-implementation, ``kube.py``, which drives the real helm and kubectl binaries against a
-kubeconfig (a real cluster, or sbkube's local API server: ``memory.py``). Everything in this module
-is cheap to import: plain dataclasses and functions, no subprocesses.
+Modelled on Helm's ``pkg/storage`` driver interface: small role protocols here
+(:class:`Releases`, Helm's part; :class:`Objects`, kubectl's; :class:`Cluster`, their union)
+and one implementation, ``kube.py``, which drives the real helm and kubectl binaries against
+a kubeconfig (a real cluster, or sbkube's local API server: ``memory.py``). What travels
+through the port are frozen values: requests (:class:`UpgradeRequest`,
+:class:`TemplateRequest`, passed unchanged down to helm's argv builder) and answers
+(:class:`ReleaseInfo` with its :class:`ReleaseStatus`). Everything in this module is cheap
+to import: plain dataclasses and functions, no subprocesses.
 """
 
 from __future__ import annotations
@@ -173,19 +177,70 @@ class ReleaseInfo:
         return self.status in PENDING_STATUSES
 
 
-@runtime_checkable
-class Cluster(Protocol):
-    """What the engine needs from a cluster. One implementation, KubeCluster (the real helm
-    and kubectl); MemoryCluster is a KubeCluster pointed at sbkube's local API server."""
+# The port is a few small roles, as Helm's storage driver is (pkg/storage/driver/driver.go:
+# Creator, Updater, Deleter, Queryor): an engine function names the role it needs, and
+# ``Cluster`` is their union, which KubeCluster implements.
 
-    # A read-only property, so that implementations may compute it lazily (KubeCluster asks
-    # kubectl for the current context) or store it as a plain attribute.
-    @property
-    def name(self) -> str:
-        """Identity recorded in the state store and the scope of its deploy locks: the kube
-        context and the API server it points at (``default@10.0.0.5:6443``), or
-        ``"memory"``. config.yaml's ``cluster:`` overrides it (the engine's choice)."""
+
+@runtime_checkable
+class Releases(Protocol):
+    """Helm's part: charts rendered, releases installed, upgraded, rolled back, uninstalled
+    and read back (``helm template|show|upgrade|rollback|uninstall|status|history|get|list``)."""
+
+    def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
+        """Manifests of the request's chart rendered with its values (``helm template``);
+        namespaced objects that name no namespace get the request's namespace."""
         ...
+
+    def chart_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
+        """The objects in the chart's ``crds/`` (``helm show crds``), which Helm installs on
+        a release's first install only and never upgrades or deletes."""
+        ...
+
+    def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
+        """``helm upgrade --install``; returns the new revision."""
+        ...
+
+    def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+        """Roll back to ``revision``; returns the new revision that the rollback created."""
+        ...
+
+    def helm_uninstall(
+        self, release_name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        """Uninstall the release and its objects; a release that does not exist is not an
+        error. With ``keep_history`` the revisions stay (the current one ``uninstalled``),
+        so ``helm_rollback`` can bring the release back."""
+        ...
+
+    def helm_status(
+        self, release_name: str, namespace: str, *, chart: bool = True
+    ) -> ReleaseInfo | None:
+        """The current revision, or None when the release does not exist. Without
+        ``chart`` its chart name, version and app version may be left empty (one call
+        less: a caller that knows them from the revision's record asks so)."""
+        ...
+
+    def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
+        """All stored revisions, oldest first; ``[]`` when the release does not exist."""
+        ...
+
+    def helm_get_values(
+        self, release_name: str, namespace: str, revision: int | None = None
+    ) -> dict[str, Any]:
+        """User-supplied values of ``revision`` (default: the current one)."""
+        ...
+
+    def helm_pending(self, namespace: str) -> list[str]:
+        """Names of the releases of ``namespace`` whose current revision is pending
+        (``helm list --pending``): what recovery must look at, in one call."""
+        ...
+
+
+@runtime_checkable
+class Objects(Protocol):
+    """Kubernetes objects read, applied and deleted (``kubectl``), and what the API server
+    says of itself: which kinds it serves (discovery) and whether it answers at all."""
 
     def namespaced(self, api_version: str, kind: str) -> bool | None:
         """Whether the cluster serves ``kind`` (of ``api_version``'s group) in namespaces,
@@ -193,9 +248,9 @@ class Cluster(Protocol):
         default, for clusters without discovery, leaves it to the offline list)."""
         return None
 
-    def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
-        """Manifests of the request's chart rendered with its values (``helm template``);
-        namespaced objects that name no namespace get the request's namespace."""
+    def check_reachable(self) -> None:
+        """Raise ClusterError, one line naming the cluster (context and server), when its
+        API server does not answer: a plan or diff against it would be no plan at all."""
         ...
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -220,16 +275,6 @@ class Cluster(Protocol):
         that carry all of ``labels``: one label-selector LIST request per kind."""
         ...
 
-    def check_reachable(self) -> None:
-        """Raise ClusterError, one line naming the cluster (context and server), when its
-        API server does not answer: a plan or diff against it would be no plan at all."""
-        ...
-
-    def chart_crds(self, chart: ChartRef) -> list[dict[str, Any]]:
-        """The objects in the chart's ``crds/`` (``helm show crds``), which Helm installs on
-        a release's first install only and never upgrades or deletes."""
-        ...
-
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update the object (``kubectl apply --server-side``); returns the live
         object."""
@@ -249,37 +294,20 @@ class Cluster(Protocol):
         """Delete the objects in one call; returns those that were there (and are gone)."""
         ...
 
-    def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
-        """``helm upgrade --install``; returns the new revision."""
-        ...
 
-    def helm_status(
-        self, release_name: str, namespace: str, *, chart: bool = True
-    ) -> ReleaseInfo | None:
-        """The current revision, or None when the release does not exist. Without
-        ``chart`` its chart name, version and app version may be left empty (one call
-        less: a caller that knows them from the revision's record asks so)."""
-        ...
+@runtime_checkable
+class Cluster(Releases, Objects, Protocol):
+    """What the engine needs from a cluster: both roles, an identity, and a dry-run view.
+    One implementation, KubeCluster (the real helm and kubectl); MemoryCluster is a
+    KubeCluster pointed at sbkube's local API server."""
 
-    def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
-        """All stored revisions, oldest first; ``[]`` when the release does not exist."""
-        ...
-
-    def helm_pending(self, namespace: str) -> list[str]:
-        """Names of the releases of ``namespace`` whose current revision is pending
-        (``helm list --pending``): what recovery must look at, in one call."""
-        ...
-
-    def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
-        """Roll back to ``revision``; returns the new revision that the rollback created."""
-        ...
-
-    def helm_uninstall(
-        self, release_name: str, namespace: str, *, keep_history: bool = False
-    ) -> None:
-        """Uninstall the release and its objects; a release that does not exist is not an
-        error. With ``keep_history`` the revisions stay (the current one ``uninstalled``),
-        so ``helm_rollback`` can bring the release back."""
+    # A read-only property, so that implementations may compute it lazily (KubeCluster asks
+    # kubectl for the current context) or store it as a plain attribute.
+    @property
+    def name(self) -> str:
+        """Identity recorded in the state store and the scope of its deploy locks: the kube
+        context and the API server it points at (``default@10.0.0.5:6443``), or
+        ``"memory"``. config.yaml's ``cluster:`` overrides it (the engine's choice)."""
         ...
 
     @property
@@ -291,10 +319,4 @@ class Cluster(Protocol):
         """The same cluster, with every write made a server-side dry run (``kubectl
         --dry-run=server``, ``helm --dry-run=server``): reads are real, nothing changes.
         ``deploy --dry-run`` plans through it, so a plan is what the cluster would do."""
-        ...
-
-    def helm_get_values(
-        self, release_name: str, namespace: str, revision: int | None = None
-    ) -> dict[str, Any]:
-        """User-supplied values of ``revision`` (default: the current one)."""
         ...

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import Cluster, HookInfo, ReleaseInfo, UpgradeRequest
+from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
 from sbkube.engine.compare import matches
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
@@ -82,7 +82,7 @@ def _apply_rank(manifest: Mapping[str, Any]) -> int:
 
 def apply_yaml_app(
     work: AppWork,
-    cluster: Cluster,
+    cluster: Objects,
     handle: AppHandle,
     previous: AppDeploymentRecord | None,
     *,
@@ -141,7 +141,7 @@ def apply_yaml_app(
 
 def _prune(
     work: AppWork,
-    cluster: Cluster,
+    cluster: Objects,
     previous: AppDeploymentRecord | None,
     desired: set[tuple[str, str, str, str]],
 ) -> list[tuple[dict[str, Any], str | None]]:
@@ -240,7 +240,7 @@ def record_release(
 
 
 def _record_failed_revision(
-    work: AppWork, cluster: Cluster, handle: AppHandle, before: ReleaseInfo | None
+    work: AppWork, cluster: Releases, handle: AppHandle, before: ReleaseInfo | None
 ) -> None:
     assert work.release_name is not None
     try:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ReleaseStatus
+from sbkube.cluster.port import Objects, ReleaseStatus
 from sbkube.engine.compare import object_differences
 from sbkube.manifests import format_key, object_key
 
@@ -85,7 +85,7 @@ def inputs_reason(
     return None
 
 
-def drift_reason(cluster: Cluster, current: ReleaseInfo) -> str | None:
+def drift_reason(cluster: Objects, current: ReleaseInfo) -> str | None:
     """Why the live objects are not those of the current revision's manifest (read in one
     request); None when every one is live as the manifest says."""
     if not current.manifest:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
-from sbkube.cluster.port import Cluster, UpgradeRequest
+from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import comparable, object_differences, project, without_nulls
 from sbkube.engine.live import inputs_reason
@@ -196,7 +196,7 @@ def _helm_diff(
 
 
 def _yaml_diff(
-    work: AppWork, cluster: Cluster, previous: AppDeploymentRecord | None
+    work: AppWork, cluster: Objects, previous: AppDeploymentRecord | None
 ) -> list[ObjectDiff]:
     manifests = [o.manifest for o in work.objects]
     wanted = {o.key for o in work.objects}

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ChartRef, Cluster, TemplateRequest
+from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
 from sbkube.engine.work import AppWork, DesiredObject, with_ownership
 from sbkube.errors import ClusterError, ConfigError
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
 
 
-def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Cluster) -> None:
+def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Objects) -> None:
     """Give each object the namespace the cluster will (``Scope.place``): whether its kind
     is namespaced comes from the CRDs among the objects, then the cluster's discovery."""
     scope = Scope.of([o.manifest for o in objects], cluster.namespaced)

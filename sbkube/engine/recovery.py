@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.port import ReleaseStatus
+from sbkube.cluster.port import Releases, ReleaseStatus
 from sbkube.errors import ClusterError
 from sbkube.model import UNFINISHED, AppStatus, utcnow
 from sbkube.state import list_deployments
 
 if TYPE_CHECKING:
-    from sbkube.cluster.port import Cluster, ReleaseInfo
+    from sbkube.cluster.port import ReleaseInfo
     from sbkube.state import (
         DeploymentDatabase,
         DeploymentRepository,
@@ -118,7 +118,7 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
 
 
 def recover_pending_releases(
-    cluster: Cluster, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
+    cluster: Releases, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
 ) -> list[str]:
     """Roll back (or uninstall) releases stuck in a pending state. Returns messages.
 
@@ -168,7 +168,7 @@ def _live(app: UnsettledApp, lock_live: bool) -> bool:
     return lock_live
 
 
-def _release_fields(cluster: Cluster, rel: ReleaseInfo) -> dict[str, Any]:
+def _release_fields(cluster: Releases, rel: ReleaseInfo) -> dict[str, Any]:
     try:
         values = cluster.helm_get_values(rel.name, rel.namespace, rel.revision)
     except ClusterError:
@@ -188,7 +188,7 @@ def _release_fields(cluster: Cluster, rel: ReleaseInfo) -> dict[str, Any]:
 def settle_releases(
     database: DeploymentDatabase,
     repo: DeploymentRepository,
-    cluster: Cluster,
+    cluster: Releases,
     name: str,
     namespace: str,
     apps: Iterable[tuple[str, str, str]],

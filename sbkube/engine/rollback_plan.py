@@ -38,7 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sbkube.cluster.port import ChartRef, Cluster, HookInfo, ReleaseInfo
+from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInfo, Releases
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches
 from sbkube.engine.results import ResourceChange
@@ -291,7 +291,7 @@ def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPl
 
 
 def _helm_plan(
-    cluster: Cluster,
+    cluster: Releases,
     t_app: AppDeploymentRecord,
     current: AppDeploymentRecord | None,
     target: DeploymentRecord,
@@ -462,7 +462,7 @@ def describe_object(key: ObjectKey) -> str:
 
 
 def _yaml_plan(
-    cluster: Cluster, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+    cluster: Objects, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
 ) -> tuple[AppRollbackPlan, list[str], list[tuple[str, str]]]:
     """The app's plan; the objects to restore that only digests were recorded for; those
     whose secrets are sealed under a key not at hand (with why)."""

@@ -190,3 +190,21 @@ def test_release_statuses_are_a_str_enum() -> None:
     assert status.status is ReleaseStatus.SUPERSEDED
     (first,) = parse_history_json('[{"revision": 1, "status": "pending-install"}]', "r", "n")
     assert first.status is ReleaseStatus.PENDING_INSTALL and first.pending
+
+
+def test_the_port_is_two_small_roles_and_their_union() -> None:
+    from sbkube.cluster import KubeCluster, Objects, Releases
+
+    def members(role: type) -> set[str]:
+        return {n for n in vars(role) if not n.startswith("_")}
+
+    releases, objects = members(Releases), members(Objects)
+    assert not releases & objects
+    assert all(n.startswith("helm_") for n in releases - {"render_chart", "chart_crds"})
+    assert {"get", "apply", "delete", "namespaced", "check_reachable"} <= objects
+    # The union adds only the identity and the dry-run view.
+    assert members(Cluster) == {"name", "dry_run", "as_dry_run"}
+    assert issubclass(Cluster, Releases) and issubclass(Cluster, Objects)
+    cluster = KubeCluster(context="ctx")
+    assert isinstance(cluster, Releases) and isinstance(cluster, Objects)
+    assert not isinstance(object(), Releases)
