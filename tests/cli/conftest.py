@@ -23,6 +23,10 @@ from cli_helpers import LiveCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
 
+# Only a bound on a hang, never a speed check: on a loaded 2-core CI machine one deploy
+# has taken over 60 s.
+HANG_TIMEOUT = 300.0
+
 
 class Spawned:
     """A running ``sbkube`` whose stderr is collected line by line in the background."""
@@ -88,7 +92,7 @@ class Sbkube:
         return {**self.env, **(extra or {})}
 
     def __call__(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = HANG_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self.exe, *args],

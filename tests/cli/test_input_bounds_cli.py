@@ -91,7 +91,7 @@ def test_a_special_file_as_store_or_cluster_is_refused_and_left_alone(
         ("memory-cluster", "serve", str(special), "--kubeconfig", str(tmp_path / "kc")),
     ]
     for args in runs:
-        proc = sbkube(*args, timeout=60)
+        proc = sbkube(*args, timeout=300)
         assert proc.returncode == 2, (args, proc.stderr)
         line = expect_error(proc.stderr)
         assert str(special) in line and f"is {shown[kind]}" in line and "refused" in line, line

@@ -124,7 +124,7 @@ def test_walkthrough_stops_at_the_first_failure(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=300,
         check=False,
     )
 

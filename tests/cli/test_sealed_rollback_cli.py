@@ -168,7 +168,7 @@ class Tools:
 
     def _run(self, *argv: str) -> str:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, env=self.env, timeout=60, check=False
+            argv, capture_output=True, text=True, env=self.env, timeout=300, check=False
         )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout

@@ -116,7 +116,7 @@ def test_on_a_terminal_it_asks_and_no_keeps_everything(sbkube, app_dir, cluster_
     )
     os.close(secondary)
     os.write(primary, b"n\n")
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=300)
     os.close(primary)
 
     assert proc.returncode == 2, err
