@@ -10,8 +10,8 @@ Existing rows get their display name as identity. The first command that reads t
 cluster adopts them (``adopt_identity``: one UPDATE of the rows still keyed by the name),
 as the renamed-context history was adopted before.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-09
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
