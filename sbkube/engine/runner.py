@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
 from sbkube.errors import InterruptedDeployment, SbkubeError, UsageError
 from sbkube.interrupts import Stop, active, interruption, stop_on_signals, working_under
-from sbkube.model import AppStatus
+from sbkube.model import MAX_CONCURRENCY, AppStatus
 
 if TYPE_CHECKING:
     from sbkube.state import AppHandle, DeploymentHandle
@@ -81,10 +81,16 @@ class AppStep:
 
 
 def check_concurrency(concurrency: int) -> int:
-    """``concurrency`` when it is a whole number >= 1; else a one-line UsageError."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    """``concurrency`` when it is a whole number from 1 to :data:`MAX_CONCURRENCY`; else a
+    one-line UsageError (a thread pool of a billion workers is a typo, not a plan)."""
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
         raise UsageError(
-            f"concurrency: {concurrency!r} is not a number of apps at once (1 or more)"
+            f"concurrency: {concurrency!r} is not a number of apps at once "
+            f"(1 or more, at most {MAX_CONCURRENCY})"
         )
     return concurrency
 
