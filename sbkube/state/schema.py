@@ -31,7 +31,9 @@ class Deployment(Base):
     deployment_id: Mapped[str] = mapped_column(String(64), unique=True)
     cluster: Mapped[str] = mapped_column(String(253))
     """The display name: config.yaml's ``cluster:``, else ``context@host:port``."""
-    cluster_id: Mapped[str] = mapped_column(String(253))
+    # Nullable in the table (migration 0008 adds it in place, which SQLite allows only so);
+    # every row written has one.
+    cluster_id: Mapped[str] = mapped_column(String(253), nullable=True)
     """The identity: the cluster's ``kube-system`` namespace UID, or the display name
     when the cluster could not be read (adopted on first contact, ``adopt_identity``)."""
     namespace: Mapped[str] = mapped_column(String(253))

@@ -27,23 +27,25 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # No table is rebuilt: on SQLite a rebuild of ``deployments`` (what a batch
+    # ``alter_column`` does) would drop the parent table under its children's ON DELETE
+    # CASCADE. The column is added in place, so nullable (on both backends, as the model
+    # says); every row has one.
     inspector = sa.inspect(op.get_bind())
     if not any(c["name"] == "cluster_id" for c in inspector.get_columns("deployments")):
-        with op.batch_alter_table("deployments", schema=None) as batch_op:
-            batch_op.add_column(sa.Column("cluster_id", sa.String(length=253), nullable=True))
+        op.add_column("deployments", sa.Column("cluster_id", sa.String(length=253)))
     op.execute("UPDATE deployments SET cluster_id = cluster WHERE cluster_id IS NULL")
-    indexes = {i["name"] for i in inspector.get_indexes("deployments")}
-    with op.batch_alter_table("deployments", schema=None) as batch_op:
-        batch_op.alter_column("cluster_id", existing_type=sa.String(length=253), nullable=False)
-        if "ix_deployments_identity_started" not in indexes:
-            batch_op.create_index(
-                "ix_deployments_identity_started",
-                ["cluster_id", "namespace", "started_at"],
-                unique=False,
-            )
+    if "ix_deployments_identity_started" not in {
+        i["name"] for i in inspector.get_indexes("deployments")
+    }:
+        op.create_index(
+            "ix_deployments_identity_started",
+            "deployments",
+            ["cluster_id", "namespace", "started_at"],
+        )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deployments_identity_started", table_name="deployments")
     with op.batch_alter_table("deployments", schema=None) as batch_op:
-        batch_op.drop_index("ix_deployments_identity_started")
         batch_op.drop_column("cluster_id")
