@@ -60,8 +60,14 @@ it stands however short; a known secret (``MIN_REAPPEARING`` characters at least
 it reappears as a token, with the word it is glued into; nothing else, so that a
 one-letter password does not turn every ``a`` of a message into ``***``.
 
-Checksums (:func:`manifest_checksum`) are plain sha256 of the stored form: that form
-holds digests only, and a checksum must not change with the key.
+Checksums of inputs that may hold a secret (a values file, config.yaml, a chart's files,
+whose ``values.yaml`` or templates may carry a default password) are keyed the same way:
+``hmac-checksum:<hex>`` = ``HMAC-SHA256(key, sha256_hex(bytes))`` (:func:`keyed_checksum`),
+so that a stolen store does not let anyone test guesses of a weak password in a small file
+offline. Records made before keys were used for them hold ``sha256:<hex>``: still read and
+compared (:func:`checksum_matches`), and re-keyed by the migration ``0007``.
+:func:`manifest_checksum` stays a plain sha256: it covers the stored form, which holds
+keyed digests and no secret, and it is what tells "changed" from "unchanged".
 """
 
 from __future__ import annotations
@@ -98,7 +104,8 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
 )
 DIGEST_PREFIX = "hmac-sha256:"
 LEGACY_PREFIX = "sha256:"
-CHECKSUM_PREFIX = "sha256:"
+CHECKSUM_PREFIX = "sha256:"  # a manifest's stored form: no secret in it
+KEYED_CHECKSUM_PREFIX = "hmac-checksum:"
 DIGEST_KEY_ENV = "SBKUBE_DIGEST_KEY"
 MASK = "***"
 # Shorter values are digested where they stand but not hunted elsewhere: scrubbing every
@@ -180,6 +187,27 @@ def rekey_legacy(value: Any, key: bytes | None = None, *, secret: bool = False) 
     if isinstance(value, list | tuple):
         return [rekey_legacy(v, key, secret=secret) for v in value]
     return value
+
+
+def keyed_checksum(data: bytes, key: bytes | None = None) -> str:
+    """``hmac-checksum:<hex>`` of bytes that may hold a secret (see the module docstring)."""
+    return rekey_checksum(hashlib.sha256(data).hexdigest(), key)
+
+
+def rekey_checksum(plain_hex: str, key: bytes | None = None) -> str:
+    """The keyed checksum of bytes whose plain sha256 is ``plain_hex``."""
+    mac = hmac.new(key if key is not None else digest_key(), plain_hex.encode(), hashlib.sha256)
+    return KEYED_CHECKSUM_PREFIX + mac.hexdigest()
+
+
+def checksum_matches(recorded: str | None, plain_hex: str, key: bytes | None = None) -> bool:
+    """True when ``recorded`` (keyed, or a plain ``sha256:`` of an older record) is the
+    checksum of bytes whose plain sha256 is ``plain_hex``."""
+    if recorded is None:
+        return False
+    if recorded.startswith(KEYED_CHECKSUM_PREFIX):
+        return hmac.compare_digest(recorded, rekey_checksum(plain_hex, key))
+    return recorded == LEGACY_PREFIX + plain_hex
 
 
 def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
