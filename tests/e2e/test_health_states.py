@@ -458,3 +458,75 @@ def test_depends_on_starts_after_the_dependency_is_healthy(shop: Shop) -> None:
     assert (
         shop.kubectl("get", "deployment", "api", "-n", "shop")["status"]["availableReplicas"] == 1
     )
+
+
+# ------------------------------------------------- every kind with a rule, as the server plays it
+
+
+def every_kind() -> list[dict[str, Any]]:
+    labels = {"app": "all"}
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27-alpine"}]},
+    }
+    workload = {"selector": {"matchLabels": labels}, "template": template}
+    meta = {"name": "all"}
+    return [
+        deployment("all"),
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
+         "spec": {**workload, "serviceName": "all", "replicas": 2}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": workload},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
+         "spec": {**workload, "replicas": 2}},
+        job("all"),
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+         "spec": {"accessModes": ["ReadWriteOnce"],
+                  "resources": {"requests": {"storage": "1Gi"}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"type": "LoadBalancer", "selector": labels, "ports": [{"port": 80}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta,
+         "spec": {"defaultBackend": {"service": {"name": "all", "port": {"number": 80}}}}},
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "widgets.example.com"},
+         "spec": {"group": "example.com", "scope": "Namespaced",
+                  "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                  "versions": [{"name": "v1", "served": True, "storage": True,
+                                "schema": {"openAPIV3Schema": {"type": "object"}}}]}},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": {"name": "v1.all.example.com"},
+         "spec": {"group": "all.example.com", "version": "v1", "groupPriorityMinimum": 100,
+                  "versionPriority": 10,
+                  "service": {"name": "all", "namespace": "shop", "port": 443}}},
+        config_map("all"),
+    ]  # fmt: skip
+
+
+def test_every_kind_healthy_then_progressing_while_held(shop: Shop) -> None:
+    shop.manifests("all", every_kind())
+    shop.configure({"all": {"wait": True}})
+
+    shop.deploy()
+
+    code, apps = shop.status()
+    assert code == 0
+    kinds = healths(apps["all"])
+    assert set(kinds.values()) == {"Healthy"}, kinds
+    assert len(kinds) == len(every_kind())
+    ingress = shop.kubectl("get", "ingress", "all", "-n", "shop")
+    assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1"}]
+
+    for name in ("all", "widgets.example.com", "v1.all.example.com"):
+        shop.server.hold(name)
+    code, apps = shop.status()
+
+    assert code == 0
+    held = healths(apps["all"])
+    # What has a status to wait for is Progressing; a ConfigMap has none, and the server
+    # keeps a load balancer's address and a CRD Established whatever the hold.
+    assert held == {
+        **{kind: "Progressing" for kind in kinds},
+        "ConfigMap/all": "Healthy",
+        "Service/all": "Healthy",
+        "CustomResourceDefinition/widgets.example.com": "Healthy",
+    }, held
+    assert apps["all"]["health"] == "Progressing"
