@@ -50,10 +50,17 @@ _COLOURS: dict[str, str] = {
     "skipped": "bright_black",
     "unchanged": "bright_black",
     "not-deployed": "bright_black",
+    # Health, in Argo CD's words.
+    "Healthy": "green",
+    "Progressing": "cyan",
+    "Suspended": "bright_black",
+    "Missing": "red",
+    "Degraded": "red",
+    "Unknown": "yellow",
 }
 # Table columns whose cells are such words.
 _COLOURED_COLUMNS = frozenset(
-    {"STATUS", "ACTION", "STATE", "APP STATUS", "DEPLOYMENT STATUS", "DRIFT"}
+    {"STATUS", "ACTION", "STATE", "APP STATUS", "DEPLOYMENT STATUS", "DRIFT", "HEALTH"}
 )
 
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sbkube.cluster.process import BinaryClient, target_flags
+from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
 from sbkube.manifests import FIELD_MANAGER, ObjectKey, api_group, format_key, object_key
 
@@ -89,6 +89,19 @@ def get_many_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
 def version_argv(binary: str, *, timeout: str = "10s", flags: Sequence[str] = ()) -> list[str]:
     """``kubectl get --raw /version``: the cheapest request that needs a reachable server."""
     return [binary, "get", "--raw", "/version", f"--request-timeout={timeout}", *flags]
+
+
+def bounded_argv(argv: list[str], seconds: float) -> list[str]:
+    """``argv`` told to end within ``seconds`` (see ``KubectlClient.bounded``); a command
+    that talks to no server (``config ...``) or already says its bound is left as it is."""
+    if len(argv) < 2 or argv[1] == "config":
+        return argv
+    flags: list[str] = []
+    if not any(arg.startswith("--request-timeout") for arg in argv):
+        flags.append(f"--request-timeout={duration_text(seconds)}")
+    if argv[1] == "delete" and not any(arg.startswith("--timeout") for arg in argv):
+        flags.append(f"--timeout={duration_text(seconds)}")
+    return [*argv, *flags]
 
 
 def stub(key: ObjectKey) -> dict[str, Any]:
@@ -336,6 +349,12 @@ class KubectlClient(BinaryClient):
     ) -> None:
         super().__init__(binary, kubeconfig, context, env, dry_run=dry_run)
         self.server_side = server_side
+
+    def bounded(self, argv: list[str], seconds: float) -> list[str]:
+        """Every request within ``seconds`` (``--request-timeout``: kubectl gives up on a
+        request the server never answers, and says so); a delete's wait too (``--timeout``:
+        by default kubectl waits as long as the objects' size suggests)."""
+        return bounded_argv(argv, seconds)
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         what = f"kubectl get {format_key(key)}"

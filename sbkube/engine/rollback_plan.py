@@ -370,7 +370,7 @@ def recorded_chart(t_app: AppDeploymentRecord, target: DeploymentRecord) -> Char
     """The chart ``t_app``'s revision was made from, as helm takes it: a local chart only
     when its files are still those recorded (their digest), a repository chart at the
     recorded version."""
-    from sbkube.config.charts import chart_digest
+    from sbkube.config.charts import chart_matches
 
     rel = t_app.helm_release
     assert rel is not None
@@ -386,7 +386,7 @@ def recorded_chart(t_app: AppDeploymentRecord, target: DeploymentRecord) -> Char
                 f"app {t_app.name}: the files of chart {ref} were not recorded with revision "
                 f"{rel.revision}; cannot tell the recorded chart"
             )
-        if chart_digest(path) != rel.chart_digest:
+        if not chart_matches(path, rel.chart_digest):
             raise RefusedError(
                 f"app {t_app.name}: chart {path} is not the chart recorded with revision "
                 f"{rel.revision} (its files changed or are gone)"

@@ -1,0 +1,270 @@
+"""Health on the local API server: every state Argo CD names, through ``sbkube status``.
+
+The server runs in this process with its controller's clock stopped (``tick_seconds=0``):
+a test holds an object Progressing, makes it Degraded or releases it (``ApiServer.hold``,
+``degrade``, ``release``), and the real ``sbkube`` script, kubectl and helm reach it through
+a kubeconfig. What sbkube reports is checked against what kubectl reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sbkube.apiserver import ApiServer
+
+pytestmark = pytest.mark.kube
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# A bound on a hang, never a speed check (a loaded 2-core CI machine is slow).
+HANG = 300
+
+
+def deployment(name: str, replicas: int = 2) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": name, "image": "nginx:1.27-alpine"}]},
+            },
+        },
+    }
+
+
+def job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 1,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": name, "image": "busybox:1.36"}],
+                }
+            },
+        },
+    }
+
+
+def config_map(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}}
+
+
+class Shop:
+    """An app dir (``web``: a Deployment and a ConfigMap; ``migrate``: a Job) deployed by
+    the real script to a server of this process."""
+
+    def __init__(self, tmp_path: Path, server: ApiServer, exe: str, helm: str, kubectl: str):
+        self.server = server
+        self.dir = tmp_path / "shop"
+        (self.dir / "manifests").mkdir(parents=True)
+        self.kubeconfig = tmp_path / "kubeconfig"
+        server.write_kubeconfig(self.kubeconfig)
+        self.exe, self.kubectl_exe = exe, kubectl
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SBKUBE_")}
+        env.pop("KUBECONFIG", None)
+        env.update(
+            {
+                "PYTHONPATH": str(REPO_ROOT),
+                "SBKUBE_STATE_URL": str(tmp_path / "state.db"),
+                "SBKUBE_HELM": helm,
+                "SBKUBE_KUBECTL": kubectl,
+                "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
+                "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+                "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+            }
+        )
+        self.env = env
+        self.manifests("web", [deployment("web"), config_map("web-config")])
+        self.manifests("migrate", [job("migrate")])
+        self.configure({"web": {}, "migrate": {}})
+
+    def manifests(self, app: str, docs: list[dict[str, Any]]) -> None:
+        (self.dir / "manifests" / f"{app}.yaml").write_text(yaml.safe_dump_all(docs))
+
+    def configure(self, apps: dict[str, dict[str, Any]]) -> None:
+        config = {
+            "namespace": "shop",
+            "apps": {
+                name: {"type": "yaml", "manifests": [f"manifests/{name}.yaml"], **extra}
+                for name, extra in apps.items()
+            },
+        }
+        (self.dir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def argv(self, command: str, *args: str) -> list[str]:
+        # Global options (-v) go before the command.
+        first = [a for a in args if a == "-v"]
+        args = tuple(a for a in args if a != "-v")
+        return [
+            self.exe,
+            *first,
+            command,
+            "--app-dir",
+            str(self.dir),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            *args,
+        ]
+
+    def run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(command, *args),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=HANG,
+            check=False,
+        )
+
+    def deploy(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = self.run("deploy", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def status(self, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+        """``status -o json --exit-code``: its exit code and its apps by name."""
+        done = self.run("status", "-o", "json", "--exit-code", *args)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode, {a["name"]: a for a in json.loads(done.stdout)["apps"]}
+
+    def kubectl_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=check,
+        )
+
+    def kubectl(self, *args: str) -> Any:
+        """``kubectl ARGS -o json``, parsed."""
+        return json.loads(self.kubectl_run(*args, "-o", "json").stdout)
+
+
+def healths(app: dict[str, Any]) -> dict[str, str]:
+    """``{Kind/name: health}`` of an app's objects (the namespace an app created aside)."""
+    return {
+        f"{o['kind']}/{o['name']}": o["health"] for o in app["objects"] if o["kind"] != "Namespace"
+    }
+
+
+@pytest.fixture
+def shop(tmp_path: Path, sbkube_exe: str, helm_binary: str, kubectl_binary: str) -> Iterator[Shop]:
+    with ApiServer(tmp_path / "cluster.json", tick_seconds=0) as server:
+        yield Shop(tmp_path, server, sbkube_exe, helm_binary, kubectl_binary)
+
+
+def test_healthy(shop: Shop) -> None:
+    shop.deploy()
+
+    code, apps = shop.status()
+
+    assert code == 0
+    assert apps["web"]["state"] == "in-sync" and apps["web"]["health"] == "Healthy"
+    assert healths(apps["web"]) == {"Deployment/web": "Healthy", "ConfigMap/web-config": "Healthy"}
+    assert healths(apps["migrate"]) == {"Job/migrate": "Healthy"}
+    # What the cluster says: all replicas available, the Job complete.
+    web = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    assert web["status"]["availableReplicas"] == web["spec"]["replicas"] == 2
+    migrate = shop.kubectl("get", "job", "migrate", "-n", "shop")
+    assert {c["type"] for c in migrate["status"]["conditions"]} >= {"Complete"}
+    table = shop.run("status", "--app", "web")
+    header, row = table.stdout.splitlines()[1:3]
+    assert header.split()[:4] == ["APP", "TYPE", "STATE", "HEALTH"]
+    assert row.split()[:4] == ["web", "yaml", "in-sync", "Healthy"]
+
+
+def test_progressing_then_healthy(shop: Shop) -> None:
+    shop.server.hold("web")
+    shop.deploy()
+
+    code, apps = shop.status()
+
+    # Progressing is not a failure: the rollout may still finish.
+    assert code == 0
+    assert apps["web"]["health"] == "Progressing"
+    [deploy] = [o for o in apps["web"]["objects"] if o["kind"] == "Deployment"]
+    assert deploy["health"] == "Progressing"
+    assert "0 of 2 updated replicas are available" in deploy["health_message"]
+    live = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    assert live["status"].get("availableReplicas", 0) == 0
+
+    shop.server.release("web")
+    code, apps = shop.status()
+
+    assert code == 0 and apps["web"]["health"] == "Healthy"
+    assert (
+        shop.kubectl("get", "deployment", "web", "-n", "shop")["status"]["availableReplicas"] == 2
+    )
+
+
+def test_degraded_fails_exit_code_though_in_sync(shop: Shop) -> None:
+    shop.server.degrade("web")
+    shop.deploy()
+
+    code, apps = shop.status()
+
+    assert code == 1
+    assert apps["web"]["state"] == "in-sync"  # nothing drifted: it just does not work
+    assert apps["web"]["health"] == "Degraded"
+    assert healths(apps["web"])["Deployment/web"] == "Degraded"
+    assert apps["migrate"]["health"] == "Healthy"
+    live = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    progressing = next(c for c in live["status"]["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "ProgressDeadlineExceeded"
+    # The table names it, and -v lists every object with its health.
+    table = shop.run("status", "-v", "--exit-code")
+    assert table.returncode == 1
+    assert "web: Deployment/shop/web Degraded: Deployment 'web' exceeded its progress" in (
+        table.stdout
+    )
+    assert any(
+        line.split()[:6] == ["web", "Deployment", "shop", "web", "in-sync", "Degraded"]
+        for line in table.stdout.splitlines()
+    ), table.stdout
+
+
+def test_failed_job_is_degraded(shop: Shop) -> None:
+    shop.server.degrade("migrate")
+    shop.deploy()
+
+    code, apps = shop.status("--app", "migrate")
+
+    assert code == 1
+    assert apps["migrate"]["health"] == "Degraded"
+    [migrate] = [o for o in apps["migrate"]["objects"] if o["kind"] == "Job"]
+    assert migrate["health"] == "Degraded"
+    assert migrate["health_message"] == "Job has reached the specified backoff limit"
+    live = shop.kubectl("get", "job", "migrate", "-n", "shop")
+    failed = next(c for c in live["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+
+
+def test_missing_after_kubectl_delete(shop: Shop) -> None:
+    shop.deploy()
+    shop.kubectl_run("delete", "deployment", "web", "-n", "shop")
+
+    code, apps = shop.status()
+
+    assert code == 1
+    assert apps["web"]["health"] == "Missing"
+    assert healths(apps["web"]) == {"Deployment/web": "Missing", "ConfigMap/web-config": "Healthy"}
+    assert apps["migrate"]["health"] == "Healthy"
+    gone = shop.kubectl_run("get", "deployment", "web", "-n", "shop", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
