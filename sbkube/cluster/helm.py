@@ -46,7 +46,13 @@ from sbkube.cluster.port import (
     TemplateRequest,
     UpgradeRequest,
 )
-from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
+from sbkube.cluster.process import (
+    VALUES_FROM_STDIN,
+    BinaryClient,
+    duration_text,
+    target_flags,
+    values_json,
+)
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
@@ -242,6 +248,20 @@ def uninstall_argv(
     if dry_run:
         argv.append("--dry-run")
     return [*argv, *flags]
+
+
+#: The helm commands that take ``--timeout`` (how long they wait for the cluster).
+_TIMED = frozenset({"install", "upgrade", "rollback", "uninstall"})
+
+
+def bounded_argv(argv: list[str], seconds: float) -> list[str]:
+    """``argv`` with ``--timeout`` set to ``seconds`` when it changes a release and names
+    no timeout of its own: helm's waits (``--wait``, hooks) end within the call's bound,
+    and helm reports the timeout itself. Other commands take no ``--timeout``: the
+    process's deadline bounds them (``process.BinaryClient.execute``)."""
+    if len(argv) < 2 or argv[1] not in _TIMED or "--timeout" in argv:
+        return argv
+    return [*argv, "--timeout", duration_text(seconds)]
 
 
 # --------------------------------------------------------------------------- parsers
@@ -565,6 +585,10 @@ class HelmClient(BinaryClient):
         # Charts are rendered and installed from several threads (concurrent apps): one
         # chart is made ready (repo added, dependencies built) once, by one of them.
         self._preparing = threading.RLock()
+
+    def bounded(self, argv: list[str], seconds: float) -> list[str]:
+        """A release change waits at most ``seconds`` (see :func:`bounded_argv`)."""
+        return bounded_argv(argv, seconds)
 
     def environment(self) -> dict[str, str]:
         # sbkube's own repository config and index cache, unless the caller chose others.

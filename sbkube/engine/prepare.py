@@ -120,6 +120,8 @@ def prepare_apps(
                             config=config,
                             depends_on=tuple(app.depends_on),
                             objects=objects,
+                            wait=app.wait,
+                            timeout=app.timeout,
                         )
                     )
             except Exception as exc:

@@ -317,6 +317,7 @@ class Target:
         ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
         lock is released when the block ends.
         """
+        from sbkube.cluster.process import overdue
         from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
         from sbkube.state import DeployLocks, describe_holder
 
@@ -332,6 +333,8 @@ class Target:
             on_takeover=lambda h, why: self.note(
                 f"took over the lock of {self.label} from {describe_holder(h)}: {why}"
             ),
+            # A run stuck in a call that could not be stopped stops renewing its lease.
+            alive=lambda: not overdue(),
         )
         with lock:
             mark_interrupted_deployments(
