@@ -530,3 +530,36 @@ def test_every_kind_healthy_then_progressing_while_held(shop: Shop) -> None:
         "CustomResourceDefinition/widgets.example.com": "Healthy",
     }, held
     assert apps["all"]["health"] == "Progressing"
+
+
+def test_dry_run_does_not_wait(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True, "timeout": "2s"}, "migrate": {}})
+    shop.server.hold("web")  # a real run would time out on it
+
+    done = shop.run("deploy", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert shop.kubectl_run("get", "deployment", "web", "-n", "shop", check=False).returncode
+
+
+def test_rollback_of_a_wait_app_waits_for_health(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.deploy()
+    first = recorded_apps(shop)["web"]["deployment_id"]
+    changed = deployment("web")
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28-alpine"
+    shop.manifests("web", [changed, config_map("web-config")])
+    shop.deploy()
+    shop.server.hold("web")
+
+    rollback = spawn(shop, "rollback", "--to", first, "--app", "web", "-y", "-v")
+    rollback.wait_for("web: waiting for health: ")
+    released = datetime.now(UTC)
+    shop.server.release("web")
+
+    assert rollback.finish() == 0, "\n".join(rollback.lines)
+    web = recorded_apps(shop)["web"]
+    assert web["status"] == "success" and at(web["metadata"]["healthy_at"]) >= released
+    live = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27-alpine"
+    assert live["status"]["availableReplicas"] == 2
