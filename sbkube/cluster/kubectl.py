@@ -1,8 +1,10 @@
 """Subprocess adapter for the ``kubectl`` binary: get, list, apply and delete objects.
 
 Writes are server-side applies (field manager ``sbkube``, conflicts forced: a deploy puts
-back what the config declares). Many objects go through one process: ``apply -f -`` and
-``delete -f -`` with a ``List`` on stdin, ``get K1,K2 -n NS`` for one LIST request per kind.
+back what the config declares). Reads keep ``metadata.managedFields`` (kubectl hides them
+by default): which fields sbkube's manager owns is how a deploy knows what to remove.
+Many objects go through one process: ``apply -f -`` and ``delete -f -`` with a ``List`` on
+stdin, ``get K1,K2 -n NS`` for one LIST request per kind.
 
 As in ``helm.py``, the command lines are built by pure functions (tested without kubectl)
 that take the cluster-selecting flags as one list, and run by ``KubectlClient`` (a
@@ -18,10 +20,9 @@ from typing import Any
 
 from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
-from sbkube.manifests import ObjectKey, api_group, format_key, object_key
+from sbkube.manifests import FIELD_MANAGER, ObjectKey, api_group, format_key, object_key
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
-FIELD_MANAGER = "sbkube"
 
 
 def resource_arg(api_version: str, kind: str) -> str:
@@ -64,6 +65,7 @@ def get_argv(
         "--ignore-not-found",
         "--output",
         "json",
+        "--show-managed-fields",
         *flags,
     ]
 
@@ -71,7 +73,17 @@ def get_argv(
 def get_many_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
     """``kubectl get -f -``: every object named by the ``List`` on stdin, in one call;
     missing ones are left out (--ignore-not-found) rather than failing the call."""
-    return [binary, "get", "--filename", "-", "--ignore-not-found", "--output", "json", *flags]
+    return [
+        binary,
+        "get",
+        "--filename",
+        "-",
+        "--ignore-not-found",
+        "--output",
+        "json",
+        "--show-managed-fields",
+        *flags,
+    ]
 
 
 def version_argv(binary: str, *, timeout: str = "10s", flags: Sequence[str] = ()) -> list[str]:
@@ -181,6 +193,7 @@ def list_argv(
         *(["--selector", labels] if labels else []),
         "--output",
         "json",
+        "--show-managed-fields",
         *flags,
     ]
 

@@ -209,6 +209,8 @@ class YamlApp(_AppBase):
 
     type: Literal["yaml"]
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
 
     @field_validator("manifests")
     @classmethod

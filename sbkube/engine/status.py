@@ -3,8 +3,11 @@
 For every app, the target's last successful recording of it (``last_successful_app``) is
 the reference: each resource it left in place is read live through the cluster port and
 its recorded fields compared with the live ones (``compare.differences``, digest-aware:
-the record keeps secrets as digests); for a Helm app the release's current revision must also be
-the recorded one, in the ``deployed`` state. An app is
+the record keeps secrets as digests), and a field sbkube's field manager still owns live
+that the record no longer has (``compare.removed``: removed from the manifest, yet never
+removed from the cluster) is drift too; fields other managers own are not. For a Helm app
+the release's current revision must also be the recorded one, in the ``deployed`` state.
+An app is
 
 * ``in-sync``: every recorded object exists with every recorded field unchanged;
 * ``drifted``: something changed outside sbkube (a field, an object gone, another Helm
@@ -31,7 +34,7 @@ from typing import Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import live_resources
-from sbkube.engine.compare import differences
+from sbkube.engine.compare import differences, removed
 from sbkube.engine.health import Health, object_health, worst
 from sbkube.engine.results import TargetResult
 from sbkube.engine.target import Options, ReadArgs, Target
@@ -176,6 +179,8 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
         else:
             desired = thaw(res.current_state) if res.current_state is not None else {}
             paths = tuple(differences(desired, live, digests=True))
+            if desired:
+                paths += tuple(r.path for r in removed(desired, live))
             state = DriftState.DRIFTED if paths else DriftState.IN_SYNC
         objects.append(
             ObjectDrift(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,263 @@ def test_missing_after_kubectl_delete(shop: Shop) -> None:
     assert apps["migrate"]["health"] == "Healthy"
     gone = shop.kubectl_run("get", "deployment", "web", "-n", "shop", check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+# ------------------------------------------------------------ deploy with wait: true
+
+
+def spawn(shop: Shop, command: str, *args: str) -> Spawned:
+    proc = subprocess.Popen(
+        shop.argv(command, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=shop.env,
+    )
+    return Spawned(proc)
+
+
+class Spawned:
+    """A running command; its stderr read line by line in the background."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.out = ""
+        self._new = threading.Condition()
+        self._err = threading.Thread(target=self._read_err, daemon=True)
+        self._out = threading.Thread(target=self._read_out, daemon=True)
+        self._err.start()
+        self._out.start()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._new:
+                self.lines.append(line.rstrip("\n"))
+                self._new.notify_all()
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        self.out = self.proc.stdout.read()
+
+    def wait_for(self, text: str) -> str:
+        """The first stderr line holding ``text``, once it is printed (the event, no clock)."""
+        with self._new:
+            while True:
+                found = next((line for line in self.lines if text in line), None)
+                if found is not None:
+                    return found
+                if self.proc.poll() is not None and not self._err.is_alive():
+                    raise AssertionError(f"{text!r} never printed:\n" + "\n".join(self.lines))
+                self._new.wait(0.1)
+
+    def finish(self) -> int:
+        rc = self.proc.wait(HANG)
+        self._err.join(HANG)
+        self._out.join(HANG)
+        return rc
+
+
+def recorded_apps(shop: Shop) -> dict[str, dict[str, Any]]:
+    done = subprocess.run(
+        [shop.exe, "state", "show", "latest", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=shop.env,
+        timeout=HANG,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return {a["name"]: a for a in json.loads(done.stdout)["apps"]}
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_deploy_waits_while_progressing_then_records_time_to_healthy(shop: Shop) -> None:
+    shop.deploy()
+    shop.configure({"web": {"wait": True, "timeout": "5m"}, "migrate": {}})
+    changed = deployment("web")
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28-alpine"
+    shop.manifests("web", [changed, config_map("web-config")])
+    shop.server.hold("web")  # Progressing until released
+
+    deploy = spawn(shop, "deploy", "-v")
+    line = deploy.wait_for("web: waiting for health: ")
+    assert "Deployment/shop/web Progressing" in line
+    # The live Deployment is ahead of the last successful record (drift), and Progressing.
+    _, apps = shop.status("--app", "web")
+    assert apps["web"]["health"] == "Progressing"
+    assert deploy.proc.poll() is None  # still waiting
+    released = datetime.now(UTC)
+    shop.server.release("web")
+
+    assert deploy.finish() == 0, "\n".join(deploy.lines)
+    web = recorded_apps(shop)["web"]
+    assert web["status"] == "success"
+    assert web["metadata"]["healthy_seconds"] > 0
+    assert at(web["metadata"]["healthy_at"]) >= released
+    live = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28-alpine"
+    assert live["status"]["availableReplicas"] == 2
+    code, apps = shop.status("--app", "web")
+    assert code == 0 and apps["web"]["health"] == "Healthy"
+
+
+def test_deploy_wait_times_out_naming_the_unhealthy_objects(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True, "timeout": "2s"}, "migrate": {}})
+    shop.server.hold("web")
+
+    done = shop.run("deploy")
+
+    assert done.returncode == 1
+    [failed] = [line for line in done.stderr.splitlines() if "web (yaml) FAILED" in line]
+    assert "not healthy within 2s: Deployment/shop/web Progressing (Waiting for rollout" in failed
+    apps = recorded_apps(shop)
+    assert apps["web"]["status"] == "failed"
+    assert apps["web"]["error_message"].startswith("not healthy within 2s: Deployment/shop/web")
+    assert "healthy_seconds" not in apps["web"]["metadata"]
+    assert apps["migrate"]["status"] == "success"
+    # What was applied is recorded as applied, and is live.
+    assert {r["name"]: r["action"] for r in apps["web"]["resources"]}["web"] == "create"
+    assert (
+        shop.kubectl("get", "deployment", "web", "-n", "shop")["status"].get("availableReplicas", 0)
+        == 0
+    )
+
+
+def test_deploy_wait_fails_on_degraded_and_on_a_failed_job(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {"wait": True}})
+    shop.server.degrade("web")
+    shop.server.degrade("migrate")
+
+    done = shop.run("deploy")
+
+    assert done.returncode == 1
+    apps = recorded_apps(shop)
+    assert apps["web"]["status"] == apps["migrate"]["status"] == "failed"
+    assert (
+        "Deployment/shop/web Degraded (Deployment 'web' exceeded its progress deadline)"
+        in (apps["web"]["error_message"])
+    )
+    assert apps["migrate"]["error_message"].endswith(
+        "Job/shop/migrate Degraded (Job has reached the specified backoff limit)"
+    )
+    live = shop.kubectl("get", "job", "migrate", "-n", "shop")
+    assert any(c["type"] == "Failed" for c in live["status"]["conditions"])
+
+
+def test_deploy_wait_brings_back_a_missing_object(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.deploy()
+    shop.kubectl_run("delete", "deployment", "web", "-n", "shop")
+    code, apps = shop.status("--app", "web")
+    assert code == 1 and apps["web"]["health"] == "Missing"
+
+    shop.deploy()
+
+    web = recorded_apps(shop)["web"]
+    assert web["status"] == "success" and web["metadata"]["healthy_seconds"] >= 0
+    assert {r["name"]: r["action"] for r in web["resources"]}["web"] == "create"
+    assert (
+        shop.kubectl("get", "deployment", "web", "-n", "shop")["status"]["availableReplicas"] == 2
+    )
+    code, apps = shop.status("--app", "web")
+    assert code == 0 and apps["web"]["health"] == "Healthy"
+
+
+def test_depends_on_starts_after_the_dependency_is_healthy(shop: Shop) -> None:
+    shop.manifests("api", [deployment("api", replicas=1)])
+    shop.configure({"web": {"wait": True}, "migrate": {}, "api": {"depends_on": ["web"]}})
+    shop.server.hold("web")
+
+    deploy = spawn(shop, "deploy", "-v")
+    deploy.wait_for("web: waiting for health: ")
+    released = datetime.now(UTC)
+    shop.server.release("web")
+
+    assert deploy.finish() == 0, "\n".join(deploy.lines)
+    apps = recorded_apps(shop)
+    healthy = at(apps["web"]["metadata"]["healthy_at"])
+    # The recorded start times: api started after web was healthy, which was after the
+    # release; migrate (no dependency) did not wait for it.
+    assert at(apps["api"]["started_at"]) >= healthy >= released
+    assert at(apps["migrate"]["started_at"]) < released
+    assert (
+        shop.kubectl("get", "deployment", "api", "-n", "shop")["status"]["availableReplicas"] == 1
+    )
+
+
+# ------------------------------------------------- every kind with a rule, as the server plays it
+
+
+def every_kind() -> list[dict[str, Any]]:
+    labels = {"app": "all"}
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27-alpine"}]},
+    }
+    workload = {"selector": {"matchLabels": labels}, "template": template}
+    meta = {"name": "all"}
+    return [
+        deployment("all"),
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
+         "spec": {**workload, "serviceName": "all", "replicas": 2}},
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": workload},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta,
+         "spec": {**workload, "replicas": 2}},
+        job("all"),
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
+         "spec": {"accessModes": ["ReadWriteOnce"],
+                  "resources": {"requests": {"storage": "1Gi"}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"type": "LoadBalancer", "selector": labels, "ports": [{"port": 80}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta,
+         "spec": {"defaultBackend": {"service": {"name": "all", "port": {"number": 80}}}}},
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "widgets.example.com"},
+         "spec": {"group": "example.com", "scope": "Namespaced",
+                  "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                  "versions": [{"name": "v1", "served": True, "storage": True,
+                                "schema": {"openAPIV3Schema": {"type": "object"}}}]}},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": {"name": "v1.all.example.com"},
+         "spec": {"group": "all.example.com", "version": "v1", "groupPriorityMinimum": 100,
+                  "versionPriority": 10,
+                  "service": {"name": "all", "namespace": "shop", "port": 443}}},
+        config_map("all"),
+    ]  # fmt: skip
+
+
+def test_every_kind_healthy_then_progressing_while_held(shop: Shop) -> None:
+    shop.manifests("all", every_kind())
+    shop.configure({"all": {"wait": True}})
+
+    shop.deploy()
+
+    code, apps = shop.status()
+    assert code == 0
+    kinds = healths(apps["all"])
+    assert set(kinds.values()) == {"Healthy"}, kinds
+    assert len(kinds) == len(every_kind())
+    ingress = shop.kubectl("get", "ingress", "all", "-n", "shop")
+    assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1"}]
+
+    for name in ("all", "widgets.example.com", "v1.all.example.com"):
+        shop.server.hold(name)
+    code, apps = shop.status()
+
+    assert code == 0
+    held = healths(apps["all"])
+    # What has a status to wait for is Progressing; a ConfigMap has none, and the server
+    # keeps a load balancer's address and a CRD Established whatever the hold.
+    assert held == {
+        **{kind: "Progressing" for kind in kinds},
+        "ConfigMap/all": "Healthy",
+        "Service/all": "Healthy",
+        "CustomResourceDefinition/widgets.example.com": "Healthy",
+    }, held
+    assert apps["all"]["health"] == "Progressing"
