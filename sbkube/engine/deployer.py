@@ -146,7 +146,8 @@ def deploy(
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
-    with target.run(command=Command.DEPLOY, releases=works, **config_record(loaded)) as dep:
+    recorded = config_record(loaded, cluster, prepared=names, concurrency=options.concurrency)
+    with target.run(command=Command.DEPLOY, releases=works, **recorded) as dep:
         # Each app's last successful recording (read under the lock): the base of pruning
         # and of the dry-run plan.
         previous = target.last_applied(w.name for w in works)
