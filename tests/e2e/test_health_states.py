@@ -449,6 +449,7 @@ def test_depends_on_starts_after_the_dependency_is_healthy(shop: Shop) -> None:
     shop.server.release("web")
 
     assert deploy.finish() == 0, "\n".join(deploy.lines)
+    assert any("web (yaml) ok in" in line and "; healthy after" in line for line in deploy.lines)
     apps = recorded_apps(shop)
     healthy = at(apps["web"]["metadata"]["healthy_at"])
     # The recorded start times: api started after web was healthy, which was after the
