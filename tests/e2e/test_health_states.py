@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -565,3 +566,19 @@ def test_rollback_of_a_wait_app_waits_for_health(shop: Shop) -> None:
     live = shop.kubectl("get", "deployment", "web", "-n", "shop")
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27-alpine"
     assert live["status"]["availableReplicas"] == 2
+
+
+def test_sigterm_while_waiting_records_the_app_interrupted(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.server.hold("web")
+    deploy = spawn(shop, "deploy", "-v")
+    deploy.wait_for("web: waiting for health: ")
+
+    deploy.proc.send_signal(signal.SIGTERM)
+
+    assert deploy.finish() == 143, "\n".join(deploy.lines)
+    apps = recorded_apps(shop)
+    assert apps["web"]["status"] == "interrupted"
+    # What it applied before the wait is recorded, and live.
+    assert {r["name"]: r["action"] for r in apps["web"]["resources"]}["web"] == "create"
+    assert shop.kubectl("get", "deployment", "web", "-n", "shop")["metadata"]["name"] == "web"
