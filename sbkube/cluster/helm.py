@@ -23,11 +23,15 @@ refs go to helm as they are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
+import tarfile
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -351,7 +355,47 @@ def parse_release_json(
         manifest=tuple(parse_manifests(str(data.get("manifest") or ""), namespace=namespace)),
         hooks=parse_hooks(data.get("hooks"), namespace),
         apply_method=str(data["apply_method"]) if data.get("apply_method") else None,
+        uses_lookup=isinstance(chart, Mapping) and templates_use_lookup(chart.get("templates")),
     )
+
+
+_LOOKUP = re.compile(rb"\blookup\b")
+
+
+def templates_use_lookup(templates: object) -> bool:
+    """True when a printed chart's ``templates`` (``[{name, data: base64}]``, its
+    dependencies' included) call ``lookup``."""
+    if not isinstance(templates, list):
+        return False
+    for template in templates:
+        data = template.get("data") if isinstance(template, Mapping) else None
+        if isinstance(data, str):
+            with suppress(binascii.Error, ValueError):
+                if _LOOKUP.search(base64.b64decode(data)):
+                    return True
+    return False
+
+
+def chart_uses_lookup(path: Path) -> bool:
+    """True when a local chart's templates (its subcharts' included) call ``lookup``: a
+    chart directory, or a packaged ``.tgz``; False for one that cannot be read."""
+    try:
+        if path.is_dir():
+            return any(
+                _LOOKUP.search(f.read_bytes())
+                for f in path.rglob("*")
+                if f.is_file() and "templates" in f.relative_to(path).parts
+            )
+        if path.is_file() and tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    if member.isfile() and "templates" in member.name.split("/"):
+                        handle = archive.extractfile(member)
+                        if handle is not None and _LOOKUP.search(handle.read()):
+                            return True
+    except (OSError, tarfile.TarError):
+        return False
+    return False
 
 
 def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:
