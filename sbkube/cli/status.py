@@ -14,14 +14,15 @@ from sbkube.cli.options import (
     namespace_option,
     output_option,
 )
-from sbkube.cli.output import echo_table, emit, paint
+from sbkube.cli.output import echo_table, emit, paint, safe
 
 if TYPE_CHECKING:
     from sbkube.engine.status import DriftReport
 
 
 def print_report(report: DriftReport, *, verbose: bool = False) -> None:
-    click.echo(f"Status of {report.cluster}/{report.namespace} against the recorded deployments")
+    target = safe(f"{report.cluster}/{report.namespace}")
+    click.echo(f"Status of {target} against the recorded deployments")
     echo_table(
         report.apps,
         [
@@ -64,7 +65,7 @@ def print_report(report: DriftReport, *, verbose: bool = False) -> None:
     if details:
         click.echo("")
     for app, reason in details:
-        click.echo(f"{app.name}: {paint(reason, str(app.state))}")
+        click.echo(f"{safe(app.name)}: {paint(safe(reason), str(app.state))}")
 
 
 @click.command()

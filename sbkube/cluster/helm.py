@@ -23,11 +23,14 @@ refs go to helm as they are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -351,7 +354,40 @@ def parse_release_json(
         manifest=tuple(parse_manifests(str(data.get("manifest") or ""), namespace=namespace)),
         hooks=parse_hooks(data.get("hooks"), namespace),
         apply_method=str(data["apply_method"]) if data.get("apply_method") else None,
+        uses_lookup=isinstance(chart, Mapping) and templates_use_lookup(chart.get("templates")),
     )
+
+
+_LOOKUP = re.compile(rb"\blookup\b")
+
+
+def templates_use_lookup(templates: object) -> bool:
+    """True when a printed chart's ``templates`` (``[{name, data: base64}]``, its
+    dependencies' included) call ``lookup``."""
+    if not isinstance(templates, list):
+        return False
+    for template in templates:
+        data = template.get("data") if isinstance(template, Mapping) else None
+        if isinstance(data, str):
+            with suppress(binascii.Error, ValueError):
+                if _LOOKUP.search(base64.b64decode(data)):
+                    return True
+    return False
+
+
+def chart_dir_uses_lookup(path: Path) -> bool:
+    """True when a local chart directory's templates (its subcharts' included) call
+    ``lookup``; False for a packaged chart or one that cannot be read."""
+    if not path.is_dir():
+        return False
+    try:
+        return any(
+            _LOOKUP.search(f.read_bytes())
+            for f in path.rglob("*")
+            if f.is_file() and "templates" in f.relative_to(path).parts
+        )
+    except OSError:
+        return False
 
 
 def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sbkube.cluster.helm import chart_dir_uses_lookup
 from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.live import upgrade_reason
@@ -267,6 +269,23 @@ def helm_resource_inputs(
     return inputs, changes
 
 
+def learn_looked_up(work: AppWork, info: ReleaseInfo, cluster: Objects) -> None:
+    """Learn the Secrets a chart's ``lookup`` may have read, before its manifest is
+    recorded. ``helm template`` (the prepared render) reads nothing live, so a password a
+    chart copies from a live Secret (``(lookup "v1" "Secret" ns "db").data.password``) is
+    in Helm's manifest only: hidden there and everywhere after once every live Secret's
+    data is known (one LIST, and only for a chart that calls ``lookup``; Helm's own release
+    Secrets are left out: they hold Helm's record, not the user's secrets)."""
+    assert work.chart is not None
+    if not (info.uses_lookup or chart_dir_uses_lookup(Path(work.chart.ref))):
+        return
+    learn_manifests(
+        s
+        for s in cluster.list_labelled([("v1", "Secret")], {})
+        if s.get("type") != "helm.sh/release.v1"
+    )
+
+
 def record_release(
     handle: AppHandle,
     info: ReleaseInfo,
@@ -313,6 +332,7 @@ def _new_crds(work: AppWork, cluster: Cluster) -> list[dict[str, Any]]:
 
 def _unchanged_release(
     work: AppWork,
+    cluster: Objects,
     handle: AppHandle,
     current: ReleaseInfo,
     previous: AppDeploymentRecord | None,
@@ -328,6 +348,7 @@ def _unchanged_release(
     )
     record_release(handle, current, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
+    learn_looked_up(work, current, cluster)
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
     release = ReleaseChange.of(
@@ -376,7 +397,7 @@ def apply_helm_app(
                     chart_version=recorded.chart_version or "",
                     app_version=recorded.app_version,
                 )
-            return _unchanged_release(work, handle, before, previous, secret_keys)
+            return _unchanged_release(work, cluster, handle, before, previous, secret_keys)
     crds = _new_crds(work, cluster) if before is None else []
     try:
         info = cluster.helm_upgrade_install(
@@ -407,6 +428,7 @@ def apply_helm_app(
     )
     record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
+    learn_looked_up(work, info, cluster)
     inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
     for crd in crds:
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))

@@ -37,9 +37,9 @@ from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
-from sbkube.engine.wait import DEFAULT_TIMEOUT_SECONDS, wait_healthy
+from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
-from sbkube.model import AppType, Command, utcnow
+from sbkube.model import AppType, Command
 from sbkube.state import AppDeploymentRecord, AppHandle
 
 
@@ -72,7 +72,7 @@ def deploy_steps(
             place_objects(work.objects, work.namespace, cluster)
             changes = apply_yaml_app(work, cluster, handle, previous[work.name], adopt=adopt)
             if work.wait and not cluster.dry_run:
-                wait_for_health(work, cluster, handle)
+                wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None
 
         return AppStep(
@@ -86,16 +86,6 @@ def deploy_steps(
         )
 
     return [step(work) for work in works]
-
-
-def wait_for_health(work: AppWork, cluster: Cluster, handle: AppHandle) -> None:
-    """``wait: true``: wait until the app's objects are healthy (``wait.wait_healthy``) and
-    record how long that took; a Degraded object or the timeout fails the app."""
-    from sbkube.config.schema import duration_seconds
-
-    timeout = duration_seconds(work.timeout) if work.timeout else DEFAULT_TIMEOUT_SECONDS
-    seconds = wait_healthy(cluster, [o.key for o in work.objects], timeout, what=work.name)
-    handle.set_metadata(healthy_seconds=round(seconds, 3), healthy_at=utcnow().isoformat())
 
 
 def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tuple[str, ...]]:
@@ -159,7 +149,8 @@ def deploy(
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
-    with target.run(command=Command.DEPLOY, releases=works, **config_record(loaded)) as dep:
+    recorded = config_record(loaded, cluster, prepared=names, concurrency=options.concurrency)
+    with target.run(command=Command.DEPLOY, releases=works, **recorded) as dep:
         # Each app's last successful recording (read under the lock): the base of pruning
         # and of the dry-run plan.
         previous = target.last_applied(w.name for w in works)
