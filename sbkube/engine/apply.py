@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.helm import chart_dir_uses_lookup
+from sbkube.cluster.helm import chart_uses_lookup
 from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.live import upgrade_reason
@@ -269,16 +269,28 @@ def helm_resource_inputs(
     return inputs, changes
 
 
-def learn_looked_up(work: AppWork, info: ReleaseInfo, cluster: Objects) -> None:
+def learn_looked_up(
+    work: AppWork,
+    info: ReleaseInfo,
+    cluster: Objects,
+    handle: AppHandle,
+    previous: AppDeploymentRecord | None,
+) -> None:
     """Learn the Secrets a chart's ``lookup`` may have read, before its manifest is
     recorded. ``helm template`` (the prepared render) reads nothing live, so a password a
     chart copies from a live Secret (``(lookup "v1" "Secret" ns "db").data.password``) is
     in Helm's manifest only: hidden there and everywhere after once every live Secret's
     data is known (one LIST, and only for a chart that calls ``lookup``; Helm's own release
-    Secrets are left out: they hold Helm's record, not the user's secrets)."""
+    Secrets are left out: they hold Helm's record, not the user's secrets).
+
+    Whether it does: helm prints the chart's templates with an install or upgrade; a local
+    chart is read; an unchanged release of a repository chart (``helm status`` prints no
+    chart) goes by what the app's last recording said (``chart_uses_lookup``)."""
     assert work.chart is not None
-    if not (info.uses_lookup or chart_dir_uses_lookup(Path(work.chart.ref))):
+    recorded = previous is not None and bool(previous.metadata.get("chart_uses_lookup"))
+    if not (info.uses_lookup or recorded or chart_uses_lookup(Path(work.chart.ref))):
         return
+    handle.set_metadata(chart_uses_lookup=True)
     learn_manifests(
         s
         for s in cluster.list_labelled([("v1", "Secret")], {})
@@ -348,7 +360,7 @@ def _unchanged_release(
     )
     record_release(handle, current, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
-    learn_looked_up(work, current, cluster)
+    learn_looked_up(work, current, cluster, handle, previous)
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
     release = ReleaseChange.of(
@@ -428,7 +440,7 @@ def apply_helm_app(
     )
     record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
-    learn_looked_up(work, info, cluster)
+    learn_looked_up(work, info, cluster, handle, previous)
     inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
     for crd in crds:
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))

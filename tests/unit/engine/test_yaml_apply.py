@@ -174,9 +174,14 @@ def test_thirty_objects_deploy_with_one_list_one_apply_and_prune_with_one_delete
     first = deployed(kube, database, app)
 
     runs = kube.runs()
-    # Once per command: the cluster's identity (config view) and discovery (api-resources).
-    setup = [run for run in runs if run[0] in ("config", "api-resources")]
-    assert sorted(verbs(setup)) == ["api-resources", "config"], runs
+    # Once per command: the cluster's name (config view), its identity (kube-system's
+    # UID) and discovery (api-resources).
+    setup = [
+        run
+        for run in runs
+        if run[0] in ("config", "api-resources") or run[:3] == ["get", "Namespace", "kube-system"]
+    ]
+    assert sorted(verbs(setup)) == ["api-resources", "config", "get"], runs
     # The app itself: one get (the live state), one apply.
     runs = [run for run in runs if run not in setup]
     assert verbs(runs) == ["get", "apply"], runs
