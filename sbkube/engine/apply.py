@@ -10,10 +10,13 @@ that change go to the cluster in one server-side apply (field manager ``sbkube``
 removes the dropped fields; a Secret is sent as the server stores it (``stringData``
 folded into ``data``), so that sbkube owns its ``data`` keys and a key dropped from
 ``stringData`` is removed too.
-Pruning lists, per kind the app recorded before, the live objects that carry this app's
-ownership labels (one label-selector LIST per kind); those the desired set no longer has
-are deleted in one call and recorded as ``delete`` with their previous state, so the prune
-set is computed, never guessed.
+Before anything is applied, every listed object that exists must be the app's own (its
+ownership labels name this app, namespace and app dir) or be adopted (``work.claim``): one
+that is not fails the app, naming its owner, and nothing is applied. Pruning lists, per
+kind the app recorded before, the live objects that carry this app's ownership labels (one
+label-selector LIST per kind); those the desired set no longer has are deleted in one call
+and recorded as ``delete`` with their previous state, so the prune set is computed, never
+guessed. An adopted Namespace is never deleted (``work.kept_on_removal``).
 
 Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
 app version, revision, the values used and the digest of the chart's files, and its objects
@@ -45,8 +48,18 @@ from sbkube.engine.namespaces import (
     plan_namespaces,
 )
 from sbkube.engine.results import ReleaseChange, ResourceChange
-from sbkube.engine.work import APP_LABEL, NAMESPACE_LABEL, AppWork, DesiredObject, owned_by
-from sbkube.errors import ClusterError
+from sbkube.engine.work import (
+    APP_DIR_LABEL,
+    APP_LABEL,
+    NAMESPACE_LABEL,
+    AppWork,
+    DesiredObject,
+    app_dir_label,
+    claim,
+    kept_on_removal,
+    owned_by,
+)
+from sbkube.errors import ClusterError, RefusedError
 from sbkube.manifests import ObjectKey, fold_string_data, object_key
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import (
@@ -100,6 +113,7 @@ def apply_yaml_app(
     previous: AppDeploymentRecord | None,
     *,
     prune: bool = True,
+    adopt: bool = False,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource.
 
@@ -107,7 +121,8 @@ def apply_yaml_app(
     LIST per kind and namespace), one server-side apply of those that change (missing
     namespaces first), one label-selector LIST per kind the app recorded before, and one
     delete of the objects pruned. A failure of any of these fails the app before anything
-    is recorded."""
+    is recorded. ``adopt`` (or the app's own ``adopt``) lets it take over existing objects
+    that are not its own; without it they fail the app before anything is applied."""
     manifests = [o.manifest for o in work.objects]
     names = needed_namespaces(manifests)
     live = cluster.list_many([*(namespace_key(n) for n in names), *(o.key for o in work.objects)])
@@ -115,10 +130,21 @@ def apply_yaml_app(
     writes = [namespace_manifest(name) for name in namespaces.missing]
     entries: list[tuple[DesiredObject, dict[str, Any], ResourceAction]] = []
     recorded = live_resources(previous)
+    refusals = []
     for obj in work.objects:
         before = live.get(obj.key)
+        manifest, refusal = claim(
+            obj.manifest,
+            before,
+            app=work.name,
+            namespace=work.namespace,
+            app_dir=work.app_dir,
+            adopt=adopt or work.adopt,
+        )
+        if refusal is not None:
+            refusals.append(refusal)
         # Sent, compared and recorded as the server stores it (a Secret's stringData folded).
-        stored = fold_string_data(obj.manifest)
+        stored = fold_string_data(manifest)
         if before is None:
             action = ResourceAction.CREATE
         elif matches(stored, before) and not removed(
@@ -130,6 +156,9 @@ def apply_yaml_app(
         if action != ResourceAction.UNCHANGED:
             writes.append(stored)
         entries.append((obj, stored, action))
+    if refusals:
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        raise RefusedError(refusals[0] + more)
     applied = cluster.apply_many(sorted(writes, key=_apply_rank))
     created = {object_key(o): o for o in applied if o.get("kind") == "Namespace"}
     done = namespaces.work(created)
@@ -168,11 +197,17 @@ def _prune(
     kinds = sorted({(key[0], key[1]) for key in recorded})
     if not kinds:
         return []
-    labels = {APP_LABEL: work.name, NAMESPACE_LABEL: work.namespace}
+    labels = {
+        APP_LABEL: work.name,
+        NAMESPACE_LABEL: work.namespace,
+        APP_DIR_LABEL: app_dir_label(work.app_dir),
+    }
     gone = [
         obj
         for obj in cluster.list_labelled(kinds, labels)
-        if _identity(object_key(obj)) not in desired and owned_by(obj, work.name, work.namespace)
+        if _identity(object_key(obj)) not in desired
+        and owned_by(obj, work.name, work.namespace, work.app_dir)
+        and not kept_on_removal(obj)
     ]
     if not gone:
         return []

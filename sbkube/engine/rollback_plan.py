@@ -42,7 +42,7 @@ from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInf
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.results import ResourceChange
-from sbkube.engine.work import owned_by
+from sbkube.engine.work import kept_on_removal, owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.guard import unsendable
 from sbkube.manifests import ObjectKey
@@ -493,7 +493,11 @@ def _yaml_plan(
     for key in live_resources(current):
         if key not in wanted:
             live = cluster.get(key)
-            if live is not None and owned_by(live, t_app.name, t_app.namespace or ""):
+            if (
+                live is not None
+                and owned_by(live, t_app.name, t_app.namespace or "")
+                and not kept_on_removal(live)
+            ):
                 changes.append(change_for(ResourceAction.DELETE, key))
     quiet = all(c.action == ResourceAction.UNCHANGED for c in changes)
     return (

@@ -26,6 +26,7 @@ from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import strip_volatile
 from sbkube.engine import deploy
 from sbkube.engine.compare import matches
+from sbkube.engine.work import app_dir_label
 from sbkube.model import AppStatus, DeploymentStatus, ResourceAction
 from sbkube.redaction import redact_manifest
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceRecord
@@ -202,7 +203,11 @@ def test_thirty_objects_deploy_with_one_list_one_apply_and_prune_with_one_delete
     prune_get = runs[1]
     # The kinds recorded before (the namespace the app created among them).
     assert prune_get[1] == "ConfigMap,Namespace,Service" and "--all-namespaces" in prune_get
-    assert "sbkube.io/app=objs,sbkube.io/namespace=bulk" in prune_get
+    # The app's own labels: app, app dir and namespace.
+    dir_label = app_dir_label(str(app))
+    assert f"sbkube.io/app=objs,sbkube.io/app-dir={dir_label},sbkube.io/namespace=bulk" in (
+        prune_get
+    )
     assert {c.action for c in again.apps[0].changes} == {ResourceAction.UNCHANGED}
 
     # One object removed: it is pruned with one delete call.
