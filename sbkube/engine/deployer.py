@@ -37,9 +37,9 @@ from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
-from sbkube.engine.wait import DEFAULT_TIMEOUT_SECONDS, wait_healthy
+from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
-from sbkube.model import AppType, Command, utcnow
+from sbkube.model import AppType, Command
 from sbkube.state import AppDeploymentRecord, AppHandle
 
 
@@ -50,6 +50,7 @@ def deploy_steps(
     secret_keys: Sequence[str],
     *,
     force_upgrade: bool = False,
+    adopt: bool = False,
     after: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording;
@@ -69,9 +70,9 @@ def deploy_steps(
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
-            changes = apply_yaml_app(work, cluster, handle, previous[work.name])
+            changes = apply_yaml_app(work, cluster, handle, previous[work.name], adopt=adopt)
             if work.wait and not cluster.dry_run:
-                wait_for_health(work, cluster, handle)
+                wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None
 
         return AppStep(
@@ -85,16 +86,6 @@ def deploy_steps(
         )
 
     return [step(work) for work in works]
-
-
-def wait_for_health(work: AppWork, cluster: Cluster, handle: AppHandle) -> None:
-    """``wait: true``: wait until the app's objects are healthy (``wait.wait_healthy``) and
-    record how long that took; a Degraded object or the timeout fails the app."""
-    from sbkube.config.schema import duration_seconds
-
-    timeout = duration_seconds(work.timeout) if work.timeout else DEFAULT_TIMEOUT_SECONDS
-    seconds = wait_healthy(cluster, [o.key for o in work.objects], timeout, what=work.name)
-    handle.set_metadata(healthy_seconds=round(seconds, 3), healthy_at=utcnow().isoformat())
 
 
 def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tuple[str, ...]]:
@@ -136,13 +127,15 @@ def deploy(
     *,
     cluster: Cluster,
     force_upgrade: bool = False,
+    adopt: bool = False,
     **args: Unpack[DeployArgs],
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
     The keywords are the shared ones (``target.ReadArgs``, ``RenderArgs``, ``RunArgs``):
     ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
-    ``concurrency`` is how many apps are applied (and charts rendered) at once."""
+    ``concurrency`` is how many apps are applied (and charts rendered) at once; ``adopt``
+    lets every YAML app take over existing objects that are not its own (``work.claim``)."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
     if options.dry_run:
@@ -170,6 +163,7 @@ def deploy(
             previous,
             target.secret_keys,
             force_upgrade=force_upgrade,
+            adopt=adopt,
             after=namespace_turns(works, cluster) if at_once > 1 else {},
         )
         outcomes = target.run_apps(steps, dep, concurrency=at_once)

@@ -10,7 +10,7 @@ marked ``rolled_back``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
@@ -28,6 +28,7 @@ from sbkube.engine.rollback_plan import (
 )
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
+from sbkube.engine.wait import wait_and_record
 from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
@@ -147,6 +148,9 @@ def _execute_app(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
     handle.record_resources(inputs)
+    if t_app is not None and t_app.config.get("wait") and wanted and not cluster.dry_run:
+        # As the deploy it restores did: done once its objects are healthy.
+        wait_and_record(cluster, list(wanted), t_app.config.get("timeout"), handle)
     return plan.changes, None
 
 
@@ -227,9 +231,12 @@ def rollback(
         to=to,
         namespace=namespace,
         force=force,
-        name=target.name,
+        name=target.key,
     )
     target = target.at(source.namespace)
+    if configured_cluster is None:
+        # Given an id alone, the rollback is recorded under the name its source showed.
+        target = replace(target, name=source.cluster)
     # Each app's last successful recording, read once: the plan and the execution use it.
     current = target.last_applied(plan_app_names(source, to_dep))
     plan = plan_rollback(

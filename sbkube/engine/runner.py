@@ -171,6 +171,9 @@ def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
         step.name, step.type, step.namespace, AppStatus.SUCCESS, None, seconds, changes, release
     )
     line = f"{step.title} ok in {seconds:.1f}s: {_release_text(release)}{outcome.summary}"
+    healthy = handle.metadata.get("healthy_seconds")  # a wait: true app (engine.wait)
+    if healthy is not None:
+        line += f"; healthy after {healthy:.1f}s"
     return _Ended(outcome, line)
 
 

@@ -13,7 +13,8 @@ LIST per kind and namespace, ``Objects.list_many``) and judges each with
 * ``timeout`` passes: the app fails with every object that is not Healthy named, with its
   health and Argo CD's message, in one line.
 
-The app's dependents start only after its step ends (``runner``), so ``depends_on`` waits
+:func:`wait_and_record` is what deploy and rollback call for such an app. The app's
+dependents start only after its step ends (``runner``), so ``depends_on`` waits
 for health when the dependency has ``wait: true``. The clock and the sleep are arguments,
 so tests run the loop without waiting on the wall clock; the default sleep ends early when
 the run is asked to stop (Ctrl-C, SIGTERM).
@@ -24,12 +25,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sbkube.cluster.port import Objects
 from sbkube.engine.health import Health, HealthStatus, object_health
 from sbkube.errors import SbkubeError
 from sbkube.interrupts import current_stop
 from sbkube.manifests import ObjectKey, format_key
+from sbkube.model import utcnow
+
+if TYPE_CHECKING:
+    from sbkube.state import AppHandle
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +106,15 @@ def wait_healthy(
             raise NotHealthy(f"not healthy within {timeout:g}s: {_named(health, None)}")
         log.info("%swaiting for health: %s", f"{what}: " if what else "", _named(health, None))
         sleep(min(interval, max(timeout - elapsed, 0.0)))
+
+
+def wait_and_record(
+    cluster: Objects, keys: Sequence[ObjectKey], timeout: str | None, handle: AppHandle
+) -> None:
+    """Wait for the app's objects (``timeout``: its Go duration, default 5m) and record on
+    ``handle`` how long it took (``healthy_seconds``) and when (``healthy_at``, UTC)."""
+    from sbkube.config.schema import duration_seconds
+
+    limit = duration_seconds(timeout) if timeout else DEFAULT_TIMEOUT_SECONDS
+    seconds = wait_healthy(cluster, keys, limit, what=handle.name)
+    handle.set_metadata(healthy_seconds=round(seconds, 3), healthy_at=utcnow().isoformat())

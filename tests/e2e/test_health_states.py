@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -377,17 +378,18 @@ def test_deploy_waits_while_progressing_then_records_time_to_healthy(shop: Shop)
 
 
 def test_deploy_wait_times_out_naming_the_unhealthy_objects(shop: Shop) -> None:
-    shop.configure({"web": {"wait": True, "timeout": "2s"}, "migrate": {}})
+    # The timeout also bounds each kubectl call of the app: long enough for a loaded machine.
+    shop.configure({"web": {"wait": True, "timeout": "60s"}, "migrate": {}})
     shop.server.hold("web")
 
     done = shop.run("deploy")
 
     assert done.returncode == 1
     [failed] = [line for line in done.stderr.splitlines() if "web (yaml) FAILED" in line]
-    assert "not healthy within 2s: Deployment/shop/web Progressing (Waiting for rollout" in failed
+    assert "not healthy within 60s: Deployment/shop/web Progressing (Waiting for rollout" in failed
     apps = recorded_apps(shop)
     assert apps["web"]["status"] == "failed"
-    assert apps["web"]["error_message"].startswith("not healthy within 2s: Deployment/shop/web")
+    assert apps["web"]["error_message"].startswith("not healthy within 60s: Deployment/shop/web")
     assert "healthy_seconds" not in apps["web"]["metadata"]
     assert apps["migrate"]["status"] == "success"
     # What was applied is recorded as applied, and is live.
@@ -449,6 +451,7 @@ def test_depends_on_starts_after_the_dependency_is_healthy(shop: Shop) -> None:
     shop.server.release("web")
 
     assert deploy.finish() == 0, "\n".join(deploy.lines)
+    assert any("web (yaml) ok in" in line and "; healthy after" in line for line in deploy.lines)
     apps = recorded_apps(shop)
     healthy = at(apps["web"]["metadata"]["healthy_at"])
     # The recorded start times: api started after web was healthy, which was after the
@@ -530,3 +533,52 @@ def test_every_kind_healthy_then_progressing_while_held(shop: Shop) -> None:
         "CustomResourceDefinition/widgets.example.com": "Healthy",
     }, held
     assert apps["all"]["health"] == "Progressing"
+
+
+def test_dry_run_does_not_wait(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.server.hold("web")  # a real run would wait for it, and time out
+
+    done = shop.run("deploy", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert shop.kubectl_run("get", "deployment", "web", "-n", "shop", check=False).returncode
+
+
+def test_rollback_of_a_wait_app_waits_for_health(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.deploy()
+    first = recorded_apps(shop)["web"]["deployment_id"]
+    changed = deployment("web")
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28-alpine"
+    shop.manifests("web", [changed, config_map("web-config")])
+    shop.deploy()
+    shop.server.hold("web")
+
+    rollback = spawn(shop, "rollback", "--to", first, "--app", "web", "-y", "-v")
+    rollback.wait_for("web: waiting for health: ")
+    released = datetime.now(UTC)
+    shop.server.release("web")
+
+    assert rollback.finish() == 0, "\n".join(rollback.lines)
+    web = recorded_apps(shop)["web"]
+    assert web["status"] == "success" and at(web["metadata"]["healthy_at"]) >= released
+    live = shop.kubectl("get", "deployment", "web", "-n", "shop")
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27-alpine"
+    assert live["status"]["availableReplicas"] == 2
+
+
+def test_sigterm_while_waiting_records_the_app_interrupted(shop: Shop) -> None:
+    shop.configure({"web": {"wait": True}, "migrate": {}})
+    shop.server.hold("web")
+    deploy = spawn(shop, "deploy", "-v")
+    deploy.wait_for("web: waiting for health: ")
+
+    deploy.proc.send_signal(signal.SIGTERM)
+
+    assert deploy.finish() == 143, "\n".join(deploy.lines)
+    apps = recorded_apps(shop)
+    assert apps["web"]["status"] == "interrupted"
+    # What it applied before the wait is recorded, and live.
+    assert {r["name"]: r["action"] for r in apps["web"]["resources"]}["web"] == "create"
+    assert shop.kubectl("get", "deployment", "web", "-n", "shop")["metadata"]["name"] == "web"
