@@ -211,6 +211,9 @@ class YamlApp(_AppBase):
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
     wait: StrictBool = False
     """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
+    adopt: StrictBool = False
+    """Take over listed objects that exist and are not this app's (``deploy --adopt`` for
+    every app); without it such an object fails the app, naming its owner."""
 
     @field_validator("manifests")
     @classmethod
