@@ -22,6 +22,12 @@ The plan, per app (computed read-only, printed before anything runs):
   ``force``, since it removes an app);
 * unchanged apps are listed and left alone.
 
+A deployment imported from the original sbkube (``state import --from-sbkube-db``) is
+rolled back to the same way, for what it recorded enough of: a Helm app with a revision,
+a YAML app with manifests; any other app of it is refused (:func:`_imported_refusal`).
+The original recorded no time an app finished, only when its run started, so an imported
+revision is matched by chart, version and values alone (not by its date).
+
 Refused (``RefusedError``/``NotFoundError``, exit 2): TARGET on another cluster or
 namespace, TARGET not successful (unless ``force``), unknown ids (nearest suggested), a
 Secret that would have to be restored but whose data the store only has as digests
@@ -174,7 +180,10 @@ def _deploy_order(target: DeploymentRecord) -> list[str]:
 
     names = [a.name for a in target.apps]
     snapshot: Mapping[str, Any] = target.config_snapshot or {}
-    configured: Mapping[str, Any] = snapshot.get("apps") or {}
+    apps: Any = snapshot.get("apps") or {}
+    if not isinstance(apps, Mapping):  # the original sbkube's list of apps (imported)
+        apps = {a["name"]: a for a in apps if isinstance(a, Mapping) and "name" in a}
+    configured: Mapping[str, Any] = apps
     position = {name: i for i, name in enumerate(configured)}
     position.update({n: len(position) + i for i, n in enumerate(names) if n not in position})
     graph = {
@@ -241,6 +250,9 @@ def plan_rollback(
                 )
             plans.append(_removal_plan(app_now, source.namespace))
             continue
+        refusal = _imported_refusal(t_app)
+        if refusal is not None:
+            raise RefusedError(refusal)
         if t_app.type == "helm":
             plan = _helm_plan(cluster, t_app, app_now, target)
             if plan.action == "helm-upgrade":
@@ -280,6 +292,25 @@ def plan_rollback(
         tuple(plans),
         tuple(warnings),
     )
+
+
+def _imported_refusal(t_app: AppDeploymentRecord) -> str | None:
+    """Why an app imported from the original sbkube cannot be rolled back to (None when
+    it can, or was not imported): its record must hold a Helm revision or manifests."""
+    imported = t_app.metadata.get("imported")
+    if not isinstance(imported, Mapping):
+        return None
+    original = str(imported.get("type") or t_app.type)
+    where = f"app {t_app.name} in {t_app.deployment_id} (imported, type {original})"
+    if t_app.type == "helm":
+        if t_app.helm_release is None:
+            return f"{where}: the original recorded no Helm revision; use --app to leave it out"
+        return None
+    if not any(word in original for word in ("yaml", "kubectl", "kustomize", "action")):
+        return f"{where}: sbkube cannot redo what it ran; use --app to leave it out"
+    if not recorded_manifests(t_app):
+        return f"{where}: the original recorded no manifests; use --app to leave it out"
+    return None
 
 
 def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPlan:
@@ -352,6 +383,8 @@ def revision_mismatch(
         )
     if unsendable(revision.values) or not same_values(rel, revision.values):
         return f"revision {number} holds other values than recorded"
+    if isinstance(t_app.metadata.get("imported"), Mapping):
+        return None  # the original recorded no time the revision was made (module docstring)
     made = t_app.finished_at or t_app.started_at
     if revision.updated is not None and revision.updated > made + CLOCK_SKEW:
         return f"revision {number} was made after it was recorded (the release was re-created)"
