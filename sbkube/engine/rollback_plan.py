@@ -2,6 +2,10 @@
 
 Terms: SOURCE is the deployment rolled back *from* (default: the target's latest), TARGET
 the deployment rolled back *to* (default: the last successful deployment before SOURCE).
+A rollback of one app (``--app X``) goes by X's own history: SOURCE defaults to the latest
+deployment that holds X, TARGET to the last successful one before it that holds X, so
+later deploys of other apps alone (``deploy --app Y``) neither hide X's previous state nor
+make the plan remove X.
 
 The plan, per app (computed read-only, printed before anything runs):
 
@@ -110,11 +114,15 @@ def resolve_pair(
     namespace: str | None,
     force: bool,
     name: str | None = None,
+    app: str | None = None,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
-    # ``name``: what the target's records go by (``Target.key``: the cluster's identity).
+    # ``name``: what the target's records go by (``Target.key``: the cluster's identity);
+    # ``app``: the one app rolled back, whose own deployments SOURCE and TARGET are.
     name = name or cluster.identity() or cluster.name
     # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
-    source = repo.get(repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace))
+    source = repo.get(
+        repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace, app=app)
+    )
     if source.cluster_id != name:
         raise RefusedError(
             f"deployment {source.deployment_id} was made on cluster '{source.cluster}' "
@@ -129,11 +137,13 @@ def resolve_pair(
             status=["success", "rolled_back"],
             until=source.started_at,
             include_dry_run=False,
+            app=app,
             limit=1,
         )
         if not candidates:
+            holding = f" holding app {app}" if app is not None else ""
             raise NotFoundError(
-                f"no successful deployment before {source.deployment_id} on "
+                f"no successful deployment{holding} before {source.deployment_id} on "
                 f"{source.cluster}/{source.namespace} to roll back to (use --to ID)"
             )
         target_id = candidates[0].deployment_id

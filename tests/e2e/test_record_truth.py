@@ -6,11 +6,13 @@ and kubectl, never through sbkube's record.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_local_apiserver import Tools, app_dir, recorded
 
 pytestmark = pytest.mark.kube
@@ -117,4 +119,61 @@ def test_a_redeploy_that_repairs_drift_records_update_and_create_per_object(
     assert tools.kubectl(kubeconfig, "get", "configmap", "w-config", "-n", "shop")["data"] == {
         "message": "hello"
     }
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ rollback --app X follows X's own history
+
+
+def test_rollback_of_one_app_goes_back_to_its_own_last_state_past_deploys_of_another_app(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {
+            "w": {"type": "helm", "chart": "./charts/web", "set": {"message": "one"}},
+            "cfg": {"type": "yaml", "manifests": ["cfg.yaml"]},
+        },
+    }
+    demo = app_dir(tmp_path, "two-apps", config, charts=("web",))
+
+    def write(message: str, mode: str) -> None:
+        config["apps"]["w"]["set"]["message"] = message
+        (demo / "config.yaml").write_text(yaml.safe_dump(config))
+        (demo / "cfg.yaml").write_text(
+            yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}
+                | {"data": {"mode": mode}}
+            )
+        )
+
+    def live(name: str) -> dict[str, str]:
+        data: dict[str, str] = tools.kubectl(kubeconfig, "get", "configmap", name, "-n", "shop")[
+            "data"
+        ]
+        return data
+
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    write("one", "a")
+    tools.ok("deploy", *target)
+    write("two", "a")
+    tools.ok("deploy", "--app", "w", *target)
+    write("two", "b")
+    tools.ok("deploy", "--app", "cfg", *target)
+    write("two", "c")
+    tools.ok("deploy", "--app", "cfg", *target)
+    assert live("w-config") == {"message": "two"}
+
+    plan = tools.json("rollback", "--app", "w", "--dry-run", *target)
+    assert [(a["name"], a["action"], a["to_revision"]) for a in plan["plan"]["apps"]] == [
+        ("w", "helm-rollback", 1)
+    ]
+    tools.ok("rollback", "--app", "w", "-y", *target)
+    assert live("w-config") == {"message": "one"}
+    assert live("cfg") == {"mode": "c"}  # the other app is left as it is
+    history = json.loads(tools.helm(kubeconfig, "history", "w", "-n", "shop", "-o", "json"))
+    assert [(h["revision"], h["status"]) for h in history][-1] == (3, "deployed")
+    assert "Rollback to 1" in history[-1]["description"]
     assert server.stop() == 0
