@@ -48,6 +48,7 @@ class Command(StrEnum):
 class AppType(StrEnum):
     HELM = "helm"
     YAML = "yaml"
+    NOOP = "noop"
 
 
 class ResourceAction(StrEnum):

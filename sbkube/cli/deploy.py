@@ -14,7 +14,7 @@ from sbkube.cli.options import (
     cluster_options,
     command_line_values,
     concurrency_option,
-    make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
     progress_for,
@@ -77,7 +77,8 @@ def print_result(result: DeployResult) -> None:
 def deploy(
     ctx: click.Context,
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     set_values: tuple[str, ...],
@@ -116,7 +117,9 @@ def deploy(
     from sbkube.engine.deployer import deploy as run_deploy
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
+    cluster = make_cluster_for(
+        app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+    )
     progress = progress_for(ctx, fmt)
     with interrupt_on_sigterm():
         result = run_deploy(
@@ -129,6 +132,7 @@ def deploy(
             dry_run=dry_run,
             wait_lock=wait_lock,
             config_file=config_file,
+            profile=profile,
             progress=progress,
             command_args=sys.argv[1:],
             namespace=namespace,
@@ -174,7 +178,8 @@ def _write_rendered(target: Path, text: str, *, private: bool) -> None:
 )
 def template(
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     set_values: tuple[str, ...],
@@ -198,6 +203,7 @@ def template(
         config_file,
         namespace=namespace,
         values=command_line_values(values_files, set_values),
+        profile=profile,
     )
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))

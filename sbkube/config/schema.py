@@ -19,6 +19,7 @@ __all__ = [
     "HELM_RELEASE_NAME_MAX",
     "AppConfig",
     "HelmApp",
+    "NoopApp",
     "SbkubeConfig",
     "YamlApp",
     "dns1123_label_problem",
@@ -50,7 +51,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop")
 
 
 def _short(value: str) -> str:
@@ -202,11 +203,35 @@ class HelmApp(_AppBase):
         return value
 
 
+def _check_metadata_map(value: dict[str, str], what: str) -> dict[str, str]:
+    for key, item in value.items():
+        if not key or not key.isprintable() or " " in key or len(key) > MAX_TEXT:
+            raise ValueError(f"{_short(key)} is not a valid {what} key")
+        if what == "label":
+            problem = label_value_problem(item)
+            if problem is not None:
+                raise ValueError(f"{key}: {problem}")
+    return value
+
+
 class YamlApp(_AppBase):
-    """An app deployed as plain Kubernetes manifests."""
+    """An app deployed as plain Kubernetes manifests; ``labels`` and ``annotations`` are
+    added to every object it applies (sbkube's ownership labels still win)."""
 
     type: Literal["yaml"]
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
 
     @field_validator("manifests")
     @classmethod
@@ -214,9 +239,26 @@ class YamlApp(_AppBase):
         return _check_file_list(value)
 
 
-AppConfig = Annotated[HelmApp | YamlApp, Field(discriminator="type")]
+class NoopApp(_AppBase):
+    """An app that applies nothing: it is recorded, and others may depend on it (a step
+    done by hand, a resource managed elsewhere)."""
 
-APP_MODELS: dict[str, type[HelmApp] | type[YamlApp]] = {"helm": HelmApp, "yaml": YamlApp}
+    type: Literal["noop"]
+    description: str | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _description_is_text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value, MAX_PATH)
+
+
+AppConfig = Annotated[HelmApp | YamlApp | NoopApp, Field(discriminator="type")]
+
+APP_MODELS: dict[str, type[HelmApp] | type[YamlApp] | type[NoopApp]] = {
+    "helm": HelmApp,
+    "yaml": YamlApp,
+    "noop": NoopApp,
+}
 
 
 class SbkubeConfig(_Model):

@@ -199,7 +199,7 @@ def _app_sources(loaded: LoadedConfig, name: str) -> list[Path]:
         if chart is not None:
             paths.append(chart / "Chart.yaml" if chart.is_dir() else chart)
         paths.extend(loaded.resolve_path(relative) for relative in config.values)
-    else:
+    elif isinstance(config, YamlApp):
         paths.extend(loaded.resolve_path(relative) for relative in config.manifests)
     return paths
 
@@ -211,7 +211,7 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     (``../`` for files outside it); local charts contribute their Chart.yaml, packaged
     charts their .tgz. Digests are of the bytes this load read, not of the disk now.
     """
-    paths = [loaded.config_path]
+    paths = [loaded.config_path, *loaded.extra_paths]
     names = loaded.order if app is None else (app,)
     for name in names:
         paths.extend(_app_sources(loaded, name))

@@ -56,6 +56,8 @@ def deploy_steps(
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
+            if work.type == "noop":
+                return (), None  # recorded, nothing applied
             if work.type == "helm":
                 return apply_helm_app(
                     work,
@@ -93,6 +95,8 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
         w.name: {w.namespace}
         if w.type == "helm"
         else set(needed_namespaces([o.manifest for o in w.objects]))
+        if w.objects
+        else set()
         for w in works
     }
     # Only a namespace two apps need can be raced for: only those are asked about.

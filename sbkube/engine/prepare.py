@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
-from sbkube.engine.work import AppWork, DesiredObject, with_ownership
+from sbkube.engine.work import AppWork, DesiredObject, with_metadata, with_ownership
 from sbkube.errors import ClusterError, ConfigError
 from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope
@@ -50,6 +50,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
+    from sbkube.config.schema import NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -97,10 +98,25 @@ def prepare_apps(
                     }
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
+                elif isinstance(app, NoopApp):
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="noop",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                        )
+                    )
                 else:
                     objects = [
                         DesiredObject(
-                            with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
+                            with_ownership(
+                                with_metadata(m, app.labels, app.annotations),
+                                app=name,
+                                namespace=namespace,
+                                app_dir=app_dir,
+                            ),
                             source_file=source,
                         )
                         for source, m in load_manifests_with_sources(

@@ -58,7 +58,10 @@ class ReadArgs(TypedDict, total=False):
     """The store: a database, a URL or path; None: ``SBKUBE_STATE_URL`` or the default."""
     apps: Sequence[str] | None
     """Only these apps (``--app``); None: all of the app dir's."""
-    config_file: str
+    config_file: str | None
+    """The config file's name; None: found in the app dir (``config.dialects``)."""
+    profile: str | None
+    """``--profile ENV``: the original tool's ``sources-ENV.yaml``."""
     namespace: str | None
     """``-n``: the target namespace instead of config.yaml's."""
 
@@ -91,7 +94,8 @@ class Options:
 
     db: StoreArg = None
     apps: Sequence[str] | None = None
-    config_file: str = "config.yaml"
+    config_file: str | None = None
+    profile: str | None = None
     namespace: str | None = None
     values: CommandLineValues | None = None
     dry_run: bool = False
@@ -109,7 +113,11 @@ class Options:
         from sbkube.config import load_config
 
         loaded = load_config(
-            Path(app_dir), self.config_file, namespace=self.namespace, values=self.values
+            Path(app_dir),
+            self.config_file,
+            namespace=self.namespace,
+            values=self.values,
+            profile=self.profile,
         )
         return loaded, loaded.select(list(self.apps) if self.apps else None)
 

@@ -51,6 +51,22 @@ def with_ownership(
     return out
 
 
+def with_metadata(
+    manifest: dict[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """``manifest`` with an app's own labels and annotations added (the object's own win:
+    they are the more specific); the same dict when there are none."""
+    if not labels and not annotations:
+        return manifest
+    out = copy.deepcopy(manifest)
+    meta = out.setdefault("metadata", {})
+    if labels:
+        meta["labels"] = {**labels, **(meta.get("labels") or {})}
+    if annotations:
+        meta["annotations"] = {**annotations, **(meta.get("annotations") or {})}
+    return out
+
+
 def owned_by(live: Mapping[str, Any], app: str, namespace: str) -> bool:
     labels = (live.get("metadata") or {}).get("labels") or {}
     return (
@@ -75,7 +91,7 @@ class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml
+    type: str  # helm | yaml | noop
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
