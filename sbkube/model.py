@@ -49,6 +49,7 @@ class AppType(StrEnum):
     HELM = "helm"
     YAML = "yaml"
     NOOP = "noop"
+    KUSTOMIZE = "kustomize"
 
 
 class ResourceAction(StrEnum):

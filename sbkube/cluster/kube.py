@@ -143,6 +143,9 @@ class KubeCluster(Cluster):
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         return self.helm.template(request)
 
+    def render_kustomization(self, path: str) -> list[dict[str, Any]]:
+        return self.kubectl.kustomize(path)
+
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         if self._planned is not None and key in self._planned:
             planned = self._planned[key]

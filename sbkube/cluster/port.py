@@ -248,6 +248,11 @@ class Objects(Protocol):
         default, for clusters without discovery, leaves it to the offline list)."""
         return None
 
+    def render_kustomization(self, path: str) -> list[dict[str, Any]]:
+        """The objects of the kustomization in directory ``path`` (``kubectl kustomize``:
+        offline, no cluster asked)."""
+        ...
+
     def check_reachable(self) -> None:
         """Raise ClusterError, one line naming the cluster (context and server), when its
         API server does not answer: a plan or diff against it would be no plan at all."""

@@ -33,6 +33,7 @@ from sbkube.config.schema import (
     HELM_RELEASE_NAME_MAX,
     AppConfig,
     HelmApp,
+    KustomizeApp,
     SbkubeConfig,
     YamlApp,
     dns1123_label_problem,
@@ -275,6 +276,9 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
         files, field_name, what = app.values, "values", "values file"
     elif isinstance(app, YamlApp):
         files, field_name, what = app.manifests, "manifests", "manifest file"
+    elif isinstance(app, KustomizeApp):
+        _check_kustomization(loaded, name, app)
+        return
     else:
         return
     for index, relative in enumerate(files):
@@ -288,6 +292,20 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
             loaded.read_bytes(path, what)
         except ConfigError as err:
             raise ConfigError(f"{shown}: apps.{name}.{field_name}[{index}]: {err}") from None
+
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _check_kustomization(loaded: LoadedConfig, name: str, app: KustomizeApp) -> None:
+    where = f"{loaded.shown_config}: apps.{name}.path"
+    path = loaded.resolve_path(app.path)
+    if not path.is_dir():
+        raise ConfigError(f"{where}: directory {app.path!r} not found ({display_path(path)})")
+    if not any((path / f).is_file() for f in KUSTOMIZATION_FILES):
+        raise ConfigError(
+            f"{where}: {app.path!r} holds no kustomization.yaml ({display_path(path)})"
+        )
 
 
 def _check_release_names(loaded: LoadedConfig) -> None:

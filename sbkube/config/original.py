@@ -89,7 +89,7 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop"})
+_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize"})
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -522,6 +522,12 @@ def _apps(
             body = _helm_app(name, app, settings, labels, annotations, problems, renderings)
         elif kind == "yaml":
             body = _yaml_app(name, app, labels, annotations, problems, renderings)
+        elif kind == "kustomize":
+            body = {"type": kind, "path": app.get("path")}
+            if labels:
+                body["labels"] = labels
+            if annotations:
+                body["annotations"] = annotations
         else:
             body = {"type": kind}
             if "description" in app:

@@ -19,6 +19,7 @@ __all__ = [
     "HELM_RELEASE_NAME_MAX",
     "AppConfig",
     "HelmApp",
+    "KustomizeApp",
     "NoopApp",
     "SbkubeConfig",
     "YamlApp",
@@ -51,7 +52,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize")
 
 
 def _short(value: str) -> str:
@@ -252,12 +253,39 @@ class NoopApp(_AppBase):
         return None if value is None else _check_text(value, MAX_PATH)
 
 
-AppConfig = Annotated[HelmApp | YamlApp | NoopApp, Field(discriminator="type")]
+class KustomizeApp(_AppBase):
+    """An app whose objects are a kustomization rendered by kubectl's built-in kustomize
+    (``kubectl kustomize PATH``); they go down the YAML path (ownership labels, one
+    server-side apply, prune, record), with ``labels`` and ``annotations`` added."""
 
-APP_MODELS: dict[str, type[HelmApp] | type[YamlApp] | type[NoopApp]] = {
+    type: Literal["kustomize"]
+    path: Annotated[str, Field(min_length=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_text(cls, value: str) -> str:
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
+
+
+AppConfig = Annotated[HelmApp | YamlApp | NoopApp | KustomizeApp, Field(discriminator="type")]
+
+APP_MODELS: dict[str, type[HelmApp] | type[YamlApp] | type[NoopApp] | type[KustomizeApp]] = {
     "helm": HelmApp,
     "yaml": YamlApp,
     "noop": NoopApp,
+    "kustomize": KustomizeApp,
 }
 
 

@@ -50,7 +50,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import NoopApp
+    from sbkube.config.schema import KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -109,6 +109,10 @@ def prepare_apps(
                         )
                     )
                 else:
+                    if isinstance(app, KustomizeApp):
+                        found = _kustomized(loaded, name, app.path, cluster)
+                    else:
+                        found = load_manifests_with_sources(loaded, name, cluster.namespaced)
                     objects = [
                         DesiredObject(
                             with_ownership(
@@ -119,14 +123,12 @@ def prepare_apps(
                             ),
                             source_file=source,
                         )
-                        for source, m in load_manifests_with_sources(
-                            loaded, name, cluster.namespaced
-                        )
+                        for source, m in found
                     ]
                     planned.append(
                         AppWork(
                             name=name,
-                            type="yaml",
+                            type=app.type,
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
@@ -157,6 +159,23 @@ def prepare_apps(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kustomized(
+    loaded: LoadedConfig, name: str, path: str, cluster: Cluster
+) -> list[tuple[str, dict[str, Any]]]:
+    """A kustomize app's objects: rendered by ``kubectl kustomize``, then checked and placed
+    as a YAML app's manifests are. A kustomization that fails to render is bad input."""
+    from sbkube.config.values import rendered_objects
+
+    where = f"{loaded.shown_config}: apps.{name}.path"
+    try:
+        documents = cluster.render_kustomization(str(loaded.resolve_path(path)))
+    except ClusterError as err:
+        raise ConfigError(
+            f"{where}: kustomization {path!r} failed to render: {err.message}"
+        ) from err
+    return rendered_objects(loaded, name, documents, path, cluster.namespaced)
 
 
 def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigError:

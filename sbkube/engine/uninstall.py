@@ -91,7 +91,7 @@ def plan_uninstall(
             live = cluster.get(key)
             if live is None:
                 continue
-            if app_type == "yaml" and not owned_by(live, name, app_ns):
+            if app_type != "helm" and not owned_by(live, name, app_ns):
                 warnings.append(
                     f"app {name}: {key[1]} {key[3]} no longer carries its ownership labels; "
                     "left in place"
@@ -119,7 +119,7 @@ def plan_uninstall(
         elif changes:
             plans.append(
                 AppUninstallPlan(
-                    name, "yaml", app_ns, "delete", changes=tuple(changes), dependents=dependents
+                    name, app_type, app_ns, "delete", changes=tuple(changes), dependents=dependents
                 )
             )
     return UninstallPlan(*target, tuple(plans), tuple(warnings))

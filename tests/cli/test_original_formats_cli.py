@@ -199,3 +199,53 @@ def test_unsupported_fields_exit_2_one_line_each_and_record_nothing(sbkube, dirs
     assert "settings.on_failure: 'rollback' is not supported" in lines[0]
     assert "apps.store.atomic: atomic: true is not supported" in lines[1]
     assert not state_db.exists()
+
+
+def test_kustomize_switching_overlays_prunes_what_the_first_had(sbkube, dirs, kube):
+    app_dir = dirs / "kustomize"
+    k = kube(app_dir)
+    first = _deploy(sbkube, app_dir)
+    assert [(a["name"], a["type"], a["status"]) for a in first["apps"]] == [
+        ("site", "kustomize", "success")
+    ]
+    names = {i["metadata"]["name"] for i in k.kubectl("get", "configmap", "-n", "site")["items"]}
+    assert {"site-base", "only-a"} <= names and "only-b" not in names
+    live = k.kubectl("get", "configmap", "only-a", "-n", "site")
+    assert live["metadata"]["labels"]["team"] == "web"
+    assert live["metadata"]["labels"]["sbkube.io/app"] == "site"
+
+    config = app_dir / "sbkube.yaml"
+    config.write_text(config.read_text().replace("overlays/a", "overlays/b"))
+    second = _deploy(sbkube, app_dir)
+    actions = {(c["name"], c["action"]) for c in second["apps"][0]["changes"]}
+    # (site: the namespace the app created and recorded on its first deploy.)
+    assert actions == {
+        ("site", "unchanged"),
+        ("site-base", "unchanged"),
+        ("only-b", "create"),
+        ("only-a", "delete"),
+    }
+    names = {i["metadata"]["name"] for i in k.kubectl("get", "configmap", "-n", "site")["items"]}
+    assert "only-a" not in names and {"site-base", "only-b"} <= names
+    record = _recorded(sbkube, second["deployment_id"])
+    assert _recorded_keys(record) == {
+        ("Namespace", "site"),
+        ("ConfigMap", "site-base"),
+        ("ConfigMap", "only-b"),
+    }
+    assert "overlays/b/" in record["sources_snapshot"]
+
+    # Rolled back to the first: overlay a's objects again, b's pruned.
+    back = sbkube("rollback", "--to", first["deployment_id"], "--app-dir", str(app_dir), "-y")
+    assert back.returncode == 0, back.stderr + back.stdout
+    names = {i["metadata"]["name"] for i in k.kubectl("get", "configmap", "-n", "site")["items"]}
+    assert "only-b" not in names and {"site-base", "only-a"} <= names
+
+
+def test_a_kustomization_that_fails_to_render_is_bad_input(sbkube, dirs, state_db, tmp_path):
+    app_dir = dirs / "kustomize"
+    (app_dir / "overlays" / "a" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(tmp_path / "c.json"))
+    assert proc.returncode == 2, proc.stderr
+    assert "apps.site.path: kustomization 'overlays/a' failed to render" in proc.stderr
+    assert not state_db.exists()

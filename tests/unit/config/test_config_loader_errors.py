@@ -210,13 +210,16 @@ def test_unknown_app_type_lists_valid_types(make_app: MakeApp) -> None:
     config = "namespace: demo\napps:\n  redis:\n    type: helmm\n    chart: x\n"
     message = error_of(make_app(config))
     assert message.endswith(
-        "config.yaml: apps.redis.type: unknown app type 'helmm' (valid types: helm, yaml, noop)"
+        "config.yaml: apps.redis.type: unknown app type 'helmm' "
+        "(valid types: helm, yaml, noop, kustomize)"
     )
 
 
 def test_missing_app_type(make_app: MakeApp) -> None:
     message = error_of(make_app("namespace: demo\napps:\n  redis:\n    chart: x\n"))
-    needle = "config.yaml: apps.redis.type: required field missing (one of: helm, yaml, noop)"
+    needle = (
+        "config.yaml: apps.redis.type: required field missing (one of: helm, yaml, noop, kustomize)"
+    )
     assert needle in message
 
 
