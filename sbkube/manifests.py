@@ -57,6 +57,10 @@ CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
     }
 )
 
+# The field manager of sbkube's server-side applies: the fields it owns on a live object
+# (``metadata.managedFields``) are the ones its next apply removes if the manifest drops them.
+FIELD_MANAGER = "sbkube"
+
 # Written by the API server (or by kubectl), not by the user: comparisons and checksums
 # must ignore them, or every read would look like a change.
 VOLATILE_METADATA: frozenset[str] = frozenset(

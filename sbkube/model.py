@@ -166,6 +166,10 @@ class Record:
         return out
 
 
+#: The most apps run at once: each is a thread and a helm or kubectl process. The CLI's
+#: ``--concurrency`` and a library caller's ``concurrency=`` share this bound.
+MAX_CONCURRENCY = 256
+
 #: Statuses of a deployment that has not finished: its process runs, or died (recovery).
 UNFINISHED = (str(DeploymentStatus.PENDING), str(DeploymentStatus.IN_PROGRESS))
 

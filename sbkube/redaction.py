@@ -17,7 +17,13 @@ arguments, error messages, and the CLI's output. A secret is found by
   last ``@`` whatever it holds (``/``, ``+``, ``@``, ``:``, ``%``), digested or masked where
   it stands however short;
 * secret-named flags in strings and string lists: ``--db-password=V``, ``--token V``,
-  ``["--token", "V"]``;
+  ``["--token", "V"]``; ``-pV`` where a MySQL client runs (``mysql -uroot -pV``,
+  ``["mysqldump", "-pV"]``; elsewhere ``-p8080`` is a port);
+* ``Authorization`` headers: ``Authorization: Basic B`` (``B``, and the ``user:password`` it
+  decodes to), ``Bearer T``, also as the whole value of a header entry; in running text
+  only a token-like ``Bearer`` value or a ``Basic`` one that decodes to ``user:password``;
+* JSON inside a string (``config: '{"password": "V"}'``): the document is searched like
+  values, and a string whose document holds a secret is digested whole;
 * credential formats that are secrets wherever they stand: PEM private keys, AWS access
   key ids, GitHub/GitLab/Slack/Stripe/Google/npm tokens, JWTs;
 * reappearance: every value found so far in this process (and every ``data`` value of a
@@ -44,11 +50,24 @@ Keyed digests. A stored secret becomes ``hmac-sha256:<hex>`` =
   the digest the same value gets now. Legacy digests that were not re-keyed still count
   as digests (they are masked, never shown).
 
-Free text (error messages, output lines) is masked rather than digested: the secret
-becomes ``***``, as SQLAlchemy prints a URL's password.
+A known secret reappearing inside a longer string is digested where it stands when it is a
+whole token (``x V y``, ``--password=V``); glued into a longer word (``V`` + ``"2"``, perhaps
+the next password) it makes the whole string a digest, never ``<digest>2``.
 
-Checksums (:func:`manifest_checksum`) are plain sha256 of the stored form: that form
-holds digests only, and a checksum must not change with the key.
+Free text (error messages, output lines) is masked rather than digested: the secret
+becomes ``***``, as SQLAlchemy prints a URL's password. A detector's find is masked where
+it stands however short; a known secret (``MIN_REAPPEARING`` characters at least) where
+it reappears as a token, with the word it is glued into; nothing else, so that a
+one-letter password does not turn every ``a`` of a message into ``***``.
+
+Checksums of inputs that may hold a secret (a values file, config.yaml, a chart's files,
+whose ``values.yaml`` or templates may carry a default password) are keyed the same way:
+``hmac-checksum:<hex>`` = ``HMAC-SHA256(key, sha256_hex(bytes))`` (:func:`keyed_checksum`),
+so that a stolen store does not let anyone test guesses of a weak password in a small file
+offline. Records made before keys were used for them hold ``sha256:<hex>``: still read and
+compared (:func:`checksum_matches`), and re-keyed by the migration ``0007``.
+:func:`manifest_checksum` stays a plain sha256: it covers the stored form, which holds
+keyed digests and no secret, and it is what tells "changed" from "unchanged".
 """
 
 from __future__ import annotations
@@ -61,7 +80,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -85,7 +104,8 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
 )
 DIGEST_PREFIX = "hmac-sha256:"
 LEGACY_PREFIX = "sha256:"
-CHECKSUM_PREFIX = "sha256:"
+CHECKSUM_PREFIX = "sha256:"  # a manifest's stored form: no secret in it
+KEYED_CHECKSUM_PREFIX = "hmac-checksum:"
 DIGEST_KEY_ENV = "SBKUBE_DIGEST_KEY"
 MASK = "***"
 # Shorter values are digested where they stand but not hunted elsewhere: scrubbing every
@@ -167,6 +187,27 @@ def rekey_legacy(value: Any, key: bytes | None = None, *, secret: bool = False) 
     if isinstance(value, list | tuple):
         return [rekey_legacy(v, key, secret=secret) for v in value]
     return value
+
+
+def keyed_checksum(data: bytes, key: bytes | None = None) -> str:
+    """``hmac-checksum:<hex>`` of bytes that may hold a secret (see the module docstring)."""
+    return rekey_checksum(hashlib.sha256(data).hexdigest(), key)
+
+
+def rekey_checksum(plain_hex: str, key: bytes | None = None) -> str:
+    """The keyed checksum of bytes whose plain sha256 is ``plain_hex``."""
+    mac = hmac.new(key if key is not None else digest_key(), plain_hex.encode(), hashlib.sha256)
+    return KEYED_CHECKSUM_PREFIX + mac.hexdigest()
+
+
+def checksum_matches(recorded: str | None, plain_hex: str, key: bytes | None = None) -> bool:
+    """True when ``recorded`` (keyed, or a plain ``sha256:`` of an older record) is the
+    checksum of bytes whose plain sha256 is ``plain_hex``."""
+    if recorded is None:
+        return False
+    if recorded.startswith(KEYED_CHECKSUM_PREFIX):
+        return hmac.compare_digest(recorded, rekey_checksum(plain_hex, key))
+    return recorded == LEGACY_PREFIX + plain_hex
 
 
 def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
@@ -313,6 +354,8 @@ _FLAG_ASSIGN = re.compile(
     rf"(?<![A-Za-z0-9_.-])(?:--?(?P<flag>{_FLAG_NAME})(?:=|\s+)|(?P<name>{_FLAG_NAME})(?:=|:\s*))"
     + _SECRET_TEXT
 )
+# "app/secret.yaml: message": a file's name, then what is wrong with it.
+_FILE = re.compile(r"\.(?:ya?ml|json|tpl|txt|md|toml)$", re.IGNORECASE)
 _PEM = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
 )
@@ -336,7 +379,10 @@ _CREDENTIAL_FORMATS = re.compile(
 # A cheap pre-filter before the word test. Substring tests of the lowered text rather than
 # a case-insensitive regex, which Python's re runs about 10 times slower: this is asked of
 # every string of every manifest recorded.
-_SECRET_NAME_HINTS = ("pass", "pwd", "token", "secret", "key", "credential", "auth")
+_SECRET_NAME_HINTS = (
+    *("pass", "pwd", "token", "secret", "key", "credential", "auth", "bearer", "basic"),
+    *("mysql", "mariadb"),
+)
 
 
 def _has_secret_hint(text: str) -> bool:
@@ -367,7 +413,8 @@ _CREDENTIAL_LITERALS = (
 
 
 def find_in_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[str]:
-    """The secrets a free-text string carries (URL passwords, flags, PEM keys, tokens)."""
+    """The secrets a free-text string carries (URL passwords, flags, PEM keys, tokens,
+    ``Authorization`` headers, ``mysql -pPASS``)."""
     return _find_in_text(text, tuple(patterns))
 
 
@@ -390,20 +437,113 @@ def _find_in_texts(texts: list[str], patterns: tuple[str, ...]) -> list[str]:
 
 
 def _find_in_text(text: str, pats: tuple[str, ...], credentials: bool = True) -> list[str]:
-    found: list[str] = []
-    if "://" in text:
-        found += [m.group("secret") for m in _URL_PASSWORD.finditer(text) if _url_password(m)]
-    if "PRIVATE KEY-----" in text:
-        found += [m.group(0) for m in _PEM.finditer(text)]
-    if credentials:
-        found += [m.group(0) for m in _CREDENTIAL_FORMATS.finditer(text)]
-    if _has_secret_hint(text):
-        for m in _FLAG_ASSIGN.finditer(text):
-            value = _unquote(m.group("secret"))
-            name = m.group("flag") or m.group("name")
-            if _flag_is_secret(name, pats) and _plausible_secret(value):
-                found.append(value)
+    found = [text[a:b] for a, b in _secret_spans(text, pats, credentials)]
+    found += _basic_credentials(found, text)
     return [s for s in found if s and not is_digest(s)]
+
+
+# Authorization headers: "Authorization: Basic dXNlcjpwYXNz", "Bearer eyJ…", also as the
+# whole value of a header entry ({name: Authorization, value: "Basic …"}).
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:basic|bearer|token|digest|negotiate|apikey)\s+)?(?P<secret>[^\s\"',;]+)"
+)
+_AUTH_VALUE = re.compile(r"(?i)\s*(?:basic|bearer|token)\s+(?P<secret>[^\s\"',;]+)\s*")
+# In running text "Bearer" is followed by a token: one with a digit or a token's punctuation,
+# never an ordinary word ("bearer authentication"); "Basic" by base64 of user:password.
+_AUTH_SCHEME = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?P<scheme>basic|bearer)\s+"
+    r"(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])"
+)
+_TOKEN_MARK = re.compile(r"[0-9._~+/-]")
+# mysql -uroot -pPASS (the password glued to -p), in a string that runs a MySQL client.
+_MYSQL = re.compile(r"(?i)(?<![A-Za-z0-9_])(?:mysql|mariadb)[a-z_-]*(?![A-Za-z0-9_])")
+_GLUED_P = re.compile(r"(?<![^\s\"'=])-p(?P<secret>[^\s\"';&|)]+)")
+
+
+def _decoded_basic(token: str) -> str | None:
+    """``user:password`` of a Basic credential, None when ``token`` is not one."""
+    with suppress(binascii.Error, UnicodeDecodeError, ValueError):
+        plain = base64.b64decode(token + "=" * (-len(token) % 4), validate=True).decode()
+        if ":" in plain and plain.isprintable():
+            return plain
+    return None
+
+
+def _basic_credentials(found: list[str], text: str) -> list[str]:
+    """What a Basic credential found in ``text`` decodes to: ``user:password`` and the
+    password, hunted wherever they reappear."""
+    if "basic" not in text.lower():
+        return []
+    out: list[str] = []
+    for token in found:
+        plain = _decoded_basic(token)
+        if plain is not None:
+            out += [plain, plain.partition(":")[2]]
+    return out
+
+
+def _secret_spans(
+    text: str, pats: tuple[str, ...], credentials: bool = True
+) -> list[tuple[int, int]]:
+    """Where in ``text`` the detectors find a secret: ``(start, end)`` of each."""
+    spans: list[tuple[int, int]] = []
+    if "://" in text:
+        spans += [m.span("secret") for m in _URL_PASSWORD.finditer(text) if _url_password(m)]
+    if "PRIVATE KEY-----" in text:
+        spans += [m.span() for m in _PEM.finditer(text)]
+    if credentials:
+        spans += [m.span() for m in _CREDENTIAL_FORMATS.finditer(text)]
+    if not _has_secret_hint(text):
+        return spans
+    at = 0
+    while (m := _FLAG_ASSIGN.search(text, at)) is not None:
+        raw = m.group("secret")
+        value = _unquote(raw)
+        name = m.group("flag") or m.group("name")
+        if _flag_is_secret(name, pats) and _plausible_secret(value) and not _FILE.search(name):
+            start = m.start("secret") + (1 if value is not raw else 0)
+            spans.append((start, start + len(value)))
+            at = m.end()
+        else:  # "x.yaml: password: V": the value of one pair may be the name of the next
+            at = m.start("secret")
+    lowered = text.lower()
+    if "auth" in lowered:
+        spans += [m.span("secret") for m in _AUTH_HEADER.finditer(text)]
+    if "basic" in lowered or "bearer" in lowered or "token" in lowered:
+        whole = _AUTH_VALUE.fullmatch(text)
+        if whole is not None:
+            spans.append(whole.span("secret"))
+        for m in _AUTH_SCHEME.finditer(text):
+            token = m.group("secret")
+            if m.group("scheme").lower() == "bearer":
+                if _TOKEN_MARK.search(token):
+                    spans.append(m.span("secret"))
+            elif _decoded_basic(token) is not None:
+                spans.append(m.span("secret"))
+    if ("mysql" in lowered or "mariadb" in lowered) and _MYSQL.search(text):
+        spans += [m.span("secret") for m in _GLUED_P.finditer(text)]
+    return [(a, b) for a, b in spans if b > a and not is_digest(text[a:b])]
+
+
+def _json_container(text: str) -> Any:
+    """The object or array a string holds as JSON (``'{"password": "…"}'``), else None."""
+    head = text.lstrip()[:1]
+    if head not in ("{", "[") or text.rstrip()[-1:] not in ("}", "]"):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
+
+
+def _runs_mysql(items: Sequence[Any]) -> bool:
+    """A command line (a list of arguments) that runs a MySQL client: its ``-pPASS`` is a
+    password (elsewhere ``-p8080`` is a port)."""
+    return any(
+        isinstance(i, str) and ("mysql" in i or "mariadb" in i) and _MYSQL.search(i) for i in items
+    )
 
 
 def _variants(secret: str) -> set[str]:
@@ -446,40 +586,101 @@ def _longest_first(forms: Mapping[str, str]) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
+def _glued(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` runs into a letter or digit on either side: a part of
+    a longer word (``old`` in ``old2``), not a whole token."""
+    return (start > 0 and text[start - 1].isalnum() and text[start].isalnum()) or (
+        end < len(text) and text[end].isalnum() and text[end - 1].isalnum()
+    )
+
+
+def _word_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the run of letters and digits that ``text[start:end]`` is glued into."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _occurrences(
+    text: str, forms: Mapping[str, str], order: Iterable[str] | None
+) -> list[tuple[int, int, str]]:
+    """``(start, end, form)`` of every known form in ``text``, longest first, none
+    overlapping another."""
+    taken: list[tuple[int, int, str]] = []
+    for form in _longest_first(forms) if order is None else order:
+        if form not in text:
+            continue
+        at = text.find(form)
+        while at >= 0:
+            end = at + len(form)
+            if not any(a < end and at < b for a, b, _ in taken):
+                taken.append((at, end, form))
+            at = text.find(form, at + 1)
+    return sorted(taken)
+
+
 def _replace_known(
     text: str,
     forms: Mapping[str, str],
     replace: Callable[[str], str],
     order: Iterable[str] | None = None,
 ) -> str:
-    """``text`` with every known form replaced, longest first (``order``: ``forms``'
-    keys in that order, when the caller sorted them once for many strings)."""
+    """``text`` with every known form replaced by ``replace(secret)`` where it stands as a
+    whole token; when one runs into a longer word (``old`` in ``old2``, perhaps the next
+    password) the whole string becomes ``replace(text)``: a digest glued to the rest of a
+    word would tell that rest. ``order``: ``forms``' keys longest first, when the caller
+    sorted them once for many strings."""
     if not forms or is_digest(text):
         return text
-    for form in _longest_first(forms) if order is None else order:
-        if form in text:
-            text = text.replace(form, replace(forms[form]))
-    return text
-
-
-def _redact_text(
-    text: str, patterns: tuple[str, ...], replace: Callable[[str], str], forms: Mapping[str, str]
-) -> str:
-    found = find_in_text(text, patterns)
-    remember(found)
-    all_forms = dict(forms)
-    for secret in found:
-        for form in _variants(secret) | {secret}:
-            all_forms.setdefault(form, secret)
-    return _replace_known(text, all_forms, replace)
+    found = _occurrences(text, forms, order)
+    if not found:
+        return text
+    if any(_glued(text, a, b) for a, b, _ in found):
+        return replace(text)
+    out, last = [], 0
+    for a, b, form in found:
+        out += [text[last:a], replace(forms[form])]
+        last = b
+    out.append(text[last:])
+    return "".join(out)
 
 
 def mask_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> str:
-    """Free text (an error message, an output line) with every secret it holds as ``***``."""
+    """Free text (an error message, an output line) with every secret it holds as ``***``.
+
+    A secret a detector finds in the text (``password: V``, ``-pV``, a URL's password) is
+    masked where it stands, however short. Known secrets (found earlier, at least
+    ``MIN_REAPPEARING`` characters) are masked where they reappear as a whole token, and
+    with the word they are glued into when they run into one. Nothing else is touched: a
+    one-letter password does not turn every ``a`` of a message into ``***``."""
+    pats = tuple(patterns)
     if "://" in text:
-        remember(find_in_text(text, patterns))
+        remember(find_in_text(text, pats))
         text = mask_url(text)
-    return _redact_text(text, tuple(patterns), lambda _s: MASK, _known_forms())
+    spans = _secret_spans(text, pats)
+    values = [text[a:b] for a, b in spans]
+    remember([*values, *_basic_credentials(values, text)])
+    forms = _known_forms()
+    spans += [
+        _word_around(text, a, b) if _glued(text, a, b) else (a, b)
+        for a, b, _ in _occurrences(text, forms, None)
+    ]
+    if not spans:
+        return text
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out, last = [], 0
+    for a, b in merged:
+        out += [text[last:a], MASK]
+        last = b
+    out.append(text[last:])
+    return "".join(out)
 
 
 def mask_url(url: str) -> str:
@@ -506,6 +707,7 @@ class Redactor:
     ) -> None:
         self.patterns = tuple(patterns)
         self._extra = tuple(known)
+        self._batch = {k for k in self._extra if isinstance(k, str) and k}
         self._key = key if key is not None else digest_key()
         # The forms of ``known`` (and of what the process had found), longest first: made
         # once for the manifests of a batch given as ``learned``.
@@ -523,6 +725,12 @@ class Redactor:
         node = _kube_fields().root(value) if manifest else None
         self._walk(value, found, texts, manifest=manifest, node=node)
         found.update(_find_in_texts(texts, self.patterns))
+        for text in texts:
+            parsed = _json_container(text)
+            if parsed is not None:
+                inner = self.find(parsed)
+                if inner:  # the string is hidden whole, its secrets wherever they reappear
+                    found |= {*inner, text}
         remember(found)
         return found
 
@@ -619,10 +827,14 @@ class Redactor:
                     self._walk(v, found, texts, manifest=manifest, node=child, parent=key)
         elif isinstance(value, list | tuple):
             pending = False  # the previous item was a secret-named flag with no value
+            mysql = _runs_mysql(value)
             for item in value:
                 if pending and isinstance(item, str) and _plausible_secret(item):
                     found.add(item)
                     pending = False
+                    continue
+                if mysql and isinstance(item, str) and _GLUED_P.fullmatch(item):
+                    found.add(item[2:])
                     continue
                 pending = (
                     isinstance(item, str)
@@ -663,7 +875,7 @@ class Redactor:
         """Copy with the positions :meth:`find` looks at digested as a whole, and every URL
         password digested where it stands."""
         if isinstance(value, str):
-            return _sub_url_passwords(value, self.digest) if "://" in value else value
+            return self._digest_text(value, found)
         if isinstance(value, dict | Mapping):
             env_field = self._pair_secret(value, node, parent, manifest)
             out: dict[Any, Any] = {}
@@ -673,18 +885,41 @@ class Redactor:
                 if secret or k == env_field:
                     out[k] = self._digest_leaves(v)
                 elif type(v) is str:
-                    out[k] = _sub_url_passwords(v, self.digest) if "://" in v else v
+                    out[k] = self._digest_text(v, found)
                 elif type(v) in _SCALARS:
                     out[k] = v  # what the call below would return, without the call
                 else:
                     out[k] = self._digest_found(v, found, manifest=manifest, node=child, parent=key)
             return out
         if isinstance(value, list | tuple):
+            mysql = _runs_mysql(value)
             return [
-                self._digest_found(v, found, manifest=manifest, node=node, parent=parent)
+                f"-p{self.digest(v[2:])}"
+                if mysql and isinstance(v, str) and _GLUED_P.fullmatch(v) and not is_digest(v[2:])
+                else self._digest_found(v, found, manifest=manifest, node=node, parent=parent)
                 for v in value
             ]
         return value
+
+    def _digest_text(self, text: str, found: set[str]) -> str:
+        """``text`` with the secrets the detectors find in it digested where they stand
+        (a URL's password, ``--password=V``, ``-pV``…, however short), or whole: a JSON
+        document holding a secret."""
+        if "://" in text:
+            text = _sub_url_passwords(text, self.digest)
+        if not found or not any(f in text for f in found):
+            return text
+        if text in found and _json_container(text) is not None:
+            return self.digest(text)
+        spans = _secret_spans(text, self.patterns)
+        out, last = [], 0
+        for a, b in sorted(set(spans)):
+            if a < last:
+                continue
+            out += [text[last:a], self.digest(text[a:b])]
+            last = b
+        out.append(text[last:])
+        return "".join(out)
 
     def _digest_leaves(self, value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -731,7 +966,7 @@ class Redactor:
                 self._learned = known, _longest_first(known)
             forms, order = self._learned
         stored: dict[str, Any] = self._digest_found(  # a new copy
-            out, found, manifest=True, node=_kube_fields().root(out)
+            out, found or self._batch, manifest=True, node=_kube_fields().root(out)
         )
         return self._scrub(stored, forms, order) if forms else stored
 

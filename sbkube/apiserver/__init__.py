@@ -39,7 +39,7 @@ What it does not model (it is an API server without a cluster behind it):
   nothing it acknowledged; the journal is not fsynced per write, so a crash of the machine
   itself can lose the writes since the last save (which is fsynced).
 
-Fault hooks for tests (fail, block, add latency) are in faults.py; the readiness
+Fault hooks for tests (fail, block, hang, add latency) are in faults.py; the readiness
 controller's holds (unready, Progressing for N ticks or until released, Degraded, a failed
 Job) in controller.py, set through the same environment variables or ``hold``/``degrade``/
 ``release``/``tick`` here.
@@ -92,13 +92,14 @@ class ApiServer:
         block_on: set[str] | None = None,
         unready: set[str] | None = None,
         latency_ms: float | None = None,
+        hang_on: str | None = None,
         progressing: Mapping[str, int | None] | None = None,
         degraded: set[str] | None = None,
         tick_seconds: float | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.port = port
-        self.faults = Faults(fail_on, block_on, latency_ms)
+        self.faults = Faults(fail_on, block_on, latency_ms, hang_on)
         self.controller = Controller(
             names(unready, UNREADY_ENV_VAR),
             progressing_from_env(progressing),

@@ -4,7 +4,9 @@ No pods run here, so after every write of a workload the server sets, in the sam
 status that ``helm --wait`` (kstatus) and ``kubectl rollout status`` read as ready or
 complete: Deployments, StatefulSets, DaemonSets, ReplicaSets and ReplicationControllers have
 all replicas updated, ready and available; Jobs have succeeded; PVCs are Bound; Pods run (or,
-with restartPolicy Never/OnFailure, have succeeded); CRDs are Established.
+with restartPolicy Never/OnFailure, have succeeded); CRDs are Established; Ingresses and
+LoadBalancer Services have the address ``127.0.0.1``; APIServices are Available. (An HPA
+keeps whatever status is written to it: nothing here computes metrics.)
 
 Tests can hold objects (by ``metadata.name``) in other states, as Argo CD's health model
 names them:
@@ -188,6 +190,23 @@ def _service(obj: Obj, ready: bool, now: str) -> Obj:
     return status
 
 
+def _ingress(obj: Obj, ready: bool, now: str) -> Obj:
+    # k3s's bundled load balancer gives an Ingress the node's address, as it does a
+    # LoadBalancer Service.
+    if not ready:
+        return {"loadBalancer": {}}
+    return {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+
+
+def _apiservice(obj: Obj, ready: bool, now: str) -> Obj:
+    if ready:
+        available = _condition("Available", "True", "Passed", now, "all checks passed")
+    else:
+        available = _condition("Available", "False", "MissingEndpoints", now,
+                               "endpoints for service are not ready")  # fmt: skip
+    return {"conditions": [available]}
+
+
 _STATUS: dict[tuple[str, str], Callable[[Obj, bool, str], Obj]] = {
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replicaset,
@@ -199,6 +218,8 @@ _STATUS: dict[tuple[str, str], Callable[[Obj, bool, str], Obj]] = {
     ("", "PersistentVolumeClaim"): _pvc,
     ("", "Service"): _service,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
+    ("networking.k8s.io", "Ingress"): _ingress,
+    ("apiregistration.k8s.io", "APIService"): _apiservice,
 }
 
 

@@ -10,6 +10,12 @@
   process); later writes of that name go through.
 * ``latency_ms`` (``SBKUBE_MEMORY_LATENCY_MS``): every request first sleeps that long, as a
   remote cluster's round trip would take.
+* ``hang_on`` (``SBKUBE_MEMORY_HANG_ON=REGEX``): every request whose ``METHOD /path?query``
+  the regular expression matches (``re.search``) is read and never answered, for as long as
+  the server runs, as an API server that lost a request would behave (a client without a
+  timeout waits for ever). ``HUNG METHOD /path`` is printed to stderr first, each time, so a
+  test waits on the event. Unlike ``block_on`` it holds any request, reads included, and
+  holds it every time; the state is not flushed first (nothing was written).
 
 The readiness controller's holds (controller.py) are set the same way:
 
@@ -25,6 +31,7 @@ The readiness controller's holds (controller.py) are set the same way:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +41,7 @@ FAIL_ON_ENV_VAR = "SBKUBE_MEMORY_FAIL_ON"
 BLOCK_ON_ENV_VAR = "SBKUBE_MEMORY_BLOCK_ON"
 UNREADY_ENV_VAR = "SBKUBE_MEMORY_UNREADY"
 LATENCY_ENV_VAR = "SBKUBE_MEMORY_LATENCY_MS"
+HANG_ENV_VAR = "SBKUBE_MEMORY_HANG_ON"
 PROGRESSING_ENV_VAR = "SBKUBE_MEMORY_PROGRESSING"
 DEGRADED_ENV_VAR = "SBKUBE_MEMORY_DEGRADED"
 TICK_ENV_VAR = "SBKUBE_MEMORY_TICK_SECONDS"
@@ -84,6 +92,17 @@ def latency_from_env(given: float | None) -> float:
         return 0.0
 
 
+def hang_from_env(given: str | None) -> re.Pattern[str] | None:
+    """The given pattern, or (when None) ``SBKUBE_MEMORY_HANG_ON``'s; None when empty."""
+    text = given if given is not None else os.environ.get(HANG_ENV_VAR, "")
+    if not text:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"{HANG_ENV_VAR}: {text!r} is not a regular expression: {exc}") from None
+
+
 class Faults:
     """The fault hooks of one server. The sets are mutable, so a test can change them live."""
 
@@ -92,10 +111,20 @@ class Faults:
         fail_on: Iterable[str] | None = None,
         block_on: Iterable[str] | None = None,
         latency_ms: float | None = None,
+        hang_on: str | None = None,
     ) -> None:
         self.fail_on = names(fail_on, FAIL_ON_ENV_VAR)
         self.block_on = names(block_on, BLOCK_ON_ENV_VAR)
         self.latency_ms = latency_from_env(latency_ms)
+        self.hang_on = hang_from_env(hang_on)
+
+    def hang(self, request: str) -> None:
+        """Never return when ``hang_on`` matches ``request`` (``METHOD /path?query``)."""
+        if self.hang_on is None or not self.hang_on.search(request):
+            return
+        sys.stderr.write(f"HUNG {request}\n")
+        sys.stderr.flush()
+        threading.Event().wait()
 
     @staticmethod
     def _hit(names_set: set[str], obj: Mapping[str, Any]) -> str | None:

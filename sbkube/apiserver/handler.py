@@ -174,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         # Read the body first, so an error answer never leaves it unread on a kept-alive socket.
         self.raw = self._body() if self.command in ("POST", "PUT", "PATCH", "DELETE") else b""
+        app.faults.hang(f"{self.command} {self.path}")
         self.counted = "other"
         try:
             self._route([s for s in url.path.split("/") if s])

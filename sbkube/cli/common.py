@@ -93,11 +93,14 @@ def open_recovered(ctx: click.Context) -> DeploymentDatabase:
     process that is gone; showing it as running would mislead, so it is marked
     ``interrupted`` here (and the user told on stderr).
     """
+    from sbkube.cli.output import safe
     from sbkube.engine.recovery import recover_orphans
 
     db = open_db(ctx)
     quiet = bool((ctx.find_root().obj or {}).get("quiet"))
     if db.notice and not quiet:
-        click.echo(f"note: {db.notice}", err=True)
-    recover_orphans(db, notify=None if quiet else lambda msg: click.echo(f"note: {msg}", err=True))
+        click.echo(f"note: {safe(db.notice)}", err=True)
+    recover_orphans(
+        db, notify=None if quiet else lambda msg: click.echo(f"note: {safe(msg)}", err=True)
+    )
     return db

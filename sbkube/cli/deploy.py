@@ -21,7 +21,7 @@ from sbkube.cli.options import (
     values_options,
     wait_lock_option,
 )
-from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint
+from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint, safe
 from sbkube.redaction import holds_secret, mask_text
 
 if TYPE_CHECKING:
@@ -38,8 +38,9 @@ def _release_text(rel: ReleaseChange | None) -> str | None:
 
 def print_result(result: DeployResult) -> None:
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
-    ident = f" {result.deployment_id}" if result.deployment_id else ""
-    click.echo(f"{head}{ident}: {paint(result.status)}  target {result.cluster}/{result.namespace}")
+    ident = f" {safe(result.deployment_id)}" if result.deployment_id else ""
+    target = safe(f"{result.cluster}/{result.namespace}")
+    click.echo(f"{head}{ident}: {paint(result.status)}  target {target}")
     echo_table(
         result.apps,
         [

@@ -23,6 +23,7 @@ import click
 
 from sbkube.cli.output import FORMATS
 from sbkube.errors import UsageError
+from sbkube.model import MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 MAX_WAIT_SECONDS = 86_400.0
 #: The largest --older-than: a thousand years, well inside what a date can hold.
 MAX_AGE_DAYS = 365_000.0
-#: The most apps run at once: each is a thread and a helm or kubectl process.
-MAX_CONCURRENCY = 256
 #: The largest --keep-last: far above any history, well inside a 64-bit SQL integer.
 MAX_KEEP = 1_000_000_000
 

@@ -1,4 +1,4 @@
-"""Rendering for every read command: ``-o table|json|yaml``.
+r"""Rendering for every read command: ``-o table|json|yaml``.
 
 JSON and YAML carry the records' ``to_dict()`` with stable snake_case keys; tables are
 plain aligned text (no heavy terminal libraries on the read path). Also the text form of
@@ -7,12 +7,24 @@ a deployment diff (``render_diff``) and the per-app progress lines on stderr.
 Colour goes through ``click.style``: ``click.echo`` drops it when the output is not a
 terminal, and the root command sets the context's ``color`` to False for ``--no-color``
 and ``NO_COLOR``, so piped output never carries escape codes.
+
+Every name and message that comes from outside sbkube (config, the cluster, the store, an
+import, the environment) goes through :func:`safe` before it reaches the terminal: control
+characters and Unicode bidi controls are shown escaped (``\n``, ``\x1b``, ``\u202e``), so a
+newline in a cluster name cannot start a fake table row, an ESC cannot redraw the screen
+and a right-to-left override cannot reverse what is shown. Tables escape every cell,
+:func:`error_lines` and :class:`Progress` every line (their own line breaks, a tool's detail
+lines, are kept); the commands escape each outside value they put in a line of their own
+(:func:`safe` around the value, never around a line that already holds colour). JSON
+output carries the data itself, control and bidi characters as ``\uXXXX`` escapes (the
+same data for a parser); YAML quotes and escapes control characters.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -50,11 +62,46 @@ _COLOURS: dict[str, str] = {
     "skipped": "bright_black",
     "unchanged": "bright_black",
     "not-deployed": "bright_black",
+    # Health, in Argo CD's words.
+    "Healthy": "green",
+    "Progressing": "cyan",
+    "Suspended": "bright_black",
+    "Missing": "red",
+    "Degraded": "red",
+    "Unknown": "yellow",
 }
 # Table columns whose cells are such words.
 _COLOURED_COLUMNS = frozenset(
-    {"STATUS", "ACTION", "STATE", "APP STATUS", "DEPLOYMENT STATUS", "DRIFT"}
+    {"STATUS", "ACTION", "STATE", "APP STATUS", "DEPLOYMENT STATUS", "DRIFT", "HEALTH"}
 )
+
+
+# C0 and C1 control characters (newline, carriage return, ESC, DEL, ...), the line and
+# paragraph separators, and Unicode's bidi controls: marks (U+061C, U+200E, U+200F),
+# embeddings and overrides (U+202A-U+202E) and isolates (U+2066-U+2069).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What JSON leaves raw of them (it escapes C0 controls itself): never part of its syntax.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def safe(value: Any) -> str:
+    """``value`` as text that shows as itself on one terminal line: control characters and
+    bidi controls escaped (see the module docstring). The one escaping function of the
+    CLI's output."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def safe_lines(text: str) -> str:
+    """``text`` with each of its lines made :func:`safe`; its line breaks are kept (a
+    message whose further lines detail the first)."""
+    return "\n".join(safe(line) for line in str(text).split("\n"))
 
 
 def paint(text: str, word: str | None = None, **style: Any) -> str:
@@ -70,7 +117,10 @@ def dump(value: Any, fmt: str) -> str:
 
     plain = jsonable(value)
     if fmt == "json":
-        return json.dumps(plain, indent=2, ensure_ascii=False)
+        # json escapes control characters; the bidi controls (which JSON allows raw) are
+        # escaped too, the same data for a parser, no reversed text on a terminal.
+        text = json.dumps(plain, indent=2, ensure_ascii=False)
+        return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
     from sbkube import yamlio
 
     return yamlio.dump(plain, sort_keys=False, allow_unicode=True).rstrip("\n")
@@ -78,8 +128,9 @@ def dump(value: Any, fmt: str) -> str:
 
 def error_lines(message: str, prefix: str = "error: ") -> str:
     """``prefix`` + the message's first line, its further lines (a tool's details) indented
-    below, so a multi-line error from helm reads as one error, every line kept."""
-    first, *rest = message.split("\n")
+    below, so a multi-line error from helm reads as one error, every line kept; each line
+    :func:`safe` (``prefix`` is the caller's, made of safe parts)."""
+    first, *rest = safe_lines(message).split("\n")
     return "\n".join([f"{prefix}{first}", *(f"  {line}" for line in rest)])
 
 
@@ -109,7 +160,7 @@ def table(
     empty: str = "(nothing)",
 ) -> str:
     data = [
-        [("-" if (v := get(r)) is None or v == "" else str(v)) for _, get in columns] for r in rows
+        [("-" if (v := get(r)) is None or v == "" else safe(v)) for _, get in columns] for r in rows
     ]
     if not data:
         return empty
@@ -204,7 +255,7 @@ class Progress:
         """The live status line (plain text): every running app with its elapsed time."""
         now = time.monotonic()
         apps = ", ".join(
-            f"{label} {now - since:.0f}s" for label, (since, _) in self._running.items()
+            f"{safe(label)} {now - since:.0f}s" for label, (since, _) in self._running.items()
         )
         return f"{self._stamp()}  running: {apps}"
 
@@ -225,7 +276,7 @@ class Progress:
             return
         with self._lock:
             self._clear()
-            self._echo(f"{self._stamp()}  {mask_text(line)}")
+            self._echo(f"{self._stamp()}  {safe_lines(mask_text(line))}")
             self._draw()
 
     def app_started(self, label: str) -> None:
@@ -263,7 +314,9 @@ class Progress:
                 now = time.monotonic()
                 for label, due in self._running.items():
                     if now >= due[1]:
-                        self._echo(f"{self._stamp()}  {label} still running ({now - due[0]:.0f}s)")
+                        self._echo(
+                            f"{self._stamp()}  {safe(label)} still running ({now - due[0]:.0f}s)"
+                        )
                         due[1] += self.every
 
 
@@ -316,7 +369,7 @@ def render_diff(diff: DeploymentDiff) -> str:
         out.append(f"apps: {', '.join(diff.apps)}")
 
     out += ["", "== Config snapshot =="]
-    out.append(diff.config_diff.rstrip("\n") if diff.config_changed else "(unchanged)")
+    out += diff.config_diff.rstrip("\n").split("\n") if diff.config_changed else ["(unchanged)"]
 
     out += ["", "== Helm releases =="]
     if not diff.releases:
@@ -360,8 +413,9 @@ def render_diff(diff: DeploymentDiff) -> str:
     if not changed:
         out.append("(no changed manifests)")
     for c in changed:
-        out.append(c.diff.rstrip("\n"))
-    return "\n".join(out)
+        out += c.diff.rstrip("\n").split("\n")
+    # One entry per line: a name that holds a newline is escaped, not a new line.
+    return "\n".join(safe(line) for line in out)
 
 
 def render_live_diff(result: LiveDiff) -> str:
@@ -377,11 +431,12 @@ def render_live_diff(result: LiveDiff) -> str:
         for obj in app.objects:
             fields = f": {', '.join(obj.fields)}" if obj.fields else ""
             out.append(f"{marks.get(obj.action, '?')} {obj.action} {obj.ref}{fields}")
-            out += obj.diff.rstrip("\n").splitlines()
+            out += obj.diff.rstrip("\n").split("\n")
     count = sum(len(a.objects) for a in result.apps)
     apps = sum(1 for a in result.apps if a.changed)
     out.append("")
     out.append(
         f"{count} object(s) differ in {apps} app(s)" if result.changed else "No differences."
     )
-    return "\n".join(out)
+    # One entry per line: a name that holds a newline is escaped, not a new line.
+    return "\n".join(safe(line) for line in out)

@@ -20,7 +20,7 @@ from sbkube.cli.options import (
     progress_for,
     wait_lock_option,
 )
-from sbkube.cli.output import echo_changes, echo_table, emit, error_lines, paint
+from sbkube.cli.output import echo_changes, echo_table, emit, error_lines, paint, safe
 from sbkube.redaction import mask_text
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 def print_plan(plan: RollbackPlan) -> None:
     click.echo(
-        f"Rollback plan: {plan.source_id} -> {plan.target_id}  "
-        f"target {plan.cluster}/{plan.namespace}"
+        f"Rollback plan: {safe(plan.source_id)} -> {safe(plan.target_id)}  "
+        f"target {safe(plan.cluster)}/{safe(plan.namespace)}"
     )
     echo_table(
         plan.apps,
@@ -63,7 +63,7 @@ def print_plan(plan: RollbackPlan) -> None:
     )
     echo_changes(plan.apps)
     for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {safe(warning)}", err=True)
 
 
 @click.command()
@@ -183,7 +183,7 @@ def rollback(
             # An app TARGET lacks would be removed: ask on a terminal, else --force decides.
             if not (interactive or (dry_run and sys.stdin.isatty())):
                 raise
-            click.echo(f"note: {mask_text(err.message)}", err=True)
+            click.echo(f"note: {safe(mask_text(err.message))}", err=True)
             if not click.confirm(f"Remove app {err.app} as part of the rollback?", err=True):
                 raise
             result = run(allow_removal=True)
@@ -194,9 +194,10 @@ def rollback(
         print_plan(result.plan)
         click.echo("\nDry run: nothing was changed or recorded.")
     else:
-        click.echo(f"\nRollback {result.deployment_id}: {paint(str(result.status))}")
+        click.echo(f"\nRollback {safe(result.deployment_id)}: {paint(str(result.status))}")
         for name, status, error in result.app_status:
             if error:
-                click.echo(error_lines(mask_text(error), prefix=f"  {name}: {paint(status)}: "))
+                prefix = f"  {safe(name)}: {paint(status)}: "
+                click.echo(error_lines(mask_text(error), prefix=prefix))
     if not result.ok:
         ctx.exit(1)

@@ -207,7 +207,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run the command line; errors become one ``error: ...`` line and an exit code."""
-    from sbkube.errors import SbkubeError
+    from sbkube.errors import ClusterError, SbkubeError
     from sbkube.redaction import mask_text
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
@@ -218,20 +218,33 @@ def main(argv: list[str] | None = None) -> Any:
     except SbkubeError as err:
         if debug:
             raise
-        from sbkube.cli.output import error_lines
+        from sbkube.cli.output import error_lines, safe
 
-        click.echo(error_lines(mask_text(err.message)), err=True)
+        message = mask_text(err.message)
+        # Only a tool's error has detail lines (helm's list of schema violations), also when
+        # it is the cause of ours (a chart that fails to render is bad config); in any other
+        # message a line break came with a name (an operator, a cluster) and is shown
+        # escaped, so the error stays one line.
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, ClusterError):
+            cause = cause.__cause__
+        text = error_lines(message) if cause is not None else f"error: {safe(message)}"
+        click.echo(text, err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as err:
         # One line like every other error, pointing at the help that click would print.
-        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
-        click.echo(f"error: {mask_text(_one_line(err.format_message()))}{hint}", err=True)
+        from sbkube.cli.output import safe
+
+        hint = f" (see '{safe(err.ctx.command_path)} --help')" if err.ctx is not None else ""
+        click.echo(f"error: {safe(mask_text(_one_line(err.format_message())))}{hint}", err=True)
         sys.exit(err.exit_code)
     except click.ClickException as err:
-        click.echo(f"error: {mask_text(_one_line(err.format_message()))}", err=True)
+        from sbkube.cli.output import safe
+
+        click.echo(f"error: {safe(mask_text(_one_line(err.format_message())))}", err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
@@ -244,8 +257,10 @@ def main(argv: list[str] | None = None) -> Any:
         # A fault sbkube did not foresee: still one line (the traceback is for --debug).
         if debug:
             raise
+        from sbkube.cli.output import safe
+
         first = str(err).strip().splitlines()
-        detail = f": {first[0]}" if first else ""
+        detail = f": {safe(first[0])}" if first else ""
         click.echo(
             f"error: unexpected {type(err).__name__}{detail} (run with --debug for the traceback)",
             err=True,

@@ -14,20 +14,22 @@ from sbkube.cli.options import (
     namespace_option,
     output_option,
 )
-from sbkube.cli.output import echo_table, emit, paint
+from sbkube.cli.output import echo_table, emit, paint, safe
 
 if TYPE_CHECKING:
     from sbkube.engine.status import DriftReport
 
 
-def print_report(report: DriftReport) -> None:
-    click.echo(f"Status of {report.cluster}/{report.namespace} against the recorded deployments")
+def print_report(report: DriftReport, *, verbose: bool = False) -> None:
+    target = safe(f"{report.cluster}/{report.namespace}")
+    click.echo(f"Status of {target} against the recorded deployments")
     echo_table(
         report.apps,
         [
             ("APP", lambda a: a.name),
             ("TYPE", lambda a: a.type),
             ("STATE", lambda a: a.state),
+            ("HEALTH", lambda a: a.health),
             ("DEPLOYMENT", lambda a: a.deployment_id),
             (
                 "RELEASE",
@@ -42,18 +44,39 @@ def print_report(report: DriftReport) -> None:
         ],
         empty="(no apps)",
     )
+    if verbose:
+        objects = [(a, o) for a in report.apps for o in a.objects]
+        if objects:
+            click.echo("")
+            echo_table(
+                objects,
+                [
+                    ("APP", lambda p: p[0].name),
+                    ("KIND", lambda p: p[1].kind),
+                    ("NAMESPACE", lambda p: p[1].namespace),
+                    ("NAME", lambda p: p[1].name),
+                    ("STATE", lambda p: p[1].state),
+                    ("HEALTH", lambda p: p[1].health),
+                    ("HOOK", lambda p: p[1].hook),
+                    ("MESSAGE", lambda p: p[1].health_message or None),
+                ],
+            )
     details = [(a, r) for a in report.apps for r in a.reasons]
     if details:
         click.echo("")
     for app, reason in details:
-        click.echo(f"{app.name}: {paint(reason, str(app.state))}")
+        click.echo(f"{safe(app.name)}: {paint(safe(reason), str(app.state))}")
 
 
 @click.command()
 @app_dir_options
 @namespace_option
 @cluster_options
-@click.option("--exit-code", is_flag=True, help="Exit 1 when any app is drifted or missing.")
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when any app is drifted or missing, or its health is Degraded or Missing.",
+)
 @output_option
 @click.pass_context
 def status(
@@ -69,15 +92,18 @@ def status(
     exit_code: bool,
     fmt: str,
 ) -> None:
-    """Drift: compare each app's last successful recorded deployment with the live cluster.
+    """Drift and health: compare each app's last successful recorded deployment with the
+    live cluster.
 
     Every object recorded is read live and its recorded fields compared; a Helm release
     must still be at the recorded revision. Each app is in-sync, drifted (with the changed
     fields), missing (nothing of it left live) or not-deployed (nothing recorded).
+    HEALTH is Argo CD's: Healthy, Progressing, Degraded, Missing, Suspended or Unknown,
+    the worst of the app's objects (-v, the global option, or -o json: per object).
     Nothing is changed or recorded.
 
-    Exit code: 0, or with --exit-code 1 when any app is drifted or missing; 1 when the
-    cluster cannot be reached; 2 bad input.
+    Exit code: 0, or with --exit-code 1 when any app is drifted or missing, or Degraded or
+    Missing; 1 when the cluster cannot be reached; 2 bad input.
 
     \b
     Examples:
@@ -100,6 +126,6 @@ def status(
     if fmt != "table":
         emit(report, fmt)
     else:
-        print_report(report)
-    if exit_code and report.drifted:
+        print_report(report, verbose=bool((ctx.find_root().obj or {}).get("verbose")))
+    if exit_code and report.failing:
         ctx.exit(1)

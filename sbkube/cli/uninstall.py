@@ -18,14 +18,14 @@ from sbkube.cli.options import (
     progress_for,
     wait_lock_option,
 )
-from sbkube.cli.output import echo_changes, echo_table, emit, paint
+from sbkube.cli.output import echo_changes, echo_table, emit, error_lines, paint, safe
 
 if TYPE_CHECKING:
     from sbkube.engine.uninstall import UninstallPlan
 
 
 def print_plan(plan: UninstallPlan) -> None:
-    click.echo(f"Uninstall plan: target {plan.cluster}/{plan.namespace}")
+    click.echo(f"Uninstall plan: target {safe(plan.cluster)}/{safe(plan.namespace)}")
     echo_table(
         plan.apps,
         [
@@ -40,7 +40,7 @@ def print_plan(plan: UninstallPlan) -> None:
     )
     echo_changes(plan.apps)
     for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {safe(warning)}", err=True)
 
 
 @click.command()
@@ -122,9 +122,10 @@ def uninstall(
         if dry_run:
             click.echo("\nDry run: nothing was changed or recorded.")
     else:
-        click.echo(f"\nUninstall {result.deployment_id}: {paint(str(result.status))}")
+        click.echo(f"\nUninstall {safe(result.deployment_id)}: {paint(str(result.status))}")
         for app in result.apps:
             if app.error:
-                click.echo(f"  {app.name}: {paint(str(app.status))}: {app.error}")
+                prefix = f"  {safe(app.name)}: {paint(str(app.status))}: "
+                click.echo(error_lines(app.error, prefix=prefix))
     if not result.ok:
         ctx.exit(1)

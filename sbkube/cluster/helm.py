@@ -23,11 +23,14 @@ refs go to helm as they are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -43,7 +46,13 @@ from sbkube.cluster.port import (
     TemplateRequest,
     UpgradeRequest,
 )
-from sbkube.cluster.process import VALUES_FROM_STDIN, BinaryClient, target_flags, values_json
+from sbkube.cluster.process import (
+    VALUES_FROM_STDIN,
+    BinaryClient,
+    duration_text,
+    target_flags,
+    values_json,
+)
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError
@@ -241,6 +250,20 @@ def uninstall_argv(
     return [*argv, *flags]
 
 
+#: The helm commands that take ``--timeout`` (how long they wait for the cluster).
+_TIMED = frozenset({"install", "upgrade", "rollback", "uninstall"})
+
+
+def bounded_argv(argv: list[str], seconds: float) -> list[str]:
+    """``argv`` with ``--timeout`` set to ``seconds`` when it changes a release and names
+    no timeout of its own: helm's waits (``--wait``, hooks) end within the call's bound,
+    and helm reports the timeout itself. Other commands take no ``--timeout``: the
+    process's deadline bounds them (``process.BinaryClient.execute``)."""
+    if len(argv) < 2 or argv[1] not in _TIMED or "--timeout" in argv:
+        return argv
+    return [*argv, "--timeout", duration_text(seconds)]
+
+
 # --------------------------------------------------------------------------- parsers
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -331,7 +354,40 @@ def parse_release_json(
         manifest=tuple(parse_manifests(str(data.get("manifest") or ""), namespace=namespace)),
         hooks=parse_hooks(data.get("hooks"), namespace),
         apply_method=str(data["apply_method"]) if data.get("apply_method") else None,
+        uses_lookup=isinstance(chart, Mapping) and templates_use_lookup(chart.get("templates")),
     )
+
+
+_LOOKUP = re.compile(rb"\blookup\b")
+
+
+def templates_use_lookup(templates: object) -> bool:
+    """True when a printed chart's ``templates`` (``[{name, data: base64}]``, its
+    dependencies' included) call ``lookup``."""
+    if not isinstance(templates, list):
+        return False
+    for template in templates:
+        data = template.get("data") if isinstance(template, Mapping) else None
+        if isinstance(data, str):
+            with suppress(binascii.Error, ValueError):
+                if _LOOKUP.search(base64.b64decode(data)):
+                    return True
+    return False
+
+
+def chart_dir_uses_lookup(path: Path) -> bool:
+    """True when a local chart directory's templates (its subcharts' included) call
+    ``lookup``; False for a packaged chart or one that cannot be read."""
+    if not path.is_dir():
+        return False
+    try:
+        return any(
+            _LOOKUP.search(f.read_bytes())
+            for f in path.rglob("*")
+            if f.is_file() and "templates" in f.relative_to(path).parts
+        )
+    except OSError:
+        return False
 
 
 def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:
@@ -529,6 +585,10 @@ class HelmClient(BinaryClient):
         # Charts are rendered and installed from several threads (concurrent apps): one
         # chart is made ready (repo added, dependencies built) once, by one of them.
         self._preparing = threading.RLock()
+
+    def bounded(self, argv: list[str], seconds: float) -> list[str]:
+        """A release change waits at most ``seconds`` (see :func:`bounded_argv`)."""
+        return bounded_argv(argv, seconds)
 
     def environment(self) -> dict[str, str]:
         # sbkube's own repository config and index cache, unless the caller chose others.

@@ -1,8 +1,10 @@
 """Subprocess adapter for the ``kubectl`` binary: get, list, apply and delete objects.
 
 Writes are server-side applies (field manager ``sbkube``, conflicts forced: a deploy puts
-back what the config declares). Many objects go through one process: ``apply -f -`` and
-``delete -f -`` with a ``List`` on stdin, ``get K1,K2 -n NS`` for one LIST request per kind.
+back what the config declares). Reads keep ``metadata.managedFields`` (kubectl hides them
+by default): which fields sbkube's manager owns is how a deploy knows what to remove.
+Many objects go through one process: ``apply -f -`` and ``delete -f -`` with a ``List`` on
+stdin, ``get K1,K2 -n NS`` for one LIST request per kind.
 
 As in ``helm.py``, the command lines are built by pure functions (tested without kubectl)
 that take the cluster-selecting flags as one list, and run by ``KubectlClient`` (a
@@ -17,12 +19,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sbkube import yamlio
-from sbkube.cluster.process import BinaryClient, target_flags
+from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
-from sbkube.manifests import ObjectKey, api_group, expand_lists, format_key, object_key
+from sbkube.manifests import (
+    FIELD_MANAGER,
+    ObjectKey,
+    api_group,
+    expand_lists,
+    format_key,
+    object_key,
+)
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
-FIELD_MANAGER = "sbkube"
 
 
 def resource_arg(api_version: str, kind: str) -> str:
@@ -65,6 +73,7 @@ def get_argv(
         "--ignore-not-found",
         "--output",
         "json",
+        "--show-managed-fields",
         *flags,
     ]
 
@@ -72,12 +81,35 @@ def get_argv(
 def get_many_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
     """``kubectl get -f -``: every object named by the ``List`` on stdin, in one call;
     missing ones are left out (--ignore-not-found) rather than failing the call."""
-    return [binary, "get", "--filename", "-", "--ignore-not-found", "--output", "json", *flags]
+    return [
+        binary,
+        "get",
+        "--filename",
+        "-",
+        "--ignore-not-found",
+        "--output",
+        "json",
+        "--show-managed-fields",
+        *flags,
+    ]
 
 
 def version_argv(binary: str, *, timeout: str = "10s", flags: Sequence[str] = ()) -> list[str]:
     """``kubectl get --raw /version``: the cheapest request that needs a reachable server."""
     return [binary, "get", "--raw", "/version", f"--request-timeout={timeout}", *flags]
+
+
+def bounded_argv(argv: list[str], seconds: float) -> list[str]:
+    """``argv`` told to end within ``seconds`` (see ``KubectlClient.bounded``); a command
+    that talks to no server (``config ...``) or already says its bound is left as it is."""
+    if len(argv) < 2 or argv[1] == "config":
+        return argv
+    flags: list[str] = []
+    if not any(arg.startswith("--request-timeout") for arg in argv):
+        flags.append(f"--request-timeout={duration_text(seconds)}")
+    if argv[1] == "delete" and not any(arg.startswith("--timeout") for arg in argv):
+        flags.append(f"--timeout={duration_text(seconds)}")
+    return [*argv, *flags]
 
 
 def stub(key: ObjectKey) -> dict[str, Any]:
@@ -169,6 +201,7 @@ def list_argv(
         *(["--selector", labels] if labels else []),
         "--output",
         "json",
+        "--show-managed-fields",
         *flags,
     ]
 
@@ -347,6 +380,12 @@ class KubectlClient(BinaryClient):
     ) -> None:
         super().__init__(binary, kubeconfig, context, env, dry_run=dry_run)
         self.server_side = server_side
+
+    def bounded(self, argv: list[str], seconds: float) -> list[str]:
+        """Every request within ``seconds`` (``--request-timeout``: kubectl gives up on a
+        request the server never answers, and says so); a delete's wait too (``--timeout``:
+        by default kubectl waits as long as the objects' size suggests)."""
+        return bounded_argv(argv, seconds)
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         what = f"kubectl get {format_key(key)}"

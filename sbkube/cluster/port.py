@@ -170,6 +170,10 @@ class ReleaseInfo:
     apply_method: str | None = None
     """How Helm applied the revision's objects: ``ssa`` (server-side apply, helm v4's
     default), ``csa`` (client-side), or None when helm does not say (helm v3)."""
+    uses_lookup: bool = False
+    """The chart's templates call ``lookup``: the manifest may hold values read from live
+    objects (a Secret's password). Known when helm printed the chart with the release
+    (install, upgrade); False when it did not (``helm status``)."""
 
     @property
     def pending(self) -> bool:

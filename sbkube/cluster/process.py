@@ -11,6 +11,17 @@ A command run by a worker of a concurrent run (``sbkube.interrupts.working_under
 registered with the run's Stop while it runs: asking the run to stop terminates it, and the
 command then raises ``InterruptedDeployment`` instead of the tool's error (so does a command
 asked to start after the request).
+
+Every command has a deadline, so one request the cluster never answers cannot hang a run
+(and keep its lock) for good. The bound is the calling thread's (:func:`calls_bounded`:
+the runner bounds an app's calls by the app's ``timeout``), else
+:data:`DEFAULT_CALL_TIMEOUT`. The tool is told the bound itself (``BinaryClient.bounded``:
+kubectl's ``--request-timeout``, helm's ``--timeout``) and gets a tenth more (at most
+:data:`REPORT_GRACE_MAX`) to report it in its own words; past that the process is
+terminated (SIGTERM, then SIGKILL) and the call raises ``ClusterError`` naming the bound,
+which fails the app that made it, not the run. :func:`overdue` tells whether a call outlived
+even that (a child that cannot be stopped): the lock's heartbeat then stops renewing the
+lease (``sbkube.engine.target``), so a stuck run does not keep its target locked for ever.
 """
 
 from __future__ import annotations
@@ -22,7 +33,10 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from sbkube.errors import ClusterError
@@ -33,6 +47,54 @@ from sbkube.interrupts import Stop, current_stop
 # `sbkube -v` shows every command run through this logger (values travel in files, never
 # in argv, so the lines hold no secrets).
 log = logging.getLogger("sbkube.cluster")
+
+#: How long one call to the cluster may take when no app's ``timeout`` bounds it: helm's
+#: own default ``--timeout`` (5m).
+DEFAULT_CALL_TIMEOUT = 300.0
+#: A tool told its bound gets a tenth more, at most this, to report the timeout itself.
+REPORT_GRACE_MAX = 30.0
+# After SIGTERM, how long a timed-out tool gets to end (helm marks its revision failed)
+# before SIGKILL; then how long its output is still read (a grandchild may hold the pipe).
+_STOP_GRACE = 5.0
+
+_bound = threading.local()
+# The running calls: id -> the moment (time.monotonic) by which each must have ended,
+# stopping included.
+_running: dict[int, float] = {}
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def calls_bounded(seconds: float | None) -> Iterator[None]:
+    """Within this block, every command the calling thread runs is bounded by ``seconds``
+    (None: :data:`DEFAULT_CALL_TIMEOUT`)."""
+    previous = getattr(_bound, "seconds", None)
+    _bound.seconds = seconds
+    try:
+        yield
+    finally:
+        _bound.seconds = previous
+
+
+def call_timeout() -> tuple[float, bool]:
+    """The calling thread's bound on one command, in seconds, and whether an app set it."""
+    seconds: float | None = getattr(_bound, "seconds", None)
+    return (DEFAULT_CALL_TIMEOUT, False) if seconds is None else (seconds, True)
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as a Go duration, as kubectl's ``--request-timeout`` and helm's
+    ``--timeout`` read it (``5s``, ``1.5s``, ``300s``)."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def overdue(now: float | None = None) -> bool:
+    """True when a command still runs past its deadline and the time to stop it: it could
+    not be stopped, so the run that waits for it is stuck."""
+    at = time.monotonic() if now is None else now
+    with _running_lock:
+        return any(at > end for end in _running.values())
+
 
 KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 
@@ -183,19 +245,28 @@ class BinaryClient:
     def execute(
         self, argv: Sequence[str], *, what: str, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` whatever its exit code; ClusterError only if it cannot be started."""
+        """Run ``argv`` whatever its exit code, within the calling thread's bound (see the
+        module docstring); ClusterError if it cannot be started or does not end in time."""
         extra = self.environment()
         env = {**os.environ, **extra} if extra else None
+        seconds, by_app = call_timeout()
+        argv = self.bounded(list(argv), seconds)
         log.debug("run: %s", shlex.join(argv))
-        stop = current_stop()
+        limit = seconds + min(REPORT_GRACE_MAX, seconds / 10)
         try:
-            if stop is not None:
-                return _run_stoppable(list(argv), stdin, env, stop)
-            return subprocess.run(
-                list(argv), input=stdin, capture_output=True, text=True, env=env, check=False
-            )
+            return _run(argv, stdin, env, current_stop(), limit)
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
+        except subprocess.TimeoutExpired as exc:
+            bound = "the app's timeout" if by_app else "the timeout of a call to the cluster"
+            raise ClusterError(
+                f"{what} failed: no answer within {duration_text(seconds)} ({bound}); "
+                f"{self.NAME} was stopped"
+            ) from exc
+
+    def bounded(self, argv: list[str], seconds: float) -> list[str]:
+        """``argv`` with the flags that tell the tool its bound of ``seconds`` (none here)."""
+        return argv
 
     def environment(self) -> dict[str, str]:
         """Variables set for the tool on top of this process's environment."""
@@ -217,12 +288,19 @@ class BinaryClient:
         return proc.stdout
 
 
-def _run_stoppable(
-    argv: list[str], stdin: str | None, env: Mapping[str, str] | None, stop: Stop
+def _run(
+    argv: list[str],
+    stdin: str | None,
+    env: Mapping[str, str] | None,
+    stop: Stop | None,
+    limit: float,
 ) -> subprocess.CompletedProcess[str]:
-    """``subprocess.run`` under ``stop``: the child is terminated when the run is asked to
-    stop, and the caller gets InterruptedDeployment (never the killed tool's error)."""
-    stop.check()
+    """``subprocess.run`` that ends within ``limit`` seconds (else TimeoutExpired, the
+    child stopped) and, under ``stop``, is terminated when the run is asked to stop (the
+    caller then gets InterruptedDeployment, never the killed tool's error)."""
+    if stop is not None:
+        stop.check()
+    key = object()
     with subprocess.Popen(
         argv,
         stdin=subprocess.PIPE if stdin is not None else None,
@@ -231,13 +309,42 @@ def _run_stoppable(
         text=True,
         env=env,
     ) as proc:
-        stop.adopt(proc)
+        with _running_lock:
+            _running[id(key)] = time.monotonic() + limit + 3 * _STOP_GRACE
+        if stop is not None:
+            stop.adopt(proc)
         try:
-            out, err = proc.communicate(stdin)
+            try:
+                out, err = proc.communicate(stdin, timeout=limit)
+            except subprocess.TimeoutExpired:
+                _stop_child(proc)
+                raise
         except BaseException:
             proc.kill()
             raise
         finally:
-            stop.release(proc)
-    stop.check()
+            with _running_lock:
+                _running.pop(id(key), None)
+            if stop is not None:
+                stop.release(proc)
+    if stop is not None:
+        stop.check()
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _stop_child(proc: subprocess.Popen[str]) -> None:
+    """Stop a child that ran out of time: SIGTERM (helm then marks its revision failed),
+    SIGKILL after a grace; its pipes are read so it can end, but not waited on for ever
+    (a grandchild may hold them)."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=_STOP_GRACE)
+        return
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    try:
+        proc.communicate(timeout=_STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -137,11 +137,33 @@ class _AppBase(_Model):
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True
+    # Bounds each of the app's calls to the cluster (a helm or kubectl run), and helm's
+    # waits (--timeout); unset: helm's default, 5m.
+    timeout: str | None = None
 
     @field_validator("namespace")
     @classmethod
     def _namespace_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout_is_duration(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                raise ValueError("must be a positive duration such as 300s or 5m")
+            if value > MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"{value} seconds is longer than a day (at most 24h)")
+            return f"{value}s"
+        if isinstance(value, str):
+            if not _DURATION_RE.match(value):
+                raise ValueError(f"{_short(value)} is not a duration such as 300s, 5m or 1h30m")
+            seconds = duration_seconds(value)
+            if seconds > MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"{_short(value)} is longer than a day (at most 24h)")
+            if seconds <= 0:
+                raise ValueError(f"{_short(value)} is not a positive duration")
+        return value
 
 
 class HelmApp(_AppBase):
@@ -154,7 +176,6 @@ class HelmApp(_AppBase):
     values: tuple[str, ...] = ()
     set: dict[str, Any] = Field(default_factory=dict)
     wait: StrictBool = False
-    timeout: str | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -184,25 +205,6 @@ class HelmApp(_AppBase):
     def _values_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_file_list(value)
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout_is_duration(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value <= 0:
-                raise ValueError("must be a positive duration such as 300s or 5m")
-            if value > MAX_TIMEOUT_SECONDS:
-                raise ValueError(f"{value} seconds is longer than a day (at most 24h)")
-            return f"{value}s"
-        if isinstance(value, str):
-            if not _DURATION_RE.match(value):
-                raise ValueError(f"{_short(value)} is not a duration such as 300s, 5m or 1h30m")
-            seconds = duration_seconds(value)
-            if seconds > MAX_TIMEOUT_SECONDS:
-                raise ValueError(f"{_short(value)} is longer than a day (at most 24h)")
-            if seconds <= 0:
-                raise ValueError(f"{_short(value)} is not a positive duration")
-        return value
-
 
 def _check_metadata_map(value: dict[str, str], what: str) -> dict[str, str]:
     for key, item in value.items():
@@ -221,6 +223,8 @@ class YamlApp(_AppBase):
 
     type: Literal["yaml"]
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -260,6 +264,8 @@ class KustomizeApp(_AppBase):
 
     type: Literal["kustomize"]
     path: Annotated[str, Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 

@@ -7,7 +7,6 @@ that :func:`sources_snapshot` records for the deployment.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError
 from sbkube.manifests import Discovery, Scope, expand_lists, is_list
-from sbkube.redaction import DEFAULT_SECRET_KEYS, learn_manifests, secret_leaves
+from sbkube.redaction import DEFAULT_SECRET_KEYS, keyed_checksum, learn_manifests, secret_leaves
 
 __all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
 
@@ -219,10 +218,6 @@ def place_objects_found(
     return objects
 
 
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _relative(loaded: LoadedConfig, path: Path) -> str:
     return Path(os.path.relpath(path, loaded.app_dir)).as_posix()
 
@@ -253,7 +248,9 @@ def _tree_sources(loaded: LoadedConfig, name: str) -> dict[str, str]:
 
 
 def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, str]:
-    """``{relative path: "sha256:<hex>"}`` for config.yaml and the files the app(s) read.
+    """``{relative path: "hmac-checksum:<hex>"}`` for config.yaml and the files the app(s)
+    read: keyed checksums (:func:`sbkube.redaction.keyed_checksum`), as a values file's
+    plain sha256 would let a weak password in it be guessed offline.
 
     With ``app`` None, covers every enabled app. Paths are relative to the app directory
     (``../`` for files outside it); local charts contribute their Chart.yaml, packaged
@@ -266,7 +263,7 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     paths.extend(loaded.command_line.files)
     snapshot: dict[str, str] = {}
     for path in paths:
-        snapshot[_relative(loaded, path)] = _digest(loaded.read_bytes(path))
+        snapshot[_relative(loaded, path)] = keyed_checksum(loaded.read_bytes(path))
     for name in names:
         snapshot.update(_tree_sources(loaded, name))
     return snapshot

@@ -4,7 +4,7 @@
 ``rollback(db, cluster, *, deployment_id=None, to=None, apps=None, dry_run=False)`` and
 ``uninstall(app_dir, *, cluster, db, apps=None, dry_run=False)`` return frozen results;
 all three run their apps through ``runner.run_apps``. ``status.status(app_dir, *, cluster, db)``
-reports drift (``status.py``), reading only. Each builds one ``target.Target`` and
+reports drift and health (``status.py``), reading only. Each builds one ``target.Target`` and
 returns a ``results.TargetResult``. Imported lazily so
 that ``import sbkube.engine`` stays cheap.
 """

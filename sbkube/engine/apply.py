@@ -1,10 +1,15 @@
 """Applying one app to a cluster and recording what happened: shared by deploy and rollback.
 
 YAML apps (kapp-style): every object carries sbkube's ownership labels; the live objects
-are read before applying (one LIST per kind and namespace) so each is recorded as
-``create``, ``update`` or ``unchanged`` (unchanged = every field the manifest sets already
-has that value live: ``compare.matches``, the one comparison), and
-those that change go to the cluster in one server-side apply (field manager ``sbkube``).
+are read before applying (one LIST per kind and namespace, with their ``managedFields``) so
+each is recorded as ``create``, ``update`` or ``unchanged``. Unchanged means both: every
+field the manifest sets already has that value live (``compare.matches``, the one
+comparison), and no field sbkube applied before is gone from the manifest while still live
+(``compare.removed``: sbkube's field manager's ``managedFields``, else the record). Those
+that change go to the cluster in one server-side apply (field manager ``sbkube``), which
+removes the dropped fields; a Secret is sent as the server stores it (``stringData``
+folded into ``data``), so that sbkube owns its ``data`` keys and a key dropped from
+``stringData`` is removed too.
 Pruning lists, per kind the app recorded before, the live objects that carry this app's
 ownership labels (one label-selector LIST per kind); those the desired set no longer has
 are deleted in one call and recorded as ``delete`` with their previous state, so the prune
@@ -24,10 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sbkube.cluster.helm import chart_dir_uses_lookup
 from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
-from sbkube.engine.compare import matches
+from sbkube.engine.compare import matches, removed
 from sbkube.engine.live import upgrade_reason
 from sbkube.engine.namespaces import (
     namespace_key,
@@ -68,6 +75,10 @@ def live_resources(app: AppDeploymentRecord | None) -> dict[ObjectKey, ResourceR
     return {r.key: r for r in app.resources if r.action != ResourceAction.DELETE}
 
 
+def _recorded_state(res: ResourceRecord | None) -> dict[str, Any] | None:
+    return thaw(res.current_state) if res is not None and res.current_state is not None else None
+
+
 def _identity(key: ObjectKey) -> tuple[str, str, str, str]:
     """A key without its API version: a LIST may answer in another version of the group."""
     api_version, kind, namespace, name = key
@@ -101,18 +112,21 @@ def apply_yaml_app(
     namespaces = plan_namespaces(manifests, live, previous)
     writes = [namespace_manifest(name) for name in namespaces.missing]
     entries: list[tuple[DesiredObject, dict[str, Any], ResourceAction]] = []
+    recorded = live_resources(previous)
     for obj in work.objects:
         before = live.get(obj.key)
-        # Compared and recorded as the server stores it (a Secret's stringData folded).
+        # Sent, compared and recorded as the server stores it (a Secret's stringData folded).
         stored = fold_string_data(obj.manifest)
         if before is None:
             action = ResourceAction.CREATE
-        elif matches(stored, before):
+        elif matches(stored, before) and not removed(
+            stored, before, _recorded_state(recorded.get(obj.key))
+        ):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
         if action != ResourceAction.UNCHANGED:
-            writes.append(obj.manifest)
+            writes.append(stored)
         entries.append((obj, stored, action))
     applied = cluster.apply_many(sorted(writes, key=_apply_rank))
     created = {object_key(o): o for o in applied if o.get("kind") == "Namespace"}
@@ -220,6 +234,23 @@ def helm_resource_inputs(
     return inputs, changes
 
 
+def learn_looked_up(work: AppWork, info: ReleaseInfo, cluster: Objects) -> None:
+    """Learn the Secrets a chart's ``lookup`` may have read, before its manifest is
+    recorded. ``helm template`` (the prepared render) reads nothing live, so a password a
+    chart copies from a live Secret (``(lookup "v1" "Secret" ns "db").data.password``) is
+    in Helm's manifest only: hidden there and everywhere after once every live Secret's
+    data is known (one LIST, and only for a chart that calls ``lookup``; Helm's own release
+    Secrets are left out: they hold Helm's record, not the user's secrets)."""
+    assert work.chart is not None
+    if not (info.uses_lookup or chart_dir_uses_lookup(Path(work.chart.ref))):
+        return
+    learn_manifests(
+        s
+        for s in cluster.list_labelled([("v1", "Secret")], {})
+        if s.get("type") != "helm.sh/release.v1"
+    )
+
+
 def record_release(
     handle: AppHandle,
     info: ReleaseInfo,
@@ -266,6 +297,7 @@ def _new_crds(work: AppWork, cluster: Cluster) -> list[dict[str, Any]]:
 
 def _unchanged_release(
     work: AppWork,
+    cluster: Objects,
     handle: AppHandle,
     current: ReleaseInfo,
     previous: AppDeploymentRecord | None,
@@ -281,6 +313,7 @@ def _unchanged_release(
     )
     record_release(handle, current, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
+    learn_looked_up(work, current, cluster)
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
     release = ReleaseChange.of(
@@ -329,7 +362,7 @@ def apply_helm_app(
                     chart_version=recorded.chart_version or "",
                     app_version=recorded.app_version,
                 )
-            return _unchanged_release(work, handle, before, previous, secret_keys)
+            return _unchanged_release(work, cluster, handle, before, previous, secret_keys)
     crds = _new_crds(work, cluster) if before is None else []
     try:
         info = cluster.helm_upgrade_install(
@@ -360,6 +393,7 @@ def apply_helm_app(
     )
     record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
+    learn_looked_up(work, info, cluster)
     inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
     for crd in crds:
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))

@@ -17,6 +17,17 @@ a set of fields it asks for.
   ``metadata.namespace`` left out (the object's key matched already; a kind the offline
   list does not know to be cluster-scoped gets a namespace the server drops).
 
+Fields a manifest no longer sets are the other half of "unchanged" (:func:`removed`): a
+server-side apply removes the fields its field manager owned and no longer sends, but only
+if something is sent. Which fields sbkube's manager (``manifests.FIELD_MANAGER``) owns is
+read from the live object's ``metadata.managedFields`` (FieldsV1: ``f:name`` for a map key,
+``k:{"name":"web"}`` for a keyed list item, ``v:"x"`` for a set member); those the manifest
+no longer sets and the live object still holds are removals, and the object is not
+unchanged. That is the truth the server acts on, so it wins over the record; the record
+(what sbkube last applied) is the reference only where the live object shows no ownership
+at all. Fields other managers own (an HPA's replicas, a label another tool added) are never
+removals: sbkube's apply would leave them be.
+
 With ``digests=True`` the desired side is a stored form (what the store keeps: secrets as
 keyed digests ``hmac-sha256:…``, or legacy ``sha256:…``) and the live side is plain: a
 digest matches the live value it is the digest of (also of its base64- or URL-decoded form,
@@ -31,13 +42,21 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from sbkube.manifests import ObjectKey, fold_string_data, object_key, strip_volatile
+from sbkube.manifests import (
+    FIELD_MANAGER,
+    ObjectKey,
+    fold_string_data,
+    object_key,
+    strip_volatile,
+)
 from sbkube.redaction import DIGEST_PREFIX, LEGACY_PREFIX, canonical_json, digest, is_digest
 
 _ABSENT: Any = object()
@@ -184,24 +203,77 @@ def _digest_holds(recorded: str, live: Any) -> bool:
 # --------------------------------------------------------------------------- helpers
 
 
-def project(live: Any, desired: Any) -> Any:
-    """``live`` cut down to the fields ``desired`` sets, so that a unified diff of the two
-    shows the differences :func:`differences` finds and none of the server's own fields."""
-    if isinstance(desired, Mapping) and isinstance(live, Mapping):
+def project(live: Any, desired: Any, removals: Sequence[Removal] = ()) -> Any:
+    """``live`` cut down to the fields ``desired`` sets and those ``removals`` name, so
+    that a unified diff of the two shows the differences :func:`differences` finds, the
+    removals as ``-`` lines, and none of the server's own fields."""
+    keep = [r.fields for r in removals if r.fields]
+    return _project(live, desired, keep)
+
+
+def _project(live: Any, desired: Any, keep: Sequence[FieldPath]) -> Any:
+    if isinstance(live, Mapping) and (isinstance(desired, Mapping) or desired is _ABSENT):
+        wanted = desired if isinstance(desired, Mapping) else {}
         out = {}
-        for key, value in desired.items():
+        for key, value in wanted.items():
+            below = _below(keep, f"f:{key}")
             if key in live:
-                out[key] = project(live[key], value)
+                out[key] = _project(live[key], value, below)
             elif _empty(value):
                 out[key] = value  # asks for nothing: not a difference to show
+        for key, value in live.items():
+            if key in wanted:
+                continue
+            below = _below(keep, f"f:{key}")
+            if () in below:
+                out[key] = value  # removed whole
+            elif below:
+                out[key] = _project(value, _ABSENT, below)
         return out
-    if (
-        isinstance(desired, list | tuple)
-        and isinstance(live, list | tuple)
-        and len(live) == len(desired)
-    ):
-        return [project(v, d) for v, d in zip(live, desired, strict=True)]
+    if isinstance(live, list | tuple) and (isinstance(desired, list | tuple) or desired is _ABSENT):
+        wanted_items = list(desired) if isinstance(desired, list | tuple) else []
+        items = [p[0] for p in keep if p and p[0][:2] in ("k:", "v:")]
+        if items:
+            return _project_keyed(live, wanted_items, keep, items)
+        if len(live) == len(wanted_items):
+            return [_project(v, d, ()) for v, d in zip(live, wanted_items, strict=True)]
+        return live if desired is not _ABSENT else []
     return live
+
+
+def _project_keyed(
+    live: Sequence[Any], desired: list[Any], keep: Sequence[FieldPath], items: list[str]
+) -> list[Any]:
+    """A keyed list (or set) projected: live items the manifest has, in live order, and
+    those being removed."""
+    out = []
+    for item in live:
+        mine = next((e for e in items if _is_item(item, e, defaults=False)), None)
+        twin = next((d for d in desired if mine is not None and _is_item(d, mine)), _ABSENT)
+        if twin is _ABSENT and mine is None:
+            twin = next((d for d in desired if _same_identity(d, item, items)), _ABSENT)
+        if mine is not None and (mine,) in keep:
+            out.append(item)
+        elif twin is not _ABSENT:
+            out.append(_project(item, twin, _below(keep, mine) if mine is not None else ()))
+        elif mine is not None:
+            out.append(_project(item, _ABSENT, _below(keep, mine)))
+    return out
+
+
+def _same_identity(desired: Any, live: Any, elements: list[str]) -> bool:
+    """True when ``desired`` is the item ``live`` is, by the keys the list's ``k:``
+    elements name."""
+    keyed = [e for e in elements if e.startswith("k:")]
+    if not keyed or not isinstance(live, Mapping):
+        return bool(desired == live)
+    names = json.loads(keyed[0][2:]).keys()
+    identity = "k:" + json.dumps({n: live.get(n) for n in names if n in live}, sort_keys=True)
+    return _is_item(desired, identity)
+
+
+def _below(keep: Sequence[FieldPath], element: str) -> list[FieldPath]:
+    return [p[1:] for p in keep if p and p[0] == element]
 
 
 def without_nulls(value: Any) -> Any:
@@ -228,3 +300,158 @@ def object_differences(
         if paths:
             found.append((manifest, obj, paths))
     return found
+
+
+# --------------------------------------------------------------------------- ownership
+
+FieldPath = tuple[str, ...]
+"""A field as FieldsV1 names it: ``("f:spec", "f:template", …, 'k:{"name":"web"}')``."""
+
+# The server defaults a list item's missing key fields before it names the item (a port's
+# protocol), so a manifest's item without one is the item whose key holds the default.
+_KEY_DEFAULTS: Mapping[str, Any] = {"protocol": "TCP"}
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A field sbkube applied before that the manifest no longer sets, still live.
+
+    ``path`` is shown (``metadata.labels.tier``, ``spec.template.spec.containers[name=web]
+    .env[name=DEBUG]``); ``fields`` is its FieldsV1 path when the live object's
+    ``managedFields`` told it (empty when it came from the record)."""
+
+    path: str
+    fields: FieldPath = ()
+
+
+def owned_fields(live: Mapping[str, Any], manager: str = FIELD_MANAGER) -> set[FieldPath] | None:
+    """The fields ``manager``'s server-side applies own on ``live``; None when the object
+    shows no ``managedFields`` at all (not read with them, or a server without them)."""
+    entries = (live.get("metadata") or {}).get("managedFields")
+    if not isinstance(entries, list) or not entries:
+        return None
+    owned: set[FieldPath] = set()
+    for entry in entries:
+        if (
+            isinstance(entry, Mapping)
+            and entry.get("manager") == manager
+            and entry.get("operation") == "Apply"
+            and isinstance(entry.get("fieldsV1"), Mapping)
+        ):
+            owned |= _paths_of(entry["fieldsV1"], ())
+    return owned
+
+
+def _paths_of(trie: Mapping[str, Any], prefix: FieldPath) -> set[FieldPath]:
+    """The owned paths of a FieldsV1 trie: its leaves, and the nodes marked ``.``."""
+    out: set[FieldPath] = set()
+    if not trie and prefix:
+        out.add(prefix)
+    for element, child in trie.items():
+        if element == ".":
+            out.add(prefix)
+        elif isinstance(child, Mapping):
+            out |= _paths_of(child, (*prefix, element))
+    return out
+
+
+def removed(
+    manifest: Mapping[str, Any],
+    live: Mapping[str, Any],
+    recorded: Mapping[str, Any] | None = None,
+    *,
+    manager: str = FIELD_MANAGER,
+) -> list[Removal]:
+    """The fields sbkube applied to ``live`` before that ``manifest`` no longer sets and
+    ``live`` still holds (see the module docstring): from ``live``'s ``managedFields``, or,
+    when it shows none, from ``recorded`` (the manifest sbkube last applied, in the store's
+    form). Empty: nothing to remove."""
+    owned = owned_fields(live, manager)
+    if owned is None:
+        if recorded is None:
+            return []
+        found: list[str] = []
+        _absent(comparable(recorded), comparable(manifest), live, "", found)
+        return [Removal(p) for p in found]
+    sent = (manifest, fold_string_data(manifest))
+    gone = sorted(
+        path
+        for path in owned
+        if path
+        and all(_locate(m, path) is _ABSENT for m in sent)
+        and _locate(live, path, defaults=False) is not _ABSENT
+    )
+    # A removed item or map stands for the fields under it.
+    top = [p for p in gone if not any(p[: len(q)] == q for q in gone if len(q) < len(p))]
+    return [Removal(field_text(p), p) for p in top]
+
+
+def _absent(recorded: Any, desired: Any, live: Any, path: str, found: list[str]) -> None:
+    """The paths ``recorded`` sets that ``desired`` does not and ``live`` still holds."""
+    if isinstance(recorded, Mapping) and isinstance(live, Mapping):
+        wanted = desired if isinstance(desired, Mapping) else {}
+        for key, value in recorded.items():
+            if value is None or key not in live:
+                continue
+            here = path_join(path, str(key))
+            if wanted.get(key) is None:
+                if not _empty(value):
+                    found.append(here)
+            else:
+                _absent(value, wanted[key], live[key], here, found)
+    elif isinstance(recorded, list | tuple) and isinstance(live, list | tuple):
+        if not isinstance(desired, list | tuple) or len(desired) < len(recorded):
+            found.append(path or ".")
+        else:
+            for index, (r, d, v) in enumerate(zip(recorded, desired, live, strict=False)):
+                _absent(r, d, v, path_join(path, index), found)
+
+
+def _is_item(item: Any, element: str, *, defaults: bool = True) -> bool:
+    """True when list item ``item`` is the one a ``k:`` or ``v:`` element names; with
+    ``defaults``, a missing key field counts as its server default."""
+    kind, _, text = element.partition(":")
+    wanted = json.loads(text)
+    if kind == "v":
+        return bool(item == wanted)
+    if not isinstance(item, Mapping) or not isinstance(wanted, Mapping):
+        return False
+    for key, value in wanted.items():
+        have = item.get(key, _KEY_DEFAULTS.get(key) if defaults else None)
+        if have != value:
+            return False
+    return True
+
+
+def _locate(obj: Any, path: FieldPath, *, defaults: bool = True) -> Any:
+    """The value at a FieldsV1 path in ``obj`` (a manifest or a live object), or _ABSENT."""
+    node = obj
+    for element in path:
+        kind = element[:2]
+        if kind == "f:" and isinstance(node, Mapping):
+            node = node.get(element[2:], _ABSENT)
+            if node is None:
+                return _ABSENT  # null sets nothing
+        elif kind in ("k:", "v:") and isinstance(node, list | tuple):
+            node = next((x for x in node if _is_item(x, element, defaults=defaults)), _ABSENT)
+        else:
+            return _ABSENT
+        if node is _ABSENT:
+            return _ABSENT
+    return node
+
+
+def field_text(path: FieldPath) -> str:
+    """A FieldsV1 path as :func:`differences` names fields: ``metadata.labels.tier``,
+    ``spec.template.spec.containers[name=web].ports[containerPort=443,protocol=TCP]``."""
+    out = ""
+    for element in path:
+        kind, _, text = element.partition(":")
+        if kind == "f":
+            out = path_join(out, text)
+        elif kind == "k":
+            pairs = ",".join(f"{k}={v}" for k, v in json.loads(text).items())
+            out += f"[{pairs}]"
+        else:
+            out += f"[={json.loads(text)}]"
+    return out or "."

@@ -37,6 +37,7 @@ from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
+from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
 from sbkube.model import AppType, Command
 from sbkube.state import AppDeploymentRecord, AppHandle
@@ -70,7 +71,10 @@ def deploy_steps(
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
-            return apply_yaml_app(work, cluster, handle, previous[work.name]), None
+            changes = apply_yaml_app(work, cluster, handle, previous[work.name])
+            if work.wait and not cluster.dry_run:
+                wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
+            return changes, None
 
         return AppStep(
             name=work.name,
@@ -146,7 +150,8 @@ def deploy(
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
-    with target.run(command=Command.DEPLOY, releases=works, **config_record(loaded)) as dep:
+    recorded = config_record(loaded, cluster, prepared=names, concurrency=options.concurrency)
+    with target.run(command=Command.DEPLOY, releases=works, **recorded) as dep:
         # Each app's last successful recording (read under the lock): the base of pruning
         # and of the dry-run plan.
         previous = target.last_applied(w.name for w in works)

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Objects, ReleaseStatus
+from sbkube.config.charts import chart_matches
 from sbkube.engine.compare import object_differences
 from sbkube.manifests import format_key, object_key
+from sbkube.redaction import KEYED_CHECKSUM_PREFIX
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
@@ -53,7 +56,12 @@ def chart_reason(
     if digest is not None:
         if recorded.chart_digest is None:
             return f"revision {current.revision} has no recorded chart digest"
-        return None if recorded.chart_digest == digest else "chart files changed"
+        if recorded.chart_digest == digest or (
+            not recorded.chart_digest.startswith(KEYED_CHECKSUM_PREFIX)
+            and chart_matches(Path(chart.ref), recorded.chart_digest)
+        ):
+            return None
+        return "chart files changed"
     if not chart.version:
         return "chart version not pinned"
     if chart_name_of(chart.ref) != current.chart:

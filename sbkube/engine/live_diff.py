@@ -11,9 +11,10 @@ with secrets masked, like helm-diff and ``kubectl diff``:
   ``helm upgrade --install --dry-run=server`` (the server renders, with its lookups), and
   the objects the current revision has that it lacks are shown deleted; a first install
   also shows the chart's ``crds/`` Helm would create;
-* a YAML app is compared with its desired manifests (ownership labels included); the
-  namespaces it would create and the objects it would prune (recorded before, still live
-  and owned by it) are shown too.
+* a YAML app is compared with its desired manifests (ownership labels included), and the
+  fields sbkube applied before that a manifest no longer sets (``compare.removed``) are
+  shown as removed (``-`` lines); the namespaces it would create and the objects it would
+  prune (recorded before, still live and owned by it) are shown too.
 
 An unreachable cluster is an error (one line naming it), never an empty diff.
 """
@@ -27,7 +28,14 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
 from sbkube.engine.apply import live_resources
-from sbkube.engine.compare import comparable, object_differences, project, without_nulls
+from sbkube.engine.compare import (
+    Removal,
+    comparable,
+    differences,
+    project,
+    removed,
+    without_nulls,
+)
 from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.prepare import prepare_apps
@@ -35,8 +43,8 @@ from sbkube.engine.record_diff import Dumps
 from sbkube.engine.results import TargetResult
 from sbkube.engine.target import Options, RenderArgs, Target
 from sbkube.engine.work import AppWork, owned_by
-from sbkube.manifests import ObjectKey, format_key, object_key, strip_volatile
-from sbkube.model import Record
+from sbkube.manifests import ObjectKey, fold_string_data, format_key, object_key, strip_volatile
+from sbkube.model import Record, thaw
 from sbkube.redaction import learn_manifests, secret_leaves, store_form
 from sbkube.state import AppDeploymentRecord
 
@@ -90,6 +98,7 @@ def _object_diff(
     live: Mapping[str, Any] | None,
     secrets: Sequence[str],
     fields: Sequence[str] = (),
+    removals: Sequence[Removal] = (),
 ) -> ObjectDiff:
     key = object_key(manifest)
     desired = without_nulls(comparable(manifest)) if action != DELETE else None
@@ -98,7 +107,7 @@ def _object_diff(
     elif action == DELETE:
         before = store_form(strip_volatile(live), secrets)
     else:
-        before = store_form(project(strip_volatile(live), desired), secrets)
+        before = store_form(project(strip_volatile(live), desired, removals), secrets)
     after = store_form(desired, secrets) if desired is not None else None
     ref = format_key(key)
     api_version, kind, namespace, name = key
@@ -128,14 +137,28 @@ def compare(
     manifests: Sequence[Mapping[str, Any]],
     live: Mapping[ObjectKey, dict[str, Any] | None],
     secrets: Sequence[str] = (),
+    recorded: Mapping[ObjectKey, Mapping[str, Any]] | None = None,
 ) -> list[ObjectDiff]:
-    """The creates and updates that applying ``manifests`` over ``live`` would make."""
-    return [
-        _object_diff(CREATE, manifest, None, secrets)
-        if obj is None
-        else _object_diff(UPDATE, manifest, obj, secrets, paths)
-        for manifest, obj, paths in object_differences(manifests, live)
-    ]
+    """The creates and updates that applying ``manifests`` over ``live`` would make; with
+    ``recorded`` (sbkube's own applies: what it last recorded of each object) also the
+    updates that remove fields the manifests no longer set."""
+    found = []
+    for manifest in manifests:
+        key = object_key(manifest)
+        obj = live.get(key)
+        if obj is None:
+            found.append(_object_diff(CREATE, manifest, None, secrets))
+            continue
+        paths = differences(manifest, obj)
+        gone = (
+            removed(fold_string_data(manifest), obj, recorded.get(key))
+            if recorded is not None
+            else []
+        )
+        if paths or gone:
+            fields = [*paths, *(r.path for r in gone)]
+            found.append(_object_diff(UPDATE, manifest, obj, secrets, fields, gone))
+    return found
 
 
 def _drift(first: ObjectDiff) -> str:
@@ -201,12 +224,17 @@ def _yaml_diff(
     manifests = [o.manifest for o in work.objects]
     wanted = {o.key for o in work.objects}
     namespaces = [namespace_manifest(ns) for ns in needed_namespaces(manifests)]
+    states = {
+        key: thaw(res.current_state)
+        for key, res in live_resources(previous).items()
+        if res.current_state is not None
+    }
     recorded = [k for k in live_resources(previous) if k not in wanted]
     live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
     missing = [n for n in namespaces if live.get(object_key(n)) is None]
     secrets = known_secrets((), manifests, live)
     found = [_object_diff(CREATE, n, None, ()) for n in missing]
-    found += compare(manifests, live, secrets)
+    found += compare(manifests, live, secrets, states)
     for key in recorded:
         obj = live.get(key)
         if obj is not None and owned_by(obj, work.name, work.namespace):

@@ -6,6 +6,11 @@ Helm apps get their values merged and their chart rendered by the real ``helm te
 Objects get the namespace the cluster will give them. ``deploy``, ``diff``/``--dry-run``
 planning and ``template`` share it; it never touches the state store (``template`` does not
 import it).
+
+:func:`learn_secrets` reads the apps a command does not prepare (the others of a partial
+``--app`` deploy, every app of an uninstall) only to learn their secrets: whatever a full
+deploy would find (a value under a plain key that a chart renders into a Secret) is then
+hidden in this command's record too, its config snapshot included.
 """
 
 from __future__ import annotations
@@ -133,6 +138,8 @@ def prepare_apps(
                             config=config,
                             depends_on=tuple(app.depends_on),
                             objects=objects,
+                            wait=app.wait,
+                            timeout=app.timeout,
                         )
                     )
             except Exception as exc:
@@ -184,3 +191,58 @@ def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigE
     return ConfigError(
         f"{loaded.shown_config}: apps.{name}.chart: chart {chart!r} failed to render: {err.message}"
     )
+
+
+def learn_secrets(
+    loaded: LoadedConfig,
+    names: Sequence[str],
+    cluster: Cluster,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> None:
+    """Learn (:func:`sbkube.redaction.remember`) the secrets of apps this command does not
+    prepare, as preparing them would: Helm values merged and the chart rendered (``helm
+    template``, ``concurrency`` at a time), YAML manifests read. Nothing is applied or
+    recorded, and nothing here fails the command: an app that cannot be read or rendered
+    now teaches nothing (a full deploy would refuse it)."""
+    from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
+
+    def render(name: str) -> None:
+        app = loaded.app(name)
+        assert isinstance(app, HelmApp)
+        values = resolve_values(loaded, name)  # learns the values under secret keys
+        repo_name = app.chart.split("/", 1)[0]
+        chart = ChartRef(
+            ref=loaded.chart_ref(name),
+            version=app.version,
+            repo_url=(loaded.config.repos or {}).get(repo_name),
+        )
+        request = TemplateRequest(
+            chart,
+            release_name=loaded.release_name(name),
+            namespace=loaded.app_namespace(name),
+            values=values,
+        )
+        cluster.render_chart(request)  # learns what the chart renders into a Secret
+
+    def read(name: str) -> None:
+        from sbkube.config.schema import KustomizeApp, YamlApp
+
+        app = loaded.app(name)
+        if isinstance(app, KustomizeApp):
+            _kustomized(loaded, name, app.path, cluster)  # learns as it places the objects
+        elif isinstance(app, YamlApp):
+            load_manifests_with_sources(loaded, name, cluster.namespaced)  # learns as it reads
+
+    if not names:
+        return
+    check_concurrency(concurrency)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [
+            pool.submit(render if isinstance(loaded.app(n), HelmApp) else read, n) for n in names
+        ]
+        for future in futures:
+            try:
+                future.result()
+            except Exception:
+                continue

@@ -40,7 +40,7 @@ from typing import Any
 
 from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInfo, Releases
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
-from sbkube.engine.compare import matches
+from sbkube.engine.compare import matches, removed
 from sbkube.engine.results import ResourceChange
 from sbkube.engine.work import owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
@@ -370,7 +370,7 @@ def recorded_chart(t_app: AppDeploymentRecord, target: DeploymentRecord) -> Char
     """The chart ``t_app``'s revision was made from, as helm takes it: a local chart only
     when its files are still those recorded (their digest), a repository chart at the
     recorded version."""
-    from sbkube.config.charts import chart_digest
+    from sbkube.config.charts import chart_matches
 
     rel = t_app.helm_release
     assert rel is not None
@@ -386,7 +386,7 @@ def recorded_chart(t_app: AppDeploymentRecord, target: DeploymentRecord) -> Char
                 f"app {t_app.name}: the files of chart {ref} were not recorded with revision "
                 f"{rel.revision}; cannot tell the recorded chart"
             )
-        if chart_digest(path) != rel.chart_digest:
+        if not chart_matches(path, rel.chart_digest):
             raise RefusedError(
                 f"app {t_app.name}: chart {path} is not the chart recorded with revision "
                 f"{rel.revision} (its files changed or are gone)"
@@ -470,14 +470,17 @@ def _yaml_plan(
     secrets: list[str] = []
     sealed: list[tuple[str, str]] = []
     wanted = live_resources(t_app)
+    now = live_resources(current)
     for key, res in wanted.items():
         live = cluster.get(key)
         plain, why = restored_state(res)
         # Compared digest-aware: a state that could not be unsealed still tells "unchanged".
         state = plain if plain is not None else thaw(res.current_state)
+        last = now.get(key)
+        last_state = thaw(last.current_state) if last and last.current_state else None
         if live is None:
             action = ResourceAction.CREATE
-        elif matches(state, live, digests=True):
+        elif matches(state, live, digests=True) and not removed(state, live, last_state):
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE

@@ -28,6 +28,7 @@ from sbkube.engine.rollback_plan import (
 )
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.target import Options, RunArgs, StoreArg, Target, confirmed
+from sbkube.engine.wait import wait_and_record
 from sbkube.errors import RefusedError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, DeploymentStatus, ResourceAction, thaw
@@ -147,6 +148,9 @@ def _execute_app(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
     handle.record_resources(inputs)
+    if t_app is not None and t_app.config.get("wait") and wanted and not cluster.dry_run:
+        # As the deploy it restores did: done once its objects are healthy.
+        wait_and_record(cluster, list(wanted), t_app.config.get("timeout"), handle)
     return plan.changes, None
 
 

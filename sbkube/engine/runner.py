@@ -9,7 +9,9 @@ Shape of :func:`run_apps` (``steps`` in config order, ``concurrency`` N >= 1):
   every app it only waits for (``AppStep.after``) has ended, whatever its outcome. The
   steps are scanned in order, so with N = 1 the apps run exactly one after another in
   config order, as they always did.
-* A worker opens ``track_app`` and runs the step, which applies the app and returns what it
+* A worker opens ``track_app`` and runs the step (each of its helm and kubectl calls bounded
+  by the step's ``timeout``: a call the cluster never answers fails the app, see
+  ``sbkube.cluster.process``), which applies the app and returns what it
   changed; ``track_app`` records the app in that worker thread (the store's writers queue:
   see ``sbkube.state.database``). An app's failure (any ``SbkubeError``) is recorded by
   ``track_app``, reported, and skips its dependents, transitively: each is recorded
@@ -37,10 +39,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sbkube.cluster.process import calls_bounded
 from sbkube.engine.results import AppOutcome, ReleaseChange, ResourceChange
 from sbkube.errors import InterruptedDeployment, SbkubeError, UsageError
 from sbkube.interrupts import Stop, active, interruption, stop_on_signals, working_under
-from sbkube.model import AppStatus
+from sbkube.model import MAX_CONCURRENCY, AppStatus
 
 if TYPE_CHECKING:
     from sbkube.state import AppHandle, DeploymentHandle
@@ -79,12 +82,30 @@ class AppStep:
     def title(self) -> str:
         return f"{self.name} {self.label or f'({self.type})'}"
 
+    @property
+    def timeout(self) -> float | None:
+        """Seconds that bound each of the app's calls to the cluster: its config's
+        ``timeout`` (a Go duration, as validated); None for the default bound."""
+        text = (self.config or {}).get("timeout")
+        if not isinstance(text, str):
+            return None
+        from sbkube.config.schema import MAX_TIMEOUT_SECONDS, duration_seconds
+
+        seconds = duration_seconds(text)
+        return seconds if 0 < seconds <= MAX_TIMEOUT_SECONDS else None
+
 
 def check_concurrency(concurrency: int) -> int:
-    """``concurrency`` when it is a whole number >= 1; else a one-line UsageError."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+    """``concurrency`` when it is a whole number from 1 to :data:`MAX_CONCURRENCY`; else a
+    one-line UsageError (a thread pool of a billion workers is a typo, not a plan)."""
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
         raise UsageError(
-            f"concurrency: {concurrency!r} is not a number of apps at once (1 or more)"
+            f"concurrency: {concurrency!r} is not a number of apps at once "
+            f"(1 or more, at most {MAX_CONCURRENCY})"
         )
     return concurrency
 
@@ -111,7 +132,7 @@ class _Ended:
 def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
     """One app, in a worker thread: tracked, run, timed (see the module docstring)."""
     started = time.monotonic()
-    with working_under(stop):
+    with working_under(stop), calls_bounded(step.timeout):
         try:
             with dep.track_app(
                 name=step.name,
@@ -150,6 +171,9 @@ def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
         step.name, step.type, step.namespace, AppStatus.SUCCESS, None, seconds, changes, release
     )
     line = f"{step.title} ok in {seconds:.1f}s: {_release_text(release)}{outcome.summary}"
+    healthy = handle.metadata.get("healthy_seconds")  # a wait: true app (engine.wait)
+    if healthy is not None:
+        line += f"; healthy after {healthy:.1f}s"
     return _Ended(outcome, line)
 
 

@@ -3,14 +3,23 @@
 For every app, the target's last successful recording of it (``last_successful_app``) is
 the reference: each resource it left in place is read live through the cluster port and
 its recorded fields compared with the live ones (``compare.differences``, digest-aware:
-the record keeps secrets as digests); for a Helm app the release's current revision must also be
-the recorded one, in the ``deployed`` state. An app is
+the record keeps secrets as digests), and a field sbkube's field manager still owns live
+that the record no longer has (``compare.removed``: removed from the manifest, yet never
+removed from the cluster) is drift too; fields other managers own are not. For a Helm app
+the release's current revision must also be the recorded one, in the ``deployed`` state.
+An app is
 
 * ``in-sync``: every recorded object exists with every recorded field unchanged;
 * ``drifted``: something changed outside sbkube (a field, an object gone, another Helm
   revision), with the changed field paths;
 * ``missing``: nothing of it is left live (its release and every object are gone);
 * ``not-deployed``: nothing is recorded for it (never deployed, or uninstalled).
+
+Health is read from the same live objects (``health.object_health``, Argo CD's rules):
+each recorded object has one (``Missing`` when it is gone), and an app's is the worst of
+its objects' (``health.worst``), a Helm release that is gone counting as ``Missing``.
+Hooks (and a chart's ``crds/``) are left out of an app's health, as Argo CD leaves hooks
+out: they are not what runs. A not-deployed app has no health (None).
 
 Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recorded.
 """
@@ -25,7 +34,8 @@ from typing import Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import live_resources
-from sbkube.engine.compare import differences
+from sbkube.engine.compare import differences, removed
+from sbkube.engine.health import Health, object_health, worst
 from sbkube.engine.results import TargetResult
 from sbkube.engine.target import Options, ReadArgs, Target
 from sbkube.errors import ClusterError
@@ -50,6 +60,9 @@ class ObjectDrift(Record):
     name: str
     state: DriftState
     fields: tuple[str, ...] = ()
+    health: Health = Health.HEALTHY
+    health_message: str = ""
+    hook: str | None = None
 
     @property
     def ref(self) -> str:
@@ -78,6 +91,12 @@ class AppDrift(Record):
     deployment_id: str | None
     release: ReleaseDrift | None = None
     objects: tuple[ObjectDrift, ...] = ()
+    health: Health | None = None
+
+    @property
+    def unhealthy(self) -> tuple[ObjectDrift, ...]:
+        """The objects (hooks aside) that are not Healthy."""
+        return tuple(o for o in self.objects if o.hook is None and o.health != Health.HEALTHY)
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -97,6 +116,10 @@ class AppDrift(Record):
                 out.append(f"{obj.ref} missing")
             elif obj.state == DriftState.DRIFTED:
                 out.append(f"{obj.ref}: {', '.join(obj.fields)}")
+        for obj in self.unhealthy:
+            if obj.health != Health.MISSING:
+                why = f": {obj.health_message}" if obj.health_message else ""
+                out.append(f"{obj.ref} {obj.health}{why}")
         return tuple(out)
 
 
@@ -108,8 +131,14 @@ class DriftReport(TargetResult[AppDrift]):
 
     @property
     def drifted(self) -> bool:
-        """True when any app is drifted or missing (``--exit-code`` exits 1)."""
+        """True when any app is drifted or missing."""
         return any(a.state in (DriftState.DRIFTED, DriftState.MISSING) for a in self.apps)
+
+    @property
+    def failing(self) -> bool:
+        """True when any app is drifted or missing, or its health is Degraded or Missing
+        (``--exit-code`` exits 1)."""
+        return self.drifted or any(a.health is not None and a.health.failing for a in self.apps)
 
 
 def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None) -> AppDrift:
@@ -143,15 +172,29 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
     for key, res in wanted.items():
         api_version, kind, namespace, obj_name = key
         live = cluster.get(key)
+        health = object_health(live)
         if live is None:
-            objects.append(
-                ObjectDrift(api_version, kind, namespace or None, obj_name, DriftState.MISSING)
+            paths: tuple[str, ...] = ()
+            state = DriftState.MISSING
+        else:
+            desired = thaw(res.current_state) if res.current_state is not None else {}
+            paths = tuple(differences(desired, live, digests=True))
+            if desired:
+                paths += tuple(r.path for r in removed(desired, live))
+            state = DriftState.DRIFTED if paths else DriftState.IN_SYNC
+        objects.append(
+            ObjectDrift(
+                api_version,
+                kind,
+                namespace or None,
+                obj_name,
+                state,
+                paths,
+                health.status,
+                health.message,
+                res.hook,
             )
-            continue
-        desired = thaw(res.current_state) if res.current_state is not None else {}
-        paths = tuple(differences(desired, live, digests=True))
-        state = DriftState.DRIFTED if paths else DriftState.IN_SYNC
-        objects.append(ObjectDrift(api_version, kind, namespace or None, obj_name, state, paths))
+        )
     states = [o.state for o in objects] + ([release.state] if release is not None else [])
     if states and all(s == DriftState.MISSING for s in states):
         state = DriftState.MISSING
@@ -167,7 +210,17 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
         recorded.deployment_id,
         release,
         tuple(objects),
+        app_health(objects, release),
     )
+
+
+def app_health(objects: Sequence[ObjectDrift], release: ReleaseDrift | None = None) -> Health:
+    """An app's health: the worst of its objects' (hooks aside), a Helm release that is gone
+    counting as Missing."""
+    healths = [o.health for o in objects if o.hook is None]
+    if release is not None and release.state == DriftState.MISSING:
+        healths.append(Health.MISSING)
+    return worst(healths)
 
 
 def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:

@@ -143,10 +143,26 @@ def recorded_name(cluster: Cluster, configured: str | None = None) -> str:
     return configured or cluster.name
 
 
-def config_record(loaded: LoadedConfig) -> dict[str, Any]:
+def config_record(
+    loaded: LoadedConfig,
+    cluster: Cluster,
+    *,
+    prepared: Iterable[str] = (),
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> dict[str, Any]:
     """What a deployment made from an app dir records about its input: the app dir, the
-    config file and its snapshot, and the sources."""
+    config file and its snapshot, and the sources.
+
+    The snapshot holds every app's config, so the secrets of every enabled app are learned
+    first, as a full deploy would learn them (:func:`sbkube.engine.prepare.learn_secrets`
+    for the apps not ``prepared`` by the command): a partial deploy or an uninstall hides
+    what a full deploy hides, in the snapshot and in everything it records after."""
     from sbkube.config import sources_snapshot
+    from sbkube.engine.prepare import learn_secrets
+
+    done = set(prepared)
+    others = [name for name in loaded.order if name not in done]
+    learn_secrets(loaded, others, cluster, concurrency=concurrency)
 
     return {
         "app_dir": str(loaded.app_dir),
@@ -309,6 +325,7 @@ class Target:
         ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
         lock is released when the block ends.
         """
+        from sbkube.cluster.process import overdue
         from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
         from sbkube.state import DeployLocks, describe_holder
 
@@ -324,6 +341,8 @@ class Target:
             on_takeover=lambda h, why: self.note(
                 f"took over the lock of {self.label} from {describe_holder(h)}: {why}"
             ),
+            # A run stuck in a call that could not be stopped stops renewing its lease.
+            alive=lambda: not overdue(),
         )
         with lock:
             mark_interrupted_deployments(

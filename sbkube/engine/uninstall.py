@@ -198,7 +198,8 @@ def uninstall(
     if options.dry_run or not plan.apps:
         return target.result(UninstallResult, dry_run=options.dry_run, plan=plan)
     confirmed(confirm, plan, "uninstall")
-    with target.run(command=Command.UNINSTALL, releases=plan.apps, **config_record(loaded)) as dep:
+    recorded = config_record(loaded, cluster, concurrency=options.concurrency)
+    with target.run(command=Command.UNINSTALL, releases=plan.apps, **recorded) as dep:
         # Read again under the lock: a deploy that finished meanwhile changed the record.
         previous = target.last_applied(names)
         steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]

@@ -5,6 +5,11 @@ shares a store (one SQLite file, or one PostgreSQL database across machines) see
 row names its holder — operator, host, pid, command, deployment — and carries a lease:
 a background thread renews ``expires_at`` every ``lease/3`` seconds while the holder runs.
 
+The heartbeat renews only while the holder says its run is ``alive`` (a callable given to
+:meth:`DeployLocks.acquire`; the engine's says no once a call to the cluster outlived its
+deadline and could not be stopped): a stuck run's lease then runs out like a dead one's,
+instead of keeping the target locked for ever.
+
 A lock is *stale*, and is taken over with a message, when its lease expired (the holder
 stopped renewing: killed, frozen, or its machine is gone), or when its holder ran on
 this host and that pid no longer exists (caught at once, no lease wait). Like Terraform's
@@ -77,6 +82,7 @@ class LockHandle:
     target: str
     holder_id: str
     taken_over: LockRecord | None = None
+    alive: Callable[[], bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -85,6 +91,8 @@ class LockHandle:
 
         def beat() -> None:
             while not self._stop.wait(interval):
+                if self.alive is not None and not self.alive():
+                    continue  # stuck: the lease runs out, and the lock can be taken over
                 try:
                     self.locks._renew(self.target, self.holder_id)
                 except Exception:  # the next beat retries; expiry is the safety net
@@ -163,8 +171,10 @@ class DeployLocks:
         poll: float = 0.5,
         on_wait: Callable[[LockRecord], None] | None = None,
         on_takeover: Callable[[LockRecord, str], None] | None = None,
+        alive: Callable[[], bool] | None = None,
     ) -> LockHandle:
-        """Take the lock of (cluster, namespace), waiting up to ``wait`` seconds.
+        """Take the lock of (cluster, namespace), waiting up to ``wait`` seconds; its
+        heartbeat renews it while ``alive()`` holds (always when None).
 
         Raises :class:`LockError` naming the holder when it is still held after ``wait``.
         """
@@ -177,7 +187,9 @@ class DeployLocks:
         while True:
             held, taken = self._try_acquire(target, holder_id, command)
             if held is None:
-                handle = LockHandle(self, target, holder_id, taken_over=taken[0] if taken else None)
+                handle = LockHandle(
+                    self, target, holder_id, taken_over=taken[0] if taken else None, alive=alive
+                )
                 if taken and on_takeover is not None:
                     on_takeover(taken[0], taken[1])
                 handle.start_heartbeat()

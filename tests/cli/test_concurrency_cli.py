@@ -229,13 +229,18 @@ def test_an_invalid_concurrency_is_one_line_and_exit_2(
     assert not cluster_file.exists() and not state_db.exists()
 
 
-def test_the_library_refuses_an_invalid_concurrency(app_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("value", [0, 257, 10**9])
+def test_the_library_refuses_an_invalid_concurrency(
+    app_dir: Path, tmp_path: Path, value: int
+) -> None:
+    """The library bounds ``concurrency`` as the CLI bounds ``--concurrency`` (1 to 256)."""
     from sbkube.cluster.kube import KubeCluster
     from sbkube.engine.deployer import deploy
     from sbkube.errors import UsageError
 
-    with pytest.raises(UsageError, match="concurrency: 0 is not a number of apps"):
-        deploy(app_dir, cluster=KubeCluster(offline=True), db=tmp_path / "s.db", concurrency=0)
+    with pytest.raises(UsageError, match=f"concurrency: {value} is not a number of apps") as err:
+        deploy(app_dir, cluster=KubeCluster(offline=True), db=tmp_path / "s.db", concurrency=value)
+    assert "at most 256" in err.value.message
     assert not (tmp_path / "s.db").exists()
 
 

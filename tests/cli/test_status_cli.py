@@ -60,10 +60,10 @@ def test_in_sync_after_deploy_and_not_deployed_before(sbkube, app_dir, cluster_f
 def test_changed_field_and_deleted_object_are_drift_until_redeployed(sbkube, app_dir, cluster_file):
     deploy(sbkube, app_dir, cluster_file)
     with cluster_of(cluster_file) as cluster:
-        web = cluster.get(("apps/v1", "Deployment", "shop", "web"))
-        assert web is not None
-        web["spec"]["replicas"] = 7
-        cluster.apply(web)
+        # Changed by hand (another field manager than sbkube's).
+        kubectl = cluster.kubectl
+        patch = ["patch", "deployment", "web", "-n", "shop", "-p", '{"spec":{"replicas":7}}']
+        kubectl.run([kubectl.binary, *patch, *kubectl.flags], what="kubectl patch")
         assert cluster.delete(("v1", "ConfigMap", "shop", "worker-config"))
 
     proc = status(sbkube, app_dir, cluster_file, "--exit-code")

@@ -6,7 +6,7 @@ import click
 
 from sbkube.cli.common import open_db
 from sbkube.cli.options import output_option
-from sbkube.cli.output import echo_table, emit, fmt_time
+from sbkube.cli.output import echo_table, emit, fmt_time, safe
 from sbkube.errors import UsageError
 
 
@@ -63,4 +63,4 @@ def unlock_cmd(ctx: click.Context, cluster: str, namespace: str, force: bool) ->
     removed = DeployLocks(open_db(ctx)).force_release(cluster, namespace)
     if removed is None:
         raise NotFoundError(f"target {cluster}/{namespace} is not locked")
-    click.echo(f"removed the lock of {removed.target}: {describe_holder(removed)}")
+    click.echo(f"removed the lock of {safe(removed.target)}: {safe(describe_holder(removed))}")

@@ -17,7 +17,7 @@ from sbkube.cli.options import (
     complete_namespaces,
     output_option,
 )
-from sbkube.cli.output import echo_table, emit, error_lines, fmt_duration, fmt_time
+from sbkube.cli.output import echo_table, emit, error_lines, fmt_duration, fmt_time, safe
 
 
 def _counts(summary: Any) -> str:
@@ -154,7 +154,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
         fields.append(("Error", rec.error_message))
     width = max(len(k) for k, _ in fields)
     for key, value in fields:
-        click.echo(f"{key + ':':<{width + 1}} {value if value is not None else '-'}")
+        click.echo(f"{key + ':':<{width + 1}} {safe(value) if value is not None else '-'}")
     click.echo("")
     echo_table(
         rec.apps,
@@ -172,7 +172,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
     for app in rec.apps:
         # A tool's whole error (every line helm printed) below the one-line table.
         if app.error_message and "\n" in app.error_message:
-            click.echo(error_lines(app.error_message, prefix=f"{app.name}: "))
+            click.echo(error_lines(app.error_message, prefix=f"{safe(app.name)}: "))
     releases = [(a, h) for a in rec.apps for h in a.helm_releases]
     if releases:
         click.echo("")

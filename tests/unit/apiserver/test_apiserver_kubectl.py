@@ -279,3 +279,87 @@ def test_kubectl_scale_a_custom_resource_at_the_paths_its_crd_names(kube) -> Non
     kube.kubectl("apply", "-f", "-", stdin=pool)
     kube.kubectl("scale", "pool", "p", "--replicas=4")
     assert kube.get("pool", "p")["spec"] == {"size": 4}
+
+
+FULL = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  labels: {app: shop, tier: front}
+  annotations: {team: blue}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+        - name: shop
+          image: nginx:1.27
+          ports: [{containerPort: 80}, {containerPort: 443}]
+          env: [{name: MODE, value: fast}, {name: DEBUG, value: "1"}]
+        - name: sidecar
+          image: busybox:1.36
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop}
+data: {mode: fast, debug: "1"}
+"""
+
+# The same objects without the tier label, the annotation, the second port, DEBUG, the
+# sidecar and the debug key.
+TRIMMED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop
+  labels: {app: shop}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+        - name: shop
+          image: nginx:1.27
+          ports: [{containerPort: 80}]
+          env: [{name: MODE, value: fast}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop}
+data: {mode: fast}
+"""
+
+
+def test_a_server_side_apply_removes_what_its_manager_no_longer_sends_and_keeps_the_rest(
+    kube,
+) -> None:
+    ssa = ("apply", "--server-side", "--field-manager=sbkube", "--force-conflicts", "-f", "-")
+    kube.kubectl(*ssa, stdin=FULL)
+    # Other managers: an Update (label), an Apply (annotation and env var), the scale
+    # subresource (replicas, which the manifest leaves to others).
+    kube.kubectl("label", "deployment", "shop", "owner=ops", "--field-manager=other")
+    kube.kubectl(
+        "apply", "--server-side", "--field-manager=other", "-f", "-",
+        stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop, annotations: {note: kept}}\n"
+        "data: {extra: kept}\n",
+    )  # fmt: skip
+    kube.kubectl("scale", "deployment", "shop", "--replicas=3")
+
+    kube.kubectl(*ssa, stdin=TRIMMED)
+
+    deployment = kube.get("deployment", "shop", "--show-managed-fields")
+    assert deployment["metadata"]["labels"] == {"app": "shop", "owner": "ops"}
+    assert "team" not in (deployment["metadata"].get("annotations") or {})
+    assert deployment["spec"]["replicas"] == 3
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == "shop"
+    assert container["env"] == [{"name": "MODE", "value": "fast"}]
+    assert [p["containerPort"] for p in container["ports"]] == [80]
+    mine = next(m for m in deployment["metadata"]["managedFields"] if m["manager"] == "sbkube")
+    assert "f:tier" not in mine["fieldsV1"]["f:metadata"]["f:labels"]
+    configmap = kube.get("configmap", "shop")
+    assert configmap["data"] == {"mode": "fast", "extra": "kept"}
+    assert configmap["metadata"]["annotations"] == {"note": "kept"}

@@ -224,3 +224,25 @@ def test_error_text_keeps_every_line_after_the_error_line() -> None:
 )
 def test_error_text_of_a_one_line_error_is_that_line(stderr: str) -> None:
     assert h.error_text(stderr) == h.first_error_line(stderr)
+
+
+def test_a_printed_chart_that_calls_lookup_is_known(tmp_path) -> None:
+    import base64
+
+    from sbkube.cluster.helm import chart_dir_uses_lookup, templates_use_lookup
+
+    def tpl(text: str) -> dict[str, str]:
+        return {"name": "templates/x.yaml", "data": base64.b64encode(text.encode()).decode()}
+
+    looks = '{{ $s := lookup "v1" "Secret" .Release.Namespace "db" }}'
+    assert templates_use_lookup([tpl("kind: ConfigMap"), tpl(looks)])
+    assert not templates_use_lookup([tpl("kind: ConfigMap # lookups"), {"data": "%%"}])
+    assert not templates_use_lookup(None)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "values.yaml").write_text("lookup: not a template\n")
+    (tmp_path / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
+    assert not chart_dir_uses_lookup(tmp_path)
+    (tmp_path / "charts" / "sub" / "templates").mkdir(parents=True)
+    (tmp_path / "charts" / "sub" / "templates" / "s.yaml").write_text(looks)
+    assert chart_dir_uses_lookup(tmp_path)
+    assert not chart_dir_uses_lookup(tmp_path / "missing")

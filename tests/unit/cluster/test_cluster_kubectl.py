@@ -44,6 +44,7 @@ def test_get_argv() -> None:
         "--ignore-not-found",
         "--output",
         "json",
+        "--show-managed-fields",
         "--kubeconfig",
         "/k",
         "--context",
@@ -90,6 +91,7 @@ def test_list_argv_lists_kinds_in_a_namespace_or_everywhere_by_labels() -> None:
         "data",
         "--output",
         "json",
+        "--show-managed-fields",
     ]
     labelled = k.list_argv("kubectl", kinds, namespace=None, selector={"b": "2", "a": "1"})
     assert labelled[3:6] == ["--all-namespaces", "--selector", "a=1,b=2"]

@@ -46,6 +46,7 @@ def test_get_many_argv_reads_the_list_on_stdin_and_skips_the_missing() -> None:
         "--ignore-not-found",
         "--output",
         "json",
+        "--show-managed-fields",
         "--context",
         "c",
     ]

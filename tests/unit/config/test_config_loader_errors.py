@@ -601,3 +601,17 @@ def test_deep_nesting_refused(make_app: MakeApp) -> None:
 )
 def test_broken_fixtures(fixtures_dir: Path, fixture: str, expected: str) -> None:
     assert error_of(fixtures_dir / fixture).endswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ("wait: 'yes'", "apps.w.wait: expected true or false, got str 'yes'"),
+        ("wait: true, timeout: 5 minutes", "apps.w.timeout: '5 minutes' is not a duration"),
+        ("wait: true, timeout: 0", "apps.w.timeout: must be a positive duration"),
+    ],
+)
+def test_bad_yaml_app_wait(make_app: MakeApp, fields: str, expected: str) -> None:
+    config = f"namespace: demo\napps:\n  w: {{type: yaml, manifests: [m.yaml], {fields}}}\n"
+    message = error_of(make_app(config, {"m.yaml": "{}\n"}))
+    assert f"config.yaml: {expected}" in message

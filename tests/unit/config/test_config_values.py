@@ -280,7 +280,7 @@ def test_snapshot_lists_every_file(fixtures_dir: Path) -> None:
         "manifests/api.yaml",
         "manifests/rbac.yaml",
     ]
-    assert all(digest.startswith("sha256:") and len(digest) == 71 for digest in snapshot.values())
+    assert all(d.startswith("hmac-checksum:") and len(d) == 78 for d in snapshot.values())
     assert set(sources_snapshot(loaded, "api")) == {
         "config.yaml",
         "manifests/api.yaml",
@@ -289,13 +289,21 @@ def test_snapshot_lists_every_file(fixtures_dir: Path) -> None:
     assert set(sources_snapshot(loaded, "queue")) == {"config.yaml"}
 
 
-def test_snapshot_digest_is_sha256_of_file(fixtures_dir: Path) -> None:
+def test_snapshot_digest_is_the_keyed_checksum_of_the_file(
+    fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hashlib
+    import hmac
 
     loaded = load_config(fixtures_dir / "yaml-only")
     data = (fixtures_dir / "yaml-only" / "manifests" / "hello.yaml").read_bytes()
-    expected = "sha256:" + hashlib.sha256(data).hexdigest()
-    assert sources_snapshot(loaded)["manifests/hello.yaml"] == expected
+    plain = hashlib.sha256(data).hexdigest()
+    monkeypatch.setenv("SBKUBE_DIGEST_KEY", "key-one")
+    mac = hmac.new(b"key-one", plain.encode(), hashlib.sha256).hexdigest()
+    one = sources_snapshot(loaded)["manifests/hello.yaml"]
+    assert one == "hmac-checksum:" + mac and plain not in one
+    monkeypatch.setenv("SBKUBE_DIGEST_KEY", "key-two")
+    assert sources_snapshot(loaded)["manifests/hello.yaml"] not in (one, "sha256:" + plain)
 
 
 def test_snapshot_changes_when_a_file_changes(make_app: MakeApp) -> None:

@@ -67,10 +67,10 @@ def test_before_the_first_deploy_everything_is_created(db, cluster, shop):
 
 def test_a_field_changed_live_is_named_and_shown(db, cluster, shop):
     deploy(shop.path, cluster=cluster, db=db)
-    key = ("apps/v1", "Deployment", "shop", "web")
-    live = cluster.get(key)
-    live["spec"]["replicas"] = 5
-    cluster.apply(live)
+    # Changed by hand (another field manager than sbkube's).
+    kubectl = cluster.kubectl
+    patch = ["patch", "deployment", "web", "-n", "shop", "-p", '{"spec":{"replicas":5}}']
+    kubectl.run([kubectl.binary, *patch, *kubectl.flags], what="kubectl patch")
 
     diff = live_diff(shop.path, cluster=cluster, db=db)
 

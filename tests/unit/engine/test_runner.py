@@ -21,7 +21,7 @@ from sbkube.engine.results import AppOutcome
 from sbkube.engine.runner import AppStep, StepChanges, check_concurrency, run_apps
 from sbkube.errors import ClusterError, UsageError
 from sbkube.interrupts import current_stop
-from sbkube.model import AppStatus, DeploymentStatus
+from sbkube.model import MAX_CONCURRENCY, AppStatus, DeploymentStatus
 from sbkube.state import (
     AppHandle,
     DeploymentDatabase,
@@ -295,7 +295,7 @@ def test_never_more_than_the_limit_at_once_and_the_limit_is_used(
     assert len(runner.record().apps) == limit * 3
 
 
-@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2", None])
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2", None, MAX_CONCURRENCY + 1, 10**9, 2**63])
 def test_check_concurrency_refuses_what_is_not_a_whole_number_of_apps(bad: object) -> None:
     with pytest.raises(UsageError, match="is not a number of apps at once") as err:
         check_concurrency(bad)  # type: ignore[arg-type]
@@ -306,6 +306,7 @@ def test_check_concurrency_refuses_what_is_not_a_whole_number_of_apps(bad: objec
 def test_check_concurrency_takes_a_whole_number() -> None:
     assert check_concurrency(1) == 1
     assert check_concurrency(16) == 16
+    assert check_concurrency(MAX_CONCURRENCY) == MAX_CONCURRENCY
 
 
 def test_run_apps_checks_the_concurrency_before_anything_runs(runner: Runner) -> None:

@@ -244,6 +244,36 @@ def test_heartbeat_keeps_a_live_lease(db):
             DeployLocks(db, lease_seconds=0.3).acquire("c1", "ns")
 
 
+def test_a_stuck_holder_stops_renewing_and_its_lock_is_taken_over(db):
+    """A run that says it is stuck (a call to the cluster outlived its deadline) no longer
+    keeps its lock alive: its lease runs out and the next command takes the lock over."""
+    stuck = threading.Event()
+    asked: list[bool] = []
+
+    def alive() -> bool:
+        asked.append(True)
+        return not stuck.is_set()
+
+    locks = DeployLocks(db, lease_seconds=0.3)
+    locks.host = "far-away"  # no pid check: only the lease protects this lock
+    held = locks.acquire("c1", "ns", alive=alive)
+    try:
+        stuck.set()
+        taken: list[str] = []
+        # Waits for the lease to run out; a heartbeat that kept renewing would make this
+        # wait its whole 300 s and fail.
+        mine = DeployLocks(db, lease_seconds=0.3).acquire(
+            "c1", "ns", wait=300, poll=0.05, on_takeover=lambda _h, why: taken.append(why)
+        )
+        try:
+            assert asked, "the heartbeat never asked whether its run is alive"
+            assert len(taken) == 1 and "lease expired" in taken[0]
+        finally:
+            mine.release()
+    finally:
+        held.release()
+
+
 def test_locks_across_processes(db, db_url, holders):
     holder = Holder(db_url)
     holders.append(holder)
