@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from sbkube.config.command_line import parse_set
-from sbkube.errors import ConfigError
+from sbkube.errors import ConfigError, FieldRefusals
 from sbkube.messages import describe, key_text, suggest
 
 __all__ = ["APP_FIELDS", "Rendering", "Translation", "translate"]
@@ -197,8 +197,10 @@ class _Problems:
         self.lines.append(f"{self.shown}: {where}: {why}")
 
     def raise_any(self) -> None:
+        if len(self.lines) == 1:
+            raise ConfigError(self.lines[0])
         if self.lines:
-            raise ConfigError("\n".join(self.lines))
+            raise FieldRefusals("\n".join(self.lines))
 
 
 def _mapping(value: Any, where: str, problems: _Problems) -> dict[str, Any]:
