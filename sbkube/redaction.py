@@ -526,6 +526,12 @@ def _secret_spans(
     return [(a, b) for a, b in spans if b > a and not is_digest(text[a:b])]
 
 
+def _short(secrets: Iterable[str]) -> set[str]:
+    """The secrets too short to be hunted as known forms (:data:`MIN_REAPPEARING`): hidden
+    only where a detector finds them."""
+    return {s for s in secrets if s and len(s) < MIN_REAPPEARING}
+
+
 def _json_container(text: str) -> Any:
     """The object or array a string holds as JSON (``'{"password": "…"}'``), else None."""
     head = text.lstrip()[:1]
@@ -707,7 +713,7 @@ class Redactor:
     ) -> None:
         self.patterns = tuple(patterns)
         self._extra = tuple(known)
-        self._batch = {k for k in self._extra if isinstance(k, str) and k}
+        self._batch = _short(k for k in self._extra if isinstance(k, str))
         self._key = key if key is not None else digest_key()
         # The forms of ``known`` (and of what the process had found), longest first: made
         # once for the manifests of a batch given as ``learned``.
@@ -872,8 +878,9 @@ class Redactor:
         node: Any = None,
         parent: str | None = None,
     ) -> Any:
-        """Copy with the positions :meth:`find` looks at digested as a whole, and every URL
-        password digested where it stands."""
+        """Copy with the positions :meth:`find` looks at digested as a whole, every URL
+        password digested where it stands, and so are the ``found`` secrets too short to be
+        hunted elsewhere (:func:`_short`) where a detector finds them in a string."""
         if isinstance(value, str):
             return self._digest_text(value, found)
         if isinstance(value, dict | Mapping):
@@ -901,17 +908,18 @@ class Redactor:
             ]
         return value
 
-    def _digest_text(self, text: str, found: set[str]) -> str:
-        """``text`` with the secrets the detectors find in it digested where they stand
-        (a URL's password, ``--password=V``, ``-pV``…, however short), or whole: a JSON
-        document holding a secret."""
+    def _digest_text(self, text: str, short: set[str]) -> str:
+        """``text`` with the secrets the detectors find in it digested where they stand:
+        a URL's password, and ``--password=V``, ``-pV``… when ``V`` is one of the ``short``
+        secrets found (longer ones, and a JSON document holding a secret, are known forms
+        that :meth:`_scrub` replaces)."""
         if "://" in text:
             text = _sub_url_passwords(text, self.digest)
-        if not found or not any(f in text for f in found):
+        # A short secret is never a PEM key or a token format: only the detectors behind
+        # a secret-like word (flags, assignments, headers, -pV) can find one.
+        if not short or not any(f in text for f in short) or not _has_secret_hint(text):
             return text
-        if text in found and _json_container(text) is not None:
-            return self.digest(text)
-        spans = _secret_spans(text, self.patterns)
+        spans = _secret_spans(text, self.patterns, credentials=False)
         out, last = [], 0
         for a, b in sorted(set(spans)):
             if a < last:
@@ -933,7 +941,8 @@ class Redactor:
     def values(self, value: Any) -> Any:
         """Copy of JSON-like ``value`` (values, a config snapshot, metadata) for the store."""
         found = self.find(value)
-        return self._scrub(self._digest_found(value, found, manifest=False), self._forms(found))
+        stored = self._digest_found(value, _short(found), manifest=False)
+        return self._scrub(stored, self._forms(found))
 
     def manifest(self, manifest: Mapping[str, Any], *, learned: bool = False) -> dict[str, Any]:
         """What the store keeps of a manifest: volatile fields dropped, secrets digested.
@@ -966,7 +975,10 @@ class Redactor:
                 self._learned = known, _longest_first(known)
             forms, order = self._learned
         stored: dict[str, Any] = self._digest_found(  # a new copy
-            out, found or self._batch, manifest=True, node=_kube_fields().root(out)
+            out,
+            _short(found) if found else self._batch,
+            manifest=True,
+            node=_kube_fields().root(out),
         )
         return self._scrub(stored, forms, order) if forms else stored
 

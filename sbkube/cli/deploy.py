@@ -70,6 +70,12 @@ def print_result(result: DeployResult) -> None:
     is_flag=True,
     help="Upgrade every Helm release, even those whose chart, values and objects are unchanged.",
 )
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Let YAML apps take over listed objects that exist and are not theirs "
+    "(as adopt: true on every app).",
+)
 @wait_lock_option
 @concurrency_option("Deploy")
 @cluster_options
@@ -86,6 +92,7 @@ def deploy(
     values_files: tuple[str, ...],
     dry_run: bool,
     force_upgrade: bool,
+    adopt: bool,
     wait_lock: float,
     concurrency: int,
     kubeconfig: str | None,
@@ -102,8 +109,11 @@ def deploy(
     Helm apps are installed or upgraded with `helm upgrade --install`; a release whose chart
     (version and files), values and live objects match its current revision is left as it
     is and recorded unchanged (--force-upgrade upgrades it anyway). YAML apps are applied
-    with ownership labels, and objects sbkube applied before but the config no longer has
-    are pruned. Every app, release and resource is recorded in the state store.
+    with ownership labels (app, namespace and app dir), and objects sbkube applied before
+    but the config no longer has are pruned. A listed object that exists and is not the
+    app's fails the app, naming its owner, unless the app has adopt: true or --adopt is
+    given; an adopted Namespace is never pruned. Every app, release and resource is
+    recorded in the state store.
 
     Exit code: 0 success, 1 some app failed (or the lock is held), 2 bad input.
 
@@ -139,6 +149,7 @@ def deploy(
             namespace=namespace,
             values=command_line_values(values_files, set_values),
             force_upgrade=force_upgrade,
+            adopt=adopt,
             concurrency=concurrency,
         )
     if fmt != "table":

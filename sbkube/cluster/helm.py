@@ -28,6 +28,7 @@ import binascii
 import json
 import os
 import re
+import tarfile
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -375,19 +376,26 @@ def templates_use_lookup(templates: object) -> bool:
     return False
 
 
-def chart_dir_uses_lookup(path: Path) -> bool:
-    """True when a local chart directory's templates (its subcharts' included) call
-    ``lookup``; False for a packaged chart or one that cannot be read."""
-    if not path.is_dir():
-        return False
+def chart_uses_lookup(path: Path) -> bool:
+    """True when a local chart's templates (its subcharts' included) call ``lookup``: a
+    chart directory, or a packaged ``.tgz``; False for one that cannot be read."""
     try:
-        return any(
-            _LOOKUP.search(f.read_bytes())
-            for f in path.rglob("*")
-            if f.is_file() and "templates" in f.relative_to(path).parts
-        )
-    except OSError:
+        if path.is_dir():
+            return any(
+                _LOOKUP.search(f.read_bytes())
+                for f in path.rglob("*")
+                if f.is_file() and "templates" in f.relative_to(path).parts
+            )
+        if path.is_file() and tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    if member.isfile() and "templates" in member.name.split("/"):
+                        handle = archive.extractfile(member)
+                        if handle is not None and _LOOKUP.search(handle.read()):
+                            return True
+    except (OSError, tarfile.TarError):
         return False
+    return False
 
 
 def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:

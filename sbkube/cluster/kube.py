@@ -18,6 +18,7 @@ from sbkube.manifests import ObjectKey, api_group, format_key, object_key
 
 # deployments.cluster is a String(253) column.
 _MAX_IDENTITY = 253
+KUBE_SYSTEM: ObjectKey = ("v1", "Namespace", "", "kube-system")
 
 
 def cluster_identity(context: str | None, server: str | None) -> str:
@@ -80,6 +81,7 @@ class KubeCluster(Cluster):
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
         self._lock = threading.Lock()
+        self._identity: str | None = None
 
     def _resolve_names(self) -> None:
         # One subprocess, on first use: commands that never record pay nothing.
@@ -258,6 +260,18 @@ class KubeCluster(Cluster):
         for key in keys:
             self._planned[key] = None
         return [key for key in keys if there[key] is not None]
+
+    def identity(self) -> str | None:
+        if self._offline:
+            return None
+        if self._identity is None:
+            try:
+                ns = self.kubectl.get(KUBE_SYSTEM)
+            except ClusterError:
+                return None
+            uid = ((ns or {}).get("metadata") or {}).get("uid")
+            self._identity = uid if isinstance(uid, str) and uid else None
+        return self._identity
 
     def check_reachable(self) -> None:
         try:

@@ -257,6 +257,13 @@ class Objects(Protocol):
         offline, no cluster asked)."""
         ...
 
+    def identity(self) -> str | None:
+        """The identity the cluster itself carries: the UID of its ``kube-system``
+        namespace, which no change of address, context or kubeconfig alters and a rebuilt
+        cluster does not share. None when it cannot be read (unreachable, no such
+        namespace, offline)."""
+        ...
+
     def check_reachable(self) -> None:
         """Raise ClusterError, one line naming the cluster (context and server), when its
         API server does not answer: a plan or diff against it would be no plan at all."""

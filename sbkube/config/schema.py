@@ -225,6 +225,9 @@ class YamlApp(_AppBase):
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
     wait: StrictBool = False
     """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
+    adopt: StrictBool = False
+    """Take over listed objects that exist and are not this app's (``deploy --adopt`` for
+    every app); without it such an object fails the app, naming its owner."""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -266,6 +269,8 @@ class KustomizeApp(_AppBase):
     path: Annotated[str, Field(min_length=1)]
     wait: StrictBool = False
     """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
+    adopt: StrictBool = False
+    """Take over rendered objects that exist and are not this app's (as a YAML app's)."""
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 

@@ -10,15 +10,20 @@ that change go to the cluster in one server-side apply (field manager ``sbkube``
 removes the dropped fields; a Secret is sent as the server stores it (``stringData``
 folded into ``data``), so that sbkube owns its ``data`` keys and a key dropped from
 ``stringData`` is removed too.
-Pruning lists, per kind the app recorded before, the live objects that carry this app's
-ownership labels (one label-selector LIST per kind); those the desired set no longer has
-are deleted in one call and recorded as ``delete`` with their previous state, so the prune
-set is computed, never guessed.
+Before anything is applied, every listed object that exists must be the app's own (its
+ownership labels name this app, namespace and app dir) or be adopted (``work.claim``): one
+that is not fails the app, naming its owner, and nothing is applied. Pruning lists, per
+kind the app recorded before, the live objects that carry this app's ownership labels (one
+label-selector LIST per kind); those the desired set no longer has are deleted in one call
+and recorded as ``delete`` with their previous state, so the prune set is computed, never
+guessed. An adopted Namespace is never deleted (``work.kept_on_removal``).
 
 Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
 app version, revision, the values used and the digest of the chart's files, and its objects
 as Helm installed them (helm's own manifest of the revision, hooks marked apart, test hooks
-left out), their actions computed against the app's last recorded objects. A release whose
+left out), their actions computed against the live cluster as it was before helm ran
+(``create`` when an object was not live: a release uninstalled by hand, a fresh cluster;
+``update`` when it differed: a repaired drift). A release whose
 inputs and live objects match its current revision is not upgraded (``live.upgrade_reason``):
 the app is recorded ``unchanged`` at that revision. On a first install, the chart's ``crds/``
 that Helm created are recorded too, with ``hook`` set to ``crd-install`` (Helm 2's name for
@@ -32,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbkube.cluster.helm import chart_dir_uses_lookup
+from sbkube.cluster.helm import chart_uses_lookup
 from sbkube.cluster.port import Cluster, HookInfo, Objects, ReleaseInfo, Releases, UpgradeRequest
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.live import upgrade_reason
@@ -43,8 +48,18 @@ from sbkube.engine.namespaces import (
     plan_namespaces,
 )
 from sbkube.engine.results import ReleaseChange, ResourceChange
-from sbkube.engine.work import APP_LABEL, NAMESPACE_LABEL, AppWork, DesiredObject, owned_by
-from sbkube.errors import ClusterError
+from sbkube.engine.work import (
+    APP_DIR_LABEL,
+    APP_LABEL,
+    NAMESPACE_LABEL,
+    AppWork,
+    DesiredObject,
+    app_dir_label,
+    claim,
+    kept_on_removal,
+    owned_by,
+)
+from sbkube.errors import ClusterError, RefusedError
 from sbkube.manifests import ObjectKey, fold_string_data, object_key
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import (
@@ -98,6 +113,7 @@ def apply_yaml_app(
     previous: AppDeploymentRecord | None,
     *,
     prune: bool = True,
+    adopt: bool = False,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource.
 
@@ -105,7 +121,8 @@ def apply_yaml_app(
     LIST per kind and namespace), one server-side apply of those that change (missing
     namespaces first), one label-selector LIST per kind the app recorded before, and one
     delete of the objects pruned. A failure of any of these fails the app before anything
-    is recorded."""
+    is recorded. ``adopt`` (or the app's own ``adopt``) lets it take over existing objects
+    that are not its own; without it they fail the app before anything is applied."""
     manifests = [o.manifest for o in work.objects]
     names = needed_namespaces(manifests)
     live = cluster.list_many([*(namespace_key(n) for n in names), *(o.key for o in work.objects)])
@@ -113,10 +130,21 @@ def apply_yaml_app(
     writes = [namespace_manifest(name) for name in namespaces.missing]
     entries: list[tuple[DesiredObject, dict[str, Any], ResourceAction]] = []
     recorded = live_resources(previous)
+    refusals = []
     for obj in work.objects:
         before = live.get(obj.key)
+        manifest, refusal = claim(
+            obj.manifest,
+            before,
+            app=work.name,
+            namespace=work.namespace,
+            app_dir=work.app_dir,
+            adopt=adopt or work.adopt,
+        )
+        if refusal is not None:
+            refusals.append(refusal)
         # Sent, compared and recorded as the server stores it (a Secret's stringData folded).
-        stored = fold_string_data(obj.manifest)
+        stored = fold_string_data(manifest)
         if before is None:
             action = ResourceAction.CREATE
         elif matches(stored, before) and not removed(
@@ -128,6 +156,9 @@ def apply_yaml_app(
         if action != ResourceAction.UNCHANGED:
             writes.append(stored)
         entries.append((obj, stored, action))
+    if refusals:
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        raise RefusedError(refusals[0] + more)
     applied = cluster.apply_many(sorted(writes, key=_apply_rank))
     created = {object_key(o): o for o in applied if o.get("kind") == "Namespace"}
     done = namespaces.work(created)
@@ -166,11 +197,17 @@ def _prune(
     kinds = sorted({(key[0], key[1]) for key in recorded})
     if not kinds:
         return []
-    labels = {APP_LABEL: work.name, NAMESPACE_LABEL: work.namespace}
+    labels = {
+        APP_LABEL: work.name,
+        NAMESPACE_LABEL: work.namespace,
+        APP_DIR_LABEL: app_dir_label(work.app_dir),
+    }
     gone = [
         obj
         for obj in cluster.list_labelled(kinds, labels)
-        if _identity(object_key(obj)) not in desired and owned_by(obj, work.name, work.namespace)
+        if _identity(object_key(obj)) not in desired
+        and owned_by(obj, work.name, work.namespace, work.app_dir)
+        and not kept_on_removal(obj)
     ]
     if not gone:
         return []
@@ -188,14 +225,23 @@ def helm_resource_inputs(
     *,
     hooks: Sequence[HookInfo] = (),
     unchanged: bool = False,
+    live_before: Mapping[ObjectKey, Mapping[str, Any] | None] | None = None,
+    fresh: bool = False,
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
     """Actions for a release's objects (``installed``: Helm's manifest of the revision) and
-    hooks against the app's last recorded ones, compared by checksum of the stored form
-    (secrets scrubbed as the store does). Release objects the revision no longer has are
-    recorded ``delete`` (Helm removed them); hooks are never pruned by Helm, so a hook the
-    chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
-    upgrade does not run them. With ``unchanged`` (the release was left as it was) every
-    object is recorded ``unchanged`` and nothing ``delete``."""
+    hooks. With ``live_before`` (the objects as they were live before helm ran) a release
+    object's action is what helm did to the cluster: ``create`` when it was not live,
+    ``unchanged`` when it was live as the manifest says and the record holds the same
+    manifest, ``update`` otherwise; so a release uninstalled by hand, a fresh cluster and
+    a repaired drift are recorded as what they were, whatever the record said. Hooks, and
+    every object without ``live_before``, are compared with the app's last recorded ones by
+    checksum of the stored form (secrets scrubbed as the store does). Release objects the
+    revision no longer has are recorded ``delete`` (Helm removed them); hooks are never
+    pruned by Helm, so a hook the chart dropped is simply no longer recorded; ``fresh`` (the
+    release did not exist before) records every hook that ran ``create``. Test hooks
+    are never recorded: an install or upgrade does not run them. With ``unchanged`` (the
+    release was left as it was) every object is recorded ``unchanged`` and nothing
+    ``delete``."""
     secrets = (
         *secret_values,
         *learn_manifests(installed),
@@ -212,11 +258,20 @@ def helm_resource_inputs(
         key = object_key(manifest)
         seen.add(key)
         old = prev.get(key)
+        same = old is not None and old.checksum == manifest_checksum(store_form(manifest, secrets))
         if unchanged:
             action = ResourceAction.UNCHANGED
-        elif old is None:
+        elif live_before is not None and hook is None:
+            was = live_before.get(key)
+            if was is None:
+                action = ResourceAction.CREATE
+            elif same and matches(fold_string_data(manifest), was):
+                action = ResourceAction.UNCHANGED
+            else:
+                action = ResourceAction.UPDATE
+        elif old is None or fresh:
             action = ResourceAction.CREATE
-        elif old.checksum == manifest_checksum(store_form(manifest, secrets)):
+        elif same:
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
@@ -234,16 +289,28 @@ def helm_resource_inputs(
     return inputs, changes
 
 
-def learn_looked_up(work: AppWork, info: ReleaseInfo, cluster: Objects) -> None:
+def learn_looked_up(
+    work: AppWork,
+    info: ReleaseInfo,
+    cluster: Objects,
+    handle: AppHandle,
+    previous: AppDeploymentRecord | None,
+) -> None:
     """Learn the Secrets a chart's ``lookup`` may have read, before its manifest is
     recorded. ``helm template`` (the prepared render) reads nothing live, so a password a
     chart copies from a live Secret (``(lookup "v1" "Secret" ns "db").data.password``) is
     in Helm's manifest only: hidden there and everywhere after once every live Secret's
     data is known (one LIST, and only for a chart that calls ``lookup``; Helm's own release
-    Secrets are left out: they hold Helm's record, not the user's secrets)."""
+    Secrets are left out: they hold Helm's record, not the user's secrets).
+
+    Whether it does: helm prints the chart's templates with an install or upgrade; a local
+    chart is read; an unchanged release of a repository chart (``helm status`` prints no
+    chart) goes by what the app's last recording said (``chart_uses_lookup``)."""
     assert work.chart is not None
-    if not (info.uses_lookup or chart_dir_uses_lookup(Path(work.chart.ref))):
+    recorded = previous is not None and bool(previous.metadata.get("chart_uses_lookup"))
+    if not (info.uses_lookup or recorded or chart_uses_lookup(Path(work.chart.ref))):
         return
+    handle.set_metadata(chart_uses_lookup=True)
     learn_manifests(
         s
         for s in cluster.list_labelled([("v1", "Secret")], {})
@@ -282,6 +349,10 @@ def _record_failed_revision(
         record_release(handle, after, work.values, work.chart_digest)
 
 
+def _manifest(info: ReleaseInfo | None) -> tuple[Mapping[str, Any], ...]:
+    return info.manifest if info is not None else ()
+
+
 CRD_INSTALL = "crd-install"
 """The ``hook`` recorded for a chart's ``crds/`` objects that its first install created."""
 
@@ -313,7 +384,7 @@ def _unchanged_release(
     )
     record_release(handle, current, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
-    learn_looked_up(work, current, cluster)
+    learn_looked_up(work, current, cluster, handle, previous)
     inputs, changes = helm_resource_inputs(current.manifest, previous, secrets, unchanged=True)
     handle.record_resources(inputs)
     release = ReleaseChange.of(
@@ -364,6 +435,15 @@ def apply_helm_app(
                 )
             return _unchanged_release(work, cluster, handle, before, previous, secret_keys)
     crds = _new_crds(work, cluster) if before is None else []
+    # What helm is about to change, read before it does: the objects the chart renders and
+    # those of the current revision (one request), so each is recorded as what helm did.
+    live_before = cluster.get_many(
+        list(
+            dict.fromkeys(
+                [*(o.key for o in work.objects), *(object_key(m) for m in _manifest(before))]
+            )
+        )
+    )
     try:
         info = cluster.helm_upgrade_install(
             UpgradeRequest(
@@ -393,8 +473,15 @@ def apply_helm_app(
     )
     record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
-    learn_looked_up(work, info, cluster)
-    inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
+    learn_looked_up(work, info, cluster, handle, previous)
+    inputs, changes = helm_resource_inputs(
+        info.manifest,
+        previous,
+        secrets,
+        hooks=info.hooks,
+        live_before=live_before,
+        fresh=before is None,
+    )
     for crd in crds:
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))
         changes.append(_change(ResourceAction.CREATE, crd))

@@ -248,7 +248,7 @@ def _project_keyed(
     those being removed."""
     out = []
     for item in live:
-        mine = next((e for e in items if _is_item(item, e, defaults=False)), None)
+        mine = next((e for e in items if _is_item(item, e)), None)
         twin = next((d for d in desired if mine is not None and _is_item(d, mine)), _ABSENT)
         if twin is _ABSENT and mine is None:
             twin = next((d for d in desired if _same_identity(d, item, items)), _ABSENT)
@@ -379,7 +379,7 @@ def removed(
         for path in owned
         if path
         and all(_locate(m, path) is _ABSENT for m in sent)
-        and _locate(live, path, defaults=False) is not _ABSENT
+        and _locate(live, path) is not _ABSENT
     )
     # A removed item or map stands for the fields under it.
     top = [p for p in gone if not any(p[: len(q)] == q for q in gone if len(q) < len(p))]
@@ -407,9 +407,9 @@ def _absent(recorded: Any, desired: Any, live: Any, path: str, found: list[str])
                 _absent(r, d, v, path_join(path, index), found)
 
 
-def _is_item(item: Any, element: str, *, defaults: bool = True) -> bool:
-    """True when list item ``item`` is the one a ``k:`` or ``v:`` element names; with
-    ``defaults``, a missing key field counts as its server default."""
+def _is_item(item: Any, element: str) -> bool:
+    """True when list item ``item`` is the one a ``k:`` or ``v:`` element names (a missing
+    key field counts as its server default)."""
     kind, _, text = element.partition(":")
     wanted = json.loads(text)
     if kind == "v":
@@ -417,13 +417,13 @@ def _is_item(item: Any, element: str, *, defaults: bool = True) -> bool:
     if not isinstance(item, Mapping) or not isinstance(wanted, Mapping):
         return False
     for key, value in wanted.items():
-        have = item.get(key, _KEY_DEFAULTS.get(key) if defaults else None)
+        have = item.get(key, _KEY_DEFAULTS.get(key))
         if have != value:
             return False
     return True
 
 
-def _locate(obj: Any, path: FieldPath, *, defaults: bool = True) -> Any:
+def _locate(obj: Any, path: FieldPath) -> Any:
     """The value at a FieldsV1 path in ``obj`` (a manifest or a live object), or _ABSENT."""
     node = obj
     for element in path:
@@ -433,7 +433,7 @@ def _locate(obj: Any, path: FieldPath, *, defaults: bool = True) -> Any:
             if node is None:
                 return _ABSENT  # null sets nothing
         elif kind in ("k:", "v:") and isinstance(node, list | tuple):
-            node = next((x for x in node if _is_item(x, element, defaults=defaults)), _ABSENT)
+            node = next((x for x in node if _is_item(x, element)), _ABSENT)
         else:
             return _ABSENT
         if node is _ABSENT:

@@ -50,6 +50,7 @@ def deploy_steps(
     secret_keys: Sequence[str],
     *,
     force_upgrade: bool = False,
+    adopt: bool = False,
     after: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording;
@@ -71,7 +72,7 @@ def deploy_steps(
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
-            changes = apply_yaml_app(work, cluster, handle, previous[work.name])
+            changes = apply_yaml_app(work, cluster, handle, previous[work.name], adopt=adopt)
             if work.wait and not cluster.dry_run:
                 wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None
@@ -130,13 +131,15 @@ def deploy(
     *,
     cluster: Cluster,
     force_upgrade: bool = False,
+    adopt: bool = False,
     **args: Unpack[DeployArgs],
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
 
     The keywords are the shared ones (``target.ReadArgs``, ``RenderArgs``, ``RunArgs``):
     ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
-    ``concurrency`` is how many apps are applied (and charts rendered) at once."""
+    ``concurrency`` is how many apps are applied (and charts rendered) at once; ``adopt``
+    lets every YAML app take over existing objects that are not its own (``work.claim``)."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
     if options.dry_run:
@@ -164,6 +167,7 @@ def deploy(
             previous,
             target.secret_keys,
             force_upgrade=force_upgrade,
+            adopt=adopt,
             after=namespace_turns(works, cluster) if at_once > 1 else {},
         )
         outcomes = target.run_apps(steps, dep, concurrency=at_once)

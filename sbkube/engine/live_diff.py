@@ -42,7 +42,7 @@ from sbkube.engine.prepare import prepare_apps
 from sbkube.engine.record_diff import Dumps
 from sbkube.engine.results import TargetResult
 from sbkube.engine.target import Options, RenderArgs, Target
-from sbkube.engine.work import AppWork, owned_by
+from sbkube.engine.work import AppWork, claim, kept_on_removal, owned_by
 from sbkube.manifests import ObjectKey, fold_string_data, format_key, object_key, strip_volatile
 from sbkube.model import Record, thaw
 from sbkube.redaction import learn_manifests, secret_leaves, store_form
@@ -231,13 +231,30 @@ def _yaml_diff(
     }
     recorded = [k for k in live_resources(previous) if k not in wanted]
     live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
+    # As a deploy would apply them: an adopted object keeps its mark (one the app does not
+    # own yet is shown as adopting it would change it; the deploy itself needs adopt).
+    manifests = [
+        claim(
+            o.manifest,
+            live.get(o.key),
+            app=work.name,
+            namespace=work.namespace,
+            app_dir=work.app_dir,
+            adopt=True,
+        )[0]
+        for o in work.objects
+    ]
     missing = [n for n in namespaces if live.get(object_key(n)) is None]
     secrets = known_secrets((), manifests, live)
     found = [_object_diff(CREATE, n, None, ()) for n in missing]
     found += compare(manifests, live, secrets, states)
     for key in recorded:
         obj = live.get(key)
-        if obj is not None and owned_by(obj, work.name, work.namespace):
+        if (
+            obj is not None
+            and owned_by(obj, work.name, work.namespace, work.app_dir)
+            and not kept_on_removal(obj)
+        ):
             found.append(_object_diff(DELETE, obj, obj, secrets))
     return found
 

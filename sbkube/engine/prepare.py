@@ -140,6 +140,8 @@ def prepare_apps(
                             objects=objects,
                             wait=app.wait,
                             timeout=app.timeout,
+                            app_dir=app_dir,
+                            adopt=app.adopt,
                         )
                     )
             except Exception as exc:

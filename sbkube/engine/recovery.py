@@ -109,7 +109,7 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
     locks = DeployLocks(db)
     by_target: dict[tuple[str, str], list[DeploymentSummary]] = {}
     for summary in unfinished:
-        by_target.setdefault((summary.cluster, summary.namespace), []).append(summary)
+        by_target.setdefault((summary.cluster_id, summary.namespace), []).append(summary)
     marked: list[str] = []
     for (cluster, namespace), summaries in by_target.items():
         if not locks.is_live(cluster, namespace):

@@ -42,7 +42,7 @@ from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInf
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.results import ResourceChange
-from sbkube.engine.work import owned_by
+from sbkube.engine.work import kept_on_removal, owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.guard import unsendable
 from sbkube.manifests import ObjectKey
@@ -105,18 +105,18 @@ def resolve_pair(
     force: bool,
     name: str | None = None,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
-    # ``name``: what the cluster is recorded as (config.yaml's cluster:, else its identity).
-    name = name or cluster.name
+    # ``name``: what the target's records go by (``Target.key``: the cluster's identity).
+    name = name or cluster.identity() or cluster.name
     # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
     source = repo.get(repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace))
-    if source.cluster != name:
+    if source.cluster_id != name:
         raise RefusedError(
-            f"deployment {source.deployment_id} was made on cluster '{source.cluster}', "
-            f"not '{name}'"
+            f"deployment {source.deployment_id} was made on cluster '{source.cluster}' "
+            f"({source.cluster_id}), not on this one ({name})"
         )
     if to is None:
         candidates = repo.list(
-            cluster=source.cluster,
+            cluster=source.cluster_id,
             namespace=source.namespace,
             # A rolled-back deployment did succeed when it ran: counting it makes a second
             # plain `sbkube rollback` undo the first, as `helm rollback` does.
@@ -132,9 +132,9 @@ def resolve_pair(
             )
         target_id = candidates[0].deployment_id
     else:
-        target_id = repo.resolve(to, cluster=source.cluster, namespace=source.namespace)
+        target_id = repo.resolve(to, cluster=source.cluster_id, namespace=source.namespace)
     target = repo.get(target_id)
-    if (target.cluster, target.namespace) != (source.cluster, source.namespace):
+    if (target.cluster_id, target.namespace) != (source.cluster_id, source.namespace):
         raise RefusedError(
             f"--to {target.deployment_id} targets {target.cluster}/{target.namespace}, but "
             f"{source.deployment_id} is on {source.cluster}/{source.namespace}; a rollback "
@@ -211,7 +211,7 @@ def plan_rollback(
             current[name]
             if current is not None
             else repo.last_successful_app(
-                cluster=source.cluster, namespace=source.namespace, app=name
+                cluster=source.cluster_id, namespace=source.namespace, app=name
             )
         )
         if t_app is not None and t_app.status != AppStatus.SUCCESS and not force:
@@ -493,7 +493,11 @@ def _yaml_plan(
     for key in live_resources(current):
         if key not in wanted:
             live = cluster.get(key)
-            if live is not None and owned_by(live, t_app.name, t_app.namespace or ""):
+            if (
+                live is not None
+                and owned_by(live, t_app.name, t_app.namespace or "")
+                and not kept_on_removal(live)
+            ):
                 changes.append(change_for(ResourceAction.DELETE, key))
     quiet = all(c.action == ResourceAction.UNCHANGED for c in changes)
     return (

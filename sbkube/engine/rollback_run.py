@@ -10,7 +10,7 @@ marked ``rolled_back``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
@@ -231,9 +231,12 @@ def rollback(
         to=to,
         namespace=namespace,
         force=force,
-        name=target.name,
+        name=target.key,
     )
     target = target.at(source.namespace)
+    if configured_cluster is None:
+        # Given an id alone, the rollback is recorded under the name its source showed.
+        target = replace(target, name=source.cluster)
     # Each app's last successful recording, read once: the plan and the execution use it.
     current = target.last_applied(plan_app_names(source, to_dep))
     plan = plan_rollback(

@@ -228,6 +228,7 @@ def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:
 
     A cluster that cannot be read is an error naming it (exit 1), never a report."""
     cluster = target.cluster
+    target.note_other_cluster()
     try:
         drifts = tuple(app_drift(cluster, name, target.last_successful_app(name)) for name in apps)
     except ClusterError as err:

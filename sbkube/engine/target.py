@@ -5,10 +5,14 @@
 
 * the store (``DeploymentDatabase``) and its repository, hiding the secret keys of
   config.yaml (``secret_keys`` add to the defaults, never replace them);
-* the name the target is recorded and locked under, by ONE rule (:func:`recorded_name`):
-  config.yaml's ``cluster:`` first, else the cluster's own identity (context and API
-  server), and the carrying over of history recorded under an older name
-  (:meth:`Target.adopt_renamed`);
+* what the target is recorded and locked under: the cluster's IDENTITY, the UID of its
+  ``kube-system`` namespace (``Cluster.identity``; the display name when the cluster
+  cannot be read), so a history follows a cluster through any change of address or
+  context, and a cluster rebuilt at an old address is a new target; and its display
+  NAME, by ONE rule (:func:`recorded_name`): config.yaml's ``cluster:`` first, else
+  ``context@host:port``. Reads and the lock go by :attr:`Target.key`, tables show the
+  name. History recorded under a name before identities (or under the kube context
+  alone, before that) is adopted on first contact (:meth:`Target.adopt_renamed`);
 * the namespace, and each app's last successful recording there (:meth:`Target.last_applied`);
 * the notes: what the command tells the user along the way (kept for its result, and
   passed to the progress callback as they come);
@@ -20,8 +24,9 @@
   a command's keywords are typed by :class:`ReadArgs`/:class:`RunArgs`, so a new shared
   option is one edit here, not one per command.
 
-So a deployment made with ``cluster: prod`` in config.yaml is found, shown, diffed,
-removed and rolled back under ``prod``, by every command, under the same lock.
+So a deployment made with ``cluster: prod`` in config.yaml is shown as ``prod`` and found,
+diffed, removed and rolled back by every command on that cluster, under one lock, whatever
+name another app dir gives the same cluster.
 """
 
 from __future__ import annotations
@@ -195,6 +200,8 @@ class Target:
     options: Options = field(default_factory=Options)
     messages: list[str] = field(default_factory=list)
     """The notes so far (shared by every :meth:`at` view of the target)."""
+    identity: str | None = None
+    """The cluster's ``kube-system`` UID, None when it could not be read."""
 
     @classmethod
     def open(
@@ -220,6 +227,7 @@ class Target:
             namespace=namespace,
             secret_keys=keys,
             options=options,
+            identity=cluster.identity(),
         )
 
     @classmethod
@@ -242,6 +250,11 @@ class Target:
     @property
     def label(self) -> str:
         return f"{self.name}/{self.namespace}"
+
+    @property
+    def key(self) -> str:
+        """What the target's records and lock go by: the identity, else the name."""
+        return self.identity or self.name
 
     @property
     def progress(self) -> Notify | None:
@@ -271,7 +284,7 @@ class Target:
 
     def last_successful_app(self, app: str) -> AppDeploymentRecord | None:
         """``app``'s last successful recording on this target (not a dry run)."""
-        return self.repo.last_successful_app(cluster=self.name, namespace=self.namespace, app=app)
+        return self.repo.last_successful_app(cluster=self.key, namespace=self.namespace, app=app)
 
     def last_applied(self, apps: Iterable[str]) -> dict[str, AppDeploymentRecord | None]:
         """Each app's last successful recording on this target: what it left in place."""
@@ -299,7 +312,29 @@ class Target:
                 f"{self.label}: the cluster's recorded name now tells apart clusters that "
                 "share a context name"
             )
+        if self.identity is not None:
+            # Records keyed by the name (made before identities, or while the cluster
+            # could not be read) become this cluster's: quietly, as nothing shown changes.
+            moved += self.repo.adopt_identity(
+                name=self.name, identity=self.identity, namespace=self.namespace
+            )
         return moved
+
+    def note_other_cluster(self) -> None:
+        """When this target has no record but its name does, on another cluster (one
+        rebuilt at the same address, or a context pointed elsewhere): say so, once."""
+        if self.identity is None or self.repo.count(
+            cluster=self.key, namespace=self.namespace, include_dry_run=False
+        ):
+            return
+        other = self.repo.list(
+            cluster=self.name, namespace=self.namespace, include_dry_run=False, limit=1
+        )
+        if other and other[0].cluster_id != self.key:
+            self.note(
+                f"the record of {self.label} belongs to another cluster (kube-system "
+                f"{other[0].cluster_id}); this cluster ({self.identity}) has none"
+            )
 
     def settle(self, helm_apps: Iterable[tuple[str, str, str]]) -> list[str]:
         """Settle from the cluster the Helm revisions lost store writes hid
@@ -310,7 +345,7 @@ class Target:
             self.database,
             self.repo,
             self.cluster,
-            self.name,
+            self.key,
             self.namespace,
             helm_apps,
             notify=self.note,
@@ -331,9 +366,10 @@ class Target:
 
         wait_lock = self.options.wait_lock
         lock = DeployLocks(self.database).acquire(
-            self.name,
+            self.key,
             self.namespace,
             command=command,
+            label=self.label,
             wait=wait_lock,
             on_wait=lambda h: self.note(
                 f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"
@@ -346,7 +382,7 @@ class Target:
         )
         with lock:
             mark_interrupted_deployments(
-                self.repo, cluster=self.name, namespace=self.namespace, notify=self.note
+                self.repo, cluster=self.key, namespace=self.namespace, notify=self.note
             )
             helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
             recover_pending_releases(self.cluster, helm, notify=self.note)
@@ -366,6 +402,7 @@ class Target:
         tracker = self.tracker()
         track = {
             "cluster": self.name,
+            "cluster_id": self.key,
             "namespace": self.namespace,
             "command": command,
             "command_args": list(self.options.command_args),

@@ -36,7 +36,7 @@ from sbkube.engine.target import (
     config_record,
     confirmed,
 )
-from sbkube.engine.work import owned_by
+from sbkube.engine.work import kept_on_removal, owned_by, owner_of
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, Record, ResourceAction, thaw
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput
@@ -76,10 +76,13 @@ def plan_uninstall(
     target: tuple[str, str],
     apps: Sequence[tuple[str, str, str, str | None, tuple[str, ...]]],
     recorded: Mapping[str, AppDeploymentRecord | None],
+    app_dir: str | None = None,
 ) -> UninstallPlan:
     """The plan for ``apps`` (name, type, namespace, release name, depends_on), in deploy
     order, on ``target`` (recorded cluster name, namespace); the result lists them in
-    removal order (reversed)."""
+    removal order (reversed). A YAML app's object is removed only while it carries the
+    app's ownership labels (of ``app_dir`` too, when given), and never an adopted
+    Namespace."""
     plans: list[AppUninstallPlan] = []
     warnings: list[str] = []
     names = {a[0] for a in apps}
@@ -91,9 +94,15 @@ def plan_uninstall(
             live = cluster.get(key)
             if live is None:
                 continue
-            if app_type != "helm" and not owned_by(live, name, app_ns):
+            if app_type != "helm" and not owned_by(live, name, app_ns, app_dir):
                 warnings.append(
-                    f"app {name}: {key[1]} {key[3]} no longer carries its ownership labels; "
+                    f"app {name}: {key[1]} {key[3]} no longer carries its ownership labels "
+                    f"({owner_of(live)}); left in place"
+                )
+                continue
+            if app_type != "helm" and kept_on_removal(live):
+                warnings.append(
+                    f"app {name}: {key[1]} {key[3]} was adopted, not created by sbkube; "
                     "left in place"
                 )
                 continue
@@ -193,7 +202,11 @@ def uninstall(
         for n in names
     ]
     plan = plan_uninstall(
-        cluster, (target.name, target.namespace), described, target.last_applied(names)
+        cluster,
+        (target.name, target.namespace),
+        described,
+        target.last_applied(names),
+        str(loaded.app_dir),
     )
     if options.dry_run or not plan.apps:
         return target.result(UninstallResult, dry_run=options.dry_run, plan=plan)

@@ -5,6 +5,18 @@ that make its objects its own.
 loaded and labelled) and then applied (``apply.py``), planned (``live_diff.py``) or
 compared (``status.py``). Every object a YAML app applies carries the ownership labels
 (kapp's model): the set to prune is a label selector, computed, never guessed.
+
+Ownership names the app, its namespace and its app dir (the dir's path in an annotation,
+its digest in a label, as label values cannot hold a path): two app dirs with an app of
+the same name in one namespace own different objects, and neither prunes the other's.
+
+Ownership before prune (:func:`claim`): an object a YAML app lists that already exists and
+is not this app's (made by hand, by another tool, by another app or app dir) is not taken
+over silently. The app is refused, naming the owner, unless it adopts (``adopt: true`` on
+the app, or ``deploy --adopt``, as kapp asks). An adopted object carries the annotation
+``sbkube.io/adopted`` from then on (sent with every apply, so it stays), and an adopted
+Namespace is never deleted when the app drops it (:func:`kept_on_removal`): deleting a
+namespace deletes everything in it, which was never sbkube's.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ APP_LABEL = "sbkube.io/app"
 NAMESPACE_LABEL = "sbkube.io/namespace"
 APP_DIR_LABEL = "sbkube.io/app-dir"
 APP_DIR_ANNOTATION = "sbkube.io/app-dir"
+ADOPTED_ANNOTATION = "sbkube.io/adopted"
 
 
 def app_dir_label(app_dir: str) -> str:
@@ -67,13 +80,76 @@ def with_metadata(
     return out
 
 
-def owned_by(live: Mapping[str, Any], app: str, namespace: str) -> bool:
+def owned_by(live: Mapping[str, Any], app: str, namespace: str, app_dir: str | None = None) -> bool:
+    """True when ``live`` carries the ownership labels of ``app`` in ``namespace`` (and, with
+    ``app_dir``, of that app dir; an object labelled before app dirs were is taken as any
+    app dir's)."""
     labels = (live.get("metadata") or {}).get("labels") or {}
     return (
         labels.get(MANAGED_BY) == "sbkube"
         and labels.get(APP_LABEL) == app
         and labels.get(NAMESPACE_LABEL) == namespace
+        and (app_dir is None or labels.get(APP_DIR_LABEL) in (None, app_dir_label(app_dir)))
     )
+
+
+def owner_of(live: Mapping[str, Any]) -> str:
+    """Who a live object belongs to, for a refusal: an sbkube app (and its app dir), or the
+    field managers that wrote it."""
+    meta = live.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(MANAGED_BY) == "sbkube" and labels.get(APP_LABEL):
+        where = (meta.get("annotations") or {}).get(APP_DIR_ANNOTATION) or labels.get(
+            APP_DIR_LABEL, "?"
+        )
+        return f"it belongs to app {labels[APP_LABEL]} of app dir {where}"
+    managers = sorted(
+        {
+            str(e.get("manager"))
+            for e in meta.get("managedFields") or ()
+            if isinstance(e, Mapping) and e.get("manager")
+        }
+    )
+    return f"written by {', '.join(managers)}" if managers else "made outside sbkube"
+
+
+def claim(
+    manifest: dict[str, Any],
+    live: Mapping[str, Any] | None,
+    *,
+    app: str,
+    namespace: str,
+    app_dir: str,
+    adopt: bool,
+) -> tuple[dict[str, Any], str | None]:
+    """The manifest to apply over ``live``, and why the app may not (None: it may).
+
+    Its own object (or a missing one) as it is; one it adopted keeps the adopted mark; one
+    that is not its own gets the mark with ``adopt``, and is refused without it."""
+    if live is None:
+        return manifest, None
+    adopted = ADOPTED_ANNOTATION in ((live.get("metadata") or {}).get("annotations") or {})
+    if owned_by(live, app, namespace, app_dir) and not adopted:
+        return manifest, None
+    refusal = None
+    if not owned_by(live, app, namespace, app_dir) and not adopt:
+        meta = manifest.get("metadata") or {}
+        ns = f"{meta['namespace']}/" if meta.get("namespace") else ""
+        refusal = (
+            f"{manifest.get('kind')} {ns}{meta.get('name')} exists and is not app {app}'s "
+            f"({owner_of(live)}): set adopt: true on the app, or pass --adopt, to take it over"
+        )
+    out = copy.deepcopy(manifest)
+    annotations = out.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[ADOPTED_ANNOTATION] = "true"
+    return out, refusal
+
+
+def kept_on_removal(live: Mapping[str, Any]) -> bool:
+    """True for an object a prune or an uninstall must leave in place although the app
+    owns it: a Namespace it adopted (sbkube did not create it)."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    return live.get("kind") == "Namespace" and ADOPTED_ANNOTATION in annotations
 
 
 @dataclass
@@ -103,3 +179,7 @@ class AppWork:
     timeout: str | None = None
     chart_digest: str | None = None
     """``sha256:<hex>`` of a local chart's files; None for a repository or OCI chart."""
+    app_dir: str = ""
+    """The app dir the app comes from (its objects' ownership names it)."""
+    adopt: bool = False
+    """A YAML app may take over existing objects that are not its own (``adopt: true``)."""

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sbkube.errors import LockError, StateError, UsageError
 from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import current_host, current_operator, lock_target
+from sbkube.state.reads import clusters_named
 from sbkube.state.records import LockRecord
 from sbkube.state.rows import lock_record
 from sbkube.state.schema import DeployLock
@@ -152,9 +153,15 @@ class DeployLocks:
         For a holder that is alive but stuck (its heartbeat thread keeps the lease fresh),
         like Terraform's ``force-unlock``. Returns the lock that was removed, if any.
         """
-        target = lock_target(cluster, namespace)
         with write_session(self.db) as session:
-            row = session.get(DeployLock, target)
+            # ``cluster`` may be a display name: the lock is under the identity it shows.
+            named = session.execute(clusters_named(cluster).distinct()).scalars().all()
+            row = None
+            for key in dict.fromkeys([cluster, *named]):
+                target = lock_target(key, namespace)
+                row = session.get(DeployLock, target)
+                if row is not None:
+                    break
             if row is None:
                 return None
             removed = lock_record(row)
@@ -171,16 +178,20 @@ class DeployLocks:
         poll: float = 0.5,
         on_wait: Callable[[LockRecord], None] | None = None,
         on_takeover: Callable[[LockRecord, str], None] | None = None,
+        label: str | None = None,
         alive: Callable[[], bool] | None = None,
     ) -> LockHandle:
         """Take the lock of (cluster, namespace), waiting up to ``wait`` seconds; its
         heartbeat renews it while ``alive()`` holds (always when None).
 
-        Raises :class:`LockError` naming the holder when it is still held after ``wait``.
+        ``cluster`` is the key (the cluster's identity); ``label`` names the target in
+        messages (``name/namespace``; default: the key). Raises :class:`LockError` naming
+        the holder when it is still held after ``wait``.
         """
         if not 0 <= wait < float("inf"):  # nan would act as 0, inf would wait for ever
             raise UsageError(f"lock wait must be a finite number of seconds (got {wait!r})")
         target = lock_target(cluster, namespace)
+        shown = label or target
         holder_id = secrets.token_hex(8)
         deadline = time.monotonic() + max(0.0, wait)
         told = False
@@ -197,12 +208,12 @@ class DeployLocks:
             if time.monotonic() >= deadline:
                 if wait > 0:
                     raise LockError(
-                        f"target {target} is still locked after waiting {wait:g}s: "
+                        f"target {shown} is still locked after waiting {wait:g}s: "
                         f"{describe_holder(held)} (wait longer with a larger --wait-lock, "
                         "or see 'sbkube state locks')"
                     )
                 raise LockError(
-                    f"target {target} is locked: {describe_holder(held)} "
+                    f"target {shown} is locked: {describe_holder(held)} "
                     "(use --wait-lock SECONDS to wait for it)"
                 )
             if not told and on_wait is not None:

@@ -30,8 +30,8 @@ import difflib
 from datetime import datetime
 from typing import Any, TypeVar, Unpack, cast
 
-from sqlalchemy import ColumnElement, Select, Table, exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, Table, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from sbkube.errors import NotFoundError
 from sbkube.model import AppStatus, DeploymentStatus
@@ -68,12 +68,22 @@ def on_target(
     cluster or the namespace means any; ``dry_runs=True`` keeps dry runs too."""
     conds: list[ColumnElement[bool]] = []
     if cluster is not None:
-        conds.append(Deployment.cluster == cluster)
+        conds.append(Deployment.cluster_id.in_(clusters_named(cluster)))
     if namespace is not None:
         conds.append(Deployment.namespace == namespace)
     if not dry_runs:
         conds.append(Deployment.dry_run.is_(False))
     return conds
+
+
+def clusters_named(cluster: str) -> Select[str]:
+    """The identities ``cluster`` names: itself as an identity, and every identity ever
+    shown under it as a display name, so a name finds the history of the cluster(s) it
+    was given to, through any later change of address or context."""
+    alias = aliased(Deployment)
+    return select(alias.cluster_id).where(
+        or_(alias.cluster == cluster, alias.cluster_id == cluster)
+    )
 
 
 def row_exists(session: Session, *conds: ColumnElement[bool]) -> bool:
@@ -310,6 +320,7 @@ class DeploymentReader:
             select(
                 Deployment.deployment_id,
                 Deployment.cluster,
+                Deployment.cluster_id,
                 Deployment.namespace,
                 Deployment.command,
                 Deployment.status,

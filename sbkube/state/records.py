@@ -167,6 +167,10 @@ class AppDeploymentRecord(Record):
 class DeploymentRecord(Record):
     deployment_id: str
     cluster: str
+    """The cluster's display name (config.yaml's ``cluster:``, else ``context@host:port``)."""
+    cluster_id: str
+    """The cluster's identity: its ``kube-system`` UID (the display name before first
+    contact); what every read of a target and the lock go by."""
     namespace: str
     app_dir: str | None
     config_file: str | None
@@ -214,6 +218,7 @@ class DeploymentSummary(Record):
     finished_at: datetime | None
     rollback_target_id: str | None
     app_counts: FrozenDict = field(default_factory=FrozenDict)
+    cluster_id: str = ""
 
     @property
     def app_total(self) -> int:
@@ -226,6 +231,7 @@ class AppHistoryEntry(Record):
 
     deployment_id: str
     cluster: str
+    cluster_id: str
     namespace: str
     command: Command
     deployment_status: DeploymentStatus

@@ -238,6 +238,7 @@ def summaries(
             _utc(r[13]) if r[13] is not None else None,
             r[14],
             FrozenDict(sorted(counts[r[0]].items())),
+            r[15],
         )
         for r in heads
     ]

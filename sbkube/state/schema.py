@@ -30,6 +30,12 @@ class Deployment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     deployment_id: Mapped[str] = mapped_column(String(64), unique=True)
     cluster: Mapped[str] = mapped_column(String(253))
+    """The display name: config.yaml's ``cluster:``, else ``context@host:port``."""
+    # Nullable in the table (migration 0008 adds it in place, which SQLite allows only so);
+    # every row written has one.
+    cluster_id: Mapped[str] = mapped_column(String(253), nullable=True)
+    """The identity: the cluster's ``kube-system`` namespace UID, or the display name
+    when the cluster could not be read (adopted on first contact, ``adopt_identity``)."""
     namespace: Mapped[str] = mapped_column(String(253))
     app_dir: Mapped[str | None] = mapped_column(Text)
     config_file: Mapped[str | None] = mapped_column(Text)
@@ -59,6 +65,7 @@ class Deployment(Base):
     __table_args__ = (
         Index("ix_deployments_started", "started_at", "id"),
         Index("ix_deployments_target_started", "cluster", "namespace", "started_at"),
+        Index("ix_deployments_identity_started", "cluster_id", "namespace", "started_at"),
         Index("ix_deployments_status", "status"),
         Index("ix_deployments_rollback_target", "rollback_target_id"),
     )

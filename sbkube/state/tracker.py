@@ -374,6 +374,7 @@ class DeploymentTracker:
         *,
         cluster: str,
         namespace: str,
+        cluster_id: str | None = None,
         app_dir: str | None = None,
         config: Mapping[str, Any] | None = None,
         config_file: str | None = None,
@@ -391,6 +392,7 @@ class DeploymentTracker:
         if repo is not None:
             rec = repo.create_deployment(
                 cluster=cluster,
+                cluster_id=cluster_id,
                 namespace=namespace,
                 app_dir=app_dir,
                 config_file=config_file,

@@ -240,6 +240,7 @@ class _AppLine(_Line):
 class _DeploymentLine(_Line):
     deployment_id: _DeploymentId
     cluster: StrictStr
+    cluster_id: StrictStr | None = None  # exports made before identities: the display name
     namespace: StrictStr
     app_dir: StrictStr | None = None
     config_file: StrictStr | None = None
@@ -269,7 +270,11 @@ class _DeploymentLine(_Line):
         return self
 
     def row(self) -> dict[str, Any]:
-        return {**self.model_dump(exclude={"apps"}), "command_args": self.command_args or []}
+        return {
+            **self.model_dump(exclude={"apps"}),
+            "cluster_id": self.cluster_id or self.cluster,
+            "command_args": self.command_args or [],
+        }
 
 
 #: How an import words what pydantic finds: in JSON's terms, as the export writes them.

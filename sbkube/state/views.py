@@ -43,6 +43,7 @@ SUMMARY_NAMES = (
     "started_at",
     "finished_at",
     "rollback_target_id",
+    "cluster_id",
 )
 _SUMMARY_SQL = ", ".join(SUMMARY_NAMES)
 _SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
@@ -80,11 +81,18 @@ def _where(
     where: builtins.list[str] = []
     params: dict[str, Any] = {}
     binds: builtins.list[Any] = []
-    for column in ("cluster", "namespace"):
-        value = filters.get(column)
-        if value is not None:
-            where.append(f"{column} = :{column}")
-            params[column] = value
+    cluster, namespace = filters.get("cluster"), filters.get("namespace")
+    if cluster is not None:
+        # A display name or an identity: every deployment of the clusters it names (the
+        # SQL twin of ``reads.on_target``).
+        where.append(
+            "cluster_id IN (SELECT cluster_id FROM deployments "
+            "WHERE cluster = :cluster OR cluster_id = :cluster)"
+        )
+        params["cluster"] = cluster
+    if namespace is not None:
+        where.append("namespace = :namespace")
+        params["namespace"] = namespace
     command = filters.get("command")
     if command is not None:
         where.append("command = :command")
@@ -182,6 +190,6 @@ def list_deployments(
         if per_status is None:
             per_status = counts[r[0]] = {}
             heads.append(r)
-        if r[15] is not None:
-            per_status[r[15]] = int(r[16])
+        if r[16] is not None:
+            per_status[r[16]] = int(r[17])
     return summaries(heads, counts)

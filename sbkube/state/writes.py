@@ -90,6 +90,7 @@ class DeploymentWriter:
         *,
         cluster: str,
         namespace: str,
+        cluster_id: str | None = None,
         app_dir: str | None = None,
         config_file: str | None = None,
         command: Command | str = Command.DEPLOY,
@@ -116,6 +117,7 @@ class DeploymentWriter:
         row = Deployment(
             deployment_id=deployment_id or new_deployment_id(started),
             cluster=cluster,
+            cluster_id=cluster_id or cluster,
             namespace=namespace,
             app_dir=app_dir,
             config_file=config_file,
@@ -483,7 +485,21 @@ class DeploymentWriter:
             result = session.execute(
                 update(Deployment)
                 .where(*on_target(old_cluster, namespace, dry_runs=True))
-                .values(cluster=new_cluster)
+                .values(cluster=new_cluster, cluster_id=new_cluster)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def adopt_identity(self, *, name: str, identity: str, namespace: str) -> int:
+        """Key by ``identity`` the deployments to ``namespace`` still keyed by the display
+        name ``name`` (recorded before identities, or while the cluster could not be read);
+        returns how many. The first command that reads a cluster's identity calls this."""
+        if name == identity:
+            return 0
+        with write_session(self.db) as session:
+            result = session.execute(
+                update(Deployment)
+                .where(Deployment.cluster_id == name, Deployment.namespace == namespace)
+                .values(cluster_id=identity)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sbkube.state import DeployLocks, DeploymentDatabase, describe_holder
+from sbkube.state import DeployLocks, DeploymentDatabase, DeploymentRepository, describe_holder
 
 pytestmark = pytest.mark.helm
 
@@ -97,17 +97,20 @@ def test_every_writing_command_takes_the_lock_deploy_takes(
     assert sbkube("deploy", *base).returncode == 0
     before = cluster_file.read_bytes()
     with DeploymentDatabase(state_db) as db:
+        # The lock is on the cluster's identity (its kube-system UID), shown as prod/shop;
+        # a lock on a name (the display one, or the context's) holds nothing back.
+        [identity] = {d.cluster_id for d in DeploymentRepository(db).list()}
         locks = DeployLocks(db)
-        # A lock on the cluster's own identity is another target: it holds nothing back.
-        other = locks.acquire("memory", "shop", command="deploy")
-        handle = locks.acquire("prod", "shop", command="deploy")
+        other = [locks.acquire(name, "shop", command="deploy") for name in ("memory", "prod")]
+        handle = locks.acquire(identity, "shop", command="deploy")
         try:
-            holder = locks.holder("prod", "shop")
+            holder = locks.holder(identity, "shop")
             assert holder is not None
             proc = sbkube(command, *base, "-y") if command != "deploy" else sbkube(command, *base)
         finally:
             handle.release()
-            other.release()
+            for lock in other:
+                lock.release()
 
     assert proc.returncode == 1, proc.stderr
     assert expect_error(proc.stderr) == (

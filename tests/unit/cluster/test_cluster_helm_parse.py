@@ -228,8 +228,9 @@ def test_error_text_of_a_one_line_error_is_that_line(stderr: str) -> None:
 
 def test_a_printed_chart_that_calls_lookup_is_known(tmp_path) -> None:
     import base64
+    import tarfile
 
-    from sbkube.cluster.helm import chart_dir_uses_lookup, templates_use_lookup
+    from sbkube.cluster.helm import chart_uses_lookup, templates_use_lookup
 
     def tpl(text: str) -> dict[str, str]:
         return {"name": "templates/x.yaml", "data": base64.b64encode(text.encode()).decode()}
@@ -241,8 +242,14 @@ def test_a_printed_chart_that_calls_lookup_is_known(tmp_path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "values.yaml").write_text("lookup: not a template\n")
     (tmp_path / "templates" / "cm.yaml").write_text("kind: ConfigMap\n")
-    assert not chart_dir_uses_lookup(tmp_path)
+    assert not chart_uses_lookup(tmp_path)
     (tmp_path / "charts" / "sub" / "templates").mkdir(parents=True)
     (tmp_path / "charts" / "sub" / "templates" / "s.yaml").write_text(looks)
-    assert chart_dir_uses_lookup(tmp_path)
-    assert not chart_dir_uses_lookup(tmp_path / "missing")
+    assert chart_uses_lookup(tmp_path)
+    assert not chart_uses_lookup(tmp_path / "missing")
+    package = tmp_path / "c-1.0.0.tgz"
+    with tarfile.open(package, "w:gz") as archive:
+        archive.add(tmp_path / "charts" / "sub", arcname="sub")
+    assert chart_uses_lookup(package)
+    package.write_bytes(b"not a tar")
+    assert not chart_uses_lookup(package)

@@ -201,3 +201,81 @@ def test_a_recorded_secret_matches_its_live_object() -> None:
     assert matches(stored, live_secret, digests=True)
     changed = secret(data={"password": b64("hunter3-long")}, type="Opaque")
     assert differences(stored, changed, digests=True) == ["data.password"]
+
+
+# --------------------------------------------------------------------------- removals
+
+WEB = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web", "tier": "front"}},
+    "spec": {
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "nginx",
+                        "ports": [{"containerPort": 80}, {"containerPort": 443}],
+                        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                    }
+                ]
+            }
+        }
+    },
+}
+
+
+def _applied(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``WEB`` as the local API server keeps it after sbkube applied it, and another
+    manager added an env var and a label (managedFields as a real server writes them)."""
+    from sbkube.apiserver.patch import server_side_apply
+
+    live = server_side_apply(None, manifest, manager="sbkube", force=True)
+    other = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "ops"}},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "web", "env": [{"name": "X", "value": "x"}]}
+        ]}}},
+    }  # fmt: skip
+    return server_side_apply(live, other, manager="other", force=False)
+
+
+def test_removed_names_what_sbkube_applied_and_the_manifest_dropped_and_nothing_else() -> None:
+    import copy
+
+    from sbkube.engine.compare import owned_fields, project, removed
+
+    live = _applied(WEB)
+    assert removed(WEB, live) == []
+    trimmed = copy.deepcopy(WEB)
+    del trimmed["metadata"]["labels"]["tier"]
+    container = trimmed["spec"]["template"]["spec"]["containers"][0]
+    container["ports"].pop()
+    container["env"].pop()
+
+    found = removed(trimmed, live)
+
+    base = "spec.template.spec.containers[name=web]"
+    assert [r.path for r in found] == [
+        "metadata.labels.tier",
+        f"{base}.env[name=B]",
+        f"{base}.ports[containerPort=443,protocol=TCP]",
+    ]
+    # The live env var and label of the other manager are no removals, and not shown.
+    shown = project(live, trimmed, found)
+    assert shown["metadata"]["labels"] == {"app": "web", "tier": "front"}
+    shown_container = shown["spec"]["template"]["spec"]["containers"][0]
+    assert shown_container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    assert [p["containerPort"] for p in shown_container["ports"]] == [80, 443]
+    # A live object read without managedFields: the record is the reference.
+    bare = {**live, "metadata": {k: v for k, v in live["metadata"].items() if k != "managedFields"}}
+    assert owned_fields(bare) is None
+    assert removed(trimmed, bare) == []
+    assert [r.path for r in removed(trimmed, bare, WEB)] == [
+        "metadata.labels.tier",
+        "spec.template.spec.containers[0].ports",
+        "spec.template.spec.containers[0].env",
+    ]

@@ -312,7 +312,9 @@ def test_clusters_sharing_a_context_name_have_their_own_history_and_lock(
     assert two.cluster.name == f"default@127.0.0.1:{two.server.port}"
     first = deploy(app, cluster=one.cluster, db=database)
     # The lock of cluster one's target is held; cluster two's is another lock.
-    with DeployLocks(database).acquire(one.cluster.name, "team", command="deploy"):
+    identity = one.cluster.identity()
+    assert identity is not None and identity != two.cluster.identity()
+    with DeployLocks(database).acquire(identity, "team", command="deploy"):
         second = deploy(app, cluster=two.cluster, db=database)
         with pytest.raises(LockError):
             deploy(app, cluster=one.cluster, db=database)
@@ -327,7 +329,7 @@ def test_clusters_sharing_a_context_name_have_their_own_history_and_lock(
     assert {d.cluster for d in repo.list()} == {one.cluster.name, two.cluster.name}
 
 
-def test_config_cluster_is_the_recorded_name_and_the_lock_scope(
+def test_config_cluster_is_the_recorded_name_and_the_identity_the_lock_scope(
     kube: Kube, database: DeploymentDatabase, tmp_path: Path
 ) -> None:
     app = write_app(
@@ -335,17 +337,19 @@ def test_config_cluster_is_the_recorded_name_and_the_lock_scope(
         {"namespace": "team", "cluster": "lab", "apps": {"cfg": yaml_app(["cfg.yaml"])}},
         {"cfg.yaml": [config_map("settings")]},
     )
+    locks = DeployLocks(database)
 
-    with DeployLocks(database).acquire(kube.cluster.name, "team", command="deploy"):
+    # Locks on names (the display name, the context's) are other scopes: none holds it back.
+    with locks.acquire(kube.cluster.name, "team"), locks.acquire("lab", "team"):
         result = deploy(app, cluster=kube.cluster, db=database)
-    with (
-        DeployLocks(database).acquire("lab", "team", command="deploy"),
-        pytest.raises(LockError),
-    ):
+    identity = kube.cluster.identity()
+    assert identity is not None
+    with locks.acquire(identity, "team", command="deploy"), pytest.raises(LockError):
         deploy(app, cluster=kube.cluster, db=database)
 
     assert result.cluster == "lab"
-    assert DeploymentRepository(database).get(str(result.deployment_id)).cluster == "lab"
+    recorded_as = DeploymentRepository(database).get(str(result.deployment_id))
+    assert (recorded_as.cluster, recorded_as.cluster_id) == ("lab", identity)
 
 
 def test_history_recorded_under_the_context_name_carries_over(

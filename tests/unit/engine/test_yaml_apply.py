@@ -26,6 +26,7 @@ from sbkube.cluster.kubectl import KubectlClient
 from sbkube.cluster.port import strip_volatile
 from sbkube.engine import deploy
 from sbkube.engine.compare import matches
+from sbkube.engine.work import app_dir_label
 from sbkube.model import AppStatus, DeploymentStatus, ResourceAction
 from sbkube.redaction import redact_manifest
 from sbkube.state import DeploymentDatabase, DeploymentRepository, ResourceRecord
@@ -173,9 +174,14 @@ def test_thirty_objects_deploy_with_one_list_one_apply_and_prune_with_one_delete
     first = deployed(kube, database, app)
 
     runs = kube.runs()
-    # Once per command: the cluster's identity (config view) and discovery (api-resources).
-    setup = [run for run in runs if run[0] in ("config", "api-resources")]
-    assert sorted(verbs(setup)) == ["api-resources", "config"], runs
+    # Once per command: the cluster's name (config view), its identity (kube-system's
+    # UID) and discovery (api-resources).
+    setup = [
+        run
+        for run in runs
+        if run[0] in ("config", "api-resources") or run[:3] == ["get", "Namespace", "kube-system"]
+    ]
+    assert sorted(verbs(setup)) == ["api-resources", "config", "get"], runs
     # The app itself: one get (the live state), one apply.
     runs = [run for run in runs if run not in setup]
     assert verbs(runs) == ["get", "apply"], runs
@@ -197,7 +203,11 @@ def test_thirty_objects_deploy_with_one_list_one_apply_and_prune_with_one_delete
     prune_get = runs[1]
     # The kinds recorded before (the namespace the app created among them).
     assert prune_get[1] == "ConfigMap,Namespace,Service" and "--all-namespaces" in prune_get
-    assert "sbkube.io/app=objs,sbkube.io/namespace=bulk" in prune_get
+    # The app's own labels: app, app dir and namespace.
+    dir_label = app_dir_label(str(app))
+    assert f"sbkube.io/app=objs,sbkube.io/app-dir={dir_label},sbkube.io/namespace=bulk" in (
+        prune_get
+    )
     assert {c.action for c in again.apps[0].changes} == {ResourceAction.UNCHANGED}
 
     # One object removed: it is pruned with one delete call.

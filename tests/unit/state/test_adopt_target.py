@@ -32,3 +32,26 @@ def test_adopt_to_the_same_name_does_nothing(repo: DeploymentRepository) -> None
     dep = _deployment(repo, "memory", "team")
     assert repo.adopt_target(old_cluster="memory", new_cluster="memory", namespace="team") == 0
     assert repo.get(dep).cluster == "memory"
+
+
+def test_adopt_identity_keys_a_names_records_by_the_clusters_uid(
+    repo: DeploymentRepository,
+) -> None:
+    legacy = [_deployment(repo, "prod", "shop") for _ in range(2)]
+    elsewhere = _deployment(repo, "prod", "other")
+    rebuilt = repo.create_deployment(cluster="prod", cluster_id="uid-old", namespace="shop")
+
+    assert repo.adopt_identity(name="prod", identity="uid-new", namespace="shop") == 2
+
+    assert {repo.get(d).cluster_id for d in legacy} == {"uid-new"}
+    assert {repo.get(d).cluster for d in legacy} == {"prod"}  # the name shown stays
+    assert repo.get(elsewhere).cluster_id == "prod"  # another namespace: its own contact
+    # Records already keyed by another cluster's identity are that cluster's.
+    assert repo.get(rebuilt.deployment_id).cluster_id == "uid-old"
+    # The name finds both clusters' records; an identity finds its own only.
+    assert {d.cluster_id for d in repo.list(cluster="prod", namespace="shop")} == {
+        "uid-new",
+        "uid-old",
+    }
+    assert {d.deployment_id for d in repo.list(cluster="uid-new")} == set(legacy)
+    assert repo.adopt_identity(name="prod", identity="uid-new", namespace="shop") == 0

@@ -243,6 +243,7 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     check(
         "adopt_target", lambda: repo.adopt_target(old_cluster="c", new_cluster="c2", namespace="n")
     )
+    check("adopt_identity", lambda: repo.adopt_identity(name="c2", identity="u-1", namespace="n"))
 
     # Error paths: the session still ends and the connection still goes back.
     check("get (unknown id)", lambda: repo.get("dep-nope"), raises=NotFoundError)
