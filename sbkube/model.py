@@ -50,6 +50,7 @@ class AppType(StrEnum):
     YAML = "yaml"
     NOOP = "noop"
     KUSTOMIZE = "kustomize"
+    EXEC = "exec"
 
 
 class ResourceAction(StrEnum):

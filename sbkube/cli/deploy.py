@@ -76,6 +76,11 @@ def print_result(result: DeployResult) -> None:
     help="Let YAML apps take over listed objects that exist and are not theirs "
     "(as adopt: true on every app).",
 )
+@click.option(
+    "--no-exec",
+    is_flag=True,
+    help="Refuse exec apps before anything is applied [env: SBKUBE_ALLOW_EXEC=false].",
+)
 @wait_lock_option
 @concurrency_option("Deploy")
 @cluster_options
@@ -93,6 +98,7 @@ def deploy(
     dry_run: bool,
     force_upgrade: bool,
     adopt: bool,
+    no_exec: bool,
     wait_lock: float,
     concurrency: int,
     kubeconfig: str | None,
@@ -151,6 +157,7 @@ def deploy(
             force_upgrade=force_upgrade,
             adopt=adopt,
             concurrency=concurrency,
+            no_exec=no_exec,
         )
     if fmt != "table":
         emit(result, fmt)

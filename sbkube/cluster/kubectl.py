@@ -340,6 +340,23 @@ def config_view_argv(
     ]
 
 
+def flattened_config_argv(
+    binary: str, *, kubeconfig: str | None = None, context: str | None = None
+) -> list[str]:
+    """``kubectl config view --minify --flatten``: a self-contained kubeconfig whose current
+    context is the selected one (for commands sbkube runs: hooks, exec apps)."""
+    return [
+        binary,
+        "config",
+        "view",
+        "--minify",
+        "--flatten",
+        "--output",
+        "yaml",
+        *cluster_flags(kubeconfig=kubeconfig, context=context),
+    ]
+
+
 def current_context_argv(binary: str, *, kubeconfig: str | None = None) -> list[str]:
     # Only the kubeconfig: the question is which context it names.
     return [binary, "config", "current-context", *cluster_flags(kubeconfig=kubeconfig)]
@@ -416,6 +433,11 @@ class KubectlClient(BinaryClient):
                 raise
             return {key: self.get(key) for key in keys}
         return match_objects(keys, parse_list(out, what))
+
+    def flattened_config(self) -> str:
+        """This client's kubeconfig and context as one self-contained kubeconfig (text)."""
+        argv = flattened_config_argv(self.binary, kubeconfig=self.kubeconfig, context=self.context)
+        return self.run(argv, what="kubectl config view --flatten")
 
     def kustomize(self, path: str) -> list[dict[str, Any]]:
         """The objects of the kustomization at ``path`` (``kubectl kustomize``)."""

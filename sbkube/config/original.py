@@ -89,7 +89,7 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize"})
+_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec"})
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -524,6 +524,8 @@ def _apps(
             body = _helm_app(name, app, settings, labels, annotations, problems, renderings)
         elif kind == "yaml":
             body = _yaml_app(name, app, labels, annotations, problems, renderings)
+        elif kind == "exec":
+            body = {"type": kind, "commands": app.get("commands")}
         elif kind == "kustomize":
             body = {"type": kind, "path": app.get("path")}
             if labels:

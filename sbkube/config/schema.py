@@ -18,6 +18,7 @@ __all__ = [
     "DNS1123_LABEL_MAX",
     "HELM_RELEASE_NAME_MAX",
     "AppConfig",
+    "ExecApp",
     "HelmApp",
     "KustomizeApp",
     "NoopApp",
@@ -52,7 +53,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec")
 
 
 def _short(value: str) -> str:
@@ -290,13 +291,37 @@ class KustomizeApp(_AppBase):
         return _check_metadata_map(value, "annotation")
 
 
-AppConfig = Annotated[HelmApp | YamlApp | NoopApp | KustomizeApp, Field(discriminator="type")]
+class ExecApp(_AppBase):
+    """An app that runs shell commands, in order, in the app dir: each is recorded as a
+    step (command and output tail redacted, exit code, seconds); the first that fails
+    fails the app. Refused with ``--no-exec`` / ``SBKUBE_ALLOW_EXEC=false``."""
 
-APP_MODELS: dict[str, type[HelmApp] | type[YamlApp] | type[NoopApp] | type[KustomizeApp]] = {
+    type: Literal["exec"]
+    commands: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @field_validator("commands")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for command in value:
+            if not command.strip():
+                raise ValueError("commands must not be empty")
+            if len(command) > MAX_PATH:
+                raise ValueError(f"a command is {len(command)} characters (at most {MAX_PATH})")
+        return value
+
+
+AppConfig = Annotated[
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp, Field(discriminator="type")
+]
+
+APP_MODELS: dict[
+    str, type[HelmApp] | type[YamlApp] | type[NoopApp] | type[KustomizeApp] | type[ExecApp]
+] = {
     "helm": HelmApp,
     "yaml": YamlApp,
     "noop": NoopApp,
     "kustomize": KustomizeApp,
+    "exec": ExecApp,
 }
 
 

@@ -55,7 +55,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import KustomizeApp, NoopApp
+    from sbkube.config.schema import ExecApp, KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -103,6 +103,18 @@ def prepare_apps(
                     }
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
+                elif isinstance(app, ExecApp):
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="exec",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                            app_dir=app_dir,
+                            commands=app.commands,
+                        )
+                    )
                 elif isinstance(app, NoopApp):
                     planned.append(
                         AppWork(

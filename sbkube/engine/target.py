@@ -91,6 +91,8 @@ class RunArgs(TypedDict, total=False):
     """The command line, as recorded."""
     concurrency: int
     """How many apps run at once."""
+    no_exec: bool
+    """``--no-exec``: refuse exec apps (as ``SBKUBE_ALLOW_EXEC=false`` does)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +110,7 @@ class Options:
     progress: Notify | None = None
     command_args: Sequence[str] = ()
     concurrency: int = DEFAULT_CONCURRENCY
+    no_exec: bool = False
 
     def __post_init__(self) -> None:
         check_concurrency(self.concurrency)

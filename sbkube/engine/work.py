@@ -167,7 +167,7 @@ class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml | noop
+    type: str  # helm | yaml | noop | kustomize | exec
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -183,3 +183,5 @@ class AppWork:
     """The app dir the app comes from (its objects' ownership names it)."""
     adopt: bool = False
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
+    commands: tuple[str, ...] = ()
+    """An exec app's commands (``steps.py``), run in order in the app dir."""

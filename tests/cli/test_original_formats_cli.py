@@ -249,3 +249,84 @@ def test_a_kustomization_that_fails_to_render_is_bad_input(sbkube, dirs, state_d
     assert proc.returncode == 2, proc.stderr
     assert "apps.site.path: kustomization 'overlays/a' failed to render" in proc.stderr
     assert not state_db.exists()
+
+
+SECRET = "sup3rs3cretvalue"
+
+
+def test_exec_app_runs_its_commands_against_the_target_and_records_each_step(
+    sbkube, dirs, kube, state_db, tmp_path
+):
+    app_dir = dirs / "exec"
+    kube(app_dir)
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [(a["name"], a["type"], a["status"]) for a in result["apps"]] == [
+        ("config", "yaml", "success"),
+        ("check", "exec", "success"),
+        ("after", "noop", "success"),
+    ]
+    # The commands ran in the app dir, with the app's name and namespace, and their
+    # kubectl reached the target cluster (the served memory cluster) through KUBECONFIG.
+    assert (app_dir / "trace.log").read_text() == "app=check ns=jobs\nfast"
+
+    record = sbkube.json("state", "show", result["deployment_id"])
+    check = next(a for a in record["apps"] if a["name"] == "check")
+    steps = check["metadata"]["steps"]
+    assert [s["exit_code"] for s in steps] == [0, 0, 0]
+    assert steps[0]["command"] == 'echo "app=$SBKUBE_APP_NAME ns=$SBKUBE_NAMESPACE" >> trace.log'
+    # Masked before it is stored (the store keeps a keyed digest in its place).
+    assert steps[2]["output_tail"].startswith("token=") and SECRET not in steps[2]["output_tail"]
+    assert all(isinstance(s["seconds"], float) for s in steps)
+
+    # The secret the command printed is nowhere: output, store, report.
+    report = tmp_path / "report.html"
+    made = sbkube("state", "report", "--html", str(report))
+    assert made.returncode == 0, made.stderr
+    for text in (proc.stdout, proc.stderr, json.dumps(record), report.read_text()):
+        assert SECRET not in text
+    assert SECRET.encode() not in state_db.read_bytes()
+
+
+def test_a_failing_command_fails_its_app_and_skips_its_dependents(sbkube, dirs, kube):
+    app_dir = dirs / "exec"
+    kube(app_dir)
+    config = app_dir / "sbkube.yaml"
+    config.write_text(config.read_text().replace('echo "token=', 'echo "no $SECRET"; exit 3 # '))
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json")
+    assert proc.returncode == 1
+    apps = {a["name"]: a for a in json.loads(proc.stdout)["apps"]}
+    assert apps["check"]["status"] == "failed"
+    assert "command 3" in apps["check"]["error"] and "exited with code 3" in apps["check"]["error"]
+    assert apps["after"]["status"] == "skipped" and apps["config"]["status"] == "success"
+    record = sbkube.json("state", "show", "latest")
+    steps = next(a for a in record["apps"] if a["name"] == "check")["metadata"]["steps"]
+    assert [s["exit_code"] for s in steps] == [0, 0, 3]
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_exec_refused_before_anything_is_applied(sbkube, dirs, kube, state_db, how):
+    app_dir = dirs / "exec"
+    k = kube(app_dir)
+    args = ["deploy", "--app-dir", str(app_dir)]
+    if how == "flag":
+        proc = sbkube(*args, "--no-exec")
+    else:
+        proc = sbkube(*args, env={"SBKUBE_ALLOW_EXEC": "false"})
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "apps.check: exec app refused" in line
+    assert not state_db.exists()
+    assert k.kubectl("get", "configmap", "-n", "jobs")["items"] == []
+    assert not (app_dir / "trace.log").exists()
+
+
+def test_dry_run_runs_no_command_and_says_what_would_run(sbkube, dirs, kube, state_db):
+    app_dir = dirs / "exec"
+    kube(app_dir)
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert 'app check would run: echo "app=$SBKUBE_APP_NAME' in proc.stderr + proc.stdout
+    assert SECRET not in proc.stderr + proc.stdout
+    assert not (app_dir / "trace.log").exists()
