@@ -6,11 +6,13 @@ and kubectl, never through sbkube's record.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_local_apiserver import Tools, app_dir, recorded
 
 pytestmark = pytest.mark.kube
@@ -117,4 +119,124 @@ def test_a_redeploy_that_repairs_drift_records_update_and_create_per_object(
     assert tools.kubectl(kubeconfig, "get", "configmap", "w-config", "-n", "shop")["data"] == {
         "message": "hello"
     }
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ rollback --app X follows X's own history
+
+
+def test_rollback_of_one_app_goes_back_to_its_own_last_state_past_deploys_of_another_app(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {
+            "w": {"type": "helm", "chart": "./charts/web", "set": {"message": "one"}},
+            "cfg": {"type": "yaml", "manifests": ["cfg.yaml"]},
+        },
+    }
+    demo = app_dir(tmp_path, "two-apps", config, charts=("web",))
+
+    def write(message: str, mode: str) -> None:
+        config["apps"]["w"]["set"]["message"] = message
+        (demo / "config.yaml").write_text(yaml.safe_dump(config))
+        (demo / "cfg.yaml").write_text(
+            yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}
+                | {"data": {"mode": mode}}
+            )
+        )
+
+    def live(name: str) -> dict[str, str]:
+        data: dict[str, str] = tools.kubectl(kubeconfig, "get", "configmap", name, "-n", "shop")[
+            "data"
+        ]
+        return data
+
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    write("one", "a")
+    tools.ok("deploy", *target)
+    write("two", "a")
+    tools.ok("deploy", "--app", "w", *target)
+    write("two", "b")
+    tools.ok("deploy", "--app", "cfg", *target)
+    write("two", "c")
+    tools.ok("deploy", "--app", "cfg", *target)
+    assert live("w-config") == {"message": "two"}
+
+    plan = tools.json("rollback", "--app", "w", "--dry-run", *target)
+    assert [(a["name"], a["action"], a["to_revision"]) for a in plan["plan"]["apps"]] == [
+        ("w", "helm-rollback", 1)
+    ]
+    tools.ok("rollback", "--app", "w", "-y", *target)
+    assert live("w-config") == {"message": "one"}
+    assert live("cfg") == {"mode": "c"}  # the other app is left as it is
+    history = json.loads(tools.helm(kubeconfig, "history", "w", "-n", "shop", "-o", "json"))
+    assert [(h["revision"], h["status"]) for h in history][-1] == (3, "deployed")
+    assert "Rollback to 1" in history[-1]["description"]
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ a chart that renders null is in sync
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    """The paths of ``value`` that hold null."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nulls(v, f"{path}[{i}]")]
+    return [path] if value is None else []
+
+
+def test_a_chart_that_renders_null_is_in_sync_after_deploy_and_the_server_drops_the_nulls(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    demo = app_dir(
+        tmp_path,
+        "nulls",
+        {
+            "namespace": "shop",
+            "apps": {
+                "n": {"type": "helm", "chart": "./charts/nulls"},
+                "y": {"type": "yaml", "manifests": ["cfg.yaml"]},
+            },
+        },
+        charts=("nulls",),
+    )
+    cfg = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n  annotations: null\n"
+    (demo / "cfg.yaml").write_text(cfg.format("cfg") + "data: {a: '1', b: null}\n")
+    # A create (POST) drops nulls as an apply does.
+    (demo / "other.yaml").write_text(cfg.format("other") + "  labels: null\ndata: {a: '1'}\n")
+    rendered = tools.helm(kubeconfig, "template", "n", str(demo / "charts" / "nulls"))
+    for field in ("limits: null", "nodePort: null", "annotations: null"):
+        assert field in rendered  # the chart does render them
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+
+    tools.kubectl(kubeconfig, "create", "-n", "shop", "-f", str(demo / "other.yaml"))
+    live = tools.kubectl(kubeconfig, "get", "deployment,service,configmap", "-n", "shop")["items"]
+    assert {o["metadata"]["name"] for o in live} >= {"n-web", "cfg", "other"}
+    assert [p for obj in live for p in _nulls(obj)] == []
+    [deployment] = [o for o in live if o["kind"] == "Deployment"]
+    assert "limits" not in deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+
+    status = tools.json("status", *target)
+    assert sorted((a["name"], a["state"]) for a in status["apps"]) == [
+        ("n", "in-sync"),
+        ("y", "in-sync"),
+    ]
+    clean = tools.sbkube("diff", "--exit-code", *target)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    again = tools.json("deploy", *target)
+    assert release_action(again, "n") == "unchanged"
+    assert actions(recorded(tools), "n") == {
+        "Deployment/n-web": "unchanged",
+        "Service/n-web": "unchanged",
+    }
+    assert actions(recorded(tools), "y") == {"ConfigMap/cfg": "unchanged"}
     assert server.stop() == 0
