@@ -124,6 +124,14 @@ def _without_times(value: Any) -> Any:
     return value
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 def _content(obj: Mapping[str, Any]) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
@@ -322,6 +330,9 @@ class Api:
             if not name:
                 raise invalid(rtype, name, "metadata.name: Required value: name or generateName "
                                            "is required")  # fmt: skip
+            # Read as a real server decodes a body into its types: a null sets nothing.
+            obj = _without_nulls(obj)
+            metadata = obj["metadata"]
             if rtype.kind == "Secret" and rtype.group == "":
                 _fold_string_data(obj)
             # Checked as written, before defaults (which expect the types the schema says).
