@@ -53,6 +53,17 @@ class StateError(SbkubeError):
     """The state database cannot be opened, read or written."""
 
 
+class StoreFullError(StateError):
+    """The store's disk is full: a write did not fit (a smaller one still may).
+
+    ``space`` says where and what the database said, without the advice of the message.
+    """
+
+    def __init__(self, message: str, *, space: str) -> None:
+        super().__init__(message)
+        self.space = space
+
+
 class LockError(SbkubeError):
     """Another operator holds the deploy lock for the target."""
 

@@ -8,8 +8,16 @@ recorded ``failed`` instead of ``interrupted``, or an app stays ``in_progress`` 
 
 So the store's sessions run :func:`shielded`: a signal that arrives inside one is held
 and raised when the outermost shielded block ends, i.e. between two database calls. Outside
-a shielded block, a signal raises at once, as before (a helm or kubectl run is stopped
-right away). :func:`stop_on_signals` installs the handlers: SIGTERM raises
+a shielded block, a signal raises at once (a helm or kubectl run is stopped right away),
+unless the main thread is running code that an exception must not cut even there: code of
+the database layer (SQLAlchemy, psycopg, sqlite3, alembic: a pooled connection finalized
+by the garbage collector, an engine disposed), a finalizer (``__del__``, where Python
+prints the exception with a traceback as "Exception ignored" and drops it, so the signal
+was lost too) or ``logging`` (which does the same with "--- Logging error ---"). Then the
+signal is held and sent again to the main thread a moment later (:data:`REDELIVER_AFTER`),
+until it lands where it may raise.
+
+:func:`stop_on_signals` installs the handlers: SIGTERM raises
 :class:`~sbkube.errors.InterruptedDeployment` (exit 143), SIGINT ``KeyboardInterrupt``
 (exit 130). Only the main thread receives signals, so the shield depth is per thread and
 only the main thread's counts.
@@ -31,7 +39,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from types import FrameType
 
 from sbkube.errors import InterruptedDeployment
 
@@ -165,8 +173,44 @@ def working_under(stop: Stop) -> Iterator[None]:
         _local.stop = previous
 
 
-def _handler(signum: int, _frame: Any) -> None:
-    exc = _exception_for(signum)
+# Code on the main thread's stack that a signal must not cut (see the module docstring).
+# logging: a handler that fails prints "--- Logging error ---" with a traceback and drops
+# the exception (a SIGTERM while `sbkube -v` writes a line).
+_UNCUT = (
+    "/sqlalchemy/",
+    "/psycopg/",
+    "/psycopg_pool/",
+    "/psycopg2/",
+    "/sqlite3/",
+    "/alembic/",
+    "/logging/",
+)
+#: How long after a signal was held outside a shielded block it is sent again, in seconds.
+REDELIVER_AFTER = 0.05
+# Held while a redelivery checks that the handler is still ours and sends the signal, and
+# while stop_on_signals puts the previous handlers back: never the default's SIGTERM.
+_redelivery = threading.Lock()
+
+
+def _uncut(frame: FrameType | None) -> bool:
+    """True when ``frame`` or a caller of it runs code an exception must not cut."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or any(part in code.co_filename for part in _UNCUT):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    with _redelivery:
+        if _held and signal.getsignal(signum) is _handler:
+            signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    # A redelivered signal raises the exception held for it, not a second one.
+    exc = _held[0] if _held else _exception_for(signum)
     for stop in _active:
         if stop.reason is None:
             stop.reason = exc
@@ -174,6 +218,14 @@ def _handler(signum: int, _frame: Any) -> None:
         if not _held:
             _held.append(exc)
         return
+    if _uncut(frame):
+        if not _held:
+            _held.append(exc)
+        timer = threading.Timer(REDELIVER_AFTER, _redeliver, (signum,))
+        timer.daemon = True
+        timer.start()
+        return
+    _held.clear()
     raise exc
 
 
@@ -191,7 +243,8 @@ def stop_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        with _redelivery:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     # A signal held by the very last database call: the process was still asked to stop.
     deliver_held()

@@ -444,18 +444,30 @@ def _find_in_text(text: str, pats: tuple[str, ...], credentials: bool = True) ->
 
 # Authorization headers: "Authorization: Basic dXNlcjpwYXNz", "Bearer eyJ…", also as the
 # whole value of a header entry ({name: Authorization, value: "Basic …"}).
+# The header's value stays on its line: "authorization:\n  mode: Webhook" (a kubelet
+# configuration) names a section, not a credential.
 _AUTH_HEADER = re.compile(
-    r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
-    r"(?:(?:basic|bearer|token|digest|negotiate|apikey)\s+)?(?P<secret>[^\s\"',;]+)"
+    r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"(?:(?:basic|bearer|token|digest|negotiate|apikey)[ \t]+)?(?P<secret>[^\s\"',;]+)"
 )
-_AUTH_VALUE = re.compile(r"(?i)\s*(?:basic|bearer|token)\s+(?P<secret>[^\s\"',;]+)\s*")
-# In running text "Bearer" is followed by a token: one with a digit or a token's punctuation,
-# never an ordinary word ("bearer authentication"); "Basic" by base64 of user:password.
+# "Bearer" is followed by a token: one with a digit or a token's punctuation, or a long
+# mixed-case one, never an ordinary word ("bearer authentication"); "Basic" by base64 of
+# user:password. So also the whole value of a header entry ({name: X, value: "Bearer T"}).
 _AUTH_SCHEME = re.compile(
     r"(?i)(?<![A-Za-z0-9])(?P<scheme>basic|bearer)\s+"
     r"(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])"
 )
 _TOKEN_MARK = re.compile(r"[0-9._~+/-]")
+
+
+def _token_like(token: str) -> bool:
+    """A bearer token rather than a word: a digit or punctuation in it, or 16 characters
+    and more with capitals inside (not just a capitalised word)."""
+    if _TOKEN_MARK.search(token):
+        return True
+    return len(token) >= 16 and any(c.isupper() for c in token[1:]) and not token.isupper()
+
+
 # mysql -uroot -pPASS (the password glued to -p), in a string that runs a MySQL client.
 _MYSQL = re.compile(r"(?i)(?<![A-Za-z0-9_])(?:mysql|mariadb)[a-z_-]*(?![A-Za-z0-9_])")
 _GLUED_P = re.compile(r"(?<![^\s\"'=])-p(?P<secret>[^\s\"';&|)]+)")
@@ -508,16 +520,17 @@ def _secret_spans(
         else:  # "x.yaml: password: V": the value of one pair may be the name of the next
             at = m.start("secret")
     lowered = text.lower()
-    if "auth" in lowered:
-        spans += [m.span("secret") for m in _AUTH_HEADER.finditer(text)]
-    if "basic" in lowered or "bearer" in lowered or "token" in lowered:
-        whole = _AUTH_VALUE.fullmatch(text)
-        if whole is not None:
-            spans.append(whole.span("secret"))
+    if "authorization" in lowered:
+        spans += [
+            m.span("secret")
+            for m in _AUTH_HEADER.finditer(text)
+            if _plausible_secret(m.group("secret")) and not m.group("secret").endswith(":")
+        ]
+    if "basic" in lowered or "bearer" in lowered:
         for m in _AUTH_SCHEME.finditer(text):
             token = m.group("secret")
             if m.group("scheme").lower() == "bearer":
-                if _TOKEN_MARK.search(token):
+                if _token_like(token):
                     spans.append(m.span("secret"))
             elif _decoded_basic(token) is not None:
                 spans.append(m.span("secret"))

@@ -92,6 +92,14 @@ class Server(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away between two requests of a kept-alive connection (a
+        # kubectl or helm stopped by SIGTERM) is no server fault: socketserver would print
+        # a traceback, on the stderr of the sbkube that serves --memory-cluster in-process.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

@@ -21,7 +21,9 @@ guessed. An adopted Namespace is never deleted (``work.kept_on_removal``).
 Helm apps: ``helm upgrade --install``; the revision it made is recorded with chart version,
 app version, revision, the values used and the digest of the chart's files, and its objects
 as Helm installed them (helm's own manifest of the revision, hooks marked apart, test hooks
-left out), their actions computed against the app's last recorded objects. A release whose
+left out), their actions computed against the live cluster as it was before helm ran
+(``create`` when an object was not live: a release uninstalled by hand, a fresh cluster;
+``update`` when it differed: a repaired drift). A release whose
 inputs and live objects match its current revision is not upgraded (``live.upgrade_reason``):
 the app is recorded ``unchanged`` at that revision. On a first install, the chart's ``crds/``
 that Helm created are recorded too, with ``hook`` set to ``crd-install`` (Helm 2's name for
@@ -223,14 +225,23 @@ def helm_resource_inputs(
     *,
     hooks: Sequence[HookInfo] = (),
     unchanged: bool = False,
+    live_before: Mapping[ObjectKey, Mapping[str, Any] | None] | None = None,
+    fresh: bool = False,
 ) -> tuple[list[ResourceInput], list[ResourceChange]]:
     """Actions for a release's objects (``installed``: Helm's manifest of the revision) and
-    hooks against the app's last recorded ones, compared by checksum of the stored form
-    (secrets scrubbed as the store does). Release objects the revision no longer has are
-    recorded ``delete`` (Helm removed them); hooks are never pruned by Helm, so a hook the
-    chart dropped is simply no longer recorded. Test hooks are never recorded: an install or
-    upgrade does not run them. With ``unchanged`` (the release was left as it was) every
-    object is recorded ``unchanged`` and nothing ``delete``."""
+    hooks. With ``live_before`` (the objects as they were live before helm ran) a release
+    object's action is what helm did to the cluster: ``create`` when it was not live,
+    ``unchanged`` when it was live as the manifest says and the record holds the same
+    manifest, ``update`` otherwise; so a release uninstalled by hand, a fresh cluster and
+    a repaired drift are recorded as what they were, whatever the record said. Hooks, and
+    every object without ``live_before``, are compared with the app's last recorded ones by
+    checksum of the stored form (secrets scrubbed as the store does). Release objects the
+    revision no longer has are recorded ``delete`` (Helm removed them); hooks are never
+    pruned by Helm, so a hook the chart dropped is simply no longer recorded; ``fresh`` (the
+    release did not exist before) records every hook that ran ``create``. Test hooks
+    are never recorded: an install or upgrade does not run them. With ``unchanged`` (the
+    release was left as it was) every object is recorded ``unchanged`` and nothing
+    ``delete``."""
     secrets = (
         *secret_values,
         *learn_manifests(installed),
@@ -247,11 +258,20 @@ def helm_resource_inputs(
         key = object_key(manifest)
         seen.add(key)
         old = prev.get(key)
+        same = old is not None and old.checksum == manifest_checksum(store_form(manifest, secrets))
         if unchanged:
             action = ResourceAction.UNCHANGED
-        elif old is None:
+        elif live_before is not None and hook is None:
+            was = live_before.get(key)
+            if was is None:
+                action = ResourceAction.CREATE
+            elif same and matches(fold_string_data(manifest), was):
+                action = ResourceAction.UNCHANGED
+            else:
+                action = ResourceAction.UPDATE
+        elif old is None or fresh:
             action = ResourceAction.CREATE
-        elif old.checksum == manifest_checksum(store_form(manifest, secrets)):
+        elif same:
             action = ResourceAction.UNCHANGED
         else:
             action = ResourceAction.UPDATE
@@ -327,6 +347,10 @@ def _record_failed_revision(
         return  # the cluster is unreachable: the upgrade's own error says enough
     if after is not None and (before is None or after.revision != before.revision):
         record_release(handle, after, work.values, work.chart_digest)
+
+
+def _manifest(info: ReleaseInfo | None) -> tuple[Mapping[str, Any], ...]:
+    return info.manifest if info is not None else ()
 
 
 CRD_INSTALL = "crd-install"
@@ -411,6 +435,15 @@ def apply_helm_app(
                 )
             return _unchanged_release(work, cluster, handle, before, previous, secret_keys)
     crds = _new_crds(work, cluster) if before is None else []
+    # What helm is about to change, read before it does: the objects the chart renders and
+    # those of the current revision (one request), so each is recorded as what helm did.
+    live_before = cluster.get_many(
+        list(
+            dict.fromkeys(
+                [*(o.key for o in work.objects), *(object_key(m) for m in _manifest(before))]
+            )
+        )
+    )
     try:
         info = cluster.helm_upgrade_install(
             UpgradeRequest(
@@ -441,7 +474,14 @@ def apply_helm_app(
     record_release(handle, info, work.values, work.chart_digest)
     secrets = secret_leaves(work.values, tuple(secret_keys))
     learn_looked_up(work, info, cluster, handle, previous)
-    inputs, changes = helm_resource_inputs(info.manifest, previous, secrets, hooks=info.hooks)
+    inputs, changes = helm_resource_inputs(
+        info.manifest,
+        previous,
+        secrets,
+        hooks=info.hooks,
+        live_before=live_before,
+        fresh=before is None,
+    )
     for crd in crds:
         inputs.append(ResourceInput.from_manifest(crd, ResourceAction.CREATE, hook=CRD_INSTALL))
         changes.append(_change(ResourceAction.CREATE, crd))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
 from sbkube.engine.work import AppWork, DesiredObject, with_ownership
-from sbkube.errors import ClusterError, ConfigError
+from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment
 from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope
 
@@ -205,5 +205,7 @@ def learn_secrets(
         for future in futures:
             try:
                 future.result()
+            except InterruptedDeployment:
+                raise  # SIGTERM while waiting: the command stops, it did not fail to learn
             except Exception:
                 continue

@@ -2,6 +2,10 @@
 
 Terms: SOURCE is the deployment rolled back *from* (default: the target's latest), TARGET
 the deployment rolled back *to* (default: the last successful deployment before SOURCE).
+A rollback of one app (``--app X``) goes by X's own history: SOURCE defaults to the latest
+deployment that holds X, TARGET to the last successful one before it that holds X, so
+later deploys of other apps alone (``deploy --app Y``) neither hide X's previous state nor
+make the plan remove X.
 
 The plan, per app (computed read-only, printed before anything runs):
 
@@ -17,6 +21,12 @@ The plan, per app (computed read-only, printed before anything runs):
 * app in SOURCE but absent from TARGET -> uninstalled / its objects deleted (only with
   ``force``, since it removes an app);
 * unchanged apps are listed and left alone.
+
+A deployment imported from the original sbkube (``state import --from-sbkube-db``) is
+rolled back to the same way, for what it recorded enough of: a Helm app with a revision,
+a YAML app with manifests; any other app of it is refused (:func:`_imported_refusal`).
+The original recorded no time an app finished, only when its run started, so an imported
+revision is matched by chart, version and values alone (not by its date).
 
 Refused (``RefusedError``/``NotFoundError``, exit 2): TARGET on another cluster or
 namespace, TARGET not successful (unless ``force``), unknown ids (nearest suggested), a
@@ -104,11 +114,15 @@ def resolve_pair(
     namespace: str | None,
     force: bool,
     name: str | None = None,
+    app: str | None = None,
 ) -> tuple[DeploymentRecord, DeploymentRecord]:
-    # ``name``: what the target's records go by (``Target.key``: the cluster's identity).
+    # ``name``: what the target's records go by (``Target.key``: the cluster's identity);
+    # ``app``: the one app rolled back, whose own deployments SOURCE and TARGET are.
     name = name or cluster.identity() or cluster.name
     # The scope narrows only 'latest' / 'latest~N'; a full id names one deployment anyway.
-    source = repo.get(repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace))
+    source = repo.get(
+        repo.resolve(deployment_id or "latest", cluster=name, namespace=namespace, app=app)
+    )
     if source.cluster_id != name:
         raise RefusedError(
             f"deployment {source.deployment_id} was made on cluster '{source.cluster}' "
@@ -123,11 +137,13 @@ def resolve_pair(
             status=["success", "rolled_back"],
             until=source.started_at,
             include_dry_run=False,
+            app=app,
             limit=1,
         )
         if not candidates:
+            holding = f" holding app {app}" if app is not None else ""
             raise NotFoundError(
-                f"no successful deployment before {source.deployment_id} on "
+                f"no successful deployment{holding} before {source.deployment_id} on "
                 f"{source.cluster}/{source.namespace} to roll back to (use --to ID)"
             )
         target_id = candidates[0].deployment_id
@@ -164,7 +180,10 @@ def _deploy_order(target: DeploymentRecord) -> list[str]:
 
     names = [a.name for a in target.apps]
     snapshot: Mapping[str, Any] = target.config_snapshot or {}
-    configured: Mapping[str, Any] = snapshot.get("apps") or {}
+    apps: Any = snapshot.get("apps") or {}
+    if not isinstance(apps, Mapping):  # the original sbkube's list of apps (imported)
+        apps = {a["name"]: a for a in apps if isinstance(a, Mapping) and "name" in a}
+    configured: Mapping[str, Any] = apps
     position = {name: i for i, name in enumerate(configured)}
     position.update({n: len(position) + i for i, n in enumerate(names) if n not in position})
     graph = {
@@ -231,6 +250,9 @@ def plan_rollback(
                 )
             plans.append(_removal_plan(app_now, source.namespace))
             continue
+        refusal = _imported_refusal(t_app)
+        if refusal is not None:
+            raise RefusedError(refusal)
         if t_app.type == "helm":
             plan = _helm_plan(cluster, t_app, app_now, target)
             if plan.action == "helm-upgrade":
@@ -270,6 +292,25 @@ def plan_rollback(
         tuple(plans),
         tuple(warnings),
     )
+
+
+def _imported_refusal(t_app: AppDeploymentRecord) -> str | None:
+    """Why an app imported from the original sbkube cannot be rolled back to (None when
+    it can, or was not imported): its record must hold a Helm revision or manifests."""
+    imported = t_app.metadata.get("imported")
+    if not isinstance(imported, Mapping):
+        return None
+    original = str(imported.get("type") or t_app.type)
+    where = f"app {t_app.name} in {t_app.deployment_id} (imported, type {original})"
+    if t_app.type == "helm":
+        if t_app.helm_release is None:
+            return f"{where}: the original recorded no Helm revision; use --app to leave it out"
+        return None
+    if not any(word in original for word in ("yaml", "kubectl", "kustomize", "action")):
+        return f"{where}: sbkube cannot redo what it ran; use --app to leave it out"
+    if not recorded_manifests(t_app):
+        return f"{where}: the original recorded no manifests; use --app to leave it out"
+    return None
 
 
 def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPlan:
@@ -342,6 +383,8 @@ def revision_mismatch(
         )
     if unsendable(revision.values) or not same_values(rel, revision.values):
         return f"revision {number} holds other values than recorded"
+    if isinstance(t_app.metadata.get("imported"), Mapping):
+        return None  # the original recorded no time the revision was made (module docstring)
     made = t_app.finished_at or t_app.started_at
     if revision.updated is not None and revision.updated > made + CLOCK_SKEW:
         return f"revision {number} was made after it was recorded (the release was re-created)"

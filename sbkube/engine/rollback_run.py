@@ -232,6 +232,7 @@ def rollback(
         namespace=namespace,
         force=force,
         name=target.key,
+        app=apps[0] if apps is not None and len(apps) == 1 else None,
     )
     target = target.at(source.namespace)
     if configured_cluster is None:

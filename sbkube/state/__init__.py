@@ -24,6 +24,7 @@ from sbkube._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sbkube.state.database import DeploymentDatabase
+    from sbkube.state.legacy import import_legacy, imported_from
     from sbkube.state.locks import DeployLocks, LockHandle, describe_holder, pid_alive, stale_reason
     from sbkube.state.records import (
         AppDeploymentRecord,
@@ -81,6 +82,8 @@ _EXPORTS = {
     "dump_line": "transfer",
     "export_deployments": "transfer",
     "import_deployments": "transfer",
+    "import_legacy": "legacy",
+    "imported_from": "legacy",
 }
 
 __all__ = [
@@ -110,6 +113,8 @@ __all__ = [
     "dump_line",
     "export_deployments",
     "import_deployments",
+    "import_legacy",
+    "imported_from",
     "list_deployments",
     "pid_alive",
     "plan_prune",

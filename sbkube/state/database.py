@@ -80,7 +80,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 
-from sbkube.errors import StateError, UsageError
+from sbkube.errors import StateError, StoreFullError, UsageError
 from sbkube.interrupts import shielded
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
@@ -462,7 +462,7 @@ class DeploymentDatabase:
         except StateError:
             raise
         except DBAPIError as err:
-            raise StateError(self.describe_error(err)) from err
+            raise self.error(err) from err
 
     def _current_revision(self, conn: Connection) -> str | None:
         if conn.dialect.name == "sqlite":
@@ -537,6 +537,27 @@ class DeploymentDatabase:
         """One line for an error of the store: where, and what it said."""
         return f"state database {self.display}: {_first_line(err)}"
 
+    def error(self, err: BaseException) -> StateError:
+        """The error to raise for a database error: :class:`StoreFullError` when the disk
+        is full (a smaller write may still fit), else :class:`StateError`; one line
+        (:meth:`describe_error`)."""
+        message = self.describe_error(err)
+        if self._disk_full(err):
+            return StoreFullError(message, space=self._no_space(err))
+        return StateError(message)
+
+    def _no_space(self, err: BaseException) -> str:
+        return f"no space left on device for state database {self.display} ({_first_line(err)})"
+
+    def _disk_full(self, err: BaseException) -> bool:
+        line = _first_line(err)
+        # PostgreSQL: DiskFull ("could not extend file ...: No space left on device").
+        if getattr(getattr(err, "orig", None), "sqlstate", None) == "53100":
+            return True
+        return "database or disk is full" in line or (
+            "disk I/O error" in line and self.path is not None and _low_on_space(self.path.parent)
+        )
+
     def describe_error(self, err: BaseException) -> str:
         """One line for a database error: what it means for the user (a locked store, a
         full disk, a file that is not a database), else what it said."""
@@ -548,13 +569,8 @@ class DeploymentDatabase:
                 f"state database {self.display} is locked by another process "
                 f"(waited {self.busy_timeout:g}s): {line}"
             )
-        if "database or disk is full" in line or (
-            "disk I/O error" in line and self.path is not None and _low_on_space(self.path.parent)
-        ):
-            return (
-                f"no space left on device for state database {self.display} ({line}); "
-                "nothing was written: free some space and retry"
-            )
+        if self._disk_full(err):
+            return f"{self._no_space(err)}; nothing was written: free some space and retry"
         if "readonly database" in line:
             return f"state database {self.display} is read-only: {line}"
         return self.plain_error(err)

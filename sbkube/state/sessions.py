@@ -96,7 +96,7 @@ def read_session(db: DeploymentDatabase) -> Iterator[Session]:
             with session.begin():
                 yield session
         except DBAPIError as err:
-            raise StateError(db.describe_error(err)) from err
+            raise db.error(err) from err
         except SQLAlchemyError as err:
             raise StateError(db.plain_error(err)) from err
         finally:
@@ -116,7 +116,7 @@ def single_read(db: DeploymentDatabase) -> Iterator[Connection]:
         ):
             yield raw
     except DBAPIError as err:
-        raise StateError(db.describe_error(err)) from err
+        raise db.error(err) from err
 
 
 @contextmanager
@@ -135,7 +135,7 @@ def write_session(db: DeploymentDatabase) -> Iterator[Session]:
             with session.begin():
                 yield session
         except DBAPIError as err:
-            raise StateError(db.describe_error(err)) from err
+            raise db.error(err) from err
         finally:
             session.close()
 

@@ -42,6 +42,12 @@ When the store cannot be written (the design, for SQLite and PostgreSQL alike):
   resources, its outcome) does not make the app fail: the cluster's outcome is the
   app's outcome, and dependents run. The write is kept in memory, in order, and replayed
   (looking before inserting) before the next app starts and when the deployment ends.
+* A full disk is not an outage: the write that does not fit (an app's outcome with its
+  resources, the bulk of a record) would not fit later either. The app's outcome is then
+  written without its resources, as ``failed`` with one line ("applied, but its record
+  does not fit in the store: no space left on device ..."), and the app fails with that
+  line (``AppHandle.finish`` raises it): its dependents are skipped, the apps beside it
+  go on, and the deployment ends ``partially_failed`` or ``failed``, as it was.
 * If it still cannot be replayed when the deployment ends, the deployment stays
   unfinished in the store and the block raises ``StateError`` naming it (exit 1). The
   next ``deploy`` of the target (``--dry-run`` too) settles it from the cluster
@@ -63,7 +69,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Unpack
 
-from sbkube.errors import InterruptedDeployment, SbkubeError, StateError
+from sbkube.errors import InterruptedDeployment, SbkubeError, StateError, StoreFullError
 from sbkube.interrupts import deliver_held
 from sbkube.model import (
     AppStatus,
@@ -230,19 +236,58 @@ class AppHandle:
         self.error_message = error_message
         self._finished = True
         repo, status, metadata = self._repo, self.status, dict(self.metadata) or None
-        if repo is not None:
-            rows = self._take_pending()  # one transaction: what the app did, and its outcome
-            self._save(
-                lambda replay: repo.finish_app(
-                    self.app_id,
-                    status,
-                    error_message=error_message,
-                    metadata=metadata,
-                    secret_keys=self._secret_keys,
-                    resources=rows,
-                    replay=replay,
-                )
+        if repo is None:
+            return
+        rows = self._take_pending()  # one transaction: what the app did, and its outcome
+        with self._lock:
+            if not self._unsaved:
+                try:
+                    repo.finish_app(
+                        self.app_id,
+                        status,
+                        error_message=error_message,
+                        metadata=metadata,
+                        secret_keys=self._secret_keys,
+                        resources=rows,
+                    )
+                    return
+                except StoreFullError as err:
+                    self._does_not_fit(err, metadata)  # raises: the app fails
+                except StateError:
+                    pass
+        self._save(
+            lambda replay: repo.finish_app(
+                self.app_id,
+                status,
+                error_message=error_message,
+                metadata=metadata,
+                secret_keys=self._secret_keys,
+                resources=rows,
+                replay=replay,
             )
+        )
+
+    def _does_not_fit(self, err: StoreFullError, metadata: dict[str, Any] | None) -> None:
+        """The app's record does not fit in the store (its disk is full): its outcome is
+        written without its resources, as ``failed`` with one line that says so, and the
+        app fails with that line (its dependents are skipped; apps beside it go on). What
+        is kept for later if even that does not fit; see the module docstring."""
+        message = f"applied, but its record does not fit in the store: {err.space}"
+        self.status, self.error_message = AppStatus.FAILED, message
+        self.resources.clear()
+        repo = self._repo
+        assert repo is not None
+        self._save(
+            lambda replay: repo.finish_app(
+                self.app_id,
+                AppStatus.FAILED,
+                error_message=message,
+                metadata=metadata,
+                secret_keys=self._secret_keys,
+                replay=replay,
+            )
+        )
+        raise StateError(message) from err
 
 
 @dataclass

@@ -68,6 +68,19 @@ class Spawned:
                     )
                 self._new_line.wait(min(left, 0.1))
 
+    def wait_for_lines(self, count: int, timeout: float = 30) -> None:
+        """Block until stderr holds ``count`` lines."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while len(self.err_lines) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(
+                        f"fewer than {count} lines on stderr within {timeout}s:\n"
+                        + "\n".join(self.err_lines)
+                    )
+                self._new_line.wait(min(left, 0.1))
+
     def finish(self, timeout: float = 30) -> int:
         rc = self.proc.wait(timeout)
         self._reader.join(5)

@@ -52,6 +52,13 @@ def test_a_shape_is_hidden_in_values_and_wherever_it_reappears(shape: str) -> No
     assert base64.b64encode(S.encode()).decode() not in text
 
 
+def test_a_long_letters_only_bearer_token_is_a_token() -> None:
+    token = "AbCdEfGhIjKlMnOpQrSt"
+    stored = r.redact_values({"h": f"Bearer {token}", "copy": f"x {token}"})
+    assert token not in json.dumps(stored)
+    assert stored["h"] == f"Bearer {r.digest(token)}"
+
+
 def test_json_in_a_configmap_string_is_hidden_whole_and_restored_by_its_digest() -> None:
     doc = json.dumps({"user": "app", "password": "pw"})  # short: hidden by the JSON shape
     stored = r.store_form(_cm({"settings.json": doc, "mode": "pw-less"}))
@@ -70,9 +77,16 @@ def test_mysql_p_is_a_password_only_for_a_mysql_client() -> None:
 KEPT_TEXTS = [
     "Basic authentication is disabled",
     "bearer authentication required",
+    "Bearer Authentication",
     "the token was rejected",
+    "token required",
+    "Basic auth",
     "use a Basic configuration",
     "Authorization header missing",
+    "authorization:\n  mode: Webhook\n  webhook:\n    cacheTTL: 5m",  # a kubelet config
+    "--authorization-mode=Node,RBAC",
+    "curl -H 'Authorization: Bearer ${API_TOKEN}' http://x",
+    "mysqld --port=3306 -P3306",
 ]
 
 

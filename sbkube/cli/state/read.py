@@ -129,7 +129,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
 
     ID is a deployment id, a unique prefix of one, 'latest' or 'latest~N'.
     """
-    from sbkube.state import DeploymentRepository
+    from sbkube.state import DeploymentRepository, imported_from
 
     repo = DeploymentRepository(open_recovered(ctx))
     rec = repo.get(repo.resolve(deployment_id))
@@ -145,11 +145,14 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
         ("Started", fmt_time(rec.started_at)),
         ("Finished", fmt_time(rec.finished_at)),
         ("Duration", fmt_duration(rec.started_at, rec.finished_at)),
-        ("Operator", f"{rec.operator}@{rec.host}"),
+        ("Operator", f"{rec.operator}@{rec.host}" if rec.host else rec.operator),
         ("sbkube", rec.sbkube_version),
     ]
     if rec.rollback_target_id:
         fields.append(("Rollback to", rec.rollback_target_id))
+    original = imported_from(rec.command_args)
+    if original is not None:
+        fields.append(("Imported", f"from the original sbkube's database, its id {original}"))
     if rec.error_message:
         fields.append(("Error", rec.error_message))
     width = max(len(k) for k, _ in fields)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -11,6 +11,9 @@ from sbkube.cli.common import open_db, parse_since
 from sbkube.cli.options import output_option
 from sbkube.cli.output import emit
 from sbkube.errors import UsageError
+
+if TYPE_CHECKING:
+    from sbkube.state import ImportResult
 
 
 @click.command("export")
@@ -46,11 +49,18 @@ def _open(path: str) -> IO[str]:
 
 
 @click.command("import")
-@click.argument("file", metavar="FILE")
+@click.argument("file", metavar="FILE", required=False)
+@click.option(
+    "--from-sbkube-db",
+    "legacy_db",
+    metavar="DB",
+    help="Import the original sbkube's history (its ~/.sbkube/deployments.db), read-only.",
+)
 @output_option
 @click.pass_context
-def import_cmd(ctx: click.Context, file: str, fmt: str) -> None:
-    """Import a history written by `sbkube state export` ('-' reads stdin).
+def import_cmd(ctx: click.Context, file: str | None, legacy_db: str | None, fmt: str) -> None:
+    """Import a history written by `sbkube state export` ('-' reads stdin), or the
+    original sbkube's database with --from-sbkube-db.
 
     Deployments keep their ids; those already in the store are skipped, so importing
     the same file twice is harmless. A file with a malformed line is refused as a whole
@@ -59,10 +69,17 @@ def import_cmd(ctx: click.Context, file: str, fmt: str) -> None:
     \b
     Examples:
       sbkube --state postgresql+psycopg://db/sbkube state import history.jsonl
+      sbkube state import --from-sbkube-db ~/.sbkube/deployments.db
     """
-    from sbkube.state import check_lines, import_deployments
+    from sbkube.state import check_lines, import_deployments, import_legacy
 
+    if (file is None) == (legacy_db is None):
+        raise UsageError("state import: give either FILE or --from-sbkube-db DB")
     db = open_db(ctx)
+    if legacy_db is not None:
+        _report(import_legacy(db, legacy_db), legacy_db, fmt)
+        return
+    assert file is not None
     if file != "-":
         with _open(file) as fh:
             try:
@@ -77,6 +94,10 @@ def import_cmd(ctx: click.Context, file: str, fmt: str) -> None:
     finally:
         if fh is not sys.stdin:
             fh.close()
+    _report(result, file, fmt)
+
+
+def _report(result: ImportResult, file: str, fmt: str) -> None:
     if fmt != "table":
         data: dict[str, Any] = result.to_dict()
         data["file"] = file

@@ -208,3 +208,24 @@ def test_delete_collection_by_label(kube) -> None:
     assert sorted(i["metadata"]["name"] for i in deleted["items"]) == ["a", "b"]
     _, left = kube.http("GET", CM)
     assert [i["metadata"]["name"] for i in left["items"]] == ["c"]
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "reset"), BrokenPipeError(32, "pipe")])
+def test_a_client_gone_between_requests_is_no_server_error(
+    server: ApiServer, capfd: pytest.CaptureFixture[str], error: OSError
+) -> None:
+    """A kubectl stopped between two requests of a kept-alive connection resets it while
+    the server reads the next one. Inside ``sbkube deploy --memory-cluster`` the server's
+    stderr is the user's: no traceback there. A real fault of the server is still shown."""
+    httpd = server._httpd
+    try:
+        raise error
+    except OSError:
+        httpd.handle_error(None, ("127.0.0.1", 40000))
+    assert capfd.readouterr().err == ""
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        httpd.handle_error(None, ("127.0.0.1", 40000))
+    shown = capfd.readouterr().err
+    assert "Traceback" in shown and "ValueError: a bug" in shown

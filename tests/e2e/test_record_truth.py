@@ -1,0 +1,179 @@
+"""The record, status and diff agree with the server (issue 21, item 4), on the local API
+server with the real sbkube script, helm and kubectl. Each case uses a chart or app written
+here with the shape of the public chart that showed the hole; the cluster is read with helm
+and kubectl, never through sbkube's record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_local_apiserver import Tools, app_dir, recorded
+
+pytestmark = pytest.mark.kube
+
+
+@pytest.fixture
+def tools(
+    sbkube_exe: str, helm_binary: str, kubectl_binary: str, tmp_path: Path
+) -> Iterator[Tools]:
+    runner = Tools(sbkube_exe, helm_binary, kubectl_binary, tmp_path)
+    yield runner
+    runner.close()
+
+
+def web_app(tmp_path: Path) -> Path:
+    return app_dir(
+        tmp_path,
+        "shop",
+        {"namespace": "shop", "apps": {"w": {"type": "helm", "chart": "./charts/web"}}},
+        charts=("web",),
+    )
+
+
+def actions(record: dict[str, Any], app: str) -> dict[str, str]:
+    """``{Kind/name: action}`` of one recorded app's resources."""
+    [found] = [a for a in record["apps"] if a["name"] == app]
+    return {f"{r['kind']}/{r['name']}": r["action"] for r in found["resources"]}
+
+
+def release_action(result: dict[str, Any], app: str) -> str:
+    [found] = [a for a in result["apps"] if a["name"] == app]
+    return str(found["release"]["action"])
+
+
+def kubectl_delete(tools: Tools, kubeconfig: Path, *args: str) -> None:
+    tools._run([tools.kubectl_exe, "--kubeconfig", str(kubeconfig), "delete", *args], True)
+
+
+WEB_OBJECTS = ("ConfigMap/w-config", "Deployment/w-web", "Service/w-web")
+
+
+# ------------------------------------------------ helm actions computed against the cluster
+
+
+def test_after_a_helm_uninstall_by_hand_the_redeploy_records_install_and_every_object_create(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    target = ["--app-dir", str(web_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    first = tools.json("deploy", *target)
+    assert release_action(first, "w") == "install"
+    assert actions(recorded(tools), "w") == dict.fromkeys(WEB_OBJECTS, "create")
+
+    tools.helm(kubeconfig, "uninstall", "w", "-n", "shop")
+    assert tools.kubectl(kubeconfig, "get", "deployments", "-n", "shop")["items"] == []
+
+    again = tools.json("deploy", *target)
+    assert release_action(again, "w") == "install"
+    assert actions(recorded(tools), "w") == dict.fromkeys(WEB_OBJECTS, "create")
+    live = tools.kubectl(kubeconfig, "get", "deployments,services,configmaps", "-n", "shop")
+    assert {f"{o['kind']}/{o['metadata']['name']}" for o in live["items"]} >= set(WEB_OBJECTS)
+    assert server.stop() == 0
+
+
+def test_a_fresh_cluster_at_the_same_kubeconfig_records_install_and_every_object_create(
+    tools: Tools, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    server = tools.serve(tmp_path / "one.json", kubeconfig)
+    target = ["--app-dir", str(web_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    assert server.stop() == 0
+
+    server = tools.serve(tmp_path / "two.json", kubeconfig)
+    fresh = tools.json("deploy", *target)
+    assert release_action(fresh, "w") == "install"
+    assert actions(recorded(tools), "w") == dict.fromkeys(WEB_OBJECTS, "create")
+    history = tools.helm(kubeconfig, "history", "w", "-n", "shop", "-o", "json")
+    assert '"revision":1' in history.replace(" ", "")
+    assert server.stop() == 0
+
+
+def test_a_redeploy_that_repairs_drift_records_update_and_create_per_object(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    target = ["--app-dir", str(web_app(tmp_path)), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    patch = ["-n", "shop", "--type", "merge", "-p"]
+    tools.kubectl(kubeconfig, "patch", "deployment", "w-web", *patch, '{"spec":{"replicas":5}}')
+    kubectl_delete(tools, kubeconfig, "configmap", "w-config", "-n", "shop")
+
+    repaired = tools.json("deploy", *target)
+    assert release_action(repaired, "w") == "upgrade"
+    assert actions(recorded(tools), "w") == {
+        "ConfigMap/w-config": "create",
+        "Deployment/w-web": "update",
+        "Service/w-web": "unchanged",
+    }
+    deployment = tools.kubectl(kubeconfig, "get", "deployment", "w-web", "-n", "shop")
+    assert deployment["spec"]["replicas"] == 2
+    assert tools.kubectl(kubeconfig, "get", "configmap", "w-config", "-n", "shop")["data"] == {
+        "message": "hello"
+    }
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ rollback --app X follows X's own history
+
+
+def test_rollback_of_one_app_goes_back_to_its_own_last_state_past_deploys_of_another_app(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {
+            "w": {"type": "helm", "chart": "./charts/web", "set": {"message": "one"}},
+            "cfg": {"type": "yaml", "manifests": ["cfg.yaml"]},
+        },
+    }
+    demo = app_dir(tmp_path, "two-apps", config, charts=("web",))
+
+    def write(message: str, mode: str) -> None:
+        config["apps"]["w"]["set"]["message"] = message
+        (demo / "config.yaml").write_text(yaml.safe_dump(config))
+        (demo / "cfg.yaml").write_text(
+            yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}}
+                | {"data": {"mode": mode}}
+            )
+        )
+
+    def live(name: str) -> dict[str, str]:
+        data: dict[str, str] = tools.kubectl(kubeconfig, "get", "configmap", name, "-n", "shop")[
+            "data"
+        ]
+        return data
+
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    write("one", "a")
+    tools.ok("deploy", *target)
+    write("two", "a")
+    tools.ok("deploy", "--app", "w", *target)
+    write("two", "b")
+    tools.ok("deploy", "--app", "cfg", *target)
+    write("two", "c")
+    tools.ok("deploy", "--app", "cfg", *target)
+    assert live("w-config") == {"message": "two"}
+
+    plan = tools.json("rollback", "--app", "w", "--dry-run", *target)
+    assert [(a["name"], a["action"], a["to_revision"]) for a in plan["plan"]["apps"]] == [
+        ("w", "helm-rollback", 1)
+    ]
+    tools.ok("rollback", "--app", "w", "-y", *target)
+    assert live("w-config") == {"message": "one"}
+    assert live("cfg") == {"mode": "c"}  # the other app is left as it is
+    history = json.loads(tools.helm(kubeconfig, "history", "w", "-n", "shop", "-o", "json"))
+    assert [(h["revision"], h["status"]) for h in history][-1] == (3, "deployed")
+    assert "Rollback to 1" in history[-1]["description"]
+    assert server.stop() == 0
