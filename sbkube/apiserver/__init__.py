@@ -19,11 +19,10 @@ What it does not model (it is an API server without a cluster behind it):
   matching its template's labels, immutable fields (a Deployment's selector, a Job's
   template), port ranges, ``x-kubernetes-validations``; nor formats (int32 range, dates,
   base64). Unknown fields are kept: neither pruned, as the real server prunes them, nor
-  refused under ``fieldValidation=Strict``. A null sets nothing and is dropped, on every
-  write (a real server drops it as it decodes the body into its types; it keeps it only
-  in a custom resource's ``nullable`` fields, and turns a null map value of a built-in
-  kind's string map into ``""``). A CRD's schema defaults are not applied, and the CRD's
-  own schema is not checked for structure.
+  refused under ``fieldValidation=Strict``. A built-in kind's nulls are dropped from a
+  create or update (a null entry of a string map too, which a real server stores as
+  ``""``); a custom resource's are kept for its schema's ``nullable`` to judge. A CRD's
+  schema defaults are not applied, and the CRD's own schema is not checked for structure.
 * No pods or containers run, nothing is scheduled, no Events are written: the readiness
   controller (controller.py) writes the status that ``helm --wait`` and ``kubectl rollout
   status`` accept, at each write and at its ticks; tests hold objects Progressing,
@@ -34,11 +33,7 @@ What it does not model (it is an API server without a cluster behind it):
   with it).
 * Objects are stored at the version they were written and served at any version of their
   kind without conversion.
-* Server-side apply keeps ``managedFields`` per manager (FieldsV1) and removes the fields
-  an applier owned and no longer sends, keeping those other managers own, as the real one
-  does; but it is the simplified one of ``patch.py`` (list keys from a fixed table, values
-  compared without schema defaulting but a port's protocol, no subresource entries, and
-  status written through the main resource is owned as applied); lists ignore ``limit``/
+* Server-side apply is the simplified one of ``patch.py``; lists ignore ``limit``/
   ``continue`` (everything comes in one page); tables have the Name and Age columns only;
   no aggregated discovery, no ``log``/``exec``/``portforward``/``proxy``/``eviction``
   subresources; a watch can resume from the last 50,000 changes only (older: 410 Expired).

@@ -27,7 +27,7 @@ from sbkube.apiserver.controller import Controller
 from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
 from sbkube.apiserver.faults import Faults
 from sbkube.apiserver.selectors import Predicate
-from sbkube.apiserver.store import Key, Store, clone
+from sbkube.apiserver.store import Key, Store, clone, without_nulls
 
 Obj = dict[str, Any]
 
@@ -77,6 +77,14 @@ class Blocked(Exception):
         self.name = name
 
 
+def _typed(rtype: ResourceType, body: Obj) -> Obj:
+    """A copy of a written object as the server decodes it: a built-in kind's nulls dropped
+    (a typed field sent as null is never set; a real server stores a null entry of a string
+    map as ``""``, this one drops it too). A custom resource keeps them for its schema to
+    judge (``nullable``)."""
+    return clone(body) if rtype.custom else without_nulls(body)
+
+
 def _details(rtype: ResourceType, name: str) -> Obj:
     details: Obj = {"name": name, "kind": rtype.plural}
     if rtype.group:
@@ -121,14 +129,6 @@ def _without_times(value: Any) -> Any:
         return {k: _without_times(v) for k, v in value.items() if k not in _VOLATILE_STATUS}
     if isinstance(value, list):
         return [_without_times(v) for v in value]
-    return value
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
     return value
 
 
@@ -330,9 +330,6 @@ class Api:
             if not name:
                 raise invalid(rtype, name, "metadata.name: Required value: name or generateName "
                                            "is required")  # fmt: skip
-            # Read as a real server decodes a body into its types: a null sets nothing.
-            obj = _without_nulls(obj)
-            metadata = obj["metadata"]
             if rtype.kind == "Secret" and rtype.group == "":
                 _fold_string_data(obj)
             # Checked as written, before defaults (which expect the types the schema says).
@@ -437,7 +434,7 @@ class Api:
         dry_run: bool = False,
         manager: str | None = None,
     ) -> Obj:
-        obj = self._identify(rtype, namespace, clone(body), None)
+        obj = self._identify(rtype, namespace, _typed(rtype, body), None)
         metadata = obj["metadata"]
         if not metadata.get("name") and metadata.get("generateName"):
             alphabet = string.ascii_lowercase + string.digits
@@ -465,7 +462,7 @@ class Api:
         status_only: bool = False,
         manager: str | None = None,
     ) -> Obj:
-        obj = self._identify(rtype, namespace, clone(body), name)
+        obj = self._identify(rtype, namespace, _typed(rtype, body), name)
         wanted_version = obj["metadata"].get("resourceVersion")
 
         def action() -> tuple[Obj, bool]:

@@ -546,7 +546,7 @@ def _yaml_plan(
     return (
         AppRollbackPlan(
             t_app.name,
-            "yaml",
+            str(t_app.type),
             t_app.namespace or "",
             "unchanged" if quiet else "reapply",
             changes=tuple(changes),

@@ -4,7 +4,6 @@ the protobuf create commands, selectors, namespaces."""
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
@@ -364,17 +363,3 @@ def test_a_server_side_apply_removes_what_its_manager_no_longer_sends_and_keeps_
     configmap = kube.get("configmap", "shop")
     assert configmap["data"] == {"mode": "fast", "extra": "kept"}
     assert configmap["metadata"]["annotations"] == {"note": "kept"}
-
-
-def test_a_null_in_a_created_object_sets_nothing(kube) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "nulls", "annotations": None, "labels": {"a": "1", "b": None}},
-        "data": {"x": None, "y": "1"},
-    }
-    kube.kubectl("create", "-f", "-", stdin=json.dumps(body))
-    stored = kube.get("configmap", "nulls")
-    assert stored["data"] == {"y": "1"}
-    assert stored["metadata"]["labels"] == {"a": "1"}
-    assert "annotations" not in stored["metadata"]

@@ -89,6 +89,13 @@ GIZMOS = "/apis/example.com/v1/namespaces/default/gizmos"
             ["spec.label: Too long: may not be more than 8 bytes"],
         ),
         (
+            {"size": 1, "colour": None},
+            [
+                'spec.colour: Invalid value: "null": spec.colour in body must be of type '
+                'string: "null"'
+            ],
+        ),
+        (
             {"size": 1, "port": True},
             [
                 'spec.port: Invalid value: "boolean": spec.port in body must be of type '
