@@ -240,3 +240,50 @@ def test_a_chart_that_renders_null_is_in_sync_after_deploy_and_the_server_drops_
     }
     assert actions(recorded(tools), "y") == {"ConfigMap/cfg": "unchanged"}
     assert server.stop() == 0
+
+
+# ------------------------------------------------ hooks and crds/: status and rollback plans
+
+
+def test_a_hook_helm_deleted_is_not_missing_and_a_rollback_plans_what_it_records(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {"h": {"type": "helm", "chart": "./charts/hooked", "set": {"message": "one"}}},
+    }
+    demo = app_dir(tmp_path, "hooked", config, charts=("hooked",))
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    first = actions(recorded(tools), "h")
+    assert first["Job/h-startupcheck"] == "create"  # it ran
+    assert first["CustomResourceDefinition/gadgets.example.com"] == "create"
+    # Helm deleted the hook once it succeeded, as its policy asks.
+    assert tools.kubectl(kubeconfig, "get", "jobs", "-n", "shop")["items"] == []
+    tools.kubectl(kubeconfig, "get", "crd", "gadgets.example.com")
+
+    status = tools.sbkube("status", "--exit-code", "-o", "json", *target)
+    assert status.returncode == 0, status.stdout + status.stderr
+    [app] = json.loads(status.stdout)["apps"]
+    assert app["state"] == "in-sync"
+    assert "Job" not in {o["kind"] for o in app["objects"]}
+
+    config["apps"]["h"]["set"]["message"] = "two"
+    (demo / "config.yaml").write_text(yaml.safe_dump(config))
+    tools.ok("deploy", *target)
+
+    plan = tools.json("rollback", "--dry-run", *target)
+    [planned] = plan["plan"]["apps"]
+    assert planned["action"] == "helm-rollback"
+    planned_changes = {f"{c['kind']}/{c['name']}": c["action"] for c in planned["changes"]}
+    assert planned_changes == {"ConfigMap/h-main": "update"}  # no crds/, no install hook
+    tools.ok("rollback", "-y", *target)
+    assert actions(recorded(tools), "h") == planned_changes
+    main = tools.kubectl(kubeconfig, "get", "configmap", "h-main", "-n", "shop")
+    assert main["data"] == {"message": "one"}
+    assert tools.kubectl(kubeconfig, "get", "jobs", "-n", "shop")["items"] == []
+    after = tools.sbkube("status", "--exit-code", *target)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert server.stop() == 0
