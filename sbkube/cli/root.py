@@ -41,6 +41,11 @@ _COMMANDS: dict[str, LazyCommand] = {
         "Drift: compare the recorded deployment with the live cluster, per app.",
     ),
     "schema": LazyCommand("sbkube.cli.schema", "schema", "Print config.yaml's JSON Schema."),
+    "config": LazyCommand(
+        "sbkube.cli.config",
+        "config",
+        "Convert an app dir in the original sbkube's formats to config.yaml.",
+    ),
     "completion": LazyCommand(
         "sbkube.cli.completion",
         "completion",

@@ -142,6 +142,7 @@ _SETTING_DEFAULTS: dict[str, tuple[Any, str]] = {
 }
 # Read, recorded, and without effect on what is deployed (listed by `config convert`).
 _NO_EFFECT_SETTINGS = {
+    "on_failure": "a failed app skips only the apps that depend on it",
     "execution_order": "sbkube has no phases; apps run in depends_on order",
     "parallel": "independent apps always run at once (--concurrency)",
     "parallel_apps": "independent apps always run at once (--concurrency)",
@@ -302,8 +303,13 @@ def _read_settings(
         renderings.append(
             Rendering(
                 f"{prefix}kubeconfig",
-                "used when neither --kubeconfig/KUBECONFIG nor --memory-cluster is given",
+                "not in config.yaml: give --kubeconfig (used by deploy when neither "
+                "--kubeconfig/KUBECONFIG nor --memory-cluster is given)",
             )
+        )
+    if settings.get("kubeconfig_context") is not None:
+        renderings.append(
+            Rendering(f"{prefix}kubeconfig_context", "not in config.yaml: give --context")
         )
     context = settings.get("kubeconfig_context")
     if context is not None and not isinstance(context, str):
@@ -396,6 +402,11 @@ def _helm_app(
             out[key] = app[key]
     out["wait"] = app.get("wait", True)
     out["timeout"] = app.get("timeout", "5m")
+    for key, default in (("wait", "true"), ("timeout", "5m")):
+        if key not in app:
+            renderings.append(
+                Rendering(f"{at}.{key}", f"the original's default, written out: {key}: {default}")
+            )
     for key in ("overrides", "removes"):
         if app.get(key):
             problems.add(f"{at}.{key}", "chart overrides and removes are not supported yet")
@@ -505,6 +516,10 @@ def _apps(
         if app.get("hooks"):
             problems.add(f"{at}.hooks", "app hooks are not supported yet")
         context = app.get("context")
+        if context is not None and context == settings.context:
+            renderings.append(
+                Rendering(f"{at}.context", "the settings' context: the run's (--context)")
+            )
         if context is not None and context != settings.context:
             problems.add(
                 f"{at}.context",

@@ -330,3 +330,50 @@ def test_dry_run_runs_no_command_and_says_what_would_run(sbkube, dirs, kube, sta
     assert 'app check would run: echo "app=$SBKUBE_APP_NAME' in proc.stderr + proc.stdout
     assert SECRET not in proc.stderr + proc.stdout
     assert not (app_dir / "trace.log").exists()
+
+
+def _objects(k: Kube, namespace: str) -> dict[tuple[str, str], Any]:
+    """What a reader of the cluster sees of each object: labels, annotations, content."""
+    seen = {}
+    for kind in ("configmap", "deployment"):
+        for item in k.kubectl("get", kind, "-n", namespace)["items"]:
+            meta = item["metadata"]
+            annotations = {
+                key: value
+                for key, value in (meta.get("annotations") or {}).items()
+                if not key.startswith(("meta.helm.sh/", "deployment.kubernetes.io/"))
+            }
+            content = item.get("data") or (item.get("spec") or {}).get("replicas")
+            seen[(item["kind"], meta["name"])] = (meta.get("labels"), annotations, content)
+    return seen
+
+
+def test_config_convert_output_deploys_the_same_objects(sbkube, dirs, kube):
+    app_dir = dirs / "single"
+    k = kube(app_dir)
+    converted = sbkube("config", "convert", str(app_dir))
+    assert converted.returncode == 0, converted.stderr
+    # Every field said differently is listed, with what became of it.
+    for line in (
+        "#   apps.store.set_values: set",
+        "#   apps.web.files: manifests",
+        "#   apps.store.wait: the original's default, written out: wait: true",
+        "#   settings.on_failure: read, no effect",
+        "#   settings.kubeconfig: not in config.yaml",
+    ):
+        assert line in converted.stdout
+
+    _deploy(sbkube, app_dir)
+    original = _objects(k, "orders")
+    values = k.helm("get", "values", "orders-store", "-n", "orders")
+    gone = sbkube("uninstall", "--app-dir", str(app_dir), "-y")
+    assert gone.returncode == 0, gone.stderr
+    assert _objects(k, "orders") == {}
+
+    (app_dir / "sbkube.yaml").rename(app_dir / "sbkube.yaml.orig")
+    (app_dir / "config.yaml").write_text(converted.stdout)
+    cluster = ("--kubeconfig", str(k.kubeconfig), "--context", "memory")
+    again = _deploy(sbkube, app_dir, *cluster)
+    assert again["cluster"] == "orders-test"
+    assert _objects(k, "orders") == original
+    assert k.helm("get", "values", "orders-store", "-n", "orders") == values
