@@ -114,15 +114,19 @@ def apply_yaml_app(
     *,
     prune: bool = True,
     adopt: bool = False,
+    failed: AppDeploymentRecord | None = None,
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource.
 
     Against the cluster, whatever the number of objects: one read of the live objects (a
     LIST per kind and namespace), one server-side apply of those that change (missing
     namespaces first), one label-selector LIST per kind the app recorded before, and one
-    delete of the objects pruned. A failure of any of these fails the app before anything
-    is recorded. ``adopt`` (or the app's own ``adopt``) lets it take over existing objects
-    that are not its own; without it they fail the app before anything is applied."""
+    delete of the objects pruned. When the apply fails part-way, the objects are read
+    again and those kubectl did apply are recorded as applied (the rest left out) before
+    the app fails, so that ``failed`` (that recording, on the next deploy) has the prune
+    look at their kinds too and delete them once they leave the manifests. ``adopt`` (or
+    the app's own ``adopt``) lets it take over existing objects that are not its own;
+    without it they fail the app before anything is applied."""
     manifests = [o.manifest for o in work.objects]
     names = needed_namespaces(manifests)
     live = cluster.list_many([*(namespace_key(n) for n in names), *(o.key for o in work.objects)])
@@ -159,7 +163,11 @@ def apply_yaml_app(
     if refusals:
         more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
         raise RefusedError(refusals[0] + more)
-    applied = cluster.apply_many(sorted(writes, key=_apply_rank))
+    try:
+        applied = cluster.apply_many(sorted(writes, key=_apply_rank))
+    except ClusterError:
+        _record_part(cluster, handle, namespaces.missing, entries, live)
+        raise
     created = {object_key(o): o for o in applied if o.get("kind") == "Namespace"}
     done = namespaces.work(created)
     inputs: list[ResourceInput] = list(done.inputs)
@@ -173,7 +181,7 @@ def apply_yaml_app(
         changes.append(_change(action, obj.manifest))
     if prune:
         desired = {_identity(key) for key in (*done.keys, *(o.key for o in work.objects))}
-        for gone, source_file in _prune(work, cluster, previous, desired):
+        for gone, source_file in _prune(work, cluster, previous, desired, failed):
             inputs.append(
                 ResourceInput.from_manifest(
                     gone, ResourceAction.DELETE, previous=gone, source_file=source_file
@@ -184,16 +192,53 @@ def apply_yaml_app(
     return tuple(changes)
 
 
+def _record_part(
+    cluster: Objects,
+    handle: AppHandle,
+    namespaces: Sequence[str],
+    entries: Sequence[tuple[DesiredObject, dict[str, Any], ResourceAction]],
+    before: Mapping[ObjectKey, dict[str, Any] | None],
+) -> None:
+    """Record what an apply that failed part-way did apply: each written object that is now
+    live as sent (one read), with its action; those kubectl never applied are left out. A
+    cluster that cannot be read now leaves the record as it is (the apply's error says
+    why)."""
+    written = [(o, stored, a) for o, stored, a in entries if a != ResourceAction.UNCHANGED]
+    keys = [namespace_key(n) for n in namespaces] + [o.key for o, _, _ in written]
+    try:
+        now = cluster.list_many(keys)
+    except ClusterError:
+        return
+    inputs: list[ResourceInput] = []
+    for name in namespaces:
+        made = now.get(namespace_key(name))
+        if made is not None:
+            inputs.append(ResourceInput.from_manifest(made, ResourceAction.CREATE))
+    for obj, stored, action in entries:
+        live = now.get(obj.key) if action != ResourceAction.UNCHANGED else before.get(obj.key)
+        if live is None or not matches(stored, live):
+            continue
+        inputs.append(
+            ResourceInput.from_manifest(
+                stored, action, previous=before.get(obj.key), source_file=obj.source_file
+            )
+        )
+    if inputs:
+        handle.record_resources(inputs)
+
+
 def _prune(
     work: AppWork,
     cluster: Objects,
     previous: AppDeploymentRecord | None,
     desired: set[tuple[str, str, str, str]],
+    failed: AppDeploymentRecord | None = None,
 ) -> list[tuple[dict[str, Any], str | None]]:
     """Delete the live objects that carry this app's ownership labels, are of a kind the
-    app recorded before, and are no longer desired (one LIST per kind, one delete); returns
-    each deleted object with the file it was recorded from."""
-    recorded = live_resources(previous)
+    app recorded before (successfully, or in a run that ``failed`` part-way since), and
+    are no longer desired (one LIST per kind, one delete); returns each deleted object with
+    the file it was recorded from."""
+    recorded = {**live_resources(failed), **live_resources(previous)}
     kinds = sorted({(key[0], key[1]) for key in recorded})
     if not kinds:
         return []

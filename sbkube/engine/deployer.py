@@ -54,9 +54,12 @@ def deploy_steps(
     force_upgrade: bool = False,
     adopt: bool = False,
     after: Mapping[str, tuple[str, ...]] | None = None,
+    failed: Mapping[str, AppDeploymentRecord | None] | None = None,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording;
-    ``after``: the earlier apps each one waits for (:func:`namespace_turns`)."""
+    ``after``: the earlier apps each one waits for (:func:`namespace_turns`); ``failed``:
+    each app's failed recording since its last successful one (what it applied then)."""
+    failed = failed or {}
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
@@ -78,7 +81,14 @@ def deploy_steps(
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
-            changes = apply_yaml_app(work, cluster, handle, previous[work.name], adopt=adopt)
+            changes = apply_yaml_app(
+                work,
+                cluster,
+                handle,
+                previous[work.name],
+                adopt=adopt,
+                failed=failed.get(work.name),
+            )
             if work.wait and not cluster.dry_run:
                 wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None
@@ -182,6 +192,7 @@ def deploy(
             force_upgrade=force_upgrade,
             adopt=adopt,
             after=namespace_turns(works, cluster) if at_once > 1 else {},
+            failed={w.name: target.failed_since(w.name, previous[w.name]) for w in works},
         )
         outcomes = target.run_apps(steps, dep, concurrency=at_once)
     return target.result(DeployResult, dep, apps=outcomes)

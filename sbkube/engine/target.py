@@ -289,6 +289,20 @@ class Target:
         """``app``'s last successful recording on this target (not a dry run)."""
         return self.repo.last_successful_app(cluster=self.key, namespace=self.namespace, app=app)
 
+    def failed_since(
+        self, app: str, previous: AppDeploymentRecord | None
+    ) -> AppDeploymentRecord | None:
+        """``app``'s last failed recording on this target when it is newer than
+        ``previous`` (its last successful one): the objects it applied before it failed."""
+        failed = self.repo.last_successful_app(
+            cluster=self.key, namespace=self.namespace, app=app, failed=True
+        )
+        if failed is None or (
+            previous is not None and failed.deployment_id < previous.deployment_id
+        ):
+            return None
+        return failed
+
     def last_applied(self, apps: Iterable[str]) -> dict[str, AppDeploymentRecord | None]:
         """Each app's last successful recording on this target: what it left in place."""
         return {app: self.last_successful_app(app) for app in apps}

@@ -437,16 +437,24 @@ class DeploymentReader:
 
     @retry_idempotent
     def last_successful_app(
-        self, *, cluster: str, namespace: str, app: str, before: str | None = None
+        self,
+        *,
+        cluster: str,
+        namespace: str,
+        app: str,
+        before: str | None = None,
+        failed: bool = False,
     ) -> AppDeploymentRecord | None:
         """The newest successful, non-dry-run recording of ``app`` on a target (with contents).
 
         This is what sbkube last applied for the app: the base for pruning and dry runs.
+        With ``failed``, the newest failed one instead: what a run that failed part-way
+        applied, which the next deploy prunes when it leaves the manifests.
         """
         conds = [
             *on_target(cluster, namespace),
             AppDeployment.name == app,
-            AppDeployment.status == str(AppStatus.SUCCESS),
+            AppDeployment.status == str(AppStatus.FAILED if failed else AppStatus.SUCCESS),
         ]
         with read_session(self.db) as session:
             if before is not None:

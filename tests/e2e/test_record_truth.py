@@ -323,3 +323,64 @@ def test_status_and_diff_that_cannot_reach_the_cluster_exit_1_with_one_line(
     assert tools.kubectl(kubeconfig, "get", "configmaps", "-n", "shop")["items"] == []
     assert tools.json("state", "list") == []
     assert server.stop() == 0
+
+
+# ------------------------------------------------ a YAML app that fails part-way
+
+
+def test_a_yaml_app_that_fails_part_way_records_what_was_applied_and_the_next_deploy_prunes_it(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {"y": {"type": "yaml", "manifests": ["cm.yaml", "web.yaml"]}},
+    }
+    demo = app_dir(tmp_path, "partial", config)
+    (demo / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: early}\ndata: {a: '1'}\n"
+    )
+    web = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": "two",  # the server refuses it
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+    (demo / "web.yaml").write_text(yaml.safe_dump(web))
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    failed = tools.sbkube("deploy", *target)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+
+    record = recorded(tools)
+    [app] = record["apps"]
+    assert app["status"] == "failed"
+    # What kubectl applied before the refusal: the namespace sbkube made, the ConfigMap.
+    assert actions(record, "y") == {"Namespace/shop": "create", "ConfigMap/early": "create"}
+    assert tools.kubectl(kubeconfig, "get", "configmap", "early", "-n", "shop")["data"] == {
+        "a": "1"
+    }
+    assert tools.kubectl(kubeconfig, "get", "deployments", "-n", "shop")["items"] == []
+
+    web["spec"]["replicas"] = 2
+    (demo / "web.yaml").write_text(yaml.safe_dump(web))
+    config["apps"]["y"]["manifests"] = ["web.yaml"]
+    (demo / "config.yaml").write_text(yaml.safe_dump(config))
+    tools.ok("deploy", *target)
+    assert actions(recorded(tools), "y") == {
+        "Deployment/web": "create",
+        "ConfigMap/early": "delete",
+    }
+    names = tools.kubectl(kubeconfig, "get", "configmaps", "-n", "shop")["items"]
+    assert "early" not in {o["metadata"]["name"] for o in names}
+    assert (
+        tools.kubectl(kubeconfig, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 2
+    )
+    assert server.stop() == 0

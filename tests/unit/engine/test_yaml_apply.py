@@ -334,7 +334,7 @@ def test_pruning_spares_an_object_that_lost_the_apps_labels(
 # --------------------------------------------------------------------------- failures
 
 
-def test_a_failure_part_way_names_the_object_and_records_no_success(
+def test_a_failure_part_way_names_the_object_and_records_what_was_applied(
     kube: Kube, database: DeploymentDatabase, tmp_path: Path
 ) -> None:
     app = write_app(tmp_path / "app", thirty())
@@ -347,8 +347,12 @@ def test_a_failure_part_way_names_the_object_and_records_no_success(
     assert outcome.error is not None
     assert outcome.error.startswith("kubectl apply (31 objects) failed:")
     assert "cm-07" in outcome.error
-    assert records(database, result.deployment_id) == {}  # nothing recorded for the app
-    # kubectl went on past the failing object; the next deploy finds them and records them.
+    # kubectl went on past the failing object: what it applied is recorded, the app failed.
+    partial = records(database, result.deployment_id)
+    assert ("ConfigMap", "cm-07") not in partial
+    assert partial[("ConfigMap", "cm-08")].action == ResourceAction.CREATE
+    assert len(partial) == 30, sorted(partial)  # the namespace and 29 of the 30 objects
+    assert kube.cluster.get(("v1", "ConfigMap", "bulk", "cm-08")) is not None
     kube.server.faults.fail_on.clear()
     again = deployed(kube, database, app)
     rec = records(database, again.deployment_id)
