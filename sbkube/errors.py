@@ -41,6 +41,11 @@ class ConfigError(UsageError):
     """config.yaml (or a file it names) is invalid. The message names the file and the field."""
 
 
+class FieldRefusals(ConfigError):
+    """Several fields of a config refused at once: one line each, naming its file and field
+    (the CLI prints every line, the first after ``error:``)."""
+
+
 class NotFoundError(UsageError):
     """An id or name that the store does not know."""
 

@@ -48,6 +48,9 @@ class Command(StrEnum):
 class AppType(StrEnum):
     HELM = "helm"
     YAML = "yaml"
+    NOOP = "noop"
+    KUSTOMIZE = "kustomize"
+    EXEC = "exec"
 
 
 class ResourceAction(StrEnum):

@@ -19,7 +19,9 @@ What it does not model (it is an API server without a cluster behind it):
   matching its template's labels, immutable fields (a Deployment's selector, a Job's
   template), port ranges, ``x-kubernetes-validations``; nor formats (int32 range, dates,
   base64). Unknown fields are kept: neither pruned, as the real server prunes them, nor
-  refused under ``fieldValidation=Strict``. Nulls are stored as sent, not dropped. A CRD's
+  refused under ``fieldValidation=Strict``. A built-in kind's nulls are dropped from a
+  create or update (a null entry of a string map too, which a real server stores as
+  ``""``); a custom resource's are kept for its schema's ``nullable`` to judge. A CRD's
   schema defaults are not applied, and the CRD's own schema is not checked for structure.
 * No pods or containers run, nothing is scheduled, no Events are written: the readiness
   controller (controller.py) writes the status that ``helm --wait`` and ``kubectl rollout

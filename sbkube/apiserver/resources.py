@@ -27,7 +27,7 @@ from sbkube.apiserver.controller import Controller
 from sbkube.apiserver.discovery import CRD_GROUP, CRD_PLURAL, Registry, ResourceType
 from sbkube.apiserver.faults import Faults
 from sbkube.apiserver.selectors import Predicate
-from sbkube.apiserver.store import Key, Store, clone
+from sbkube.apiserver.store import Key, Store, clone, without_nulls
 
 Obj = dict[str, Any]
 
@@ -75,6 +75,14 @@ class Blocked(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+def _typed(rtype: ResourceType, body: Obj) -> Obj:
+    """A copy of a written object as the server decodes it: a built-in kind's nulls dropped
+    (a typed field sent as null is never set; a real server stores a null entry of a string
+    map as ``""``, this one drops it too). A custom resource keeps them for its schema to
+    judge (``nullable``)."""
+    return clone(body) if rtype.custom else without_nulls(body)
 
 
 def _details(rtype: ResourceType, name: str) -> Obj:
@@ -426,7 +434,7 @@ class Api:
         dry_run: bool = False,
         manager: str | None = None,
     ) -> Obj:
-        obj = self._identify(rtype, namespace, clone(body), None)
+        obj = self._identify(rtype, namespace, _typed(rtype, body), None)
         metadata = obj["metadata"]
         if not metadata.get("name") and metadata.get("generateName"):
             alphabet = string.ascii_lowercase + string.digits
@@ -454,7 +462,7 @@ class Api:
         status_only: bool = False,
         manager: str | None = None,
     ) -> Obj:
-        obj = self._identify(rtype, namespace, clone(body), name)
+        obj = self._identify(rtype, namespace, _typed(rtype, body), name)
         wanted_version = obj["metadata"].get("resourceVersion")
 
         def action() -> tuple[Obj, bool]:

@@ -83,6 +83,16 @@ class Watcher:
         return self.predicate is None or self.predicate(event.obj)
 
 
+def without_nulls(value: Any) -> Any:
+    """A deep copy of JSON-shaped data without the map entries set to null: what a server
+    stores of a written object (a typed field sent as null is simply not set)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def clone(value: Any) -> Any:
     """A deep copy of JSON-shaped data (several times faster than copy.deepcopy)."""
     if isinstance(value, dict):

@@ -14,7 +14,7 @@ from sbkube.cli.options import (
     cluster_options,
     command_line_values,
     concurrency_option,
-    make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
     progress_for,
@@ -76,6 +76,11 @@ def print_result(result: DeployResult) -> None:
     help="Let YAML apps take over listed objects that exist and are not theirs "
     "(as adopt: true on every app).",
 )
+@click.option(
+    "--no-exec",
+    is_flag=True,
+    help="Refuse exec apps before anything is applied [env: SBKUBE_ALLOW_EXEC=false].",
+)
 @wait_lock_option
 @concurrency_option("Deploy")
 @cluster_options
@@ -84,7 +89,8 @@ def print_result(result: DeployResult) -> None:
 def deploy(
     ctx: click.Context,
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     set_values: tuple[str, ...],
@@ -92,6 +98,7 @@ def deploy(
     dry_run: bool,
     force_upgrade: bool,
     adopt: bool,
+    no_exec: bool,
     wait_lock: float,
     concurrency: int,
     kubeconfig: str | None,
@@ -127,7 +134,9 @@ def deploy(
     from sbkube.engine.deployer import deploy as run_deploy
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
+    cluster = make_cluster_for(
+        app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+    )
     progress = progress_for(ctx, fmt)
     with interrupt_on_sigterm():
         result = run_deploy(
@@ -140,6 +149,7 @@ def deploy(
             dry_run=dry_run,
             wait_lock=wait_lock,
             config_file=config_file,
+            profile=profile,
             progress=progress,
             command_args=sys.argv[1:],
             namespace=namespace,
@@ -147,6 +157,7 @@ def deploy(
             force_upgrade=force_upgrade,
             adopt=adopt,
             concurrency=concurrency,
+            no_exec=no_exec,
         )
     if fmt != "table":
         emit(result, fmt)
@@ -186,7 +197,8 @@ def _write_rendered(target: Path, text: str, *, private: bool) -> None:
 )
 def template(
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     set_values: tuple[str, ...],
@@ -210,6 +222,7 @@ def template(
         config_file,
         namespace=namespace,
         values=command_line_values(values_files, set_values),
+        profile=profile,
     )
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))

@@ -10,7 +10,7 @@ from sbkube.cli.options import (
     app_dir_options,
     cluster_options,
     command_line_values,
-    make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
     values_options,
@@ -33,7 +33,8 @@ from sbkube.cli.output import colour_diff, emit, render_live_diff
 def diff(
     ctx: click.Context,
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     set_values: tuple[str, ...],
@@ -62,13 +63,16 @@ def diff(
     """
     from sbkube.engine.live_diff import live_diff
 
-    cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
+    cluster = make_cluster_for(
+        app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+    )
     result = live_diff(
         app_dir,
         cluster=cluster,
         db=(ctx.find_root().obj or {}).get("state_url"),
         apps=apps or None,
         config_file=config_file,
+        profile=profile,
         namespace=namespace,
         values=command_line_values(values_files, set_values),
     )

@@ -149,7 +149,7 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--app-dir, --config-file and --app: which config and which of its apps."""
+    """--app-dir, --config-file, --profile and --app: which config and which of its apps."""
     for opt in reversed(
         [
             click.option(
@@ -160,7 +160,18 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Directory holding config.yaml.",
             ),
             click.option(
-                "--config-file", default="config.yaml", show_default=True, help="Config file name."
+                "--config-file",
+                default=None,
+                help=(
+                    "Config file name [default: sbkube.yaml when present, else config.yaml; "
+                    "either sbkube format is read]."
+                ),
+            ),
+            click.option(
+                "--profile",
+                metavar="ENV",
+                default=None,
+                help="Read sources-ENV.yaml beside the config.yaml (the original sbkube's pair).",
             ),
             click.option(
                 "--app",
@@ -240,6 +251,27 @@ def make_cluster(kubeconfig: str | None, kube_context: str | None, memory: str |
     from sbkube.cluster.kube import KubeCluster
 
     return KubeCluster(kubeconfig=kubeconfig, context=kube_context)
+
+
+def make_cluster_for(
+    app_dir: Path,
+    config_file: str | None,
+    profile: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    memory: str | None,
+) -> Cluster:
+    """``make_cluster``, where the app dir's settings (the original sbkube's
+    ``kubeconfig``/``kubeconfig_context``) fill in what the command line did not give."""
+    if not memory:
+        from sbkube.config.loader import config_cluster
+
+        root = click.get_current_context(silent=True)
+        obj = (root.find_root().obj or {}) if root is not None else {}
+        named_config, named_context = config_cluster(app_dir, config_file, profile)
+        kubeconfig = kubeconfig or obj.get("kubeconfig") or named_config
+        kube_context = kube_context or obj.get("kube_context") or named_context
+    return make_cluster(kubeconfig, kube_context, memory)
 
 
 def values_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -14,6 +14,7 @@ from sbkube.cli.options import (
     complete_deployment_ids,
     concurrency_option,
     make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
     progress_for,
@@ -139,7 +140,11 @@ def rollback(
 
         config = load_config(app_dir).config
         namespace, configured_cluster = namespace or config.namespace, config.cluster
-    cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
+    if app_dir is not None:
+        # The app dir's settings (the original sbkube's kubeconfig) name its cluster too.
+        cluster = make_cluster_for(app_dir, None, None, kubeconfig, kube_context, memory_cluster)
+    else:
+        cluster = make_cluster(kubeconfig, kube_context, memory_cluster)
     interactive = sys.stdin.isatty() and not yes and fmt == "table"
 
     def confirm(plan: RollbackPlan) -> bool:

@@ -41,6 +41,11 @@ _COMMANDS: dict[str, LazyCommand] = {
         "Drift: compare the recorded deployment with the live cluster, per app.",
     ),
     "schema": LazyCommand("sbkube.cli.schema", "schema", "Print config.yaml's JSON Schema."),
+    "config": LazyCommand(
+        "sbkube.cli.config",
+        "config",
+        "Convert an app dir in the original sbkube's formats to config.yaml.",
+    ),
     "completion": LazyCommand(
         "sbkube.cli.completion",
         "completion",
@@ -207,7 +212,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> Any:
     """Run the command line; errors become one ``error: ...`` line and an exit code."""
-    from sbkube.errors import ClusterError, SbkubeError
+    from sbkube.errors import ClusterError, FieldRefusals, SbkubeError
     from sbkube.redaction import mask_text
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> Any:
         cause: BaseException | None = err
         while cause is not None and not isinstance(cause, ClusterError):
             cause = cause.__cause__
-        text = error_lines(message) if cause is not None else f"error: {safe(message)}"
+        many = cause is not None or isinstance(err, FieldRefusals)
+        text = error_lines(message) if many else f"error: {safe(message)}"
         click.echo(text, err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:

@@ -10,7 +10,7 @@ import click
 from sbkube.cli.options import (
     app_dir_options,
     cluster_options,
-    make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
 )
@@ -82,7 +82,8 @@ def print_report(report: DriftReport, *, verbose: bool = False) -> None:
 def status(
     ctx: click.Context,
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     kubeconfig: str | None,
@@ -113,10 +114,13 @@ def status(
 
     report = drift_status(
         app_dir,
-        cluster=make_cluster(kubeconfig, kube_context, memory_cluster),
+        cluster=make_cluster_for(
+            app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+        ),
         db=(ctx.find_root().obj or {}).get("state_url"),
         apps=apps or None,
         config_file=config_file,
+        profile=profile,
         namespace=namespace,
     )
     if fmt != "table":

@@ -12,7 +12,7 @@ from sbkube.cli.options import (
     app_dir_options,
     cluster_options,
     concurrency_option,
-    make_cluster,
+    make_cluster_for,
     namespace_option,
     output_option,
     progress_for,
@@ -56,7 +56,8 @@ def print_plan(plan: UninstallPlan) -> None:
 def uninstall(
     ctx: click.Context,
     app_dir: Path,
-    config_file: str,
+    config_file: str | None,
+    profile: str | None,
     apps: tuple[str, ...],
     namespace: str | None,
     dry_run: bool,
@@ -99,12 +100,15 @@ def uninstall(
     with interrupt_on_sigterm():
         result = run_uninstall(
             app_dir,
-            cluster=make_cluster(kubeconfig, kube_context, memory_cluster),
+            cluster=make_cluster_for(
+                app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+            ),
             db=(ctx.find_root().obj or {}).get("state_url"),
             apps=apps or None,
             dry_run=dry_run,
             wait_lock=wait_lock,
             config_file=config_file,
+            profile=profile,
             namespace=namespace,
             progress=progress_for(ctx, fmt),
             confirm=confirm,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import copy
 import hashlib
+import os
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,6 +85,7 @@ class KubeCluster(Cluster):
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
         self._lock = threading.Lock()
+        self._command_kubeconfig: str | None = None
         self._identity: str | None = None
 
     def _resolve_names(self) -> None:
@@ -144,6 +149,22 @@ class KubeCluster(Cluster):
 
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         return self.helm.template(request)
+
+    def render_kustomization(self, path: str) -> list[dict[str, Any]]:
+        return self.kubectl.kustomize(path)
+
+    def command_kubeconfig(self) -> str | None:
+        if self.context is None:
+            return self.kubeconfig
+        with self._lock:
+            if self._command_kubeconfig is None:
+                text = self.kubectl.flattened_config()
+                fd, path = tempfile.mkstemp(prefix="sbkube-commands-", suffix=".kubeconfig")
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mode 0600 (mkstemp)
+                    handle.write(text)
+                atexit.register(_remove, path)
+                self._command_kubeconfig = path
+            return self._command_kubeconfig
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
         if self._planned is not None and key in self._planned:
@@ -343,3 +364,8 @@ class KubeCluster(Cluster):
         self, release_name: str, namespace: str, revision: int | None = None
     ) -> dict[str, Any]:
         return self.helm.get_values(release_name, namespace, revision)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -18,9 +18,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sbkube import yamlio
 from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
-from sbkube.manifests import FIELD_MANAGER, ObjectKey, api_group, format_key, object_key
+from sbkube.manifests import (
+    FIELD_MANAGER,
+    ObjectKey,
+    api_group,
+    expand_lists,
+    format_key,
+    object_key,
+)
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
 
@@ -260,6 +268,29 @@ def delete_argv(
     ]
 
 
+def kustomize_argv(binary: str, path: str) -> list[str]:
+    """``kubectl kustomize PATH``: kubectl's built-in kustomize renders a kustomization to
+    YAML, offline (no cluster flags: it reads no kubeconfig)."""
+    return [binary, "kustomize", path]
+
+
+def parse_rendered(text: str, what: str) -> list[dict[str, Any]]:
+    """Multi-document YAML a tool rendered -> its objects (``List`` documents expanded,
+    empty ones skipped); ClusterError when it is not YAML of mappings."""
+    try:
+        documents = yamlio.load_all(text)
+    except yamlio.YAMLError as exc:
+        raise ClusterError(f"{what} rendered invalid YAML: {str(exc).splitlines()[0]}") from exc
+    objects: list[dict[str, Any]] = []
+    for doc in expand_lists(documents):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ClusterError(f"{what} rendered a document that is not a mapping")
+        objects.append(doc)
+    return objects
+
+
 def api_resources_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
     """``kubectl api-resources -o wide``: every kind the cluster serves, with its scope."""
     return [binary, "api-resources", "--output", "wide", *flags]
@@ -305,6 +336,23 @@ def config_view_argv(
         "--minify",
         "--output",
         "json",
+        *cluster_flags(kubeconfig=kubeconfig, context=context),
+    ]
+
+
+def flattened_config_argv(
+    binary: str, *, kubeconfig: str | None = None, context: str | None = None
+) -> list[str]:
+    """``kubectl config view --minify --flatten``: a self-contained kubeconfig whose current
+    context is the selected one (for commands sbkube runs: hooks, exec apps)."""
+    return [
+        binary,
+        "config",
+        "view",
+        "--minify",
+        "--flatten",
+        "--output",
+        "yaml",
         *cluster_flags(kubeconfig=kubeconfig, context=context),
     ]
 
@@ -385,6 +433,16 @@ class KubectlClient(BinaryClient):
                 raise
             return {key: self.get(key) for key in keys}
         return match_objects(keys, parse_list(out, what))
+
+    def flattened_config(self) -> str:
+        """This client's kubeconfig and context as one self-contained kubeconfig (text)."""
+        argv = flattened_config_argv(self.binary, kubeconfig=self.kubeconfig, context=self.context)
+        return self.run(argv, what="kubectl config view --flatten")
+
+    def kustomize(self, path: str) -> list[dict[str, Any]]:
+        """The objects of the kustomization at ``path`` (``kubectl kustomize``)."""
+        what = f"kubectl kustomize {path}"
+        return parse_rendered(self.run(kustomize_argv(self.binary, path), what=what), what)
 
     def probe(self) -> None:
         """ClusterError with kubectl's reason when the API server does not answer."""

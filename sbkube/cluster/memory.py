@@ -156,6 +156,11 @@ class MemoryCluster(KubeCluster):
         url = self._server.url if self._server is not None else "not started"
         return f"MemoryCluster(path={self.path!r}, url={url!r})"
 
+    def command_kubeconfig(self) -> str | None:
+        # The server's own kubeconfig (current context: this cluster), once it is serving.
+        _ = self.server
+        return str(self.kubeconfig_file)
+
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         # `helm template` is offline: rendering needs no server.
         return self._offline_helm.template(request)

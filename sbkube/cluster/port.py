@@ -252,6 +252,17 @@ class Objects(Protocol):
         default, for clusters without discovery, leaves it to the offline list)."""
         return None
 
+    def command_kubeconfig(self) -> str | None:
+        """A kubeconfig file whose current context is this cluster, for the commands sbkube
+        runs (exec apps, hooks: their ``kubectl`` talks to the same cluster); None: the
+        environment's own selects it already."""
+        ...
+
+    def render_kustomization(self, path: str) -> list[dict[str, Any]]:
+        """The objects of the kustomization in directory ``path`` (``kubectl kustomize``:
+        offline, no cluster asked)."""
+        ...
+
     def identity(self) -> str | None:
         """The identity the cluster itself carries: the UID of its ``kube-system``
         namespace, which no change of address, context or kubeconfig alters and a rebuilt

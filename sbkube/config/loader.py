@@ -16,7 +16,6 @@ digests, even if someone edits them mid-deploy.
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,12 +25,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
+from sbkube.config.dialects import Dialect, find_config
 from sbkube.config.messages import validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
     HELM_RELEASE_NAME_MAX,
+    AppConfig,
     HelmApp,
+    KustomizeApp,
     SbkubeConfig,
     YamlApp,
     dns1123_label_problem,
@@ -66,26 +68,36 @@ class LoadedConfig:
     # -n/--namespace, -f/--values and --set from the command line (see command_line.py).
     command_line: ResolvedValues = field(default_factory=ResolvedValues)
     namespace_override: str | None = None
+    # The original tool's formats (dialects.py): which one, its files as parsed (recorded
+    # beside our shape), the other files read (sources.yaml), the cluster its settings name.
+    dialect: str = Dialect.OURS
+    original: dict[str, Any] | None = None
+    extra_paths: tuple[Path, ...] = ()
+    kubeconfig: str | None = None
+    kube_context: str | None = None
 
     @property
     def snapshot(self) -> dict[str, Any]:
         """What a deployment records as its config: config.yaml as read, with the
         command line's namespace applied and its values under ``command_line``."""
+        base = self.raw
+        if self.original is not None:
+            base = {**base, "format": str(self.dialect), "original": self.original}
         if not self.command_line.values and self.namespace_override is None:
-            return self.raw
+            return base
         extra: dict[str, Any] = {}
         if self.namespace_override is not None:
             extra["namespace"] = self.namespace_override
         if self.command_line.values:
             extra["values"] = self.command_line.values
-        return {**self.raw, "command_line": extra}
+        return {**base, "command_line": extra}
 
     @property
     def shown_config(self) -> str:
         """The config file's path as error messages show it."""
         return display_path(self.config_path)
 
-    def app(self, name: str) -> HelmApp | YamlApp:
+    def app(self, name: str) -> AppConfig:
         """The app called ``name``; ConfigError (with a suggestion) if there is none."""
         try:
             return self.config.apps[name]
@@ -257,13 +269,18 @@ def _packaged_chart_meta(loaded: LoadedConfig, path: Path) -> tuple[Any, str]:
     raise ConfigError(f"{shown}: not a valid packaged chart: no <name>/Chart.yaml inside")
 
 
-def _check_app_files(loaded: LoadedConfig, name: str, app: HelmApp | YamlApp) -> None:
+def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     shown = loaded.shown_config
     files: tuple[str, ...]
     if isinstance(app, HelmApp):
         files, field_name, what = app.values, "values", "values file"
-    else:
+    elif isinstance(app, YamlApp):
         files, field_name, what = app.manifests, "manifests", "manifest file"
+    elif isinstance(app, KustomizeApp):
+        _check_kustomization(loaded, name, app)
+        return
+    else:
+        return
     for index, relative in enumerate(files):
         path = loaded.resolve_path(relative)
         if not path.exists():
@@ -275,6 +292,20 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: HelmApp | YamlApp) ->
             loaded.read_bytes(path, what)
         except ConfigError as err:
             raise ConfigError(f"{shown}: apps.{name}.{field_name}[{index}]: {err}") from None
+
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _check_kustomization(loaded: LoadedConfig, name: str, app: KustomizeApp) -> None:
+    where = f"{loaded.shown_config}: apps.{name}.path"
+    path = loaded.resolve_path(app.path)
+    if not path.is_dir():
+        raise ConfigError(f"{where}: directory {app.path!r} not found ({display_path(path)})")
+    if not any((path / f).is_file() for f in KUSTOMIZATION_FILES):
+        raise ConfigError(
+            f"{where}: {app.path!r} holds no kustomization.yaml ({display_path(path)})"
+        )
 
 
 def _check_release_names(loaded: LoadedConfig) -> None:
@@ -311,12 +342,15 @@ def resolve_checked(path: Path) -> Path:
 
 def load_config(
     app_dir: str | Path,
-    config_file: str = "config.yaml",
+    config_file: str | None = None,
     *,
     namespace: str | None = None,
     values: CommandLineValues | None = None,
+    profile: str | None = None,
 ) -> LoadedConfig:
-    """Load, validate and order the apps of ``<app_dir>/<config_file>``.
+    """Load, validate and order the apps of an app dir's config, in any of the three
+    formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
+    picks ``sources-PROFILE.yaml`` for the original's config.yaml.
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -329,16 +363,42 @@ def load_config(
     if not given_dir.is_dir():
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
-    config_path = resolved_dir / config_file
+    found = find_config(resolved_dir, config_file, profile)
+    config_path = found.path
     shown = display_path(config_path)
-    if not os.path.lexists(config_path):
-        raise ConfigError(f"{shown}: config file not found")
-    data = read_file(config_path, shown, "config file")
-    raw = parse_yaml(data, shown)
+    data = found.data
+    raw = found.content
     if raw is None:
         raise ConfigError(f"{shown}: file is empty (expected namespace: and apps:)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{shown}: expected a mapping at the top level, got {describe(raw)}")
+    files = {resolve_checked(config_path): data}
+    original: dict[str, Any] | None = None
+    extra_paths: tuple[Path, ...] = ()
+    kubeconfig = kube_context = None
+    if found.dialect != Dialect.OURS:
+        from sbkube.config.original import translate
+
+        sources: Any = None
+        sources_shown = None
+        original = {config_path.name: raw}
+        if found.sources is not None:
+            sources_shown = display_path(found.sources)
+            sources_data = read_file(found.sources, sources_shown, "sources file")
+            sources = parse_yaml(sources_data, sources_shown)
+            files[resolve_checked(found.sources)] = sources_data
+            extra_paths = (found.sources,)
+            original[found.sources.name] = sources
+        translation = translate(
+            raw,
+            shown,
+            sources=sources,
+            sources_shown=sources_shown,
+            base_dir=resolved_dir,
+            single=found.dialect == Dialect.SINGLE,
+        )
+        raw = translation.raw
+        kubeconfig, kube_context = translation.kubeconfig, translation.kube_context
     _precheck_names(raw, shown)
     if namespace is not None:
         raw = {**raw, "namespace": namespace}
@@ -353,8 +413,13 @@ def load_config(
         config=config,
         raw=raw,
         order=order,
-        _files={resolve_checked(config_path): data},
+        _files=files,
         namespace_override=namespace,
+        dialect=found.dialect,
+        original=original,
+        extra_paths=extra_paths,
+        kubeconfig=kubeconfig,
+        kube_context=kube_context,
     )
     if values:
         helm_apps = [n for n, a in config.apps.items() if isinstance(a, HelmApp)]
@@ -369,3 +434,38 @@ def load_config(
             _check_chart(loaded, name, app)
         _check_app_files(loaded, name, app)
     return loaded
+
+
+def config_cluster(
+    app_dir: str | Path, config_file: str | None = None, profile: str | None = None
+) -> tuple[str | None, str | None]:
+    """The kubeconfig and context an app dir's settings name (the original sbkube's
+    formats), or Nones; never raises: a broken config is reported by :func:`load_config`."""
+    try:
+        return _settings_cluster(Path(app_dir), config_file, profile)
+    except (ConfigError, OSError):
+        return None, None
+
+
+def _settings_cluster(
+    app_dir: Path, config_file: str | None, profile: str | None
+) -> tuple[str | None, str | None]:
+    from sbkube.config.original import translate
+
+    resolved = resolve_checked(app_dir)
+    found = find_config(resolved, config_file, profile)
+    if found.dialect == Dialect.OURS or not isinstance(found.content, dict):
+        return None, None
+    sources = None
+    if found.sources is not None:
+        shown = display_path(found.sources)
+        sources = parse_yaml(read_file(found.sources, shown, "sources file"), shown)
+    translation = translate(
+        found.content,
+        display_path(found.path),
+        sources=sources,
+        sources_shown=None,
+        base_dir=resolved,
+        single=found.dialect == Dialect.SINGLE,
+    )
+    return translation.kubeconfig, translation.kube_context

@@ -18,7 +18,10 @@ __all__ = [
     "DNS1123_LABEL_MAX",
     "HELM_RELEASE_NAME_MAX",
     "AppConfig",
+    "ExecApp",
     "HelmApp",
+    "KustomizeApp",
+    "NoopApp",
     "SbkubeConfig",
     "YamlApp",
     "dns1123_label_problem",
@@ -50,7 +53,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec")
 
 
 def _short(value: str) -> str:
@@ -204,8 +207,20 @@ class HelmApp(_AppBase):
         return _check_file_list(value)
 
 
+def _check_metadata_map(value: dict[str, str], what: str) -> dict[str, str]:
+    for key, item in value.items():
+        if not key or not key.isprintable() or " " in key or len(key) > MAX_TEXT:
+            raise ValueError(f"{_short(key)} is not a valid {what} key")
+        if what == "label":
+            problem = label_value_problem(item)
+            if problem is not None:
+                raise ValueError(f"{key}: {problem}")
+    return value
+
+
 class YamlApp(_AppBase):
-    """An app deployed as plain Kubernetes manifests."""
+    """An app deployed as plain Kubernetes manifests; ``labels`` and ``annotations`` are
+    added to every object it applies (sbkube's ownership labels still win)."""
 
     type: Literal["yaml"]
     manifests: Annotated[tuple[str, ...], Field(min_length=1)]
@@ -214,6 +229,18 @@ class YamlApp(_AppBase):
     adopt: StrictBool = False
     """Take over listed objects that exist and are not this app's (``deploy --adopt`` for
     every app); without it such an object fails the app, naming its owner."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
 
     @field_validator("manifests")
     @classmethod
@@ -221,9 +248,81 @@ class YamlApp(_AppBase):
         return _check_file_list(value)
 
 
-AppConfig = Annotated[HelmApp | YamlApp, Field(discriminator="type")]
+class NoopApp(_AppBase):
+    """An app that applies nothing: it is recorded, and others may depend on it (a step
+    done by hand, a resource managed elsewhere)."""
 
-APP_MODELS: dict[str, type[HelmApp] | type[YamlApp]] = {"helm": HelmApp, "yaml": YamlApp}
+    type: Literal["noop"]
+    description: str | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _description_is_text(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value, MAX_PATH)
+
+
+class KustomizeApp(_AppBase):
+    """An app whose objects are a kustomization rendered by kubectl's built-in kustomize
+    (``kubectl kustomize PATH``); they go down the YAML path (ownership labels, one
+    server-side apply, prune, record), with ``labels`` and ``annotations`` added."""
+
+    type: Literal["kustomize"]
+    path: Annotated[str, Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every object is healthy (``sbkube.engine.wait``), as ``helm --wait``."""
+    adopt: StrictBool = False
+    """Take over rendered objects that exist and are not this app's (as a YAML app's)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_text(cls, value: str) -> str:
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
+
+
+class ExecApp(_AppBase):
+    """An app that runs shell commands, in order, in the app dir: each is recorded as a
+    step (command and output tail redacted, exit code, seconds); the first that fails
+    fails the app. Refused with ``--no-exec`` / ``SBKUBE_ALLOW_EXEC=false``."""
+
+    type: Literal["exec"]
+    commands: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @field_validator("commands")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for command in value:
+            if not command.strip():
+                raise ValueError("commands must not be empty")
+            if len(command) > MAX_PATH:
+                raise ValueError(f"a command is {len(command)} characters (at most {MAX_PATH})")
+        return value
+
+
+AppConfig = Annotated[
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp, Field(discriminator="type")
+]
+
+APP_MODELS: dict[
+    str, type[HelmApp] | type[YamlApp] | type[NoopApp] | type[KustomizeApp] | type[ExecApp]
+] = {
+    "helm": HelmApp,
+    "yaml": YamlApp,
+    "noop": NoopApp,
+    "kustomize": KustomizeApp,
+    "exec": ExecApp,
+}
 
 
 class SbkubeConfig(_Model):

@@ -16,6 +16,7 @@ from sbkube.config.merge import deep_merge, expand_dotted
 from sbkube.config.reading import display_path, parse_yaml, parse_yaml_documents
 from sbkube.config.schema import (
     HelmApp,
+    KustomizeApp,
     YamlApp,
     dns1123_label_problem,
     dns1123_subdomain_problem,
@@ -134,7 +135,6 @@ def load_manifests_with_sources(
     labels).
     """
     config = _yaml_app(loaded, app)
-    namespace = loaded.app_namespace(app)
     # (file as configured, file as shown, "document N[ item M]", object)
     found: list[tuple[str, str, str, dict[str, Any]]] = []
     for relative in config.manifests:
@@ -165,6 +165,42 @@ def load_manifests_with_sources(
                 count += 1
         if count == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")
+    return place_objects_found(loaded, app, found, discovery)
+
+
+def rendered_objects(
+    loaded: LoadedConfig,
+    app: str,
+    documents: list[dict[str, Any]],
+    source: str,
+    discovery: Discovery | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Objects a tool rendered for ``app`` (``kubectl kustomize``), checked and placed as
+    a YAML app's manifests are (see :func:`load_manifests_with_sources`); ``source``
+    names where they came from in messages and in the record."""
+    found: list[tuple[str, str, str, dict[str, Any]]] = []
+    for number, item in enumerate(documents, start=1):
+        label = f"object {number}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{source}: {label}: expected a Kubernetes object (a mapping)")
+        problem = _manifest_problem(item)
+        if problem is not None:
+            raise ConfigError(f"{source}: {label}: {problem}")
+        found.append((source, source, label, item))
+    if not found:
+        raise ConfigError(f"{source}: no Kubernetes objects rendered")
+    return place_objects_found(loaded, app, found, discovery)
+
+
+def place_objects_found(
+    loaded: LoadedConfig,
+    app: str,
+    found: list[tuple[str, str, str, dict[str, Any]]],
+    discovery: Discovery | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(file as configured, file as shown, label, object)`` found for ``app``: each
+    placed in its namespace, duplicates refused; ``(file, object)`` pairs."""
+    namespace = loaded.app_namespace(app)
     # Scope is decided once every object is read: a CRD may come after the objects of its kind.
     scope = Scope.of((obj for *_, obj in found), discovery)
     objects: list[tuple[str, dict[str, Any]]] = []
@@ -194,9 +230,21 @@ def _app_sources(loaded: LoadedConfig, name: str) -> list[Path]:
         if chart is not None:
             paths.append(chart / "Chart.yaml" if chart.is_dir() else chart)
         paths.extend(loaded.resolve_path(relative) for relative in config.values)
-    else:
+    elif isinstance(config, YamlApp):
         paths.extend(loaded.resolve_path(relative) for relative in config.manifests)
     return paths
+
+
+def _tree_sources(loaded: LoadedConfig, name: str) -> dict[str, str]:
+    """A kustomization's files, each by its digest (read from disk: kubectl reads them)."""
+    from sbkube.config.charts import chart_digest
+
+    config = loaded.app(name)
+    if not isinstance(config, KustomizeApp):
+        return {}
+    root = loaded.resolve_path(config.path)
+    digest = chart_digest(root)
+    return {_relative(loaded, root) + "/": digest} if digest else {}
 
 
 def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, str]:
@@ -208,7 +256,7 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     (``../`` for files outside it); local charts contribute their Chart.yaml, packaged
     charts their .tgz. Digests are of the bytes this load read, not of the disk now.
     """
-    paths = [loaded.config_path]
+    paths = [loaded.config_path, *loaded.extra_paths]
     names = loaded.order if app is None else (app,)
     for name in names:
         paths.extend(_app_sources(loaded, name))
@@ -216,4 +264,6 @@ def sources_snapshot(loaded: LoadedConfig, app: str | None = None) -> dict[str, 
     snapshot: dict[str, str] = {}
     for path in paths:
         snapshot[_relative(loaded, path)] = keyed_checksum(loaded.read_bytes(path))
+    for name in names:
+        snapshot.update(_tree_sources(loaded, name))
     return snapshot

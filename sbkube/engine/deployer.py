@@ -36,10 +36,12 @@ from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
 from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
 from sbkube.model import AppType, Command
+from sbkube.redaction import mask_text
 from sbkube.state import AppDeploymentRecord, AppHandle
 
 
@@ -58,6 +60,12 @@ def deploy_steps(
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
+            if work.type == "noop":
+                return (), None  # recorded, nothing applied
+            if work.type == "exec":
+                if not cluster.dry_run:  # a dry run runs no command (deploy noted them)
+                    run_commands(work, work.commands, cluster, handle, cwd=work.app_dir)
+                return (), None
             if work.type == "helm":
                 return apply_helm_app(
                     work,
@@ -98,6 +106,8 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
         w.name: {w.namespace}
         if w.type == "helm"
         else set(needed_namespaces([o.manifest for o in w.objects]))
+        if w.objects
+        else set()
         for w in works
     }
     # Only a namespace two apps need can be raced for: only those are asked about.
@@ -138,12 +148,19 @@ def deploy(
     lets every YAML app take over existing objects that are not its own (``work.claim``)."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
+    if not exec_allowed(options.no_exec):
+        # Before anything is prepared, applied or recorded: one line per exec app.
+        refuse_commands(((n, loaded.app(n).type) for n in names), loaded.shown_config)
     if options.dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
     works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
     target = Target.of_config(loaded, cluster, options)
+    if options.dry_run:
+        for work in works:
+            for command in work.commands:
+                target.note(f"app {work.name} would run: {mask_text(command)}")
     target.adopt_renamed()
     # Revisions whose recording a lost store connection cut short are settled from the
     # cluster first, so the plan (and the real run's pruning) starts from the truth.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
-from sbkube.engine.work import AppWork, DesiredObject, with_ownership
+from sbkube.engine.work import AppWork, DesiredObject, with_metadata, with_ownership
 from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment
 from sbkube.interrupts import Stop, working_under
 from sbkube.manifests import Scope
@@ -55,6 +55,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
+    from sbkube.config.schema import ExecApp, KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -102,20 +103,49 @@ def prepare_apps(
                     }
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
+                elif isinstance(app, ExecApp):
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="exec",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                            app_dir=app_dir,
+                            commands=app.commands,
+                        )
+                    )
+                elif isinstance(app, NoopApp):
+                    planned.append(
+                        AppWork(
+                            name=name,
+                            type="noop",
+                            namespace=namespace,
+                            config=config,
+                            depends_on=tuple(app.depends_on),
+                        )
+                    )
                 else:
+                    if isinstance(app, KustomizeApp):
+                        found = _kustomized(loaded, name, app.path, cluster)
+                    else:
+                        found = load_manifests_with_sources(loaded, name, cluster.namespaced)
                     objects = [
                         DesiredObject(
-                            with_ownership(m, app=name, namespace=namespace, app_dir=app_dir),
+                            with_ownership(
+                                with_metadata(m, app.labels, app.annotations),
+                                app=name,
+                                namespace=namespace,
+                                app_dir=app_dir,
+                            ),
                             source_file=source,
                         )
-                        for source, m in load_manifests_with_sources(
-                            loaded, name, cluster.namespaced
-                        )
+                        for source, m in found
                     ]
                     planned.append(
                         AppWork(
                             name=name,
-                            type="yaml",
+                            type=app.type,
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
@@ -150,6 +180,23 @@ def prepare_apps(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kustomized(
+    loaded: LoadedConfig, name: str, path: str, cluster: Cluster
+) -> list[tuple[str, dict[str, Any]]]:
+    """A kustomize app's objects: rendered by ``kubectl kustomize``, then checked and placed
+    as a YAML app's manifests are. A kustomization that fails to render is bad input."""
+    from sbkube.config.values import rendered_objects
+
+    where = f"{loaded.shown_config}: apps.{name}.path"
+    try:
+        documents = cluster.render_kustomization(str(loaded.resolve_path(path)))
+    except ClusterError as err:
+        raise ConfigError(
+            f"{where}: kustomization {path!r} failed to render: {err.message}"
+        ) from err
+    return rendered_objects(loaded, name, documents, path, cluster.namespaced)
 
 
 def _render_error(loaded: LoadedConfig, name: str, err: ClusterError) -> ConfigError:
@@ -193,7 +240,13 @@ def learn_secrets(
         cluster.render_chart(request)  # learns what the chart renders into a Secret
 
     def read(name: str) -> None:
-        load_manifests_with_sources(loaded, name, cluster.namespaced)  # learns as it reads
+        from sbkube.config.schema import KustomizeApp, YamlApp
+
+        app = loaded.app(name)
+        if isinstance(app, KustomizeApp):
+            _kustomized(loaded, name, app.path, cluster)  # learns as it places the objects
+        elif isinstance(app, YamlApp):
+            load_manifests_with_sources(loaded, name, cluster.namespaced)  # learns as it reads
 
     if not names:
         return

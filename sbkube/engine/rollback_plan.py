@@ -354,12 +354,13 @@ def _helm_plan(
                 "recorded as digests only; redeploy instead"
             )
     installed, hooks = recorded_release(t_app)
-    _, changes = helm_resource_inputs(installed, current, hooks=hooks)
+    action = "helm-rollback" if reason is None else "helm-upgrade"
+    _, changes = helm_resource_inputs(installed, current, hooks=hooks_run_by(action, hooks))
     return AppRollbackPlan(
         t_app.name,
         "helm",
         t_app.namespace or rel.namespace,
-        "helm-rollback" if reason is None else "helm-upgrade",
+        action,
         release_name=rel.release_name,
         from_revision=status.revision if status else None,
         to_revision=rel.revision,
@@ -546,7 +547,7 @@ def _yaml_plan(
     return (
         AppRollbackPlan(
             t_app.name,
-            "yaml",
+            str(t_app.type),
             t_app.namespace or "",
             "unchanged" if quiet else "reapply",
             changes=tuple(changes),
@@ -563,6 +564,22 @@ def recorded_manifests(app: AppDeploymentRecord) -> list[dict[str, Any]]:
         for r in app.resources
         if r.current_state is not None and r.action != ResourceAction.DELETE
     ]
+
+
+_HOOK_EVENTS = {
+    "helm-rollback": frozenset({"pre-rollback", "post-rollback"}),
+    "helm-upgrade": frozenset({"pre-upgrade", "post-upgrade"}),
+}
+
+
+def hooks_run_by(action: str, hooks: Sequence[HookInfo]) -> list[HookInfo]:
+    """The hooks a Helm rollback step runs (``action``: ``helm-rollback`` runs the rollback
+    hooks, ``helm-upgrade`` the upgrade ones), of those the revision holds: never its
+    install hooks nor the chart's ``crds/`` (recorded with the ``crd-install`` hook), which
+    Helm creates on a first install only. The plan and the run's record both list these, so
+    a dry run's plan is what the run records."""
+    wanted = _HOOK_EVENTS.get(action, frozenset())
+    return [h for h in hooks if wanted.intersection(h.events)]
 
 
 def recorded_release(app: AppDeploymentRecord) -> tuple[list[dict[str, Any]], list[HookInfo]]:

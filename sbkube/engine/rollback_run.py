@@ -19,6 +19,7 @@ from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
     RollbackPlan,
+    hooks_run_by,
     plan_app_names,
     plan_rollback,
     recorded_chart,
@@ -110,7 +111,9 @@ def _execute_app(
         record_release(handle, info, values, recorded.chart_digest if recorded else None)
         # The revision the rollback made, as Helm installed it (the tracker scrubs the
         # values' secrets wherever the chart rendered them).
-        helm_inputs, changes = helm_resource_inputs(info.manifest, current, hooks=info.hooks)
+        helm_inputs, changes = helm_resource_inputs(
+            info.manifest, current, hooks=hooks_run_by(plan.action, info.hooks)
+        )
         handle.record_resources(helm_inputs)
         release = ReleaseChange.of(
             "rollback" if plan.action == "helm-rollback" else "upgrade",

@@ -18,8 +18,9 @@ An app is
 Health is read from the same live objects (``health.object_health``, Argo CD's rules):
 each recorded object has one (``Missing`` when it is gone), and an app's is the worst of
 its objects' (``health.worst``), a Helm release that is gone counting as ``Missing``.
-Hooks (and a chart's ``crds/``) are left out of an app's health, as Argo CD leaves hooks
-out: they are not what runs. A not-deployed app has no health (None).
+A hook that Helm deleted as its ``hook-delete-policy`` asks (``hook-succeeded``) is not
+missing: it is left out. Hooks (and a chart's ``crds/``) are left out of an app's health,
+as Argo CD leaves hooks out: they are not what runs. A not-deployed app has no health (None).
 
 Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recorded.
 """
@@ -40,7 +41,7 @@ from sbkube.engine.results import TargetResult
 from sbkube.engine.target import Options, ReadArgs, Target
 from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
-from sbkube.state import AppDeploymentRecord
+from sbkube.state import AppDeploymentRecord, ResourceRecord
 
 
 class DriftState(StrEnum):
@@ -172,6 +173,8 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
     for key, res in wanted.items():
         api_version, kind, namespace, obj_name = key
         live = cluster.get(key)
+        if live is None and deleted_by_helm(res):
+            continue
         health = object_health(live)
         if live is None:
             paths: tuple[str, ...] = ()
@@ -212,6 +215,17 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
         tuple(objects),
         app_health(objects, release),
     )
+
+
+def deleted_by_helm(res: ResourceRecord) -> bool:
+    """A hook whose ``helm.sh/hook-delete-policy`` has Helm delete it once it has run
+    (``hook-succeeded``, or ``hook-failed``: a hook that failed fails its release): that it
+    is gone is what the chart asked for, not drift."""
+    if res.hook is None or res.current_state is None:
+        return False
+    annotations = (res.current_state.get("metadata") or {}).get("annotations") or {}
+    policy = str(annotations.get("helm.sh/hook-delete-policy") or "")
+    return bool({p.strip() for p in policy.split(",")} & {"hook-succeeded", "hook-failed"})
 
 
 def app_health(objects: Sequence[ObjectDrift], release: ReleaseDrift | None = None) -> Health:

@@ -63,7 +63,10 @@ class ReadArgs(TypedDict, total=False):
     """The store: a database, a URL or path; None: ``SBKUBE_STATE_URL`` or the default."""
     apps: Sequence[str] | None
     """Only these apps (``--app``); None: all of the app dir's."""
-    config_file: str
+    config_file: str | None
+    """The config file's name; None: found in the app dir (``config.dialects``)."""
+    profile: str | None
+    """``--profile ENV``: the original tool's ``sources-ENV.yaml``."""
     namespace: str | None
     """``-n``: the target namespace instead of config.yaml's."""
 
@@ -88,6 +91,8 @@ class RunArgs(TypedDict, total=False):
     """The command line, as recorded."""
     concurrency: int
     """How many apps run at once."""
+    no_exec: bool
+    """``--no-exec``: refuse exec apps (as ``SBKUBE_ALLOW_EXEC=false`` does)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +101,8 @@ class Options:
 
     db: StoreArg = None
     apps: Sequence[str] | None = None
-    config_file: str = "config.yaml"
+    config_file: str | None = None
+    profile: str | None = None
     namespace: str | None = None
     values: CommandLineValues | None = None
     dry_run: bool = False
@@ -104,6 +110,7 @@ class Options:
     progress: Notify | None = None
     command_args: Sequence[str] = ()
     concurrency: int = DEFAULT_CONCURRENCY
+    no_exec: bool = False
 
     def __post_init__(self) -> None:
         check_concurrency(self.concurrency)
@@ -114,7 +121,11 @@ class Options:
         from sbkube.config import load_config
 
         loaded = load_config(
-            Path(app_dir), self.config_file, namespace=self.namespace, values=self.values
+            Path(app_dir),
+            self.config_file,
+            namespace=self.namespace,
+            values=self.values,
+            profile=self.profile,
         )
         return loaded, loaded.select(list(self.apps) if self.apps else None)
 

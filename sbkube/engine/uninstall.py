@@ -94,13 +94,13 @@ def plan_uninstall(
             live = cluster.get(key)
             if live is None:
                 continue
-            if app_type == "yaml" and not owned_by(live, name, app_ns, app_dir):
+            if app_type != "helm" and not owned_by(live, name, app_ns, app_dir):
                 warnings.append(
                     f"app {name}: {key[1]} {key[3]} no longer carries its ownership labels "
                     f"({owner_of(live)}); left in place"
                 )
                 continue
-            if app_type == "yaml" and kept_on_removal(live):
+            if app_type != "helm" and kept_on_removal(live):
                 warnings.append(
                     f"app {name}: {key[1]} {key[3]} was adopted, not created by sbkube; "
                     "left in place"
@@ -128,7 +128,7 @@ def plan_uninstall(
         elif changes:
             plans.append(
                 AppUninstallPlan(
-                    name, "yaml", app_ns, "delete", changes=tuple(changes), dependents=dependents
+                    name, app_type, app_ns, "delete", changes=tuple(changes), dependents=dependents
                 )
             )
     return UninstallPlan(*target, tuple(plans), tuple(warnings))

@@ -64,6 +64,22 @@ def with_ownership(
     return out
 
 
+def with_metadata(
+    manifest: dict[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """``manifest`` with an app's own labels and annotations added (the object's own win:
+    they are the more specific); the same dict when there are none."""
+    if not labels and not annotations:
+        return manifest
+    out = copy.deepcopy(manifest)
+    meta = out.setdefault("metadata", {})
+    if labels:
+        meta["labels"] = {**labels, **(meta.get("labels") or {})}
+    if annotations:
+        meta["annotations"] = {**annotations, **(meta.get("annotations") or {})}
+    return out
+
+
 def owned_by(live: Mapping[str, Any], app: str, namespace: str, app_dir: str | None = None) -> bool:
     """True when ``live`` carries the ownership labels of ``app`` in ``namespace`` (and, with
     ``app_dir``, of that app dir; an object labelled before app dirs were is taken as any
@@ -151,7 +167,7 @@ class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml
+    type: str  # helm | yaml | noop | kustomize | exec
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -167,3 +183,5 @@ class AppWork:
     """The app dir the app comes from (its objects' ownership names it)."""
     adopt: bool = False
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
+    commands: tuple[str, ...] = ()
+    """An exec app's commands (``steps.py``), run in order in the app dir."""

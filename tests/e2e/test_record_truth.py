@@ -177,3 +177,113 @@ def test_rollback_of_one_app_goes_back_to_its_own_last_state_past_deploys_of_ano
     assert [(h["revision"], h["status"]) for h in history][-1] == (3, "deployed")
     assert "Rollback to 1" in history[-1]["description"]
     assert server.stop() == 0
+
+
+# ------------------------------------------------ a chart that renders null is in sync
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    """The paths of ``value`` that hold null."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nulls(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nulls(v, f"{path}[{i}]")]
+    return [path] if value is None else []
+
+
+def test_a_chart_that_renders_null_is_in_sync_after_deploy_and_the_server_drops_the_nulls(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    demo = app_dir(
+        tmp_path,
+        "nulls",
+        {
+            "namespace": "shop",
+            "apps": {
+                "n": {"type": "helm", "chart": "./charts/nulls"},
+                "y": {"type": "yaml", "manifests": ["cfg.yaml"]},
+            },
+        },
+        charts=("nulls",),
+    )
+    cfg = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n  annotations: null\n"
+    (demo / "cfg.yaml").write_text(cfg.format("cfg") + "data: {a: '1', b: null}\n")
+    # A create (POST) drops nulls as an apply does.
+    (demo / "other.yaml").write_text(cfg.format("other") + "  labels: null\ndata: {a: '1'}\n")
+    rendered = tools.helm(kubeconfig, "template", "n", str(demo / "charts" / "nulls"))
+    for field in ("limits: null", "nodePort: null", "annotations: null"):
+        assert field in rendered  # the chart does render them
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+
+    tools.kubectl(kubeconfig, "create", "-n", "shop", "-f", str(demo / "other.yaml"))
+    live = tools.kubectl(kubeconfig, "get", "deployment,service,configmap", "-n", "shop")["items"]
+    assert {o["metadata"]["name"] for o in live} >= {"n-web", "cfg", "other"}
+    assert [p for obj in live for p in _nulls(obj)] == []
+    [deployment] = [o for o in live if o["kind"] == "Deployment"]
+    assert "limits" not in deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+
+    status = tools.json("status", *target)
+    assert sorted((a["name"], a["state"]) for a in status["apps"]) == [
+        ("n", "in-sync"),
+        ("y", "in-sync"),
+    ]
+    clean = tools.sbkube("diff", "--exit-code", *target)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    again = tools.json("deploy", *target)
+    assert release_action(again, "n") == "unchanged"
+    assert actions(recorded(tools), "n") == {
+        "Deployment/n-web": "unchanged",
+        "Service/n-web": "unchanged",
+    }
+    assert actions(recorded(tools), "y") == {"ConfigMap/cfg": "unchanged"}
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ hooks and crds/: status and rollback plans
+
+
+def test_a_hook_helm_deleted_is_not_missing_and_a_rollback_plans_what_it_records(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {"h": {"type": "helm", "chart": "./charts/hooked", "set": {"message": "one"}}},
+    }
+    demo = app_dir(tmp_path, "hooked", config, charts=("hooked",))
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    first = actions(recorded(tools), "h")
+    assert first["Job/h-startupcheck"] == "create"  # it ran
+    assert first["CustomResourceDefinition/gadgets.example.com"] == "create"
+    # Helm deleted the hook once it succeeded, as its policy asks.
+    assert tools.kubectl(kubeconfig, "get", "jobs", "-n", "shop")["items"] == []
+    tools.kubectl(kubeconfig, "get", "crd", "gadgets.example.com")
+
+    status = tools.sbkube("status", "--exit-code", "-o", "json", *target)
+    assert status.returncode == 0, status.stdout + status.stderr
+    [app] = json.loads(status.stdout)["apps"]
+    assert app["state"] == "in-sync"
+    assert "Job" not in {o["kind"] for o in app["objects"]}
+
+    config["apps"]["h"]["set"]["message"] = "two"
+    (demo / "config.yaml").write_text(yaml.safe_dump(config))
+    tools.ok("deploy", *target)
+
+    plan = tools.json("rollback", "--dry-run", *target)
+    [planned] = plan["plan"]["apps"]
+    assert planned["action"] == "helm-rollback"
+    planned_changes = {f"{c['kind']}/{c['name']}": c["action"] for c in planned["changes"]}
+    assert planned_changes == {"ConfigMap/h-main": "update"}  # no crds/, no install hook
+    tools.ok("rollback", "-y", *target)
+    assert actions(recorded(tools), "h") == planned_changes
+    main = tools.kubectl(kubeconfig, "get", "configmap", "h-main", "-n", "shop")
+    assert main["data"] == {"message": "one"}
+    assert tools.kubectl(kubeconfig, "get", "jobs", "-n", "shop")["items"] == []
+    after = tools.sbkube("status", "--exit-code", *target)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert server.stop() == 0

@@ -210,13 +210,16 @@ def test_unknown_app_type_lists_valid_types(make_app: MakeApp) -> None:
     config = "namespace: demo\napps:\n  redis:\n    type: helmm\n    chart: x\n"
     message = error_of(make_app(config))
     assert message.endswith(
-        "config.yaml: apps.redis.type: unknown app type 'helmm' (valid types: helm, yaml)"
+        "config.yaml: apps.redis.type: unknown app type 'helmm' "
+        "(valid types: helm, yaml, noop, kustomize, exec)"
     )
 
 
 def test_missing_app_type(make_app: MakeApp) -> None:
     message = error_of(make_app("namespace: demo\napps:\n  redis:\n    chart: x\n"))
-    assert "config.yaml: apps.redis.type: required field missing (one of: helm, yaml)" in message
+    needle = "config.yaml: apps.redis.type: required field missing (one of: "
+    assert needle in message
+    assert "helm, yaml, noop, kustomize, exec)" in message
 
 
 def test_missing_namespace(make_app: MakeApp) -> None:

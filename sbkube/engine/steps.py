@@ -1,0 +1,141 @@
+"""Recorded steps: the commands of an ``exec`` app, run and recorded one by one.
+
+Shape: :func:`run_commands` runs each command with ``sh -c`` in the app dir, in order,
+with ``SBKUBE_APP_NAME``, ``SBKUBE_NAMESPACE`` and a ``KUBECONFIG`` selecting the target
+cluster (``Cluster.command_kubeconfig``: a ``kubectl`` in a command talks to the same
+cluster, the memory cluster included) on top of sbkube's environment. Each becomes a
+:class:`Step` in the app's metadata (``steps``): the command and the tail of its output
+(stdout and stderr, interleaved as written) masked by :func:`sbkube.redaction.mask_text`,
+its exit code and its seconds (``clock``, injectable). The first command that fails
+fails the app (ClusterError: a failure of the world, exit 1), after what ran is recorded.
+
+A dry run runs nothing: it notes what would run. ``--no-exec`` or
+``SBKUBE_ALLOW_EXEC=false`` refuse every exec app before anything is applied
+(:func:`refuse_commands`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sbkube.errors import ClusterError, FieldRefusals, RefusedError
+from sbkube.interrupts import current_stop
+from sbkube.redaction import mask_text
+
+if TYPE_CHECKING:
+    from sbkube.cluster.port import Objects
+    from sbkube.engine.work import AppWork
+    from sbkube.state import AppHandle
+
+#: How much of a command's output is kept: its last lines, at most this many characters.
+TAIL_LINES = 20
+TAIL_CHARS = 4000
+_ALLOW_EXEC_ENV = "SBKUBE_ALLOW_EXEC"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One command as recorded."""
+
+    command: str
+    exit_code: int
+    seconds: float
+    output_tail: str
+
+
+def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None) -> bool:
+    """False with ``--no-exec`` or ``SBKUBE_ALLOW_EXEC`` set to false/0/no/off."""
+    value = (environ if environ is not None else os.environ).get(_ALLOW_EXEC_ENV, "")
+    return not no_exec and value.strip().lower() not in ("false", "0", "no", "off")
+
+
+def refuse_commands(apps: Iterable[tuple[str, str]], shown_config: str) -> None:
+    """One line per app (``(name, type)``) that would run a command (exit 2), when
+    commands are not allowed."""
+    lines = [
+        f"{shown_config}: apps.{name}: exec app refused: commands are not allowed "
+        f"(--no-exec or {_ALLOW_EXEC_ENV}=false)"
+        for name, kind in apps
+        if kind == "exec"
+    ]
+    if len(lines) == 1:
+        raise RefusedError(lines[0])
+    if lines:
+        raise FieldRefusals("\n".join(lines))
+
+
+def _tail(output: str) -> str:
+    lines = output.rstrip("\n").split("\n")[-TAIL_LINES:]
+    return mask_text("\n".join(lines)[-TAIL_CHARS:])
+
+
+def _run(command: str, cwd: str, env: Mapping[str, str]) -> tuple[int, str]:
+    """``sh -c command``: its exit code and output; stopped (terminated) with the run."""
+    stop = current_stop()
+    if stop is not None:
+        stop.check()
+    with subprocess.Popen(
+        ["sh", "-c", command],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as proc:
+        if stop is not None:
+            stop.adopt(proc)
+        try:
+            out, _ = proc.communicate()
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            if stop is not None:
+                stop.release(proc)
+    if stop is not None:
+        stop.check()
+    return proc.returncode, out or ""
+
+
+def command_environment(work: AppWork, cluster: Objects) -> dict[str, str]:
+    """sbkube's environment, with the app's name and namespace and the target's kubeconfig."""
+    env = dict(os.environ)
+    env["SBKUBE_APP_NAME"] = work.name
+    env["SBKUBE_NAMESPACE"] = work.namespace
+    kubeconfig = cluster.command_kubeconfig()
+    if kubeconfig:
+        env["KUBECONFIG"] = kubeconfig
+    return env
+
+
+def run_commands(
+    work: AppWork,
+    commands: Iterable[str],
+    cluster: Objects,
+    handle: AppHandle,
+    *,
+    cwd: str,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``commands`` in order (see the module docstring); recorded on ``handle``."""
+    env = command_environment(work, cluster)
+    steps: list[dict[str, Any]] = []
+    for index, command in enumerate(commands):
+        started = clock()
+        code, output = _run(command, cwd, env)
+        step = Step(mask_text(command), code, round(clock() - started, 3), _tail(output))
+        steps.append(asdict(step))
+        handle.set_metadata(steps=list(steps))
+        if code != 0:
+            last = step.output_tail.rsplit("\n", 1)[-1] if step.output_tail else ""
+            raise ClusterError(
+                f"command {index + 1} ({step.command}) exited with code {code}"
+                + (f": {last}" if last else "")
+            )
