@@ -12,6 +12,9 @@ a set of fields it asks for.
 * Scalars compare by value, with one exception Python would miss: a manifest's ``true`` is
   not a server's ``1``. ``1`` and ``1.0`` are the same JSON number.
 * Lists compare element by element, in order; a list of another length differs as a whole.
+  But list items that other field managers added to an object sbkube applies (an env var
+  a mutating tool injected, a port another apply added) are theirs: left out of the live
+  side first (:func:`without_items_of_others`), so they are neither a difference nor drift.
 * A manifest (a map with ``apiVersion`` and ``kind``) is first read as the server stores
   it: a Secret's ``stringData`` folded into ``data``, server-written fields and
   ``metadata.namespace`` left out (the object's key matched already; a kind the offline
@@ -80,6 +83,8 @@ def differences(desired: Any, live: Any, *, digests: bool = False) -> list[str]:
     docstring); ``digests``: it is a stored form, compared digest-aware."""
     if _is_manifest(desired):
         desired = comparable(desired)
+        if isinstance(live, Mapping):
+            live = without_items_of_others(live)
     found: list[str] = []
     _walk(desired, live, "", digests, found)
     return found
@@ -384,6 +389,62 @@ def removed(
     # A removed item or map stands for the fields under it.
     top = [p for p in gone if not any(p[: len(q)] == q for q in gone if len(q) < len(p))]
     return [Removal(field_text(p), p) for p in top]
+
+
+def without_items_of_others(
+    live: Mapping[str, Any], manager: str = FIELD_MANAGER
+) -> Mapping[str, Any]:
+    """``live`` without the keyed list items and set members that only other managers own,
+    when ``manager`` owns fields of it (an object sbkube applies); else ``live`` itself
+    (a Helm release's object: sbkube owns nothing there, and compares what Helm set)."""
+    owned = owned_fields(live, manager)
+    if not owned:
+        return live
+    theirs: set[FieldPath] = set()
+    for entry in (live.get("metadata") or {}).get("managedFields") or ():
+        if isinstance(entry, Mapping) and entry.get("manager") != manager:
+            trie = entry.get("fieldsV1")
+            if isinstance(trie, Mapping):
+                theirs |= _paths_of(trie, ())
+    items = {
+        p[: i + 1] for p in theirs for i, element in enumerate(p) if element[:2] in ("k:", "v:")
+    }
+    foreign = [item for item in items if not any(mine[: len(item)] == item for mine in owned)]
+    return without_fields(live, foreign) if foreign else live
+
+
+def without_fields(obj: Mapping[str, Any], paths: Sequence[FieldPath]) -> dict[str, Any]:
+    """A copy of ``obj`` without the fields at ``paths`` (FieldsV1), copied only along them."""
+    out: Any = dict(obj)
+    for path in sorted(paths, key=len, reverse=True):
+        out = _drop(out, path)
+    return dict(out)
+
+
+def _drop(node: Any, path: FieldPath) -> Any:
+    if not path:
+        return node
+    element, rest = path[0], path[1:]
+    if element.startswith("f:") and isinstance(node, Mapping):
+        key = element[2:]
+        if key not in node:
+            return node
+        out = dict(node)
+        if rest:
+            out[key] = _drop(node[key], rest)
+        else:
+            del out[key]
+        return out
+    if element[:2] in ("k:", "v:") and isinstance(node, list | tuple):
+        items = []
+        for item in node:
+            if _is_item(item, element):
+                if rest:
+                    items.append(_drop(item, rest))
+            else:
+                items.append(item)
+        return items
+    return node
 
 
 def _absent(recorded: Any, desired: Any, live: Any, path: str, found: list[str]) -> None:

@@ -34,6 +34,7 @@ from sbkube.engine.compare import (
     differences,
     project,
     removed,
+    without_fields,
     without_nulls,
 )
 from sbkube.engine.live import inputs_reason
@@ -149,12 +150,13 @@ def compare(
         if obj is None:
             found.append(_object_diff(CREATE, manifest, None, secrets))
             continue
-        paths = differences(manifest, obj)
         gone = (
             removed(fold_string_data(manifest), obj, recorded.get(key))
             if recorded is not None
             else []
         )
+        # A list that differs only by the items being removed is named by those alone.
+        paths = differences(manifest, without_fields(obj, [r.fields for r in gone if r.fields]))
         if paths or gone:
             fields = [*paths, *(r.path for r in gone)]
             found.append(_object_diff(UPDATE, manifest, obj, secrets, fields, gone))

@@ -22,6 +22,9 @@ A hook that Helm deleted as its ``hook-delete-policy`` asks (``hook-succeeded``)
 missing: it is left out. Hooks (and a chart's ``crds/``) are left out of an app's health,
 as Argo CD leaves hooks out: they are not what runs. A not-deployed app has no health (None).
 
+A cluster that cannot be reached (no such context, no kubeconfig, a memory-cluster file
+another process serves) is an error naming it (exit 1), never a report.
+
 Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recorded.
 """
 
@@ -257,4 +260,7 @@ def status(
     overrides config.yaml's (``target.ReadArgs``)."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
+    # Asked before anything else: an app with no record reads nothing live, and a status of
+    # a cluster that cannot be reached would say "not-deployed" of everything.
+    cluster.check_reachable()
     return check_drift(Target.of_config(loaded, cluster, options), names)

@@ -8,7 +8,7 @@ phases name app dirs, not apps, and are not linked to the deployments above).
 
 Shape: :func:`read_legacy` opens the file read-only (``mode=ro``: the file is never
 written, not even a journal), checks that it is such a database and turns every row into
-the rows of our store (:class:`~sbkube.state.transfer._Parsed`), all before anything is
+the rows of our store (:class:`~sbkube.state.transfer.ParsedDeployment`), all before anything is
 written, so a bad file imports nothing. :func:`import_legacy` then writes each deployment
 in its own transaction through the transfer layer's writer: an id already in the store is
 skipped, so a second import adds nothing.
@@ -65,7 +65,7 @@ from sbkube.state.database import DeploymentDatabase
 from sbkube.state.identity import is_deployment_id
 from sbkube.state.records import ResourceInput
 from sbkube.state.rows import prepare_release, prepare_resources
-from sbkube.state.transfer import ImportResult, _Parsed, _write
+from sbkube.state.transfer import ImportResult, ParsedDeployment, write_parsed
 
 #: The first element of an imported deployment's ``command_args``.
 MARKER = "--from-sbkube-db"
@@ -265,7 +265,9 @@ def _app(
     return row, resources, releases
 
 
-def _deployments(conn: sqlite3.Connection, path: str, keys: tuple[str, ...]) -> Iterator[_Parsed]:
+def _deployments(
+    conn: sqlite3.Connection, path: str, keys: tuple[str, ...]
+) -> Iterator[ParsedDeployment]:
     cols = _columns(conn, "deployments")
     for dep in conn.execute("SELECT * FROM deployments ORDER BY timestamp, id"):
         original = str(dep["deployment_id"])
@@ -316,10 +318,12 @@ def _deployments(conn: sqlite3.Connection, path: str, keys: tuple[str, ...]) -> 
             seen[name] = seen.get(name, 0) + 1
             shown = name if seen[name] == 1 else f"{name}~{seen[name]}"
             apps.append(_app(conn, app, _text(shown, 253), started, keys, f"{where}: app {name}"))
-        yield _Parsed(deployment, apps)
+        yield ParsedDeployment(deployment, apps)
 
 
-def _workspaces(conn: sqlite3.Connection, path: str, keys: tuple[str, ...]) -> Iterator[_Parsed]:
+def _workspaces(
+    conn: sqlite3.Connection, path: str, keys: tuple[str, ...]
+) -> Iterator[ParsedDeployment]:
     """0.10+: a workspace run and its phase rows, as one deployment without apps."""
     tables = _tables(conn)
     if "workspace_deployments" not in tables:
@@ -374,14 +378,14 @@ def _workspaces(conn: sqlite3.Connection, path: str, keys: tuple[str, ...]) -> I
             "finished_at": _time(finished, f"{where}: completed_at") if finished else None,
             "rollback_target_id": None,
         }
-        yield _Parsed(deployment, [])
+        yield ParsedDeployment(deployment, [])
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def read_legacy(path: str, *, secret_keys: Sequence[str] | None = None) -> list[_Parsed]:
+def read_legacy(path: str, *, secret_keys: Sequence[str] | None = None) -> list[ParsedDeployment]:
     """Every deployment of the original's database at ``path``, as rows of ours, oldest
     first. Raises :class:`~sbkube.errors.UsageError` (one line naming the file) when it is
     not such a database or holds a value the original never writes."""
@@ -417,7 +421,7 @@ def import_legacy(
     imported: list[str] = []
     skipped: list[str] = []
     for item in parsed:
-        (imported if _write(db, item) else skipped).append(item.deployment_id)
+        (imported if write_parsed(db, item) else skipped).append(item.deployment_id)
     return ImportResult(
         imported=len(imported),
         skipped=len(skipped),

@@ -290,7 +290,7 @@ _EXPECTED = {
 
 
 @dataclass(frozen=True)
-class _Parsed:
+class ParsedDeployment:
     deployment: dict[str, Any]
     apps: list[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]
 
@@ -299,7 +299,7 @@ class _Parsed:
         return str(self.deployment["deployment_id"])
 
 
-def _parse(item: Any, shown: str) -> _Parsed:
+def _parse(item: Any, shown: str) -> ParsedDeployment:
     """One line's object, validated, as the rows to insert; a bad one raises a UsageError
     naming ``shown`` (``file:line``), the field and what is wrong."""
     if isinstance(item, Mapping) and not isinstance(item, dict):
@@ -318,14 +318,14 @@ def _parse(item: Any, shown: str) -> _Parsed:
         )
         for app in line.apps or ()
     ]
-    return _Parsed(line.row(), apps)
+    return ParsedDeployment(line.row(), apps)
 
 
 def _items(
     lines: Iterable[Mapping[str, Any] | str],
     source: str,
     in_store: Callable[[str], bool] | None = None,
-) -> Iterator[tuple[int, _Parsed]]:
+) -> Iterator[tuple[int, ParsedDeployment]]:
     """Parse ``lines``. A rollback target must be a deployment of the same input (on any
     line) or, with ``in_store``, of the store: one that is neither by the last line is
     refused then, naming the line that points to it."""
@@ -404,7 +404,7 @@ def import_deployments(
     imported: list[str] = []
     skipped: list[str] = []
     for _lineno, parsed in _items(lines, source, lambda dep_id: _exists(db, dep_id)):
-        if _write(db, parsed):
+        if write_parsed(db, parsed):
             imported.append(parsed.deployment_id)
         else:
             skipped.append(parsed.deployment_id)
@@ -416,7 +416,9 @@ def import_deployments(
     )
 
 
-def _write(db: DeploymentDatabase, parsed: _Parsed) -> bool:
+def write_parsed(db: DeploymentDatabase, parsed: ParsedDeployment) -> bool:
+    """Write one deployment's rows in one transaction, keeping its id; False (nothing
+    written) when that id is already in the store. Shared with ``legacy.py``."""
     with write_session(db) as session:
         found = session.execute(
             select(Deployment.id).where(Deployment.deployment_id == parsed.deployment_id)

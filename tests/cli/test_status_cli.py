@@ -162,6 +162,7 @@ def test_unreachable_cluster_is_one_error_line(sbkube, app_dir, tmp_path, state_
     )
 
     assert proc.returncode == 1, proc.stdout
+    # Asked before any object is read, as diff and a plan ask it.
     assert expect_error(proc.stderr).startswith(
-        "error: cluster gone@127.0.0.1:1: kubectl get ConfigMap"
+        "error: cluster gone (https://127.0.0.1:1) is unreachable: "
     )

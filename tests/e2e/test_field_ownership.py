@@ -152,6 +152,17 @@ def test_each_field_removed_from_a_manifest_is_removed_live_and_other_managers_f
     tools.kubectl(kubeconfig, "apply", "--server-side", "--field-manager=other",
                   "-f", str(tmp_path / "other.yaml"))  # fmt: skip
     tools.kubectl(kubeconfig, "scale", "deployment", "web", "-n", "shop", "--replicas=3")
+    injected = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "web", "env": [{"name": "INJECTED", "value": "yes"}]}
+        ]}}},
+    }  # fmt: skip
+    (tmp_path / "injected.yaml").write_text(yaml.safe_dump(injected))
+    tools.kubectl(kubeconfig, "apply", "--server-side", "--field-manager=injector",
+                  "-f", str(tmp_path / "injected.yaml"))  # fmt: skip
     # Other managers' fields are not drift, and not a reason to apply.
     status = tools.json("status", *target)
     assert status["apps"][0]["state"] == "in-sync", status
@@ -174,13 +185,18 @@ def test_each_field_removed_from_a_manifest_is_removed_live_and_other_managers_f
         assert actions(tools)[ref] == "update", what
         again = tools.sbkube("diff", "--exit-code", *target)
         assert again.returncode == 0, f"{what}: {again.stdout}"
+        # The list's change is named by the removed item alone.
+        assert "containers[0]" not in diff.stdout, diff.stdout
 
     cm, web = live(tools, kubeconfig, "ConfigMap/cfg"), live(tools, kubeconfig, "Deployment/web")
     assert cm["data"] == {"mode": "fast", "extra": "kept"}
     assert cm["metadata"]["annotations"]["note"] == "kept"
     assert web["metadata"]["labels"]["owner"] == "ops"
     assert web["spec"]["replicas"] == 3
-    assert _container(web)["env"] == [{"name": "MODE", "value": "fast"}]
+    assert _container(web)["env"] == [
+        {"name": "MODE", "value": "fast"},
+        {"name": "INJECTED", "value": "yes"},
+    ]
     assert tools.json("status", *target)["apps"][0]["state"] == "in-sync"
     tools.ok("deploy", *target)
     assert set(actions(tools).values()) == {"unchanged"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_local_apiserver import Tools, app_dir, recorded
+from test_local_apiserver import Tools, app_dir, one_error_line, recorded
 
 pytestmark = pytest.mark.kube
 
@@ -286,4 +286,40 @@ def test_a_hook_helm_deleted_is_not_missing_and_a_rollback_plans_what_it_records
     assert tools.kubectl(kubeconfig, "get", "jobs", "-n", "shop")["items"] == []
     after = tools.sbkube("status", "--exit-code", *target)
     assert after.returncode == 0, after.stdout + after.stderr
+    assert server.stop() == 0
+
+
+# ------------------------------------------------ status and diff need the cluster
+
+
+def test_status_and_diff_that_cannot_reach_the_cluster_exit_1_with_one_line(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    demo = app_dir(
+        tmp_path,
+        "cfg",
+        {"namespace": "shop", "apps": {"c": {"type": "yaml", "manifests": ["c.yaml"]}}},
+    )
+    (demo / "c.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1'}\n"
+    )
+    home = tmp_path / "home"  # no ~/.kube/config in it
+    home.mkdir()
+    cases = [
+        (["--kubeconfig", str(kubeconfig), "--context", "nope"], {}, 'context "nope"'),
+        ([], {"HOME": str(home)}, "unreachable"),
+        (["--memory-cluster", str(file)], {}, f"{file} is served by pid {server.proc.pid}"),
+    ]
+    for args, env, says in cases:
+        for command in ("status", "diff"):
+            done = tools.sbkube(command, "--app-dir", str(demo), *args, env=env)
+            assert done.returncode == 1, (command, args, done.stdout, done.stderr)
+            line = one_error_line(done.stderr)
+            assert says in line, line
+            assert done.stdout == ""
+    # The cluster itself is still as it was, and nothing was recorded.
+    assert tools.kubectl(kubeconfig, "get", "configmaps", "-n", "shop")["items"] == []
+    assert tools.json("state", "list") == []
     assert server.stop() == 0

@@ -54,6 +54,8 @@ STATE_DOOR = {
     "import_deployments",
     "check_lines",
     "dump_line",
+    "import_legacy",
+    "imported_from",
 }
 
 
