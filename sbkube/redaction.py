@@ -296,6 +296,11 @@ def is_secret_key(key: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> bo
     return _is_secret_key(str(key), patterns if type(patterns) is tuple else tuple(patterns))
 
 
+# Keys whose values NAME secrets rather than hold them: config.yaml's own ``secret_keys``
+# (a list of key names), so its errors and its snapshot stay readable.
+_NAMES_OF_SECRETS = frozenset({"secretkeys"})
+
+
 @functools.lru_cache(maxsize=8192)
 def _is_secret_key(key: str, patterns: tuple[str, ...]) -> bool:
     # Cached: a deploy asks about the same few hundred keys (name, labels, data keys…) for
@@ -303,11 +308,13 @@ def _is_secret_key(key: str, patterns: tuple[str, ...]) -> bool:
     words = _words(key)
     if not words:
         return False
+    joined = "".join(words)
+    if joined in _NAMES_OF_SECRETS:
+        return False
     pats = {p.lower().replace("_", "").replace("-", "") for p in patterns}
     # Long patterns also end compound words written in one case: rootpassword, apitoken,
     # clientsecret. Short ones (key) must match a whole word, or "monkey" would be hidden.
     suffixes = tuple(p for p in pats if len(p) >= 5)
-    joined = "".join(words)
     return (
         joined in pats
         or joined.endswith(suffixes)

@@ -513,8 +513,7 @@ def _apps(
         if kind not in _RUNNABLE:
             problems.add(f"{at}.type", f"{kind!r} apps are not supported yet")
             continue
-        if app.get("hooks"):
-            problems.add(f"{at}.hooks", "app hooks are not supported yet")
+        hooks = _app_hooks(app.get("hooks"), f"{at}.hooks", problems)
         context = app.get("context")
         if context is not None and context == settings.context:
             renderings.append(
@@ -551,7 +550,47 @@ def _apps(
             body = {"type": kind}
             if "description" in app:
                 body["description"] = app["description"]
+        if hooks:
+            common["hooks"] = hooks
         out[str(name)] = {**body, **common}
+    return out
+
+
+_RUN_HOOKS = ("pre_deploy", "post_deploy", "on_deploy_failure")
+_PHASE_HOOKS = (
+    "pre_prepare",
+    "post_prepare",
+    "pre_build",
+    "post_build",
+    "pre_template",
+    "post_template",
+)
+_LATER_HOOKS = (
+    "pre_deploy_manifests",
+    "post_deploy_manifests",
+    "pre_deploy_tasks",
+    "post_deploy_tasks",
+)
+
+
+def _app_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
+    """An app's ``hooks``: the deploy's command hooks kept; the rest refused by name."""
+    out: dict[str, Any] = {}
+    for key, value in _mapping(hooks, where, problems).items():
+        if key in _RUN_HOOKS:
+            out[key] = value
+        elif key in _PHASE_HOOKS:
+            if value:
+                problems.add(
+                    f"{where}.{key}",
+                    "sbkube has no prepare, build or template phase to run it in",
+                )
+        elif key in _LATER_HOOKS:
+            if value:
+                problems.add(f"{where}.{key}", "manifest and task hooks are not supported yet")
+        else:
+            known = frozenset((*_RUN_HOOKS, *_PHASE_HOOKS, *_LATER_HOOKS))
+            problems.add(f"{where}.{key_text(key)}", f"unknown field{suggest(str(key), known)}")
     return out
 
 

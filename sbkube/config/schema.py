@@ -134,7 +134,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AppHooks(_Model):
+    """Commands run around an app's deploy (``sh -c`` in the app dir, each recorded as a
+    step): before it (a failure fails the app), after it, and when it failed."""
+
+    pre_deploy: tuple[str, ...] = ()
+    post_deploy: tuple[str, ...] = ()
+    on_deploy_failure: tuple[str, ...] = ()
+
+
 class _AppBase(_Model):
+    hooks: AppHooks | None = None
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True

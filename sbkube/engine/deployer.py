@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Unpack
 
 from sbkube.cluster.port import Cluster
@@ -40,6 +41,7 @@ from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
 from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
+from sbkube.errors import SbkubeError
 from sbkube.model import AppType, Command
 from sbkube.redaction import mask_text
 from sbkube.state import AppDeploymentRecord, AppHandle
@@ -63,6 +65,27 @@ def deploy_steps(
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
+            if not work.hooks or cluster.dry_run:  # a dry run runs no hook
+                return apply(handle)
+            hooks = work.hooks
+
+            def hook(phase: str) -> None:
+                run_commands(
+                    work, hooks.get(phase, ()), cluster, handle, cwd=work.app_dir, phase=phase
+                )
+
+            try:
+                hook("pre_deploy")
+                changes = apply(handle)
+            except SbkubeError:
+                if hooks.get("on_deploy_failure"):
+                    with suppress(SbkubeError):  # recorded; the app's own error is the one
+                        hook("on_deploy_failure")
+                raise
+            hook("post_deploy")
+            return changes
+
+        def apply(handle: AppHandle) -> StepChanges:
             if work.type == "noop":
                 return (), None  # recorded, nothing applied
             if work.type == "exec":
@@ -138,6 +161,11 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
     return after
 
 
+def _has_hooks(app: object) -> bool:
+    hooks = getattr(app, "hooks", None)
+    return hooks is not None and any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
+
+
 class DeployArgs(RenderArgs, RunArgs, total=False):
     """The keywords of :func:`deploy`."""
 
@@ -160,7 +188,10 @@ def deploy(
     loaded, names = options.load(app_dir)
     if not exec_allowed(options.no_exec):
         # Before anything is prepared, applied or recorded: one line per exec app.
-        refuse_commands(((n, loaded.app(n).type) for n in names), loaded.shown_config)
+        refuse_commands(
+            ((n, loaded.app(n).type, _has_hooks(loaded.app(n))) for n in names),
+            loaded.shown_config,
+        )
     if options.dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
@@ -169,8 +200,14 @@ def deploy(
     target = Target.of_config(loaded, cluster, options)
     if options.dry_run:
         for work in works:
-            for command in work.commands:
-                target.note(f"app {work.name} would run: {mask_text(command)}")
+            for phase, commands in (
+                ("pre_deploy hook", work.hooks.get("pre_deploy", ())),
+                ("", work.commands),
+                ("post_deploy hook", work.hooks.get("post_deploy", ())),
+            ):
+                for command in commands:
+                    what = f" ({phase})" if phase else ""
+                    target.note(f"app {work.name} would run{what}: {mask_text(command)}")
     target.adopt_renamed()
     # Revisions whose recording a lost store connection cut short are settled from the
     # cluster first, so the plan (and the real run's pruning) starts from the truth.

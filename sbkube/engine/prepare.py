@@ -174,6 +174,14 @@ def prepare_apps(
             works.append(AppWork(objects=objects, **fields))
         if error is not None:
             raise error
+        for work in works:
+            hooks = loaded.app(work.name).hooks
+            if hooks is not None:
+                work.hooks = {
+                    "pre_deploy": hooks.pre_deploy,
+                    "post_deploy": hooks.post_deploy,
+                    "on_deploy_failure": hooks.on_deploy_failure,
+                }
         return works
     except BaseException as exc:
         stop.request(exc)  # renders still running are of no use now

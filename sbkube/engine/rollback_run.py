@@ -227,6 +227,9 @@ def rollback(
         adopt_namespace = repo.get(repo.resolve(deployment_id)).namespace
     if adopt_namespace is not None:
         target.at(adopt_namespace).adopt_renamed()
+    elif target.identity is not None:
+        # 'latest' of any namespace: the records still keyed by the name, in every one.
+        repo.adopt_identity(name=target.name, identity=target.identity, namespace=None)
     source, to_dep = resolve_pair(
         repo,
         cluster,

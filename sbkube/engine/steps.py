@@ -40,8 +40,9 @@ _ALLOW_EXEC_ENV = "SBKUBE_ALLOW_EXEC"
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One command as recorded."""
+    """One command as recorded; ``phase``: ``exec``, or the hook that ran it."""
 
+    phase: str
     command: str
     exit_code: int
     seconds: float
@@ -54,15 +55,16 @@ def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None
     return not no_exec and value.strip().lower() not in ("false", "0", "no", "off")
 
 
-def refuse_commands(apps: Iterable[tuple[str, str]], shown_config: str) -> None:
-    """One line per app (``(name, type)``) that would run a command (exit 2), when
-    commands are not allowed."""
-    lines = [
-        f"{shown_config}: apps.{name}: exec app refused: commands are not allowed "
-        f"(--no-exec or {_ALLOW_EXEC_ENV}=false)"
-        for name, kind in apps
-        if kind == "exec"
-    ]
+def refuse_commands(apps: Iterable[tuple[str, str, bool]], shown_config: str) -> None:
+    """One line per app (``(name, type, has command hooks)``) that would run a command
+    (exit 2), when commands are not allowed."""
+    why = f"commands are not allowed (--no-exec or {_ALLOW_EXEC_ENV}=false)"
+    lines = []
+    for name, kind, hooked in apps:
+        if kind == "exec":
+            lines.append(f"{shown_config}: apps.{name}: exec app refused: {why}")
+        elif hooked:
+            lines.append(f"{shown_config}: apps.{name}.hooks: command hooks refused: {why}")
     if len(lines) == 1:
         raise RefusedError(lines[0])
     if lines:
@@ -122,20 +124,23 @@ def run_commands(
     handle: AppHandle,
     *,
     cwd: str,
+    phase: str = "exec",
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Run ``commands`` in order (see the module docstring); recorded on ``handle``."""
+    """Run ``commands`` in order (see the module docstring); recorded on ``handle``, after
+    the steps recorded there before (an app's hooks and commands, in the order they ran)."""
     env = command_environment(work, cluster)
-    steps: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = list(handle.metadata.get("steps") or [])
     for index, command in enumerate(commands):
         started = clock()
         code, output = _run(command, cwd, env)
-        step = Step(mask_text(command), code, round(clock() - started, 3), _tail(output))
+        step = Step(phase, mask_text(command), code, round(clock() - started, 3), _tail(output))
         steps.append(asdict(step))
         handle.set_metadata(steps=list(steps))
         if code != 0:
             last = step.output_tail.rsplit("\n", 1)[-1] if step.output_tail else ""
+            where = "command" if phase == "exec" else f"{phase} hook"
             raise ClusterError(
-                f"command {index + 1} ({step.command}) exited with code {code}"
+                f"{where} {index + 1} ({step.command}) exited with code {code}"
                 + (f": {last}" if last else "")
             )

@@ -185,3 +185,6 @@ class AppWork:
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
     commands: tuple[str, ...] = ()
     """An exec app's commands (``steps.py``), run in order in the app dir."""
+    hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Command hooks around the deploy: ``pre_deploy``, ``post_deploy``,
+    ``on_deploy_failure`` (``steps.py``)."""

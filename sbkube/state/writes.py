@@ -489,16 +489,18 @@ class DeploymentWriter:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def adopt_identity(self, *, name: str, identity: str, namespace: str) -> int:
-        """Key by ``identity`` the deployments to ``namespace`` still keyed by the display
-        name ``name`` (recorded before identities, or while the cluster could not be read);
-        returns how many. The first command that reads a cluster's identity calls this."""
+    def adopt_identity(self, *, name: str, identity: str, namespace: str | None) -> int:
+        """Key by ``identity`` the deployments to ``namespace`` (None: any) still keyed by
+        the display name ``name`` (recorded before identities, or while the cluster could
+        not be read); returns how many. The first command that reads a cluster's identity
+        calls this."""
         if name == identity:
             return 0
+        in_namespace = [Deployment.namespace == namespace] if namespace is not None else []
         with write_session(self.db) as session:
             result = session.execute(
                 update(Deployment)
-                .where(Deployment.cluster_id == name, Deployment.namespace == namespace)
+                .where(Deployment.cluster_id == name, *in_namespace)
                 .values(cluster_id=identity)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]

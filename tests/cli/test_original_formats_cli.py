@@ -377,3 +377,77 @@ def test_config_convert_output_deploys_the_same_objects(sbkube, dirs, kube):
     assert again["cluster"] == "orders-test"
     assert _objects(k, "orders") == original
     assert k.helm("get", "values", "orders-store", "-n", "orders") == values
+
+
+def test_app_hooks_run_in_order_against_the_target_and_are_recorded(sbkube, dirs, kube):
+    app_dir = dirs / "hooks"
+    kube(app_dir)
+    result = _deploy(sbkube, app_dir)
+    assert {a["name"]: a["status"] for a in result["apps"]} == {
+        "base": "success",
+        "job": "success",
+        "free": "success",
+    }
+    # post_deploy ran after the apply: its kubectl read the applied object.
+    assert (app_dir / "order.log").read_text().splitlines() == [
+        "pre:base",
+        "post:base:v1",
+        "pre:job",
+        "exec:job",
+        "post:job",
+    ]
+    record = sbkube.json("state", "show", result["deployment_id"])
+    steps = {a["name"]: a["metadata"].get("steps") for a in record["apps"]}
+    assert [(s["phase"], s["exit_code"]) for s in steps["job"]] == [
+        ("pre_deploy", 0),
+        ("exec", 0),
+        ("post_deploy", 0),
+    ]
+    assert [s["phase"] for s in steps["base"]] == ["pre_deploy", "post_deploy"]
+
+
+def test_a_failing_pre_deploy_fails_its_app_skips_exactly_its_dependents(sbkube, dirs, kube):
+    app_dir = dirs / "hooks"
+    k = kube(app_dir)
+    config = app_dir / "sbkube.yaml"
+    config.write_text(
+        config.read_text().replace('- echo "pre:$SBKUBE_APP_NAME" >> order.log', "- exit 4")
+    )
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {a["name"]: a["status"] for a in result["apps"]} == {
+        "base": "failed",
+        "job": "skipped",
+        "free": "success",
+    }
+    # The failure hook ran (and is recorded); nothing of base was applied.
+    assert (app_dir / "order.log").read_text() == "failed:base\n"
+    assert k.kubectl("get", "configmap", "-n", "hooked")["items"] == [] or all(
+        i["metadata"]["name"] != "hooked-cm"
+        for i in k.kubectl("get", "configmap", "-n", "hooked")["items"]
+    )
+    record = sbkube.json("state", "show", result["deployment_id"])
+    base = next(a for a in record["apps"] if a["name"] == "base")
+    assert [(s["phase"], s["exit_code"]) for s in base["metadata"]["steps"]] == [
+        ("pre_deploy", 4),
+        ("on_deploy_failure", 0),
+    ]
+
+
+def test_command_hooks_are_refused_without_exec(sbkube, dirs, state_db, tmp_path):
+    app_dir = dirs / "hooks"
+    proc = sbkube(
+        "deploy",
+        "--app-dir",
+        str(app_dir),
+        "--memory-cluster",
+        str(tmp_path / "c.json"),
+        "--no-exec",
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert "apps.base.hooks: command hooks refused" in lines[0]
+    assert "apps.job: exec app refused" in lines[1]
+    assert not state_db.exists()

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from sbkube.cluster.memory import MemoryCluster
-from sbkube.state import DeployLocks, DeploymentDatabase
+from sbkube.state import DeployLocks, DeploymentDatabase, DeploymentRepository
 
 pytestmark = pytest.mark.helm
 
@@ -90,7 +90,9 @@ def test_uninstall_takes_the_lock(sbkube, app_dir, cluster_file, state_db, expec
     # so uninstall has no namespace of worker's to warn about.
     assert sbkube("deploy", *base).returncode == 0
     with DeploymentDatabase(state_db) as db:
-        handle = DeployLocks(db).acquire("memory", "shop", command="deploy")
+        # The lock is on the cluster's identity (what the deployment is keyed by).
+        [identity] = {d.cluster_id for d in DeploymentRepository(db).list()}
+        handle = DeployLocks(db).acquire(identity, "shop", command="deploy")
         try:
             proc = sbkube("uninstall", *base, "-y")
         finally:

@@ -244,10 +244,12 @@ def walkthrough(tools: Tools, demo: Path, target: list[str]) -> None:
 
 def normalised_record(record: dict[str, Any]) -> dict[str, Any]:
     """A deployment record without what differs between two runs: ids, times, pids, the
-    command line (which names the cluster option) and the cluster's identity (a served
-    cluster is known by its context and address, like any cluster reached by kubeconfig)."""
+    command line (which names the cluster option) and the cluster's name and identity (a
+    served cluster is shown by its context and address, like any cluster reached by
+    kubeconfig; two cluster files are two clusters, each with its kube-system UID)."""
     drop = {
         "cluster",
+        "cluster_id",
         "deployment_id",
         "started_at",
         "finished_at",
