@@ -77,6 +77,12 @@ def print_result(result: DeployResult) -> None:
     "(as adopt: true on every app).",
 )
 @click.option(
+    "--prune-apps",
+    is_flag=True,
+    help="Uninstall apps removed from config.yaml that an earlier deploy of this app dir "
+    "left live (named 'orphaned' otherwise).",
+)
+@click.option(
     "--no-exec",
     is_flag=True,
     help="Refuse exec apps before anything is applied [env: SBKUBE_ALLOW_EXEC=false].",
@@ -98,6 +104,7 @@ def deploy(
     dry_run: bool,
     force_upgrade: bool,
     adopt: bool,
+    prune_apps: bool,
     no_exec: bool,
     wait_lock: float,
     concurrency: int,
@@ -156,6 +163,7 @@ def deploy(
             values=command_line_values(values_files, set_values),
             force_upgrade=force_upgrade,
             adopt=adopt,
+            prune_apps=prune_apps,
             concurrency=concurrency,
             no_exec=no_exec,
         )

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Unpack
 
 from sbkube.cluster.port import Cluster
+from sbkube.config.loader import LoadedConfig
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
@@ -39,10 +40,11 @@ from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
+from sbkube.engine.uninstall import AppUninstallPlan, plan_uninstall, remove_app
 from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
 from sbkube.errors import SbkubeError
-from sbkube.model import AppType, Command
+from sbkube.model import AppType, Command, thaw
 from sbkube.redaction import mask_text
 from sbkube.state import AppDeploymentRecord, AppHandle
 
@@ -161,6 +163,78 @@ def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tup
     return after
 
 
+def orphaned_apps(
+    target: Target, loaded: LoadedConfig, cluster: Cluster
+) -> list[tuple[AppUninstallPlan, AppDeploymentRecord]]:
+    """Apps that config.yaml no longer has but that an earlier deployment of the same app
+    dir recorded on this target and that are still live (their release, or objects that
+    still carry their ownership labels): each with the plan that uninstalls it
+    (``uninstall.plan_uninstall``) and its last successful recording. The target's last
+    20 deployments are read (4 statements), then each such app's last recording."""
+    app_dir = str(loaded.app_dir)
+    recent = target.repo.get_many(
+        cluster=target.key, namespace=target.namespace, include_dry_run=False, limit=20
+    )
+    configured = set(loaded.config.apps)
+    names: dict[str, None] = {}
+    for dep in recent:
+        if dep.app_dir == app_dir:
+            for app in dep.apps:
+                if app.name not in configured:
+                    names.setdefault(app.name)
+    found: list[tuple[AppUninstallPlan, AppDeploymentRecord]] = []
+    for name in names:
+        prev = target.last_successful_app(name)
+        if prev is None:
+            continue
+        rel = prev.helm_release
+        plan = plan_uninstall(
+            cluster,
+            (target.name, target.namespace),
+            [
+                (
+                    name,
+                    str(prev.type),
+                    prev.namespace or target.namespace,
+                    rel.release_name if rel is not None else None,
+                    (),
+                )
+            ],
+            {name: prev},
+            app_dir,
+        )
+        found += [(p, prev) for p in plan.apps]
+    return found
+
+
+def prune_steps(
+    orphans: Sequence[tuple[AppUninstallPlan, AppDeploymentRecord]],
+    cluster: Cluster,
+    after: Sequence[str],
+) -> list[AppStep]:
+    """One step per orphaned app that uninstalls it (``deploy --prune-apps``), recorded in
+    the deploy's deployment as an uninstall's would be; each runs after the configured
+    apps (``after``)."""
+    return [
+        AppStep(
+            name=plan.name,
+            type=plan.type,
+            namespace=plan.namespace,
+            run=_pruner(plan, prev, cluster),
+            config=thaw(prev.config) if prev.config else None,
+            after=tuple(after),
+            label="uninstall",
+        )
+        for plan, prev in orphans
+    ]
+
+
+def _pruner(
+    plan: AppUninstallPlan, prev: AppDeploymentRecord, cluster: Cluster
+) -> Callable[[AppHandle], StepChanges]:
+    return lambda handle: remove_app(plan, prev, cluster, handle)
+
+
 def _has_hooks(app: object) -> bool:
     hooks = getattr(app, "hooks", None)
     return hooks is not None and any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
@@ -176,6 +250,7 @@ def deploy(
     cluster: Cluster,
     force_upgrade: bool = False,
     adopt: bool = False,
+    prune_apps: bool = False,
     **args: Unpack[DeployArgs],
 ) -> DeployResult:
     """Deploy an app dir to ``cluster`` and record it; see the module docstring.
@@ -183,7 +258,10 @@ def deploy(
     The keywords are the shared ones (``target.ReadArgs``, ``RenderArgs``, ``RunArgs``):
     ``namespace`` (``-n``) and ``values`` (``-f``/``--set``) come from the command line;
     ``concurrency`` is how many apps are applied (and charts rendered) at once; ``adopt``
-    lets every YAML app take over existing objects that are not its own (``work.claim``)."""
+    lets every YAML app take over existing objects that are not its own (``work.claim``).
+    An app config.yaml no longer has that is still live from an earlier deployment of the
+    same app dir is named ``orphaned`` (a note); ``prune_apps`` uninstalls such apps in
+    the same deployment, recorded as an uninstall records them."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
     if not exec_allowed(options.no_exec):
@@ -213,6 +291,17 @@ def deploy(
     # cluster first, so the plan (and the real run's pruning) starts from the truth.
     target.settle((w.name, w.release_name, w.namespace) for w in works if w.release_name)
 
+    orphans = orphaned_apps(target, loaded, cluster)
+    for plan, prev in orphans:
+        doing = (
+            "uninstalled"
+            if prune_apps and not options.dry_run
+            else "left as it is (deploy --prune-apps removes it)"
+        )
+        target.note(
+            f"app {plan.name} is orphaned: not in config.yaml, still live from "
+            f"{prev.deployment_id}; {doing}"
+        )
     recorded = config_record(loaded, cluster, prepared=names, concurrency=options.concurrency)
     with target.run(command=Command.DEPLOY, releases=works, **recorded) as dep:
         # Each app's last successful recording (read under the lock): the base of pruning
@@ -231,5 +320,7 @@ def deploy(
             after=namespace_turns(works, cluster) if at_once > 1 else {},
             failed={w.name: target.failed_since(w.name, previous[w.name]) for w in works},
         )
+        if prune_apps and not options.dry_run:
+            steps += prune_steps(orphans, cluster, [w.name for w in works])
         outcomes = target.run_apps(steps, dep, concurrency=at_once)
     return target.result(DeployResult, dep, apps=outcomes)

@@ -134,7 +134,7 @@ def plan_uninstall(
     return UninstallPlan(*target, tuple(plans), tuple(warnings))
 
 
-def _remove_app(
+def remove_app(
     plan: AppUninstallPlan,
     prev: AppDeploymentRecord | None,
     cluster: Cluster,
@@ -224,7 +224,7 @@ def _step(
     plan: AppUninstallPlan, prev: AppDeploymentRecord | None, cluster: Cluster, app: Any
 ) -> AppStep:
     def run(handle: AppHandle) -> StepChanges:
-        return _remove_app(plan, prev, cluster, handle)
+        return remove_app(plan, prev, cluster, handle)
 
     return AppStep(
         name=plan.name,

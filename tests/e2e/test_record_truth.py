@@ -384,3 +384,57 @@ def test_a_yaml_app_that_fails_part_way_records_what_was_applied_and_the_next_de
         tools.kubectl(kubeconfig, "get", "deployment", "web", "-n", "shop")["spec"]["replicas"] == 2
     )
     assert server.stop() == 0
+
+
+# ------------------------------------------------ apps removed from config.yaml
+
+
+def test_an_app_removed_from_config_is_named_orphaned_and_prune_apps_uninstalls_it(
+    tools: Tools, tmp_path: Path
+) -> None:
+    file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+    server = tools.serve(file, kubeconfig)
+    config: dict[str, Any] = {
+        "namespace": "shop",
+        "apps": {
+            "keep": {"type": "yaml", "manifests": ["keep.yaml"]},
+            "old": {"type": "yaml", "manifests": ["old.yaml"]},
+            "w": {"type": "helm", "chart": "./charts/web"},
+        },
+    }
+    demo = app_dir(tmp_path, "orphans", config, charts=("web",))
+    for name in ("keep", "old"):
+        (demo / f"{name}.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: '1'}}\n"
+        )
+    target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+    tools.ok("deploy", *target)
+    del config["apps"]["old"], config["apps"]["w"]
+    (demo / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def configmaps() -> set[str]:
+        listed = tools.kubectl(kubeconfig, "get", "configmaps", "-n", "shop")["items"]
+        return {o["metadata"]["name"] for o in listed}
+
+    named = tools.json("deploy", *target)
+    orphaned = sorted(m.split()[1] for m in named["messages"] if " is orphaned" in m)
+    assert orphaned == ["old", "w"], named["messages"]
+    assert [a["name"] for a in named["apps"]] == ["keep"]
+    assert {"keep", "old", "w-config"} <= configmaps()  # named, left as they are
+    assert "w" in tools.helm(kubeconfig, "list", "-n", "shop", "-q").split()
+
+    pruned = tools.json("deploy", "--prune-apps", *target)
+    assert pruned["status"] == "success", pruned
+    assert "old" not in configmaps() and "w-config" not in configmaps()
+    assert "keep" in configmaps()
+    # Uninstalled with its history kept, as sbkube uninstall does (rollback can restore it).
+    status = json.loads(tools.helm(kubeconfig, "status", "w", "-n", "shop", "-o", "json"))
+    assert status["info"]["status"] == "uninstalled"
+    record = recorded(tools)
+    assert actions(record, "old") == {"ConfigMap/old": "delete"}
+    [w] = [a for a in record["apps"] if a["name"] == "w"]
+    assert w["helm_releases"][0]["status"] == "uninstalled"
+
+    quiet = tools.json("deploy", *target)
+    assert [m for m in quiet["messages"] if "orphaned" in m] == []
+    assert server.stop() == 0
