@@ -77,6 +77,12 @@ def print_result(result: DeployResult) -> None:
     "(as adopt: true on every app).",
 )
 @click.option(
+    "--refresh",
+    is_flag=True,
+    help="Fetch the index of every chart repository an app without version: uses "
+    "(otherwise once its cached index is older than SBKUBE_REPO_INDEX_MAX_AGE, 3600 s).",
+)
+@click.option(
     "--prune-apps",
     is_flag=True,
     help="Uninstall apps removed from config.yaml that an earlier deploy of this app dir "
@@ -104,6 +110,7 @@ def deploy(
     dry_run: bool,
     force_upgrade: bool,
     adopt: bool,
+    refresh: bool,
     prune_apps: bool,
     no_exec: bool,
     wait_lock: float,
@@ -138,9 +145,13 @@ def deploy(
       sbkube deploy --app-dir apps/demo --concurrency 1
       sbkube deploy --app-dir apps/demo -n staging --set cache:replicaCount=2 -f prod.yaml
     """
+    from sbkube.cluster.helm import INDEX_MAX_AGE_VAR
     from sbkube.engine.deployer import deploy as run_deploy
     from sbkube.engine.runner import interrupt_on_sigterm
 
+    if refresh:
+        # Every cached repository index is too old: this run's helm clients fetch them.
+        os.environ[INDEX_MAX_AGE_VAR] = "0"
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )

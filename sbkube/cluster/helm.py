@@ -16,9 +16,11 @@ process command line).
 Charts are made ready before use (``HelmClient.prepare_chart``): a ``repo/chart`` ref's
 repository is added, from config.yaml's ``repos:``, to a helm repository config that sbkube
 owns (``$XDG_CACHE_HOME/sbkube/helm``: the user's own helm repositories are never read or
-changed), and its index is refreshed when the version asked for is not in it; a local chart
-whose ``dependencies`` are not in its ``charts/`` gets ``helm dependency build``; ``oci://``
-refs go to helm as they are.
+changed), and its index is refreshed when the version asked for is not in it, or, for a
+chart without ``version:``, when the cached index is older than
+``SBKUBE_REPO_INDEX_MAX_AGE`` seconds (default 3600; ``deploy --refresh``: 0), so a newer
+published chart is picked up; a local chart whose ``dependencies`` are not in its
+``charts/`` gets ``helm dependency build``; ``oci://`` refs go to helm as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import re
 import tarfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
@@ -56,7 +59,7 @@ from sbkube.cluster.process import (
 )
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
-from sbkube.errors import ClusterError
+from sbkube.errors import ClusterError, UsageError
 from sbkube.manifests import Scope, expand_lists
 from sbkube.redaction import learn_manifests
 
@@ -507,6 +510,24 @@ def repository_home() -> Path:
     return Path(base) / "sbkube" / "helm"
 
 
+INDEX_MAX_AGE_VAR = "SBKUBE_REPO_INDEX_MAX_AGE"
+"""Seconds a repository's cached index serves a chart without ``version:`` before it is
+fetched again (default one hour); ``deploy --refresh`` sets it to 0."""
+
+
+def index_max_age() -> float:
+    text = os.environ.get(INDEX_MAX_AGE_VAR, "").strip()
+    if not text:
+        return 3600.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"{INDEX_MAX_AGE_VAR}={text!r}: not a number of seconds (>= 0)")
+    return seconds
+
+
 def configured_repositories(config_file: Path) -> dict[str, str]:
     """``{name: url}`` of a helm repository config file (``repositories.yaml``)."""
     try:
@@ -641,7 +662,12 @@ class HelmClient(BinaryClient):
                 self.run(repo_add_argv(self.binary, name, url), what=f"helm repo add {name}")
                 fresh = True
             self._repos[name] = url
-        if not chart.version or self._has_version(chart):
+        if not chart.version:
+            # Any version: the newest the index lists, so an old index hides newer charts.
+            if not fresh and self._index_stale(name):
+                self.run(repo_update_argv(self.binary, name), what=f"helm repo update {name}")
+            return
+        if self._has_version(chart):
             return
         if not fresh:
             # The cached index may predate the release of the version asked for.
@@ -651,6 +677,16 @@ class HelmClient(BinaryClient):
         raise ClusterError(
             f"chart {chart.ref} version {chart.version} not found in repository {name} ({url})"
         )
+
+    def _index_stale(self, name: str) -> bool:
+        """Whether repository ``name``'s cached index is older than
+        :func:`index_max_age` (or missing)."""
+        index = Path(self.environment()["HELM_REPOSITORY_CACHE"]) / f"{name}-index.yaml"
+        try:
+            age = time.time() - index.stat().st_mtime
+        except OSError:
+            return True
+        return age >= index_max_age()
 
     def _has_version(self, chart: ChartRef) -> bool:
         out = self.run(search_argv(self.binary, chart), what=f"helm search repo {chart.ref}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_local_apiserver import Tools, app_dir, one_error_line, recorded
+from test_local_apiserver import REPO_ROOT, Tools, app_dir, one_error_line, recorded
 
 pytestmark = pytest.mark.kube
 
@@ -438,3 +438,62 @@ def test_an_app_removed_from_config_is_named_orphaned_and_prune_apps_uninstalls_
     quiet = tools.json("deploy", *target)
     assert [m for m in quiet["messages"] if "orphaned" in m] == []
     assert server.stop() == 0
+
+
+# ------------------------------------------------ a repository that gains a newer chart
+
+
+def test_a_repo_chart_without_version_picks_up_a_newer_chart_on_refresh(
+    tools: Tools, tmp_path: Path, helm_binary: str
+) -> None:
+    import shutil
+    import subprocess
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    source = REPO_ROOT / "tests" / "fixtures" / "charts" / "demo-redis"
+
+    def publish(version: str) -> None:
+        chart = tmp_path / f"demo-redis-{version}"
+        shutil.copytree(source, chart)
+        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+        (chart / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
+        for argv in (["package", str(chart), "-d", str(root)], ["repo", "index", str(root)]):
+            subprocess.run([helm_binary, *argv], check=True, capture_output=True, timeout=300)
+
+    publish("0.1.0")
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        file, kubeconfig = tmp_path / "cluster.json", tmp_path / "kubeconfig"
+        server = tools.serve(file, kubeconfig)
+        config = {
+            "namespace": "shop",
+            "repos": {"loop": f"http://127.0.0.1:{http.server_address[1]}"},
+            "apps": {"r": {"type": "helm", "chart": "loop/demo-redis"}},
+        }
+        demo = app_dir(tmp_path, "repo-app", config)
+        target = ["--app-dir", str(demo), "--kubeconfig", str(kubeconfig)]
+        env = {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+
+        def chart() -> str:
+            listed = json.loads(tools.helm(kubeconfig, "list", "-n", "shop", "-o", "json"))
+            return str(listed[0]["chart"])
+
+        tools.ok("deploy", *target, env=env)
+        assert chart() == "demo-redis-0.1.0"
+        publish("0.2.0")
+        tools.ok("deploy", *target, env=env)  # the cached index is minutes old
+        assert chart() == "demo-redis-0.1.0"
+        tools.ok("deploy", "--refresh", *target, env=env)
+        assert chart() == "demo-redis-0.2.0"
+        [release] = recorded(tools)["apps"][0]["helm_releases"]
+        assert release["chart_version"] == "0.2.0"
+        assert server.stop() == 0
+    finally:
+        http.shutdown()
+        http.server_close()

@@ -18,7 +18,7 @@ import yaml
 
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.port import ChartRef, TemplateRequest
-from sbkube.errors import ClusterError
+from sbkube.errors import ClusterError, UsageError
 
 pytestmark = pytest.mark.helm
 
@@ -168,3 +168,35 @@ def test_local_chart_dependencies_are_built_when_not_vendored(
     fetched = len(chart_repo.requests)
     render(helm_binary, ChartRef(str(parent)))
     assert len(chart_repo.requests) == fetched  # vendored now: nothing downloaded again
+
+
+def test_a_chart_without_version_refreshes_an_index_older_than_the_max_age(
+    helm_binary: str,
+    chart_repo: ChartRepo,
+    homes: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    latest = ChartRef("loop/demo-redis", None, repo_url=chart_repo.url)
+    assert chart_label(render(helm_binary, latest)) == "demo-redis-0.1.0"
+    chart_repo.publish("0.2.0")
+    # A fresh cached index (younger than the default hour) serves as it is.
+    assert chart_label(render(helm_binary, latest)) == "demo-redis-0.1.0"
+    assert chart_repo.index_fetches() == 1
+
+    # The cache's clock, not ours: the index is made two hours old.
+    index = homes["sbkube"] / "repository" / "loop-index.yaml"
+    old = index.stat().st_mtime - 7200
+    os.utime(index, (old, old))
+    assert chart_label(render(helm_binary, latest)) == "demo-redis-0.2.0"
+    assert chart_repo.index_fetches() == 2
+
+    # A configured age: 0 (deploy --refresh) fetches it every run.
+    chart_repo.publish("0.3.0")
+    monkeypatch.setenv("SBKUBE_REPO_INDEX_MAX_AGE", "0")
+    assert chart_label(render(helm_binary, latest)) == "demo-redis-0.3.0"
+    assert chart_repo.index_fetches() == 3
+    monkeypatch.setenv("SBKUBE_REPO_INDEX_MAX_AGE", "soon")
+    with pytest.raises(UsageError, match="SBKUBE_REPO_INDEX_MAX_AGE='soon'"):
+        render(helm_binary, latest)
