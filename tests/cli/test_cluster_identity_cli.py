@@ -138,8 +138,11 @@ def test_the_lock_is_on_the_identity_not_the_name(
         f"error: target b/shop is locked: {describe_holder(holder)} "
         "(use --wait-lock SECONDS to wait for it)"
     )
-    # Once free, b's deploy records under its own name, on the same identity.
-    done = sbkube.json("deploy", "--app-dir", str(other_dir), "--memory-cluster", str(cluster_file))
+    # Once free, b's deploy (taking over a's same-named objects) records under its own
+    # name, on the same identity.
+    done = sbkube.json(
+        "deploy", "--app-dir", str(other_dir), "--memory-cluster", str(cluster_file), "--adopt"
+    )
     assert done["cluster"] == "b"
     with DeploymentDatabase(state_db) as db:
         rows = DeploymentRepository(db).list()
