@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sbkube.state import DeployLocks, DeploymentDatabase
+from sbkube.state import DeployLocks, DeploymentDatabase, DeploymentRepository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,8 +85,12 @@ def test_a_newer_sbkube_database_is_still_called_newer(sbkube, tmp_path, expect_
 
 @pytest.mark.helm
 def test_wait_lock_message_after_waiting(sbkube, app_dir, cluster_file, state_db, expect_error):
+    base = ("--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))
+    assert sbkube("deploy", *base).returncode == 0
     with DeploymentDatabase(state_db) as db:
-        handle = DeployLocks(db).acquire("memory", "shop", command="deploy")
+        # The lock is on the cluster's identity (its kube-system UID), as recorded.
+        [identity] = {d.cluster_id for d in DeploymentRepository(db).list()}
+        handle = DeployLocks(db).acquire(identity, "shop", command="deploy")
         try:
             waited = sbkube(
                 "deploy",
