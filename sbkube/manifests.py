@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sbkube.errors import ConfigError
+from sbkube import yamlio
+from sbkube.errors import ClusterError, ConfigError
 
 # Kinds served without a namespace: the offline fallback when neither a CRD among the
 # manifests nor the cluster's discovery says (built-in kinds, plus the cluster-scoped kinds
@@ -275,3 +276,21 @@ def format_key(key: ObjectKey) -> str:
 def _describe(manifest: Mapping[str, Any]) -> str:
     text = repr(dict(manifest))
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def parse_rendered(text: str, what: str) -> list[dict[str, Any]]:
+    """Multi-document YAML a tool rendered (``helm template``, ``kubectl kustomize``) -> its
+    objects: ``List`` documents expanded, empty ones skipped; ClusterError naming ``what``
+    when it is not YAML of mappings."""
+    try:
+        documents = yamlio.load_all(text)
+    except yamlio.YAMLError as exc:
+        raise ClusterError(f"{what} rendered invalid YAML: {' '.join(str(exc).split())}") from exc
+    objects: list[dict[str, Any]] = []
+    for doc in expand_lists(documents):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ClusterError(f"{what} rendered a document that is not a mapping: {doc!r:.80}")
+        objects.append(doc)
+    return objects

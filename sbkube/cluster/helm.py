@@ -60,7 +60,7 @@ from sbkube.cluster.process import (
 from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError, UsageError
-from sbkube.manifests import Scope, expand_lists
+from sbkube.manifests import Scope, parse_rendered
 from sbkube.redaction import learn_manifests
 
 HELM_ENV_VAR = "SBKUBE_HELM"
@@ -549,17 +549,7 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
     ``*List``) documents are expanded into their items, and when ``namespace`` is given
     namespaced objects without one get it (cluster-scoped ones lose any they name).
     """
-    try:
-        documents = yamlio.load_all(text)
-    except yamlio.YAMLError as exc:
-        raise ClusterError(f"helm rendered invalid YAML: {_one_line(str(exc))}") from exc
-    manifests: list[dict[str, Any]] = []
-    for doc in expand_lists(documents):
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            raise ClusterError(f"helm rendered a document that is not a mapping: {doc!r:.80}")
-        manifests.append(doc)
+    manifests = parse_rendered(text, "helm")
     if namespace:
         # The chart's own CRDs and the offline list; the engine places them again with the
         # cluster's discovery, which knows every kind the cluster serves.
@@ -573,10 +563,6 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
 
 # Lines helm prints before its "Error: ..." line that never explain a failure.
 NOISE_PREFIXES = ("warning:", "walk.go:", "level=", "use --debug", "coalesce.go:")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def first_error_line(stderr: str) -> str:

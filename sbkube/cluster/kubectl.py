@@ -18,16 +18,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sbkube import yamlio
 from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
 from sbkube.manifests import (
     FIELD_MANAGER,
     ObjectKey,
     api_group,
-    expand_lists,
     format_key,
     object_key,
+    parse_rendered,
 )
 
 KUBECTL_ENV_VAR = "SBKUBE_KUBECTL"
@@ -272,23 +271,6 @@ def kustomize_argv(binary: str, path: str) -> list[str]:
     """``kubectl kustomize PATH``: kubectl's built-in kustomize renders a kustomization to
     YAML, offline (no cluster flags: it reads no kubeconfig)."""
     return [binary, "kustomize", path]
-
-
-def parse_rendered(text: str, what: str) -> list[dict[str, Any]]:
-    """Multi-document YAML a tool rendered -> its objects (``List`` documents expanded,
-    empty ones skipped); ClusterError when it is not YAML of mappings."""
-    try:
-        documents = yamlio.load_all(text)
-    except yamlio.YAMLError as exc:
-        raise ClusterError(f"{what} rendered invalid YAML: {str(exc).splitlines()[0]}") from exc
-    objects: list[dict[str, Any]] = []
-    for doc in expand_lists(documents):
-        if doc is None:
-            continue
-        if not isinstance(doc, dict):
-            raise ClusterError(f"{what} rendered a document that is not a mapping")
-        objects.append(doc)
-    return objects
 
 
 def api_resources_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
