@@ -71,6 +71,7 @@ from sbkube.redaction import (
 from sbkube.state import AppDeploymentRecord, ResourceInput, ResourceRecord
 
 if TYPE_CHECKING:
+    from sbkube.engine.snapshot import Snapshot
     from sbkube.state import AppHandle
 
 
@@ -446,9 +447,12 @@ def apply_helm_app(
     secret_keys: Sequence[str],
     *,
     force_upgrade: bool = False,
+    snapshot: Snapshot | None = None,
 ) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
     """``helm upgrade --install`` and its recording; ``secret_keys`` name the values whose
-    plain text must not reach the recorded manifests.
+    plain text must not reach the recorded manifests. With the deploy's ``snapshot``, the
+    current revision and its live objects are read from it (no ``helm status``, no
+    ``kubectl get``: an unchanged release costs no process).
 
     What is recorded is what Helm installed: the manifest and hooks of the revision the
     upgrade made, as helm prints them, never a second render (a chart that randomises
@@ -459,10 +463,21 @@ def apply_helm_app(
     # A local chart is compared by the digest of its files, so the chart's name and version
     # are not asked of helm (one process less); an unchanged release takes them from the
     # record of the same revision.
-    before = cluster.helm_status(work.release_name, work.namespace, chart=work.chart_digest is None)
+    known, before = (
+        snapshot.release(work.release_name, work.namespace)
+        if snapshot is not None
+        else (False, None)
+    )
+    if not known:
+        before = cluster.helm_status(
+            work.release_name, work.namespace, chart=work.chart_digest is None
+        )
     if before is not None and not force_upgrade:
+        from sbkube.engine.snapshot import SnapshotView
+
+        reads: Objects = SnapshotView(snapshot, cluster) if snapshot is not None else cluster
         reason = upgrade_reason(
-            cluster,
+            reads,
             before,
             recorded,
             chart=work.chart,

@@ -15,7 +15,7 @@ hidden in this command's record too, its config snapshot included.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,13 @@ def prepare_apps(
     cluster: Cluster,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    skip_render: Callable[[AppWork], bool] | None = None,
 ) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded.
+
+    ``skip_render``: a Helm app for which it is true is not rendered (its ``objects`` stay
+    empty): deploy's unchanged inputs (``snapshot.unchanged_inputs``), a dry run's charts
+    (``helm upgrade --dry-run=server`` renders them once).
 
     Helm charts are rendered (``helm template``, once per app) up to ``concurrency`` at a
     time while the YAML apps are read; the works come back in ``names``' order, and of
@@ -101,6 +106,9 @@ def prepare_apps(
                         "timeout": app.timeout,
                         "chart_digest": chart_digest(local) if local is not None else None,
                     }
+                    if skip_render is not None and skip_render(AppWork(**fields)):
+                        planned.append(AppWork(**fields))
+                        continue
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
                 elif isinstance(app, ExecApp):

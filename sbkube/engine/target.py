@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
     from sbkube.config.command_line import CommandLineValues
     from sbkube.config.loader import LoadedConfig
+    from sbkube.engine.snapshot import Snapshot
     from sbkube.state import AppDeploymentRecord, DeploymentHandle, LockHandle
 
 Notify = Callable[[str], None]
@@ -369,12 +370,19 @@ class Target:
         )
 
     @contextmanager
-    def locked(self, *, command: str, releases: Iterable[Released] = ()) -> Iterator[LockHandle]:
+    def locked(
+        self,
+        *,
+        command: str,
+        releases: Iterable[Released] = (),
+        before_recovery: Callable[[], Snapshot | None] | None = None,
+    ) -> Iterator[LockHandle]:
         """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
         Waits up to ``--wait-lock`` seconds for a live holder and takes over a dead one's
         (both said in a note); then marks the target's orphaned deployments
-        ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
+        ``interrupted`` and rolls back those of the Helm ``releases`` left pending (found
+        in the snapshot ``before_recovery`` reads, when given: deploy's batched reads). The
         lock is released when the block ends.
         """
         from sbkube.cluster.process import overdue
@@ -402,19 +410,26 @@ class Target:
                 self.repo, cluster=self.key, namespace=self.namespace, notify=self.note
             )
             helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
-            recover_pending_releases(self.cluster, helm, notify=self.note)
+            snapshot = before_recovery() if before_recovery is not None else None
+            recover_pending_releases(self.cluster, helm, notify=self.note, snapshot=snapshot)
             yield lock
 
     @contextmanager
     def run(
-        self, *, command: Command, releases: Iterable[Released] = (), **record: Any
+        self,
+        *,
+        command: Command,
+        releases: Iterable[Released] = (),
+        before_recovery: Callable[[], Snapshot | None] | None = None,
+        **record: Any,
     ) -> Iterator[DeploymentHandle]:
         """One deployment of this target: the handle its apps are recorded on.
 
         A real run holds the target's lock (:meth:`locked`) for as long as the block
         runs, and the lock names the deployment; a dry run takes no lock and records
         nothing. ``record``: what the deployment records beside the target and the
-        command line (``config_record``, ``rollback_target_id``...).
+        command line (``config_record``, ``rollback_target_id``...). ``before_recovery``
+        (see :meth:`locked`) runs first in a dry run too.
         """
         tracker = self.tracker()
         track = {
@@ -427,11 +442,15 @@ class Target:
             **record,
         }
         if self.options.dry_run:
+            if before_recovery is not None:
+                before_recovery()
             with tracker.track_deployment(dry_run=True, **track) as dep:
                 yield dep
             return
         with (
-            self.locked(command=str(command), releases=releases) as lock,
+            self.locked(
+                command=str(command), releases=releases, before_recovery=before_recovery
+            ) as lock,
             tracker.track_deployment(**track) as dep,
         ):
             lock.set_deployment(dep.deployment_id)
