@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W10B")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -60,11 +60,12 @@ RUNNERS = {
     "W4": _run_w4,
     "W5": _run_w5,
     "W6": w6_scale,
-    # W10 redeploys W7's first deploys: one run measures both.
+    # W10 and W10b redeploy W7's first deploys: one run measures all three.
     "W7": _run_w7_w10,
     "W8": _run_w8,
     "W9": _run_w9,
     "W10": _run_w7_w10,
+    "W10B": _run_w7_w10,
 }
 
 

@@ -48,6 +48,7 @@ from sbkube.engine.namespaces import (
     plan_namespaces,
 )
 from sbkube.engine.results import ReleaseChange, ResourceChange
+from sbkube.engine.snapshot import Snapshot, SnapshotView
 from sbkube.engine.work import (
     APP_DIR_LABEL,
     APP_LABEL,
@@ -71,7 +72,6 @@ from sbkube.redaction import (
 from sbkube.state import AppDeploymentRecord, ResourceInput, ResourceRecord
 
 if TYPE_CHECKING:
-    from sbkube.engine.snapshot import Snapshot
     from sbkube.state import AppHandle
 
 
@@ -473,8 +473,6 @@ def apply_helm_app(
             work.release_name, work.namespace, chart=work.chart_digest is None
         )
     if before is not None and not force_upgrade:
-        from sbkube.engine.snapshot import SnapshotView
-
         reads: Objects = SnapshotView(snapshot, cluster) if snapshot is not None else cluster
         reason = upgrade_reason(
             reads,
@@ -497,12 +495,15 @@ def apply_helm_app(
     crds = _new_crds(work, cluster) if before is None else []
     # What helm is about to change, read before it does: the objects the chart renders and
     # those of the current revision (one request), so each is recorded as what helm did.
-    live_before = cluster.get_many(
-        list(
-            dict.fromkeys(
-                [*(o.key for o in work.objects), *(object_key(m) for m in _manifest(before))]
-            )
+    # A dry run changes nothing, and its chart is rendered once, by the upgrade itself:
+    # the objects its manifest names are read after it.
+    rendered = [o.key for o in work.objects]
+    live_before = (
+        cluster.get_many(
+            list(dict.fromkeys([*rendered, *(object_key(m) for m in _manifest(before))]))
         )
+        if not cluster.dry_run
+        else None
     )
     try:
         info = cluster.helm_upgrade_install(
@@ -526,6 +527,18 @@ def apply_helm_app(
     if not info.manifest and not info.hooks:
         # A helm build that prints the release without its manifest: ask for the revision.
         info = cluster.helm_status(work.release_name, work.namespace) or info
+    if live_before is None:
+        live_before = cluster.get_many(
+            list(
+                dict.fromkeys(
+                    [
+                        *rendered,
+                        *(object_key(m) for m in info.manifest),
+                        *(object_key(m) for m in _manifest(before)),
+                    ]
+                )
+            )
+        )
     handle.set_metadata(
         chart_ref=work.chart.ref,
         chart_version_requested=work.chart.version,

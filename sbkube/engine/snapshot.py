@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import Objects, ReleaseStatus
-from sbkube.engine.apply import live_resources
 from sbkube.engine.live import chart_name_of, normalised_values
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.work import APP_DIR_LABEL, AppWork, app_dir_label
 from sbkube.manifests import ObjectKey, object_key
-from sbkube.model import thaw
+from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import KEYED_CHECKSUM_PREFIX, learn_manifests, redact_values
 
 if TYPE_CHECKING:
@@ -92,6 +91,12 @@ def _object_works(works: Sequence[AppWork]) -> list[AppWork]:
     return [w for w in works if w.type not in ("helm", "exec", "noop")]
 
 
+def _left_in_place(app: AppDeploymentRecord) -> list[ObjectKey]:
+    """The keys of the resources an app recording left in place (as ``apply.py``'s
+    ``live_resources``: all but its deletes)."""
+    return [r.key for r in app.resources if r.action != ResourceAction.DELETE]
+
+
 def read_snapshot(
     cluster: Cluster,
     works: Sequence[AppWork],
@@ -125,10 +130,9 @@ def read_snapshot(
             (key[0], key[1])
             for work in _object_works(works)
             if previous.get(work.name) is not None
-            for key in {
-                **live_resources(failed.get(work.name)),
-                **live_resources(previous.get(work.name)),
-            }
+            for rec in (failed.get(work.name), previous.get(work.name))
+            if rec is not None
+            for key in _left_in_place(rec)
         }
     )
     selector = {APP_DIR_LABEL: app_dir_label(app_dir)}

@@ -29,6 +29,7 @@ from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
 from sbkube.engine import deploy
+from sbkube.engine.live_diff import live_diff
 from sbkube.engine.status import DriftState, status
 from sbkube.model import DeploymentStatus, ResourceAction
 from sbkube.state import DeploymentDatabase
@@ -315,3 +316,37 @@ def test_changed_values_render_and_upgrade_only_that_release(
         assert counts.processes["helm upgrade"] == 1
         assert target.revisions() == {"chart-00": 1, "chart-01": 2}
         assert target.config_map("chart-01")["data"] == {"greeting": "changed"}
+
+
+def test_a_dry_run_and_a_diff_render_a_changed_chart_once(
+    make_target: Any, tools: Tools, tmp_path: Path
+) -> None:
+    target = make_target("plan")
+    app = write_app_dir(tmp_path / "app", 4)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        deploy(app, cluster=target.cluster(), db=db)
+        config = yaml.safe_load((app / "config.yaml").read_text())
+        config["apps"]["chart-01"]["values"] = ["v.yaml"]
+        (app / "v.yaml").write_text("greeting: changed\n")
+        (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+        plan, counts = _measure(target, deploy, app, db=db, dry_run=True)
+
+        assert plan.status == DeploymentStatus.SUCCESS, [a.error for a in plan.apps]
+        # Rendered once, by the server's dry run; never by helm template as well.
+        assert counts.processes["helm template"] == 0
+        assert counts.processes["helm upgrade"] == 1
+        assert plan.app("chart-01").release.action == "upgrade"
+        assert plan.app("chart-00").release.action == "unchanged"
+        assert {(c.action, c.name) for c in plan.app("chart-01").changes} == {
+            (ResourceAction.UPDATE, "chart-01")
+        }
+
+        diff, counts = _measure(target, live_diff, app, db=db)
+
+        assert counts.processes["helm template"] == 0
+        assert counts.processes["helm upgrade"] == 1
+        changed = {a.name: a.release for a in diff.apps if a.changed}
+        assert list(changed) == ["chart-01"] and (changed["chart-01"] or "").startswith("upgrade")
+        assert target.revisions() == {"chart-00": 1, "chart-01": 1}  # nothing changed
+        assert target.config_map("chart-01")["data"] == {"greeting": "hello"}
