@@ -188,6 +188,8 @@ class DeploymentRecord(Record):
     started_at: datetime
     finished_at: datetime | None
     rollback_target_id: str | None
+    reverts_id: str | None = None
+    """The failed deployment this one rolled back (its failure policy's rollback)."""
     apps: tuple[AppDeploymentRecord, ...] = ()
 
     def app(self, name: str) -> AppDeploymentRecord | None:
