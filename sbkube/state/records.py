@@ -281,3 +281,6 @@ class LockRecord(Record):
     acquired_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+    #: ``target`` as a person reads it: the cluster's recorded name in place of its
+    #: identity (``dev/shop`` for ``<kube-system uid>/shop``), or ``target`` itself.
+    shown: str = ""
