@@ -552,6 +552,9 @@ def _apps(
                 body["description"] = app["description"]
         if hooks:
             common["hooks"] = hooks
+        if labels and "labels" not in body:
+            # What -l/--selector picks the app by (a chart's are injected above).
+            body["labels"] = labels
         out[str(name)] = {**body, **common}
     return out
 

@@ -145,6 +145,9 @@ class AppHooks(_Model):
 
 class _AppBase(_Model):
     hooks: AppHooks | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """What ``-l/--selector`` picks the app by (as helmfile's release labels); a YAML or
+    kustomize app also adds them to each of its objects."""
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True
@@ -156,6 +159,11 @@ class _AppBase(_Model):
     @classmethod
     def _namespace_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -343,6 +351,9 @@ class SbkubeConfig(_Model):
     repos: dict[str, str] = Field(default_factory=dict)
     secret_keys: list[str] | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
+    environments: dict[str, dict[str, Any]] | None = None
+    """Overlays of this file picked by ``--profile ENV`` (``sbkube.config.environments``):
+    merged over it before it is read, so a loaded config never holds them."""
 
     @field_validator("namespace")
     @classmethod

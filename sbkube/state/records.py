@@ -189,6 +189,8 @@ class DeploymentRecord(Record):
     finished_at: datetime | None
     rollback_target_id: str | None
     apps: tuple[AppDeploymentRecord, ...] = ()
+    profile: str | None = None
+    """``--profile ENV`` the deployment was made with (None: none)."""
 
     def app(self, name: str) -> AppDeploymentRecord | None:
         return next((a for a in self.apps if a.name == name), None)
@@ -219,6 +221,7 @@ class DeploymentSummary(Record):
     rollback_target_id: str | None
     app_counts: FrozenDict = field(default_factory=FrozenDict)
     cluster_id: str = ""
+    profile: str | None = None
 
     @property
     def app_total(self) -> int:

@@ -53,6 +53,8 @@ class Deployment(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     rollback_target_id: Mapped[str | None] = mapped_column(String(64))
+    profile: Mapped[str | None] = mapped_column(String(63))
+    """``--profile ENV`` (migration 0009); None without one."""
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",

@@ -430,6 +430,7 @@ class DeploymentTracker:
         rollback_target_id: str | None = None,
         operator: str | None = None,
         secret_keys: Sequence[str] | None = None,
+        profile: str | None = None,
     ) -> Iterator[DeploymentHandle]:
         keys = tuple(secret_keys or self.secret_keys)
         record = not dry_run or self.record_dry_run
@@ -449,6 +450,7 @@ class DeploymentTracker:
                 rollback_target_id=rollback_target_id,
                 operator=operator,
                 secret_keys=keys,
+                profile=profile,
             )
             dep_id, started = rec.deployment_id, rec.started_at
         else:
