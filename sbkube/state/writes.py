@@ -102,6 +102,7 @@ class DeploymentWriter:
         host: str | None = None,
         pid: int | None = None,
         rollback_target_id: str | None = None,
+        reverts_id: str | None = None,
         profile: str | None = None,
         status: DeploymentStatus | str = DeploymentStatus.IN_PROGRESS,
         deployment_id: str | None = None,
@@ -134,6 +135,7 @@ class DeploymentWriter:
             pid=pid if pid is not None else os.getpid(),
             started_at=started,
             rollback_target_id=rollback_target_id,
+            reverts_id=reverts_id,
             profile=profile,
         )
 

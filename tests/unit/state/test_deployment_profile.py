@@ -1,4 +1,4 @@
-"""The profile a deployment was made with (``--profile ENV``, migration 0009): recorded,
+"""The profile a deployment was made with (``--profile ENV``, migration 0010): recorded,
 read back, filtered on in SQL (``state list --profile``) on SQLite and PostgreSQL, carried
 by export/import, and NULL for every row recorded before the column existed."""
 
@@ -60,7 +60,7 @@ def test_export_and_import_keep_the_profile(db: DeploymentDatabase, tmp_path: Pa
         other.close()
 
 
-def test_rows_recorded_before_0009_have_no_profile(db_url: str) -> None:
+def test_rows_recorded_before_0010_have_no_profile(db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -71,7 +71,7 @@ def test_rows_recorded_before_0009_have_no_profile(db_url: str) -> None:
     )
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+        command.upgrade(cfg, "0009")
         conn.execute(
             sa.text(
                 "INSERT INTO deployments (deployment_id, cluster, cluster_id, namespace, "
@@ -80,7 +80,7 @@ def test_rows_recorded_before_0009_have_no_profile(db_url: str) -> None:
                 "'success', '0.1', '2026-12-01 00:00:00')"
             )
         )
-    old = DeploymentDatabase(db_url)  # migrates to head on open
+    old = DeploymentDatabase(db_url)  # migrates to head on open (0010 adds the column)
     try:
         (row,) = list_deployments(old)
         assert (row.deployment_id, row.profile) == ("dep-20261201-000000-aaaaaa", None)

@@ -5,8 +5,8 @@ original tool's ``sources-prod.yaml``); the deployment now records that name, so
 list --profile prod`` finds it and ``state show`` says it. Deployments made without a
 profile, and every row before this revision, hold NULL.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
