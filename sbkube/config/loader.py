@@ -31,6 +31,7 @@ from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
     HELM_RELEASE_NAME_MAX,
+    ActionApp,
     AppConfig,
     HelmApp,
     KustomizeApp,
@@ -313,19 +314,21 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     elif isinstance(app, KustomizeApp):
         _check_kustomization(loaded, name, app)
         return
+    elif isinstance(app, ActionApp):
+        files, field_name, what = tuple(s.path for s in app.actions), "actions", "manifest file"
     else:
         return
     for index, relative in enumerate(files):
         path = loaded.resolve_path(relative)
+        at = f"{field_name}[{index}].path" if field_name == "actions" else f"{field_name}[{index}]"
         if not path.exists():
             raise ConfigError(
-                f"{shown}: apps.{name}.{field_name}[{index}]: {what} {relative!r} not found "
-                f"({display_path(path)})"
+                f"{shown}: apps.{name}.{at}: {what} {relative!r} not found ({display_path(path)})"
             )
         try:
             loaded.read_bytes(path, what)
         except ConfigError as err:
-            raise ConfigError(f"{shown}: apps.{name}.{field_name}[{index}]: {err}") from None
+            raise ConfigError(f"{shown}: apps.{name}.{at}: {err}") from None
 
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
