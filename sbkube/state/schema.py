@@ -53,6 +53,8 @@ class Deployment(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     rollback_target_id: Mapped[str | None] = mapped_column(String(64))
+    steps: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    """The commands the deployment ran itself (command-level hooks), in order (0009)."""
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",
