@@ -205,8 +205,8 @@ def history_entry(r: Any) -> AppHistoryEntry:
     )
 
 
-def lock_record(row: DeployLock) -> LockRecord:
-    return _copy(LockRecord, row)
+def lock_record(row: DeployLock, shown: str | None = None) -> LockRecord:
+    return _copy(LockRecord, row, shown=shown or row.target)
 
 
 def _utc(value: Any) -> datetime:
@@ -240,6 +240,7 @@ def summaries(
             r[14],
             FrozenDict(sorted(counts[r[0]].items())),
             r[15],
+            r[16],
         )
         for r in heads
     ]

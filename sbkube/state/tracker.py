@@ -436,8 +436,10 @@ class DeploymentTracker:
         dry_run: bool = False,
         sources: Mapping[str, Any] | None = None,
         rollback_target_id: str | None = None,
+        reverts_id: str | None = None,
         operator: str | None = None,
         secret_keys: Sequence[str] | None = None,
+        profile: str | None = None,
     ) -> Iterator[DeploymentHandle]:
         keys = tuple(secret_keys or self.secret_keys)
         record = not dry_run or self.record_dry_run
@@ -455,8 +457,10 @@ class DeploymentTracker:
                 config_snapshot=config,
                 sources_snapshot=sources,
                 rollback_target_id=rollback_target_id,
+                reverts_id=reverts_id,
                 operator=operator,
                 secret_keys=keys,
+                profile=profile,
             )
             dep_id, started = rec.deployment_id, rec.started_at
         else:

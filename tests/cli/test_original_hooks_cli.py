@@ -4,14 +4,20 @@ checked with the real kubectl and the real SQLite store."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from test_original_formats_cli import Kube, _deploy, dirs, kube
+from cli_helpers import Kube
 
 pytestmark = pytest.mark.kube
 
-__all__ = ["dirs", "kube"]  # fixtures, shared with the formats' tests
+
+def _deploy(sbkube: Any, app_dir: Path, *extra: str) -> dict[str, Any]:
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json", *extra)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
 def _steps(record: dict[str, Any]) -> list[tuple[str, int]]:

@@ -6,8 +6,8 @@ commands are (its phase, the masked command and output tail, its exit code and s
 they belong to the deployment, so the deployment keeps them, in the order they ran. NULL
 for older rows and for deployments that ran none.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
