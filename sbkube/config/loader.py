@@ -275,6 +275,10 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     files: tuple[str, ...]
     if isinstance(app, HelmApp):
         files, field_name, what = app.values, "values", "values file"
+        if app.overrides:
+            from sbkube.config.chart_build import override_files
+
+            override_files(loaded.app_dir, name, app.overrides, f"{shown}: apps.{name}")
     elif isinstance(app, YamlApp):
         files, field_name, what = app.manifests, "manifests", "manifest file"
     elif isinstance(app, KustomizeApp):
