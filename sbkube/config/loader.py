@@ -39,7 +39,7 @@ from sbkube.config.schema import (
     YamlApp,
     dns1123_label_problem,
 )
-from sbkube.errors import ConfigError
+from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
 
 __all__ = ["LoadedConfig", "load_config"]
@@ -123,6 +123,40 @@ class LoadedConfig:
                 )
             wanted.add(name)
         return tuple(name for name in self.order if name in wanted)
+
+    def pick(
+        self,
+        names: Sequence[str] | None,
+        selectors: Sequence[str] = (),
+        *,
+        with_deps: bool = True,
+        dependents: bool = False,
+    ) -> tuple[str, ...]:
+        """The apps a command works on, in deploy order: ``--app`` names (:meth:`select`)
+        or ``-l`` selectors (``selection.py``: with the apps they need, or with
+        ``dependents`` the apps that need them, unless not ``with_deps``); all enabled
+        apps when neither is given. Both at once is a UsageError."""
+        if not selectors:
+            return self.select(names)
+        from sbkube.config.selection import AppLabels, parse_selectors, pick
+
+        if names:
+            raise UsageError("--app and --selector each pick apps: give one of them")
+        parsed = parse_selectors(selectors)
+        apps = [
+            AppLabels(
+                name,
+                {
+                    "name": name,
+                    "namespace": self.app_namespace(name),
+                    "type": self.app(name).type,
+                    **self.app(name).labels,
+                },
+                tuple(self.app(name).depends_on),
+            )
+            for name in self.order
+        ]
+        return pick(apps, parsed, with_deps=with_deps, dependents=dependents)
 
     def app_namespace(self, name: str) -> str:
         """The namespace the app deploys into: its own, else the config's."""

@@ -136,6 +136,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_commands(value: tuple[str, ...]) -> tuple[str, ...]:
+    for command in value:
+        if not command.strip():
+            raise ValueError("commands must not be empty")
+        if len(command) > MAX_PATH:
+            raise ValueError(f"a command is {len(command)} characters (at most {MAX_PATH})")
+    return value
+
+
+class PhaseHooks(_Model):
+    """Commands run once per command (``sh -c`` in the app dir, each recorded as a step
+    of the deployment): before its apps (a failure skips every app), after them when all
+    succeeded, and when any failed."""
+
+    pre: tuple[str, ...] = ()
+    post: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+    @field_validator("pre", "post", "on_failure")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_commands(value)
+
+
+class CommandHooks(_Model):
+    """Command-level hooks, per command: ``deploy``."""
+
+    deploy: PhaseHooks | None = None
+
+
 class AppHooks(_Model):
     """Commands run around an app's deploy (``sh -c`` in the app dir, each recorded as a
     step): before it (a failure fails the app), after it, and when it failed."""
@@ -147,6 +177,9 @@ class AppHooks(_Model):
 
 class _AppBase(_Model):
     hooks: AppHooks | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """What ``-l/--selector`` picks the app by (as helmfile's release labels); a YAML or
+    kustomize app also adds them to each of its objects."""
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True
@@ -158,6 +191,11 @@ class _AppBase(_Model):
     @classmethod
     def _namespace_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -404,7 +442,11 @@ class SbkubeConfig(_Model):
     cluster: str | None = None
     repos: dict[str, str] = Field(default_factory=dict)
     secret_keys: list[str] | None = None
+    hooks: CommandHooks | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
+    environments: dict[str, dict[str, Any]] | None = None
+    """Overlays of this file picked by ``--profile ENV`` (``sbkube.config.environments``):
+    merged over it before it is read, so a loaded config never holds them."""
 
     @field_validator("namespace")
     @classmethod
