@@ -234,6 +234,7 @@ def template(
     from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
+    from sbkube.engine.fetch import fetch_sources
     from sbkube.engine.prepare import prepare_apps
 
     loaded = load_config(
@@ -243,8 +244,11 @@ def template(
         values=command_line_values(values_files, set_values),
         profile=profile,
     )
+    names = loaded.select(list(apps) or None)
+    # Git checkouts and downloads as the last deploy left them: template fetches nothing.
+    loaded = fetch_sources(loaded, names, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))
+    works = prepare_apps(loaded, names, KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return

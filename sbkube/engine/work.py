@@ -167,7 +167,7 @@ class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml | noop | kustomize | exec
+    type: str  # helm | yaml | noop | kustomize | exec | git | http
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -185,6 +185,8 @@ class AppWork:
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
     commands: tuple[str, ...] = ()
     """An exec app's commands (``steps.py``), run in order in the app dir."""
+    source: dict[str, Any] | None = None
+    """A git or http app's fetch, as recorded (``engine.fetch``): its ``source`` metadata."""
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Command hooks around the deploy: ``pre_deploy``, ``post_deploy``,
     ``on_deploy_failure`` (``steps.py``)."""
