@@ -188,6 +188,8 @@ class DeploymentRecord(Record):
     started_at: datetime
     finished_at: datetime | None
     rollback_target_id: str | None
+    reverts_id: str | None = None
+    """The failed deployment this one rolled back (its failure policy's rollback)."""
     apps: tuple[AppDeploymentRecord, ...] = ()
 
     def app(self, name: str) -> AppDeploymentRecord | None:
@@ -279,3 +281,6 @@ class LockRecord(Record):
     acquired_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+    #: ``target`` as a person reads it: the cluster's recorded name in place of its
+    #: identity (``dev/shop`` for ``<kube-system uid>/shop``), or ``target`` itself.
+    shown: str = ""

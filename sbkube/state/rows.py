@@ -204,8 +204,8 @@ def history_entry(r: Any) -> AppHistoryEntry:
     )
 
 
-def lock_record(row: DeployLock) -> LockRecord:
-    return _copy(LockRecord, row)
+def lock_record(row: DeployLock, shown: str | None = None) -> LockRecord:
+    return _copy(LockRecord, row, shown=shown or row.target)
 
 
 def _utc(value: Any) -> datetime:

@@ -53,6 +53,9 @@ class Deployment(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     rollback_target_id: Mapped[str | None] = mapped_column(String(64))
+    # The failed deployment this one undid (a run's failure policy rolled it back); the
+    # failed one finds it through the index (migration 0009).
+    reverts_id: Mapped[str | None] = mapped_column(String(64))
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",
@@ -68,6 +71,7 @@ class Deployment(Base):
         Index("ix_deployments_identity_started", "cluster_id", "namespace", "started_at"),
         Index("ix_deployments_status", "status"),
         Index("ix_deployments_rollback_target", "rollback_target_id"),
+        Index("ix_deployments_reverts", "reverts_id"),
     )
 
 

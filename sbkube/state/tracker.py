@@ -428,6 +428,7 @@ class DeploymentTracker:
         dry_run: bool = False,
         sources: Mapping[str, Any] | None = None,
         rollback_target_id: str | None = None,
+        reverts_id: str | None = None,
         operator: str | None = None,
         secret_keys: Sequence[str] | None = None,
     ) -> Iterator[DeploymentHandle]:
@@ -447,6 +448,7 @@ class DeploymentTracker:
                 config_snapshot=config,
                 sources_snapshot=sources,
                 rollback_target_id=rollback_target_id,
+                reverts_id=reverts_id,
                 operator=operator,
                 secret_keys=keys,
             )

@@ -258,6 +258,7 @@ class _DeploymentLine(_Line):
     started_at: _DeploymentTime
     finished_at: _DeploymentTime | None = None
     rollback_target_id: _DeploymentId | None = None
+    reverts_id: _DeploymentId | None = None
     apps: list[_AppLine] | None = None
 
     @model_validator(mode="after")

@@ -102,6 +102,7 @@ class DeploymentWriter:
         host: str | None = None,
         pid: int | None = None,
         rollback_target_id: str | None = None,
+        reverts_id: str | None = None,
         status: DeploymentStatus | str = DeploymentStatus.IN_PROGRESS,
         deployment_id: str | None = None,
         started_at: datetime | None = None,
@@ -133,6 +134,7 @@ class DeploymentWriter:
             pid=pid if pid is not None else os.getpid(),
             started_at=started,
             rollback_target_id=rollback_target_id,
+            reverts_id=reverts_id,
         )
 
         # A generated id has 24 random bits per second: two writers in the same second
