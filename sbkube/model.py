@@ -53,6 +53,7 @@ class AppType(StrEnum):
     EXEC = "exec"
     GIT = "git"
     HTTP = "http"
+    ACTION = "action"
 
 
 class ResourceAction(StrEnum):

@@ -94,7 +94,7 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "git", "http"})
+_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http"})
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -621,8 +621,12 @@ def _apps(
             body = {"type": kind, "url": app.get("url"), "dest": app.get("dest")}
             if app.get("headers") is not None:
                 body["headers"] = _string_map(app.get("headers"), f"{at}.headers", problems)
-        elif kind == "kustomize":
-            body = {"type": kind, "path": app.get("path")}
+        elif kind in ("kustomize", "action"):
+            body = {"type": kind}
+            if kind == "kustomize":
+                body["path"] = app.get("path")
+            else:
+                body["actions"] = _actions(app.get("actions"), f"{at}.actions", problems)
             if labels:
                 body["labels"] = labels
             if annotations:
@@ -633,8 +637,25 @@ def _apps(
                 body["description"] = app["description"]
         if hooks:
             common["hooks"] = hooks
+        if labels and "labels" not in body:
+            # What -l/--selector picks the app by (a chart's are injected above).
+            body["labels"] = labels
         out[str(name)] = {**body, **common}
     return out
+
+
+_ACTION_FIELDS = frozenset({"type", "path", "namespace"})
+
+
+def _actions(value: Any, where: str, problems: _Problems) -> Any:
+    """An action app's ``actions``: each step's fields checked by name (ours validates the
+    rest); ``type`` defaults to ``apply``, as the original's."""
+    if not isinstance(value, list):
+        return value  # our schema names what is wrong with it
+    for index, step in enumerate(value):
+        if isinstance(step, dict):
+            _unknown(step, _ACTION_FIELDS, f"{where}[{index}]", problems)
+    return value
 
 
 _RUN_HOOKS = ("pre_deploy", "post_deploy", "on_deploy_failure")

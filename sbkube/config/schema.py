@@ -17,6 +17,8 @@ __all__ = [
     "APP_TYPES",
     "DNS1123_LABEL_MAX",
     "HELM_RELEASE_NAME_MAX",
+    "ActionApp",
+    "ActionStep",
     "AppConfig",
     "ExecApp",
     "GitApp",
@@ -55,7 +57,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "git", "http")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http")
 #: ``${repos.NAME}`` in a path: the checkout of the git app NAME (the original's syntax).
 REPO_VARIABLE_RE = re.compile(r"\$\{repos\.([^}]*)\}")
 _GIT_URL_PREFIXES = ("http://", "https://", "git://", "ssh://", "file://", "git@")
@@ -150,6 +152,9 @@ class AppHooks(_Model):
 
 class _AppBase(_Model):
     hooks: AppHooks | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """What ``-l/--selector`` picks the app by (as helmfile's release labels); a YAML or
+    kustomize app also adds them to each of its objects."""
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True
@@ -161,6 +166,11 @@ class _AppBase(_Model):
     @classmethod
     def _namespace_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -325,6 +335,53 @@ class ExecApp(_AppBase):
         return value
 
 
+class ActionStep(_Model):
+    """One step of an action app: ``apply`` or ``delete`` the objects of one manifest
+    file, in ``namespace`` (else the app's) when an object names none."""
+
+    type: Literal["apply", "delete"] = "apply"
+    path: Annotated[str, Field(min_length=1)]
+    namespace: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_file(cls, value: str) -> str:
+        if value.startswith(("kubectl ", "helm ")):
+            raise ValueError(f"{_short(value)} is a command, not a file (use an exec app)")
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_label(cls, value: str | None) -> str | None:
+        return None if value is None else _check_label(value)
+
+
+class ActionApp(_AppBase):
+    """An app made of ordered ``apply`` and ``delete`` steps over manifest files. The
+    objects of its apply steps go down the YAML path (ownership labels, one server-side
+    apply, prune, record); then its delete steps delete the objects their files name, in
+    order. Each step is recorded (the app's ``steps``)."""
+
+    type: Literal["action"]
+    actions: Annotated[tuple[ActionStep, ...], Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every applied object is healthy (``sbkube.engine.wait``)."""
+    adopt: StrictBool = False
+    """Take over applied objects that exist and are not this app's (as a YAML app's)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
+
+
 class GitApp(_AppBase):
     """A git repository checked out at one commit (``sbkube.sources.git``): other apps
     name files in it as ``${repos.NAME}/...`` (a chart, manifests, a kustomization). At
@@ -422,7 +479,7 @@ class HttpApp(_AppBase):
 
 
 AppConfig = Annotated[
-    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | GitApp | HttpApp,
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp | GitApp | HttpApp,
     Field(discriminator="type"),
 ]
 
@@ -432,6 +489,7 @@ APP_MODELS: dict[str, type[_AppBase]] = {
     "noop": NoopApp,
     "kustomize": KustomizeApp,
     "exec": ExecApp,
+    "action": ActionApp,
     "git": GitApp,
     "http": HttpApp,
 }
@@ -445,6 +503,9 @@ class SbkubeConfig(_Model):
     repos: dict[str, str] = Field(default_factory=dict)
     secret_keys: list[str] | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
+    environments: dict[str, dict[str, Any]] | None = None
+    """Overlays of this file picked by ``--profile ENV`` (``sbkube.config.environments``):
+    merged over it before it is read, so a loaded config never holds them."""
 
     @field_validator("namespace")
     @classmethod

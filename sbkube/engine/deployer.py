@@ -33,6 +33,7 @@ from typing import Unpack
 
 from sbkube.cluster.port import Cluster
 from sbkube.config.loader import LoadedConfig
+from sbkube.engine.actions import delete_keys, run_delete_steps
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
 from sbkube.engine.fetch import fetch_sources
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
@@ -118,7 +119,10 @@ def deploy_steps(
                 previous[work.name],
                 adopt=adopt,
                 failed=failed.get(work.name),
+                spared=delete_keys(work),
             )
+            if work.type == "action":
+                changes += run_delete_steps(work, cluster, handle, changes)
             if work.wait and not cluster.dry_run:
                 wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None

@@ -191,6 +191,8 @@ class DeploymentRecord(Record):
     reverts_id: str | None = None
     """The failed deployment this one rolled back (its failure policy's rollback)."""
     apps: tuple[AppDeploymentRecord, ...] = ()
+    profile: str | None = None
+    """``--profile ENV`` the deployment was made with (None: none)."""
 
     def app(self, name: str) -> AppDeploymentRecord | None:
         return next((a for a in self.apps if a.name == name), None)
@@ -221,6 +223,7 @@ class DeploymentSummary(Record):
     rollback_target_id: str | None
     app_counts: FrozenDict = field(default_factory=FrozenDict)
     cluster_id: str = ""
+    profile: str | None = None
 
     @property
     def app_total(self) -> int:

@@ -239,6 +239,7 @@ def summaries(
             r[14],
             FrozenDict(sorted(counts[r[0]].items())),
             r[15],
+            r[16],
         )
         for r in heads
     ]

@@ -431,6 +431,7 @@ class DeploymentTracker:
         reverts_id: str | None = None,
         operator: str | None = None,
         secret_keys: Sequence[str] | None = None,
+        profile: str | None = None,
     ) -> Iterator[DeploymentHandle]:
         keys = tuple(secret_keys or self.secret_keys)
         record = not dry_run or self.record_dry_run
@@ -451,6 +452,7 @@ class DeploymentTracker:
                 reverts_id=reverts_id,
                 operator=operator,
                 secret_keys=keys,
+                profile=profile,
             )
             dep_id, started = rec.deployment_id, rec.started_at
         else:

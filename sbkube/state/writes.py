@@ -103,6 +103,7 @@ class DeploymentWriter:
         pid: int | None = None,
         rollback_target_id: str | None = None,
         reverts_id: str | None = None,
+        profile: str | None = None,
         status: DeploymentStatus | str = DeploymentStatus.IN_PROGRESS,
         deployment_id: str | None = None,
         started_at: datetime | None = None,
@@ -135,6 +136,7 @@ class DeploymentWriter:
             started_at=started,
             rollback_target_id=rollback_target_id,
             reverts_id=reverts_id,
+            profile=profile,
         )
 
         # A generated id has 24 random bits per second: two writers in the same second

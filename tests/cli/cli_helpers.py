@@ -53,7 +53,7 @@ def deploy_args(app_dir: Path, cluster_file: Path) -> tuple[str, ...]:
 
 
 class Kube:
-    """helm and kubectl on the served cluster's kubeconfig."""
+    """helm and kubectl on a served cluster's kubeconfig (the ``kube`` fixture's)."""
 
     def __init__(self, kubeconfig: Path, helm: str, kubectl: str, env: dict[str, str]) -> None:
         self.kubeconfig = kubeconfig
@@ -61,12 +61,15 @@ class Kube:
         self.kubectl_exe = kubectl
         self.env = env
 
-    def _run(self, argv: list[str]) -> Any:
+    def run(self, argv: list[str]) -> str:
         done = subprocess.run(
             argv, capture_output=True, text=True, env=self.env, timeout=300, check=False
         )
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return done.stdout
+
+    def _run(self, argv: list[str]) -> Any:
+        return json.loads(self.run(argv))
 
     def helm(self, *args: str) -> Any:
         return self._run([self.helm_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"])
@@ -75,3 +78,7 @@ class Kube:
         return self._run(
             [self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"]
         )
+
+    def kubectl_text(self, *args: str) -> str:
+        """kubectl's own output (a command without ``-o json``: create, apply -f)."""
+        return self.run([self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args])

@@ -5,7 +5,6 @@ whose kubeconfig the dir's own settings name, checked with the real helm and kub
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +12,6 @@ import pytest
 from cli_helpers import Kube
 
 pytestmark = pytest.mark.kube
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "original"
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURES, tmp_path / "original"))
-
-
-@pytest.fixture
-def kube(served: Any, dirs: Path, sbkube: Any, helm_binary: str, kubectl_binary: str) -> Any:
-    def start(app_dir: Path) -> Kube:
-        _server, kubeconfig = served()
-        # The dir's settings name ./cluster.kubeconfig: the served cluster's.
-        shutil.copy(kubeconfig, app_dir / "cluster.kubeconfig")
-        return Kube(app_dir / "cluster.kubeconfig", helm_binary, kubectl_binary, sbkube.env)
-
-    return start
 
 
 def _deploy(sbkube: Any, app_dir: Path, *extra: str) -> dict[str, Any]:

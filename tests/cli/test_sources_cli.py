@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -115,16 +114,6 @@ def git_dir(tmp_path: Path) -> tuple[Path, Repo]:
     app_dir.mkdir()
     (app_dir / "sbkube.yaml").write_text(_sbkube_yaml("./cluster.kubeconfig", repo.url))
     return app_dir, repo
-
-
-@pytest.fixture
-def kube(served: Any, sbkube: Any, helm_binary: str, kubectl_binary: str) -> Any:
-    def start(app_dir: Path) -> Kube:
-        _server, kubeconfig = served()
-        shutil.copy(kubeconfig, app_dir / "cluster.kubeconfig")
-        return Kube(app_dir / "cluster.kubeconfig", helm_binary, kubectl_binary, sbkube.env)
-
-    return start
 
 
 def _deploy(sbkube: Any, app_dir: Path, *extra: str) -> dict[str, Any]:
