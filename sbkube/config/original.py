@@ -696,9 +696,28 @@ def _app_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
     return out
 
 
-def _command_hooks(hooks: Any, where: str, problems: _Problems) -> None:
-    if hooks:
-        problems.add(where, "command hooks are not supported yet")
+_COMMAND_PHASES = frozenset({"pre", "post", "on_failure"})
+
+
+def _command_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
+    """The top-level ``hooks`` (per command: ``pre``, ``post``, ``on_failure``): the
+    deploy's kept as they are; those of commands sbkube does not have refused by name."""
+    out: dict[str, Any] = {}
+    for command, phases in _mapping(hooks, where, problems).items():
+        at = f"{where}.{key_text(command)}"
+        phases = _mapping(phases, at, problems)
+        _unknown(phases, _COMMAND_PHASES, at, problems)
+        if command == "deploy":
+            kept = {k: v for k, v in phases.items() if k in _COMMAND_PHASES and v}
+            if kept:
+                out["deploy"] = kept
+        elif any(phases.get(p) for p in _COMMAND_PHASES):
+            problems.add(
+                at,
+                f"sbkube has no {command} command to run it around; it runs the deploy's "
+                "hooks (hooks.deploy)",
+            )
+    return out
 
 
 def translate(
@@ -755,7 +774,7 @@ def translate(
             "deps",
             "dependencies on other app dirs are not supported: deploy those dirs first",
         )
-    _command_hooks(content.get("hooks"), "hooks", problems)
+    command_hooks = _command_hooks(content.get("hooks"), "hooks", problems)
     apps = _apps(
         content.get("apps"), settings, global_labels, global_annotations, problems, renderings
     )
@@ -767,6 +786,8 @@ def translate(
         raw["cluster"] = settings.cluster
     if settings.helm_repos:
         raw["repos"] = settings.helm_repos
+    if command_hooks:
+        raw["hooks"] = command_hooks
     raw["apps"] = apps
     return Translation(
         raw=raw,

@@ -141,6 +141,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_commands(value: tuple[str, ...]) -> tuple[str, ...]:
+    for command in value:
+        if not command.strip():
+            raise ValueError("commands must not be empty")
+        if len(command) > MAX_PATH:
+            raise ValueError(f"a command is {len(command)} characters (at most {MAX_PATH})")
+    return value
+
+
+class PhaseHooks(_Model):
+    """Commands run once per command (``sh -c`` in the app dir, each recorded as a step
+    of the deployment): before its apps (a failure skips every app), after them when all
+    succeeded, and when any failed."""
+
+    pre: tuple[str, ...] = ()
+    post: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+    @field_validator("pre", "post", "on_failure")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_commands(value)
+
+
+class CommandHooks(_Model):
+    """Command-level hooks, per command: ``deploy``."""
+
+    deploy: PhaseHooks | None = None
+
+
 class AppHooks(_Model):
     """Commands run around an app's deploy (``sh -c`` in the app dir, each recorded as a
     step): before it (a failure fails the app), after it, and when it failed."""
@@ -502,6 +532,7 @@ class SbkubeConfig(_Model):
     cluster: str | None = None
     repos: dict[str, str] = Field(default_factory=dict)
     secret_keys: list[str] | None = None
+    hooks: CommandHooks | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
     environments: dict[str, dict[str, Any]] | None = None
     """Overlays of this file picked by ``--profile ENV`` (``sbkube.config.environments``):

@@ -84,7 +84,7 @@ from sbkube.errors import StateError, StoreFullError, UsageError
 from sbkube.interrupts import shielded
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 KNOWN_REVISIONS = (
     "0001",
     "0002",
@@ -96,6 +96,7 @@ KNOWN_REVISIONS = (
     "0008",
     "0009",
     "0010",
+    "0011",
 )
 
 DEFAULT_BUSY_TIMEOUT = 30.0

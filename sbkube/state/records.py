@@ -193,6 +193,11 @@ class DeploymentRecord(Record):
     apps: tuple[AppDeploymentRecord, ...] = ()
     profile: str | None = None
     """``--profile ENV`` the deployment was made with (None: none)."""
+    steps: tuple[FrozenDict, ...] = ()
+    """The commands the deployment ran itself, not as one of its apps (the command-level
+    hooks ``hooks.deploy.pre|post|on_failure``), in the order they ran: each as an exec
+    app's steps are (``phase``, masked ``command`` and ``output_tail``, ``exit_code``,
+    ``seconds``)."""
 
     def app(self, name: str) -> AppDeploymentRecord | None:
         return next((a for a in self.apps if a.name == name), None)

@@ -187,6 +187,7 @@ def deployment_record(
         config_snapshot=_frozen_or_none(d.config_snapshot),
         sources_snapshot=_frozen_or_none(d.sources_snapshot),
         apps=made,
+        steps=tuple(freeze(s) for s in (getattr(d, "steps", None) or ())),
     )
 
 

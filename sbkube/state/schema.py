@@ -58,6 +58,8 @@ class Deployment(Base):
     reverts_id: Mapped[str | None] = mapped_column(String(64))
     profile: Mapped[str | None] = mapped_column(String(63))
     """``--profile ENV`` (migration 0010); None without one."""
+    steps: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    """The commands the deployment ran itself (command-level hooks), in order (0011)."""
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",

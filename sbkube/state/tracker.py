@@ -306,6 +306,7 @@ class DeploymentHandle:
     error_message: str | None = None
     _finished: bool = False
     _record: DeploymentRecord | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
     # Apps are opened from several worker threads at once.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -377,6 +378,13 @@ class DeploymentHandle:
         with self._lock:
             self.apps.append(app)
         return app
+
+    def set_steps(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        """Record the commands the deployment ran itself (command-level hooks), in the
+        order they ran; each call replaces the list. Nothing in an unrecorded dry run."""
+        self.steps = [dict(s) for s in steps]
+        if self._repo is not None:
+            self._repo.set_steps(self.deployment_id, self.steps, secret_keys=self._secret_keys)
 
     def flush(self) -> None:
         """Replay every app's kept writes (see :meth:`AppHandle.flush`)."""

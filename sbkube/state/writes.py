@@ -222,6 +222,21 @@ class DeploymentWriter:
 
         run_write(self.db, work)
 
+    def set_steps(
+        self,
+        deployment_id: str,
+        steps: Sequence[Mapping[str, Any]],
+        *,
+        secret_keys: Sequence[str] | None = None,
+    ) -> None:
+        """Replace the commands a deployment ran itself (its ``steps``: command-level
+        hooks), secrets masked, in one UPDATE."""
+        keys = tuple(secret_keys or self.secret_keys)
+        values = {"steps": redact_values(thaw(list(steps)), keys)}
+        run_write(
+            self.db, lambda session, _: self._update_deployment(session, deployment_id, **values)
+        )
+
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
         result = session.execute(
             update(Deployment).where(Deployment.deployment_id == deployment_id).values(**values)
