@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
-from sbkube.config.dialects import Dialect, find_config
+from sbkube.config.dialects import Dialect, Found, find_config
 from sbkube.config.messages import validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
@@ -415,6 +415,10 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     files: tuple[str, ...]
     if isinstance(app, HelmApp):
         files, field_name, what = app.values, "values", "values file"
+        if app.overrides:
+            from sbkube.config.chart_build import override_files
+
+            override_files(loaded.app_dir, name, app.overrides, f"{shown}: apps.{name}")
     elif isinstance(app, YamlApp):
         files, field_name, what = app.manifests, "manifests", "manifest file"
     elif isinstance(app, KustomizeApp):
@@ -493,7 +497,8 @@ def load_config(
 ) -> LoadedConfig:
     """Load, validate and order the apps of an app dir's config, in any of the three
     formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
-    picks ``sources-PROFILE.yaml`` for the original's config.yaml.
+    applies its ``environments.PROFILE`` (``environments.py``; the original's pair:
+    ``sources-PROFILE.yaml``); an error then says the environment was applied.
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -507,6 +512,22 @@ def load_config(
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
     found = find_config(resolved_dir, config_file, profile)
+    try:
+        return _load_found(found, resolved_dir, namespace, values)
+    except ConfigError as err:
+        if found.environment is not None:
+            # The line names a field of the merged file: say where its value may come from.
+            first, nl, rest = err.message.partition("\n")
+            err.message = f"{first} (with environments.{found.environment} applied){nl}{rest}"
+        raise
+
+
+def _load_found(
+    found: Found,
+    resolved_dir: Path,
+    namespace: str | None,
+    values: CommandLineValues | None,
+) -> LoadedConfig:
     config_path = found.path
     shown = display_path(config_path)
     data = found.data

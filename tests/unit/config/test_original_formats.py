@@ -150,7 +150,6 @@ apps:
     type: helm
     chart: ./chart
     atomic: true
-    removes: [templates/x.yaml]
     context: elsewhere
     colour: blue
 """,
@@ -163,7 +162,6 @@ apps:
         "apps.app.atomic",
         "apps.app.colour",
         "apps.app.context",
-        "apps.app.removes",
         "settings.global_values",
         "settings.helm_repos.private.password",
         "settings.on_failure",
