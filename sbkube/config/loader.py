@@ -45,6 +45,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
+from sbkube.redaction import remember
 
 __all__ = ["LoadedConfig", "check_app", "load_config"]
 
@@ -590,6 +591,9 @@ def _load_found(
         loaded = replace(loaded, command_line=resolved)
         loaded._files.update(resolved.files)
     _check_release_names(loaded)
+    # An http app's header values are credentials whatever their names: hidden wherever
+    # they would be recorded or shown, the config snapshot included.
+    remember(v for a in config.apps.values() if isinstance(a, HttpApp) for v in a.headers.values())
     for name, app in config.apps.items():
         if not app.enabled:
             continue
