@@ -51,6 +51,9 @@ class AppType(StrEnum):
     NOOP = "noop"
     KUSTOMIZE = "kustomize"
     EXEC = "exec"
+    GIT = "git"
+    HTTP = "http"
+    ACTION = "action"
 
 
 class ResourceAction(StrEnum):

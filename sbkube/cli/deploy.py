@@ -104,6 +104,8 @@ def deploy(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
@@ -168,6 +170,8 @@ def deploy(
             wait_lock=wait_lock,
             config_file=config_file,
             profile=profile,
+            selectors=selectors,
+            no_deps=no_deps,
             progress=progress,
             command_args=sys.argv[1:],
             namespace=namespace,
@@ -219,6 +223,8 @@ def template(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
@@ -234,6 +240,7 @@ def template(
     from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
+    from sbkube.engine.fetch import fetch_sources
     from sbkube.engine.prepare import prepare_apps
 
     loaded = load_config(
@@ -243,8 +250,11 @@ def template(
         values=command_line_values(values_files, set_values),
         profile=profile,
     )
+    picked = loaded.pick(list(apps) or None, selectors, with_deps=not no_deps)
+    # Git checkouts and downloads as the last deploy left them: template fetches nothing.
+    loaded = fetch_sources(loaded, picked, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))
+    works = prepare_apps(loaded, picked, KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return

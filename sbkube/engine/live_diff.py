@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
+from sbkube.engine.actions import delete_keys
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import (
     Removal,
@@ -37,6 +38,7 @@ from sbkube.engine.compare import (
     without_fields,
     without_nulls,
 )
+from sbkube.engine.fetch import fetch_sources
 from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.prepare import prepare_apps
@@ -231,8 +233,9 @@ def _yaml_diff(
         for key, res in live_resources(previous).items()
         if res.current_state is not None
     }
-    recorded = [k for k in live_resources(previous) if k not in wanted]
-    live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
+    deleting = [k for k in delete_keys(work) if k not in wanted]
+    recorded = [k for k in live_resources(previous) if k not in wanted and k not in deleting]
+    live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded, *deleting])
     # As a deploy would apply them: an adopted object keeps its mark (one the app does not
     # own yet is shown as adopting it would change it; the deploy itself needs adopt).
     manifests = [
@@ -258,6 +261,10 @@ def _yaml_diff(
             and not kept_on_removal(obj)
         ):
             found.append(_object_diff(DELETE, obj, obj, secrets))
+    for key in deleting:  # an action app's delete steps: whoever made the object
+        obj = live.get(key)
+        if obj is not None:
+            found.append(_object_diff(DELETE, obj, obj, secrets))
     return found
 
 
@@ -270,6 +277,8 @@ def live_diff(
     options = Options(**args)
     loaded, names = options.load(app_dir)
     cluster.check_reachable()
+    # Git checkouts and downloads as the last deploy left them: a diff fetches nothing.
+    loaded = fetch_sources(loaded, names, mode="cached").loaded
     # A Helm app is rendered once, below: by the server (``helm upgrade --dry-run``) when
     # its inputs changed, not at all when they did not (``helm template`` here would be
     # a second render nobody reads).

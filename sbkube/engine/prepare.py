@@ -15,19 +15,29 @@ hidden in this command's record too, its config snapshot included.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
-from sbkube.engine.work import AppWork, DesiredObject, with_metadata, with_ownership
+from sbkube.engine.work import (
+    ActionStepWork,
+    AppWork,
+    DesiredObject,
+    with_metadata,
+    with_ownership,
+)
 from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment
 from sbkube.interrupts import Stop, working_under
-from sbkube.manifests import Scope
+from sbkube.manifests import Scope, object_key
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.chart_build import BuiltChart
+    from sbkube.config.schema import ActionApp
 
 
 def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Objects) -> None:
@@ -60,7 +70,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import ExecApp, KustomizeApp, NoopApp
+    from sbkube.config.schema import ActionApp, ExecApp, GitApp, HttpApp, KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -93,6 +103,10 @@ def prepare_apps(
                     )
                     release = loaded.release_name(name)
                     local = loaded.local_chart_path(name)
+                    digest = chart_digest(local) if local is not None else None
+                    if app.overrides or app.removes:
+                        built = _built_chart(loaded, name, chart, local, cluster)
+                        chart, digest = ChartRef(str(built.path)), built.digest
                     fields: dict[str, Any] = {
                         "name": name,
                         "type": "helm",
@@ -104,7 +118,7 @@ def prepare_apps(
                         "values": values,
                         "wait": app.wait,
                         "timeout": app.timeout,
-                        "chart_digest": chart_digest(local) if local is not None else None,
+                        "chart_digest": digest,
                     }
                     if skip_render is not None and skip_render(AppWork(**fields)):
                         planned.append(AppWork(**fields))
@@ -123,19 +137,24 @@ def prepare_apps(
                             commands=app.commands,
                         )
                     )
-                elif isinstance(app, NoopApp):
+                elif isinstance(app, NoopApp | GitApp | HttpApp):
+                    # A git or http app's fetch happened before (engine.fetch): its step
+                    # records what was fetched, and applies nothing.
                     planned.append(
                         AppWork(
                             name=name,
-                            type="noop",
+                            type=app.type,
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
                         )
                     )
                 else:
+                    actions: tuple[ActionStepWork, ...] = ()
                     if isinstance(app, KustomizeApp):
                         found = _kustomized(loaded, name, app.path, cluster)
+                    elif isinstance(app, ActionApp):
+                        found, actions = _action_objects(loaded, name, app, cluster)
                     else:
                         found = load_manifests_with_sources(loaded, name, cluster.namespaced)
                     objects = [
@@ -162,6 +181,7 @@ def prepare_apps(
                             timeout=app.timeout,
                             app_dir=app_dir,
                             adopt=app.adopt,
+                            actions=actions,
                         )
                     )
             except Exception as exc:
@@ -196,6 +216,50 @@ def prepare_apps(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _built_chart(
+    loaded: LoadedConfig, name: str, chart: ChartRef, local: Path | None, cluster: Cluster
+) -> BuiltChart:
+    """A Helm app's chart built with its ``overrides`` and ``removes``
+    (:mod:`sbkube.config.chart_build`): a local chart as it is, a repository or OCI chart
+    pulled first (``helm pull``, into a scratch dir of sbkube's cache)."""
+    from sbkube.config.chart_build import build_chart, builds_home, override_files
+    from sbkube.config.schema import HelmApp
+
+    app = loaded.app(name)
+    assert isinstance(app, HelmApp)
+    where = f"{loaded.shown_config}: apps.{name}"
+    files = override_files(loaded.app_dir, name, app.overrides, where)
+    if local is not None:
+        return build_chart(local, files, app.removes, where)
+    home = builds_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home, prefix=".pull-") as scratch:
+        cluster.pull_chart(chart, scratch)
+        tops = [p for p in Path(scratch).iterdir() if p.is_dir()]
+        if len(tops) != 1:
+            raise ConfigError(f"{where}.chart: helm pull {chart.ref} gave no one chart directory")
+        return build_chart(tops[0], files, app.removes, where)
+
+
+def _action_objects(
+    loaded: LoadedConfig, name: str, app: ActionApp, cluster: Cluster
+) -> tuple[list[tuple[str, dict[str, Any]]], tuple[ActionStepWork, ...]]:
+    """An action app's objects to apply (those of its apply steps, with the file each came
+    from) and its steps, each with the keys of its objects."""
+    from sbkube.config.values import load_action_steps
+
+    found: list[tuple[str, dict[str, Any]]] = []
+    steps: list[ActionStepWork] = []
+    for step, placed in zip(
+        app.actions, load_action_steps(loaded, name, cluster.namespaced), strict=True
+    ):
+        if step.type == "apply":
+            found += placed
+        keys = tuple(object_key(m) for _source, m in placed)
+        steps.append(ActionStepWork(step.type, step.path, step.namespace, keys))
+    return found, tuple(steps)
 
 
 def _kustomized(
@@ -256,11 +320,14 @@ def learn_secrets(
         cluster.render_chart(request)  # learns what the chart renders into a Secret
 
     def read(name: str) -> None:
-        from sbkube.config.schema import KustomizeApp, YamlApp
+        from sbkube.config.schema import ActionApp, KustomizeApp, YamlApp
+        from sbkube.config.values import load_action_steps
 
         app = loaded.app(name)
         if isinstance(app, KustomizeApp):
             _kustomized(loaded, name, app.path, cluster)  # learns as it places the objects
+        elif isinstance(app, ActionApp):
+            load_action_steps(loaded, name, cluster.namespaced)  # learns as it reads
         elif isinstance(app, YamlApp):
             load_manifests_with_sources(loaded, name, cluster.namespaced)  # learns as it reads
 

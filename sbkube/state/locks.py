@@ -39,7 +39,7 @@ from sbkube.state.identity import current_host, current_operator, lock_target
 from sbkube.state.reads import clusters_named
 from sbkube.state.records import LockRecord
 from sbkube.state.rows import lock_record
-from sbkube.state.schema import DeployLock
+from sbkube.state.schema import DeployLock, Deployment
 from sbkube.state.sessions import read_session, retried, retry_idempotent, run_write, write_session
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -144,8 +144,22 @@ class DeployLocks:
     def all(self) -> list[LockRecord]:
         """Every lock row, live or stale, by target."""
         with read_session(self.db) as session:
-            rows = session.execute(select(DeployLock).order_by(DeployLock.target)).scalars()
-            return [lock_record(row) for row in rows]
+            rows = list(session.execute(select(DeployLock).order_by(DeployLock.target)).scalars())
+            keys = {row.target.rsplit("/", 1)[0] for row in rows}
+            # The name each identity was last recorded under (one query, oldest first so
+            # the latest name wins).
+            names = (
+                dict(
+                    session.execute(
+                        select(Deployment.cluster_id, Deployment.cluster)
+                        .where(Deployment.cluster_id.in_(keys))
+                        .order_by(Deployment.id)
+                    ).all()
+                )
+                if keys
+                else {}
+            )
+            return [lock_record(row, _shown(row.target, names)) for row in rows]
 
     def force_release(self, cluster: str, namespace: str) -> LockRecord | None:
         """Delete a target's lock whatever its holder (``sbkube state unlock --force``).
@@ -164,7 +178,7 @@ class DeployLocks:
                     break
             if row is None:
                 return None
-            removed = lock_record(row)
+            removed = lock_record(row, lock_target(cluster, namespace))
             session.execute(delete(DeployLock).where(DeployLock.target == target))
             return removed
 
@@ -303,3 +317,10 @@ class DeployLocks:
         """True when the target's lock is held by a live holder."""
         rec = self.holder(cluster, namespace)
         return rec is not None and stale_reason(rec, datetime.now(UTC), self.host) is None
+
+
+def _shown(target: str, names: dict[str, str]) -> str:
+    """``target`` (``identity/namespace``) with the identity's recorded cluster name."""
+    key, _, namespace = target.rpartition("/")
+    name = names.get(key)
+    return lock_target(name, namespace) if name else target

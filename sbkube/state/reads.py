@@ -479,6 +479,19 @@ class DeploymentReader:
                 return None
             return app_record(row[0], row[1], contents=True)
 
+    @retry_idempotent
+    def reverted_by(self, deployment_id: str) -> str | None:
+        """The deployment that rolled ``deployment_id`` back by its failure policy (the
+        newest, when there are several), or None: one statement on its index."""
+        stmt = (
+            select(Deployment.deployment_id)
+            .where(Deployment.reverts_id == deployment_id)
+            .order_by(Deployment.started_at.desc(), Deployment.id.desc())
+            .limit(1)
+        )
+        with read_session(self.db) as session:
+            return session.execute(stmt).scalar_one_or_none()
+
     def unfinished(
         self, *, cluster: str | None = None, namespace: str | None = None
     ) -> builtins.list[DeploymentSummary]:

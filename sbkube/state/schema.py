@@ -53,6 +53,13 @@ class Deployment(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     rollback_target_id: Mapped[str | None] = mapped_column(String(64))
+    # The failed deployment this one undid (a run's failure policy rolled it back); the
+    # failed one finds it through the index (migration 0009).
+    reverts_id: Mapped[str | None] = mapped_column(String(64))
+    profile: Mapped[str | None] = mapped_column(String(63))
+    """``--profile ENV`` (migration 0010); None without one."""
+    steps: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    """The commands the deployment ran itself (command-level hooks), in order (0011)."""
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",
@@ -68,6 +75,7 @@ class Deployment(Base):
         Index("ix_deployments_identity_started", "cluster_id", "namespace", "started_at"),
         Index("ix_deployments_status", "status"),
         Index("ix_deployments_rollback_target", "rollback_target_id"),
+        Index("ix_deployments_reverts", "reverts_id"),
     )
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import LiveCluster
+from cli_helpers import Kube, LiveCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+ORIGINAL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "original"
 
 # Only a bound on a hang, never a speed check: on a loaded 2-core CI machine one deploy
 # has taken over 60 s.
@@ -170,6 +171,8 @@ def sbkube(
             "SBKUBE_OPERATOR": "cli-tester",
             # The digest key file goes here, not into the home of whoever runs the tests.
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            # sbkube's cache (chart builds, helm repositories, git checkouts): the test's own.
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
             "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
             "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
             "HELM_DATA_HOME": str(tmp_path / "helm-data"),
@@ -233,6 +236,25 @@ def served(sbkube: Any, cluster_file: Path, tmp_path: Path) -> Any:
         return server, kubeconfig
 
     return serve
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> Path:
+    """A copy of ``tests/fixtures/original``: app dirs in the original sbkube's formats."""
+    return Path(shutil.copytree(ORIGINAL_FIXTURES, tmp_path / "original"))
+
+
+@pytest.fixture
+def kube(served: Any, dirs: Path, sbkube: Any, helm_binary: str, kubectl_binary: str) -> Any:
+    """``kube(app_dir)``: serve a memory cluster whose kubeconfig the dir's settings name
+    (``./cluster.kubeconfig``); helm and kubectl on it (:class:`cli_helpers.Kube`)."""
+
+    def start(app_dir: Path) -> Kube:
+        _server, kubeconfig = served()
+        shutil.copy(kubeconfig, app_dir / "cluster.kubeconfig")
+        return Kube(app_dir / "cluster.kubeconfig", helm_binary, kubectl_binary, sbkube.env)
+
+    return start
 
 
 # -- a seeded store for the `state` commands (diff, prune, export, import) -----------------

@@ -44,3 +44,44 @@ def test_list_and_force_unlock_a_live_holder(sbkube_exe: str, tmp_path: Path) ->
     finally:
         handle.release()
         db.close()
+
+
+def test_locks_name_the_cluster_an_identity_was_recorded_under(
+    sbkube_exe: str, tmp_path: Path
+) -> None:
+    """A lock is keyed by the cluster's identity (its kube-system UID); the table shows the
+    name that identity was last recorded under, and the JSON keeps both."""
+    from sbkube.state import DeploymentRepository
+
+    store = tmp_path / "state.db"
+    env = {**os.environ, "SBKUBE_STATE_URL": str(store)}
+    db = DeploymentDatabase(store)
+    repo = DeploymentRepository(db)
+    repo.create_deployment(cluster="old-name", cluster_id="uid-1234", namespace="shop")
+    repo.create_deployment(cluster="dev", cluster_id="uid-1234", namespace="shop")
+    handle = DeployLocks(db).acquire("uid-1234", "shop", command="deploy")
+    unknown = DeployLocks(db).acquire("uid-9999", "shop", command="deploy")
+    try:
+        table = subprocess.run(
+            [sbkube_exe, "state", "locks"], capture_output=True, text=True, env=env, check=False
+        )
+        assert table.returncode == 0, table.stderr
+        assert "dev/shop" in table.stdout and "uid-1234" not in table.stdout
+        assert "uid-9999/shop" in table.stdout  # never recorded: the key is all there is
+        rows = json.loads(
+            subprocess.run(
+                [sbkube_exe, "state", "locks", "-o", "json"],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            ).stdout
+        )
+        assert {(r["target"], r["shown"]) for r in rows} == {
+            ("uid-1234/shop", "dev/shop"),
+            ("uid-9999/shop", "uid-9999/shop"),
+        }
+    finally:
+        handle.release()
+        unknown.release()
+        db.close()

@@ -32,7 +32,7 @@ def locks_cmd(ctx: click.Context, fmt: str) -> None:
     echo_table(
         rows,
         [
-            ("TARGET", lambda r: r[0].target),
+            ("TARGET", lambda r: r[0].shown),
             ("COMMAND", lambda r: r[0].command),
             ("DEPLOYMENT", lambda r: r[0].deployment_id),
             ("HOLDER", lambda r: f"{r[0].operator}@{r[0].host} pid {r[0].pid}"),
@@ -63,4 +63,4 @@ def unlock_cmd(ctx: click.Context, cluster: str, namespace: str, force: bool) ->
     removed = DeployLocks(open_db(ctx)).force_release(cluster, namespace)
     if removed is None:
         raise NotFoundError(f"target {cluster}/{namespace} is not locked")
-    click.echo(f"removed the lock of {safe(removed.target)}: {safe(describe_holder(removed))}")
+    click.echo(f"removed the lock of {safe(removed.shown)}: {safe(describe_holder(removed))}")

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from sbkube.redaction import digest_key, manifest_checksum, rekey_legacy
+from sbkube.state.migrations.batched import each_row
 
 revision = "0004"
 down_revision = "0003"
@@ -36,7 +37,6 @@ _COLUMNS = {
     "helm_releases": ("values",),
     "deployed_resources": ("previous_state", "current_state"),
 }
-_BATCH = 500
 
 
 def _table(name: str, columns: tuple[str, ...]) -> sa.TableClause:
@@ -71,21 +71,13 @@ def upgrade() -> None:
     key: bytes | None = None
     for name, columns in _COLUMNS.items():
         table = _table(name, columns)
-        last = 0
-        while True:
-            rows = bind.execute(
-                sa.select(table).where(table.c.id > last).order_by(table.c.id).limit(_BATCH)
-            ).all()
-            if not rows:
-                break
-            last = rows[-1].id
-            for row in rows:
-                if key is None and not _mentions_legacy(row, columns):
-                    continue
-                key = key or digest_key()
-                changes = _rekeyed(row, columns, key)
-                if changes:
-                    bind.execute(sa.update(table).where(table.c.id == row.id).values(**changes))
+        for row in each_row(bind, table):
+            if key is None and not _mentions_legacy(row, columns):
+                continue
+            key = key or digest_key()
+            changes = _rekeyed(row, columns, key)
+            if changes:
+                bind.execute(sa.update(table).where(table.c.id == row.id).values(**changes))
 
 
 def _mentions_legacy(row: Any, columns: tuple[str, ...]) -> bool:

@@ -25,13 +25,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from sbkube.redaction import digest_key, rekey_checksum
+from sbkube.state.migrations.batched import each_row
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_BATCH = 500
 _LEGACY = re.compile(r"sha256:([0-9a-f]{64})")
 
 
@@ -42,25 +42,13 @@ def _rekeyed(value: Any, key: bytes) -> Any:
     return value
 
 
-def _each(bind: Any, table: sa.TableClause) -> Any:
-    last = 0
-    while True:
-        rows = bind.execute(
-            sa.select(table).where(table.c.id > last).order_by(table.c.id).limit(_BATCH)
-        ).all()
-        if not rows:
-            return
-        last = rows[-1].id
-        yield from rows
-
-
 def upgrade() -> None:
     bind = op.get_bind()
     key: bytes | None = None
     deployments = sa.table(
         "deployments", sa.column("id", sa.Integer), sa.column("sources_snapshot", sa.JSON)
     )
-    for row in _each(bind, deployments):
+    for row in each_row(bind, deployments):
         snapshot = row.sources_snapshot
         if not isinstance(snapshot, dict) or not any(
             isinstance(v, str) and _LEGACY.fullmatch(v) for v in snapshot.values()
@@ -74,7 +62,7 @@ def upgrade() -> None:
     releases = sa.table(
         "helm_releases", sa.column("id", sa.Integer), sa.column("chart_digest", sa.String)
     )
-    for row in _each(bind, releases):
+    for row in each_row(bind, releases):
         if row.chart_digest is None or not _LEGACY.fullmatch(row.chart_digest):
             continue
         key = key or digest_key()
