@@ -52,6 +52,7 @@ class AppType(StrEnum):
     KUSTOMIZE = "kustomize"
     EXEC = "exec"
     ACTION = "action"
+    HOOK = "hook"
 
 
 class ResourceAction(StrEnum):

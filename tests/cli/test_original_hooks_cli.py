@@ -153,3 +153,80 @@ def test_dry_run_runs_no_command_level_hook_and_says_what_would(sbkube, dirs, ku
     assert 'would run (hooks.deploy.pre hook): echo "deploy.pre:' in said
     assert "would run (hooks.deploy.on_failure hook)" in said
     assert not (app_dir / "order.log").exists()
+
+
+def test_every_hook_kind_runs_in_the_documented_order_and_is_recorded(sbkube, dirs, kube):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    result = _deploy(sbkube, app_dir)
+    assert {a["name"]: a["status"] for a in result["apps"]} == {
+        "web": "success",
+        "setup": "success",
+    }
+    assert (app_dir / "order.log").read_text().splitlines() == [
+        "hooks.deploy.pre",
+        "pre_deploy_tasks:web:ordered",
+        "pre_deploy_tasks:inline",  # the inline task's object was live for the next task
+        "pre_deploy:no-pre-cm-yet",  # before pre_deploy_manifests
+        "post_deploy:v1",  # after post_deploy_manifests
+        "post_deploy_tasks",
+        "hook.tasks:setup",
+        "hooks.deploy.post",
+    ]
+    # The objects went to the cluster in the same order: the API server numbers writes.
+    version = {
+        name: int(
+            k.kubectl("get", "configmap", name, "-n", "ordered")["metadata"]["resourceVersion"]
+        )
+        for name in ("pre-inline", "pre-cm", "web-cm", "post-cm", "post-task", "hook-cm")
+    }
+    assert sorted(version, key=version.__getitem__) == [
+        "pre-inline",
+        "pre-cm",
+        "web-cm",
+        "post-cm",
+        "post-task",
+        "hook-cm",
+    ]
+    record = sbkube.json("state", "show", result["deployment_id"])
+    assert _steps(record) == [("hooks.deploy.pre", 0), ("hooks.deploy.post", 0)]
+    apps = {a["name"]: a for a in record["apps"]}
+    web = [
+        (s["phase"], s.get("task"), s.get("type"), s["exit_code"])
+        for s in apps["web"]["metadata"]["steps"]
+    ]
+    assert web == [
+        ("pre_deploy_tasks", "pre-command", "command", 0),
+        ("pre_deploy_tasks", "pre-inline", "inline", 0),
+        ("pre_deploy_tasks", "pre-inline", "validation", 0),
+        ("pre_deploy_tasks", "read-inline", "command", 0),
+        ("pre_deploy", None, None, 0),
+        ("pre_deploy_manifests", None, None, 0),
+        ("post_deploy_manifests", None, None, 0),
+        ("post_deploy", None, None, 0),
+        ("post_deploy_tasks", "post-files", "manifests", 0),
+        ("post_deploy_tasks", "post-files", "validation", 0),
+        ("post_deploy_tasks", "post-command", "command", 0),
+    ]
+    setup = [(s["phase"], s.get("task"), s.get("type")) for s in apps["setup"]["metadata"]["steps"]]
+    assert setup == [
+        ("tasks", "hook-command", "command"),
+        ("tasks", "hook-files", "manifests"),
+        ("validation", None, "validation"),
+    ]
+    # Every object a hook applied is its app's, recorded as the cluster holds it.
+    recorded = {
+        a["name"]: {r["name"] for r in a["resources"] if r["kind"] == "ConfigMap"}
+        for a in record["apps"]
+    }
+    assert recorded == {
+        "web": {"pre-inline", "pre-cm", "web-cm", "post-cm", "post-task"},
+        "setup": {"hook-cm"},
+    }
+    live = k.kubectl("get", "configmap", "-n", "ordered")["items"]
+    owners = {
+        i["metadata"]["name"]: i["metadata"]["labels"].get("sbkube.io/app")
+        for i in live
+        if i["metadata"]["name"] in version
+    }
+    assert owners == {name: app for app, names in recorded.items() for name in names}
