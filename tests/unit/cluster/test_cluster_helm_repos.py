@@ -200,3 +200,32 @@ def test_a_chart_without_version_refreshes_an_index_older_than_the_max_age(
     monkeypatch.setenv("SBKUBE_REPO_INDEX_MAX_AGE", "soon")
     with pytest.raises(UsageError, match="SBKUBE_REPO_INDEX_MAX_AGE='soon'"):
         render(helm_binary, latest)
+
+
+def test_a_repository_chart_is_pulled_and_built_with_overrides_and_removes(
+    helm_binary: str, chart_repo: ChartRepo, homes: dict[str, Path], tmp_path: Path
+) -> None:
+    from sbkube.config.chart_build import build_chart, builds_home, override_files
+
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    HelmClient(helm_binary).pull(
+        ChartRef("loop/demo-redis", "0.1.0", repo_url=chart_repo.url), str(pulled)
+    )
+    (source,) = pulled.iterdir()
+    assert (source / "templates" / "clusterrole.yaml").is_file()
+    app_dir = tmp_path / "app"
+    notes = app_dir / "overrides" / "cache" / "templates" / "NOTES.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("built by sbkube\n")
+    files = override_files(app_dir, "cache", ("templates/*.txt",), "config.yaml: apps.cache")
+    built = build_chart(source, files, ("templates/cluster*.yaml",), "config.yaml: apps.cache")
+    assert built.path.is_relative_to(builds_home())
+    assert (built.path / "templates" / "NOTES.txt").read_text() == "built by sbkube\n"
+    assert not (built.path / "templates" / "clusterrole.yaml").exists()
+    # The same inputs build the same chart, once: same place, same digest.
+    assert build_chart(source, files, ("templates/cluster*.yaml",), "x") == built
+    manifests = HelmClient(helm_binary).template(
+        TemplateRequest(ChartRef(str(built.path)), release_name="r", namespace="n", values={})
+    )
+    assert "ClusterRole" not in {m["kind"] for m in manifests}
