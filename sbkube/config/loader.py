@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
-from sbkube.config.dialects import Dialect, find_config
+from sbkube.config.dialects import Dialect, Found, find_config
 from sbkube.config.messages import validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
@@ -45,6 +45,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
+from sbkube.redaction import remember
 
 __all__ = ["LoadedConfig", "check_app", "load_config"]
 
@@ -496,7 +497,8 @@ def load_config(
 ) -> LoadedConfig:
     """Load, validate and order the apps of an app dir's config, in any of the three
     formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
-    picks ``sources-PROFILE.yaml`` for the original's config.yaml.
+    applies its ``environments.PROFILE`` (``environments.py``; the original's pair:
+    ``sources-PROFILE.yaml``); an error then says the environment was applied.
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -510,6 +512,22 @@ def load_config(
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
     found = find_config(resolved_dir, config_file, profile)
+    try:
+        return _load_found(found, resolved_dir, namespace, values)
+    except ConfigError as err:
+        if found.environment is not None:
+            # The line names a field of the merged file: say where its value may come from.
+            first, nl, rest = err.message.partition("\n")
+            err.message = f"{first} (with environments.{found.environment} applied){nl}{rest}"
+        raise
+
+
+def _load_found(
+    found: Found,
+    resolved_dir: Path,
+    namespace: str | None,
+    values: CommandLineValues | None,
+) -> LoadedConfig:
     config_path = found.path
     shown = display_path(config_path)
     data = found.data
@@ -573,6 +591,9 @@ def load_config(
         loaded = replace(loaded, command_line=resolved)
         loaded._files.update(resolved.files)
     _check_release_names(loaded)
+    # An http app's header values are credentials whatever their names: hidden wherever
+    # they would be recorded or shown, the config snapshot included.
+    remember(v for a in config.apps.values() if isinstance(a, HttpApp) for v in a.headers.values())
     for name, app in config.apps.items():
         if not app.enabled:
             continue
