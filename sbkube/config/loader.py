@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sbkube.config.command_line import CommandLineValues, ResolvedValues, resolve
-from sbkube.config.dialects import Dialect, find_config
+from sbkube.config.dialects import Dialect, Found, find_config
 from sbkube.config.messages import validation_error
 from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
@@ -347,10 +347,12 @@ def load_config(
     namespace: str | None = None,
     values: CommandLineValues | None = None,
     profile: str | None = None,
+    found: Found | None = None,
 ) -> LoadedConfig:
     """Load, validate and order the apps of an app dir's config, in any of the three
     formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
-    picks ``sources-PROFILE.yaml`` for the original's config.yaml.
+    picks ``sources-PROFILE.yaml`` for the original's config.yaml; ``found``: the file
+    already read (a phase's inline apps, or its settings merged in: ``config.phases``).
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -363,11 +365,16 @@ def load_config(
     if not given_dir.is_dir():
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
-    found = find_config(resolved_dir, config_file, profile)
+    found = found or find_config(resolved_dir, config_file, profile)
     config_path = found.path
     shown = display_path(config_path)
     data = found.data
     raw = found.content
+    if isinstance(raw, dict) and "phases" in raw:
+        raise ConfigError(
+            f"{shown}: phases: a multi-phase file: sbkube deploy and rollback run it as a "
+            "whole (--phase NAME for some phases); other commands take one phase's app dir"
+        )
     if raw is None:
         raise ConfigError(f"{shown}: file is empty (expected namespace: and apps:)")
     if not isinstance(raw, dict):

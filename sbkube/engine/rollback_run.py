@@ -157,6 +157,36 @@ def _execute_app(
     return plan.changes, None
 
 
+def rollback_step(
+    app_plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord | None,
+    target: DeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+    cluster: Cluster,
+    *,
+    rollback_info: Mapping[str, Any],
+    depends_on: tuple[str, ...] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> AppStep:
+    """The runner step that carries out one app's plan (``target``: the deployment that
+    recorded ``t_app``; None for a removal)."""
+
+    def run(handle: AppHandle) -> StepChanges:
+        return _execute_app(app_plan, t_app, current, cluster, handle, target)  # type: ignore[arg-type]
+
+    return AppStep(
+        name=app_plan.name,
+        type=app_plan.type,
+        namespace=app_plan.namespace,
+        run=run,
+        config=thaw(t_app.config) if t_app else None,
+        depends_on=depends_on,
+        rollback_info=rollback_info,
+        label=app_plan.action,
+        metadata=metadata,
+    )
+
+
 def rollback_steps(
     plan: RollbackPlan,
     target: DeploymentRecord,
