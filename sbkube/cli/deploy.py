@@ -107,7 +107,8 @@ def print_result(result: DeployResult, phase_of: Mapping[str, str] | None = None
     "--no-deps",
     "no_deps",
     is_flag=True,
-    help="With --phase: only the phases named, not those they depend on.",
+    help="Only the phases named by --phase, not those they depend on; and not the app "
+    "dirs a config's deps: names.",
 )
 @click.option(
     "--on-failure",
@@ -209,9 +210,20 @@ def deploy(
     from sbkube.engine.phases import phases_of
 
     phased = phases_of(app_dir, config_file)
-    if phased is None and (phases or no_deps):
-        raise click.UsageError(f"--phase/--no-deps: {app_dir} has no phases: in its config")
-    if phased is not None or atomic or on_failure or rollback_scope:
+    if phased is None and phases:
+        raise click.UsageError(f"--phase: {app_dir} has no phases: in its config")
+    needs_dirs = False
+    if phased is None and not atomic:
+        from sbkube.config.phases import declared_deps, plain_policy
+
+        # deps: other app dirs deployed first, in the same run (unless --no-deps).
+        needs_dirs = not no_deps and bool(declared_deps(app_dir, config_file, profile))
+
+        # The original's settings may ask for a failure policy of their own.
+        said_failure, said_scope = plain_policy(app_dir, config_file, profile)
+        on_failure = on_failure or (said_failure if said_failure == "rollback" else None)
+        rollback_scope = rollback_scope or (said_scope if on_failure == "rollback" else None)
+    if phased is not None or needs_dirs or atomic or on_failure or rollback_scope:
         _deploy_phased(
             ctx,
             phased,
@@ -272,10 +284,12 @@ def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
     from sbkube.engine.phases import deploy_phases, one_dir
     from sbkube.engine.runner import interrupt_on_sigterm
 
-    if kw["profile"] is not None:
-        raise click.UsageError("--profile is not read with phases, --atomic or --on-failure yet")
+    if phased is not None and kw["profile"] is not None:
+        raise click.UsageError("--profile is not read with a file of phases yet")
     if phased is None:
-        phased = one_dir(kw["app_dir"], kw["config_file"], namespace=kw["namespace"])
+        phased = one_dir(
+            kw["app_dir"], kw["config_file"], namespace=kw["namespace"], profile=kw["profile"]
+        )
     fmt = kw["fmt"]
     with interrupt_on_sigterm():
         result = deploy_phases(

@@ -61,8 +61,8 @@ class Found:
 
 
 # Top-level keys of our config.yaml, and those only the original's config.yaml has.
-_OUR_TOP = frozenset({"namespace", "cluster", "repos", "secret_keys", "apps"})
-_ORIGINAL_TOP = frozenset({"deps", "hooks", "global_labels", "global_annotations"})
+_OUR_TOP = frozenset({"namespace", "cluster", "repos", "secret_keys", "deps", "apps"})
+_ORIGINAL_TOP = frozenset({"hooks", "global_labels", "global_annotations"})
 
 
 def _sources_name(profile: str | None) -> str:

@@ -101,7 +101,10 @@ class Group:
     namespace: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     deps: tuple[str, ...] = ()
-    """The groups of the same phase this one deploys after (``app_group_deps``)."""
+    """The groups (full names: ``phase/group``) this one deploys after
+    (``app_group_deps``, and the app dirs its config's ``deps:`` names)."""
+    profile: str | None = None
+    """``--profile ENV`` for a plain app dir run with a failure policy."""
 
 
 @dataclass(frozen=True)
@@ -413,13 +416,23 @@ def _groups(
                     f"{shown}: {at}.app_group_deps.{key_text(gname)}: unknown app group "
                     f"{dep!r}{suggest(dep, group_names)}"
                 )
-        groups.append(Group(f"{pname}/{gname}", gdir, None, None, namespace, settings, deps))
+        full = tuple(f"{pname}/{d}" for d in deps)
+        groups.append(Group(f"{pname}/{gname}", gdir, None, None, namespace, settings, full))
     for gname in group_deps:
         if gname not in group_names:
             raise ConfigError(
                 f"{shown}: {at}.app_group_deps.{key_text(gname)}: not one of app_groups"
             )
-    return tuple(groups)
+    # Deployed dependencies first (the runner waits only for earlier apps).
+    graph = {g: list(group_deps.get(g) or ()) for g in group_names}
+    try:
+        order = file_order(graph, {g: i for i, g in enumerate(group_names)})
+    except CycleError as err:
+        raise ConfigError(
+            f"{shown}: {at}.app_group_deps: dependency cycle {' -> '.join(err.args[1])}"
+        ) from None
+    by_name = {g.name.rsplit("/", 1)[1]: g for g in groups}
+    return tuple(by_name[g] for g in order)
 
 
 def _phase_order(
@@ -493,5 +506,48 @@ def load_group(
         group.config_file,
         namespace=group.namespace,
         values=values,
+        profile=group.profile,
         found=found,
     )
+
+
+def plain_policy(
+    app_dir: Path, config_file: str | None, profile: str | None
+) -> tuple[str | None, str | None]:
+    """The ``on_failure`` and ``rollback_scope`` an original app dir's settings (its
+    ``sbkube.yaml``, or the ``sources.yaml`` of its pair) give, or Nones; never raises
+    (a broken config is reported by ``load_config``)."""
+    from sbkube.config.dialects import Dialect, find_config
+
+    try:
+        found = find_config(app_dir.resolve(), config_file, profile)
+        if found.dialect == Dialect.SINGLE and isinstance(found.content, dict):
+            settings = found.content.get("settings")
+        elif found.sources is not None:
+            shown = display_path(found.sources)
+            settings = parse_yaml(read_file(found.sources, shown, "sources file"), shown)
+        else:
+            return None, None
+    except (ConfigError, OSError):
+        return None, None
+    if not isinstance(settings, dict):
+        return None, None
+    failure, scope = settings.get("on_failure"), settings.get("rollback_scope")
+    return (
+        failure if failure in FAILURE_POLICIES else None,
+        scope if scope in ROLLBACK_SCOPES else None,
+    )
+
+
+def declared_deps(app_dir: Path, config_file: str | None, profile: str | None) -> tuple[str, ...]:
+    """The ``deps:`` of an app dir's config (either format), or (); never raises."""
+    from sbkube.config.dialects import find_config
+
+    try:
+        found = find_config(app_dir.resolve(), config_file, profile)
+    except (ConfigError, OSError):
+        return ()
+    deps = found.content.get("deps") if isinstance(found.content, dict) else None
+    if not isinstance(deps, list):
+        return ()
+    return tuple(d for d in deps if isinstance(d, str))

@@ -125,7 +125,7 @@ def deploy_phases(
     ``phases``: ``--phase`` names (None: all); ``on_failure``/``rollback_scope``: the
     command line's, over every phase's; ``atomic``: ``on_failure: rollback`` with scope
     ``all``."""
-    from sbkube.config.phases import FAILURE_POLICIES, ROLLBACK_SCOPES, load_group
+    from sbkube.config.phases import FAILURE_POLICIES, ROLLBACK_SCOPES
     from sbkube.engine.prepare import prepare_apps
     from sbkube.engine.steps import exec_allowed, refuse_commands
 
@@ -144,22 +144,22 @@ def deploy_phases(
         list(phases) if phases else list(phases_file.order), with_deps=not no_deps
     )
     units: list[_Unit] = []
-    loaded_units: list[tuple[str, Group, LoadedConfig, tuple[str, ...]]] = []
+    loaded_units = _load_units(phases_file, selected, options, no_deps=no_deps)
     owner: dict[str, str] = {}
     wanted_apps = set(options.apps or ())
-    for pname in selected:
-        for group in phases_file.phases[pname].groups:
-            loaded = load_group(group, phases_file, values=options.values)
-            names = tuple(n for n in loaded.order if not wanted_apps or n in wanted_apps)
-            for name in loaded.order:
-                if name in owner:
-                    raise ConfigError(
-                        f"{loaded.shown_config}: apps.{name}: app {name!r} is also in "
-                        f"{owner[name]}: app names are unique across a run (one record "
-                        "holds them all)"
-                    )
-                owner[name] = f"phase {pname} ({group.name})"
-            loaded_units.append((pname, group, loaded, names))
+    for pname, group, loaded, _names in loaded_units:
+        for name in loaded.order:
+            if name in owner:
+                raise ConfigError(
+                    f"{loaded.shown_config}: apps.{name}: app {name!r} is also in "
+                    f"{owner[name]}: app names are unique across a run (one record "
+                    "holds them all)"
+                )
+            owner[name] = f"phase {pname} ({group.name})"
+    loaded_units = [
+        (p, g, ld, tuple(n for n in ld.order if not wanted_apps or n in wanted_apps))
+        for p, g, ld, _n in loaded_units
+    ]
     unknown = sorted(wanted_apps - set(owner))
     if unknown:
         raise ConfigError(
@@ -240,6 +240,88 @@ def deploy_phases(
     return target.result(PhasedResult, dep, apps=outcomes, phase_of=phase_of, rollback=revert)
 
 
+def _load_units(
+    phases_file: PhasesFile, selected: Sequence[str], options: Options, *, no_deps: bool
+) -> list[tuple[str, Group, LoadedConfig, tuple[str, ...]]]:
+    """Each selected phase's groups, loaded, with the app dirs their config's ``deps:``
+    names: a dir already in the run (this phase, or a phase it needs) is deployed before
+    the group that names it; a dir not in the run joins this phase, just before it
+    (``--no-deps``: left out). Dependencies first, within each phase."""
+    from sbkube.config.phases import Group, load_group
+
+    placed: dict[Path, tuple[str, str]] = {}  # app dir -> (phase, group name)
+    out: list[tuple[str, Group, LoadedConfig, tuple[str, ...]]] = []
+
+    def needs(phase: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [phase]
+        while todo:
+            for dep in phases_file.phases[todo.pop()].depends_on:
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    for pname in selected:
+        declared = {g.app_dir.resolve(): g for g in phases_file.phases[pname].groups}
+        before = needs(pname)
+
+        def visit(
+            group: Group,
+            chain: tuple[Path, ...],
+            pname: str = pname,
+            before: set[str] = before,
+            declared: dict[Path, Group] = declared,
+        ) -> str:
+            key = group.app_dir.resolve()
+            if key in placed and group.inline is None:
+                phase, name = placed[key]
+                if phase != pname and phase not in before:
+                    raise ConfigError(
+                        f"{display(chain[-1] if chain else key)}: deps: {key.name!r} is in "
+                        f"phase {phase}, which phase {pname} does not depend on"
+                    )
+                return name
+            if key in chain:
+                cycle = " -> ".join(p.name for p in (*chain, key))
+                raise ConfigError(f"{display(chain[-1])}: deps: dependency cycle {cycle}")
+            loaded = load_group(group, phases_file, values=options.values)
+            extra: list[str] = []
+            for dep in () if no_deps else loaded.config.deps:
+                where = (group.app_dir / ".." / dep).resolve()
+                if not where.is_dir():
+                    raise ConfigError(
+                        f"{loaded.shown_config}: deps: app dir {dep!r} not found ({display(where)})"
+                    )
+                known = declared.get(where)
+                joined = known or Group(
+                    f"{pname}/{dep}",
+                    where,
+                    None,
+                    None,
+                    group.namespace,
+                    group.settings,
+                    profile=group.profile,
+                )
+                extra.append(visit(joined, (*chain, key)))
+            made = replace(group, deps=tuple(dict.fromkeys((*group.deps, *extra))))
+            if group.inline is None:
+                placed[key] = (pname, made.name)
+            out.append((pname, made, loaded, loaded.order))
+            return made.name
+
+        for group in phases_file.phases[pname].groups:
+            if group.inline is not None or group.app_dir.resolve() not in placed:
+                visit(group, ())
+    return out
+
+
+def display(path: Path) -> str:
+    from sbkube.config.reading import display_path
+
+    return display_path(path)
+
+
 def _hooked(app: object) -> bool:
     hooks = getattr(app, "hooks", None)
     return hooks is not None and any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
@@ -309,8 +391,7 @@ def _run(
         needed = [
             name for p in phase.depends_on if p in selected for name in apps_of_phase.get(p, ())
         ]
-        pname = unit.phase
-        needed += [name for g in unit.group.deps for name in apps_of_group.get(f"{pname}/{g}", ())]
+        needed += [name for g in unit.group.deps for name in apps_of_group.get(g, ())]
         made = deploy_steps(
             list(unit.works),
             run_cluster,
@@ -435,15 +516,27 @@ def _revert(
     order = list(reversed(names))
     for name in order:
         unit, work = work_of[name]
-        before: AppDeploymentRecord | None = repo.last_successful_app(
-            cluster=target.key, namespace=target.namespace, app=name, before=failed_id
+        # The app as the last successful deployment holding it left it (a failed run's
+        # own recordings, and those a failed rollback left, are not a state that worked).
+        good = repo.list(
+            cluster=target.key,
+            namespace=target.namespace,
+            status=[DeploymentStatus.SUCCESS],
+            until=failed.started_at,
+            include_dry_run=False,
+            app=name,
+            limit=1,
         )
-        now = failed.app(name)
-        current = now if now is not None and (now.resources or now.helm_releases) else before
         t_dep = None
-        if before is not None:
-            t_dep = deployments.get(before.deployment_id) or repo.get(before.deployment_id)
-            deployments[before.deployment_id] = t_dep
+        if good:
+            t_dep = deployments.get(good[0].deployment_id) or repo.get(good[0].deployment_id)
+            deployments[t_dep.deployment_id] = t_dep
+        before: AppDeploymentRecord | None = t_dep.app(name) if t_dep is not None else None
+        now = failed.app(name)
+        current = now if now is not None and (now.resources or now.helm_releases) else None
+        if current is None:
+            # What the app applied last: its last successful recording on the target.
+            current = target.last_successful_app(name)
         metadata = {
             "phase": unit.phase,
             "group": unit.group.name,
@@ -568,7 +661,7 @@ def one_dir(
 
     loaded = load_config(Path(app_dir), config_file, namespace=namespace, profile=profile)
     name = "main"
-    group = Group(name, loaded.app_dir, loaded.config_path.name, None, namespace)
+    group = Group(name, loaded.app_dir, loaded.config_path.name, None, namespace, profile=profile)
     phase = Phase(name, (group,), (), "stop", "app")
     return PhasesFile(
         path=loaded.config_path,

@@ -15,6 +15,7 @@ from typing import Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
+from sbkube.engine.record_diff import apps_of_phases
 from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
@@ -235,6 +236,7 @@ def rollback(
     namespace: str | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
     configured_cluster: str | None = None,
+    phases: Sequence[str] | None = None,
     **args: Unpack[RunArgs],
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
@@ -270,6 +272,8 @@ def rollback(
         name=target.key,
         app=apps[0] if apps is not None and len(apps) == 1 else None,
     )
+    if phases:
+        apps = apps_of_phases(source, to_dep, phases, apps)
     target = target.at(source.namespace)
     if configured_cluster is None:
         # Given an id alone, the rollback is recorded under the name its source showed.
