@@ -51,6 +51,7 @@ class AppType(StrEnum):
     NOOP = "noop"
     KUSTOMIZE = "kustomize"
     EXEC = "exec"
+    ACTION = "action"
 
 
 class ResourceAction(StrEnum):

@@ -104,13 +104,6 @@ def print_result(result: DeployResult, phase_of: Mapping[str, str] | None = None
     help="A file of phases: run this phase and the phases it needs (repeatable).",
 )
 @click.option(
-    "--no-deps",
-    "no_deps",
-    is_flag=True,
-    help="Only the phases named by --phase, not those they depend on; and not the app "
-    "dirs a config's deps: names.",
-)
-@click.option(
     "--on-failure",
     type=click.Choice(["stop", "continue", "rollback"]),
     default=None,
@@ -141,6 +134,8 @@ def deploy(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
@@ -151,7 +146,6 @@ def deploy(
     prune_apps: bool,
     no_exec: bool,
     phases: tuple[str, ...],
-    no_deps: bool,
     on_failure: str | None,
     rollback_scope: str | None,
     atomic: bool,
@@ -239,6 +233,7 @@ def deploy(
             no_exec=no_exec,
             phases=phases,
             no_deps=no_deps,
+            selectors=selectors,
             on_failure=on_failure,
             rollback_scope=rollback_scope,
             atomic=atomic,
@@ -261,6 +256,8 @@ def deploy(
             wait_lock=wait_lock,
             config_file=config_file,
             profile=profile,
+            selectors=selectors,
+            no_deps=no_deps,
             progress=progress,
             command_args=sys.argv[1:],
             namespace=namespace,
@@ -286,6 +283,8 @@ def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
 
     if phased is not None and kw["profile"] is not None:
         raise click.UsageError("--profile is not read with a file of phases yet")
+    if kw["selectors"] and kw["apps"]:
+        raise click.UsageError("--app and --selector each pick apps: give one of them")
     if phased is None:
         phased = one_dir(
             kw["app_dir"], kw["config_file"], namespace=kw["namespace"], profile=kw["profile"]
@@ -299,6 +298,8 @@ def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
             apps=kw["apps"] or None,
             phases=kw["phases"] or None,
             no_deps=kw["no_deps"],
+            selectors=kw["selectors"],
+            profile=kw["profile"],
             on_failure=kw["on_failure"],
             rollback_scope=kw["rollback_scope"],
             atomic=kw["atomic"],
@@ -377,6 +378,8 @@ def template(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
@@ -401,8 +404,9 @@ def template(
         values=command_line_values(values_files, set_values),
         profile=profile,
     )
+    picked = loaded.pick(list(apps) or None, selectors, with_deps=not no_deps)
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, loaded.select(list(apps) or None), KubeCluster(offline=True))
+    works = prepare_apps(loaded, picked, KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return

@@ -36,6 +36,8 @@ def diff(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
@@ -73,6 +75,8 @@ def diff(
         apps=apps or None,
         config_file=config_file,
         profile=profile,
+        selectors=selectors,
+        no_deps=no_deps,
         namespace=namespace,
         values=command_line_values(values_files, set_values),
     )

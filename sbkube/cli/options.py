@@ -149,7 +149,8 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--app-dir, --config-file, --profile and --app: which config and which of its apps."""
+    """--app-dir, --config-file, --profile, --app, -l/--selector and --no-deps: which
+    config and which of its apps."""
     for opt in reversed(
         [
             click.option(
@@ -171,7 +172,10 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 "--profile",
                 metavar="ENV",
                 default=None,
-                help="Read sources-ENV.yaml beside the config.yaml (the original sbkube's pair).",
+                help=(
+                    "Apply the config's environments.ENV overlay (the original's pair: "
+                    "read sources-ENV.yaml); recorded with the deployment."
+                ),
             ),
             click.option(
                 "--app",
@@ -180,6 +184,25 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="NAME",
                 help="Only this app (repeatable).",
                 shell_complete=complete_apps,
+            ),
+            click.option(
+                "-l",
+                "--selector",
+                "selectors",
+                multiple=True,
+                metavar="KEY=VALUE[,KEY!=VALUE]",
+                help=(
+                    "Only the apps whose labels match, with the apps they need (helmfile's "
+                    "syntax: commas AND, repeated options OR; every app also has the labels "
+                    "name, namespace and type)."
+                ),
+            ),
+            click.option(
+                "--no-deps",
+                is_flag=True,
+                help="With --selector: only the matching apps, not the apps they need; "
+                "with --phase: only the phases named; and not the app dirs a config's "
+                "deps: names.",
             ),
         ]
     ):

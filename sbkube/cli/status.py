@@ -85,6 +85,8 @@ def status(
     config_file: str | None,
     profile: str | None,
     apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
     namespace: str | None,
     kubeconfig: str | None,
     kube_context: str | None,
@@ -121,6 +123,8 @@ def status(
         apps=apps or None,
         config_file=config_file,
         profile=profile,
+        selectors=selectors,
+        no_deps=no_deps,
         namespace=namespace,
     )
     if fmt != "table":

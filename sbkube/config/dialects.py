@@ -7,6 +7,9 @@ An app dir holds one of:
 * the original tool's older pair: ``config.yaml`` beside ``sources.yaml`` (``--profile ENV``
   picks ``sources-ENV.yaml``).
 
+Any of them may hold ``environments:``, overlays picked by ``--profile ENV``
+(``environments.py``); the content :func:`find_config` returns has the profile applied.
+
 :func:`find_config` decides, without validating anything, by these rules in order:
 
 1. ``--config-file NAME`` names the file; otherwise ``sbkube.yaml`` when present, else
@@ -60,8 +63,7 @@ class Found:
     sources: Path | None = None
 
 
-# Top-level keys of our config.yaml, and those only the original's config.yaml has.
-_OUR_TOP = frozenset({"namespace", "cluster", "repos", "secret_keys", "deps", "apps"})
+# Top-level keys only the original's config.yaml has (deps: is ours too).
 _ORIGINAL_TOP = frozenset({"hooks", "global_labels", "global_annotations"})
 
 
@@ -106,13 +108,24 @@ def _load(path: Path) -> tuple[bytes, Any]:
 
 
 def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> Found:
-    """The app dir's config file and its format (see the module docstring).
+    """The app dir's config file and its format (see the module docstring), with the
+    profile applied (``environments.py``): its ``environments:`` entry merged over the
+    content, and for the pair its ``sources-ENV.yaml``.
 
     ``app_dir`` is resolved already. ConfigError (one line, exit 2) when no config file
-    is there, or ``--profile`` names a sources file that is not.
+    is there, or ``--profile`` names no environment and no sources file (the line lists
+    the known ones).
     """
-    if profile is not None and (not profile or "/" in profile or profile.startswith(".")):
-        raise ConfigError(f"--profile {profile!r}: not a profile name (sources-NAME.yaml)")
+    from sbkube.config.environments import (
+        apply_profile,
+        check_profile_name,
+        known_profiles,
+        sources_profiles,
+        unknown_profile,
+    )
+
+    if profile is not None:
+        check_profile_name(profile)
     if config_file is None:
         if os.path.lexists(app_dir / SINGLE_FILE):
             config_file = SINGLE_FILE
@@ -126,21 +139,27 @@ def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> 
     shown = display_path(path)
     if not os.path.lexists(path):
         raise ConfigError(f"{shown}: config file not found")
-    data, content = _load(path)
-    sources = app_dir / _sources_name(profile)
-    has_sources = os.path.lexists(sources)
+    data, given = _load(path)
+    content, merged = apply_profile(given, profile, shown)
     api = content.get("apiVersion") if isinstance(content, dict) else None
     if path.name == SINGLE_FILE or (isinstance(api, str) and api.startswith("sbkube/")):
-        if profile is not None:
-            raise ConfigError(
-                f"{shown}: --profile {profile}: a profile picks sources-{profile}.yaml beside "
-                "a config.yaml; this file is an sbkube.yaml (settings are in it)"
+        if profile is not None and not merged:
+            raise unknown_profile(
+                shown, profile, known_profiles(given), f"add environments.{profile} to it"
             )
         return Found(path, data, content, Dialect.SINGLE)
-    if has_sources:
+    sources = app_dir / _sources_name(profile)
+    if profile is not None and not os.path.lexists(sources):
+        if not merged:
+            raise unknown_profile(
+                shown,
+                profile,
+                known_profiles(given, sources_profiles(app_dir)),
+                f"add environments.{profile} to it, or sources-{profile}.yaml beside it",
+            )
+        sources = app_dir / _sources_name(None)
+    if os.path.lexists(sources):
         return Found(path, data, content, Dialect.PAIR, sources)
-    if profile is not None:
-        raise ConfigError(f"{display_path(sources)}: --profile {profile}: sources file not found")
     if _looks_original(content):
         return Found(path, data, content, Dialect.PAIR)
     return Found(path, data, content, Dialect.OURS)

@@ -31,6 +31,7 @@ from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
     HELM_RELEASE_NAME_MAX,
+    ActionApp,
     AppConfig,
     HelmApp,
     KustomizeApp,
@@ -38,7 +39,7 @@ from sbkube.config.schema import (
     YamlApp,
     dns1123_label_problem,
 )
-from sbkube.errors import ConfigError
+from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
 
 __all__ = ["LoadedConfig", "load_config"]
@@ -122,6 +123,40 @@ class LoadedConfig:
                 )
             wanted.add(name)
         return tuple(name for name in self.order if name in wanted)
+
+    def pick(
+        self,
+        names: Sequence[str] | None,
+        selectors: Sequence[str] = (),
+        *,
+        with_deps: bool = True,
+        dependents: bool = False,
+    ) -> tuple[str, ...]:
+        """The apps a command works on, in deploy order: ``--app`` names (:meth:`select`)
+        or ``-l`` selectors (``selection.py``: with the apps they need, or with
+        ``dependents`` the apps that need them, unless not ``with_deps``); all enabled
+        apps when neither is given. Both at once is a UsageError."""
+        if not selectors:
+            return self.select(names)
+        from sbkube.config.selection import AppLabels, parse_selectors, pick
+
+        if names:
+            raise UsageError("--app and --selector each pick apps: give one of them")
+        parsed = parse_selectors(selectors)
+        apps = [
+            AppLabels(
+                name,
+                {
+                    "name": name,
+                    "namespace": self.app_namespace(name),
+                    "type": self.app(name).type,
+                    **self.app(name).labels,
+                },
+                tuple(self.app(name).depends_on),
+            )
+            for name in self.order
+        ]
+        return pick(apps, parsed, with_deps=with_deps, dependents=dependents)
 
     def app_namespace(self, name: str) -> str:
         """The namespace the app deploys into: its own, else the config's."""
@@ -279,19 +314,21 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     elif isinstance(app, KustomizeApp):
         _check_kustomization(loaded, name, app)
         return
+    elif isinstance(app, ActionApp):
+        files, field_name, what = tuple(s.path for s in app.actions), "actions", "manifest file"
     else:
         return
     for index, relative in enumerate(files):
         path = loaded.resolve_path(relative)
+        at = f"{field_name}[{index}].path" if field_name == "actions" else f"{field_name}[{index}]"
         if not path.exists():
             raise ConfigError(
-                f"{shown}: apps.{name}.{field_name}[{index}]: {what} {relative!r} not found "
-                f"({display_path(path)})"
+                f"{shown}: apps.{name}.{at}: {what} {relative!r} not found ({display_path(path)})"
             )
         try:
             loaded.read_bytes(path, what)
         except ConfigError as err:
-            raise ConfigError(f"{shown}: apps.{name}.{field_name}[{index}]: {err}") from None
+            raise ConfigError(f"{shown}: apps.{name}.{at}: {err}") from None
 
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")

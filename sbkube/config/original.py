@@ -89,7 +89,7 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec"})
+_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "action"})
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -544,8 +544,12 @@ def _apps(
             body = _yaml_app(name, app, labels, annotations, problems, renderings)
         elif kind == "exec":
             body = {"type": kind, "commands": app.get("commands")}
-        elif kind == "kustomize":
-            body = {"type": kind, "path": app.get("path")}
+        elif kind in ("kustomize", "action"):
+            body = {"type": kind}
+            if kind == "kustomize":
+                body["path"] = app.get("path")
+            else:
+                body["actions"] = _actions(app.get("actions"), f"{at}.actions", problems)
             if labels:
                 body["labels"] = labels
             if annotations:
@@ -556,8 +560,25 @@ def _apps(
                 body["description"] = app["description"]
         if hooks:
             common["hooks"] = hooks
+        if labels and "labels" not in body:
+            # What -l/--selector picks the app by (a chart's are injected above).
+            body["labels"] = labels
         out[str(name)] = {**body, **common}
     return out
+
+
+_ACTION_FIELDS = frozenset({"type", "path", "namespace"})
+
+
+def _actions(value: Any, where: str, problems: _Problems) -> Any:
+    """An action app's ``actions``: each step's fields checked by name (ours validates the
+    rest); ``type`` defaults to ``apply``, as the original's."""
+    if not isinstance(value, list):
+        return value  # our schema names what is wrong with it
+    for index, step in enumerate(value):
+        if isinstance(step, dict):
+            _unknown(step, _ACTION_FIELDS, f"{where}[{index}]", problems)
+    return value
 
 
 _RUN_HOOKS = ("pre_deploy", "post_deploy", "on_deploy_failure")
@@ -598,9 +619,28 @@ def _app_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
     return out
 
 
-def _command_hooks(hooks: Any, where: str, problems: _Problems) -> None:
-    if hooks:
-        problems.add(where, "command hooks are not supported yet")
+_COMMAND_PHASES = frozenset({"pre", "post", "on_failure"})
+
+
+def _command_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
+    """The top-level ``hooks`` (per command: ``pre``, ``post``, ``on_failure``): the
+    deploy's kept as they are; those of commands sbkube does not have refused by name."""
+    out: dict[str, Any] = {}
+    for command, phases in _mapping(hooks, where, problems).items():
+        at = f"{where}.{key_text(command)}"
+        phases = _mapping(phases, at, problems)
+        _unknown(phases, _COMMAND_PHASES, at, problems)
+        if command == "deploy":
+            kept = {k: v for k, v in phases.items() if k in _COMMAND_PHASES and v}
+            if kept:
+                out["deploy"] = kept
+        elif any(phases.get(p) for p in _COMMAND_PHASES):
+            problems.add(
+                at,
+                f"sbkube has no {command} command to run it around; it runs the deploy's "
+                "hooks (hooks.deploy)",
+            )
+    return out
 
 
 def translate(
@@ -662,7 +702,7 @@ def translate(
         renderings.append(
             Rendering("deps", "deps (the app dirs deployed before this one, in the same run)")
         )
-    _command_hooks(content.get("hooks"), "hooks", problems)
+    command_hooks = _command_hooks(content.get("hooks"), "hooks", problems)
     apps = _apps(
         content.get("apps"), settings, global_labels, global_annotations, problems, renderings
     )
@@ -676,6 +716,8 @@ def translate(
         raw["repos"] = settings.helm_repos
     if deps:
         raw["deps"] = list(deps)
+    if command_hooks:
+        raw["hooks"] = command_hooks
     raw["apps"] = apps
     return Translation(
         raw=raw,

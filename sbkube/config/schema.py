@@ -17,6 +17,8 @@ __all__ = [
     "APP_TYPES",
     "DNS1123_LABEL_MAX",
     "HELM_RELEASE_NAME_MAX",
+    "ActionApp",
+    "ActionStep",
     "AppConfig",
     "ExecApp",
     "HelmApp",
@@ -53,7 +55,7 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "action")
 
 
 def _short(value: str) -> str:
@@ -134,6 +136,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_commands(value: tuple[str, ...]) -> tuple[str, ...]:
+    for command in value:
+        if not command.strip():
+            raise ValueError("commands must not be empty")
+        if len(command) > MAX_PATH:
+            raise ValueError(f"a command is {len(command)} characters (at most {MAX_PATH})")
+    return value
+
+
+class PhaseHooks(_Model):
+    """Commands run once per command (``sh -c`` in the app dir, each recorded as a step
+    of the deployment): before its apps (a failure skips every app), after them when all
+    succeeded, and when any failed."""
+
+    pre: tuple[str, ...] = ()
+    post: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+    @field_validator("pre", "post", "on_failure")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_commands(value)
+
+
+class CommandHooks(_Model):
+    """Command-level hooks, per command: ``deploy``."""
+
+    deploy: PhaseHooks | None = None
+
+
 class AppHooks(_Model):
     """Commands run around an app's deploy (``sh -c`` in the app dir, each recorded as a
     step): before it (a failure fails the app), after it, and when it failed."""
@@ -145,6 +177,9 @@ class AppHooks(_Model):
 
 class _AppBase(_Model):
     hooks: AppHooks | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """What ``-l/--selector`` picks the app by (as helmfile's release labels); a YAML or
+    kustomize app also adds them to each of its objects."""
     namespace: str | None = None
     depends_on: tuple[str, ...] = ()
     enabled: StrictBool = True
@@ -156,6 +191,11 @@ class _AppBase(_Model):
     @classmethod
     def _namespace_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -320,18 +360,72 @@ class ExecApp(_AppBase):
         return value
 
 
+class ActionStep(_Model):
+    """One step of an action app: ``apply`` or ``delete`` the objects of one manifest
+    file, in ``namespace`` (else the app's) when an object names none."""
+
+    type: Literal["apply", "delete"] = "apply"
+    path: Annotated[str, Field(min_length=1)]
+    namespace: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_file(cls, value: str) -> str:
+        if value.startswith(("kubectl ", "helm ")):
+            raise ValueError(f"{_short(value)} is a command, not a file (use an exec app)")
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_label(cls, value: str | None) -> str | None:
+        return None if value is None else _check_label(value)
+
+
+class ActionApp(_AppBase):
+    """An app made of ordered ``apply`` and ``delete`` steps over manifest files. The
+    objects of its apply steps go down the YAML path (ownership labels, one server-side
+    apply, prune, record); then its delete steps delete the objects their files name, in
+    order. Each step is recorded (the app's ``steps``)."""
+
+    type: Literal["action"]
+    actions: Annotated[tuple[ActionStep, ...], Field(min_length=1)]
+    wait: StrictBool = False
+    """Done once every applied object is healthy (``sbkube.engine.wait``)."""
+    adopt: StrictBool = False
+    """Take over applied objects that exist and are not this app's (as a YAML app's)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "label")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_metadata_map(value, "annotation")
+
+
 AppConfig = Annotated[
-    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp, Field(discriminator="type")
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp, Field(discriminator="type")
 ]
 
 APP_MODELS: dict[
-    str, type[HelmApp] | type[YamlApp] | type[NoopApp] | type[KustomizeApp] | type[ExecApp]
+    str,
+    type[HelmApp]
+    | type[YamlApp]
+    | type[NoopApp]
+    | type[KustomizeApp]
+    | type[ExecApp]
+    | type[ActionApp],
 ] = {
     "helm": HelmApp,
     "yaml": YamlApp,
     "noop": NoopApp,
     "kustomize": KustomizeApp,
     "exec": ExecApp,
+    "action": ActionApp,
 }
 
 
@@ -345,7 +439,11 @@ class SbkubeConfig(_Model):
     deps: tuple[str, ...] = ()
     """Other app dirs (beside this one) deployed before it, in the same run
     (``sbkube.engine.phases``); ``deploy --no-deps`` leaves them out."""
+    hooks: CommandHooks | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
+    environments: dict[str, dict[str, Any]] | None = None
+    """Overlays of this file picked by ``--profile ENV`` (``sbkube.config.environments``):
+    merged over it before it is read, so a loaded config never holds them."""
 
     @field_validator("namespace")
     @classmethod

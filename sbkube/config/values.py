@@ -15,6 +15,7 @@ from sbkube.config.loader import LoadedConfig
 from sbkube.config.merge import deep_merge, expand_dotted
 from sbkube.config.reading import display_path, parse_yaml, parse_yaml_documents
 from sbkube.config.schema import (
+    ActionApp,
     HelmApp,
     KustomizeApp,
     YamlApp,
@@ -135,9 +136,17 @@ def load_manifests_with_sources(
     labels).
     """
     config = _yaml_app(loaded, app)
-    # (file as configured, file as shown, "document N[ item M]", object)
+    found = _read_manifest_files(loaded, config.manifests)
+    return place_objects_found(loaded, app, found, discovery)
+
+
+def _read_manifest_files(
+    loaded: LoadedConfig, files: tuple[str, ...] | list[str]
+) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Every object of ``files`` (paths as configured), each checked:
+    ``(file as configured, file as shown, "document N[ item M]", object)``."""
     found: list[tuple[str, str, str, dict[str, Any]]] = []
-    for relative in config.manifests:
+    for relative in files:
         path = loaded.resolve_path(relative)
         shown = display_path(path)
         docs = parse_yaml_documents(loaded.read_bytes(path, "manifest file"), shown)
@@ -165,7 +174,42 @@ def load_manifests_with_sources(
                 count += 1
         if count == 0:
             raise ConfigError(f"{shown}: no Kubernetes objects in manifest file")
-    return place_objects_found(loaded, app, found, discovery)
+    return found
+
+
+def load_action_steps(
+    loaded: LoadedConfig, app: str, discovery: Discovery | None = None
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """The objects of each step of an action app, in step order: read and checked as a
+    YAML app's manifests are, placed in the step's namespace (else the app's). An object
+    applied by two steps, or both applied and deleted, is refused: the apply steps' objects
+    are applied together (one server-side apply)."""
+    config = loaded.app(app)
+    if not isinstance(config, ActionApp):
+        raise ConfigError(f"{loaded.shown_config}: apps.{app}.type: {app!r} is not an action app")
+    steps: list[list[tuple[str, dict[str, Any]]]] = []
+    owner: dict[tuple[str, str, str, str], tuple[int, str]] = {}
+    for index, step in enumerate(config.actions):
+        found = _read_manifest_files(loaded, [step.path])
+        placed = place_objects_found(loaded, app, found, discovery, namespace=step.namespace)
+        for _source, obj in placed:
+            meta = obj["metadata"]
+            key = (
+                obj["apiVersion"].rpartition("/")[0],
+                obj["kind"],
+                meta.get("namespace") or "",
+                meta["name"],
+            )
+            if key in owner and (owner[key][1] == "apply" or step.type == "apply"):
+                ident = f"{obj['kind']} {'/'.join(p for p in key[2:] if p)}"
+                raise ConfigError(
+                    f"{loaded.shown_config}: apps.{app}.actions[{index}]: {ident} is also in "
+                    f"actions[{owner[key][0]}] ({owner[key][1]}): an object is applied once, "
+                    "or deleted"
+                )
+            owner.setdefault(key, (index, step.type))
+        steps.append(placed)
+    return steps
 
 
 def rendered_objects(
@@ -197,10 +241,13 @@ def place_objects_found(
     app: str,
     found: list[tuple[str, str, str, dict[str, Any]]],
     discovery: Discovery | None,
+    *,
+    namespace: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(file as configured, file as shown, label, object)`` found for ``app``: each
-    placed in its namespace, duplicates refused; ``(file, object)`` pairs."""
-    namespace = loaded.app_namespace(app)
+    placed in ``namespace`` (else the app's) when it names none, duplicates refused;
+    ``(file, object)`` pairs."""
+    namespace = namespace or loaded.app_namespace(app)
     # Scope is decided once every object is read: a CRD may come after the objects of its kind.
     scope = Scope.of((obj for *_, obj in found), discovery)
     objects: list[tuple[str, dict[str, Any]]] = []
@@ -232,6 +279,8 @@ def _app_sources(loaded: LoadedConfig, name: str) -> list[Path]:
         paths.extend(loaded.resolve_path(relative) for relative in config.values)
     elif isinstance(config, YamlApp):
         paths.extend(loaded.resolve_path(relative) for relative in config.manifests)
+    elif isinstance(config, ActionApp):
+        paths.extend(loaded.resolve_path(step.path) for step in config.actions)
     return paths
 
 

@@ -115,6 +115,7 @@ def apply_yaml_app(
     prune: bool = True,
     adopt: bool = False,
     failed: AppDeploymentRecord | None = None,
+    spared: Iterable[ObjectKey] = (),
 ) -> tuple[ResourceChange, ...]:
     """Apply a YAML app's objects, prune what it no longer has, record every resource.
 
@@ -126,7 +127,8 @@ def apply_yaml_app(
     the app fails, so that ``failed`` (that recording, on the next deploy) has the prune
     look at their kinds too and delete them once they leave the manifests. ``adopt`` (or
     the app's own ``adopt``) lets it take over existing objects that are not its own;
-    without it they fail the app before anything is applied."""
+    without it they fail the app before anything is applied. The prune leaves ``spared``
+    (an action app's delete steps delete them, and record it, themselves)."""
     manifests = [o.manifest for o in work.objects]
     names = needed_namespaces(manifests)
     live = cluster.list_many([*(namespace_key(n) for n in names), *(o.key for o in work.objects)])
@@ -180,7 +182,7 @@ def apply_yaml_app(
         )
         changes.append(_change(action, obj.manifest))
     if prune:
-        desired = {_identity(key) for key in (*done.keys, *(o.key for o in work.objects))}
+        desired = {_identity(key) for key in (*done.keys, *(o.key for o in work.objects), *spared)}
         for gone, source_file in _prune(work, cluster, previous, desired, failed):
             inputs.append(
                 ResourceInput.from_manifest(

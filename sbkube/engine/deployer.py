@@ -33,7 +33,9 @@ from typing import Unpack
 
 from sbkube.cluster.port import Cluster
 from sbkube.config.loader import LoadedConfig
+from sbkube.engine.actions import delete_keys, run_delete_steps
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
+from sbkube.engine.hooks import DeployHooks, deploy_hook_lines
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
@@ -113,7 +115,10 @@ def deploy_steps(
                 previous[work.name],
                 adopt=adopt,
                 failed=failed.get(work.name),
+                spared=delete_keys(work),
             )
+            if work.type == "action":
+                changes += run_delete_steps(work, cluster, handle, changes)
             if work.wait and not cluster.dry_run:
                 wait_and_record(cluster, [o.key for o in work.objects], work.timeout, handle)
             return changes, None
@@ -264,11 +269,13 @@ def deploy(
     the same deployment, recorded as an uninstall records them."""
     options = Options(**args)
     loaded, names = options.load(app_dir)
+    deploy_hooks = loaded.config.hooks.deploy if loaded.config.hooks else None
     if not exec_allowed(options.no_exec):
         # Before anything is prepared, applied or recorded: one line per exec app.
         refuse_commands(
             ((n, loaded.app(n).type, _has_hooks(loaded.app(n))) for n in names),
             loaded.shown_config,
+            command_hooks=bool(deploy_hook_lines(deploy_hooks)),
         )
     if options.dry_run:
         # A plan of an unreachable cluster is no plan: one error naming it, before the
@@ -277,6 +284,8 @@ def deploy(
     works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
     target = Target.of_config(loaded, cluster, options)
     if options.dry_run:
+        for phase, command in deploy_hook_lines(deploy_hooks):
+            target.note(f"would run ({phase} hook): {mask_text(command)}")
         for work in works:
             for phase, commands in (
                 ("pre_deploy hook", work.hooks.get("pre_deploy", ())),
@@ -322,5 +331,11 @@ def deploy(
         )
         if prune_apps and not options.dry_run:
             steps += prune_steps(orphans, cluster, [w.name for w in works])
-        outcomes = target.run_apps(steps, dep, concurrency=at_once)
+        if deploy_hooks is not None and not options.dry_run:  # a dry run runs no hook
+            hooks = DeployHooks(
+                deploy_hooks, cluster, dep, namespace=target.namespace, cwd=str(loaded.app_dir)
+            )
+            outcomes = hooks.around(steps, lambda: target.run_apps(steps, dep, concurrency=at_once))
+        else:
+            outcomes = target.run_apps(steps, dep, concurrency=at_once)
     return target.result(DeployResult, dep, apps=outcomes)

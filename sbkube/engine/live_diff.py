@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
+from sbkube.engine.actions import delete_keys
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import (
     Removal,
@@ -231,8 +232,9 @@ def _yaml_diff(
         for key, res in live_resources(previous).items()
         if res.current_state is not None
     }
-    recorded = [k for k in live_resources(previous) if k not in wanted]
-    live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded])
+    deleting = [k for k in delete_keys(work) if k not in wanted]
+    recorded = [k for k in live_resources(previous) if k not in wanted and k not in deleting]
+    live = cluster.get_many([*wanted, *(object_key(n) for n in namespaces), *recorded, *deleting])
     # As a deploy would apply them: an adopted object keeps its mark (one the app does not
     # own yet is shown as adopting it would change it; the deploy itself needs adopt).
     manifests = [
@@ -257,6 +259,10 @@ def _yaml_diff(
             and owned_by(obj, work.name, work.namespace, work.app_dir)
             and not kept_on_removal(obj)
         ):
+            found.append(_object_diff(DELETE, obj, obj, secrets))
+    for key in deleting:  # an action app's delete steps: whoever made the object
+        obj = live.get(key)
+        if obj is not None:
             found.append(_object_diff(DELETE, obj, obj, secrets))
     return found
 

@@ -112,7 +112,6 @@ def deploy_phases(
     *,
     cluster: Cluster,
     phases: Sequence[str] | None = None,
-    no_deps: bool = False,
     on_failure: str | None = None,
     rollback_scope: str | None = None,
     atomic: bool = False,
@@ -140,6 +139,7 @@ def deploy_phases(
             raise UsageError("--atomic is --on-failure rollback --rollback-scope all")
         on_failure, rollback_scope = "rollback", "all"
     options = Options(**args)
+    no_deps = options.no_deps
     selected = phases_file.closure(
         list(phases) if phases else list(phases_file.order), with_deps=not no_deps
     )
@@ -157,7 +157,14 @@ def deploy_phases(
                 )
             owner[name] = f"phase {pname} ({group.name})"
     loaded_units = [
-        (p, g, ld, tuple(n for n in ld.order if not wanted_apps or n in wanted_apps))
+        (
+            p,
+            g,
+            ld,
+            ld.pick(None, options.selectors, with_deps=not no_deps)
+            if options.selectors
+            else tuple(n for n in ld.order if not wanted_apps or n in wanted_apps),
+        )
         for p, g, ld, _n in loaded_units
     ]
     unknown = sorted(wanted_apps - set(owner))
@@ -199,6 +206,7 @@ def deploy_phases(
         "namespace": target.namespace,
         "command_args": list(options.command_args),
         "secret_keys": target.secret_keys,
+        "profile": options.profile,
     }
     revert: RevertOutcome | None = None
     if dry:

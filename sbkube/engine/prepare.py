@@ -21,13 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
 from sbkube.engine.runner import DEFAULT_CONCURRENCY, check_concurrency
-from sbkube.engine.work import AppWork, DesiredObject, with_metadata, with_ownership
+from sbkube.engine.work import (
+    ActionStepWork,
+    AppWork,
+    DesiredObject,
+    with_metadata,
+    with_ownership,
+)
 from sbkube.errors import ClusterError, ConfigError, InterruptedDeployment
 from sbkube.interrupts import Stop, working_under
-from sbkube.manifests import Scope
+from sbkube.manifests import Scope, object_key
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.schema import ActionApp
 
 
 def place_objects(objects: Sequence[DesiredObject], namespace: str, cluster: Objects) -> None:
@@ -55,7 +62,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import ExecApp, KustomizeApp, NoopApp
+    from sbkube.config.schema import ActionApp, ExecApp, KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -126,8 +133,11 @@ def prepare_apps(
                         )
                     )
                 else:
+                    actions: tuple[ActionStepWork, ...] = ()
                     if isinstance(app, KustomizeApp):
                         found = _kustomized(loaded, name, app.path, cluster)
+                    elif isinstance(app, ActionApp):
+                        found, actions = _action_objects(loaded, name, app, cluster)
                     else:
                         found = load_manifests_with_sources(loaded, name, cluster.namespaced)
                     objects = [
@@ -154,6 +164,7 @@ def prepare_apps(
                             timeout=app.timeout,
                             app_dir=app_dir,
                             adopt=app.adopt,
+                            actions=actions,
                         )
                     )
             except Exception as exc:
@@ -188,6 +199,25 @@ def prepare_apps(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _action_objects(
+    loaded: LoadedConfig, name: str, app: ActionApp, cluster: Cluster
+) -> tuple[list[tuple[str, dict[str, Any]]], tuple[ActionStepWork, ...]]:
+    """An action app's objects to apply (those of its apply steps, with the file each came
+    from) and its steps, each with the keys of its objects."""
+    from sbkube.config.values import load_action_steps
+
+    found: list[tuple[str, dict[str, Any]]] = []
+    steps: list[ActionStepWork] = []
+    for step, placed in zip(
+        app.actions, load_action_steps(loaded, name, cluster.namespaced), strict=True
+    ):
+        if step.type == "apply":
+            found += placed
+        keys = tuple(object_key(m) for _source, m in placed)
+        steps.append(ActionStepWork(step.type, step.path, step.namespace, keys))
+    return found, tuple(steps)
 
 
 def _kustomized(
@@ -248,11 +278,14 @@ def learn_secrets(
         cluster.render_chart(request)  # learns what the chart renders into a Secret
 
     def read(name: str) -> None:
-        from sbkube.config.schema import KustomizeApp, YamlApp
+        from sbkube.config.schema import ActionApp, KustomizeApp, YamlApp
+        from sbkube.config.values import load_action_steps
 
         app = loaded.app(name)
         if isinstance(app, KustomizeApp):
             _kustomized(loaded, name, app.path, cluster)  # learns as it places the objects
+        elif isinstance(app, ActionApp):
+            load_action_steps(loaded, name, cluster.namespaced)  # learns as it reads
         elif isinstance(app, YamlApp):
             load_manifests_with_sources(loaded, name, cluster.namespaced)  # learns as it reads
 

@@ -55,11 +55,16 @@ def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None
     return not no_exec and value.strip().lower() not in ("false", "0", "no", "off")
 
 
-def refuse_commands(apps: Iterable[tuple[str, str, bool]], shown_config: str) -> None:
-    """One line per app (``(name, type, has command hooks)``) that would run a command
-    (exit 2), when commands are not allowed."""
+def refuse_commands(
+    apps: Iterable[tuple[str, str, bool]], shown_config: str, *, command_hooks: bool = False
+) -> None:
+    """One line per app (``(name, type, has command hooks)``) that would run a command,
+    and one for the command-level hooks (``command_hooks``), exit 2, when commands are not
+    allowed."""
     why = f"commands are not allowed (--no-exec or {_ALLOW_EXEC_ENV}=false)"
     lines = []
+    if command_hooks:
+        lines.append(f"{shown_config}: hooks.deploy: command hooks refused: {why}")
     for name, kind, hooked in apps:
         if kind == "exec":
             lines.append(f"{shown_config}: apps.{name}: exec app refused: {why}")
@@ -106,15 +111,45 @@ def _run(command: str, cwd: str, env: Mapping[str, str]) -> tuple[int, str]:
     return proc.returncode, out or ""
 
 
-def command_environment(work: AppWork, cluster: Objects) -> dict[str, str]:
-    """sbkube's environment, with the app's name and namespace and the target's kubeconfig."""
+def command_environment(cluster: Objects, namespace: str, app: str | None = None) -> dict[str, str]:
+    """sbkube's environment, with the app's name (none for a command-level hook), the
+    namespace and the target's kubeconfig."""
     env = dict(os.environ)
-    env["SBKUBE_APP_NAME"] = work.name
-    env["SBKUBE_NAMESPACE"] = work.namespace
+    if app is not None:
+        env["SBKUBE_APP_NAME"] = app
+    env["SBKUBE_NAMESPACE"] = namespace
     kubeconfig = cluster.command_kubeconfig()
     if kubeconfig:
         env["KUBECONFIG"] = kubeconfig
     return env
+
+
+def run_recorded(
+    commands: Iterable[str],
+    steps: list[dict[str, Any]],
+    record: Callable[[list[dict[str, Any]]], None],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    phase: str,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``commands`` in order, each appended to ``steps`` and the whole list handed to
+    ``record`` as soon as it ended; the first that fails raises ClusterError (after it
+    was recorded)."""
+    for index, command in enumerate(commands):
+        started = clock()
+        code, output = _run(command, cwd, env)
+        step = Step(phase, mask_text(command), code, round(clock() - started, 3), _tail(output))
+        steps.append(asdict(step))
+        record(list(steps))
+        if code != 0:
+            last = step.output_tail.rsplit("\n", 1)[-1] if step.output_tail else ""
+            where = "command" if phase == "exec" else f"{phase} hook"
+            raise ClusterError(
+                f"{where} {index + 1} ({step.command}) exited with code {code}"
+                + (f": {last}" if last else "")
+            )
 
 
 def run_commands(
@@ -129,18 +164,14 @@ def run_commands(
 ) -> None:
     """Run ``commands`` in order (see the module docstring); recorded on ``handle``, after
     the steps recorded there before (an app's hooks and commands, in the order they ran)."""
-    env = command_environment(work, cluster)
+    env = command_environment(cluster, work.namespace, work.name)
     steps: list[dict[str, Any]] = list(handle.metadata.get("steps") or [])
-    for index, command in enumerate(commands):
-        started = clock()
-        code, output = _run(command, cwd, env)
-        step = Step(phase, mask_text(command), code, round(clock() - started, 3), _tail(output))
-        steps.append(asdict(step))
-        handle.set_metadata(steps=list(steps))
-        if code != 0:
-            last = step.output_tail.rsplit("\n", 1)[-1] if step.output_tail else ""
-            where = "command" if phase == "exec" else f"{phase} hook"
-            raise ClusterError(
-                f"{where} {index + 1} ({step.command}) exited with code {code}"
-                + (f": {last}" if last else "")
-            )
+    run_recorded(
+        commands,
+        steps,
+        lambda done: handle.set_metadata(steps=done),
+        cwd=cwd,
+        env=env,
+        phase=phase,
+        clock=clock,
+    )

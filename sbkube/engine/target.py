@@ -67,7 +67,12 @@ class ReadArgs(TypedDict, total=False):
     config_file: str | None
     """The config file's name; None: found in the app dir (``config.dialects``)."""
     profile: str | None
-    """``--profile ENV``: the original tool's ``sources-ENV.yaml``."""
+    """``--profile ENV``: the config's ``environments.ENV`` overlay, or the original
+    tool's ``sources-ENV.yaml`` (``config.environments``); recorded with the deployment."""
+    selectors: Sequence[str]
+    """``-l/--selector``: the apps whose labels match (``config.selection``)."""
+    no_deps: bool
+    """``--no-deps``: the selected apps only, without the apps they need."""
     namespace: str | None
     """``-n``: the target namespace instead of config.yaml's."""
 
@@ -104,6 +109,8 @@ class Options:
     apps: Sequence[str] | None = None
     config_file: str | None = None
     profile: str | None = None
+    selectors: Sequence[str] = ()
+    no_deps: bool = False
     namespace: str | None = None
     values: CommandLineValues | None = None
     dry_run: bool = False
@@ -116,9 +123,12 @@ class Options:
     def __post_init__(self) -> None:
         check_concurrency(self.concurrency)
 
-    def load(self, app_dir: str | os.PathLike[str]) -> tuple[LoadedConfig, tuple[str, ...]]:
-        """The app dir's config (``-n`` and ``-f``/``--set`` applied) and the selected
-        apps, in deploy order."""
+    def load(
+        self, app_dir: str | os.PathLike[str], *, dependents: bool = False
+    ) -> tuple[LoadedConfig, tuple[str, ...]]:
+        """The app dir's config (``--profile``, ``-n`` and ``-f``/``--set`` applied) and
+        the selected apps (``--app``, or ``-l`` with the apps they need, or with
+        ``dependents`` the apps that need them), in deploy order."""
         from sbkube.config import load_config
 
         loaded = load_config(
@@ -128,7 +138,13 @@ class Options:
             values=self.values,
             profile=self.profile,
         )
-        return loaded, loaded.select(list(self.apps) if self.apps else None)
+        picked = loaded.pick(
+            list(self.apps) if self.apps else None,
+            self.selectors,
+            with_deps=not self.no_deps,
+            dependents=dependents,
+        )
+        return loaded, picked
 
 
 class Released(Protocol):
@@ -452,6 +468,7 @@ class Target:
             "command": command,
             "command_args": list(self.options.command_args),
             "secret_keys": self.secret_keys,
+            "profile": self.options.profile,
             **record,
         }
         if self.options.dry_run:

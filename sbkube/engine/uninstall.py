@@ -188,7 +188,8 @@ def uninstall(
 ) -> UninstallResult:
     """Remove an app dir's apps (or ``apps``) from ``cluster``; see the module docstring."""
     options = Options(**args)
-    loaded, names = options.load(app_dir)
+    # A selector takes the apps that need the picked ones: they would break without them.
+    loaded, names = options.load(app_dir, dependents=True)
     target = Target.of_config(loaded, cluster, options)
     target.adopt_renamed()
     described = [

@@ -162,12 +162,23 @@ class DesiredObject:
         return object_key(self.manifest)
 
 
+@dataclass(frozen=True)
+class ActionStepWork:
+    """One step of an action app: ``apply`` or ``delete`` the objects of the file ``path``
+    (their keys, placed in ``namespace`` or the app's)."""
+
+    type: str  # apply | delete
+    path: str
+    namespace: str | None
+    keys: tuple[ObjectKey, ...]
+
+
 @dataclass
 class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml | noop | kustomize | exec
+    type: str  # helm | yaml | noop | kustomize | exec | action
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -185,6 +196,8 @@ class AppWork:
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
     commands: tuple[str, ...] = ()
     """An exec app's commands (``steps.py``), run in order in the app dir."""
+    actions: tuple[ActionStepWork, ...] = ()
+    """An action app's steps, in order; ``objects`` are those of its apply steps."""
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Command hooks around the deploy: ``pre_deploy``, ``post_deploy``,
     ``on_deploy_failure`` (``steps.py``)."""

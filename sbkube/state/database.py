@@ -84,8 +84,20 @@ from sbkube.errors import StateError, StoreFullError, UsageError
 from sbkube.interrupts import shielded
 
 #: The newest schema revision this sbkube knows, and every revision it can read.
-HEAD_REVISION = "0009"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
+HEAD_REVISION = "0011"
+KNOWN_REVISIONS = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+)
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 #: A write that lost its connection is tried this many times in all, within this window.

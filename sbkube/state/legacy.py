@@ -31,6 +31,8 @@ What maps (and how the import is marked):
   messages are redacted the same way. Nothing of the original's secrets is stored plain;
 * a Helm release's ``chart`` becomes the chart's name (what helm reports), its original
   reference going to the app's ``metadata.chart_ref`` (where a rollback looks for it);
+* the ``--profile`` a run was given (its ``command_args``), or a workspace run's
+  ``environment``, is the deployment's profile (``state list --profile``);
 * a workspace deployment of 0.10+ becomes a deployment without apps, on the target
   ``workspace/<environment or default>``, its phases in ``metadata``-less form kept in
   ``config_snapshot.phases`` (so list/show/history/diff show them; nothing there to roll back).
@@ -171,6 +173,12 @@ def _text(value: Any, limit: int) -> str:
     return str(value)[:limit]
 
 
+def _profile(value: Any) -> str | None:
+    """The profile a run of the original was made with (its ``--profile``, a workspace's
+    ``environment``), as ours records one."""
+    return _text(value, 63) if isinstance(value, str) and value else None
+
+
 def _chart_name(ref: str) -> str:
     name = PurePosixPath(ref.rstrip("/")).name or ref
     if name.endswith(".tgz"):
@@ -307,6 +315,7 @@ def _deployments(
             "started_at": started,
             "finished_at": None,
             "rollback_target_id": None,
+            "profile": _profile(args.get("profile") if isinstance(args, Mapping) else None),
         }
         apps = []
         seen: dict[str, int] = {}
@@ -377,6 +386,7 @@ def _workspaces(
             "started_at": started,
             "finished_at": _time(finished, f"{where}: completed_at") if finished else None,
             "rollback_target_id": None,
+            "profile": _profile(ws["environment"]),
         }
         yield ParsedDeployment(deployment, [])
 

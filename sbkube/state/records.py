@@ -191,6 +191,13 @@ class DeploymentRecord(Record):
     reverts_id: str | None = None
     """The failed deployment this one rolled back (its failure policy's rollback)."""
     apps: tuple[AppDeploymentRecord, ...] = ()
+    profile: str | None = None
+    """``--profile ENV`` the deployment was made with (None: none)."""
+    steps: tuple[FrozenDict, ...] = ()
+    """The commands the deployment ran itself, not as one of its apps (the command-level
+    hooks ``hooks.deploy.pre|post|on_failure``), in the order they ran: each as an exec
+    app's steps are (``phase``, masked ``command`` and ``output_tail``, ``exit_code``,
+    ``seconds``)."""
 
     def app(self, name: str) -> AppDeploymentRecord | None:
         return next((a for a in self.apps if a.name == name), None)
@@ -221,6 +228,7 @@ class DeploymentSummary(Record):
     rollback_target_id: str | None
     app_counts: FrozenDict = field(default_factory=FrozenDict)
     cluster_id: str = ""
+    profile: str | None = None
 
     @property
     def app_total(self) -> int:

@@ -187,6 +187,7 @@ def deployment_record(
         config_snapshot=_frozen_or_none(d.config_snapshot),
         sources_snapshot=_frozen_or_none(d.sources_snapshot),
         apps=made,
+        steps=tuple(freeze(s) for s in (getattr(d, "steps", None) or ())),
     )
 
 
@@ -239,6 +240,7 @@ def summaries(
             r[14],
             FrozenDict(sorted(counts[r[0]].items())),
             r[15],
+            r[16],
         )
         for r in heads
     ]

@@ -56,6 +56,10 @@ class Deployment(Base):
     # The failed deployment this one undid (a run's failure policy rolled it back); the
     # failed one finds it through the index (migration 0009).
     reverts_id: Mapped[str | None] = mapped_column(String(64))
+    profile: Mapped[str | None] = mapped_column(String(63))
+    """``--profile ENV`` (migration 0010); None without one."""
+    steps: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    """The commands the deployment ran itself (command-level hooks), in order (0011)."""
 
     apps: Mapped[list[AppDeployment]] = relationship(
         back_populates="deployment",

@@ -306,6 +306,7 @@ class DeploymentHandle:
     error_message: str | None = None
     _finished: bool = False
     _record: DeploymentRecord | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
     # Apps are opened from several worker threads at once.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -386,6 +387,13 @@ class DeploymentHandle:
             self.apps.append(app)
         return app
 
+    def set_steps(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        """Record the commands the deployment ran itself (command-level hooks), in the
+        order they ran; each call replaces the list. Nothing in an unrecorded dry run."""
+        self.steps = [dict(s) for s in steps]
+        if self._repo is not None:
+            self._repo.set_steps(self.deployment_id, self.steps, secret_keys=self._secret_keys)
+
     def flush(self) -> None:
         """Replay every app's kept writes (see :meth:`AppHandle.flush`)."""
         with self._lock:
@@ -439,6 +447,7 @@ class DeploymentTracker:
         reverts_id: str | None = None,
         operator: str | None = None,
         secret_keys: Sequence[str] | None = None,
+        profile: str | None = None,
     ) -> Iterator[DeploymentHandle]:
         keys = tuple(secret_keys or self.secret_keys)
         record = not dry_run or self.record_dry_run
@@ -459,6 +468,7 @@ class DeploymentTracker:
                 reverts_id=reverts_id,
                 operator=operator,
                 secret_keys=keys,
+                profile=profile,
             )
             dep_id, started = rec.deployment_id, rec.started_at
         else:

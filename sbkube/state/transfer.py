@@ -259,6 +259,8 @@ class _DeploymentLine(_Line):
     finished_at: _DeploymentTime | None = None
     rollback_target_id: _DeploymentId | None = None
     reverts_id: _DeploymentId | None = None
+    profile: Annotated[StrictStr, Field(max_length=63)] | None = None
+    steps: list[dict[str, Any]] | None = None
     apps: list[_AppLine] | None = None
 
     @model_validator(mode="after")

@@ -44,6 +44,7 @@ SUMMARY_NAMES = (
     "finished_at",
     "rollback_target_id",
     "cluster_id",
+    "profile",
 )
 _SUMMARY_SQL = ", ".join(SUMMARY_NAMES)
 _SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
@@ -52,7 +53,8 @@ _SUMMARY_GROUP = ", ".join(f"p.{n}" for n in SUMMARY_NAMES)
 class DeploymentFilters(TypedDict, total=False):
     """The filters every listing of deployments shares, all optional: a target
     (``cluster``, ``namespace``), an ``app`` it contains, one or several ``status``, a
-    time window (``since`` inclusive, ``until`` exclusive), the ``command``, and whether
+    time window (``since`` inclusive, ``until`` exclusive), the ``command``, the
+    ``profile`` it was made with, and whether
     dry runs count (``include_dry_run``, default True)."""
 
     cluster: str | None
@@ -62,6 +64,7 @@ class DeploymentFilters(TypedDict, total=False):
     since: datetime | None
     until: datetime | None
     command: str | None
+    profile: str | None
     include_dry_run: bool
 
 
@@ -93,6 +96,10 @@ def _where(
     if namespace is not None:
         where.append("namespace = :namespace")
         params["namespace"] = namespace
+    profile = filters.get("profile")
+    if profile is not None:
+        where.append("profile = :profile")
+        params["profile"] = profile
     command = filters.get("command")
     if command is not None:
         where.append("command = :command")
@@ -190,6 +197,6 @@ def list_deployments(
         if per_status is None:
             per_status = counts[r[0]] = {}
             heads.append(r)
-        if r[16] is not None:
-            per_status[r[16]] = int(r[17])
+        if r[17] is not None:
+            per_status[r[17]] = int(r[18])
     return summaries(heads, counts)

@@ -103,6 +103,7 @@ class DeploymentWriter:
         pid: int | None = None,
         rollback_target_id: str | None = None,
         reverts_id: str | None = None,
+        profile: str | None = None,
         status: DeploymentStatus | str = DeploymentStatus.IN_PROGRESS,
         deployment_id: str | None = None,
         started_at: datetime | None = None,
@@ -135,6 +136,7 @@ class DeploymentWriter:
             started_at=started,
             rollback_target_id=rollback_target_id,
             reverts_id=reverts_id,
+            profile=profile,
         )
 
         # A generated id has 24 random bits per second: two writers in the same second
@@ -219,6 +221,21 @@ class DeploymentWriter:
                 )
 
         run_write(self.db, work)
+
+    def set_steps(
+        self,
+        deployment_id: str,
+        steps: Sequence[Mapping[str, Any]],
+        *,
+        secret_keys: Sequence[str] | None = None,
+    ) -> None:
+        """Replace the commands a deployment ran itself (its ``steps``: command-level
+        hooks), secrets masked, in one UPDATE."""
+        keys = tuple(secret_keys or self.secret_keys)
+        values = {"steps": redact_values(thaw(list(steps)), keys)}
+        run_write(
+            self.db, lambda session, _: self._update_deployment(session, deployment_id, **values)
+        )
 
     def _update_deployment(self, session: Session, deployment_id: str, **values: Any) -> None:
         result = session.execute(

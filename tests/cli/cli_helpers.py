@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -49,3 +50,35 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
 def deploy_args(app_dir: Path, cluster_file: Path) -> tuple[str, ...]:
     """``sbkube deploy`` of ``app_dir`` on the memory cluster in ``cluster_file``."""
     return ("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(cluster_file))
+
+
+class Kube:
+    """helm and kubectl on a served cluster's kubeconfig (the ``kube`` fixture's)."""
+
+    def __init__(self, kubeconfig: Path, helm: str, kubectl: str, env: dict[str, str]) -> None:
+        self.kubeconfig = kubeconfig
+        self.helm_exe = helm
+        self.kubectl_exe = kubectl
+        self.env = env
+
+    def run(self, argv: list[str]) -> str:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=self.env, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def _run(self, argv: list[str]) -> Any:
+        return json.loads(self.run(argv))
+
+    def helm(self, *args: str) -> Any:
+        return self._run([self.helm_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"])
+
+    def kubectl(self, *args: str) -> Any:
+        return self._run(
+            [self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"]
+        )
+
+    def kubectl_text(self, *args: str) -> str:
+        """kubectl's own output (a command without ``-o json``: create, apply -f)."""
+        return self.run([self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args])

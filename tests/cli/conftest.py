@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import LiveCluster
+from cli_helpers import Kube, LiveCluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+ORIGINAL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "original"
 
 # Only a bound on a hang, never a speed check: on a loaded 2-core CI machine one deploy
 # has taken over 60 s.
@@ -233,6 +234,25 @@ def served(sbkube: Any, cluster_file: Path, tmp_path: Path) -> Any:
         return server, kubeconfig
 
     return serve
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> Path:
+    """A copy of ``tests/fixtures/original``: app dirs in the original sbkube's formats."""
+    return Path(shutil.copytree(ORIGINAL_FIXTURES, tmp_path / "original"))
+
+
+@pytest.fixture
+def kube(served: Any, dirs: Path, sbkube: Any, helm_binary: str, kubectl_binary: str) -> Any:
+    """``kube(app_dir)``: serve a memory cluster whose kubeconfig the dir's settings name
+    (``./cluster.kubeconfig``); helm and kubectl on it (:class:`cli_helpers.Kube`)."""
+
+    def start(app_dir: Path) -> Kube:
+        _server, kubeconfig = served()
+        shutil.copy(kubeconfig, app_dir / "cluster.kubeconfig")
+        return Kube(app_dir / "cluster.kubeconfig", helm_binary, kubectl_binary, sbkube.env)
+
+    return start
 
 
 # -- a seeded store for the `state` commands (diff, prune, export, import) -----------------

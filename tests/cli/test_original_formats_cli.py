@@ -5,57 +5,13 @@ whose kubeconfig the dir's own settings name, checked with the real helm and kub
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import Kube
 
 pytestmark = pytest.mark.kube
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "original"
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURES, tmp_path / "original"))
-
-
-class Kube:
-    """helm and kubectl on the served cluster's kubeconfig."""
-
-    def __init__(self, kubeconfig: Path, helm: str, kubectl: str, env: dict[str, str]) -> None:
-        self.kubeconfig = kubeconfig
-        self.helm_exe = helm
-        self.kubectl_exe = kubectl
-        self.env = env
-
-    def _run(self, argv: list[str]) -> Any:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, env=self.env, timeout=300, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def helm(self, *args: str) -> Any:
-        return self._run([self.helm_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"])
-
-    def kubectl(self, *args: str) -> Any:
-        return self._run(
-            [self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"]
-        )
-
-
-@pytest.fixture
-def kube(served: Any, dirs: Path, sbkube: Any, helm_binary: str, kubectl_binary: str) -> Any:
-    def start(app_dir: Path) -> Kube:
-        _server, kubeconfig = served()
-        # The dir's settings name ./cluster.kubeconfig: the served cluster's.
-        shutil.copy(kubeconfig, app_dir / "cluster.kubeconfig")
-        return Kube(app_dir / "cluster.kubeconfig", helm_binary, kubectl_binary, sbkube.env)
-
-    return start
 
 
 def _deploy(sbkube: Any, app_dir: Path, *extra: str) -> dict[str, Any]:

@@ -93,8 +93,21 @@ def test_import_maps_every_field_and_a_second_import_adds_nothing(
         assert rec.operator == dep["operator"]
         assert rec.sbkube_version == dep["sbkube_version"] == "0.4.7"
         assert rec.dry_run is bool(dep["dry_run"])
+        # The original's command line, after the marker and its id; secrets hidden.
+        args = loads(dep["command_args"]) or {}
+        assert [a.split("=", 1)[0] for a in rec.command_args[2:]] == [f"--{k}" for k in args]
+        for arg, (key, value) in zip(rec.command_args[2:], args.items(), strict=True):
+            assert (str(value) not in arg) if key == "token" else arg == f"--{key}={value}"
+        # The original kept no end time, and no profile in these runs.
+        assert rec.finished_at is None and rec.profile is None
+        assert rec.sources_snapshot == loads(dep["sources_snapshot"])
         snapshot = loads(dep["config_snapshot"])
         assert rec.config_snapshot["namespace"] == snapshot["namespace"]
+        assert (
+            rec.config_snapshot["cache_values"]["replicaCount"]
+            == (snapshot["cache_values"]["replicaCount"])
+        )
+        assert rec.config_snapshot["database"]["password"] != snapshot["database"]["password"]
         assert [a["name"] for a in rec.config_snapshot["apps"]] == [
             a["name"] for a in snapshot["apps"]
         ]
@@ -108,6 +121,13 @@ def test_import_maps_every_field_and_a_second_import_adds_nothing(
             assert thaw(app.config) == loads(original["app_config"])
             assert app.metadata["imported"]["type"] == original["app_type"]
             assert app.metadata["imported"]["id"] == original["id"]
+            assert app.metadata["imported"]["status"] == original["status"]
+            metadata = {
+                k: v for k, v in thaw(app.metadata).items() if k not in ("imported", "chart_ref")
+            }
+            assert metadata == (loads(original["deployment_metadata"]) or {})
+            rollback_info = thaw(app.rollback_info) if app.rollback_info is not None else None
+            assert rollback_info == loads(original["rollback_info"])
             assert app.started_at == rec.started_at
             releases = [
                 h for h in rows["helm_releases"] if h["app_deployment_id"] == original["id"]

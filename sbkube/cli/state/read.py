@@ -40,6 +40,11 @@ def _counts(summary: Any) -> str:
 )
 @click.option("--app", help="Only deployments that include this app.")
 @click.option(
+    "--profile",
+    metavar="ENV",
+    help="Only deployments made with --profile ENV.",
+)
+@click.option(
     "--status",
     multiple=True,
     type=click.Choice(
@@ -72,6 +77,7 @@ def list_cmd(
     cluster: str | None,
     namespace: str | None,
     app: str | None,
+    profile: str | None,
     status: tuple[str, ...],
     since: str | None,
     limit: int,
@@ -84,6 +90,7 @@ def list_cmd(
     Examples:
       sbkube state list
       sbkube state list -n demo --app redis --since 7d
+      sbkube state list --profile prod
       sbkube state list --status failed --status partially_failed -o json
     """
     from sbkube.state import list_deployments
@@ -94,6 +101,7 @@ def list_cmd(
         cluster=cluster,
         namespace=namespace,
         app=app,
+        profile=profile,
         status=list(status) or None,
         since=since_at,
         limit=limit,
@@ -110,6 +118,7 @@ def list_cmd(
             ("STATUS", lambda r: r.status),
             ("CLUSTER", lambda r: r.cluster),
             ("NAMESPACE", lambda r: r.namespace),
+            *([("PROFILE", lambda r: r.profile)] if any(r.profile for r in rows) else []),
             ("APPS OK", _counts),
             ("STARTED", lambda r: fmt_time(r.started_at)),
             ("DURATION", lambda r: fmt_duration(r.started_at, r.finished_at)),
@@ -141,6 +150,7 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
         ("Command", rec.command + (" (dry-run)" if rec.dry_run else "")),
         ("Status", rec.status),
         ("Target", f"{rec.cluster}/{rec.namespace}"),
+        *([("Profile", rec.profile)] if rec.profile else []),
         ("App dir", rec.app_dir),
         ("Started", fmt_time(rec.started_at)),
         ("Finished", fmt_time(rec.finished_at)),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sbkube.config import load_config
+from sbkube.config.schema import APP_TYPES
 from sbkube.errors import ConfigError
 
 MakeApp = Callable[..., Path]
@@ -211,15 +212,16 @@ def test_unknown_app_type_lists_valid_types(make_app: MakeApp) -> None:
     message = error_of(make_app(config))
     assert message.endswith(
         "config.yaml: apps.redis.type: unknown app type 'helmm' "
-        "(valid types: helm, yaml, noop, kustomize, exec)"
+        f"(valid types: {', '.join(APP_TYPES)})"
     )
+    assert "(valid types: helm, yaml, noop, kustomize, exec, action" in message
 
 
 def test_missing_app_type(make_app: MakeApp) -> None:
     message = error_of(make_app("namespace: demo\napps:\n  redis:\n    chart: x\n"))
     needle = "config.yaml: apps.redis.type: required field missing (one of: "
     assert needle in message
-    assert "helm, yaml, noop, kustomize, exec)" in message
+    assert f"{', '.join(APP_TYPES)})" in message
 
 
 def test_missing_namespace(make_app: MakeApp) -> None:

@@ -104,7 +104,7 @@ def test_profile_picks_sources_env_yaml_and_a_missing_one_is_named(tmp_path: Pat
     write(tmp_path, "sources-prod.yaml", "cluster: prod\n")
     assert load_config(tmp_path, profile="prod").config.cluster == "prod"
     with pytest.raises(
-        ConfigError, match=r"sources-dev\.yaml: --profile dev: sources file not found"
+        ConfigError, match=r"config\.yaml: --profile dev: no such profile \(known: prod\)"
     ):
         load_config(tmp_path, profile="dev")
 

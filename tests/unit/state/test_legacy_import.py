@@ -75,7 +75,7 @@ def make_db(path: Path) -> dict[str, Any]:
         "INSERT INTO deployments VALUES (1, ?, '2025-11-03 09:15:00.250000', 'prod', 'apps',"
         " '/srv/p', '/srv/p/sbkube.yaml', 'deploy', ?, 0, 'in_progress', NULL, ?, NULL,"
         " '0.10.2', 'ops')",
-        (facts["dep"], json.dumps({"password": facts["password"]}),
+        (facts["dep"], json.dumps({"password": facts["password"], "profile": "blue"}),
          json.dumps({"apps": {"api": {"type": "helm"}}})),
     )  # fmt: skip
     conn.execute(
@@ -119,6 +119,7 @@ def test_later_schema_with_app_groups_and_phases(db: Any, tmp_path: Path) -> Non
     assert dep.status == "interrupted"  # the original never finished it
     assert dep.started_at == datetime(2025, 11, 3, 9, 15, 0, 250000, tzinfo=UTC)
     assert dep.sbkube_version == "0.10.2"
+    assert dep.profile == "blue"  # its --profile, from the original's command_args
     app = dep.apps[0]
     assert app.status == "interrupted"
     assert app.metadata["imported"]["app_group"] == "backend"
@@ -141,6 +142,9 @@ def test_later_schema_with_app_groups_and_phases(db: Any, tmp_path: Path) -> Non
         ("data", "failed", ["infra"], ["data-group"]),
     ]
     assert ws.apps == ()
+    # A workspace run's environment is its profile.
+    assert ws.profile == "staging"
+    assert [s.deployment_id for s in repo.list(profile="staging")] == [ws.deployment_id]
 
     again = import_legacy(db, str(path))
     assert (again.imported, again.skipped) == (0, 2)

@@ -200,6 +200,7 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     )
     check("finish_app", lambda: repo.finish_app(app.app_id, "success", metadata={"m": 1}))
     check("set_status", lambda: repo.set_status(dep_id, "in_progress"))
+    check("set_steps", lambda: repo.set_steps(dep_id, [{"phase": "hooks.deploy.pre"}]))
     check("finish_deployment", lambda: repo.finish_deployment(dep_id, "success"))
     check("get", lambda: repo.get(dep_id))
     check("exists", lambda: repo.exists(dep_id))
@@ -252,6 +253,7 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     check("resolve (latest~99)", lambda: repo.resolve("latest~99"), raises=NotFoundError)
     check("finish_app (unknown)", lambda: repo.finish_app(999999, "success"), raises=NotFoundError)
     check("set_status (unknown)", lambda: repo.set_status("dep-x", "failed"), raises=NotFoundError)
+    check("set_steps (unknown)", lambda: repo.set_steps("dep-x", []), raises=NotFoundError)
     check(
         "finish_deployment (unknown)",
         lambda: repo.finish_deployment("dep-x", "failed"),
