@@ -51,6 +51,8 @@ class AppType(StrEnum):
     NOOP = "noop"
     KUSTOMIZE = "kustomize"
     EXEC = "exec"
+    GIT = "git"
+    HTTP = "http"
     ACTION = "action"
 
 

@@ -395,6 +395,7 @@ def template(
     from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
+    from sbkube.engine.fetch import fetch_sources
     from sbkube.engine.prepare import prepare_apps
 
     loaded = load_config(
@@ -405,6 +406,8 @@ def template(
         profile=profile,
     )
     picked = loaded.pick(list(apps) or None, selectors, with_deps=not no_deps)
+    # Git checkouts and downloads as the last deploy left them: template fetches nothing.
+    loaded = fetch_sources(loaded, picked, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, picked, KubeCluster(offline=True))
     if fmt == "json" and output_dir is None:

@@ -408,6 +408,16 @@ def render_diff(diff: DeploymentDiff) -> str:
         out += [f"  - {r.label}" for r in app.removed]
         out += [f"  ~ {c.resource.label}" for c in app.changed]
 
+    if diff.sources:
+        out += ["", "== Sources (git, http) =="]
+    for s in diff.sources:
+        out.append(f"{s.app}: {s.kind} source {s.change}")
+        for f in s.fields:
+            out.append(
+                f"  ~ {f.field}: {_short(f.old) if f.old is not None else '-'} -> "
+                f"{_short(f.new) if f.new is not None else '-'}"
+            )
+
     changed = [c for app in diff.resources for c in app.changed]
     out += ["", "== Manifest diffs =="]
     if not changed:

@@ -16,8 +16,9 @@ digests, even if someone edits them mid-deploy.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,12 @@ from sbkube.config.ordering import deploy_order
 from sbkube.config.reading import MAX_FILE_BYTES, display_path, parse_yaml, read_file
 from sbkube.config.schema import (
     HELM_RELEASE_NAME_MAX,
+    REPO_VARIABLE_RE,
     ActionApp,
     AppConfig,
+    GitApp,
     HelmApp,
+    HttpApp,
     KustomizeApp,
     SbkubeConfig,
     YamlApp,
@@ -42,7 +46,7 @@ from sbkube.config.schema import (
 from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
 
-__all__ = ["LoadedConfig", "load_config"]
+__all__ = ["LoadedConfig", "check_app", "load_config"]
 
 _LOCAL_PREFIXES = ("./", "../", "/")
 _PACKAGED_SUFFIXES = (".tgz", ".tar.gz")
@@ -76,6 +80,10 @@ class LoadedConfig:
     extra_paths: tuple[Path, ...] = ()
     kubeconfig: str | None = None
     kube_context: str | None = None
+    # Git apps' checkouts (``sbkube.sources``), by app name: what ``${repos.NAME}`` in a
+    # path stands for, once fetched (``bind_sources``); the files of an http app's ``dest``
+    # are read only after its download.
+    checkouts: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def snapshot(self) -> dict[str, Any]:
@@ -170,8 +178,60 @@ class LoadedConfig:
         return name
 
     def resolve_path(self, relative: str) -> Path:
-        """A path from config.yaml, resolved against the app directory."""
-        return resolve_checked(self.app_dir / relative)
+        """A path from config.yaml, resolved against the app directory; ``${repos.NAME}``
+        stands for git app NAME's checkout (ConfigError when it is not fetched)."""
+        return resolve_checked(self.app_dir / self.expand(relative))
+
+    def expand(self, relative: str) -> str:
+        """``relative`` with each ``${repos.NAME}`` replaced by NAME's checkout."""
+        if "${" not in relative:
+            return relative
+
+        def checkout(match: re.Match[str]) -> str:
+            name = match.group(1)
+            path = self.checkouts.get(name)
+            if path is None:
+                raise ConfigError(
+                    f"{self.shown_config}: ${{repos.{name}}}: the checkout of git app "
+                    f"{name!r} is not fetched (sbkube deploy fetches it)"
+                )
+            return str(path)
+
+        return REPO_VARIABLE_RE.sub(checkout, relative)
+
+    def source_of(self, path: Path) -> str | None:
+        """``${repos.NAME}/REL`` for a path inside a checkout, else None."""
+        for name, root in self.checkouts.items():
+            try:
+                rel = path.relative_to(root)
+            except ValueError:
+                continue
+            return f"${{repos.{name}}}/{rel.as_posix()}"
+        return None
+
+    def waits_for_sources(self, name: str) -> tuple[str, ...]:
+        """The git and http apps whose output the app reads (``${repos.NAME}`` in its
+        paths, or an http app's ``dest``), in config order."""
+        app = self.app(name)
+        paths = _app_paths(app)
+        found: list[str] = []
+        for other, source in self.config.apps.items():
+            if other == name or not source.enabled:
+                continue
+            if isinstance(source, GitApp):
+                token = f"${{repos.{other}}}"
+                if any(token in p for p in paths):
+                    found.append(other)
+            elif isinstance(source, HttpApp):
+                dest = (self.app_dir / source.dest).resolve()
+                for p in paths:
+                    if "${" in p:
+                        continue
+                    mine = (self.app_dir / p).resolve()
+                    if mine == dest or mine in dest.parents:
+                        found.append(other)
+                        break
+        return tuple(found)
 
     def shown(self, path: Path) -> str:
         """How error messages name ``path``."""
@@ -207,7 +267,52 @@ class LoadedConfig:
 # --------------------------------------------------------------------------- loading
 
 
+def _app_paths(app: AppConfig) -> tuple[str, ...]:
+    """The paths an app names (chart, values, manifests, kustomization, action files), as
+    written."""
+    if isinstance(app, HelmApp):
+        return (app.chart, *app.values)
+    if isinstance(app, YamlApp):
+        return app.manifests
+    if isinstance(app, KustomizeApp):
+        return (app.path,)
+    if isinstance(app, ActionApp):
+        return tuple(step.path for step in app.actions)
+    return ()
+
+
+def _check_repo_variables(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
+    """Each ``${repos.NAME}`` an app's paths hold names an enabled git app."""
+    for path in _app_paths(app):
+        if "${" not in path:
+            continue
+        for match in re.finditer(r"\$\{([^}]*)\}?", path):
+            text, inner = match.group(0), match.group(1)
+            where = f"{loaded.shown_config}: apps.{name}: {path!r}"
+            if not text.endswith("}") or not inner.startswith("repos.") or not inner[6:]:
+                raise ConfigError(f"{where}: {text!r} is not ${{repos.NAME}}")
+            target = loaded.config.apps.get(inner[6:])
+            if not isinstance(target, GitApp):
+                gits = [n for n, a in loaded.config.apps.items() if isinstance(a, GitApp)]
+                raise ConfigError(
+                    f"{where}: ${{repos.{inner[6:]}}} names no git app{suggest(inner[6:], gits)}"
+                )
+            if not target.enabled:
+                raise ConfigError(f"{where}: git app {inner[6:]!r} is disabled")
+
+
+def check_app(loaded: LoadedConfig, name: str) -> None:
+    """The file checks of one app (chart, values, manifests, kustomization), made at load
+    time, or once its sources are fetched for an app that reads them."""
+    app = loaded.app(name)
+    if isinstance(app, HelmApp):
+        _check_chart(loaded, name, app)
+    _check_app_files(loaded, name, app)
+
+
 def _is_local_chart(app_dir: Path, chart: str) -> bool:
+    if chart.startswith("${"):
+        return True
     if chart.startswith(_LOCAL_PREFIXES):
         return True
     if "://" in chart:
@@ -474,9 +579,10 @@ def load_config(
     for name, app in config.apps.items():
         if not app.enabled:
             continue
-        if isinstance(app, HelmApp):
-            _check_chart(loaded, name, app)
-        _check_app_files(loaded, name, app)
+        _check_repo_variables(loaded, name, app)
+        if loaded.waits_for_sources(name):
+            continue  # checked once its sources are fetched (sbkube.engine.fetch)
+        check_app(loaded, name)
     return loaded
 
 

@@ -22,6 +22,11 @@ What the mapping keeps of the original's rules:
   ``helm_label_injection`` is false or the chart is in ``incompatible_charts``;
 * YAML apps: ``files`` (or ``manifests``); their labels and annotations are added to every
   object;
+* git apps: ``repo`` is a URL or a ``git_repos`` name (``settings.git_repos`` /
+  sources.yaml: a URL, or ``url`` + ``branch``); ``ref`` wins over ``branch``, then the
+  repository's ``branch``, then ``main`` (the original's prepare); ``${repos.NAME}`` in
+  other apps' paths is git app NAME's checkout, as in the original; http apps: ``url``,
+  ``dest``, ``headers`` as they are;
 * ``notes``, ``description``, ``metadata``, ``create_namespace`` (sbkube always creates
   a missing namespace and records it), ``force_conflicts`` (sbkube's apply always takes
   over fields changed behind its back) and ``context`` equal to the settings' context
@@ -89,7 +94,7 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "action"})
+_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http"})
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -153,12 +158,13 @@ _NO_EFFECT_SETTINGS = {
     "max_workers": "how many phases run at once (apps at once: --concurrency)",
     "timeout": "each Helm app has its own timeout (default 5m)",
     "cleanup_metadata": "sbkube compares objects by server-side apply; nothing to clean",
-    "git_repos": "read by git apps",
 }
 _TOP_SINGLE = frozenset({"apiVersion", "metadata", "settings", "apps", "hooks", "phases", "deps"})
 _TOP_PAIR = frozenset(
     {"namespace", "cluster", "deps", "hooks", "apps", "global_labels", "global_annotations"}
 )
+_GIT_REPO_FIELDS = frozenset({"url", "branch", "username", "password", "ssh_key"})
+_GIT_URL_PREFIXES = ("http://", "https://", "git://", "ssh://", "file://", "git@")
 _HELM_REPO_FIELDS = frozenset(
     {
         "url",
@@ -242,6 +248,8 @@ class _Settings:
     label_injection: bool
     incompatible: tuple[str, ...]
     forced: tuple[str, ...]
+    git_repos: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """name -> (url, branch)"""
 
 
 def _read_settings(
@@ -297,6 +305,29 @@ def _read_settings(
         renderings.append(
             Rendering(at, f"charts {name}/NAME are written {registries[str(name)]}/NAME")
         )
+    gits: dict[str, tuple[str, str | None]] = {}
+    for name, spec in _mapping(settings.get("git_repos"), f"{prefix}git_repos", problems).items():
+        at = f"{prefix}git_repos.{key_text(name)}"
+        if isinstance(spec, str):
+            gits[str(name)] = (spec, None)
+            continue
+        spec = _mapping(spec, at, problems)
+        _unknown(spec, _GIT_REPO_FIELDS, at, problems)
+        for key in ("username", "password", "ssh_key"):
+            if spec.get(key):
+                problems.add(
+                    f"{at}.{key}",
+                    "git credentials are not supported yet (sbkube runs the git binary: use "
+                    "a credential helper or an ssh agent)",
+                )
+        url, branch = spec.get("url"), spec.get("branch")
+        if not isinstance(url, str) or not url:
+            problems.add(f"{at}.url", "required: the repository's URL")
+            continue
+        if branch is not None and not isinstance(branch, str):
+            problems.add(f"{at}.branch", f"expected a branch name, got {describe(branch)}")
+            branch = None
+        gits[str(name)] = (url, branch)
     kubeconfig = settings.get("kubeconfig")
     if kubeconfig is not None and not isinstance(kubeconfig, str):
         problems.add(f"{prefix}kubeconfig", f"expected a path, got {describe(kubeconfig)}")
@@ -342,6 +373,7 @@ def _read_settings(
         label_injection=injection,
         incompatible=lists["incompatible_charts"],
         forced=lists["force_label_injection"],
+        git_repos=gits,
     )
 
 
@@ -486,6 +518,49 @@ def _yaml_app(
     return out
 
 
+def _git_app(
+    name: str,
+    app: dict[str, Any],
+    settings: _Settings,
+    problems: _Problems,
+    renderings: list[Rendering],
+) -> dict[str, Any]:
+    """A git app: ``repo`` is a URL or a ``git_repos`` name; ``ref`` wins over ``branch``
+    (as the original's prepare takes them), then the repository's ``branch``, then main."""
+    at = f"apps.{name}"
+    out: dict[str, Any] = {"type": "git"}
+    repo = app.get("repo")
+    default_branch: str | None = None
+    if isinstance(repo, str) and repo.startswith(_GIT_URL_PREFIXES):
+        out["repo"] = repo
+    elif isinstance(repo, str) and repo in settings.git_repos:
+        out["repo"], default_branch = settings.git_repos[repo]
+        renderings.append(Rendering(f"{at}.repo", f"repo: {out['repo']} (git_repos.{repo})"))
+    else:
+        known = ", ".join(sorted(settings.git_repos)) or "none defined"
+        problems.add(
+            f"{at}.repo",
+            f"{repo!r} is neither a git URL nor a name in git_repos"
+            f"{suggest(str(repo), settings.git_repos)} (git_repos: {known})",
+        )
+        return out
+    given = [k for k in ("commit", "tag", "ref", "branch") if app.get(k) is not None]
+    if given:
+        out[given[0]] = app[given[0]]
+        for key in given[1:]:
+            renderings.append(Rendering(f"{at}.{key}", f"{given[0]}: wins; {key} is not used"))
+    else:
+        out["branch"] = default_branch or "main"
+        renderings.append(
+            Rendering(
+                f"{at}.branch", f"the original's default, written out: branch: {out['branch']}"
+            )
+        )
+    if app.get("path") is not None:
+        out["path"] = app["path"]
+    return out
+
+
 def _apps(
     apps: Any,
     settings: _Settings,
@@ -544,6 +619,12 @@ def _apps(
             body = _yaml_app(name, app, labels, annotations, problems, renderings)
         elif kind == "exec":
             body = {"type": kind, "commands": app.get("commands")}
+        elif kind == "git":
+            body = _git_app(name, app, settings, problems, renderings)
+        elif kind == "http":
+            body = {"type": kind, "url": app.get("url"), "dest": app.get("dest")}
+            if app.get("headers") is not None:
+                body["headers"] = _string_map(app.get("headers"), f"{at}.headers", problems)
         elif kind in ("kustomize", "action"):
             body = {"type": kind}
             if kind == "kustomize":

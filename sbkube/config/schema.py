@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 __all__ = [
     "APP_TYPES",
@@ -21,7 +21,9 @@ __all__ = [
     "ActionStep",
     "AppConfig",
     "ExecApp",
+    "GitApp",
     "HelmApp",
+    "HttpApp",
     "KustomizeApp",
     "NoopApp",
     "SbkubeConfig",
@@ -55,7 +57,10 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "action")
+APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http")
+#: ``${repos.NAME}`` in a path: the checkout of the git app NAME (the original's syntax).
+REPO_VARIABLE_RE = re.compile(r"\$\{repos\.([^}]*)\}")
+_GIT_URL_PREFIXES = ("http://", "https://", "git://", "ssh://", "file://", "git@")
 
 
 def _short(value: str) -> str:
@@ -407,25 +412,116 @@ class ActionApp(_AppBase):
         return _check_metadata_map(value, "annotation")
 
 
+class GitApp(_AppBase):
+    """A git repository checked out at one commit (``sbkube.sources.git``): other apps
+    name files in it as ``${repos.NAME}/...`` (a chart, manifests, a kustomization). At
+    most one of ``branch``, ``tag``, ``ref`` (any ref or commit) and ``commit`` (a sha);
+    none: the remote's default branch. The resolved commit is recorded; ``path``, when
+    given, must exist in the checkout."""
+
+    type: Literal["git"]
+    repo: Annotated[str, Field(min_length=1)]
+    branch: str | None = None
+    tag: str | None = None
+    ref: str | None = None
+    commit: str | None = None
+    path: str | None = None
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_is_url(cls, value: str) -> str:
+        _check_text(value, MAX_PATH)
+        if not value.startswith(_GIT_URL_PREFIXES):
+            raise ValueError(
+                f"{_short(value)} is not a git URL (https://, ssh://, git://, file:// or git@)"
+            )
+        return value
+
+    @field_validator("branch", "tag", "ref", "path")
+    @classmethod
+    def _refs_are_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip() or value.startswith("-"):
+            raise ValueError(f"{_short(value)} is not a ref name")
+        return _check_text(value, MAX_PATH)
+
+    @field_validator("commit")
+    @classmethod
+    def _commit_is_sha(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{7,64}", value):
+            raise ValueError(f"{_short(value)} is not a commit sha (7 to 64 hex digits)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> GitApp:
+        given = [k for k in ("branch", "tag", "ref", "commit") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of branch, tag, ref and commit, not {' and '.join(given)}")
+        return self
+
+    @property
+    def wanted(self) -> tuple[str, str | None]:
+        """Which ref is asked for: ``(kind, name)``; ``("head", None)`` for the default."""
+        for kind in ("commit", "tag", "branch", "ref"):
+            value = getattr(self, kind)
+            if value is not None:
+                return kind, value
+        return "head", None
+
+
+class HttpApp(_AppBase):
+    """A file downloaded from ``url`` to ``dest`` (relative to the app dir) on every
+    deploy (``sbkube.sources.http``); other apps read it by that path. Its sha256 is
+    recorded; ``headers`` are sent with the request (their values never recorded)."""
+
+    type: Literal["http"]
+    url: Annotated[str, Field(min_length=1)]
+    dest: Annotated[str, Field(min_length=1)]
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        _check_text(value, MAX_PATH)
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{_short(value)} must start with http:// or https://")
+        return value
+
+    @field_validator("dest")
+    @classmethod
+    def _dest_is_relative(cls, value: str) -> str:
+        _check_text(value, MAX_PATH)
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or ".." in parts or value.endswith("/"):
+            raise ValueError(f"{_short(value)} must be a file path inside the app dir")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_are_text(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", key):
+                raise ValueError(f"{_short(key)} is not a header name")
+            if not item.isprintable():
+                raise ValueError(f"{key}: the value holds a control character")
+        return value
+
+
 AppConfig = Annotated[
-    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp, Field(discriminator="type")
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp | GitApp | HttpApp,
+    Field(discriminator="type"),
 ]
 
-APP_MODELS: dict[
-    str,
-    type[HelmApp]
-    | type[YamlApp]
-    | type[NoopApp]
-    | type[KustomizeApp]
-    | type[ExecApp]
-    | type[ActionApp],
-] = {
+APP_MODELS: dict[str, type[_AppBase]] = {
     "helm": HelmApp,
     "yaml": YamlApp,
     "noop": NoopApp,
     "kustomize": KustomizeApp,
     "exec": ExecApp,
     "action": ActionApp,
+    "git": GitApp,
+    "http": HttpApp,
 }
 
 

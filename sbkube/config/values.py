@@ -266,10 +266,23 @@ def place_objects_found(
 
 
 def _relative(loaded: LoadedConfig, path: Path) -> str:
-    return Path(os.path.relpath(path, loaded.app_dir)).as_posix()
+    return loaded.source_of(path) or Path(os.path.relpath(path, loaded.app_dir)).as_posix()
 
 
 def _app_sources(loaded: LoadedConfig, name: str) -> list[Path]:
+    try:
+        paths = _app_paths(loaded, name)
+    except ConfigError:
+        if loaded.waits_for_sources(name):
+            return []  # its checkout is not fetched (a command that fetches nothing)
+        raise
+    if loaded.waits_for_sources(name):
+        # A download a dry run did not make: what the app would read is not there yet.
+        paths = [p for p in paths if p.exists()]
+    return paths
+
+
+def _app_paths(loaded: LoadedConfig, name: str) -> list[Path]:
     config = loaded.app(name)
     paths: list[Path] = []
     if isinstance(config, HelmApp):
@@ -291,7 +304,12 @@ def _tree_sources(loaded: LoadedConfig, name: str) -> dict[str, str]:
     config = loaded.app(name)
     if not isinstance(config, KustomizeApp):
         return {}
-    root = loaded.resolve_path(config.path)
+    try:
+        root = loaded.resolve_path(config.path)
+    except ConfigError:
+        if loaded.waits_for_sources(name):
+            return {}  # its checkout is not fetched (a command that fetches nothing)
+        raise
     digest = chart_digest(root)
     return {_relative(loaded, root) + "/": digest} if digest else {}
 

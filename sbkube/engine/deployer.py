@@ -35,6 +35,7 @@ from sbkube.cluster.port import Cluster
 from sbkube.config.loader import LoadedConfig
 from sbkube.engine.actions import delete_keys, run_delete_steps
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
+from sbkube.engine.fetch import fetch_sources
 from sbkube.engine.hooks import DeployHooks, deploy_hook_lines
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
@@ -92,6 +93,10 @@ def deploy_steps(
         def apply(handle: AppHandle) -> StepChanges:
             if work.type == "noop":
                 return (), None  # recorded, nothing applied
+            if work.type in ("git", "http"):
+                if work.source is not None:  # fetched before (engine.fetch): recorded here
+                    handle.set_metadata(source=work.source)
+                return (), None
             if work.type == "exec":
                 if not cluster.dry_run:  # a dry run runs no command (deploy noted them)
                     run_commands(work, work.commands, cluster, handle, cwd=work.app_dir)
@@ -281,8 +286,16 @@ def deploy(
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
+    # Git checkouts and http downloads (a dry run fetches nothing: it plans with what is
+    # there, and leaves out the apps that read what is not).
+    fetched = fetch_sources(loaded, names, mode="plan" if options.dry_run else "fetch")
+    loaded, names = fetched.loaded, fetched.names(names)
     works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
+    for work in works:
+        work.source = fetched.records.get(work.name)
     target = Target.of_config(loaded, cluster, options)
+    for note in fetched.notes:
+        target.note(note)
     if options.dry_run:
         for phase, command in deploy_hook_lines(deploy_hooks):
             target.note(f"would run ({phase} hook): {mask_text(command)}")

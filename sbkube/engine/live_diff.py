@@ -38,6 +38,7 @@ from sbkube.engine.compare import (
     without_fields,
     without_nulls,
 )
+from sbkube.engine.fetch import fetch_sources
 from sbkube.engine.live import inputs_reason
 from sbkube.engine.namespaces import namespace_manifest, needed_namespaces
 from sbkube.engine.prepare import prepare_apps
@@ -276,6 +277,8 @@ def live_diff(
     options = Options(**args)
     loaded, names = options.load(app_dir)
     cluster.check_reachable()
+    # Git checkouts and downloads as the last deploy left them: a diff fetches nothing.
+    loaded = fetch_sources(loaded, names, mode="cached").loaded
     works = prepare_apps(loaded, names, cluster)
     target = Target.of_config(loaded, cluster, options)
     results = []

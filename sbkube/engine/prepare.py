@@ -62,7 +62,7 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import ActionApp, ExecApp, KustomizeApp, NoopApp
+    from sbkube.config.schema import ActionApp, ExecApp, GitApp, HttpApp, KustomizeApp, NoopApp
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -122,11 +122,13 @@ def prepare_apps(
                             commands=app.commands,
                         )
                     )
-                elif isinstance(app, NoopApp):
+                elif isinstance(app, NoopApp | GitApp | HttpApp):
+                    # A git or http app's fetch happened before (engine.fetch): its step
+                    # records what was fetched, and applies nothing.
                     planned.append(
                         AppWork(
                             name=name,
-                            type="noop",
+                            type=app.type,
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),

@@ -116,6 +116,25 @@ class AppResourceDiff(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class SourceChange(Record):
+    """One field of a git or http app's recorded source that differs (commit, sha256...)."""
+
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDiff(Record):
+    """A git or http app's recorded ``source`` (repository and commit; url and sha256)."""
+
+    app: str
+    kind: str  # git | http
+    change: str  # added | removed | changed | unchanged
+    fields: tuple[SourceChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentDiff(Record):
     a: DeploymentRef
     b: DeploymentRef
@@ -124,6 +143,7 @@ class DeploymentDiff(Record):
     config_diff: str
     releases: tuple[ReleaseDiff, ...]
     resources: tuple[AppResourceDiff, ...]
+    sources: tuple[SourceDiff, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -131,6 +151,7 @@ class DeploymentDiff(Record):
             self.config_changed
             or any(r.change != "unchanged" for r in self.releases)
             or any(r.change != "unchanged" for r in self.resources)
+            or any(s.change != "unchanged" for s in self.sources)
         )
 
 
@@ -487,11 +508,15 @@ def diff_deployments(
 
     releases: list[ReleaseDiff] = []
     resources: list[AppResourceDiff] = []
+    sources: list[SourceDiff] = []
     ids = (a.deployment_id, b.deployment_id)
     for name in names:
         app_a, app_b = a.app(name), b.app(name)
         releases.extend(_release_diffs(name, app_a, app_b))
         resources.append(_resource_diff(name, app_a, app_b, ids, dumps))
+        source = _source_diff(name, app_a, app_b)
+        if source is not None:
+            sources.append(source)
 
     return DeploymentDiff(
         a=_ref(a),
@@ -501,6 +526,7 @@ def diff_deployments(
         config_diff=config_diff,
         releases=tuple(releases),
         resources=tuple(resources),
+        sources=tuple(sources),
     )
 
 
@@ -529,3 +555,29 @@ def apps_of_phases(
             f"{target.deployment_id} (phases: {listed})"
         )
     return list(names)
+
+
+def _source_diff(
+    name: str, app_a: AppDeploymentRecord | None, app_b: AppDeploymentRecord | None
+) -> SourceDiff | None:
+    """How the ``source`` metadata of a git or http app differs; None for other apps."""
+    old: Mapping[str, Any] | None = None
+    new: Mapping[str, Any] | None = None
+    if app_a is not None and isinstance(app_a.metadata.get("source"), Mapping):
+        old = thaw(app_a.metadata["source"])
+    if app_b is not None and isinstance(app_b.metadata.get("source"), Mapping):
+        new = thaw(app_b.metadata["source"])
+    if old is None and new is None:
+        return None
+    kind = str((new or old or {}).get("kind") or "")
+    if old is None or new is None:
+        change = "added" if old is None else "removed"
+        old, new = old or {}, new or {}
+    else:
+        change = ""
+    fields = tuple(
+        SourceChange(k, old.get(k), new.get(k))
+        for k in dict.fromkeys([*old, *new])
+        if old.get(k) != new.get(k)
+    )
+    return SourceDiff(name, kind, change or ("changed" if fields else "unchanged"), fields)

@@ -152,6 +152,10 @@ def _execute_app(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
     handle.record_resources(inputs)
+    if t_app is not None and t_app.metadata.get("source") is not None:
+        # A git or http app: the rollback stands at the source TARGET recorded (its objects
+        # and charts are restored from the record; nothing is fetched).
+        handle.set_metadata(source=thaw(t_app.metadata["source"]))
     if t_app is not None and t_app.config.get("wait") and wanted and not cluster.dry_run:
         # As the deploy it restores did: done once its objects are healthy.
         wait_and_record(cluster, list(wanted), t_app.config.get("timeout"), handle)

@@ -178,7 +178,7 @@ class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml | noop | kustomize | exec | action
+    type: str  # helm | yaml | noop | kustomize | exec | action | git | http
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -196,6 +196,8 @@ class AppWork:
     """A YAML app may take over existing objects that are not its own (``adopt: true``)."""
     commands: tuple[str, ...] = ()
     """An exec app's commands (``steps.py``), run in order in the app dir."""
+    source: dict[str, Any] | None = None
+    """A git or http app's fetch, as recorded (``engine.fetch``): its ``source`` metadata."""
     actions: tuple[ActionStepWork, ...] = ()
     """An action app's steps, in order; ``objects`` are those of its apply steps."""
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -174,6 +174,8 @@ def sbkube(
             "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
             "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
             "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+            # Git checkouts (sbkube.sources) go here, not into the home of the tester.
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
         }
     )
     runner = Sbkube(sbkube_exe, env, tmp_path)

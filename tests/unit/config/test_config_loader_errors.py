@@ -214,7 +214,7 @@ def test_unknown_app_type_lists_valid_types(make_app: MakeApp) -> None:
         "config.yaml: apps.redis.type: unknown app type 'helmm' "
         f"(valid types: {', '.join(APP_TYPES)})"
     )
-    assert "(valid types: helm, yaml, noop, kustomize, exec, action" in message
+    assert "(valid types: helm, yaml, noop, kustomize, exec, action, git, http" in message
 
 
 def test_missing_app_type(make_app: MakeApp) -> None:

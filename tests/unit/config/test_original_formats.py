@@ -10,7 +10,7 @@ import pytest
 
 from sbkube.config import load_config
 from sbkube.config.dialects import Dialect
-from sbkube.config.schema import HelmApp, NoopApp, YamlApp
+from sbkube.config.schema import GitApp, HelmApp, HttpApp, NoopApp, YamlApp
 from sbkube.errors import ConfigError
 
 
@@ -191,3 +191,87 @@ def test_oci_registry_charts_become_oci_references(tmp_path: Path) -> None:
     )
     app = load_config(tmp_path).config.apps["a"]
     assert isinstance(app, HelmApp) and app.chart == "oci://ghcr.io/acme/charts/web"
+
+
+def test_git_apps_read_git_repos_and_the_originals_ref_rules(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "sbkube.yaml",
+        """\
+apiVersion: sbkube/v1
+settings:
+  git_repos:
+    infra: {url: 'https://git.example.com/infra.git', branch: stable}
+    bare: 'https://git.example.com/bare.git'
+apps:
+  by-name: {type: git, repo: infra}
+  by-default: {type: git, repo: bare, path: deploy}
+  ref-wins: {type: git, repo: infra, branch: dev, ref: v1.2.0}
+  by-url: {type: git, repo: 'file:///srv/repo.git', commit: 0123abcd}
+  site:
+    type: yaml
+    files: ['${repos.by-name}/site.yaml']
+  download: {type: http, url: 'https://example.com/crd.yaml', dest: crds/crd.yaml}
+""",
+    )
+    loaded = load_config(tmp_path)
+    apps = loaded.config.apps
+    got = {
+        name: (app.repo, app.wanted, app.path)
+        for name, app in apps.items()
+        if isinstance(app, GitApp)
+    }
+    assert got == {
+        "by-name": ("https://git.example.com/infra.git", ("branch", "stable"), None),
+        "by-default": ("https://git.example.com/bare.git", ("branch", "main"), "deploy"),
+        "ref-wins": ("https://git.example.com/infra.git", ("ref", "v1.2.0"), None),
+        "by-url": ("file:///srv/repo.git", ("commit", "0123abcd"), None),
+    }
+    http = apps["download"]
+    assert isinstance(http, HttpApp) and http.dest == "crds/crd.yaml"
+    # The site's file is in a checkout not fetched yet: checked once it is (engine.fetch).
+    assert loaded.waits_for_sources("site") == ("by-name",)
+    with pytest.raises(ConfigError, match=r"\$\{repos\.by-name\}: the checkout of git app"):
+        loaded.resolve_path("${repos.by-name}/site.yaml")
+
+
+def test_git_refusals_name_their_field(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "sbkube.yaml",
+        """\
+apiVersion: sbkube/v1
+settings:
+  git_repos:
+    private: {url: 'https://git.example.com/p.git', password: hunter2}
+apps:
+  a: {type: git, repo: unknown}
+  b: {type: yaml, files: ['${repos.a}/x.yaml']}
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    fields = sorted(line.split(": ")[1] for line in err.value.message.splitlines())
+    assert fields == ["apps.a.repo", "settings.git_repos.private.password"]
+    assert "hunter2" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("${repos.web}/x.yaml", "${repos.web} names no git app"),
+        ("${repos.gti}/x.yaml", "names no git app (did you mean 'git'?)"),
+        ("${repo.git}/x.yaml", "is not ${repos.NAME}"),
+        ("${repos.git/x.yaml", "is not ${repos.NAME}"),
+    ],
+)
+def test_a_repo_variable_names_a_git_app(tmp_path: Path, path: str, needle: str) -> None:
+    write(
+        tmp_path,
+        "config.yaml",
+        "namespace: demo\napps:\n  git: {type: git, repo: 'file:///r.git'}\n"
+        f"  web: {{type: yaml, manifests: ['{path}']}}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert needle in err.value.message and "apps.web" in err.value.message

@@ -276,7 +276,9 @@ def test_app_added_and_removed(db: DeploymentDatabase) -> None:
 def test_to_dict_is_json_ready(pair: tuple[DeploymentRecord, DeploymentRecord]) -> None:
     a, b = pair
     data = json.loads(json.dumps(diff_deployments(a, b).to_dict()))
-    assert set(data) == {"a", "b", "apps", "config_changed", "config_diff", "releases", "resources"}
+    assert set(data) == {
+        *("a", "b", "apps", "config_changed", "config_diff", "releases", "resources", "sources")
+    }
     assert data["a"]["deployment_id"] == a.deployment_id
     assert data["releases"][0]["values"][0]["path"] == "auth.token"
     assert data["resources"][0]["changed"][0]["resource"]["kind"] == "ConfigMap"
