@@ -16,6 +16,11 @@ Shape of :func:`run_apps` (``steps`` in config order, ``concurrency`` N >= 1):
   see ``sbkube.state.database``). An app's failure (any ``SbkubeError``) is recorded by
   ``track_app``, reported, and skips its dependents, transitively: each is recorded
   ``skipped`` with the reason, and the apps that do not depend on it go on.
+* ``admit`` (optional, see :data:`Admit`) is asked before a ready step starts: start it,
+  hold it for now, or skip it with a reason (recorded as ``skipped``). A multi-dir run
+  (``sbkube.engine.phases``) bounds with it how many phases run at once, and starts no
+  phase after a failure under ``on_failure: stop``. Steps carry ``metadata`` (recorded
+  with the app: its phase, app dir and target).
 * A line is reported for each app when it ends, in the order apps end (``[k/total]`` counts
   them); a progress object with ``app_started(label)`` / ``app_ended(label)`` is told which
   apps run, for a live status line. The outcomes (one :class:`AppOutcome` per app) are

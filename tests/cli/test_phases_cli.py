@@ -156,6 +156,7 @@ def assert_reverted(sbkube: Any, live: Live, before: tuple[Any, Any], out: Any, 
     shown_back = sbkube("state", "show", revert["deployment_id"], "--no-resources")
     assert f"Reverts:    {failed_id}" in shown_back.stdout, shown_back.stdout
     failed = sbkube.json("state", "show", failed_id)
+    assert failed["reverted_by"] == revert["deployment_id"]
     status = {a["name"]: a["status"] for a in failed["apps"]}
     assert status["db-migrate"] == "failed" and status["web"] == "skipped"
     assert {a["name"]: a["metadata"]["phase"] for a in failed["apps"]} == {
@@ -207,6 +208,17 @@ def test_a_failed_run_rolls_back_to_the_state_before_it_by_phase_then_all(
     assert rc == 0, err
     assert live.objects()["plat-apps/web"]["data"] == {"replicas": "3"}
     assert live.objects()["plat-infra/base"]["data"] == {"tier": "two"}
+
+    # Part of a run: its diff and its rollback plan, by phase.
+    diff = sbkube.json("state", "diff", first["deployment_id"], out["deployment_id"],
+                       "--phase", "data")  # fmt: skip
+    diffed = {r["app"] for r in diff["resources"]}
+    assert {"db", "db-config"} <= diffed <= {"db", "db-config", "db-migrate"}
+    plan = sbkube.json(
+        "rollback", "--app-dir", str(platform), "--kubeconfig", str(live.kubeconfig),
+        "--to", first["deployment_id"], "--phase", "data", "--dry-run",
+    )  # fmt: skip
+    assert sorted(a["name"] for a in plan["plan"]["apps"]) == ["db", "db-config", "db-migrate"]
 
 
 def _dry(sbkube: Any, platform: Path, cluster_file: Path, *extra: str) -> list[str]:
@@ -444,3 +456,29 @@ def test_deps_deploy_the_app_dirs_named_first_in_the_same_run(
     assert "deps: dependency cycle a200-web -> a100-db -> a000-net -> a200-web" in expect_error(
         proc.stderr
     )
+
+
+def test_stop_starts_no_phase_after_a_failure_and_continue_does(
+    sbkube: Any, tmp_path: Path, cluster_file: Path
+) -> None:
+    top = tmp_path / "policy"
+    inline = '    apps:\n      {name}:\n        type: exec\n        commands: ["{cmd}"]\n'
+    top.mkdir()
+    (top / "config.yaml").write_text(
+        "namespace: pol\nsettings:\n  parallel: false\nphases:\n"
+        + "  first:\n"
+        + inline.format(name="breaks", cmd="exit 1")
+        + "  second:\n"
+        + inline.format(name="fine", cmd="true")
+    )
+    args = ("deploy", "--app-dir", str(top), "--memory-cluster", str(cluster_file), "-o", "json")
+    stopped = sbkube(*args)
+    assert stopped.returncode == 1, stopped.stderr
+    apps = {a["name"]: a for a in json.loads(stopped.stdout)["apps"]}
+    assert apps["breaks"]["status"] == "failed"
+    assert apps["fine"]["status"] == "skipped"
+    assert "phase first failed (on_failure: stop)" in apps["fine"]["error"]
+    going = sbkube(*args, "--on-failure", "continue")
+    assert going.returncode == 1, going.stderr
+    apps = {a["name"]: a for a in json.loads(going.stdout)["apps"]}
+    assert apps["fine"]["status"] == "success"

@@ -142,8 +142,10 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
 
     repo = DeploymentRepository(open_recovered(ctx))
     rec = repo.get(repo.resolve(deployment_id))
+    reverted_by = repo.reverted_by(rec.deployment_id)
     if fmt != "table":
-        emit(rec, fmt)
+        # The rollback that undid this deployment, beside the record (None: none did).
+        emit({**rec.to_dict(), "reverted_by": reverted_by}, fmt)
         return
     fields = [
         ("Deployment", rec.deployment_id),
@@ -162,7 +164,6 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
         fields.append(("Rollback to", rec.rollback_target_id))
     if rec.reverts_id:
         fields.append(("Reverts", f"{rec.reverts_id} (its failure policy's rollback)"))
-    reverted_by = repo.reverted_by(rec.deployment_id)
     if reverted_by:
         fields.append(("Reverted by", f"{reverted_by} (the failure policy's rollback)"))
     original = imported_from(rec.command_args)
