@@ -20,7 +20,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from harness import Result, machine_description, render_table
 from wl_sqlite import Context, w1_record, w2_list, w3_show, w6_scale
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")
 
 
 def _run_w4(ctx: Context) -> list[Result]:
@@ -53,6 +53,12 @@ def _run_w9(ctx: Context) -> list[Result]:
     return w9_template(ctx)
 
 
+def _run_w11(ctx: Context) -> list[Result]:
+    from wl_scale import w11_scale
+
+    return w11_scale(ctx)
+
+
 RUNNERS = {
     "W1": w1_record,
     "W2": w2_list,
@@ -65,6 +71,7 @@ RUNNERS = {
     "W8": _run_w8,
     "W9": _run_w9,
     "W10": _run_w7_w10,
+    "W11": _run_w11,
 }
 
 

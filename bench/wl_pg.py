@@ -130,7 +130,13 @@ def _w1(ctx: Any, admin: Any, names: dict[str, str]) -> list[Result]:
     label = f"W5 PG record {len(manifests)}x{len(manifests[0])}"
     return [
         Result(
-            f"{label} vs executemany", "ms", times["sb"], times["em"], "ratio <= 3", "ratio", 3.0
+            f"{label} vs executemany",
+            "ms",
+            times["sb"],
+            times["em"],
+            "ratio <= 2.5",
+            "ratio",
+            2.5,
         ),
         Result(f"{label} vs COPY", "ms", times["sb"], times["cp"], "report"),
     ]

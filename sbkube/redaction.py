@@ -218,6 +218,19 @@ def manifest_checksum(stored_manifest: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- key names
 
 
+_FIELD_NAMES: dict[tuple[tuple[str, ...], bool], dict[str, bool]] = {}
+
+
+def _field_names(patterns: tuple[str, ...], manifest: bool) -> dict[str, bool]:
+    """key -> :func:`_is_secret_field` for ``patterns``: a plain dict, looked up once per
+    string of every manifest recorded (the cache of the function hashes the patterns each
+    call). Emptied when it grows past 8,192 keys."""
+    names = _FIELD_NAMES.get((patterns, manifest))
+    if names is None or len(names) > 8192:
+        names = _FIELD_NAMES[(patterns, manifest)] = {}
+    return names
+
+
 @functools.lru_cache(maxsize=8192)
 def _is_secret_field(key: str, patterns: tuple[str, ...], manifest: bool) -> bool:
     """A key whose scalar is a secret (asked by :class:`Redactor`'s walks); in a manifest, the
@@ -412,11 +425,25 @@ def _plausible_secret(text: str) -> bool:
     return bool(text) and not text.startswith(("$", "{{", "/", "<")) and not is_digest(text)
 
 
-# A substring every credential format above contains: none of them in a text, no match.
-_CREDENTIAL_LITERALS = (
-    *("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "gh", "github_pat_", "glpat-", "xox"),
-    *("k_live_", "k_test_", "AIza", "npm_", "SG.", "sk-", "eyJ"),
+# A substring every credential format above contains (none of them in a text, no match),
+# each group behind a character its formats cannot match without (an AWS key id and AIza
+# start with "A"; gh[pousr]_, github_pat_, [sr]k_live_, npm_ hold "_"; glpat-, xox?-, sk-
+# hold "-"; SG. and a JWT hold "."): a one-character test (memchr) skips a group, where a
+# two- or three-letter literal costs a full scan of the text.
+_GATED_CREDENTIAL_LITERALS = (
+    ("A", ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIza")),
+    ("_", ("gh", "github_pat_", "k_live_", "k_test_", "npm_")),
+    ("-", ("glpat-", "xox", "sk-")),
+    (".", ("SG.", "eyJ")),
 )
+
+
+def _may_hold_credential(text: str) -> bool:
+    """False when no credential format can match in ``text`` (nor in any part of it)."""
+    return any(
+        gate in text and any(literal in text for literal in literals)
+        for gate, literals in _GATED_CREDENTIAL_LITERALS
+    )
 
 
 def find_in_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[str]:
@@ -425,17 +452,21 @@ def find_in_text(text: str, patterns: Iterable[str] = DEFAULT_SECRET_KEYS) -> li
     return _find_in_text(text, tuple(patterns))
 
 
-def _find_in_texts(texts: list[str], patterns: tuple[str, ...]) -> list[str]:
+def _find_in_texts(
+    texts: list[str], patterns: tuple[str, ...], joined: str | None = None
+) -> list[str]:
     """:func:`find_in_text` of every string of ``texts``, the strings of one structure.
 
     The detectors are first run over the strings joined by newlines (which none of them
     matches across, and which bounds a word as the end of a string does): a structure
     without a URL, a PEM block, a credential's prefix or a secret-like word, the usual
-    case, costs one pass instead of one per string."""
+    case, costs one pass instead of one per string. ``joined``: that string, when the
+    caller made it already."""
     if not texts:
         return []
-    joined = "\n".join(texts)
-    credentials = any(literal in joined for literal in _CREDENTIAL_LITERALS)
+    if joined is None:
+        joined = "\n".join(texts)
+    credentials = _may_hold_credential(joined)
     if not (
         credentials or "://" in joined or "PRIVATE KEY-----" in joined or _has_secret_hint(joined)
     ):
@@ -738,6 +769,10 @@ class Redactor:
         # The forms of ``known`` (and of what the process had found), longest first: made
         # once for the manifests of a batch given as ``learned``.
         self._learned: tuple[dict[str, str], list[str]] | None = None
+        # Positions met by a walk whose value :meth:`_digest_found` rewrites where it stands
+        # (a secret-named field, the value of an env pair, a MySQL command line): counted,
+        # so that :meth:`scan` tells a manifest that storing leaves as it is.
+        self._in_place = 0
 
     def digest(self, value: Any) -> str:
         return digest(value, self._key)
@@ -746,19 +781,33 @@ class Redactor:
 
     def find(self, value: Any, *, manifest: bool = False) -> set[str]:
         """Every secret ``value`` holds, by every detector (not including reappearances)."""
+        return self._search(value, manifest=manifest)[0]
+
+    def scan(self, manifest: Mapping[str, Any]) -> ManifestScan:
+        """:meth:`find` of a manifest, keeping what :meth:`stored_form` needs to know
+        whether storing it would change anything but its volatile fields."""
+        before = self._in_place
+        found, joined = self._search(manifest, manifest=True)
+        plain = not found and self._in_place == before and not holds_secret(manifest)
+        return ManifestScan(found, plain, joined)
+
+    def _search(self, value: Any, *, manifest: bool) -> tuple[set[str], str]:
+        """(the secrets ``value`` holds, its free-text strings joined by newlines)."""
         found: set[str] = set()
         texts: list[str] = []  # the strings to search as free text, searched at the end
         node = _kube_fields().root(value) if manifest else None
         self._walk(value, found, texts, manifest=manifest, node=node)
-        found.update(_find_in_texts(texts, self.patterns))
-        for text in texts:
-            parsed = _json_container(text)
-            if parsed is not None:
-                inner = self.find(parsed)
-                if inner:  # the string is hidden whole, its secrets wherever they reappear
-                    found |= {*inner, text}
+        joined = "\n".join(texts)
+        found.update(_find_in_texts(texts, self.patterns, joined))
+        if "{" in joined or "[" in joined:  # else no string holds a JSON document
+            for text in texts:
+                parsed = _json_container(text)
+                if parsed is not None:
+                    inner = self.find(parsed)
+                    if inner:  # the string is hidden whole, its secrets wherever they reappear
+                        found |= {*inner, text}
         remember(found)
-        return found
+        return found, joined
 
     def _leaves(self, value: Any, found: set[str]) -> None:
         if isinstance(value, Mapping):
@@ -841,11 +890,30 @@ class Redactor:
         if isinstance(value, str):
             texts.append(value)
         elif isinstance(value, dict | Mapping):
+            if type(node) is _MapOf:  # no env pair in a map of the schema (_pair_secret)
+                self._walk_map(value, found, texts, manifest, node)
+                return
             env_field = self._pair_secret(value, node, parent, manifest)
+            # Where no schema is known, a string's field is decided as _field would (not a
+            # reference field of its parent, and a secret-like name), without the call.
+            unknown = node is None
+            refs = _kube_fields().references.get(parent) if unknown and parent is not None else None
+            names = _field_names(self.patterns, manifest)
             for k, v in value.items():
+                if unknown and type(v) is str and type(k) is str:
+                    secret = names.get(k)
+                    if secret is None:
+                        secret = names[k] = _is_secret_field(k, self.patterns, manifest)
+                    if k == env_field or ((refs is None or k not in refs) and secret):
+                        self._in_place += 1
+                        self._leaves(v, found)
+                    else:
+                        texts.append(v)
+                    continue
                 key = k if type(k) is str else str(k)
                 secret, child = self._field(key, v, node, parent, manifest)
                 if secret or k == env_field:
+                    self._in_place += 1
                     self._leaves(v, found)
                 elif type(v) is str:
                     texts.append(v)  # what the call below would do, without the call
@@ -854,6 +922,7 @@ class Redactor:
         elif isinstance(value, list | tuple):
             pending = False  # the previous item was a secret-named flag with no value
             mysql = _runs_mysql(value)
+            self._in_place += mysql
             for item in value:
                 if pending and isinstance(item, str) and _plausible_secret(item):
                     found.add(item)
@@ -869,6 +938,31 @@ class Redactor:
                     and _flag_is_secret(item.lstrip("-"), self.patterns)
                 )
                 self._walk(item, found, texts, manifest=manifest, node=node, parent=parent)
+
+    def _walk_map(
+        self, value: Mapping[Any, Any], found: set[str], texts: list[str], manifest: bool, node: Any
+    ) -> None:
+        """:meth:`_walk` of a map the schema declares (labels, a ConfigMap's ``data``): the
+        keys are the user's words, so a string's key name alone decides (as
+        :meth:`_field` would, without its call per key)."""
+        pats = self.patterns
+        for k, v in value.items():
+            if type(v) is str and type(k) is str:
+                if _is_secret_key(k, pats):
+                    self._in_place += 1
+                    self._leaves(v, found)
+                else:
+                    texts.append(v)
+                continue
+            key = k if type(k) is str else str(k)
+            secret, child = self._field(key, v, node, None, manifest)
+            if secret:
+                self._in_place += 1
+                self._leaves(v, found)
+            elif type(v) is str:
+                texts.append(v)
+            else:
+                self._walk(v, found, texts, manifest=manifest, node=child, parent=key)
 
     # -- redacting -----------------------------------------------------------------------
 
@@ -1002,6 +1096,29 @@ class Redactor:
         )
         return self._scrub(stored, forms, order) if forms else stored
 
+    def stored_form(
+        self, manifest: Mapping[str, Any], scan: ManifestScan | None
+    ) -> tuple[dict[str, Any], bool]:
+        """``(what the store keeps of manifest, whether redaction changed it)``, for a
+        manifest of a batch learned by :func:`scan_manifests` (``scan``: its own, None for
+        one to store the long way). One that holds no secret, no field redaction rewrites
+        and none of the known secrets is its :func:`strip_volatile` copy (deeper values
+        shared with ``manifest``): :meth:`manifest` would return an equal one, after a
+        second walk."""
+        if scan is None or not scan.plain or self._reappears(scan.text):
+            return self.manifest(manifest, learned=True), True
+        return strip_volatile(manifest), False
+
+    def _reappears(self, text: str) -> bool:
+        """Whether a known secret (any of its forms; short ones as they are) is in
+        ``text``: nothing else makes :meth:`manifest` rewrite a string of a plain scan."""
+        if self._learned is None:
+            known = self._forms(())
+            self._learned = known, _longest_first(known)
+        return any(form in text for form in self._learned[0]) or any(
+            short in text for short in self._batch
+        )
+
     def args(self, args: Iterable[Any]) -> list[Any]:
         """Command-line arguments fit for the store: URL passwords masked (``--state``),
         secret flags and ``--set auth.password=V`` values digested."""
@@ -1086,6 +1203,42 @@ def holds_secret(manifest: Any) -> bool:
         return True
     items = manifest.get("items") if manifest.get("kind") == "List" else None
     return isinstance(items, list) and any(holds_secret(i) for i in items)
+
+
+class ManifestScan:
+    """What one search of a manifest saw (:meth:`Redactor.scan`): the secrets it holds;
+    ``plain``: it holds none, is not a Secret, and has no position whose value redaction
+    rewrites where it stands (secret-named fields, env pairs, MySQL command lines); and
+    its free-text strings joined by newlines, to test known secrets against in one pass."""
+
+    __slots__ = ("found", "plain", "text")
+
+    def __init__(self, found: set[str], plain: bool, text: str) -> None:
+        self.found = found
+        self.plain = plain
+        self.text = text
+
+
+def scan_manifests(
+    manifests: Sequence[Mapping[str, Any]],
+) -> tuple[set[str], list[ManifestScan | None]]:
+    """:func:`learn_manifests`, keeping each manifest's :class:`ManifestScan` (None for a
+    ``kind: List``, stored the long way) for :meth:`Redactor.stored_form`."""
+    red = Redactor()
+    found: set[str] = set()
+    scans: list[ManifestScan | None] = []
+    for manifest in manifests:
+        if manifest.get("kind") == "List" and isinstance(manifest.get("items"), list):
+            found |= learn_manifests([manifest])
+            scans.append(None)
+            continue
+        scan = red.scan(manifest)
+        found |= scan.found
+        if is_secret_manifest(manifest):
+            found |= _secret_payload(manifest)
+        scans.append(scan)
+    remember(found)
+    return found, scans
 
 
 def learn_manifests(manifests: Iterable[Mapping[str, Any]]) -> set[str]:

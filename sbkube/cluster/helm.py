@@ -105,6 +105,12 @@ def show_crds_argv(binary: str, chart: ChartRef) -> list[str]:
     return [binary, "show", "crds", chart.ref, *_chart_flags(chart)]
 
 
+def pull_argv(binary: str, chart: ChartRef, into: str) -> list[str]:
+    """``helm pull --untar``: a repository or OCI chart unpacked into directory ``into``
+    (offline of any cluster: no cluster flags)."""
+    return [binary, "pull", chart.ref, "--untar", "--untardir", into, *_chart_flags(chart)]
+
+
 def show_chart_argv(binary: str, chart: ChartRef) -> list[str]:
     """``helm show chart``: prints the chart's Chart.yaml (name, version, appVersion)."""
     return [binary, "show", "chart", chart.ref, *_chart_flags(chart)]
@@ -688,6 +694,11 @@ class HelmClient(BinaryClient):
             argv, what=f"helm template {request.chart.ref}", stdin=values_json(request.values)
         )
         return parse_manifests(out, namespace=request.namespace)
+
+    def pull(self, chart: ChartRef, into: str) -> None:
+        """Unpack ``chart`` (a repository or OCI chart) into directory ``into``."""
+        self.prepare_chart(chart)
+        self.run(pull_argv(self.binary, chart, into), what=f"helm pull {chart.ref}")
 
     def show_chart(self, chart: ChartRef) -> dict[str, Any]:
         """The chart's Chart.yaml as a mapping (``name``, ``version``, ``appVersion``, ...)."""

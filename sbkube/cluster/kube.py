@@ -150,6 +150,9 @@ class KubeCluster(Cluster):
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         return self.helm.template(request)
 
+    def pull_chart(self, chart: ChartRef, into: str) -> None:
+        self.helm.pull(chart, into)
+
     def render_kustomization(self, path: str) -> list[dict[str, Any]]:
         return self.kubectl.kustomize(path)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.cluster.port import ReleaseInfo, TemplateRequest
+from sbkube.cluster.port import ChartRef, ReleaseInfo, TemplateRequest
 from sbkube.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -164,6 +164,10 @@ class MemoryCluster(KubeCluster):
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         # `helm template` is offline: rendering needs no server.
         return self._offline_helm.template(request)
+
+    def pull_chart(self, chart: ChartRef, into: str) -> None:
+        # `helm pull` is offline of the cluster, too.
+        self._offline_helm.pull(chart, into)
 
     def close(self) -> None:
         """Save the file and stop the server; idempotent."""

@@ -201,6 +201,11 @@ class Releases(Protocol):
         a release's first install only and never upgrades or deletes."""
         ...
 
+    def pull_chart(self, chart: ChartRef, into: str) -> None:
+        """Unpack a repository or OCI chart into directory ``into`` (``helm pull --untar``:
+        offline of the cluster), to be built with overrides and removes."""
+        ...
+
     def helm_upgrade_install(self, request: UpgradeRequest) -> ReleaseInfo:
         """``helm upgrade --install``; returns the new revision."""
         ...

@@ -61,6 +61,8 @@ class Found:
     content: Any
     dialect: Dialect
     sources: Path | None = None
+    environment: str | None = None
+    """The ``environments:`` entry merged over ``content`` (``--profile``), if one was."""
 
 
 # Top-level keys only the original's config.yaml has (deps: is ours too).
@@ -141,13 +143,14 @@ def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> 
         raise ConfigError(f"{shown}: config file not found")
     data, given = _load(path)
     content, merged = apply_profile(given, profile, shown)
+    env = profile if merged else None
     api = content.get("apiVersion") if isinstance(content, dict) else None
     if path.name == SINGLE_FILE or (isinstance(api, str) and api.startswith("sbkube/")):
         if profile is not None and not merged:
             raise unknown_profile(
                 shown, profile, known_profiles(given), f"add environments.{profile} to it"
             )
-        return Found(path, data, content, Dialect.SINGLE)
+        return Found(path, data, content, Dialect.SINGLE, environment=env)
     sources = app_dir / _sources_name(profile)
     if profile is not None and not os.path.lexists(sources):
         if not merged:
@@ -159,7 +162,7 @@ def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> 
             )
         sources = app_dir / _sources_name(None)
     if os.path.lexists(sources):
-        return Found(path, data, content, Dialect.PAIR, sources)
+        return Found(path, data, content, Dialect.PAIR, sources, env)
     if _looks_original(content):
-        return Found(path, data, content, Dialect.PAIR)
-    return Found(path, data, content, Dialect.OURS)
+        return Found(path, data, content, Dialect.PAIR, environment=env)
+    return Found(path, data, content, Dialect.OURS, environment=env)

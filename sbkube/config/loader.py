@@ -45,6 +45,7 @@ from sbkube.config.schema import (
 )
 from sbkube.errors import ConfigError, UsageError
 from sbkube.messages import describe, key_text, one_line, suggest
+from sbkube.redaction import remember
 
 __all__ = ["LoadedConfig", "check_app", "load_config"]
 
@@ -414,6 +415,10 @@ def _check_app_files(loaded: LoadedConfig, name: str, app: AppConfig) -> None:
     files: tuple[str, ...]
     if isinstance(app, HelmApp):
         files, field_name, what = app.values, "values", "values file"
+        if app.overrides:
+            from sbkube.config.chart_build import override_files
+
+            override_files(loaded.app_dir, name, app.overrides, f"{shown}: apps.{name}")
     elif isinstance(app, YamlApp):
         files, field_name, what = app.manifests, "manifests", "manifest file"
     elif isinstance(app, KustomizeApp):
@@ -493,8 +498,10 @@ def load_config(
 ) -> LoadedConfig:
     """Load, validate and order the apps of an app dir's config, in any of the three
     formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
-    picks ``sources-PROFILE.yaml`` for the original's config.yaml; ``found``: the file
-    already read (a phase's inline apps, or its settings merged in: ``config.phases``).
+    applies its ``environments.PROFILE`` (``environments.py``; the original's pair:
+    ``sources-PROFILE.yaml``); an error then says the environment was applied. ``found``:
+    the file already read (a phase's inline apps, or its settings merged in:
+    ``config.phases``).
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -508,6 +515,22 @@ def load_config(
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
     found = found or find_config(resolved_dir, config_file, profile)
+    try:
+        return _load_found(found, resolved_dir, namespace, values)
+    except ConfigError as err:
+        if found.environment is not None:
+            # The line names a field of the merged file: say where its value may come from.
+            first, nl, rest = err.message.partition("\n")
+            err.message = f"{first} (with environments.{found.environment} applied){nl}{rest}"
+        raise
+
+
+def _load_found(
+    found: Found,
+    resolved_dir: Path,
+    namespace: str | None,
+    values: CommandLineValues | None,
+) -> LoadedConfig:
     config_path = found.path
     shown = display_path(config_path)
     data = found.data
@@ -576,6 +599,9 @@ def load_config(
         loaded = replace(loaded, command_line=resolved)
         loaded._files.update(resolved.files)
     _check_release_names(loaded)
+    # An http app's header values are credentials whatever their names: hidden wherever
+    # they would be recorded or shown, the config snapshot included.
+    remember(v for a in config.apps.values() if isinstance(a, HttpApp) for v in a.headers.values())
     for name, app in config.apps.items():
         if not app.enabled:
             continue

@@ -20,6 +20,8 @@ What the mapping keeps of the original's rules:
   config's ``global_labels``/``global_annotations``) go into the chart's
   ``commonLabels``/``commonAnnotations`` values, as the original injects them, unless
   ``helm_label_injection`` is false or the chart is in ``incompatible_charts``;
+* Helm apps' ``overrides`` (files under ``overrides/<app>/``) and ``removes`` (paths or
+  globs in the chart) mean the same in ours: the chart is built in sbkube's cache;
 * YAML apps: ``files`` (or ``manifests``); their labels and annotations are added to every
   object;
 * git apps: ``repo`` is a URL or a ``git_repos`` name (``settings.git_repos`` /
@@ -444,8 +446,9 @@ def _helm_app(
                 Rendering(f"{at}.{key}", f"the original's default, written out: {key}: {default}")
             )
     for key in ("overrides", "removes"):
+        # The same meaning in ours: overrides/<app>/ files over the chart, removes deleted.
         if app.get(key):
-            problems.add(f"{at}.{key}", "chart overrides and removes are not supported yet")
+            out[key] = app[key]
     if app.get("atomic") not in (None, False):
         problems.add(
             f"{at}.atomic",

@@ -232,6 +232,12 @@ class HelmApp(_AppBase):
     values: tuple[str, ...] = ()
     set: dict[str, Any] = Field(default_factory=dict)
     wait: StrictBool = False
+    overrides: tuple[str, ...] = ()
+    """Files under ``overrides/<app name>/`` (or globs there) that replace or add the
+    file at the same path in the chart; the chart is built in sbkube's cache
+    (``sbkube.config.chart_build``) and its digest recorded."""
+    removes: tuple[str, ...] = ()
+    """Paths or globs, relative to the chart's root, deleted from the built chart."""
 
     @field_validator("version", mode="before")
     @classmethod
@@ -256,7 +262,7 @@ class HelmApp(_AppBase):
     def _release_name_is_label(cls, value: str | None) -> str | None:
         return None if value is None else _check_label(value, HELM_RELEASE_NAME_MAX)
 
-    @field_validator("values")
+    @field_validator("values", "overrides", "removes")
     @classmethod
     def _values_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_file_list(value)

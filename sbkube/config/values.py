@@ -290,6 +290,13 @@ def _app_paths(loaded: LoadedConfig, name: str) -> list[Path]:
         if chart is not None:
             paths.append(chart / "Chart.yaml" if chart.is_dir() else chart)
         paths.extend(loaded.resolve_path(relative) for relative in config.values)
+        if config.overrides:
+            from sbkube.config.chart_build import override_files
+
+            where = f"{loaded.shown_config}: apps.{name}"
+            paths.extend(
+                p for _, p in override_files(loaded.app_dir, name, config.overrides, where)
+            )
     elif isinstance(config, YamlApp):
         paths.extend(loaded.resolve_path(relative) for relative in config.manifests)
     elif isinstance(config, ActionApp):

@@ -15,8 +15,10 @@ hidden in this command's record too, its config snapshot included.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef, Cluster, Objects, TemplateRequest
@@ -34,6 +36,7 @@ from sbkube.manifests import Scope, object_key
 
 if TYPE_CHECKING:
     from sbkube.config import LoadedConfig
+    from sbkube.config.chart_build import BuiltChart
     from sbkube.config.schema import ActionApp
 
 
@@ -95,6 +98,10 @@ def prepare_apps(
                     )
                     release = loaded.release_name(name)
                     local = loaded.local_chart_path(name)
+                    digest = chart_digest(local) if local is not None else None
+                    if app.overrides or app.removes:
+                        built = _built_chart(loaded, name, chart, local, cluster)
+                        chart, digest = ChartRef(str(built.path)), built.digest
                     fields: dict[str, Any] = {
                         "name": name,
                         "type": "helm",
@@ -106,7 +113,7 @@ def prepare_apps(
                         "values": values,
                         "wait": app.wait,
                         "timeout": app.timeout,
-                        "chart_digest": chart_digest(local) if local is not None else None,
+                        "chart_digest": digest,
                     }
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
@@ -201,6 +208,31 @@ def prepare_apps(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _built_chart(
+    loaded: LoadedConfig, name: str, chart: ChartRef, local: Path | None, cluster: Cluster
+) -> BuiltChart:
+    """A Helm app's chart built with its ``overrides`` and ``removes``
+    (:mod:`sbkube.config.chart_build`): a local chart as it is, a repository or OCI chart
+    pulled first (``helm pull``, into a scratch dir of sbkube's cache)."""
+    from sbkube.config.chart_build import build_chart, builds_home, override_files
+    from sbkube.config.schema import HelmApp
+
+    app = loaded.app(name)
+    assert isinstance(app, HelmApp)
+    where = f"{loaded.shown_config}: apps.{name}"
+    files = override_files(loaded.app_dir, name, app.overrides, where)
+    if local is not None:
+        return build_chart(local, files, app.removes, where)
+    home = builds_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home, prefix=".pull-") as scratch:
+        cluster.pull_chart(chart, scratch)
+        tops = [p for p in Path(scratch).iterdir() if p.is_dir()]
+        if len(tops) != 1:
+            raise ConfigError(f"{where}.chart: helm pull {chart.ref} gave no one chart directory")
+        return build_chart(tops[0], files, app.removes, where)
 
 
 def _action_objects(

@@ -305,6 +305,8 @@ def rollback(
         config_file=to_dep.config_file,
         sources=thaw(to_dep.sources_snapshot) if to_dep.sources_snapshot else None,
         rollback_target_id=to_dep.deployment_id,
+        # What it restores was made with that profile: list --profile finds the rollback too.
+        profile=to_dep.profile,
     ) as dep:
         outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster), dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:

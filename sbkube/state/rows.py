@@ -13,7 +13,6 @@ This module imports no ORM at run time: ``views.py`` (the ORM-free read path of
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
@@ -32,9 +31,9 @@ from sbkube.model import (
 from sbkube.redaction import (
     DEFAULT_SECRET_KEYS,
     Redactor,
-    learn_manifests,
     manifest_checksum,
     redact_values,
+    scan_manifests,
 )
 from sbkube.sealing import SealKey, seal, seal_key, sealed_leaves
 from sbkube.state.records import (
@@ -250,39 +249,52 @@ def prepare_resources(
     app_id: int | None, resources: Iterable[ResourceInput], secret_values: Iterable[str] = ()
 ) -> tuple[list[dict[str, Any]], tuple[ResourceRecord, ...]]:
     """The rows to insert for ``resources`` (in the store's form: volatile fields dropped,
-    secrets digested or scrubbed, checksummed) and the records they read back as."""
+    secrets digested or scrubbed, checksummed) and the records they read back as.
+
+    The rows' documents are the records' frozen ones (one copy, shared by both, and
+    never aliasing the caller's manifests)."""
     inputs = list(resources)
     states = [s for r in inputs for s in (r.previous_state, r.current_state) if s is not None]
-    # Every state is searched once, by learn_manifests; the one Redactor then only digests
-    # and scrubs what was found (the per-manifest cost of recording is this loop).
-    redactor = Redactor(known=(*secret_values, *learn_manifests(states)))
-    store_form = functools.partial(redactor.manifest, learned=True)
+    # Every state is searched once, by scan_manifests; the one Redactor then digests and
+    # scrubs what was found, and a state that the search saw holds nothing to redact is
+    # not walked again (nor compared for sealing): the per-manifest cost of recording.
+    found, scans = scan_manifests(states)
+    redactor = Redactor(known=(*secret_values, *found))
+    next_scan = iter(scans).__next__
     sealer = _Sealer()
     rows: list[dict[str, Any]] = []
+    records: list[ResourceRecord] = []
     for res in inputs:
-        prev = store_form(res.previous_state) if res.previous_state is not None else None
-        cur = store_form(res.current_state) if res.current_state is not None else None
+        prev = cur = None
+        changed: dict[str, tuple[Any, Any]] = {}
+        if res.previous_state is not None:
+            stored, redacted = redactor.stored_form(res.previous_state, next_scan())
+            prev = freeze(stored)
+            if redacted:
+                changed["previous_state"] = (res.previous_state, prev)
+        if res.current_state is not None:
+            stored, redacted = redactor.stored_form(res.current_state, next_scan())
+            cur = freeze(stored)
+            if redacted:
+                changed["current_state"] = (res.current_state, cur)
         basis = cur if cur is not None else prev
-        sealed = sealer.seal(
-            previous_state=(res.previous_state, prev), current_state=(res.current_state, cur)
-        )
-        rows.append(
-            {
-                "app_deployment_pk": app_id,
-                "api_version": res.api_version,
-                "kind": res.kind,
-                "name": res.name,
-                "namespace": res.namespace,
-                "action": str(ResourceAction(res.action)),
-                "previous_state": prev,
-                "current_state": cur,
-                "checksum": manifest_checksum(basis) if basis is not None else None,
-                "source_file": res.source_file,
-                "hook": res.hook,
-                "sealed": sealed,
-            }
-        )
-    return rows, tuple(resource_record(r) for r in rows)
+        row = {
+            "app_deployment_pk": app_id,
+            "api_version": res.api_version,
+            "kind": res.kind,
+            "name": res.name,
+            "namespace": res.namespace,
+            "action": str(ResourceAction(res.action)),
+            "previous_state": prev,
+            "current_state": cur,
+            "checksum": manifest_checksum(basis) if basis is not None else None,
+            "source_file": res.source_file,
+            "hook": res.hook,
+            "sealed": sealer.seal(**changed) if changed else None,
+        }
+        rows.append(row)
+        records.append(resource_record(row))
+    return rows, tuple(records)
 
 
 class _Sealer:

@@ -23,12 +23,13 @@ fields and Secret payloads, values and config snapshots lose secret-looking scal
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict, Unpack, cast
 
-from sqlalchemy import Table, delete, func, insert, literal, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,73 @@ _APPS = cast(Table, AppDeployment.__table__)
 _RESOURCES = cast(Table, DeployedResource.__table__)
 _DEPLOYMENTS = cast(Table, Deployment.__table__)
 _OPEN_APP_STATUSES = (str(AppStatus.IN_PROGRESS), str(AppStatus.PENDING))
+
+
+# The once-per-app statements, built once per set of columns (bound parameters named
+# v_<column>): building and cache-keying a statement costs more than running it.
+_STATEMENTS: dict[tuple[str, ...], Any] = {}
+
+
+def _start_app_statement(columns: tuple[str, ...]) -> Any:
+    """``INSERT INTO app_deployments (deployment_pk, columns…) SELECT deployments.id,
+    :v_<column>… WHERE deployment_id = :v_deployment_id RETURNING id``: no lookup first,
+    no ORM unit of work, and no row when the deployment is unknown."""
+    key = ("start", *columns)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = (
+            insert(_APPS)
+            .from_select(
+                ["deployment_pk", *columns],
+                select(
+                    _DEPLOYMENTS.c.id,
+                    *(bindparam(f"v_{k}", type_=_APPS.c[k].type) for k in columns),
+                ).where(_DEPLOYMENTS.c.deployment_id == bindparam("v_deployment_id")),
+            )
+            .returning(_APPS.c.id)
+        )
+    return statement
+
+
+def _finish_app_statement(columns: tuple[str, ...]) -> Any:
+    """``UPDATE app_deployments SET <column> = :v_<column>… WHERE id = :v_id``."""
+    key = ("finish", *columns)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = (
+            update(_APPS)
+            .where(_APPS.c.id == bindparam("v_id"))
+            .values({k: bindparam(f"v_{k}", type_=_APPS.c[k].type) for k in columns})
+        )
+    return statement
+
+
+_RESOURCE_SCALARS_BEFORE = ("api_version", "kind", "name", "namespace", "action")
+_RESOURCE_SCALARS_AFTER = ("checksum", "source_file", "hook", "sealed")
+_RESOURCE_INSERT_COLUMNS = (
+    "app_deployment_pk",
+    *_RESOURCE_SCALARS_BEFORE,
+    "previous_state",
+    "current_state",
+    *_RESOURCE_SCALARS_AFTER,
+)
+
+
+def _resource_insert(dialect: str) -> str:
+    """The INSERT of a resource row in the driver's own terms: ``?`` (sqlite3) or ``%s``
+    (psycopg) placeholders; on PostgreSQL the JSON text cast to the column's JSONB (the
+    value stored is the one SQLAlchemy's JSONB binding gives), on SQLite stored as the
+    text it is (what the JSON type stores there)."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    json_mark = mark if dialect == "sqlite" else f"CAST({mark} AS JSONB)"
+    values = [
+        json_mark if c in ("previous_state", "current_state") else mark
+        for c in _RESOURCE_INSERT_COLUMNS
+    ]
+    return (
+        f"INSERT INTO {_RESOURCES.name} ({', '.join(_RESOURCE_INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join(values)})"
+    )
 
 
 class DeploymentEnd(TypedDict, total=False):
@@ -265,18 +333,8 @@ class DeploymentWriter:
             "rollback_info": thaw(rollback_info) if rollback_info is not None else None,
             "started_at": utcnow(),
         }
-        # One statement, INSERT ... SELECT the deployment's key: no lookup first, and no
-        # ORM unit of work; no row when the deployment is unknown.
-        insert_app = (
-            insert(_APPS)
-            .from_select(
-                ["deployment_pk", *values],
-                select(
-                    _DEPLOYMENTS.c.id, *(literal(v, _APPS.c[k].type) for k, v in values.items())
-                ).where(_DEPLOYMENTS.c.deployment_id == deployment_id),
-            )
-            .returning(_APPS.c.id)
-        )
+        params = {f"v_{k}": v for k, v in values.items()}
+        params["v_deployment_id"] = deployment_id
 
         def work(session: Session, retry: bool) -> AppDeploymentRecord:
             app_id = None
@@ -288,7 +346,11 @@ class DeploymentWriter:
                     .where(Deployment.deployment_id == deployment_id, AppDeployment.name == name)
                 ).scalar_one_or_none()
             if app_id is None:
-                app_id = session.connection().execute(insert_app).scalar_one_or_none()
+                app_id = (
+                    session.connection()
+                    .execute(_start_app_statement(tuple(values)), params)
+                    .scalar_one_or_none()
+                )
             if app_id is None:
                 raise NotFoundError(f"unknown deployment id '{deployment_id}'")
             return started_app_record(app_id, deployment_id, values)
@@ -327,7 +389,8 @@ class DeploymentWriter:
             # A Core UPDATE: the ORM's bulk-update machinery (synchronizing a session that
             # holds nothing) doubles the cost of this once-per-app statement.
             result = session.connection().execute(
-                update(_APPS).where(_APPS.c.id == app_id).values(**values)
+                _finish_app_statement(tuple(values)),
+                {"v_id": app_id, **{f"v_{k}": v for k, v in values.items()}},
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"unknown app deployment {app_id}")
@@ -369,18 +432,31 @@ class DeploymentWriter:
         )
 
     @staticmethod
-    def _resource_rows(app_id: int, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return [{**row, "app_deployment_pk": app_id} for row in rows]
+    def _resource_rows(app_id: int, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """The parameters of :func:`_resource_insert` for ``rows`` (made by
+        :func:`~sbkube.state.rows.prepare_resources`) of the app ``app_id``: the JSON
+        documents as the column type writes them (``json.dumps``), None as SQL NULL."""
+        dumps = json.dumps
+        return [
+            (
+                app_id,
+                *(row[c] for c in _RESOURCE_SCALARS_BEFORE),
+                None if (prev := row["previous_state"]) is None else dumps(prev),
+                None if (cur := row["current_state"]) is None else dumps(cur),
+                *(row[c] for c in _RESOURCE_SCALARS_AFTER),
+            )
+            for row in rows
+        ]
 
     @staticmethod
     def _insert_rows(
-        session: Session, app_id: int, rows: list[dict[str, Any]], retry: bool
+        session: Session, app_id: int, rows: list[tuple[Any, ...]], retry: bool
     ) -> None:
         """One executemany of an app's resource rows; on a retry, none if the lost try
         committed them (its transaction held all of them or none)."""
         if not rows:
             return
-        first = rows[0]
+        first = dict(zip(_RESOURCE_INSERT_COLUMNS, rows[0], strict=True))
         if retry and row_exists(
             session,
             DeployedResource.app_deployment_pk == app_id,
@@ -390,21 +466,12 @@ class DeploymentWriter:
             DeployedResource.namespace == first["namespace"],
         ):
             return
-        # Core's executemany on the table, one per set of columns that have a value: a None
-        # column is left out of its INSERT (SQL NULL; given, a JSON column would store JSON
-        # 'null'), as the ORM's bulk insert does, without the ORM's per-key resolution
-        # (most of the cost of recording an app's resources).
-        # Runs of consecutive rows, so that ids keep the order the resources were given in.
-        batches: list[list[dict[str, Any]]] = []
-        for row in rows:
-            kept = {key: value for key, value in row.items() if value is not None}
-            if batches and batches[-1][0].keys() == kept.keys():
-                batches[-1].append(kept)
-            else:
-                batches.append([kept])
+        # The driver's executemany, parameters made once per row (_resource_rows): a Core
+        # insert would run the JSON type's processors and SQLAlchemy's parameter machinery
+        # per row and column, about as much as the insert itself. One statement for all
+        # rows, so that ids keep the order the resources were given in.
         connection = session.connection()
-        for batch in batches:
-            connection.execute(insert(_RESOURCES), batch)
+        connection.exec_driver_sql(_resource_insert(connection.dialect.name), rows)
 
     def add_helm_release(
         self,

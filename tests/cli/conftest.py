@@ -171,11 +171,11 @@ def sbkube(
             "SBKUBE_OPERATOR": "cli-tester",
             # The digest key file goes here, not into the home of whoever runs the tests.
             "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            # sbkube's cache (chart builds, helm repositories, git checkouts): the test's own.
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
             "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
             "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
             "HELM_DATA_HOME": str(tmp_path / "helm-data"),
-            # Git checkouts (sbkube.sources) go here, not into the home of the tester.
-            "XDG_CACHE_HOME": str(tmp_path / "cache"),
         }
     )
     runner = Sbkube(sbkube_exe, env, tmp_path)

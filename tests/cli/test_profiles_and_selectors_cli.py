@@ -143,3 +143,16 @@ def test_profile_and_selector_deploy_exactly_the_picked_apps(
         sbkube("deploy", *base, "--profile", "staging"), "--profile staging", "known: prod"
     )
     assert len(sbkube.json("state", "list")) == count
+
+
+def test_template_renders_only_the_picked_apps(sbkube: Any, platform: Path) -> None:
+    rendered = sbkube.json("template", "--app-dir", str(platform), "-l", "tier=back")
+    assert [(o["metadata"]["name"], o["metadata"]["namespace"]) for o in rendered] == [
+        ("db", "shop"),
+        ("api", "shop"),
+    ]
+    prod = sbkube.json("template", "--app-dir", str(platform), "--profile", "prod",
+                       "-l", "name=web", "--no-deps")  # fmt: skip
+    assert [(o["metadata"]["name"], o["metadata"]["namespace"]) for o in prod] == [
+        ("web", "shop-prod")
+    ]

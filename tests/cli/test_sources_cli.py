@@ -156,6 +156,11 @@ def test_a_moving_branch_is_recorded_by_commit_and_rolled_back_to_the_first(
         "commit": first_sha,
         "path": "charts/web",
     }
+    table = sbkube("state", "show", first["deployment_id"]).stdout
+    assert any(
+        line.split()[:4] == ["source", repo.url, "branch", "main"] and first_sha in line
+        for line in table.splitlines()
+    ), table
     # The chart came from the checkout of that commit, in sbkube's cache.
     assert k.helm("status", "web", "-n", "src")["version"] == 1
 
@@ -297,7 +302,7 @@ apps:
     type: http
     url: {url}/crd.yaml
     dest: downloaded/plain.yaml
-    headers: {{X-Token: s3cr3t-header-value}}
+    headers: {{X-Team: s3cr3t-header-value}}
   plain:
     type: yaml
     files: [downloaded/plain.yaml]

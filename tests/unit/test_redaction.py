@@ -182,3 +182,52 @@ def test_urls_without_a_password_are_left_whole() -> None:
         assert r.redact_values({"u": text}) == {"u": text}
     both = "redis://u:p1secret@h1:6379,redis://u:p2secret@h2:6379"
     assert r.mask_url(both) == "redis://u:***@h1:6379,redis://u:***@h2:6379"
+
+
+def _record_shapes(secret: str) -> list[dict[str, Any]]:
+    """Manifests of every shape the record's one-walk path must tell apart: clean ones
+    (stored as their volatile-stripped copy) and ones whose storing rewrites something."""
+    base = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "uid": "u-1"}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}
+    return [
+        {**base, "data": {"mode": "production", "url": "http://svc:8080/path"}},
+        {**base, "data": {"dsn": f"postgres://app:{secret}@db/app"}},
+        {**base, "data": {"password": secret}},
+        {**base, "data": {"password": None, "token": True}},
+        {**base, "data": {"note": f"quoted {secret} again"}},
+        {**base, "data": {"pw": "--password=ab"}},  # short: digested where it stands
+        {**base, "data": {"cfg": json.dumps({"apiKey": secret})}},
+        {**pod, "spec": {"containers": [{"name": "c", "env": [
+            {"name": "DB_PASSWORD", "value": secret}]}]}},
+        {**pod, "spec": {"containers": [{"name": "c", "args": [
+            "mysql", "-uroot", f"-p{secret}"]}]}},
+        {**pod, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+         "status": {"phase": "Running"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+         "data": {"x": base64.b64encode(secret.encode()).decode()}},
+        {"apiVersion": "v1", "kind": "List", "items": [{**base, "data": {"a": "b"}}]},
+    ]  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(secret=secret_text)
+def test_the_one_walk_record_path_stores_what_the_full_redaction_does(secret: str) -> None:
+    """``scan_manifests`` + ``stored_form`` (what recording runs) give, for every manifest
+    of a batch, exactly what ``Redactor.manifest`` gives, and report as changed every one
+    it changed; the clean ones (and only they) skip the second walk."""
+    batch = _record_shapes(secret)
+    found, scans = r.scan_manifests(batch)
+    red = r.Redactor(known=found)
+    full = r.Redactor(known=found)
+    for manifest, scan in zip(batch, scans, strict=True):
+        stored, redacted = red.stored_form(manifest, scan)
+        assert stored == full.manifest(manifest, learned=True), manifest
+        assert redacted or stored == r.strip_volatile(manifest)
+    # The clean ConfigMap and Pod (a URL without a password, a status) take the short path.
+    shortcut = [not red.stored_form(m, s)[1] for m, s in zip(batch, scans, strict=True)]
+    assert shortcut == [True] + [False] * 8 + [True, False, False]
+    # A known secret reappearing in an otherwise clean manifest is still scrubbed.
+    quoted = {**batch[0], "data": {"mode": secret}}
+    (scan,) = r.scan_manifests([quoted])[1]
+    stored, redacted = red.stored_form(quoted, scan)
+    assert redacted and secret not in json.dumps(stored)

@@ -205,6 +205,19 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
         # A tool's whole error (every line helm printed) below the one-line table.
         if app.error_message and "\n" in app.error_message:
             click.echo(error_lines(app.error_message, prefix=f"{safe(app.name)}: "))
+    sources = [(a, a.metadata["source"]) for a in rec.apps if a.metadata.get("source")]
+    if sources:
+        # Git and http apps: what was fetched (the commit a branch stood at, the download).
+        click.echo("")
+        echo_table(
+            sources,
+            [
+                ("APP", lambda p: p[0].name),
+                ("SOURCE", lambda p: p[1].get("repo") or p[1].get("url")),
+                ("REF", lambda p: p[1].get("ref") or p[1].get("dest")),
+                ("COMMIT/SHA256", lambda p: p[1].get("commit") or p[1].get("sha256")),
+            ],
+        )
     releases = [(a, h) for a in rec.apps for h in a.helm_releases]
     if releases:
         click.echo("")

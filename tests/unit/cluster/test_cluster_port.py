@@ -200,7 +200,8 @@ def test_the_port_is_two_small_roles_and_their_union() -> None:
 
     releases, objects = members(Releases), members(Objects)
     assert not releases & objects
-    assert all(n.startswith("helm_") for n in releases - {"render_chart", "chart_crds"})
+    chart_ops = {"render_chart", "chart_crds", "pull_chart"}
+    assert all(n.startswith("helm_") for n in releases - chart_ops)
     assert {"get", "apply", "delete", "namespaced", "check_reachable"} <= objects
     # The union adds only the identity and the dry-run view.
     assert members(Cluster) == {"name", "dry_run", "as_dry_run"}

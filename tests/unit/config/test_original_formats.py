@@ -150,7 +150,6 @@ apps:
     type: helm
     chart: ./chart
     atomic: true
-    removes: [templates/x.yaml]
     context: elsewhere
     colour: blue
 """,
@@ -163,7 +162,6 @@ apps:
         "apps.app.atomic",
         "apps.app.colour",
         "apps.app.context",
-        "apps.app.removes",
         "settings.global_values",
         "settings.helm_repos.private.password",
         "settings.on_failure",
@@ -275,3 +273,33 @@ def test_a_repo_variable_names_a_git_app(tmp_path: Path, path: str, needle: str)
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path)
     assert needle in err.value.message and "apps.web" in err.value.message
+
+
+def test_convert_writes_git_and_http_apps_in_our_terms(tmp_path: Path) -> None:
+    from sbkube.config.convert import convert
+
+    original = tmp_path / "original"
+    write(
+        original,
+        "sbkube.yaml",
+        """\
+apiVersion: sbkube/v1
+settings:
+  namespace: team
+  git_repos:
+    infra: {url: 'https://git.example.com/infra.git', branch: stable}
+apps:
+  src: {type: git, repo: infra, branch: dev, ref: v2}
+  dl: {type: http, url: 'https://example.com/a.yaml', dest: a.yaml, headers: {X-A: b}}
+""",
+    )
+    text = convert(original)
+    assert "#   apps.src.repo: repo: https://git.example.com/infra.git (git_repos.infra)" in text
+    assert "#   apps.src.branch: ref: wins; branch is not used" in text
+    ours = tmp_path / "ours"
+    write(ours, "config.yaml", text)
+    theirs, mine = load_config(original).config, load_config(ours).config
+    assert load_config(ours).dialect == Dialect.OURS
+    assert mine.apps == theirs.apps
+    src = mine.apps["src"]
+    assert isinstance(src, GitApp) and src.wanted == ("ref", "v2")

@@ -173,6 +173,18 @@ def test_a_wrong_environments_block_is_one_line(
         load_config(platform, profile="prod")
 
 
+def test_a_mistake_in_an_environment_says_it_was_applied(platform: Path) -> None:
+    (platform / "config.yaml").write_text(
+        CONFIG.replace("web: {labels:", "web: {chrat: x, labels:")
+    )
+    load_config(platform)  # the file itself is fine
+    with pytest.raises(ConfigError) as err:
+        load_config(platform, profile="prod")
+    text = str(err.value)
+    assert "\n" not in text
+    assert "apps.web.chrat" in text and text.endswith("(with environments.prod applied)")
+
+
 @pytest.mark.parametrize("profile", ["staging", "../x", ""])
 def test_an_unknown_profile_names_it_and_the_known_ones(platform: Path, profile: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -298,3 +298,23 @@ def test_secret_changed_since_target_is_refused_and_named(db, cluster, shop, for
 def b64(text: str) -> str:
     """A Secret value as the API server stores it (stringData is folded into data)."""
     return base64.b64encode(text.encode()).decode()
+
+
+def test_a_rollback_keeps_the_profile_of_what_it_restores(db, cluster, shop):
+    config = shop.path / "config.yaml"
+    config.write_text(config.read_text() + "environments:\n  blue: {}\n")
+    blue = deploy(shop.path, cluster=cluster, db=db, profile="blue")
+    shop.set_values(greeting="plain")
+    plain = deploy(shop.path, cluster=cluster, db=db)
+    assert (blue.status, plain.status) == (DeploymentStatus.SUCCESS, DeploymentStatus.SUCCESS)
+
+    back = rollback(db, cluster, to=blue.deployment_id)
+
+    repo = DeploymentRepository(db)
+    assert [repo.get(d).profile for d in (blue.deployment_id, plain.deployment_id)] == [
+        "blue",
+        None,
+    ]
+    assert repo.get(back.deployment_id).profile == "blue"
+    listed = [s.deployment_id for s in repo.list(profile="blue")]
+    assert listed == [back.deployment_id, blue.deployment_id]
