@@ -67,8 +67,8 @@ class Found:
     """Every environment the file defines (none of them left in ``content``)."""
 
 
-# Top-level keys only the original's config.yaml has.
-_ORIGINAL_TOP = frozenset({"deps", "hooks", "global_labels", "global_annotations"})
+# Top-level keys only the original's config.yaml has (deps: is ours too).
+_ORIGINAL_TOP = frozenset({"hooks", "global_labels", "global_annotations"})
 
 
 def _sources_name(profile: str | None) -> str:
