@@ -133,11 +133,13 @@ _SOURCES_FIELDS = (_SETTINGS_FIELDS - {"namespace"}) | {"app_dirs", "oci_repos"}
 # about how the original schedules its work); any other value is refused, with the reason.
 _SETTING_DEFAULTS: dict[str, tuple[Any, str]] = {
     "on_failure": (
-        ("stop", "continue"),
-        "sbkube stops only the apps that depend on a failed one; 'rollback' is not done "
-        "automatically (use sbkube rollback)",
+        ("stop", "continue", "rollback"),
+        "the failure policy is one of stop, continue, rollback",
     ),
-    "rollback_scope": (("app",), "automatic rollback on failure is not supported"),
+    "rollback_scope": (
+        ("app", "phase", "all"),
+        "the rollback scope is one of app, phase, all",
+    ),
     "http_proxy": ((None,), "proxy settings are not supported; set HTTP_PROXY in the environment"),
     "https_proxy": (
         (None,),
@@ -151,11 +153,13 @@ _SETTING_DEFAULTS: dict[str, tuple[Any, str]] = {
 }
 # Read, recorded, and without effect on what is deployed (listed by `config convert`).
 _NO_EFFECT_SETTINGS = {
-    "on_failure": "a failed app skips only the apps that depend on it",
-    "execution_order": "sbkube has no phases; apps run in depends_on order",
-    "parallel": "independent apps always run at once (--concurrency)",
+    "on_failure": "in config.yaml a failed app skips its dependents; deploy of this file "
+    "reads it (rollback: what the run changed goes back), as deploy --on-failure does",
+    "rollback_scope": "deploy of this file reads it, as deploy --rollback-scope does",
+    "execution_order": "apps beside phases: are not read; apps run in depends_on order",
+    "parallel": "independent phases run at once unless false; apps: --concurrency",
     "parallel_apps": "independent apps always run at once (--concurrency)",
-    "max_workers": "use --concurrency",
+    "max_workers": "how many phases run at once (apps at once: --concurrency)",
     "timeout": "each Helm app has its own timeout (default 5m)",
     "cleanup_metadata": "sbkube compares objects by server-side apply; nothing to clean",
 }
@@ -828,10 +832,15 @@ def translate(
         global_annotations = _string_map(
             content.get("global_annotations"), "global_annotations", problems
         )
-    if content.get("deps"):
-        problems.add(
-            "deps",
-            "dependencies on other app dirs are not supported: deploy those dirs first",
+    deps = content.get("deps")
+    if deps is not None and (
+        not isinstance(deps, list) or not all(isinstance(d, str) for d in deps)
+    ):
+        problems.add("deps", f"expected a list of app dir names, got {describe(deps)}")
+        deps = None
+    if deps:
+        renderings.append(
+            Rendering("deps", "deps (the app dirs deployed before this one, in the same run)")
         )
     command_hooks = _command_hooks(content.get("hooks"), "hooks", problems)
     apps = _apps(
@@ -845,6 +854,8 @@ def translate(
         raw["cluster"] = settings.cluster
     if settings.helm_repos:
         raw["repos"] = settings.helm_repos
+    if deps:
+        raw["deps"] = list(deps)
     if command_hooks:
         raw["hooks"] = command_hooks
     raw["apps"] = apps

@@ -717,6 +717,9 @@ class SbkubeConfig(_Model):
     cluster: str | None = None
     repos: dict[str, str] = Field(default_factory=dict)
     secret_keys: list[str] | None = None
+    deps: tuple[str, ...] = ()
+    """Other app dirs (beside this one) deployed before it, in the same run
+    (``sbkube.engine.phases``); ``deploy --no-deps`` leaves them out."""
     hooks: CommandHooks | None = None
     apps: Annotated[dict[str, AppConfig], Field(min_length=1)]
     environments: dict[str, dict[str, Any]] | None = None
@@ -754,6 +757,14 @@ class SbkubeConfig(_Model):
             raise ValueError(f"{len(value)} patterns (at most 1000)")
         for key in value or ():
             _check_text(key)
+        return value
+
+    @field_validator("deps")
+    @classmethod
+    def _deps_are_dir_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name or "/" in name or name in (".", "..") or not name.isprintable():
+                raise ValueError(f"{_short(name)} is not the name of an app dir beside this one")
         return value
 
     @field_validator("apps")

@@ -123,6 +123,7 @@ def prepare_apps(
                         "wait": app.wait,
                         "timeout": app.timeout,
                         "chart_digest": digest,
+                        "app_dir": app_dir,  # where its hooks run
                     }
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
@@ -149,6 +150,7 @@ def prepare_apps(
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
+                            app_dir=app_dir,  # where its hooks run
                         )
                     )
                 else:
