@@ -83,11 +83,34 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, quote_plus
 
 from sbkube.keyfiles import key_path, read_or_create_key
 from sbkube.manifests import VOLATILE_METADATA, strip_volatile  # noqa: F401  (re-exported)
+
+
+class _LazyPattern:
+    """A module-level regex compiled on its first use, which then takes its place in the
+    module (later lookups get the compiled pattern): ``sbkube template`` and ``--help``
+    import this module, most runs search little or no text, and compiling every detector
+    up front is a noticeable part of the start-up."""
+
+    __slots__ = ("_args", "_name")
+
+    def __init__(self, name: str, pattern: str, flags: int = 0) -> None:
+        self._name = name
+        self._args = (pattern, flags)
+
+    def __getattr__(self, attr: str) -> Any:
+        compiled = re.compile(*self._args)
+        globals()[self._name] = compiled
+        return getattr(compiled, attr)
+
+
+def _lazy(name: str, pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return cast("re.Pattern[str]", _LazyPattern(name, pattern, flags))
+
 
 DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "password",
@@ -112,8 +135,8 @@ MASK = "***"
 # "abc" from a manifest would mangle it without protecting anything.
 MIN_REAPPEARING = 6
 
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+_WORD = _lazy("_WORD", r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_HEX64 = _lazy("_HEX64", r"[0-9a-f]{64}")
 # Manifest fields that name a secret rather than hold one.
 _REFERENCE_KEYS = frozenset(
     {"key", "secretName", "secretRef", "secretKeyRef", "existingSecret", "tokenSecretRef"}
@@ -340,11 +363,12 @@ def _is_secret_key(key: str, patterns: tuple[str, ...]) -> bool:
 # userinfo password of any URL: scheme://user:PASS@host. PASS runs to the LAST "@" of the
 # URL (whatever it holds: "/", "+", ":", "%", "@"; base64 passwords carry "/" and "+"),
 # within one whitespace- or quote-delimited word and never into another "scheme://".
-_URL_PASSWORD = re.compile(
+_URL_PASSWORD = _lazy(
+    "_URL_PASSWORD",
     r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://(?P<user>[^\s:/@\"'<>]*):)"
-    r"(?P<secret>(?:(?!://)[^\s\"'<>])+)@"
+    r"(?P<secret>(?:(?!://)[^\s\"'<>])+)@",
 )
-_PORT_THEN_PATH = re.compile(r"\d{1,5}/")
+_PORT_THEN_PATH = _lazy("_PORT_THEN_PATH", r"\d{1,5}/")
 
 
 def _url_password(m: re.Match[str]) -> bool:
@@ -370,16 +394,18 @@ def _sub_url_passwords(text: str, replace: Callable[[str], str]) -> str:
 # --db-password=V and --token V (a flag), password=V and password: V (an assignment).
 _FLAG_NAME = r"[A-Za-z][A-Za-z0-9_.-]*"
 _SECRET_TEXT = r"(?P<secret>\"[^\"]+\"|'[^']+'|[^\s,;&\"']+)"
-_FLAG_ASSIGN = re.compile(
+_FLAG_ASSIGN = _lazy(
+    "_FLAG_ASSIGN",
     rf"(?<![A-Za-z0-9_.-])(?:--?(?P<flag>{_FLAG_NAME})(?:=|\s+)|(?P<name>{_FLAG_NAME})(?:=|:\s*))"
-    + _SECRET_TEXT
+    + _SECRET_TEXT,
 )
 # "app/secret.yaml: message": a file's name, then what is wrong with it.
-_FILE = re.compile(r"\.(?:ya?ml|json|tpl|txt|md|toml)$", re.IGNORECASE)
-_PEM = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
+_FILE = _lazy("_FILE", r"\.(?:ya?ml|json|tpl|txt|md|toml)$", re.IGNORECASE)
+_PEM = _lazy(
+    "_PEM", r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
 )
-_CREDENTIAL_FORMATS = re.compile(
+_CREDENTIAL_FORMATS = _lazy(
+    "_CREDENTIAL_FORMATS",
     "|".join(
         (
             r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",  # AWS access key id
@@ -394,7 +420,7 @@ _CREDENTIAL_FORMATS = re.compile(
             r"\bsk-[A-Za-z0-9_-]{32,}\b",  # OpenAI-style
             r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b",  # JWT
         )
-    )
+    ),
 )
 # A cheap pre-filter before the word test. Substring tests of the lowered text rather than
 # a case-insensitive regex, which Python's re runs about 10 times slower: this is asked of
@@ -484,18 +510,20 @@ def _find_in_text(text: str, pats: tuple[str, ...], credentials: bool = True) ->
 # whole value of a header entry ({name: Authorization, value: "Basic …"}).
 # The header's value stays on its line: "authorization:\n  mode: Webhook" (a kubelet
 # configuration) names a section, not a credential.
-_AUTH_HEADER = re.compile(
+_AUTH_HEADER = _lazy(
+    "_AUTH_HEADER",
     r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?"
-    r"(?:(?:basic|bearer|token|digest|negotiate|apikey)[ \t]+)?(?P<secret>[^\s\"',;]+)"
+    r"(?:(?:basic|bearer|token|digest|negotiate|apikey)[ \t]+)?(?P<secret>[^\s\"',;]+)",
 )
 # "Bearer" is followed by a token: one with a digit or a token's punctuation, or a long
 # mixed-case one, never an ordinary word ("bearer authentication"); "Basic" by base64 of
 # user:password. So also the whole value of a header entry ({name: X, value: "Bearer T"}).
-_AUTH_SCHEME = re.compile(
+_AUTH_SCHEME = _lazy(
+    "_AUTH_SCHEME",
     r"(?i)(?<![A-Za-z0-9])(?P<scheme>basic|bearer)\s+"
-    r"(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])"
+    r"(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])",
 )
-_TOKEN_MARK = re.compile(r"[0-9._~+/-]")
+_TOKEN_MARK = _lazy("_TOKEN_MARK", r"[0-9._~+/-]")
 
 
 def _token_like(token: str) -> bool:
@@ -507,8 +535,8 @@ def _token_like(token: str) -> bool:
 
 
 # mysql -uroot -pPASS (the password glued to -p), in a string that runs a MySQL client.
-_MYSQL = re.compile(r"(?i)(?<![A-Za-z0-9_])(?:mysql|mariadb)[a-z_-]*(?![A-Za-z0-9_])")
-_GLUED_P = re.compile(r"(?<![^\s\"'=])-p(?P<secret>[^\s\"';&|)]+)")
+_MYSQL = _lazy("_MYSQL", r"(?i)(?<![A-Za-z0-9_])(?:mysql|mariadb)[a-z_-]*(?![A-Za-z0-9_])")
+_GLUED_P = _lazy("_GLUED_P", r"(?<![^\s\"'=])-p(?P<secret>[^\s\"';&|)]+)")
 
 
 def _decoded_basic(token: str) -> str | None:
@@ -1259,7 +1287,7 @@ def learn_manifests(manifests: Iterable[Mapping[str, Any]]) -> set[str]:
     return found
 
 
-_DIGEST_IN_TEXT = re.compile(r"(?:hmac-sha256|sha256):[0-9a-f]{64}")
+_DIGEST_IN_TEXT = _lazy("_DIGEST_IN_TEXT", r"(?:hmac-sha256|sha256):[0-9a-f]{64}")
 
 
 def mask_digests(text: str, replacement: str) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,3 +172,56 @@ def forget_seals() -> Any:
     """``forget_seals(store)``: make every record of ``store`` (a DeploymentDatabase, or a
     SQLite file) look as if recorded before sealing existed: secrets known only as digests."""
     return _forget_seals
+
+
+CHARTS = REPO_ROOT / "tests" / "fixtures" / "charts"
+
+
+@dataclass
+class ChartRepo:
+    """A directory of packaged charts with its index.yaml, served over HTTP on loopback."""
+
+    root: Path
+    helm_binary: str
+    url: str = ""
+    requests: list[str] = field(default_factory=list)
+
+    def publish(self, version: str, chart: Path | None = None) -> None:
+        """Package ``chart`` (demo-redis by default) as ``version`` and index the
+        repository again."""
+        chart = chart or CHARTS / "demo-redis"
+        source = self.root.parent / f"{chart.name}-{version}"
+        shutil.copytree(chart, source)
+        meta = yaml.safe_load((source / "Chart.yaml").read_text())
+        (source / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
+        for argv in (
+            ["package", str(source), "-d", str(self.root)],
+            ["repo", "index", str(self.root)],
+        ):
+            subprocess.run([self.helm_binary, *argv], check=True, capture_output=True)
+
+    def index_fetches(self) -> int:
+        return sum(1 for path in self.requests if path.endswith("/index.yaml"))
+
+
+@pytest.fixture
+def chart_repo(tmp_path: Path, helm_binary: str) -> Iterator[ChartRepo]:
+    """A chart repository on loopback (demo-redis 0.1.0 published; ``publish`` more)."""
+    repo = ChartRepo(tmp_path / "repo", helm_binary)
+    repo.root.mkdir()
+    repo.publish("0.1.0")
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(repo.root), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            repo.requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    repo.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield repo
+    server.shutdown()
+    server.server_close()

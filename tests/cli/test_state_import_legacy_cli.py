@@ -74,6 +74,18 @@ def test_import_maps_every_field_and_a_second_import_adds_nothing(
     before = hashlib.sha256(legacy_db.read_bytes()).hexdigest()
     rows = original_rows(legacy_db)
     assert len(rows["deployments"]) == 3  # the script's three runs
+    # The original's own schema (its SQLAlchemy models, 0.4 to 0.9): its four tables, with
+    # the constraint that keeps one row per Helm release.
+    conn = sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True)
+    try:
+        master = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE type='table'"))
+        ddl = " ".join(
+            r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE sql NOTNULL")
+        )
+    finally:
+        conn.close()
+    assert set(master) == {"deployments", "app_deployments", "deployed_resources", "helm_releases"}
+    assert "CONSTRAINT uq_helm_release UNIQUE (release_name, namespace)" in ddl
 
     first = sbkube.json("state", "import", "--from-sbkube-db", str(legacy_db))
     assert first["imported"] == 3 and first["skipped"] == 0

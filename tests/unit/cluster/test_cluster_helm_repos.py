@@ -4,14 +4,8 @@ local charts' unvendored dependencies built."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -22,54 +16,10 @@ from sbkube.errors import ClusterError, UsageError
 
 pytestmark = pytest.mark.helm
 
+if TYPE_CHECKING:
+    from conftest import ChartRepo
+
 CHARTS = Path(__file__).resolve().parents[2] / "fixtures" / "charts"
-
-
-@dataclass
-class ChartRepo:
-    """A directory of packaged charts with its index.yaml, served over HTTP on loopback."""
-
-    root: Path
-    helm_binary: str
-    url: str = ""
-    requests: list[str] = field(default_factory=list)
-
-    def publish(self, version: str) -> None:
-        """Package demo-redis as ``version`` and index the repository again."""
-        source = self.root.parent / f"demo-redis-{version}"
-        shutil.copytree(CHARTS / "demo-redis", source)
-        meta = yaml.safe_load((source / "Chart.yaml").read_text())
-        (source / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
-        for argv in (
-            ["package", str(source), "-d", str(self.root)],
-            ["repo", "index", str(self.root)],
-        ):
-            subprocess.run([self.helm_binary, *argv], check=True, capture_output=True)
-
-    def index_fetches(self) -> int:
-        return sum(1 for path in self.requests if path.endswith("/index.yaml"))
-
-
-@pytest.fixture
-def chart_repo(tmp_path: Path, helm_binary: str) -> Iterator[ChartRepo]:
-    repo = ChartRepo(tmp_path / "repo", helm_binary)
-    repo.root.mkdir()
-    repo.publish("0.1.0")
-
-    class Handler(SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(repo.root), **kwargs)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            repo.requests.append(self.path)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    repo.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield repo
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
