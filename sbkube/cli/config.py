@@ -15,7 +15,12 @@ def config() -> None:
 @config.command("convert")
 @click.argument("app_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--config-file", default=None, help="The original's file (default: found).")
-@click.option("--profile", metavar="ENV", default=None, help="Read sources-ENV.yaml.")
+@click.option(
+    "--profile",
+    metavar="ENV",
+    default=None,
+    help="Apply the file's environments.ENV (the pair: read sources-ENV.yaml).",
+)
 def convert(app_dir: Path, config_file: str | None, profile: str | None) -> None:
     """Print sbkube's config.yaml for APP_DIR, written in the original sbkube's sbkube.yaml
     or config.yaml + sources.yaml.

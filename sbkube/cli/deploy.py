@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,14 +37,16 @@ def _release_text(rel: ReleaseChange | None) -> str | None:
     return f"{rel.action} rev {rel.from_revision}->{rel.to_revision}"
 
 
-def print_result(result: DeployResult) -> None:
+def print_result(result: DeployResult, phase_of: Mapping[str, str] | None = None) -> None:
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
     ident = f" {safe(result.deployment_id)}" if result.deployment_id else ""
     target = safe(f"{result.cluster}/{result.namespace}")
     click.echo(f"{head}{ident}: {paint(result.status)}  target {target}")
+    phase_column = [("PHASE", lambda a: phase_of.get(a.name))] if phase_of else []
     echo_table(
         result.apps,
         [
+            *phase_column,
             ("APP", lambda a: a.name),
             ("TYPE", lambda a: a.type),
             ("NAMESPACE", lambda a: a.namespace),
@@ -93,6 +96,33 @@ def print_result(result: DeployResult) -> None:
     is_flag=True,
     help="Refuse exec apps before anything is applied [env: SBKUBE_ALLOW_EXEC=false].",
 )
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="A file of phases: run this phase and the phases it needs (repeatable).",
+)
+@click.option(
+    "--on-failure",
+    type=click.Choice(["stop", "continue", "rollback"]),
+    default=None,
+    help="When an app fails: stop (no phase starts after it), continue (every phase "
+    "that does not need it runs), rollback (what the run changed goes back) "
+    "[default: the file's on_failure, else stop].",
+)
+@click.option(
+    "--rollback-scope",
+    type=click.Choice(["app", "phase", "all"]),
+    default=None,
+    help="What --on-failure rollback rolls back: the failed app, its phase, or the whole "
+    "run [default: the file's rollback_scope, else app].",
+)
+@click.option(
+    "--atomic",
+    is_flag=True,
+    help="All or nothing: --on-failure rollback --rollback-scope all.",
+)
 @wait_lock_option
 @concurrency_option("Deploy")
 @cluster_options
@@ -115,6 +145,10 @@ def deploy(
     refresh: bool,
     prune_apps: bool,
     no_exec: bool,
+    phases: tuple[str, ...],
+    on_failure: str | None,
+    rollback_scope: str | None,
+    atomic: bool,
     wait_lock: float,
     concurrency: int,
     kubeconfig: str | None,
@@ -137,7 +171,14 @@ def deploy(
     given; an adopted Namespace is never pruned. Every app, release and resource is
     recorded in the state store.
 
-    Exit code: 0 success, 1 some app failed (or the lock is held), 2 bad input.
+    A config with phases: (ours or the original's sbkube.yaml) deploys every phase's app
+    dirs as ONE recorded deployment: phases follow their depends_on, independent ones run
+    at once (max_workers), and the failure policy (on_failure stop|continue|rollback,
+    rollback_scope app|phase|all; --atomic for all or nothing) decides what happens when
+    an app fails. A rollback is recorded as its own deployment, naming the failed one.
+
+    Exit code: 0 success, 1 some app failed (or the lock is held), 2 bad input, 3 the
+    failure policy's rollback itself failed (the record shows each app's state).
 
     \b
     Examples:
@@ -146,6 +187,8 @@ def deploy(
       sbkube deploy --app-dir apps/demo --memory-cluster /tmp/cluster.json
       sbkube deploy --app-dir apps/demo --concurrency 1
       sbkube deploy --app-dir apps/demo -n staging --set cache:replicaCount=2 -f prod.yaml
+      sbkube deploy --app-dir platform --phase data --on-failure rollback
+      sbkube deploy --app-dir apps/demo --atomic
     """
     from sbkube.cluster.helm import INDEX_MAX_AGE_VAR
     from sbkube.engine.deployer import deploy as run_deploy
@@ -158,6 +201,49 @@ def deploy(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
     progress = progress_for(ctx, fmt)
+    from sbkube.engine.phases import phases_of
+
+    phased = phases_of(app_dir, config_file)
+    if phased is None and phases:
+        raise click.UsageError(f"--phase: {app_dir} has no phases: in its config")
+    needs_dirs = False
+    if phased is None and not atomic:
+        from sbkube.config.phases import declared_deps, plain_policy
+
+        # deps: other app dirs deployed first, in the same run (unless --no-deps).
+        needs_dirs = not no_deps and bool(declared_deps(app_dir, config_file, profile))
+
+        # The original's settings may ask for a failure policy of their own.
+        said_failure, said_scope = plain_policy(app_dir, config_file, profile)
+        on_failure = on_failure or (said_failure if said_failure == "rollback" else None)
+        rollback_scope = rollback_scope or (said_scope if on_failure == "rollback" else None)
+    if phased is not None or needs_dirs or atomic or on_failure or rollback_scope:
+        _deploy_phased(
+            ctx,
+            phased,
+            app_dir=app_dir,
+            config_file=config_file,
+            profile=profile,
+            apps=apps,
+            namespace=namespace,
+            values=command_line_values(values_files, set_values),
+            dry_run=dry_run,
+            force_upgrade=force_upgrade,
+            adopt=adopt,
+            no_exec=no_exec,
+            phases=phases,
+            no_deps=no_deps,
+            selectors=selectors,
+            on_failure=on_failure,
+            rollback_scope=rollback_scope,
+            atomic=atomic,
+            wait_lock=wait_lock,
+            concurrency=concurrency,
+            cluster=cluster,
+            progress=progress,
+            fmt=fmt,
+        )
+        return
     with interrupt_on_sigterm():
         result = run_deploy(
             app_dir,
@@ -186,6 +272,75 @@ def deploy(
         emit(result, fmt)
     else:
         print_result(result)
+    if not result.ok:
+        ctx.exit(1)
+
+
+def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
+    """deploy of a file of phases (or of one app dir with a failure policy)."""
+    from sbkube.engine.phases import deploy_phases, one_dir
+    from sbkube.engine.runner import interrupt_on_sigterm
+
+    if phased is not None and kw["profile"] is not None:
+        raise click.UsageError("--profile is not read with a file of phases yet")
+    if kw["selectors"] and kw["apps"]:
+        raise click.UsageError("--app and --selector each pick apps: give one of them")
+    if phased is None:
+        phased = one_dir(
+            kw["app_dir"], kw["config_file"], namespace=kw["namespace"], profile=kw["profile"]
+        )
+    fmt = kw["fmt"]
+    with interrupt_on_sigterm():
+        result = deploy_phases(
+            phased,
+            cluster=kw["cluster"],
+            db=(ctx.find_root().obj or {}).get("state_url"),
+            apps=kw["apps"] or None,
+            phases=kw["phases"] or None,
+            no_deps=kw["no_deps"],
+            selectors=kw["selectors"],
+            profile=kw["profile"],
+            on_failure=kw["on_failure"],
+            rollback_scope=kw["rollback_scope"],
+            atomic=kw["atomic"],
+            dry_run=kw["dry_run"],
+            wait_lock=kw["wait_lock"],
+            progress=kw["progress"],
+            command_args=sys.argv[1:],
+            namespace=None,
+            values=kw["values"],
+            force_upgrade=kw["force_upgrade"],
+            adopt=kw["adopt"],
+            concurrency=kw["concurrency"],
+            no_exec=kw["no_exec"],
+        )
+    if fmt != "table":
+        emit(result, fmt)
+    else:
+        print_result(result, phase_of=result.phase_of)
+        revert = result.rollback
+        if revert is not None and revert.deployment_id is not None:
+            click.echo("")
+            click.echo(
+                f"Rollback {safe(revert.deployment_id)} (scope {revert.scope}): "
+                f"{paint(revert.status)}"
+            )
+            echo_table(
+                revert.apps,
+                [
+                    ("APP", lambda a: a.name),
+                    ("STATUS", lambda a: a.status),
+                    ("RELEASE", lambda a: _release_text(a.release)),
+                    (
+                        "CHANGES",
+                        lambda a: mask_text(a.error.split("\n", 1)[0]) if a.error else a.summary,
+                    ),
+                ],
+            )
+    revert = result.rollback
+    if revert is not None and revert.error is not None:
+        click.echo(f"Error: {safe(revert.error)}", err=True)
+        ctx.exit(3)
     if not result.ok:
         ctx.exit(1)
 

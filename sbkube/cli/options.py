@@ -200,7 +200,9 @@ def app_dir_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--no-deps",
                 is_flag=True,
-                help="With --selector: only the matching apps, not the apps they need.",
+                help="With --selector: only the matching apps, not the apps they need; "
+                "with --phase: only the phases named; and not the app dirs a config's "
+                "deps: names.",
             ),
         ]
     ):

@@ -78,6 +78,13 @@ def print_plan(plan: RollbackPlan) -> None:
     help="Deployment to roll back to (default: the last successful one before ID).",
 )
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="Only the apps of this phase of a multi-dir run (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option(
     "--force",
@@ -104,6 +111,7 @@ def rollback(
     deployment_id: str | None,
     to: str | None,
     apps: tuple[str, ...],
+    phases: tuple[str, ...],
     dry_run: bool,
     force: bool,
     yes: bool,
@@ -129,6 +137,7 @@ def rollback(
       sbkube rollback --app-dir apps/demo --dry-run
       sbkube rollback latest --to latest~2 --app redis
       sbkube rollback dep-20261126-085120-3f9a1c --to dep-20261125-101500-aa01bc --force
+      sbkube rollback --app-dir platform --phase data
     """
     from sbkube.engine.rollback_plan import RemovalNeedsConfirmation
     from sbkube.engine.rollback_run import rollback as run_rollback
@@ -137,9 +146,14 @@ def rollback(
     configured_cluster = None
     if app_dir is not None:
         from sbkube.config import load_config
+        from sbkube.engine.phases import phases_of
 
-        config = load_config(app_dir).config
-        namespace, configured_cluster = namespace or config.namespace, config.cluster
+        phased = phases_of(app_dir, None)
+        if phased is not None:  # a multi-dir run is recorded under its file's namespace
+            namespace, configured_cluster = namespace or phased.namespace, phased.cluster
+        else:
+            config = load_config(app_dir).config
+            namespace, configured_cluster = namespace or config.namespace, config.cluster
     if app_dir is not None:
         # The app dir's settings (the original sbkube's kubeconfig) name its cluster too.
         cluster = make_cluster_for(app_dir, None, None, kubeconfig, kube_context, memory_cluster)
@@ -174,6 +188,7 @@ def rollback(
             command_args=sys.argv[1:],
             configured_cluster=configured_cluster,
             concurrency=concurrency,
+            phases=phases or None,
         )
 
     with interrupt_on_sigterm():

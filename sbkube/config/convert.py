@@ -49,5 +49,12 @@ def convert(app_dir: str | Path, config_file: str | None = None, profile: str | 
     if translation.renderings:
         lines.append("# Said differently here:")
         lines += [f"#   {r.field}: {r.said}" for r in translation.renderings]
+    if found.environments:
+        # An overlay is written in the original's terms: each is converted on its own.
+        applied = f"environments.{found.environment} applied; " if found.environment else ""
+        lines.append(
+            f"# environments ({', '.join(found.environments)}): {applied}not carried over; "
+            "run `sbkube config convert --profile ENV` for each"
+        )
     body = yamlio.dump(translation.raw, sort_keys=False, allow_unicode=True)
     return "\n".join(lines) + "\n" + body

@@ -63,10 +63,12 @@ class Found:
     sources: Path | None = None
     environment: str | None = None
     """The ``environments:`` entry merged over ``content`` (``--profile``), if one was."""
+    environments: tuple[str, ...] = ()
+    """Every environment the file defines (none of them left in ``content``)."""
 
 
-# Top-level keys only the original's config.yaml has.
-_ORIGINAL_TOP = frozenset({"deps", "hooks", "global_labels", "global_annotations"})
+# Top-level keys only the original's config.yaml has (deps: is ours too).
+_ORIGINAL_TOP = frozenset({"hooks", "global_labels", "global_annotations"})
 
 
 def _sources_name(profile: str | None) -> str:
@@ -144,13 +146,14 @@ def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> 
     data, given = _load(path)
     content, merged = apply_profile(given, profile, shown)
     env = profile if merged else None
+    defined = tuple(known_profiles(given))
     api = content.get("apiVersion") if isinstance(content, dict) else None
     if path.name == SINGLE_FILE or (isinstance(api, str) and api.startswith("sbkube/")):
         if profile is not None and not merged:
             raise unknown_profile(
                 shown, profile, known_profiles(given), f"add environments.{profile} to it"
             )
-        return Found(path, data, content, Dialect.SINGLE, environment=env)
+        return Found(path, data, content, Dialect.SINGLE, environment=env, environments=defined)
     sources = app_dir / _sources_name(profile)
     if profile is not None and not os.path.lexists(sources):
         if not merged:
@@ -162,7 +165,6 @@ def find_config(app_dir: Path, config_file: str | None, profile: str | None) -> 
             )
         sources = app_dir / _sources_name(None)
     if os.path.lexists(sources):
-        return Found(path, data, content, Dialect.PAIR, sources, env)
-    if _looks_original(content):
-        return Found(path, data, content, Dialect.PAIR, environment=env)
-    return Found(path, data, content, Dialect.OURS, environment=env)
+        return Found(path, data, content, Dialect.PAIR, sources, env, defined)
+    dialect = Dialect.PAIR if _looks_original(content) else Dialect.OURS
+    return Found(path, data, content, dialect, environment=env, environments=defined)

@@ -494,11 +494,14 @@ def load_config(
     namespace: str | None = None,
     values: CommandLineValues | None = None,
     profile: str | None = None,
+    found: Found | None = None,
 ) -> LoadedConfig:
     """Load, validate and order the apps of an app dir's config, in any of the three
     formats (``dialects.py``): ``config_file`` names the file (None: found), ``profile``
     applies its ``environments.PROFILE`` (``environments.py``; the original's pair:
-    ``sources-PROFILE.yaml``); an error then says the environment was applied.
+    ``sources-PROFILE.yaml``); an error then says the environment was applied. ``found``:
+    the file already read (a phase's inline apps, or its settings merged in:
+    ``config.phases``).
 
     ``namespace`` (``-n``) replaces the top-level namespace; ``values`` (``-f``/``--set``)
     go on top of every Helm app's values (see :mod:`~sbkube.config.command_line`).
@@ -511,7 +514,7 @@ def load_config(
     if not given_dir.is_dir():
         raise ConfigError(f"{display_path(given_dir)}: app directory is not a directory")
     resolved_dir = resolve_checked(given_dir)
-    found = find_config(resolved_dir, config_file, profile)
+    found = found or find_config(resolved_dir, config_file, profile)
     try:
         return _load_found(found, resolved_dir, namespace, values)
     except ConfigError as err:
@@ -532,6 +535,11 @@ def _load_found(
     shown = display_path(config_path)
     data = found.data
     raw = found.content
+    if isinstance(raw, dict) and "phases" in raw:
+        raise ConfigError(
+            f"{shown}: phases: a multi-phase file: sbkube deploy and rollback run it as a "
+            "whole (--phase NAME for some phases); other commands take one phase's app dir"
+        )
     if raw is None:
         raise ConfigError(f"{shown}: file is empty (expected namespace: and apps:)")
     if not isinstance(raw, dict):

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sbkube import yamlio
-from sbkube.errors import NotFoundError
+from sbkube.errors import NotFoundError, UsageError
 from sbkube.model import Record, ResourceAction, thaw
 from sbkube.redaction import is_digest
 from sbkube.state import AppDeploymentRecord, DeploymentRecord, HelmReleaseRecord, ResourceRecord
@@ -528,6 +528,33 @@ def diff_deployments(
         resources=tuple(resources),
         sources=tuple(sources),
     )
+
+
+def apps_of_phases(
+    source: DeploymentRecord,
+    target: DeploymentRecord,
+    phases: Sequence[str],
+    apps: Sequence[str] | None,
+) -> list[str]:
+    """The apps of a multi-dir run's ``phases`` (``rollback --phase``), in SOURCE or
+    TARGET, narrowed by ``--app``; UsageError naming the phases there are."""
+    known: dict[str, None] = {}
+    names: dict[str, None] = {}
+    for rec in (target, source):
+        for app in rec.apps:
+            phase = app.metadata.get("phase")
+            if isinstance(phase, str):
+                known.setdefault(phase)
+                if phase in phases and (not apps or app.name in apps):
+                    names.setdefault(app.name)
+    missing = [p for p in phases if p not in known]
+    if missing:
+        listed = ", ".join(known) or "none: not a multi-dir run"
+        raise UsageError(
+            f"--phase {missing[0]}: not a phase of {source.deployment_id} or "
+            f"{target.deployment_id} (phases: {listed})"
+        )
+    return list(names)
 
 
 def _source_diff(

@@ -294,6 +294,40 @@ def plan_rollback(
     )
 
 
+def plan_app(
+    cluster: Cluster,
+    t_app: AppDeploymentRecord | None,
+    target: DeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+    namespace: str,
+) -> AppRollbackPlan:
+    """One app's way back to ``t_app`` (recorded in ``target``) from ``current`` (what
+    it applied last); with no ``t_app``, its removal. What a failure policy's rollback
+    plans per app (``sbkube.engine.phases``), where each app goes back to its own last
+    successful recording. RefusedError when that recording cannot be restored (secrets
+    recorded as digests only, or sealed without the key)."""
+    if t_app is None or target is None:
+        if current is None:
+            raise RefusedError("nothing recorded to roll back from")
+        return _removal_plan(current, namespace)
+    refusal = _imported_refusal(t_app)
+    if refusal is not None:
+        raise RefusedError(refusal)
+    if t_app.type == "helm":
+        plan = _helm_plan(cluster, t_app, current, target)
+        if plan.action == "helm-upgrade":
+            assert t_app.helm_release is not None
+            _values, why = restored_values(t_app.helm_release)
+            if why is not None:
+                raise RefusedError(f"app {t_app.name}: cannot restore its Helm values: {why}")
+        return plan
+    plan, secrets, sealed = _yaml_plan(cluster, t_app, current)
+    if secrets or sealed:
+        listed = ", ".join([*secrets, *(what for what, _ in sealed)])
+        raise RefusedError(f"app {t_app.name}: cannot restore {listed}")
+    return plan
+
+
 def _imported_refusal(t_app: AppDeploymentRecord) -> str | None:
     """Why an app imported from the original sbkube cannot be rolled back to (None when
     it can, or was not imported): its record must hold a Helm revision or manifests."""

@@ -15,6 +15,7 @@ from typing import Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseInfo, UpgradeRequest
 from sbkube.engine.apply import helm_resource_inputs, live_resources, record_release
+from sbkube.engine.record_diff import apps_of_phases
 from sbkube.engine.results import AppOutcome, ReleaseChange, TargetResult
 from sbkube.engine.rollback_plan import (
     AppRollbackPlan,
@@ -161,6 +162,36 @@ def _execute_app(
     return plan.changes, None
 
 
+def rollback_step(
+    app_plan: AppRollbackPlan,
+    t_app: AppDeploymentRecord | None,
+    target: DeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+    cluster: Cluster,
+    *,
+    rollback_info: Mapping[str, Any],
+    depends_on: tuple[str, ...] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> AppStep:
+    """The runner step that carries out one app's plan (``target``: the deployment that
+    recorded ``t_app``; None for a removal)."""
+
+    def run(handle: AppHandle) -> StepChanges:
+        return _execute_app(app_plan, t_app, current, cluster, handle, target)  # type: ignore[arg-type]
+
+    return AppStep(
+        name=app_plan.name,
+        type=app_plan.type,
+        namespace=app_plan.namespace,
+        run=run,
+        config=thaw(t_app.config) if t_app else None,
+        depends_on=depends_on,
+        rollback_info=rollback_info,
+        label=app_plan.action,
+        metadata=metadata,
+    )
+
+
 def rollback_steps(
     plan: RollbackPlan,
     target: DeploymentRecord,
@@ -209,6 +240,7 @@ def rollback(
     namespace: str | None = None,
     confirm: Callable[[RollbackPlan], bool] | None = None,
     configured_cluster: str | None = None,
+    phases: Sequence[str] | None = None,
     **args: Unpack[RunArgs],
 ) -> RollbackResult:
     """Roll back to a recorded deployment; see ``rollback_plan`` and the module docstring.
@@ -244,6 +276,8 @@ def rollback(
         name=target.key,
         app=apps[0] if apps is not None and len(apps) == 1 else None,
     )
+    if phases:
+        apps = apps_of_phases(source, to_dep, phases, apps)
     target = target.at(source.namespace)
     if configured_cluster is None:
         # Given an id alone, the rollback is recorded under the name its source showed.

@@ -16,6 +16,11 @@ Shape of :func:`run_apps` (``steps`` in config order, ``concurrency`` N >= 1):
   see ``sbkube.state.database``). An app's failure (any ``SbkubeError``) is recorded by
   ``track_app``, reported, and skips its dependents, transitively: each is recorded
   ``skipped`` with the reason, and the apps that do not depend on it go on.
+* ``admit`` (optional, see :data:`Admit`) is asked before a ready step starts: start it,
+  hold it for now, or skip it with a reason (recorded as ``skipped``). A multi-dir run
+  (``sbkube.engine.phases``) bounds with it how many phases run at once, and starts no
+  phase after a failure under ``on_failure: stop``. Steps carry ``metadata`` (recorded
+  with the app: its phase, app dir and target).
 * A line is reported for each app when it ends, in the order apps end (``[k/total]`` counts
   them); a progress object with ``app_started(label)`` / ``app_ended(label)`` is told which
   apps run, for a live status line. The outcomes (one :class:`AppOutcome` per app) are
@@ -77,6 +82,9 @@ class AppStep:
     after: tuple[str, ...] = ()
     # What progress lines say after the app's name; "(type)" when empty.
     label: str = ""
+    # Recorded with the app (``track_app``'s metadata): a multi-dir run's phase, app dir
+    # and target (``sbkube.engine.phases``).
+    metadata: Mapping[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -140,6 +148,7 @@ def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
                 namespace=step.namespace,
                 config=step.config,
                 rollback_info=step.rollback_info,
+                metadata=step.metadata,
             ) as handle:
                 stop.check()
                 try:
@@ -177,15 +186,26 @@ def _run_step(step: AppStep, dep: DeploymentHandle, stop: Stop) -> _Ended:
     return _Ended(outcome, line)
 
 
+Admit = Callable[[AppStep, Mapping[str, AppOutcome], frozenset[str]], str | None]
+"""Asked before a ready step starts, with the outcomes so far and the apps running (by
+name); it must not change anything (a step it admits may still wait for a free worker).
+None: start it; :data:`WAIT`: hold it for now (only while something runs); else the
+reason it is skipped (``skipped: ...``). A multi-dir run's phases use it: how many phases
+run at once, and no new phase after a failure (``sbkube.engine.phases``)."""
+WAIT = "wait"
+
+
 def run_apps(
     steps: Sequence[AppStep],
     dep: DeploymentHandle,
     *,
     progress: Progress | None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    admit: Admit | None = None,
 ) -> tuple[AppOutcome, ...]:
     """Run ``steps`` under the tracked deployment ``dep``, at most ``concurrency`` at once
-    along their ``depends_on`` graph; see the module docstring."""
+    along their ``depends_on`` graph; see the module docstring. ``admit``: see
+    :data:`Admit`."""
     limit = check_concurrency(concurrency)
     total = len(steps)
     index_of = {step.name: i for i, step in enumerate(steps)}
@@ -220,10 +240,28 @@ def run_apps(
         for i in list(pending):
             step = steps[i]
             blocked = [steps[d].name for d in needs[i] if d in outcomes and not ok(d)]
-            if blocked:
-                reason = f"skipped: dependency {', '.join(blocked)} failed"
+            reason = f"skipped: dependency {', '.join(blocked)} failed" if blocked else None
+            if reason is None:
+                if any(d not in outcomes for d in waits[i]):
+                    continue  # a dependency (or an app it waits for) is pending or running
+                if admit is not None:
+                    verdict = admit(
+                        step,
+                        {steps[k].name: o for k, o in outcomes.items()},
+                        frozenset(steps[k].name for k in running.values()),
+                    )
+                    if verdict == WAIT:
+                        continue
+                    reason = verdict
+                if reason is None and len(running) >= limit:
+                    break  # full: later steps wait (and N = 1 keeps config order)
+            if reason is not None:
                 dep.skip_app(
-                    name=step.name, type=step.type, namespace=step.namespace, reason=reason
+                    name=step.name,
+                    type=step.type,
+                    namespace=step.namespace,
+                    reason=reason,
+                    metadata=step.metadata,
                 )
                 pending.remove(i)
                 outcomes[i] = AppOutcome(
@@ -231,10 +269,6 @@ def run_apps(
                 )
                 report(f"{step.title} {reason}")
                 continue
-            if any(d not in outcomes for d in waits[i]):
-                continue  # a dependency (or an app it waits for) is still pending or running
-            if len(running) >= limit:
-                break  # full: later steps wait (and N = 1 keeps config order)
             pending.remove(i)
             if callable(started_hook):
                 started_hook(step.title)

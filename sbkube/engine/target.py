@@ -32,8 +32,9 @@ name another app dir gives the same cluster.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
@@ -385,45 +386,72 @@ class Target:
         )
 
     @contextmanager
-    def locked(self, *, command: str, releases: Iterable[Released] = ()) -> Iterator[LockHandle]:
+    def locked(
+        self,
+        *,
+        command: str,
+        releases: Iterable[Released] = (),
+        also: Iterable[str] = (),
+    ) -> Iterator[LockHandle]:
         """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
         Waits up to ``--wait-lock`` seconds for a live holder and takes over a dead one's
         (both said in a note); then marks the target's orphaned deployments
         ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
         lock is released when the block ends.
+
+        ``also``: the other namespaces of the cluster the command touches (a multi-dir
+        run's app dirs): every lock is taken in ONE canonical order, the sorted lock
+        targets, so two runs whose targets overlap never hold one each and wait for the
+        other's; ``--wait-lock`` bounds the whole wait. The handle yielded is this
+        target's own lock (the one that names the deployment).
         """
         from sbkube.cluster.process import overdue
         from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
         from sbkube.state import DeployLocks, describe_holder
 
         wait_lock = self.options.wait_lock
-        lock = DeployLocks(self.database).acquire(
-            self.key,
-            self.namespace,
-            command=command,
-            label=self.label,
-            wait=wait_lock,
-            on_wait=lambda h: self.note(
-                f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"
-            ),
-            on_takeover=lambda h, why: self.note(
-                f"took over the lock of {self.label} from {describe_holder(h)}: {why}"
-            ),
-            # A run stuck in a call that could not be stopped stops renewing its lease.
-            alive=lambda: not overdue(),
-        )
-        with lock:
-            mark_interrupted_deployments(
-                self.repo, cluster=self.key, namespace=self.namespace, notify=self.note
-            )
+        locks = DeployLocks(self.database)
+        # One cluster: sorting the namespaces sorts the lock targets (``cluster/namespace``).
+        namespaces = sorted({self.namespace, *also})
+        deadline = time.monotonic() + wait_lock
+        with ExitStack() as stack:
+            held: dict[str, LockHandle] = {}
+            for namespace in namespaces:
+                label = f"{self.name}/{namespace}"
+                held[namespace] = stack.enter_context(
+                    locks.acquire(
+                        self.key,
+                        namespace,
+                        command=command,
+                        label=label,
+                        wait=max(0.0, deadline - time.monotonic()) if wait_lock else 0.0,
+                        on_wait=lambda h: self.note(
+                            f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"
+                        ),
+                        on_takeover=lambda h, why, label=label: self.note(  # type: ignore[misc]
+                            f"took over the lock of {label} from {describe_holder(h)}: {why}"
+                        ),
+                        # A run stuck in a call that could not be stopped stops renewing.
+                        alive=lambda: not overdue(),
+                    )
+                )
+            for namespace in namespaces:
+                mark_interrupted_deployments(
+                    self.repo, cluster=self.key, namespace=namespace, notify=self.note
+                )
             helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
             recover_pending_releases(self.cluster, helm, notify=self.note)
-            yield lock
+            yield held[self.namespace]
 
     @contextmanager
     def run(
-        self, *, command: Command, releases: Iterable[Released] = (), **record: Any
+        self,
+        *,
+        command: Command,
+        releases: Iterable[Released] = (),
+        also: Iterable[str] = (),
+        **record: Any,
     ) -> Iterator[DeploymentHandle]:
         """One deployment of this target: the handle its apps are recorded on.
 
@@ -448,7 +476,7 @@ class Target:
                 yield dep
             return
         with (
-            self.locked(command=str(command), releases=releases) as lock,
+            self.locked(command=str(command), releases=releases, also=also) as lock,
             tracker.track_deployment(**track) as dep,
         ):
             lock.set_deployment(dep.deployment_id)

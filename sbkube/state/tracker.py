@@ -342,10 +342,18 @@ class DeploymentHandle:
             app.finish(AppStatus.SUCCESS)
 
     def skip_app(
-        self, *, name: str, type: AppType | str, namespace: str | None, reason: str
+        self,
+        *,
+        name: str,
+        type: AppType | str,
+        namespace: str | None,
+        reason: str,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Record an app that was not attempted (e.g. a dependency failed)."""
-        app = self._open_app(name=name, type=type, namespace=namespace, status=AppStatus.SKIPPED)
+        app = self._open_app(
+            name=name, type=type, namespace=namespace, status=AppStatus.SKIPPED, metadata=metadata
+        )
         app.finish(AppStatus.SKIPPED, reason)
 
     def _open_app(

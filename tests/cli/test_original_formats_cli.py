@@ -146,13 +146,13 @@ def test_unsupported_fields_exit_2_one_line_each_and_record_nothing(sbkube, dirs
     config.write_text(
         config.read_text()
         .replace("    atomic: false\n", "    atomic: true\n")
-        .replace("  on_failure: stop\n", "  on_failure: rollback\n")
+        .replace("  on_failure: stop\n", "  on_failure: explode\n")
     )
     proc = sbkube("deploy", "--app-dir", str(app_dir))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in proc.stderr
-    assert "settings.on_failure: 'rollback' is not supported" in lines[0]
+    assert "settings.on_failure: 'explode' is not supported" in lines[0]
     assert "apps.store.atomic: atomic: true is not supported" in lines[1]
     assert not state_db.exists()
 
@@ -403,7 +403,8 @@ def test_command_hooks_are_refused_without_exec(sbkube, dirs, state_db, tmp_path
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert "apps.base.hooks: command hooks refused" in lines[0]
     assert "apps.job: exec app refused" in lines[1]
+    assert "apps.job.hooks: command hooks refused" in lines[2]  # its own hooks, named too
     assert not state_db.exists()

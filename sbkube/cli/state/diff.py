@@ -13,6 +13,13 @@ from sbkube.cli.output import colour_diff, emit, render_diff
 @click.argument("a", metavar="A", shell_complete=complete_deployment_ids)
 @click.argument("b", metavar="B", shell_complete=complete_deployment_ids)
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app (repeatable).")
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="Only the apps of this phase of a multi-dir run (repeatable).",
+)
 @click.option("--cluster", help="Resolve 'latest' / 'latest~N' within this cluster.")
 @click.option("-n", "--namespace", help="Resolve 'latest' / 'latest~N' within this namespace.")
 @output_option
@@ -22,6 +29,7 @@ def diff_cmd(
     a: str,
     b: str,
     apps: tuple[str, ...],
+    phases: tuple[str, ...],
     cluster: str | None,
     namespace: str | None,
     fmt: str,
@@ -46,7 +54,13 @@ def diff_cmd(
     repo = DeploymentRepository(open_db(ctx))
     id_a = repo.resolve(a, cluster=cluster, namespace=namespace)
     id_b = repo.resolve(b, cluster=cluster, namespace=namespace)
-    result = diff_deployments(repo.get(id_a), repo.get(id_b), apps=list(apps) or None)
+    dep_a, dep_b = repo.get(id_a), repo.get(id_b)
+    wanted = list(apps) or None
+    if phases:
+        from sbkube.engine.record_diff import apps_of_phases
+
+        wanted = apps_of_phases(dep_b, dep_a, phases, wanted)
+    result = diff_deployments(dep_a, dep_b, apps=wanted)
     if fmt != "table":
         emit(result, fmt)
         return

@@ -142,8 +142,10 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
 
     repo = DeploymentRepository(open_recovered(ctx))
     rec = repo.get(repo.resolve(deployment_id))
+    reverted_by = repo.reverted_by(rec.deployment_id)
     if fmt != "table":
-        emit(rec, fmt)
+        # The rollback that undid this deployment, beside the record (None: none did).
+        emit({**rec.to_dict(), "reverted_by": reverted_by}, fmt)
         return
     fields = [
         ("Deployment", rec.deployment_id),
@@ -160,6 +162,10 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
     ]
     if rec.rollback_target_id:
         fields.append(("Rollback to", rec.rollback_target_id))
+    if rec.reverts_id:
+        fields.append(("Reverts", f"{rec.reverts_id} (its failure policy's rollback)"))
+    if reverted_by:
+        fields.append(("Reverted by", f"{reverted_by} (the failure policy's rollback)"))
     original = imported_from(rec.command_args)
     if original is not None:
         fields.append(("Imported", f"from the original sbkube's database, its id {original}"))
@@ -169,19 +175,32 @@ def show_cmd(ctx: click.Context, deployment_id: str, resources: bool, fmt: str) 
     for key, value in fields:
         click.echo(f"{key + ':':<{width + 1}} {safe(value) if value is not None else '-'}")
     click.echo("")
-    echo_table(
-        rec.apps,
-        [
-            ("APP", lambda a: a.name),
-            ("TYPE", lambda a: a.type),
-            ("NAMESPACE", lambda a: a.namespace),
-            ("STATUS", lambda a: a.status),
-            ("RESOURCES", lambda a: len(a.resources)),
-            ("DURATION", lambda a: fmt_duration(a.started_at, a.finished_at)),
-            ("ERROR", lambda a: a.error_message.split("\n", 1)[0] if a.error_message else None),
-        ],
-        empty="(no apps recorded)",
-    )
+    columns: list[tuple[str, Any]] = [
+        ("APP", lambda a: a.name),
+        ("TYPE", lambda a: a.type),
+        ("NAMESPACE", lambda a: a.namespace),
+        ("STATUS", lambda a: a.status),
+        ("RESOURCES", lambda a: len(a.resources)),
+        ("DURATION", lambda a: fmt_duration(a.started_at, a.finished_at)),
+        ("ERROR", lambda a: a.error_message.split("\n", 1)[0] if a.error_message else None),
+    ]
+    phased = [a for a in rec.apps if a.metadata.get("phase")]
+    if not phased:
+        echo_table(rec.apps, columns, empty="(no apps recorded)")
+    # A multi-dir run: its apps grouped by phase, each phase with its app dir and target.
+    groups: dict[str, list[Any]] = {}
+    for app in phased:
+        groups.setdefault(str(app.metadata["phase"]), []).append(app)
+    for index, (phase, members) in enumerate(groups.items()):
+        dirs = sorted({str(a.metadata.get("app_dir")) for a in members})
+        targets = sorted({str(a.metadata.get("target")) for a in members})
+        if index:
+            click.echo("")
+        click.echo(
+            f"Phase {safe(phase)}: app dir {safe(', '.join(dirs))}, "
+            f"target {safe(', '.join(targets))}"
+        )
+        echo_table(members, columns)
     for app in rec.apps:
         # A tool's whole error (every line helm printed) below the one-line table.
         if app.error_message and "\n" in app.error_message:

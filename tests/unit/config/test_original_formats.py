@@ -141,7 +141,7 @@ def test_unsupported_fields_are_refused_one_line_each(tmp_path: Path) -> None:
         """\
 apiVersion: sbkube/v1
 settings:
-  on_failure: rollback
+  on_failure: explode
   global_values: {a: 1}
   helm_repos:
     private: {url: 'https://charts.example.com', password: hunter2}

@@ -263,3 +263,16 @@ def test_the_originals_pair_takes_sources_env_and_environments(tmp_path: Path) -
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path, profile="dev")
     assert str(err.value).endswith("config.yaml: --profile dev: no such profile (known: prod, qa)")
+
+
+def test_convert_says_what_became_of_the_environments(tmp_path: Path) -> None:
+    from sbkube.config.convert import convert
+
+    write(tmp_path / "chart", "Chart.yaml", "apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    write(tmp_path, "m.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n")
+    write(tmp_path, "sbkube.yaml", SINGLE)
+    plain, prod = convert(tmp_path), convert(tmp_path, profile="prod")
+    note = "# environments (prod): "
+    assert f"{note}not carried over; run `sbkube config convert --profile ENV`" in plain
+    assert f"{note}environments.prod applied; not carried over" in prod
+    assert "namespace: orders\n" in plain and "namespace: orders-prod\n" in prod
