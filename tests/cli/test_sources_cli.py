@@ -354,6 +354,12 @@ def test_a_changed_download_changes_the_recorded_digest_and_state_diff_shows_it(
     text = sbkube("state", "diff", first["deployment_id"], second["deployment_id"]).stdout
     assert f'~ sha256: "{first_source["sha256"]}" -> "{second_source["sha256"]}"' in text
 
+    # Rolled back to the first: its objects come from the record, nothing is downloaded.
+    back = sbkube("rollback", "--to", first["deployment_id"], "--app-dir", str(app_dir), "-y")
+    assert back.returncode == 0, back.stderr + back.stdout
+    assert k.kubectl("get", "configmap", "plain", "-n", "dl")["data"]["value"] == "one"
+    assert len(web_server.requests) == 2
+
     # The header's value went to the server only: not in the record, not in the output.
     dump = sbkube("state", "show", second["deployment_id"], "-o", "json").stdout
     assert "s3cr3t-header-value" not in dump + plan.stdout + plan.stderr
