@@ -54,6 +54,7 @@ class AppType(StrEnum):
     GIT = "git"
     HTTP = "http"
     ACTION = "action"
+    HOOK = "hook"
 
 
 class ResourceAction(StrEnum):

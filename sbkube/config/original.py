@@ -96,7 +96,9 @@ APP_FIELDS: dict[str, frozenset[str]] = {
     "hook": _COMMON | {"tasks", "validation", "dependency", "rollback"},
 }
 #: The app types our engine runs now; the others are refused by name.
-_RUNNABLE = frozenset({"helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http"})
+_RUNNABLE = frozenset(
+    {"helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http", "hook"}
+)
 
 _SETTINGS_FIELDS = frozenset(
     {
@@ -638,6 +640,8 @@ def _apps(
                 body["labels"] = labels
             if annotations:
                 body["annotations"] = annotations
+        elif kind == "hook":
+            body = _hook_app(app, at, common, problems, renderings)
         else:
             body = {"type": kind}
             if "description" in app:
@@ -647,6 +651,10 @@ def _apps(
         if labels and "labels" not in body:
             # What -l/--selector picks the app by (a chart's are injected above).
             body["labels"] = labels
+        if app.get("annotations") and "annotations" not in body and kind != "helm":
+            renderings.append(
+                Rendering(f"{at}.annotations", f"read, no effect: a {kind} app has no objects")
+            )
         out[str(name)] = {**body, **common}
     return out
 
@@ -694,13 +702,65 @@ def _app_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any]:
                     f"{where}.{key}",
                     "sbkube has no prepare, build or template phase to run it in",
                 )
+        elif key in ("pre_deploy_manifests", "post_deploy_manifests"):
+            if value:
+                out[key] = _hook_files(value, f"{where}.{key}", problems)
         elif key in _LATER_HOOKS:
             if value:
-                problems.add(f"{where}.{key}", "manifest and task hooks are not supported yet")
+                out[key] = value  # tasks: ours has the original's shape, and checks it
         else:
             known = frozenset((*_RUN_HOOKS, *_PHASE_HOOKS, *_LATER_HOOKS))
             problems.add(f"{where}.{key_text(key)}", f"unknown field{suggest(str(key), known)}")
     return out
+
+
+def _hook_files(value: Any, where: str, problems: _Problems) -> list[Any]:
+    """A manifest hook's files: paths, or ``{path: ...}`` items as its docs write them."""
+    if not isinstance(value, list):
+        problems.add(where, f"expected a list of manifest files, got {describe(value)}")
+        return []
+    out: list[Any] = []
+    for index, item in enumerate(value):
+        if isinstance(item, dict):
+            _unknown(item, frozenset({"path"}), f"{where}[{index}]", problems)
+            item = item.get("path")
+        if not isinstance(item, str):
+            problems.add(f"{where}[{index}]", f"expected a file path, got {describe(item)}")
+            continue
+        out.append(item)
+    return out
+
+
+_HOOK_DEPENDENCY_FIELDS = frozenset({"depends_on", "wait_for"})
+
+
+def _hook_app(
+    app: dict[str, Any],
+    at: str,
+    common: dict[str, Any],
+    problems: _Problems,
+    renderings: list[Rendering],
+) -> dict[str, Any]:
+    """A hook app: its tasks, validation and rollback as they are; its ``dependency``
+    (the whole app's) becomes the app's ``depends_on`` (apps it waits for) and
+    ``wait_for`` (objects it waits for before its first task)."""
+    body: dict[str, Any] = {"type": "hook"}
+    for key in ("tasks", "validation", "rollback"):
+        if app.get(key) is not None:
+            body[key] = app[key]
+    dependency = _mapping(app.get("dependency"), f"{at}.dependency", problems)
+    _unknown(dependency, _HOOK_DEPENDENCY_FIELDS, f"{at}.dependency", problems)
+    needed = dependency.get("depends_on") or []
+    if needed:
+        if not isinstance(needed, list):
+            problems.add(f"{at}.dependency.depends_on", "expected a list of app names")
+        else:
+            common["depends_on"] = [*common.get("depends_on", []), *needed]
+            renderings.append(Rendering(f"{at}.dependency.depends_on", "depends_on"))
+    if dependency.get("wait_for"):
+        body["wait_for"] = dependency["wait_for"]
+        renderings.append(Rendering(f"{at}.dependency.wait_for", "wait_for"))
+    return body
 
 
 _COMMAND_PHASES = frozenset({"pre", "post", "on_failure"})

@@ -23,6 +23,7 @@ __all__ = [
     "ExecApp",
     "GitApp",
     "HelmApp",
+    "HookApp",
     "HttpApp",
     "KustomizeApp",
     "NoopApp",
@@ -57,7 +58,17 @@ _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # "web\n" through as a name.)
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
-APP_TYPES: tuple[str, ...] = ("helm", "yaml", "noop", "kustomize", "exec", "action", "git", "http")
+APP_TYPES: tuple[str, ...] = (
+    "helm",
+    "yaml",
+    "noop",
+    "kustomize",
+    "exec",
+    "action",
+    "git",
+    "http",
+    "hook",
+)
 #: ``${repos.NAME}`` in a path: the checkout of the git app NAME (the original's syntax).
 REPO_VARIABLE_RE = re.compile(r"\$\{repos\.([^}]*)\}")
 _GIT_URL_PREFIXES = ("http://", "https://", "git://", "ssh://", "file://", "git@")
@@ -171,13 +182,163 @@ class CommandHooks(_Model):
     deploy: PhaseHooks | None = None
 
 
+_SECONDS = Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)]
+
+
+class TaskCondition(_Model):
+    """A status condition an object must report (``type`` with ``status``)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] = "Ready"
+    status: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] = "True"
+
+
+class TaskValidation(_Model):
+    """What must hold after a task ran: the object ``kind``/``name`` (every one of the kind
+    in the namespace without a name) exists; with ``wait_for_ready``, until it reports
+    ``conditions`` (none: until it is healthy, ``engine.health``), within ``timeout``
+    seconds. Without ``kind`` nothing is checked (the original's rule)."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] | None = None
+    namespace: str | None = None
+    wait_for_ready: StrictBool = False
+    timeout: _SECONDS = 60
+    conditions: tuple[TaskCondition, ...] = ()
+
+
+class TaskWaitFor(_Model):
+    """An object the task waits for before it runs: ``kind`` with ``name`` or
+    ``label_selector`` (``k=v,k2=v2``), until it reports ``condition`` True."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    name: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] | None = None
+    label_selector: Annotated[str, Field(min_length=1, max_length=MAX_PATH)] | None = None
+    condition: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] = "Ready"
+    timeout: _SECONDS = 60
+    namespace: str | None = None
+
+
+class TaskDependency(_Model):
+    """Earlier tasks of the same list that must have succeeded (``depends_on``), and
+    objects to wait for (``wait_for``), before the task runs."""
+
+    depends_on: tuple[str, ...] = ()
+    wait_for: tuple[TaskWaitFor, ...] = ()
+
+
+class TaskRollback(_Model):
+    """What a failed task undoes, when ``enabled`` and ``on_failure`` is ``always`` (the
+    original's rule: ``manual`` and ``never`` run nothing): ``manifests`` applied, then
+    ``commands`` run, each a recorded step."""
+
+    enabled: StrictBool = False
+    on_failure: Literal["always", "manual", "never"] = "always"
+    manifests: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+
+    @field_validator("manifests")
+    @classmethod
+    def _files_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_file_list(value)
+
+    @field_validator("commands")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_commands(value)
+
+
+class TaskRetry(_Model):
+    """A command task tried up to ``max_attempts`` times, ``delay`` seconds apart (doubled
+    after each try with ``backoff: exponential``)."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 1
+    delay: Annotated[float, Field(ge=0, le=MAX_TIMEOUT_SECONDS)] = 0
+    backoff: Literal["linear", "exponential"] = "linear"
+
+
+class _TaskBase(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    validation: TaskValidation | None = None
+    dependency: TaskDependency | None = None
+    rollback: TaskRollback | None = None
+
+
+class ManifestsTask(_TaskBase):
+    """Manifest files applied down the YAML path (ownership labels, server-side apply,
+    recorded with the app)."""
+
+    type: Literal["manifests"]
+    files: Annotated[tuple[str, ...], Field(min_length=1)]
+
+    @field_validator("files")
+    @classmethod
+    def _files_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_file_list(value)
+
+
+class InlineTask(_TaskBase):
+    """One object, given inline, applied as a manifests task's are."""
+
+    type: Literal["inline"]
+    content: dict[str, Any]
+
+
+class CommandTask(_TaskBase):
+    """A command (``sh -c`` in the app dir), each try a recorded step; ``on_failure``:
+    ``fail`` fails the hook, ``warn`` and ``ignore`` go on (recorded all the same)."""
+
+    type: Literal["command"]
+    command: Annotated[str, Field(min_length=1, max_length=MAX_PATH)]
+    retry: TaskRetry | None = None
+    on_failure: Literal["fail", "warn", "ignore"] = "fail"
+
+
+HookTask = Annotated[ManifestsTask | InlineTask | CommandTask, Field(discriminator="type")]
+
+
+def _check_tasks(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen: set[str] = set()
+    for task in value:
+        if task.name in seen:
+            raise ValueError(f"task name {task.name!r} appears twice")
+        for needed in task.dependency.depends_on if task.dependency else ():
+            if needed not in seen:
+                raise ValueError(
+                    f"task {task.name!r} depends on {needed!r}, which is not an earlier task"
+                )
+        seen.add(task.name)
+    return value
+
+
 class AppHooks(_Model):
-    """Commands run around an app's deploy (``sh -c`` in the app dir, each recorded as a
-    step): before it (a failure fails the app), after it, and when it failed."""
+    """What runs around an app's deploy, in this order (the original's documented one):
+    ``pre_deploy_tasks``, ``pre_deploy`` (commands), ``pre_deploy_manifests``, the app,
+    ``post_deploy_manifests``, ``post_deploy``, ``post_deploy_tasks``; when anything of it
+    fails, ``on_deploy_failure``. Commands run with ``sh -c`` in the app dir; manifests go
+    down the YAML path as the app's own objects; each run is a recorded step of the app."""
 
     pre_deploy: tuple[str, ...] = ()
     post_deploy: tuple[str, ...] = ()
     on_deploy_failure: tuple[str, ...] = ()
+    pre_deploy_manifests: tuple[str, ...] = ()
+    post_deploy_manifests: tuple[str, ...] = ()
+    pre_deploy_tasks: tuple[HookTask, ...] = ()
+    post_deploy_tasks: tuple[HookTask, ...] = ()
+
+    @field_validator("pre_deploy", "post_deploy", "on_deploy_failure")
+    @classmethod
+    def _commands_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_commands(value)
+
+    @field_validator("pre_deploy_manifests", "post_deploy_manifests")
+    @classmethod
+    def _files_are_text(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_file_list(value)
+
+    @field_validator("pre_deploy_tasks", "post_deploy_tasks")
+    @classmethod
+    def _tasks_are_named_once(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _check_tasks(value)
 
 
 class _AppBase(_Model):
@@ -418,6 +579,23 @@ class ActionApp(_AppBase):
         return _check_metadata_map(value, "annotation")
 
 
+class HookApp(_AppBase):
+    """An app whose deploy is its ``tasks`` (manifests, inline, command), run in order as
+    hook tasks are; then its ``validation``; ``wait_for`` before the first task. When a
+    task fails, its own ``rollback`` runs, then the app's."""
+
+    type: Literal["hook"]
+    tasks: tuple[HookTask, ...] = ()
+    validation: TaskValidation | None = None
+    wait_for: tuple[TaskWaitFor, ...] = ()
+    rollback: TaskRollback | None = None
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_are_named_once(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _check_tasks(value)
+
+
 class GitApp(_AppBase):
     """A git repository checked out at one commit (``sbkube.sources.git``): other apps
     name files in it as ``${repos.NAME}/...`` (a chart, manifests, a kustomization). At
@@ -515,7 +693,7 @@ class HttpApp(_AppBase):
 
 
 AppConfig = Annotated[
-    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp | GitApp | HttpApp,
+    HelmApp | YamlApp | NoopApp | KustomizeApp | ExecApp | ActionApp | GitApp | HttpApp | HookApp,
     Field(discriminator="type"),
 ]
 
@@ -528,6 +706,7 @@ APP_MODELS: dict[str, type[_AppBase]] = {
     "action": ActionApp,
     "git": GitApp,
     "http": HttpApp,
+    "hook": HookApp,
 }
 
 

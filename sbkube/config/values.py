@@ -27,7 +27,14 @@ from sbkube.errors import ConfigError
 from sbkube.manifests import Discovery, Scope, expand_lists, is_list
 from sbkube.redaction import DEFAULT_SECRET_KEYS, keyed_checksum, learn_manifests, secret_leaves
 
-__all__ = ["deep_merge", "expand_dotted", "load_manifests", "resolve_values", "sources_snapshot"]
+__all__ = [
+    "deep_merge",
+    "expand_dotted",
+    "load_hook_objects",
+    "load_manifests",
+    "resolve_values",
+    "sources_snapshot",
+]
 
 
 def _helm_app(loaded: LoadedConfig, app: str) -> HelmApp:
@@ -210,6 +217,17 @@ def load_action_steps(
             owner.setdefault(key, (index, step.type))
         steps.append(placed)
     return steps
+
+
+def load_hook_objects(
+    loaded: LoadedConfig,
+    app: str,
+    files: tuple[str, ...] | list[str],
+    discovery: Discovery | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The objects of manifest files an app's hooks or tasks apply (``files`` as
+    configured), read, checked and placed as a YAML app's manifests are."""
+    return place_objects_found(loaded, app, _read_manifest_files(loaded, files), discovery)
 
 
 def rendered_objects(

@@ -194,6 +194,33 @@ def apply_yaml_app(
     return tuple(changes)
 
 
+def prune_app(
+    work: AppWork,
+    cluster: Objects,
+    handle: AppHandle,
+    previous: AppDeploymentRecord | None,
+    keep: Iterable[ObjectKey],
+    *,
+    failed: AppDeploymentRecord | None = None,
+) -> tuple[ResourceChange, ...]:
+    """The prune of :func:`apply_yaml_app` alone, for an app whose own apply does not
+    prune (Helm, exec, noop, hook) but whose hooks applied objects: those carrying the
+    app's ownership labels that ``keep`` no longer has are deleted and recorded."""
+    desired = {_identity(key) for key in keep}
+    inputs: list[ResourceInput] = []
+    changes: list[ResourceChange] = []
+    for gone, source_file in _prune(work, cluster, previous, desired, failed):
+        inputs.append(
+            ResourceInput.from_manifest(
+                gone, ResourceAction.DELETE, previous=gone, source_file=source_file
+            )
+        )
+        changes.append(_change(ResourceAction.DELETE, gone))
+    if inputs:
+        handle.record_resources(inputs)
+    return tuple(changes)
+
+
 def _record_part(
     cluster: Objects,
     handle: AppHandle,

@@ -43,6 +43,7 @@ from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
+from sbkube.engine.tasks import HookRunner
 from sbkube.engine.uninstall import AppUninstallPlan, plan_uninstall, remove_app
 from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
@@ -70,32 +71,45 @@ def deploy_steps(
 
     def step(work: AppWork) -> AppStep:
         def run(handle: AppHandle) -> StepChanges:
-            if not work.hooks or cluster.dry_run:  # a dry run runs no hook
-                return apply(handle)
+            if cluster.dry_run or (not work.hooks and work.hook_plan is None):
+                return apply(handle, None)  # a dry run runs no hook (deploy noted them)
             hooks = work.hooks
-
-            def hook(phase: str) -> None:
-                run_commands(
-                    work, hooks.get(phase, ()), cluster, handle, cwd=work.app_dir, phase=phase
-                )
-
+            runner = HookRunner(
+                work, work.hook_plan, cluster, handle, previous=previous[work.name], adopt=adopt
+            )
+            objects = runner.plan.objects
+            # The original's documented order (tasks.py).
             try:
-                hook("pre_deploy")
-                changes = apply(handle)
+                runner.run_tasks("pre_deploy_tasks")
+                runner.commands("pre_deploy", hooks.get("pre_deploy", ()))
+                runner.apply_objects(
+                    "pre_deploy_manifests", objects.get("pre_deploy_manifests", [])
+                )
+                changes, release = apply(handle, runner)
+                runner.apply_objects(
+                    "post_deploy_manifests", objects.get("post_deploy_manifests", [])
+                )
+                runner.commands("post_deploy", hooks.get("post_deploy", ()))
+                runner.run_tasks("post_deploy_tasks")
+                if work.type not in _PRUNED_BY_APPLY:
+                    runner.prune(failed.get(work.name))
             except SbkubeError:
                 if hooks.get("on_deploy_failure"):
                     with suppress(SbkubeError):  # recorded; the app's own error is the one
-                        hook("on_deploy_failure")
+                        runner.commands("on_deploy_failure", hooks["on_deploy_failure"])
                 raise
-            hook("post_deploy")
-            return changes
+            return (*changes, *runner.changes), release
 
-        def apply(handle: AppHandle) -> StepChanges:
+        def apply(handle: AppHandle, runner: HookRunner | None) -> StepChanges:
             if work.type == "noop":
                 return (), None  # recorded, nothing applied
             if work.type in ("git", "http"):
                 if work.source is not None:  # fetched before (engine.fetch): recorded here
                     handle.set_metadata(source=work.source)
+                return (), None
+            if work.type == "hook":
+                if runner is not None:  # a dry run runs no task (deploy noted them)
+                    runner.run_hook_app()
                 return (), None
             if work.type == "exec":
                 if not cluster.dry_run:  # a dry run runs no command (deploy noted them)
@@ -120,7 +134,10 @@ def deploy_steps(
                 previous[work.name],
                 adopt=adopt,
                 failed=failed.get(work.name),
-                spared=delete_keys(work),
+                spared=[
+                    *delete_keys(work),
+                    *(o.key for o in (runner.plan.all_objects() if runner else ())),
+                ],
             )
             if work.type == "action":
                 changes += run_delete_steps(work, cluster, handle, changes)
@@ -245,9 +262,32 @@ def _pruner(
     return lambda handle: remove_app(plan, prev, cluster, handle)
 
 
-def _has_hooks(app: object) -> bool:
+# App types whose own apply prunes the objects they (and their hooks) no longer have.
+_PRUNED_BY_APPLY = frozenset({"yaml", "kustomize", "action"})
+
+
+def _task_commands(tasks: Sequence[object]) -> bool:
+    for task in tasks:
+        rollback = getattr(task, "rollback", None)
+        if getattr(task, "type", None) == "command" or (rollback and rollback.commands):
+            return True
+    return False
+
+
+def _command_fields(app: object) -> tuple[str, ...]:
+    """The fields of an app that run commands besides an exec app's own (``hooks``: its
+    command hooks and command tasks; ``tasks``: a hook app's), for ``--no-exec``."""
+    out = []
     hooks = getattr(app, "hooks", None)
-    return hooks is not None and any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
+    if hooks is not None and (
+        any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
+        or _task_commands((*hooks.pre_deploy_tasks, *hooks.post_deploy_tasks))
+    ):
+        out.append("hooks")
+    rollback = getattr(app, "rollback", None)
+    if _task_commands(getattr(app, "tasks", ())) or (rollback and rollback.commands):
+        out.append("tasks")
+    return tuple(out)
 
 
 class DeployArgs(RenderArgs, RunArgs, total=False):
@@ -278,7 +318,7 @@ def deploy(
     if not exec_allowed(options.no_exec):
         # Before anything is prepared, applied or recorded: one line per exec app.
         refuse_commands(
-            ((n, loaded.app(n).type, _has_hooks(loaded.app(n))) for n in names),
+            ((n, loaded.app(n).type, _command_fields(loaded.app(n))) for n in names),
             loaded.shown_config,
             command_hooks=bool(deploy_hook_lines(deploy_hooks)),
         )
@@ -300,6 +340,12 @@ def deploy(
         for phase, command in deploy_hook_lines(deploy_hooks):
             target.note(f"would run ({phase} hook): {mask_text(command)}")
         for work in works:
+            hook_plan = work.hook_plan
+            for hook, objs in hook_plan.objects.items() if hook_plan else ():
+                files = ", ".join(sorted({o.source_file or "?" for o in objs}))
+                target.note(f"app {work.name} would apply ({hook}): {files}")
+            for where, command in hook_plan.commands() if hook_plan else ():
+                target.note(f"app {work.name} would run ({where}): {mask_text(command)}")
             for phase, commands in (
                 ("pre_deploy hook", work.hooks.get("pre_deploy", ())),
                 ("", work.commands),

@@ -65,7 +65,16 @@ def prepare_apps(
     """
     from sbkube.config import HelmApp, load_manifests_with_sources, resolve_values
     from sbkube.config.charts import chart_digest
-    from sbkube.config.schema import ActionApp, ExecApp, GitApp, HttpApp, KustomizeApp, NoopApp
+    from sbkube.config.schema import (
+        ActionApp,
+        ExecApp,
+        GitApp,
+        HookApp,
+        HttpApp,
+        KustomizeApp,
+        NoopApp,
+    )
+    from sbkube.engine.tasks import check_against_app, prepare_hooks
 
     check_concurrency(concurrency)
     app_dir = str(loaded.app_dir)
@@ -130,7 +139,7 @@ def prepare_apps(
                             commands=app.commands,
                         )
                     )
-                elif isinstance(app, NoopApp | GitApp | HttpApp):
+                elif isinstance(app, NoopApp | GitApp | HttpApp | HookApp):
                     # A git or http app's fetch happened before (engine.fetch): its step
                     # records what was fetched, and applies nothing.
                     planned.append(
@@ -140,7 +149,6 @@ def prepare_apps(
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
-                            app_dir=app_dir,  # where its hooks run
                         )
                     )
                 else:
@@ -204,6 +212,9 @@ def prepare_apps(
                     "post_deploy": hooks.post_deploy,
                     "on_deploy_failure": hooks.on_deploy_failure,
                 }
+            work.hook_plan = prepare_hooks(loaded, work.name, cluster)
+            if work.hook_plan is not None:
+                check_against_app(loaded, work, work.hook_plan)
         return works
     except BaseException as exc:
         stop.request(exc)  # renders still running are of no use now

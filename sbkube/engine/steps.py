@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,20 +56,24 @@ def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None
 
 
 def refuse_commands(
-    apps: Iterable[tuple[str, str, bool]], shown_config: str, *, command_hooks: bool = False
+    apps: Iterable[tuple[str, str, Sequence[str]]],
+    shown_config: str,
+    *,
+    command_hooks: bool = False,
 ) -> None:
-    """One line per app (``(name, type, has command hooks)``) that would run a command,
-    and one for the command-level hooks (``command_hooks``), exit 2, when commands are not
-    allowed."""
+    """One line per app (``(name, type, fields that run commands)``: ``hooks``, a hook
+    app's ``tasks``) that would run a command, and one for the command-level hooks
+    (``command_hooks``), exit 2, when commands are not allowed."""
     why = f"commands are not allowed (--no-exec or {_ALLOW_EXEC_ENV}=false)"
     lines = []
     if command_hooks:
         lines.append(f"{shown_config}: hooks.deploy: command hooks refused: {why}")
-    for name, kind, hooked in apps:
+    for name, kind, fields in apps:
         if kind == "exec":
             lines.append(f"{shown_config}: apps.{name}: exec app refused: {why}")
-        elif hooked:
-            lines.append(f"{shown_config}: apps.{name}.hooks: command hooks refused: {why}")
+        for where in fields:
+            what = "command hooks" if where == "hooks" else "command tasks"
+            lines.append(f"{shown_config}: apps.{name}.{where}: {what} refused: {why}")
     if len(lines) == 1:
         raise RefusedError(lines[0])
     if lines:

@@ -25,10 +25,13 @@ import copy
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sbkube.cluster.port import ChartRef
 from sbkube.manifests import ObjectKey, object_key
+
+if TYPE_CHECKING:
+    from sbkube.config.schema import TaskRollback, TaskValidation, TaskWaitFor
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP_LABEL = "sbkube.io/app"
@@ -174,11 +177,56 @@ class ActionStepWork:
 
 
 @dataclass
+class TaskWork:
+    """One hook task (``tasks.py``), prepared: the schema's task and the objects it (and
+    its rollback) apply."""
+
+    task: Any  # ManifestsTask | InlineTask | CommandTask
+    objects: list[DesiredObject] = field(default_factory=list)
+    rollback_objects: list[DesiredObject] = field(default_factory=list)
+
+
+@dataclass
+class HookPlan:
+    """What an app's hooks (and a hook app's tasks) will apply and run."""
+
+    objects: dict[str, list[DesiredObject]] = field(default_factory=dict)
+    """``pre_deploy_manifests`` / ``post_deploy_manifests``: their objects."""
+    tasks: dict[str, list[TaskWork]] = field(default_factory=dict)
+    """``pre_deploy_tasks`` / ``post_deploy_tasks`` / ``tasks`` (a hook app's)."""
+    validation: TaskValidation | None = None
+    wait_for: tuple[TaskWaitFor, ...] = ()
+    rollback: TaskRollback | None = None
+    rollback_objects: list[DesiredObject] = field(default_factory=list)
+
+    def all_objects(self) -> list[DesiredObject]:
+        """Every object the hooks apply when all goes well (not the rollbacks')."""
+        found = [o for objs in self.objects.values() for o in objs]
+        found += [o for tasks in self.tasks.values() for t in tasks for o in t.objects]
+        return found
+
+    def commands(self) -> list[tuple[str, str]]:
+        """``(where, command)`` of every command task and rollback command, for
+        ``--no-exec`` and the dry run."""
+        out = []
+        for hook, tasks in self.tasks.items():
+            for t in tasks:
+                if t.task.type == "command":
+                    out.append((f"{hook}.{t.task.name}", t.task.command))
+                if t.task.rollback is not None:
+                    where = f"{hook}.{t.task.name}.rollback"
+                    out += [(where, c) for c in t.task.rollback.commands]
+        if self.rollback is not None:
+            out += [("rollback", c) for c in self.rollback.commands]
+        return out
+
+
+@dataclass
 class AppWork:
     """Everything needed to apply one app, computed before anything is recorded."""
 
     name: str
-    type: str  # helm | yaml | noop | kustomize | exec | action | git | http
+    type: str  # helm | yaml | noop | kustomize | exec | action | git | http | hook
     namespace: str
     config: dict[str, Any]
     depends_on: tuple[str, ...] = ()
@@ -203,3 +251,5 @@ class AppWork:
     hooks: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Command hooks around the deploy: ``pre_deploy``, ``post_deploy``,
     ``on_deploy_failure`` (``steps.py``)."""
+    hook_plan: HookPlan | None = None
+    """Manifest hooks and hook tasks (a hook app's tasks), prepared (``tasks.py``)."""

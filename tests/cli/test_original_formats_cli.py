@@ -403,7 +403,8 @@ def test_command_hooks_are_refused_without_exec(sbkube, dirs, state_db, tmp_path
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert "apps.base.hooks: command hooks refused" in lines[0]
     assert "apps.job: exec app refused" in lines[1]
+    assert "apps.job.hooks: command hooks refused" in lines[2]  # its own hooks, named too
     assert not state_db.exists()

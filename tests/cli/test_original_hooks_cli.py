@@ -153,3 +153,225 @@ def test_dry_run_runs_no_command_level_hook_and_says_what_would(sbkube, dirs, ku
     assert 'would run (hooks.deploy.pre hook): echo "deploy.pre:' in said
     assert "would run (hooks.deploy.on_failure hook)" in said
     assert not (app_dir / "order.log").exists()
+
+
+def test_every_hook_kind_runs_in_the_documented_order_and_is_recorded(sbkube, dirs, kube):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    result = _deploy(sbkube, app_dir)
+    assert {a["name"]: a["status"] for a in result["apps"]} == {
+        "web": "success",
+        "setup": "success",
+        "free": "success",
+    }
+    assert (app_dir / "order.log").read_text().splitlines() == [
+        "hooks.deploy.pre",
+        "pre_deploy_tasks:web:ordered",
+        "pre_deploy_tasks:inline",  # the inline task's object was live for the next task
+        "pre_deploy:no-pre-cm-yet",  # before pre_deploy_manifests
+        "post_deploy:v1",  # after post_deploy_manifests
+        "post_deploy_tasks",
+        "hook.tasks:setup",
+        "hooks.deploy.post",
+    ]
+    # The objects went to the cluster in the same order: the API server numbers writes.
+    version = {
+        name: int(
+            k.kubectl("get", "configmap", name, "-n", "ordered")["metadata"]["resourceVersion"]
+        )
+        for name in ("pre-inline", "pre-cm", "web-cm", "post-cm", "post-task", "hook-cm")
+    }
+    assert sorted(version, key=version.__getitem__) == [
+        "pre-inline",
+        "pre-cm",
+        "web-cm",
+        "post-cm",
+        "post-task",
+        "hook-cm",
+    ]
+    record = sbkube.json("state", "show", result["deployment_id"])
+    assert _steps(record) == [("hooks.deploy.pre", 0), ("hooks.deploy.post", 0)]
+    apps = {a["name"]: a for a in record["apps"]}
+    web = [
+        (s["phase"], s.get("task"), s.get("type"), s["exit_code"])
+        for s in apps["web"]["metadata"]["steps"]
+    ]
+    assert web == [
+        ("pre_deploy_tasks", "pre-command", "command", 0),
+        ("pre_deploy_tasks", "pre-inline", "inline", 0),
+        ("pre_deploy_tasks", "pre-inline", "validation", 0),
+        ("pre_deploy_tasks", "read-inline", "command", 0),
+        ("pre_deploy", None, None, 0),
+        ("pre_deploy_manifests", None, None, 0),
+        ("post_deploy_manifests", None, None, 0),
+        ("post_deploy", None, None, 0),
+        ("post_deploy_tasks", "post-files", "manifests", 0),
+        ("post_deploy_tasks", "post-files", "validation", 0),
+        ("post_deploy_tasks", "post-command", "command", 0),
+    ]
+    setup = [(s["phase"], s.get("task"), s.get("type")) for s in apps["setup"]["metadata"]["steps"]]
+    assert setup == [
+        ("tasks", "hook-command", "command"),
+        ("tasks", "hook-files", "manifests"),
+        ("validation", None, "validation"),
+    ]
+    # Every object a hook applied is its app's, recorded as the cluster holds it.
+    recorded = {
+        a["name"]: {r["name"] for r in a["resources"] if r["kind"] == "ConfigMap"}
+        for a in record["apps"]
+        if a["resources"]
+    }
+    assert recorded == {
+        "web": {"pre-inline", "pre-cm", "web-cm", "post-cm", "post-task"},
+        "setup": {"hook-cm"},
+    }
+    live = k.kubectl("get", "configmap", "-n", "ordered")["items"]
+    owners = {
+        i["metadata"]["name"]: i["metadata"]["labels"].get("sbkube.io/app")
+        for i in live
+        if i["metadata"]["name"] in version
+    }
+    assert owners == {name: app for app, names in recorded.items() for name in names}
+
+
+def test_a_failing_task_runs_its_rollback_and_the_failure_hooks_and_skips_dependents(
+    sbkube, dirs, kube
+):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    config = app_dir / "sbkube.yaml"
+    config.write_text(
+        config.read_text().replace(
+            'command: echo "post_deploy_tasks" >> order.log',
+            "command: exit 7\n"
+            "          rollback:\n"
+            "            enabled: true\n"
+            "            manifests: [manifests/rollback.yaml]\n"
+            "            commands: ['echo rollback:post-command >> order.log']",
+        )
+    )
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json")
+    assert proc.returncode == 1, proc.stderr
+    apps = {a["name"]: a for a in json.loads(proc.stdout)["apps"]}
+    assert {n: a["status"] for n, a in apps.items()} == {
+        "web": "failed",
+        "setup": "skipped",  # depends on web
+        "free": "success",  # does not
+    }
+    assert "post_deploy_tasks task 'post-command' failed" in apps["web"]["error"]
+    assert (app_dir / "order.log").read_text().splitlines()[-4:] == [
+        "post_deploy:v1",
+        "rollback:post-command",
+        "on_deploy_failure:web",
+        "hooks.deploy.on_failure",
+    ]
+    assert k.kubectl("get", "configmap", "rollback-cm", "-n", "ordered")["data"] == {"k": "undone"}
+    record = sbkube.json("state", "show", "latest")
+    web = next(a for a in record["apps"] if a["name"] == "web")
+    tail = [(s["phase"], s.get("type"), s["exit_code"]) for s in web["metadata"]["steps"]][-4:]
+    assert tail == [
+        ("post_deploy_tasks", "command", 7),
+        ("post_deploy_tasks.rollback", "rollback", 0),
+        ("post_deploy_tasks.rollback", "rollback", 0),
+        ("on_deploy_failure", None, 0),
+    ]
+    assert _steps(record) == [("hooks.deploy.pre", 0), ("hooks.deploy.on_failure", 0)]
+    # What the failed app did apply is recorded with it, the rollback's object too.
+    names = {r["name"] for r in web["resources"]}
+    assert {"pre-cm", "web-cm", "post-cm", "rollback-cm"} <= names
+
+
+def test_a_command_task_retries_and_on_failure_warn_goes_on(sbkube, dirs, kube):
+    app_dir = dirs / "allhooks"
+    kube(app_dir)
+    config = app_dir / "sbkube.yaml"
+    config.write_text(
+        config.read_text().replace(
+            'command: echo "hook.tasks:$SBKUBE_APP_NAME" >> order.log',
+            'command: echo "try" >> tries.log; exit 9\n        on_failure: warn',
+        )
+    )
+    result = _deploy(sbkube, app_dir)
+    assert {a["status"] for a in result["apps"]} == {"success"}
+    assert (app_dir / "tries.log").read_text() == "try\ntry\n"
+    record = sbkube.json("state", "show", result["deployment_id"])
+    setup = next(a for a in record["apps"] if a["name"] == "setup")
+    tries = [(s.get("attempt"), s["exit_code"]) for s in setup["metadata"]["steps"][:2]]
+    assert tries == [(1, 9), (2, 9)]
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_every_command_is_refused_without_exec_and_nothing_is_applied(
+    sbkube, dirs, kube, state_db, how
+):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    args = ["deploy", "--app-dir", str(app_dir)]
+    if how == "flag":
+        proc = sbkube(*args, "--no-exec")
+    else:
+        proc = sbkube(*args, env={"SBKUBE_ALLOW_EXEC": "false"})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 3
+    assert "hooks.deploy: command hooks refused" in lines[0]
+    assert "apps.web.hooks: command hooks refused" in lines[1]
+    assert "apps.setup.tasks: command tasks refused" in lines[2]
+    assert not state_db.exists() and not (app_dir / "order.log").exists()
+    assert k.kubectl("get", "configmap", "-n", "ordered")["items"] == []
+
+
+def test_dry_run_runs_no_hook_and_says_what_would(sbkube, dirs, kube, state_db):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    said = proc.stderr + proc.stdout
+    for line in (
+        "would run (hooks.deploy.pre hook)",
+        "app web would run (pre_deploy_tasks.pre-command)",
+        "app web would apply (pre_deploy_manifests): manifests/pre.yaml",
+        "app setup would run (tasks.hook-command)",
+    ):
+        assert line in said
+    assert not (app_dir / "order.log").exists()
+    assert k.kubectl("get", "configmap", "-n", "ordered")["items"] == []
+
+
+SECRET = "Hk7vQ2pLx9sWm4Rt"
+
+
+def test_a_secret_a_hook_prints_is_nowhere(sbkube, dirs, kube, state_db, tmp_path):
+    app_dir = dirs / "allhooks"
+    kube(app_dir)
+    config = app_dir / "sbkube.yaml"
+    text = config.read_text()
+    text = text.replace(
+        "pre_deploy_manifests: [manifests/pre.yaml]",
+        "pre_deploy_manifests: [manifests/pre.yaml, manifests/secret.yaml]",
+    )
+    # The hooks print the Secret's value as it is (no "password:" to give it away).
+    text = text.replace(
+        'command: echo "post_deploy_tasks" >> order.log',
+        "command: kubectl get secret db -n ordered -o jsonpath='{.data.password}' | base64 -d",
+    )
+    text = text.replace(
+        "post: ['echo \"hooks.deploy.post\" >> order.log']",
+        "post: ['echo db password is " + SECRET + "']",
+    )
+    config.write_text(text)
+    proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    dep = json.loads(proc.stdout)["deployment_id"]
+    record = sbkube.json("state", "show", dep)
+    web = next(a for a in record["apps"] if a["name"] == "web")
+    printed = next(s for s in web["metadata"]["steps"] if s.get("task") == "post-command")
+    assert printed["exit_code"] == 0 and printed["output_tail"] == "***"
+    assert record["steps"][-1]["output_tail"] == "db password is ***"
+    shown = sbkube("state", "show", dep)
+    report = tmp_path / "report.html"
+    made = sbkube("state", "report", "--html", str(report))
+    assert made.returncode == 0, made.stderr
+    for out in (proc.stdout, proc.stderr, shown.stdout, json.dumps(record), report.read_text()):
+        assert SECRET not in out
+    assert SECRET.encode() not in state_db.read_bytes()
