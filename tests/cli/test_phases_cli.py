@@ -515,3 +515,16 @@ def test_a_run_meeting_a_held_lock_is_refused_naming_the_holder_and_holds_nothin
         db.close()
     again = sbkube(*args, "--wait-lock", "30")
     assert again.returncode == 0, again.stderr
+
+    # The whole run rolled back (to the first): each app keeps its phase in the record.
+    first_id = store().list(namespace="lk-a", limit=None)[-1].deployment_id
+    back = sbkube(
+        "rollback", "--app-dir", str(top), "--kubeconfig", str(kubeconfig), "--to", first_id, "-y"
+    )
+    assert back.returncode == 0, back.stderr
+    shown = sbkube.json("state", "show", "latest")
+    assert shown["command"] == "rollback"
+    assert {a["name"]: a["metadata"]["phase"] for a in shown["apps"]} == {
+        "lk-a-lk-b": "lk-b",
+        "lk-a-lk-c": "lk-c",
+    }
