@@ -15,6 +15,9 @@ An app is
 * ``missing``: nothing of it is left live (its release and every object are gone);
 * ``not-deployed``: nothing is recorded for it (never deployed, or uninstalled).
 
+A git or http app whose fetch is recorded is ``in-sync``: nothing of it lives in the
+cluster.
+
 Health is read from the same live objects (``health.object_health``, Argo CD's rules):
 each recorded object has one (``Missing`` when it is gone), and an app's is the worst of
 its objects' (``health.worst``), a Helm release that is gone counting as ``Missing``.
@@ -181,6 +184,12 @@ def app_drift(
         return AppDrift(name, None, None, DriftState.NOT_DEPLOYED, None)
     rel = recorded.helm_release
     wanted = live_resources(recorded)
+    if not wanted and rel is None and recorded.metadata.get("source") is not None:
+        # A git or http app: what it fetched is recorded, and nothing of it lives in the
+        # cluster that could drift.
+        return AppDrift(
+            name, recorded.type, recorded.namespace, DriftState.IN_SYNC, recorded.deployment_id
+        )
     if not wanted and (rel is None or rel.status == ReleaseStatus.UNINSTALLED):
         return AppDrift(
             name, recorded.type, recorded.namespace, DriftState.NOT_DEPLOYED, recorded.deployment_id
