@@ -41,7 +41,7 @@ from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
-from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
+from sbkube.engine.steps import command_fields, exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
 from sbkube.engine.tasks import HookRunner
 from sbkube.engine.uninstall import AppUninstallPlan, plan_uninstall, remove_app
@@ -266,30 +266,6 @@ def _pruner(
 _PRUNED_BY_APPLY = frozenset({"yaml", "kustomize", "action"})
 
 
-def _task_commands(tasks: Sequence[object]) -> bool:
-    for task in tasks:
-        rollback = getattr(task, "rollback", None)
-        if getattr(task, "type", None) == "command" or (rollback and rollback.commands):
-            return True
-    return False
-
-
-def _command_fields(app: object) -> tuple[str, ...]:
-    """The fields of an app that run commands besides an exec app's own (``hooks``: its
-    command hooks and command tasks; ``tasks``: a hook app's), for ``--no-exec``."""
-    out = []
-    hooks = getattr(app, "hooks", None)
-    if hooks is not None and (
-        any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
-        or _task_commands((*hooks.pre_deploy_tasks, *hooks.post_deploy_tasks))
-    ):
-        out.append("hooks")
-    rollback = getattr(app, "rollback", None)
-    if _task_commands(getattr(app, "tasks", ())) or (rollback and rollback.commands):
-        out.append("tasks")
-    return tuple(out)
-
-
 class DeployArgs(RenderArgs, RunArgs, total=False):
     """The keywords of :func:`deploy`."""
 
@@ -318,7 +294,7 @@ def deploy(
     if not exec_allowed(options.no_exec):
         # Before anything is prepared, applied or recorded: one line per exec app.
         refuse_commands(
-            ((n, loaded.app(n).type, _command_fields(loaded.app(n))) for n in names),
+            ((n, loaded.app(n).type, command_fields(loaded.app(n))) for n in names),
             loaded.shown_config,
             command_hooks=bool(deploy_hook_lines(deploy_hooks)),
         )

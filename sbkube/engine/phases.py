@@ -126,7 +126,7 @@ def deploy_phases(
     ``all``."""
     from sbkube.config.phases import FAILURE_POLICIES, ROLLBACK_SCOPES
     from sbkube.engine.prepare import prepare_apps
-    from sbkube.engine.steps import exec_allowed, refuse_commands
+    from sbkube.engine.steps import command_fields, exec_allowed, refuse_commands
 
     if on_failure is not None and on_failure not in FAILURE_POLICIES:
         raise UsageError(f"--on-failure {on_failure}: not one of {', '.join(FAILURE_POLICIES)}")
@@ -175,7 +175,7 @@ def deploy_phases(
     if not exec_allowed(options.no_exec):
         for _p, _g, loaded, names in loaded_units:
             refuse_commands(
-                ((n, loaded.app(n).type, _hooked(loaded.app(n))) for n in names),
+                ((n, loaded.app(n).type, command_fields(loaded.app(n))) for n in names),
                 loaded.shown_config,
             )
     if options.dry_run:
@@ -328,11 +328,6 @@ def display(path: Path) -> str:
     from sbkube.config.reading import display_path
 
     return display_path(path)
-
-
-def _hooked(app: object) -> bool:
-    hooks = getattr(app, "hooks", None)
-    return hooks is not None and any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
 
 
 def _run_record(

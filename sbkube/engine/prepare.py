@@ -146,7 +146,6 @@ def prepare_apps(
                         AppWork(
                             name=name,
                             type=app.type,
-                            app_dir=app_dir,
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
