@@ -144,7 +144,7 @@ def w11_scale(ctx: Any) -> list[Result]:
             values(big, "sbkube_hwm_mb"),
             target="<= 250 MiB",
             check="max",
-            limit=250 * 1.048576,  # MiB in the MB the table shows
+            limit=250.0,  # VmHWM KiB / 1024: the table's "MB" are MiB
         ),
     ]
     for apps in SIZES:

@@ -651,6 +651,10 @@ def _apps(
         if labels and "labels" not in body:
             # What -l/--selector picks the app by (a chart's are injected above).
             body["labels"] = labels
+        if app.get("annotations") and "annotations" not in body and kind != "helm":
+            renderings.append(
+                Rendering(f"{at}.annotations", f"read, no effect: a {kind} app has no objects")
+            )
         out[str(name)] = {**body, **common}
     return out
 

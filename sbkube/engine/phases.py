@@ -125,6 +125,8 @@ def deploy_phases(
     command line's, over every phase's; ``atomic``: ``on_failure: rollback`` with scope
     ``all``."""
     from sbkube.config.phases import FAILURE_POLICIES, ROLLBACK_SCOPES
+    from sbkube.engine.fetch import fetch_sources
+    from sbkube.engine.hooks import deploy_hook_lines
     from sbkube.engine.prepare import prepare_apps
     from sbkube.engine.steps import command_fields, exec_allowed, refuse_commands
 
@@ -172,16 +174,29 @@ def deploy_phases(
         raise ConfigError(
             f"--app {unknown[0]}: not an app of the phases run ({', '.join(selected)})"
         )
-    if not exec_allowed(options.no_exec):
-        for _p, _g, loaded, names in loaded_units:
+    for _p, _g, loaded, names in loaded_units:
+        if loaded.config.hooks is not None and deploy_hook_lines(loaded.config.hooks.deploy):
+            raise ConfigError(
+                f"{loaded.shown_config}: hooks.deploy: command-level hooks of an app dir "
+                "are not run in a multi-dir run yet (deploy the dir on its own, or make "
+                "them an exec app of the phase)"
+            )
+        if not exec_allowed(options.no_exec):
             refuse_commands(
                 ((n, loaded.app(n).type, command_fields(loaded.app(n))) for n in names),
                 loaded.shown_config,
             )
     if options.dry_run:
         cluster.check_reachable()
+    notes: list[str] = []
     for pname, group, loaded, names in loaded_units:
+        # Git checkouts and http downloads first, as deploy of one app dir does.
+        fetched = fetch_sources(loaded, names, mode="plan" if options.dry_run else "fetch")
+        loaded, names = fetched.loaded, fetched.names(names)
         works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
+        for work in works:
+            work.source = fetched.records.get(work.name)
+        notes += fetched.notes
         units.append(_Unit(pname, group, loaded, tuple(works)))
     target = Target.open(
         cluster,
@@ -190,6 +205,8 @@ def deploy_phases(
         secret_keys=phases_file.secret_keys,
         options=options,
     )
+    for note in notes:
+        target.note(note)
     all_works = [w for u in units for w in u.works]
     target.adopt_renamed()
     target.settle((w.name, w.release_name, w.namespace) for w in all_works if w.release_name)

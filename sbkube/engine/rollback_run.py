@@ -192,6 +192,9 @@ def rollback_step(
     )
 
 
+_PLACE = ("phase", "group", "app_dir", "target")
+
+
 def rollback_steps(
     plan: RollbackPlan,
     target: DeploymentRecord,
@@ -207,6 +210,9 @@ def rollback_steps(
             return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle, target)
 
         config = thaw(t_app.config) if t_app else None
+        # An app of a multi-dir run keeps its phase, app dir and target (engine.phases).
+        was = t_app or current.get(app_plan.name)
+        placed = {k: was.metadata[k] for k in _PLACE if was is not None and k in was.metadata}
         return AppStep(
             name=app_plan.name,
             type=app_plan.type,
@@ -214,6 +220,7 @@ def rollback_steps(
             run=run,
             config=config,
             depends_on=tuple((config or {}).get("depends_on") or ()),
+            metadata=thaw(placed) or None,
             rollback_info={
                 "from_deployment": plan.source_id,
                 "to_deployment": plan.target_id,

@@ -203,6 +203,17 @@ def confirmed(confirm: Callable[[Any], bool] | None, plan: Any, command: str) ->
         raise RefusedError(f"{command} cancelled")
 
 
+@dataclass(frozen=True, slots=True)
+class HeldLocks:
+    """The locks a command holds (:meth:`Target.locked`), in the order taken."""
+
+    handles: tuple[LockHandle, ...]
+
+    def set_deployment(self, deployment_id: str) -> None:
+        for handle in self.handles:
+            handle.set_deployment(deployment_id)
+
+
 @dataclass(slots=True)
 class Target:
     """One command's target: where it records, what it is recorded as, and how it notes.
@@ -392,7 +403,7 @@ class Target:
         command: str,
         releases: Iterable[Released] = (),
         also: Iterable[str] = (),
-    ) -> Iterator[LockHandle]:
+    ) -> Iterator[HeldLocks]:
         """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
         Waits up to ``--wait-lock`` seconds for a live holder and takes over a dead one's
@@ -403,8 +414,9 @@ class Target:
         ``also``: the other namespaces of the cluster the command touches (a multi-dir
         run's app dirs): every lock is taken in ONE canonical order, the sorted lock
         targets, so two runs whose targets overlap never hold one each and wait for the
-        other's; ``--wait-lock`` bounds the whole wait. The handle yielded is this
-        target's own lock (the one that names the deployment).
+        other's; ``--wait-lock`` bounds the whole wait. Every lock held names the
+        deployment (:meth:`HeldLocks.set_deployment`), so whoever is refused by any of
+        them is told which run holds it.
         """
         from sbkube.cluster.process import overdue
         from sbkube.engine.recovery import mark_interrupted_deployments, recover_pending_releases
@@ -442,7 +454,7 @@ class Target:
                 )
             helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
             recover_pending_releases(self.cluster, helm, notify=self.note)
-            yield held[self.namespace]
+            yield HeldLocks(tuple(held.values()))
 
     @contextmanager
     def run(

@@ -333,6 +333,7 @@ class DeploymentReader:
                 HelmRelease.chart_version,
                 HelmRelease.revision,
                 res_count.label("resource_count"),
+                Deployment.profile,
             )
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
             .outerjoin(HelmRelease, HelmRelease.app_deployment_pk == AppDeployment.id)

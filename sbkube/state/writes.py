@@ -104,14 +104,9 @@ def _finish_app_statement(columns: tuple[str, ...]) -> Any:
     return statement
 
 
-_RESOURCE_SCALARS_BEFORE = ("api_version", "kind", "name", "namespace", "action")
-_RESOURCE_SCALARS_AFTER = ("checksum", "source_file", "hook", "sealed")
 _RESOURCE_INSERT_COLUMNS = (
-    "app_deployment_pk",
-    *_RESOURCE_SCALARS_BEFORE,
-    "previous_state",
-    "current_state",
-    *_RESOURCE_SCALARS_AFTER,
+    *("app_deployment_pk", "api_version", "kind", "name", "namespace", "action"),
+    *("previous_state", "current_state", "checksum", "source_file", "hook", "sealed"),
 )
 
 
@@ -437,13 +432,22 @@ class DeploymentWriter:
         :func:`~sbkube.state.rows.prepare_resources`) of the app ``app_id``: the JSON
         documents as the column type writes them (``json.dumps``), None as SQL NULL."""
         dumps = json.dumps
+        # Written out, in _RESOURCE_INSERT_COLUMNS' order: unpacking generators per row
+        # cost as much as the JSON.
         return [
             (
                 app_id,
-                *(row[c] for c in _RESOURCE_SCALARS_BEFORE),
+                row["api_version"],
+                row["kind"],
+                row["name"],
+                row["namespace"],
+                row["action"],
                 None if (prev := row["previous_state"]) is None else dumps(prev),
                 None if (cur := row["current_state"]) is None else dumps(cur),
-                *(row[c] for c in _RESOURCE_SCALARS_AFTER),
+                row["checksum"],
+                row["source_file"],
+                row["hook"],
+                row["sealed"],
             )
             for row in rows
         ]

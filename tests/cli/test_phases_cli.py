@@ -12,6 +12,7 @@ are all recorded.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -482,3 +483,48 @@ def test_stop_starts_no_phase_after_a_failure_and_continue_does(
     assert going.returncode == 1, going.stderr
     apps = {a["name"]: a for a in json.loads(going.stdout)["apps"]}
     assert apps["fine"]["status"] == "success"
+
+
+@pytest.mark.kube
+def test_a_run_meeting_a_held_lock_is_refused_naming_the_holder_and_holds_nothing(
+    sbkube: Any, tmp_path: Path, served: Any, store: Any, state_db: Path
+) -> None:
+    from sbkube.state import DeployLocks, DeploymentDatabase
+
+    _server, kubeconfig = served()  # one cluster, one identity, for every run
+    top = _noop_dirs(tmp_path, "lk-a", ["lk-b", "lk-c"])
+    args = ("deploy", "--app-dir", str(top), "--kubeconfig", str(kubeconfig))
+    first = sbkube(*args)
+    assert first.returncode == 0, first.stderr
+    identity = store().list(namespace="lk-a", limit=1)[0].cluster_id
+    db = DeploymentDatabase(state_db)
+    # Another run holds lk-c, the last of the run's locks in their order (lk-a, lk-b, lk-c).
+    held = DeployLocks(db).acquire(identity, "lk-c", command="deploy")
+    try:
+        proc = sbkube(*args)
+        assert proc.returncode == 1, proc.stderr
+        line = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+        assert len(line) == 1 and "/lk-c is locked: deploy by " in line[0], proc.stderr
+        assert f"pid {os.getpid()}" in line[0]
+        # What it took before (lk-a, lk-b) it let go; nothing was recorded.
+        locks = sbkube.json("state", "locks")
+        assert [lock["target"] for lock in locks] == [f"{identity}/lk-c"]
+        assert len(store().list(namespace="lk-a", limit=None)) == 1
+    finally:
+        held.release()
+        db.close()
+    again = sbkube(*args, "--wait-lock", "30")
+    assert again.returncode == 0, again.stderr
+
+    # The whole run rolled back (to the first): each app keeps its phase in the record.
+    first_id = store().list(namespace="lk-a", limit=None)[-1].deployment_id
+    back = sbkube(
+        "rollback", "--app-dir", str(top), "--kubeconfig", str(kubeconfig), "--to", first_id, "-y"
+    )
+    assert back.returncode == 0, back.stderr
+    shown = sbkube.json("state", "show", "latest")
+    assert shown["command"] == "rollback"
+    assert {a["name"]: a["metadata"]["phase"] for a in shown["apps"]} == {
+        "lk-a-lk-b": "lk-b",
+        "lk-a-lk-c": "lk-c",
+    }
