@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import os
 import re
@@ -421,6 +422,54 @@ def parse_hooks(hooks: object, namespace: str) -> tuple[HookInfo, ...]:
         for manifest in parse_manifests(str(hook.get("manifest") or ""), namespace=namespace):
             parsed.append(HookInfo(events=events, manifest=manifest, ran=ran))
     return tuple(parsed)
+
+
+RELEASE_SECRET_LABELS: Mapping[str, str] = {"owner": "helm"}
+"""The labels Helm's default storage driver (Secrets, ``helm.sh/release.v1``) puts on every
+release revision it stores, beside ``name``, ``version``, ``status`` and ``modifiedAt``."""
+
+
+def parse_release_secret(secret: Mapping[str, Any]) -> ReleaseInfo | None:
+    """One revision from Helm's storage Secret (``data.release``: base64 of helm's own
+    base64 of the gzipped release JSON); None when it cannot be read as one."""
+    data = (secret.get("data") or {}).get("release")
+    if not isinstance(data, str):
+        return None
+    try:
+        raw = base64.b64decode(base64.b64decode(data))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        release = json.loads(raw)
+    except (binascii.Error, ValueError, OSError, EOFError):
+        return None
+    return parse_release_json(release) if isinstance(release, Mapping) else None
+
+
+def current_releases(
+    secrets: Sequence[Mapping[str, Any]],
+) -> dict[tuple[str, str], ReleaseInfo]:
+    """``{(namespace, release): current revision}`` from Helm's storage Secrets: per
+    release, the revision with the highest ``version`` label (what ``helm status`` shows),
+    the only one decoded."""
+    newest: dict[tuple[str, str], tuple[int, Mapping[str, Any]]] = {}
+    for secret in secrets:
+        if secret.get("type") not in (None, "helm.sh/release.v1"):
+            continue
+        meta = secret.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        try:
+            version = int(labels.get("version") or 0)
+        except ValueError:
+            continue
+        key = (str(meta.get("namespace") or ""), str(labels.get("name") or ""))
+        if key[1] and (key not in newest or newest[key][0] < version):
+            newest[key] = (version, secret)
+    found: dict[tuple[str, str], ReleaseInfo] = {}
+    for key, (_version, secret) in newest.items():
+        info = parse_release_secret(secret)
+        if info is not None:
+            found[key] = info
+    return found
 
 
 def parse_status_json(text: str, metadata: Mapping[str, Any] | None = None) -> ReleaseInfo:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sbkube.cluster.helm import HelmClient
+from sbkube.cluster.helm import RELEASE_SECRET_LABELS, HelmClient, current_releases
 from sbkube.cluster.kubectl import KubectlClient, match_objects
 from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
@@ -346,6 +346,21 @@ class KubeCluster(Cluster):
         self, release_name: str, namespace: str, *, chart: bool = True
     ) -> ReleaseInfo | None:
         return self.helm.status(release_name, namespace, chart=chart)
+
+    def helm_releases(self, namespaces: Sequence[str]) -> dict[tuple[str, str], ReleaseInfo] | None:
+        if os.environ.get("HELM_DRIVER", "secret").lower() not in ("", "secret", "secrets"):
+            return None
+        wanted = sorted(set(namespaces))
+        if not wanted:
+            return {}
+        selector = dict(RELEASE_SECRET_LABELS)
+        # One namespace: a LIST there (what a namespaced user may do); several: one LIST
+        # of the cluster, kept to those namespaces.
+        secrets = self.kubectl.list_kinds(
+            [("v1", "Secret")], wanted[0] if len(wanted) == 1 else None, selector
+        )
+        found = current_releases(secrets)
+        return {key: info for key, info in found.items() if key[0] in wanted}
 
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         return self.helm.history(release_name, namespace)

@@ -230,6 +230,14 @@ class Releases(Protocol):
         less: a caller that knows them from the revision's record asks so)."""
         ...
 
+    def helm_releases(self, namespaces: Sequence[str]) -> dict[tuple[str, str], ReleaseInfo] | None:
+        """The current revision (manifest, values, chart and status included) of every
+        release in ``namespaces``, by ``(namespace, release name)``: read from Helm's own
+        storage, the Secrets labelled ``owner=helm``, with one label-selector LIST for one
+        namespace, or one cluster-wide for several, whatever the number of releases. None
+        when Helm keeps its releases elsewhere (``HELM_DRIVER``): ask ``helm_status``."""
+        ...
+
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         """All stored revisions, oldest first; ``[]`` when the release does not exist."""
         ...

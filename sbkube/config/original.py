@@ -41,6 +41,7 @@ refused, ONE line per field naming it and why (:class:`~sbkube.errors.ConfigErro
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -787,6 +788,69 @@ def _command_hooks(hooks: Any, where: str, problems: _Problems) -> dict[str, Any
     return out
 
 
+# Said differently, though the field's text is not kept as it is (each known one named by
+# what became of it; any other: read, its effect the same without it).
+_SAID = {
+    "create_namespace": "sbkube creates a missing namespace anyway",
+    "atomic": "false is sbkube's way (a failed upgrade is a failed revision): not written",
+    "helm_label_injection": "read: whether labels go into set: commonLabels/commonAnnotations",
+    "force_conflicts": "sbkube's apply takes over fields changed behind its back anyway",
+}
+_SETTING_SAID = {
+    "namespace": "namespace",
+    "cluster": "cluster",
+    "helm_repos": "repos",
+    "helm_label_injection": "read: whether apps' labels go into their charts' values",
+    "incompatible_charts": "read: charts whose labels are not injected",
+    "force_label_injection": "read: charts whose labels are injected anyway",
+    "oci_registries": "charts REGISTRY/NAME are written oci://...",
+    "git_repos": "read by git apps: their repo: is written as the URL",
+}
+
+
+def _list_the_rest(
+    content: dict[str, Any],
+    sources: Any,
+    raw: dict[str, Any],
+    renderings: list[Rendering],
+    single: bool,
+) -> None:
+    """Add a rendering for each field of the original's file that ``raw`` does not say the
+    same way and that no rendering names yet: ``config convert`` lists every one."""
+    named = {r.field for r in renderings}
+
+    def add(where: str, said: str) -> None:
+        if where not in named and not any(n.startswith(f"{where}.") for n in named):
+            renderings.append(Rendering(where, said))
+            named.add(where)
+
+    apps = raw.get("apps") or {}
+    for name, app in (content.get("apps") or {}).items():
+        ours = apps.get(str(name))
+        if not isinstance(app, dict) or not isinstance(ours, dict):
+            continue
+        for key, value in app.items():
+            if ours.get(key) == value:
+                continue
+            where = f"apps.{key_text(name)}.{key}"
+            if key in _SAID:
+                add(where, _SAID[key])
+            elif key == "annotations" and app.get("type") == "helm":
+                injected = any(str(k).startswith("commonAnnotations.") for k in ours.get("set", {}))
+                add(where, "set: commonAnnotations" if injected else "read only (not injected)")
+            elif key in ours:
+                shown = json.dumps(ours[key], sort_keys=True, default=str)
+                add(where, f"written as {key}: {shown}")
+            else:
+                add(where, "read, not written: it changes nothing here")
+    settings = content.get("settings") if single else sources
+    prefix = "settings." if single else ""
+    if isinstance(settings, dict):
+        for key, value in settings.items():
+            if raw.get(key) != value:
+                add(f"{prefix}{key}", _SETTING_SAID.get(key, "read, not written"))
+
+
 def translate(
     content: Any,
     shown: str,
@@ -863,6 +927,7 @@ def translate(
     if command_hooks:
         raw["hooks"] = command_hooks
     raw["apps"] = apps
+    _list_the_rest(content, sources if not single else None, raw, renderings, single)
     return Translation(
         raw=raw,
         kubeconfig=settings.kubeconfig,

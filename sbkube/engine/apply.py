@@ -48,6 +48,7 @@ from sbkube.engine.namespaces import (
     plan_namespaces,
 )
 from sbkube.engine.results import ReleaseChange, ResourceChange
+from sbkube.engine.snapshot import Snapshot, SnapshotView
 from sbkube.engine.work import (
     APP_DIR_LABEL,
     APP_LABEL,
@@ -475,9 +476,12 @@ def apply_helm_app(
     secret_keys: Sequence[str],
     *,
     force_upgrade: bool = False,
+    snapshot: Snapshot | None = None,
 ) -> tuple[tuple[ResourceChange, ...], ReleaseChange]:
     """``helm upgrade --install`` and its recording; ``secret_keys`` name the values whose
-    plain text must not reach the recorded manifests.
+    plain text must not reach the recorded manifests. With the deploy's ``snapshot``, the
+    current revision and its live objects are read from it (no ``helm status``, no
+    ``kubectl get``: an unchanged release costs no process).
 
     What is recorded is what Helm installed: the manifest and hooks of the revision the
     upgrade made, as helm prints them, never a second render (a chart that randomises
@@ -488,10 +492,19 @@ def apply_helm_app(
     # A local chart is compared by the digest of its files, so the chart's name and version
     # are not asked of helm (one process less); an unchanged release takes them from the
     # record of the same revision.
-    before = cluster.helm_status(work.release_name, work.namespace, chart=work.chart_digest is None)
+    known, before = (
+        snapshot.release(work.release_name, work.namespace)
+        if snapshot is not None
+        else (False, None)
+    )
+    if not known:
+        before = cluster.helm_status(
+            work.release_name, work.namespace, chart=work.chart_digest is None
+        )
     if before is not None and not force_upgrade:
+        reads: Objects = SnapshotView(snapshot, cluster) if snapshot is not None else cluster
         reason = upgrade_reason(
-            cluster,
+            reads,
             before,
             recorded,
             chart=work.chart,
@@ -511,12 +524,15 @@ def apply_helm_app(
     crds = _new_crds(work, cluster) if before is None else []
     # What helm is about to change, read before it does: the objects the chart renders and
     # those of the current revision (one request), so each is recorded as what helm did.
-    live_before = cluster.get_many(
-        list(
-            dict.fromkeys(
-                [*(o.key for o in work.objects), *(object_key(m) for m in _manifest(before))]
-            )
+    # A dry run changes nothing, and its chart is rendered once, by the upgrade itself:
+    # the objects its manifest names are read after it.
+    rendered = [o.key for o in work.objects]
+    live_before = (
+        cluster.get_many(
+            list(dict.fromkeys([*rendered, *(object_key(m) for m in _manifest(before))]))
         )
+        if not cluster.dry_run
+        else None
     )
     try:
         info = cluster.helm_upgrade_install(
@@ -540,6 +556,18 @@ def apply_helm_app(
     if not info.manifest and not info.hooks:
         # A helm build that prints the release without its manifest: ask for the revision.
         info = cluster.helm_status(work.release_name, work.namespace) or info
+    if live_before is None:
+        live_before = cluster.get_many(
+            list(
+                dict.fromkeys(
+                    [
+                        *rendered,
+                        *(object_key(m) for m in info.manifest),
+                        *(object_key(m) for m in _manifest(before)),
+                    ]
+                )
+            )
+        )
     handle.set_metadata(
         chart_ref=work.chart.ref,
         chart_version_requested=work.chart.version,

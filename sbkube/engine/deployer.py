@@ -29,9 +29,10 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from typing import Unpack
 
-from sbkube.cluster.port import Cluster
+from sbkube.cluster.port import Cluster, Objects
 from sbkube.config.loader import LoadedConfig
 from sbkube.engine.actions import delete_keys, run_delete_steps
 from sbkube.engine.apply import apply_helm_app, apply_yaml_app
@@ -41,16 +42,24 @@ from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
+from sbkube.engine.snapshot import Snapshot, SnapshotView, Stale, read_snapshot, unchanged_inputs
 from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
-from sbkube.engine.target import Options, RenderArgs, RunArgs, Target, config_record
+from sbkube.engine.target import (
+    Options,
+    RenderArgs,
+    RunArgs,
+    Target,
+    config_record,
+    open_database,
+)
 from sbkube.engine.tasks import HookRunner
 from sbkube.engine.uninstall import AppUninstallPlan, plan_uninstall, remove_app
 from sbkube.engine.wait import wait_and_record
 from sbkube.engine.work import AppWork
 from sbkube.errors import SbkubeError
 from sbkube.model import AppType, Command, thaw
-from sbkube.redaction import mask_text
-from sbkube.state import AppDeploymentRecord, AppHandle
+from sbkube.redaction import DEFAULT_SECRET_KEYS, mask_text
+from sbkube.state import AppDeploymentRecord, AppHandle, DeploymentRepository
 
 
 def deploy_steps(
@@ -63,10 +72,12 @@ def deploy_steps(
     adopt: bool = False,
     after: Mapping[str, tuple[str, ...]] | None = None,
     failed: Mapping[str, AppDeploymentRecord | None] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> list[AppStep]:
     """One runner step per app: apply it (``apply.py``) against its last recording;
     ``after``: the earlier apps each one waits for (:func:`namespace_turns`); ``failed``:
-    each app's failed recording since its last successful one (what it applied then)."""
+    each app's failed recording since its last successful one (what it applied then);
+    ``snapshot``: the batched reads an unchanged app is decided from (``snapshot.py``)."""
     failed = failed or {}
 
     def step(work: AppWork) -> AppStep:
@@ -123,22 +134,41 @@ def deploy_steps(
                     previous[work.name],
                     secret_keys,
                     force_upgrade=force_upgrade,
+                    # Hooks ran first: what they changed is not in the snapshot.
+                    snapshot=snapshot if runner is None else None,
                 )
             # Placed again now: an earlier app of this run may have installed the CRD of a
             # kind the cluster did not serve when the apps were prepared.
             place_objects(work.objects, work.namespace, cluster)
-            changes = apply_yaml_app(
-                work,
-                cluster,
-                handle,
-                previous[work.name],
-                adopt=adopt,
-                failed=failed.get(work.name),
-                spared=[
-                    *delete_keys(work),
-                    *(o.key for o in (runner.plan.all_objects() if runner else ())),
-                ],
-            )
+            spared = [
+                *delete_keys(work),
+                *(o.key for o in (runner.plan.all_objects() if runner else ())),
+            ]
+            changes = None
+            if snapshot is not None and runner is None and previous[work.name] is not None:
+                # Read from the snapshot: an app with nothing to write ends here; one that
+                # has something is applied from fresh reads (nothing was done yet). An
+                # app with hooks reads afresh: they ran first.
+                with suppress(Stale):
+                    changes = apply_yaml_app(
+                        work,
+                        SnapshotView(snapshot, cluster),
+                        handle,
+                        previous[work.name],
+                        adopt=adopt,
+                        failed=failed.get(work.name),
+                        spared=spared,
+                    )
+            if changes is None:
+                changes = apply_yaml_app(
+                    work,
+                    cluster,
+                    handle,
+                    previous[work.name],
+                    adopt=adopt,
+                    failed=failed.get(work.name),
+                    spared=spared,
+                )
             if work.type == "action":
                 changes += run_delete_steps(work, cluster, handle, changes)
             if work.wait and not cluster.dry_run:
@@ -158,7 +188,7 @@ def deploy_steps(
     return [step(work) for work in works]
 
 
-def namespace_turns(works: Sequence[AppWork], cluster: Cluster) -> dict[str, tuple[str, ...]]:
+def namespace_turns(works: Sequence[AppWork], cluster: Objects) -> dict[str, tuple[str, ...]]:
     """For apps run at once: a namespace missing now is created by the first app (in deploy
     order) that needs it (a Helm app's release namespace, a YAML app's undeclared ones),
     as one-by-one deploys do; each later app that needs it waits for that one (``after``;
@@ -290,6 +320,48 @@ def _command_fields(app: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+class _LockedReads:
+    """What deploy reads under the lock, before recovery and before any app runs: each
+    app's last successful recording (the base of pruning and of the dry-run plan) and its
+    failed one since, then (a real run) the batched snapshot of the cluster."""
+
+    def __init__(self, target: Target, works: Sequence[AppWork], cluster: Cluster, *, app_dir: str):
+        self.target, self.works, self.cluster, self.app_dir = target, works, cluster, app_dir
+        self.previous: dict[str, AppDeploymentRecord | None] = {}
+        self.failed: dict[str, AppDeploymentRecord | None] = {}
+        self.snapshot: Snapshot | None = None
+
+    def read(self) -> Snapshot | None:
+        target = self.target
+        self.previous = target.last_applied(w.name for w in self.works)
+        self.failed = {
+            w.name: target.failed_since(w.name, self.previous[w.name]) for w in self.works
+        }
+        if not target.options.dry_run:
+            self.snapshot = read_snapshot(
+                self.cluster, self.works, self.previous, self.failed, self.app_dir
+            )
+        return self.snapshot
+
+
+def _skip_render(
+    loaded: LoadedConfig, options: Options, *, force_upgrade: bool
+) -> Callable[[AppWork], bool] | None:
+    """Which Helm apps the preparation does not render: in a dry run every one (``helm
+    upgrade --dry-run=server`` renders it, once), else those whose inputs are unchanged
+    (``snapshot.unchanged_inputs``; never with ``--force-upgrade``)."""
+    if options.dry_run:
+        return lambda work: True
+    if force_upgrade:
+        return None
+    config = loaded.config
+    keys = (*DEFAULT_SECRET_KEYS, *(config.secret_keys or ()))
+    database = open_database(options.db)
+    return unchanged_inputs(
+        DeploymentRepository(database, secret_keys=keys), config.namespace, keys
+    )
+
+
 class DeployArgs(RenderArgs, RunArgs, total=False):
     """The keywords of :func:`deploy`."""
 
@@ -330,7 +402,15 @@ def deploy(
     # there, and leaves out the apps that read what is not).
     fetched = fetch_sources(loaded, names, mode="plan" if options.dry_run else "fetch")
     loaded, names = fetched.loaded, fetched.names(names)
-    works = prepare_apps(loaded, names, cluster, concurrency=options.concurrency)
+    # The store is opened once, before the preparation asks it which charts need no render.
+    options = replace(options, db=open_database(options.db))
+    works = prepare_apps(
+        loaded,
+        names,
+        cluster,
+        concurrency=options.concurrency,
+        skip_render=_skip_render(loaded, options, force_upgrade=force_upgrade),
+    )
     for work in works:
         work.source = fetched.records.get(work.name)
     target = Target.of_config(loaded, cluster, options)
@@ -371,13 +451,15 @@ def deploy(
             f"{prev.deployment_id}; {doing}"
         )
     recorded = config_record(loaded, cluster, prepared=names, concurrency=options.concurrency)
-    with target.run(command=Command.DEPLOY, releases=works, **recorded) as dep:
-        # Each app's last successful recording (read under the lock): the base of pruning
-        # and of the dry-run plan.
-        previous = target.last_applied(w.name for w in works)
+    reads = _LockedReads(target, works, cluster, app_dir=str(loaded.app_dir))
+    with target.run(
+        command=Command.DEPLOY, releases=works, before_recovery=reads.read, **recorded
+    ) as dep:
+        previous, failed, snapshot = reads.previous, reads.failed, reads.snapshot
         # A dry run applies one app at a time: each dry run sees what the earlier ones
         # planned (the view's overlay), so the plan is the same whatever the timing.
         at_once = 1 if options.dry_run else options.concurrency
+        live: Objects = SnapshotView(snapshot, cluster) if snapshot is not None else cluster
         steps = deploy_steps(
             works,
             cluster.as_dry_run() if options.dry_run else cluster,
@@ -385,8 +467,9 @@ def deploy(
             target.secret_keys,
             force_upgrade=force_upgrade,
             adopt=adopt,
-            after=namespace_turns(works, cluster) if at_once > 1 else {},
-            failed={w.name: target.failed_since(w.name, previous[w.name]) for w in works},
+            after=namespace_turns(works, live) if at_once > 1 else {},
+            failed=failed,
+            snapshot=snapshot,
         )
         if prune_apps and not options.dry_run:
             steps += prune_steps(orphans, cluster, [w.name for w in works])

@@ -22,7 +22,7 @@ from sbkube.manifests import format_key, object_key
 from sbkube.redaction import KEYED_CHECKSUM_PREFIX
 
 if TYPE_CHECKING:
-    from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo
+    from sbkube.cluster.port import ChartRef, ReleaseInfo
     from sbkube.state import HelmReleaseRecord
 
 
@@ -108,7 +108,7 @@ def drift_reason(cluster: Objects, current: ReleaseInfo) -> str | None:
 
 
 def upgrade_reason(
-    cluster: Cluster,
+    cluster: Objects,
     current: ReleaseInfo,
     recorded: HelmReleaseRecord | None,
     *,

@@ -279,7 +279,10 @@ def live_diff(
     cluster.check_reachable()
     # Git checkouts and downloads as the last deploy left them: a diff fetches nothing.
     loaded = fetch_sources(loaded, names, mode="cached").loaded
-    works = prepare_apps(loaded, names, cluster)
+    # A Helm app is rendered once, below: by the server (``helm upgrade --dry-run``) when
+    # its inputs changed, not at all when they did not (``helm template`` here would be
+    # a second render nobody reads).
+    works = prepare_apps(loaded, names, cluster, skip_render=lambda work: True)
     target = Target.of_config(loaded, cluster, options)
     results = []
     for work in works:

@@ -16,7 +16,7 @@ hidden in this command's record too, its config snapshot included.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,8 +54,13 @@ def prepare_apps(
     cluster: Cluster,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    skip_render: Callable[[AppWork], bool] | None = None,
 ) -> list[AppWork]:
     """Everything each app needs, computed (and validated) before anything is recorded.
+
+    ``skip_render``: a Helm app for which it is true is not rendered (its ``objects`` stay
+    empty): deploy's unchanged inputs (``snapshot.unchanged_inputs``), a dry run's charts
+    (``helm upgrade --dry-run=server`` renders them once).
 
     Helm charts are rendered (``helm template``, once per app) up to ``concurrency`` at a
     time while the YAML apps are read; the works come back in ``names``' order, and of
@@ -125,6 +130,9 @@ def prepare_apps(
                         "chart_digest": digest,
                         "app_dir": app_dir,  # where its hooks run
                     }
+                    if skip_render is not None and skip_render(AppWork(**fields)):
+                        planned.append(AppWork(**fields))
+                        continue
                     rendering = pool.submit(render, chart, release, namespace, values)
                     planned.append((fields, rendering))
                 elif isinstance(app, ExecApp):
@@ -149,6 +157,7 @@ def prepare_apps(
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
+                            app_dir=app_dir,  # where its hooks run
                         )
                     )
                 else:

@@ -32,6 +32,7 @@ from sbkube.state import list_deployments
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ReleaseInfo
+    from sbkube.engine.snapshot import Snapshot
     from sbkube.state import (
         DeploymentDatabase,
         DeploymentRepository,
@@ -118,20 +119,31 @@ def recover_orphans(db: DeploymentDatabase, *, notify: Notify | None = None) -> 
 
 
 def recover_pending_releases(
-    cluster: Releases, releases: Iterable[tuple[str, str]], *, notify: Notify | None = None
+    cluster: Releases,
+    releases: Iterable[tuple[str, str]],
+    *,
+    notify: Notify | None = None,
+    snapshot: Snapshot | None = None,
 ) -> list[str]:
     """Roll back (or uninstall) releases stuck in a pending state. Returns messages.
 
-    One ``helm list --pending`` per namespace finds them; only those are looked at closer.
+    The deploy's ``snapshot`` (its releases, read in one LIST) finds them, else one ``helm
+    list --pending`` per namespace; only those are looked at closer, and the snapshot
+    forgets each (it changed since it was read).
     """
     messages = []
     wanted = list(dict.fromkeys(releases))
     pending: set[tuple[str, str]] = set()
     for namespace in dict.fromkeys(ns for _name, ns in wanted):
-        pending.update((name, namespace) for name in cluster.helm_pending(namespace))
+        if snapshot is not None and namespace in snapshot.release_namespaces:
+            pending.update(p for p in snapshot.pending() if p[1] == namespace)
+        else:
+            pending.update((name, namespace) for name in cluster.helm_pending(namespace))
     for name, namespace in wanted:
         if (name, namespace) not in pending:
             continue
+        if snapshot is not None:
+            snapshot.forget(name, namespace)
         status = cluster.helm_status(name, namespace)
         if status is None or not status.pending:
             continue

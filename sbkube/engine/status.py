@@ -15,12 +15,19 @@ An app is
 * ``missing``: nothing of it is left live (its release and every object are gone);
 * ``not-deployed``: nothing is recorded for it (never deployed, or uninstalled).
 
+A git or http app whose fetch is recorded is ``in-sync``: nothing of it lives in the
+cluster.
+
 Health is read from the same live objects (``health.object_health``, Argo CD's rules):
 each recorded object has one (``Missing`` when it is gone), and an app's is the worst of
 its objects' (``health.worst``), a Helm release that is gone counting as ``Missing``.
 A hook that Helm deleted as its ``hook-delete-policy`` asks (``hook-succeeded``) is not
 missing: it is left out. Hooks (and a chart's ``crds/``) are left out of an app's health,
 as Argo CD leaves hooks out: they are not what runs. A not-deployed app has no health (None).
+
+The cluster is read in batches (:func:`read_live`), as deploy reads it: Helm's releases
+in one LIST of its storage Secrets, the recorded objects with one LIST per kind and
+namespace, whatever the number of apps and objects.
 
 A cluster that cannot be reached (no such context, no kubeconfig, a memory-cluster file
 another process serves) is an error naming it (exit 1), never a report.
@@ -31,12 +38,12 @@ Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recor
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Unpack
+from typing import Any, Unpack
 
-from sbkube.cluster.port import Cluster, ReleaseStatus
+from sbkube.cluster.port import Cluster, ObjectKey, ReleaseInfo, ReleaseStatus
 from sbkube.engine.apply import live_resources
 from sbkube.engine.compare import differences, removed
 from sbkube.engine.health import Health, object_health, worst
@@ -145,19 +152,54 @@ class DriftReport(TargetResult[AppDrift]):
         return self.drifted or any(a.health is not None and a.health.failing for a in self.apps)
 
 
-def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None) -> AppDrift:
-    """One app's drift against its last successful recording (None: never recorded)."""
+@dataclass(frozen=True, slots=True)
+class LiveReads:
+    """What the cluster holds of recorded apps, read in batches (:func:`read_live`)."""
+
+    releases: Mapping[tuple[str, str], ReleaseInfo] | None
+    """Current revisions by (namespace, release); None: ask ``helm status``."""
+    objects: Mapping[ObjectKey, dict[str, Any] | None]
+
+
+def read_live(cluster: Cluster, recorded: Sequence[AppDeploymentRecord | None]) -> LiveReads:
+    """The releases and the live objects of ``recorded``, whatever their number: Helm's
+    releases in one label-selector LIST of Secrets (per namespace, or one for the
+    cluster), the objects with one LIST per kind and namespace."""
+    apps = [r for r in recorded if r is not None]
+    namespaces = sorted({a.helm_release.namespace for a in apps if a.helm_release is not None})
+    releases = cluster.helm_releases(namespaces) if namespaces else {}
+    keys = list(dict.fromkeys(key for a in apps for key in live_resources(a)))
+    return LiveReads(releases, cluster.list_many(keys) if keys else {})
+
+
+def app_drift(
+    cluster: Cluster,
+    name: str,
+    recorded: AppDeploymentRecord | None,
+    reads: LiveReads | None = None,
+) -> AppDrift:
+    """One app's drift against its last successful recording (None: never recorded);
+    ``reads``: what :func:`read_live` read of it (else it is read now)."""
     if recorded is None:
         return AppDrift(name, None, None, DriftState.NOT_DEPLOYED, None)
     rel = recorded.helm_release
     wanted = live_resources(recorded)
+    if not wanted and rel is None and recorded.metadata.get("source") is not None:
+        # A git or http app: what it fetched is recorded, and nothing of it lives in the
+        # cluster that could drift.
+        return AppDrift(
+            name, recorded.type, recorded.namespace, DriftState.IN_SYNC, recorded.deployment_id
+        )
     if not wanted and (rel is None or rel.status == ReleaseStatus.UNINSTALLED):
         return AppDrift(
             name, recorded.type, recorded.namespace, DriftState.NOT_DEPLOYED, recorded.deployment_id
         )
     release: ReleaseDrift | None = None
     if rel is not None:
-        live_rel = cluster.helm_status(rel.release_name, rel.namespace)
+        if reads is not None and reads.releases is not None:
+            live_rel = reads.releases.get((rel.namespace, rel.release_name))
+        else:
+            live_rel = cluster.helm_status(rel.release_name, rel.namespace)
         if live_rel is None or live_rel.status == ReleaseStatus.UNINSTALLED:
             rel_state = DriftState.MISSING
         elif live_rel.revision != rel.revision or live_rel.status != ReleaseStatus.DEPLOYED:
@@ -175,7 +217,7 @@ def app_drift(cluster: Cluster, name: str, recorded: AppDeploymentRecord | None)
     objects: list[ObjectDrift] = []
     for key, res in wanted.items():
         api_version, kind, namespace, obj_name = key
-        live = cluster.get(key)
+        live = reads.objects.get(key) if reads is not None else cluster.get(key)
         if live is None and deleted_by_helm(res):
             continue
         health = object_health(live)
@@ -247,7 +289,11 @@ def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:
     cluster = target.cluster
     target.note_other_cluster()
     try:
-        drifts = tuple(app_drift(cluster, name, target.last_successful_app(name)) for name in apps)
+        recorded = [target.last_successful_app(name) for name in apps]
+        reads = read_live(cluster, recorded)
+        drifts = tuple(
+            app_drift(cluster, name, rec, reads) for name, rec in zip(apps, recorded, strict=True)
+        )
     except ClusterError as err:
         raise ClusterError(f"cluster {cluster.name}: {err.message}") from err
     return target.result(DriftReport, apps=drifts)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
     from sbkube.config.command_line import CommandLineValues
     from sbkube.config.loader import LoadedConfig
+    from sbkube.engine.snapshot import Snapshot
     from sbkube.state import AppDeploymentRecord, DeploymentHandle, LockHandle
 
 Notify = Callable[[str], None]
@@ -403,12 +404,14 @@ class Target:
         command: str,
         releases: Iterable[Released] = (),
         also: Iterable[str] = (),
+        before_recovery: Callable[[], Snapshot | None] | None = None,
     ) -> Iterator[HeldLocks]:
         """Hold the target's deploy lock, after recovering what an earlier run left behind.
 
         Waits up to ``--wait-lock`` seconds for a live holder and takes over a dead one's
         (both said in a note); then marks the target's orphaned deployments
-        ``interrupted`` and rolls back those of the Helm ``releases`` left pending. The
+        ``interrupted`` and rolls back those of the Helm ``releases`` left pending (found
+        in the snapshot ``before_recovery`` reads, when given: deploy's batched reads). The
         lock is released when the block ends.
 
         ``also``: the other namespaces of the cluster the command touches (a multi-dir
@@ -453,7 +456,8 @@ class Target:
                     self.repo, cluster=self.key, namespace=namespace, notify=self.note
                 )
             helm = [(r.release_name, r.namespace) for r in releases if r.release_name]
-            recover_pending_releases(self.cluster, helm, notify=self.note)
+            snapshot = before_recovery() if before_recovery is not None else None
+            recover_pending_releases(self.cluster, helm, notify=self.note, snapshot=snapshot)
             yield HeldLocks(tuple(held.values()))
 
     @contextmanager
@@ -463,6 +467,7 @@ class Target:
         command: Command,
         releases: Iterable[Released] = (),
         also: Iterable[str] = (),
+        before_recovery: Callable[[], Snapshot | None] | None = None,
         **record: Any,
     ) -> Iterator[DeploymentHandle]:
         """One deployment of this target: the handle its apps are recorded on.
@@ -470,7 +475,8 @@ class Target:
         A real run holds the target's lock (:meth:`locked`) for as long as the block
         runs, and the lock names the deployment; a dry run takes no lock and records
         nothing. ``record``: what the deployment records beside the target and the
-        command line (``config_record``, ``rollback_target_id``...).
+        command line (``config_record``, ``rollback_target_id``...). ``before_recovery``
+        (see :meth:`locked`) runs first in a dry run too.
         """
         tracker = self.tracker()
         track = {
@@ -484,11 +490,18 @@ class Target:
             **record,
         }
         if self.options.dry_run:
+            if before_recovery is not None:
+                before_recovery()
             with tracker.track_deployment(dry_run=True, **track) as dep:
                 yield dep
             return
         with (
-            self.locked(command=str(command), releases=releases, also=also) as lock,
+            self.locked(
+                command=str(command),
+                releases=releases,
+                also=also,
+                before_recovery=before_recovery,
+            ) as lock,
             tracker.track_deployment(**track) as dep,
         ):
             lock.set_deployment(dep.deployment_id)

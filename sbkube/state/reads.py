@@ -333,6 +333,7 @@ class DeploymentReader:
                 HelmRelease.chart_version,
                 HelmRelease.revision,
                 res_count.label("resource_count"),
+                Deployment.profile,
             )
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
             .outerjoin(HelmRelease, HelmRelease.app_deployment_pk == AppDeployment.id)
@@ -439,7 +440,7 @@ class DeploymentReader:
     def last_successful_app(
         self,
         *,
-        cluster: str,
+        cluster: str | None,
         namespace: str,
         app: str,
         before: str | None = None,
@@ -448,6 +449,7 @@ class DeploymentReader:
         """The newest successful, non-dry-run recording of ``app`` on a target (with contents).
 
         This is what sbkube last applied for the app: the base for pruning and dry runs.
+        ``cluster`` None: on any cluster (what a deploy asks before it knows the cluster).
         With ``failed``, the newest failed one instead: what a run that failed part-way
         applied, which the next deploy prunes when it leaves the manifests.
         """

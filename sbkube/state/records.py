@@ -254,6 +254,8 @@ class AppHistoryEntry(Record):
     chart_version: str | None
     revision: int | None
     resource_count: int
+    profile: str | None = None
+    """``--profile ENV`` the deployment was made with."""
 
 
 @dataclass(frozen=True, slots=True)

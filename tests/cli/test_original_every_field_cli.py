@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -74,6 +75,21 @@ def served_file(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
+def _ready(app_dir: Path, chart_repo: Any, served_file: str, tmp_path: Path) -> Path:
+    """The fixture with its servers' URLs (and the repository's commit) written in."""
+    chart_repo.publish("0.1.0", app_dir.parent / "charts" / "store")
+    repo_url, commit = _upstream(tmp_path / "git")
+    for path in app_dir.glob("*.yaml"):
+        path.write_text(
+            path.read_text()
+            .replace("CHART_REPO_URL", chart_repo.url)
+            .replace("GIT_REPO_URL", repo_url)
+            .replace("GIT_COMMIT", commit)
+            .replace("HTTP_URL", served_file)
+        )
+    return app_dir
+
+
 def _deploy(sbkube: Any, app_dir: Path, *extra: str) -> dict[str, Any]:
     proc = sbkube("deploy", "--app-dir", str(app_dir), "-o", "json", *extra)
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -129,17 +145,7 @@ def _web(k: Kube, namespace: str) -> dict[str, str]:
 def test_every_field_fixture_lives_a_whole_life(
     sbkube, dirs, kube, chart_repo, served_file, tmp_path, fixture, namespace, extra
 ):
-    app_dir = dirs / fixture
-    chart_repo.publish("0.1.0", dirs / "charts" / "store")
-    repo_url, commit = _upstream(tmp_path / "git")
-    for path in app_dir.glob("*.yaml"):
-        path.write_text(
-            path.read_text()
-            .replace("CHART_REPO_URL", chart_repo.url)
-            .replace("GIT_REPO_URL", repo_url)
-            .replace("GIT_COMMIT", commit)
-            .replace("HTTP_URL", served_file)
-        )
+    app_dir = _ready(dirs / fixture, chart_repo, served_file, tmp_path)
     k = kube(app_dir)
     k.kubectl_text("create", "namespace", namespace)
     k.kubectl_text("apply", "-n", namespace, "-f", str(app_dir / "manifests" / "stale.yaml"))
@@ -196,3 +202,90 @@ def test_every_field_fixture_lives_a_whole_life(
         "get", "configmap", "-n", namespace, "-l", "app.kubernetes.io/managed-by=sbkube"
     )
     assert left["items"] == []
+
+
+def _seen(k: Kube, namespace: str) -> dict[tuple[str, str], Any]:
+    """What kubectl reads of each object in ``namespace``, but sbkube's ownership labels and
+    annotations (they name the app dir) and what the server or helm stamps."""
+    seen = {}
+    for kind in ("configmap", "deployment", "secret", "service"):
+        for item in k.kubectl("get", kind, "-n", namespace)["items"]:
+            meta = item["metadata"]
+            if item.get("type") == "helm.sh/release.v1" or meta["name"] == "kube-root-ca.crt":
+                continue
+            labels = {
+                key: value
+                for key, value in (meta.get("labels") or {}).items()
+                if not key.startswith("sbkube.io/")
+                and not (key == "app.kubernetes.io/managed-by" and value == "sbkube")
+            }
+            annotations = {
+                key: value
+                for key, value in (meta.get("annotations") or {}).items()
+                if not key.startswith(
+                    ("sbkube.io/", "meta.helm.sh/", "deployment.kubernetes.io/", "kubectl.")
+                )
+            }
+            body = item.get("data") or (item.get("spec") or {}).get("template")
+            seen[(item["kind"], meta["name"])] = (labels, annotations, body)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("fixture", "namespace"), [("every-single", "every-a"), ("every-pair", "every-b")]
+)
+def test_converted_config_deploys_the_same_objects_elsewhere(
+    sbkube,
+    dirs,
+    kube,
+    chart_repo,
+    served_file,
+    tmp_path,
+    kubectl_binary,
+    helm_binary,
+    fixture,
+    namespace,
+):
+    app_dir = _ready(dirs / fixture, chart_repo, served_file, tmp_path)
+    converted = sbkube("config", "convert", str(app_dir))
+    assert converted.returncode == 0, converted.stderr
+    header = [line for line in converted.stdout.splitlines() if line.startswith("#   ")]
+    listed = {line[4:].split(": ", 1)[0] for line in header}
+    ours = yaml.safe_load(converted.stdout)
+    # Every field our format says differently is listed, with what became of it.
+    original = yaml.safe_load(
+        (app_dir / ("sbkube.yaml" if fixture == "every-single" else "config.yaml")).read_text()
+    )
+    for name, app in original["apps"].items():
+        for key, value in app.items():
+            if ours["apps"][name].get(key) != value:
+                assert f"apps.{name}.{key}" in listed or any(
+                    f.startswith(f"apps.{name}.{key}.") for f in listed
+                ), f"apps.{name}.{key} is said differently and not listed"
+    settings = original.get("settings") or yaml.safe_load((app_dir / "sources.yaml").read_text())
+    prefix = "settings." if fixture == "every-single" else ""
+    for key, value in settings.items():
+        if ours.get(key) != value:
+            assert f"{prefix}{key}" in listed, f"{prefix}{key} is said differently, not listed"
+
+    # The original file, deployed to one cluster.
+    k = kube(app_dir)
+    _deploy(sbkube, app_dir)
+    first = _seen(k, namespace)
+    assert ("ConfigMap", "web") in first and ("ConfigMap", "hook-made") in first
+
+    # Ours, deployed from a copy of the dir without the original files, to another.
+    mine = dirs / f"{fixture}-ours"
+    shutil.copytree(app_dir, mine, ignore=shutil.ignore_patterns("*.kubeconfig", "*.log"))
+    for name in ("sbkube.yaml", "config.yaml", "sources.yaml", "sources-staging.yaml"):
+        (mine / name).unlink(missing_ok=True)
+    (mine / "config.yaml").write_text(converted.stdout)
+    other = tmp_path / "other.kubeconfig"
+    server = sbkube.spawn(
+        "memory-cluster", "serve", str(tmp_path / "other.json"), "--kubeconfig", str(other)
+    )
+    server.wait_for("serving")
+    second = _deploy(sbkube, mine, "--kubeconfig", str(other), "--context", "memory")
+    assert second["cluster"] == ours["cluster"]
+    k2 = Kube(other, helm_binary, kubectl_binary, sbkube.env)
+    assert _seen(k2, namespace) == first

@@ -122,6 +122,11 @@ def test_profile_and_selector_deploy_exactly_the_picked_apps(
     assert ["Profile:", "prod"] in [line.split() for line in shown.stdout.splitlines()]
     table = sbkube("state", "list")
     assert "PROFILE" in table.stdout.splitlines()[0]
+    history = sbkube.json("state", "history", "web")
+    assert [(h["deployment_id"], h["profile"]) for h in history] == [
+        (both["deployment_id"], "prod"),
+        (front["deployment_id"], "prod"),
+    ]
 
     # diff and status take the same selection.
     diff = sbkube.json("diff", *base, "--profile", "prod", "-l", "tier=back", "--no-deps")

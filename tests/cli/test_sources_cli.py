@@ -173,6 +173,11 @@ def test_a_moving_branch_is_recorded_by_commit_and_rolled_back_to_the_first(
     assert _source(sbkube, second["deployment_id"], "source")["commit"] == second_sha
     assert k.helm("status", "web", "-n", "src")["version"] == 2
 
+    status = sbkube.json("status", "--app-dir", str(app_dir))
+    assert {a["name"]: a["state"] for a in status["apps"]} == dict.fromkeys(
+        ("source", "web", "plain"), "in-sync"
+    )
+
     # state diff names the commit that moved.
     diff = sbkube.json("state", "diff", first["deployment_id"], second["deployment_id"])
     (moved,) = diff["sources"]

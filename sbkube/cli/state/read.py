@@ -280,6 +280,7 @@ def history_cmd(
             ("STARTED", lambda r: fmt_time(r.started_at)),
             ("CLUSTER", lambda r: r.cluster),
             ("NAMESPACE", lambda r: r.namespace),
+            *([("PROFILE", lambda r: r.profile)] if any(r.profile for r in rows) else []),
             ("COMMAND", lambda r: r.command),
             ("APP STATUS", lambda r: r.app_status),
             ("DEPLOYMENT STATUS", lambda r: r.deployment_status),

@@ -196,29 +196,31 @@ def test_thirty_objects_deploy_with_one_list_one_apply_and_prune_with_one_delete
     assert counts["apply namespaces"] == 1  # the missing namespace joins the one apply
     assert len(first.apps[0].changes) == 31
 
-    # The same app again: one read, nothing applied (every object unchanged), no prune.
+    # The same app again: the deploy's snapshot reads the live state and the prune
+    # candidates (one LIST per kind each); nothing applied (every object unchanged), no prune.
     again = deployed(kube, database, app)
     runs = kube.runs()
     assert verbs(runs) == ["get", "get"], runs  # the live state, the prune candidates
     prune_get = runs[1]
     # The kinds recorded before (the namespace the app created among them).
     assert prune_get[1] == "ConfigMap,Namespace,Service" and "--all-namespaces" in prune_get
-    # The app's own labels: app, app dir and namespace.
+    # The app dir's label: every app of the dir at once (each app keeps its own).
     dir_label = app_dir_label(str(app))
-    assert f"sbkube.io/app=objs,sbkube.io/app-dir={dir_label},sbkube.io/namespace=bulk" in (
-        prune_get
-    )
+    assert prune_get[prune_get.index("--selector") + 1] == f"sbkube.io/app-dir={dir_label}"
     assert {c.action for c in again.apps[0].changes} == {ResourceAction.UNCHANGED}
 
-    # One object removed: it is pruned with one delete call.
+    # One object removed: the snapshot shows a change, so the app reads afresh (its own
+    # labels) and prunes with one delete call.
     write_app(app, thirty()[:-1])
     kube.server.requests.clear()
     third = deployed(kube, database, app)
     runs = kube.runs()
-    assert verbs(runs) == ["get", "get", "delete"], runs
-    assert runs[2][1:3] == ["--filename", "-"]
+    assert verbs(runs) == ["get", "get", "get", "get", "delete"], runs
+    assert f"sbkube.io/app=objs,sbkube.io/app-dir={dir_label},sbkube.io/namespace=bulk" in (runs[3])
+    assert runs[4][1:3] == ["--filename", "-"]
     assert kube.server.requests["delete services"] == 1
-    assert kube.server.requests["list services"] == 2  # the live state and the candidates
+    # The snapshot's two reads (live state, candidates) and the app's own two.
+    assert kube.server.requests["list services"] == 4
     assert records(database, third.deployment_id)[("Service", "svc-09")].action == (
         ResourceAction.DELETE
     )

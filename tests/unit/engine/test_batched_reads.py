@@ -1,0 +1,352 @@
+"""An unchanged app starts no process (issue 25, items 1 and 2): a redeploy reads the
+cluster in batches, whatever the number of apps.
+
+The helm and kubectl that sbkube runs are wrappers that log each argv and exec the real
+binaries, so the tests count processes; the local API server counts its requests by verb
+and resource. App dirs of 4, 16 and 64 apps (half Helm, half YAML, one namespace) are
+deployed, then deployed again unchanged: the processes and the requests of the second
+deploy are the same at every size. Releases and live objects are checked with the real
+helm and kubectl, not with sbkube's record.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sbkube.apiserver import ApiServer
+from sbkube.cluster.helm import HelmClient
+from sbkube.cluster.kube import KubeCluster
+from sbkube.cluster.kubectl import KubectlClient
+from sbkube.engine import deploy
+from sbkube.engine.live_diff import live_diff
+from sbkube.engine.status import DriftState, status
+from sbkube.model import DeploymentStatus, ResourceAction
+from sbkube.state import DeploymentDatabase
+
+pytestmark = pytest.mark.kube
+
+NS = "many"
+
+_WRAPPER = """#!{python}
+import json, os, sys
+with open({log!r}, "a") as log:
+    log.write(json.dumps([{tool!r}, *sys.argv[1:]]) + "\\n")
+os.execv({real!r}, [{real!r}, *sys.argv[1:]])
+"""
+
+_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: small\nversion: 0.1.0\n",
+    "values.yaml": "greeting: hello\n",
+    "templates/configmap.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "data:\n  greeting: {{ .Values.greeting | quote }}\n"
+    ),
+}
+
+
+def write_app_dir(root: Path, apps: int) -> Path:
+    """``apps`` apps in namespace ``many``: half of them Helm releases of a local chart
+    (one ConfigMap), half YAML apps of two ConfigMaps."""
+    for rel, text in _CHART.items():
+        path = root / "charts" / "small" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (root / "manifests").mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {"namespace": NS, "apps": {}}
+    for i in range(apps // 2):
+        config["apps"][f"chart-{i:02d}"] = {"type": "helm", "chart": "./charts/small"}
+        docs = [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"cm-{i:02d}-{j}"},
+                "data": {"index": str(j)},
+            }
+            for j in range(2)
+        ]
+        (root / "manifests" / f"app-{i:02d}.yaml").write_text(yaml.safe_dump_all(docs))
+        config["apps"][f"objects-{i:02d}"] = {
+            "type": "yaml",
+            "manifests": [f"manifests/app-{i:02d}.yaml"],
+        }
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+@dataclass
+class Tools:
+    """Logging wrappers of the real helm and kubectl, and the real ones (not logged)."""
+
+    helm: Path
+    kubectl: Path
+    log: Path
+    real_helm: str
+    real_kubectl: str
+
+    def runs(self) -> Counter[str]:
+        """``"tool subcommand"`` of each process sbkube ran since the last call."""
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        self.log.write_text("")
+        found: Counter[str] = Counter()
+        for line in lines:
+            argv = json.loads(line)
+            found[f"{argv[0]} {argv[1]}"] += 1
+        return found
+
+
+@pytest.fixture
+def tools(tmp_path: Path, helm_binary: str, kubectl_binary: str) -> Tools:
+    log = tmp_path / "tools.log"
+    wrappers = {}
+    for tool, real in (("helm", helm_binary), ("kubectl", kubectl_binary)):
+        wrapper = tmp_path / "bin" / tool
+        wrapper.parent.mkdir(exist_ok=True)
+        text = _WRAPPER.format(python=sys.executable, log=str(log), tool=tool, real=real)
+        wrapper.write_text(text)
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+        wrappers[tool] = wrapper
+    return Tools(wrappers["helm"], wrappers["kubectl"], log, helm_binary, kubectl_binary)
+
+
+@dataclass
+class Target:
+    """One local API server and its kubeconfig; :meth:`cluster` is a fresh client, as
+    each sbkube command makes one."""
+
+    server: ApiServer
+    kubeconfig: Path
+    tools: Tools
+
+    def cluster(self) -> KubeCluster:
+        kubeconfig = str(self.kubeconfig)
+        return KubeCluster(
+            kubeconfig=kubeconfig,
+            helm=HelmClient(str(self.tools.helm), kubeconfig),
+            kubectl=KubectlClient(str(self.tools.kubectl), kubeconfig),
+        )
+
+    def revisions(self) -> dict[str, int]:
+        """Each release's current revision, as the real helm lists them."""
+        done = subprocess.run(
+            [self.tools.real_helm, "list", "-n", NS, "-o", "json"],
+            env={"KUBECONFIG": str(self.kubeconfig), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return {r["name"]: int(r["revision"]) for r in json.loads(done.stdout or "[]")}
+
+    def kubectl(self, *args: str) -> str:
+        done = subprocess.run(
+            [self.tools.real_kubectl, "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
+
+    def config_map(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kubectl("get", "configmap", name, "-n", NS, "-o", "json")
+        )
+        return found
+
+
+@pytest.fixture
+def make_target(tools: Tools, tmp_path: Path) -> Iterator[Any]:
+    started: list[ApiServer] = []
+
+    def make(name: str) -> Target:
+        server = ApiServer(None, fail_on=set()).start()
+        started.append(server)
+        kubeconfig = tmp_path / f"{name}.kubeconfig"
+        server.write_kubeconfig(kubeconfig)
+        return Target(server, kubeconfig, tools)
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Counts:
+    processes: Counter[str]
+    requests: Counter[str]
+
+
+def _measure(target: Target, command: Any, app: Path, **kwargs: Any) -> tuple[Any, Counts]:
+    """``command`` (deploy, status) of ``app`` by a fresh client, as a new sbkube process
+    would run it, with the processes it started and the requests it made."""
+    target.tools.runs()
+    target.server.requests.clear()
+    result = command(app, cluster=target.cluster(), **kwargs)
+    return result, Counts(target.tools.runs(), Counter(target.server.requests))
+
+
+def test_an_unchanged_redeploy_and_status_cost_the_same_at_4_16_and_64_apps(
+    make_target: Any, tmp_path: Path
+) -> None:
+    deploys: dict[int, Counts] = {}
+    statuses: dict[int, Counts] = {}
+    for apps in (4, 16, 64):
+        target = make_target(f"t{apps}")
+        app = write_app_dir(tmp_path / f"app-{apps}", apps)
+        with DeploymentDatabase(tmp_path / f"state-{apps}.db") as db:
+            first = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
+            assert first.status == DeploymentStatus.SUCCESS, [a.error for a in first.apps]
+            installed = target.revisions()
+            assert installed == {f"chart-{i:02d}": 1 for i in range(apps // 2)}
+
+            again, deploys[apps] = _measure(target, deploy, app, db=db, concurrency=4)
+            assert again.status == DeploymentStatus.SUCCESS, [a.error for a in again.apps]
+            assert target.revisions() == installed  # no new revision
+            for outcome in again.apps:
+                assert {c.action for c in outcome.changes} == {ResourceAction.UNCHANGED}
+                if outcome.release is not None:
+                    assert outcome.release.action == "unchanged"
+
+            report, statuses[apps] = _measure(target, status, app, db=db)
+            assert {a.state for a in report.apps} == {DriftState.IN_SYNC}
+            assert len(report.apps) == apps
+
+    # No helm process at all (no status, no template), and no kubectl process per app.
+    assert not [run for run in deploys[64].processes if run.startswith("helm")], deploys[64]
+    assert deploys[4].processes == deploys[16].processes == deploys[64].processes
+    assert statuses[4].processes == statuses[16].processes == statuses[64].processes
+    # The API server's requests: one LIST per kind and namespace, whatever the apps.
+    assert deploys[4].requests == deploys[16].requests == deploys[64].requests
+    assert statuses[4].requests == statuses[16].requests == statuses[64].requests
+    assert deploys[64].requests["list configmaps"] <= 2  # the live state, prune candidates
+    assert deploys[64].requests["list secrets"] == 1  # Helm's releases
+    assert deploys[64].requests["get configmaps"] == 0
+    assert statuses[64].requests["get configmaps"] == 0
+
+
+def test_requests_grow_with_namespaces_not_with_apps(make_target: Any, tmp_path: Path) -> None:
+    """The same apps spread over two namespaces cost one more LIST per kind read there."""
+    counts: dict[str, Counts] = {}
+    for spread in (False, True):
+        target = make_target(f"spread-{spread}")
+        app = write_app_dir(tmp_path / f"app-{spread}", 8)
+        if spread:
+            config = yaml.safe_load((app / "config.yaml").read_text())
+            for name, entry in config["apps"].items():
+                if name.endswith(("01", "03")):
+                    entry["namespace"] = "other"
+            (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        with DeploymentDatabase(tmp_path / f"state-{spread}.db") as db:
+            deploy(app, cluster=target.cluster(), db=db, concurrency=4)
+            _, counts[str(spread)] = _measure(target, deploy, app, db=db, concurrency=4)
+    one, two = counts["False"], counts["True"]
+    assert not [run for run in two.processes if run.startswith("helm")], two.processes
+    assert two.requests["list configmaps"] > one.requests["list configmaps"]
+    assert sum(two.processes.values()) > sum(one.processes.values())
+
+
+def test_an_object_edited_behind_sbkubes_back_is_found_and_put_back(
+    make_target: Any, tmp_path: Path
+) -> None:
+    target = make_target("edited")
+    app = write_app_dir(tmp_path / "app", 4)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        deploy(app, cluster=target.cluster(), db=db)
+        # By hand, as a user would: a YAML app's ConfigMap and a Helm release's.
+        target.kubectl("patch", "configmap", "cm-00-1", "-n", NS, "-p", '{"data":{"index":"x"}}')
+        target.kubectl(
+            "patch", "configmap", "chart-01", "-n", NS, "-p", '{"data":{"greeting":"x"}}'
+        )
+
+        again = deploy(app, cluster=target.cluster(), db=db)
+
+        assert again.status == DeploymentStatus.SUCCESS, [a.error for a in again.apps]
+        yaml_actions = {c.name: c.action for c in again.app("objects-00").changes}
+        assert yaml_actions == {
+            "cm-00-0": ResourceAction.UNCHANGED,
+            "cm-00-1": ResourceAction.UPDATE,
+        }
+        assert again.app("chart-01").release.action == "upgrade"
+        assert again.app("chart-00").release.action == "unchanged"
+        assert {c.action for c in again.app("objects-01").changes} == {ResourceAction.UNCHANGED}
+        assert target.config_map("cm-00-1")["data"] == {"index": "1"}
+        assert target.config_map("chart-01")["data"] == {"greeting": "hello"}
+        assert target.revisions() == {"chart-00": 1, "chart-01": 2}
+
+
+def test_force_upgrade_still_upgrades_an_unchanged_release(
+    make_target: Any, tmp_path: Path
+) -> None:
+    target = make_target("forced")
+    app = write_app_dir(tmp_path / "app", 4)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        deploy(app, cluster=target.cluster(), db=db)
+        again = deploy(app, cluster=target.cluster(), db=db, force_upgrade=True)
+        assert again.status == DeploymentStatus.SUCCESS, [a.error for a in again.apps]
+        assert target.revisions() == {"chart-00": 2, "chart-01": 2}
+
+
+def test_changed_values_render_and_upgrade_only_that_release(
+    make_target: Any, tools: Tools, tmp_path: Path
+) -> None:
+    target = make_target("values")
+    app = write_app_dir(tmp_path / "app", 4)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        deploy(app, cluster=target.cluster(), db=db)
+        config = yaml.safe_load((app / "config.yaml").read_text())
+        config["apps"]["chart-01"]["values"] = ["v.yaml"]
+        (app / "v.yaml").write_text("greeting: changed\n")
+        (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+        again, counts = _measure(target, deploy, app, db=db)
+
+        assert again.status == DeploymentStatus.SUCCESS, [a.error for a in again.apps]
+        assert counts.processes["helm template"] == 1  # the changed app alone is rendered
+        assert counts.processes["helm upgrade"] == 1
+        assert target.revisions() == {"chart-00": 1, "chart-01": 2}
+        assert target.config_map("chart-01")["data"] == {"greeting": "changed"}
+
+
+def test_a_dry_run_and_a_diff_render_a_changed_chart_once(
+    make_target: Any, tools: Tools, tmp_path: Path
+) -> None:
+    target = make_target("plan")
+    app = write_app_dir(tmp_path / "app", 4)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        deploy(app, cluster=target.cluster(), db=db)
+        config = yaml.safe_load((app / "config.yaml").read_text())
+        config["apps"]["chart-01"]["values"] = ["v.yaml"]
+        (app / "v.yaml").write_text("greeting: changed\n")
+        (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+        plan, counts = _measure(target, deploy, app, db=db, dry_run=True)
+
+        assert plan.status == DeploymentStatus.SUCCESS, [a.error for a in plan.apps]
+        # Rendered once, by the server's dry run; never by helm template as well.
+        assert counts.processes["helm template"] == 0
+        assert counts.processes["helm upgrade"] == 1
+        assert plan.app("chart-01").release.action == "upgrade"
+        assert plan.app("chart-00").release.action == "unchanged"
+        assert {(c.action, c.name) for c in plan.app("chart-01").changes} == {
+            (ResourceAction.UPDATE, "chart-01")
+        }
+
+        diff, counts = _measure(target, live_diff, app, db=db)
+
+        assert counts.processes["helm template"] == 0
+        assert counts.processes["helm upgrade"] == 1
+        changed = {a.name: a.release for a in diff.apps if a.changed}
+        assert list(changed) == ["chart-01"] and (changed["chart-01"] or "").startswith("upgrade")
+        assert target.revisions() == {"chart-00": 1, "chart-01": 1}  # nothing changed
+        assert target.config_map("chart-01")["data"] == {"greeting": "hello"}
