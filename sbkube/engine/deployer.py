@@ -310,9 +310,7 @@ class _LockedReads:
     def read(self) -> Snapshot | None:
         target = self.target
         self.previous = target.last_applied(w.name for w in self.works)
-        self.failed = {
-            w.name: target.failed_since(w.name, self.previous[w.name]) for w in self.works
-        }
+        self.failed = target.failed_since_each(self.previous)
         if not target.options.dry_run:
             self.snapshot = read_snapshot(
                 self.cluster, self.works, self.previous, self.failed, self.app_dir
@@ -333,8 +331,9 @@ def _skip_render(
     config = loaded.config
     keys = (*DEFAULT_SECRET_KEYS, *(config.secret_keys or ()))
     database = open_database(options.db)
+    helm = [n for n in loaded.order if getattr(loaded.app(n), "type", None) == "helm"]
     return unchanged_inputs(
-        DeploymentRepository(database, secret_keys=keys), config.namespace, keys
+        DeploymentRepository(database, secret_keys=keys), config.namespace, keys, helm
     )
 
 
