@@ -43,7 +43,7 @@ from sbkube.engine.prepare import place_objects, prepare_apps
 from sbkube.engine.results import DeployResult
 from sbkube.engine.runner import AppStep, StepChanges
 from sbkube.engine.snapshot import Snapshot, SnapshotView, Stale, read_snapshot, unchanged_inputs
-from sbkube.engine.steps import exec_allowed, refuse_commands, run_commands
+from sbkube.engine.steps import command_fields, exec_allowed, refuse_commands, run_commands
 from sbkube.engine.target import (
     Options,
     RenderArgs,
@@ -296,30 +296,6 @@ def _pruner(
 _PRUNED_BY_APPLY = frozenset({"yaml", "kustomize", "action"})
 
 
-def _task_commands(tasks: Sequence[object]) -> bool:
-    for task in tasks:
-        rollback = getattr(task, "rollback", None)
-        if getattr(task, "type", None) == "command" or (rollback and rollback.commands):
-            return True
-    return False
-
-
-def _command_fields(app: object) -> tuple[str, ...]:
-    """The fields of an app that run commands besides an exec app's own (``hooks``: its
-    command hooks and command tasks; ``tasks``: a hook app's), for ``--no-exec``."""
-    out = []
-    hooks = getattr(app, "hooks", None)
-    if hooks is not None and (
-        any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
-        or _task_commands((*hooks.pre_deploy_tasks, *hooks.post_deploy_tasks))
-    ):
-        out.append("hooks")
-    rollback = getattr(app, "rollback", None)
-    if _task_commands(getattr(app, "tasks", ())) or (rollback and rollback.commands):
-        out.append("tasks")
-    return tuple(out)
-
-
 class _LockedReads:
     """What deploy reads under the lock, before recovery and before any app runs: each
     app's last successful recording (the base of pruning and of the dry-run plan) and its
@@ -334,9 +310,7 @@ class _LockedReads:
     def read(self) -> Snapshot | None:
         target = self.target
         self.previous = target.last_applied(w.name for w in self.works)
-        self.failed = {
-            w.name: target.failed_since(w.name, self.previous[w.name]) for w in self.works
-        }
+        self.failed = target.failed_since_each(self.previous)
         if not target.options.dry_run:
             self.snapshot = read_snapshot(
                 self.cluster, self.works, self.previous, self.failed, self.app_dir
@@ -357,8 +331,9 @@ def _skip_render(
     config = loaded.config
     keys = (*DEFAULT_SECRET_KEYS, *(config.secret_keys or ()))
     database = open_database(options.db)
+    helm = [n for n in loaded.order if getattr(loaded.app(n), "type", None) == "helm"]
     return unchanged_inputs(
-        DeploymentRepository(database, secret_keys=keys), config.namespace, keys
+        DeploymentRepository(database, secret_keys=keys), config.namespace, keys, helm
     )
 
 
@@ -390,7 +365,7 @@ def deploy(
     if not exec_allowed(options.no_exec):
         # Before anything is prepared, applied or recorded: one line per exec app.
         refuse_commands(
-            ((n, loaded.app(n).type, _command_fields(loaded.app(n))) for n in names),
+            ((n, loaded.app(n).type, command_fields(loaded.app(n))) for n in names),
             loaded.shown_config,
             command_hooks=bool(deploy_hook_lines(deploy_hooks)),
         )

@@ -125,11 +125,10 @@ def deploy_phases(
     command line's, over every phase's; ``atomic``: ``on_failure: rollback`` with scope
     ``all``."""
     from sbkube.config.phases import FAILURE_POLICIES, ROLLBACK_SCOPES
-    from sbkube.engine.deployer import _command_fields
     from sbkube.engine.fetch import fetch_sources
     from sbkube.engine.hooks import deploy_hook_lines
     from sbkube.engine.prepare import prepare_apps
-    from sbkube.engine.steps import exec_allowed, refuse_commands
+    from sbkube.engine.steps import command_fields, exec_allowed, refuse_commands
 
     if on_failure is not None and on_failure not in FAILURE_POLICIES:
         raise UsageError(f"--on-failure {on_failure}: not one of {', '.join(FAILURE_POLICIES)}")
@@ -184,7 +183,7 @@ def deploy_phases(
             )
         if not exec_allowed(options.no_exec):
             refuse_commands(
-                ((n, loaded.app(n).type, _command_fields(loaded.app(n))) for n in names),
+                ((n, loaded.app(n).type, command_fields(loaded.app(n))) for n in names),
                 loaded.shown_config,
             )
     if options.dry_run:

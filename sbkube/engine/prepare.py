@@ -157,7 +157,7 @@ def prepare_apps(
                             namespace=namespace,
                             config=config,
                             depends_on=tuple(app.depends_on),
-                            app_dir=app_dir,  # where its hooks run
+                            app_dir=app_dir,  # where its hooks and tasks run
                         )
                     )
                 else:

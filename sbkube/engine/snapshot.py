@@ -32,6 +32,7 @@ after all, ``helm upgrade`` renders it (what is recorded is always what Helm ins
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,10 @@ class SnapshotView(Objects):
 
 
 def unchanged_inputs(
-    reader: DeploymentReader, namespace: str, secret_keys: Sequence[str]
+    reader: DeploymentReader,
+    namespace: str,
+    secret_keys: Sequence[str],
+    apps: Sequence[str] = (),
 ) -> Callable[[AppWork], bool]:
     """A test, for a prepared Helm app: are its inputs (chart digest, or repository chart
     name and pinned version; values after ``-f``/``--set``/profile merging, compared in
@@ -228,13 +232,27 @@ def unchanged_inputs(
     cluster? Then its chart need not be rendered now: the snapshot decides (the record of
     the target, read under the lock, and the live release), and a chart that turns out
     changed is rendered by ``helm upgrade`` itself. Reads the store only (the cluster is
-    not asked before the charts that must render have)."""
+    not asked before the charts that must render have). The recordings of ``apps`` are
+    read at once, on the first test."""
     keys = tuple(secret_keys)
+    known: dict[str, AppDeploymentRecord | None] = {}
+    lock = threading.Lock()
+
+    def recorded(app: str) -> AppDeploymentRecord | None:
+        with lock:
+            if not known:
+                names = list(dict.fromkeys([*apps, app]))
+                known.update(
+                    reader.last_successful_apps(cluster=None, namespace=namespace, apps=names)
+                )
+            if app not in known:
+                known[app] = reader.last_successful_app(cluster=None, namespace=namespace, app=app)
+            return known[app]
 
     def test(work: AppWork) -> bool:
         if work.chart is None:
             return False
-        prev = reader.last_successful_app(cluster=None, namespace=namespace, app=work.name)
+        prev = recorded(work.name)
         rel = prev.helm_release if prev is not None else None
         if rel is None or rel.status != ReleaseStatus.DEPLOYED:
             return False

@@ -289,7 +289,8 @@ def check_drift(target: Target, apps: Sequence[str]) -> DriftReport:
     cluster = target.cluster
     target.note_other_cluster()
     try:
-        recorded = [target.last_successful_app(name) for name in apps]
+        last = target.last_applied(apps)
+        recorded = [last[name] for name in apps]
         reads = read_live(cluster, recorded)
         drifts = tuple(
             app_drift(cluster, name, rec, reads) for name, rec in zip(apps, recorded, strict=True)

@@ -55,6 +55,30 @@ def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None
     return not no_exec and value.strip().lower() not in ("false", "0", "no", "off")
 
 
+def _task_commands(tasks: Sequence[object]) -> bool:
+    for task in tasks:
+        rollback = getattr(task, "rollback", None)
+        if getattr(task, "type", None) == "command" or (rollback and rollback.commands):
+            return True
+    return False
+
+
+def command_fields(app: object) -> tuple[str, ...]:
+    """The fields of an app that run commands besides an exec app's own (``hooks``: its
+    command hooks and command tasks; ``tasks``: a hook app's), for ``--no-exec``."""
+    out = []
+    hooks = getattr(app, "hooks", None)
+    if hooks is not None and (
+        any((hooks.pre_deploy, hooks.post_deploy, hooks.on_deploy_failure))
+        or _task_commands((*hooks.pre_deploy_tasks, *hooks.post_deploy_tasks))
+    ):
+        out.append("hooks")
+    rollback = getattr(app, "rollback", None)
+    if _task_commands(getattr(app, "tasks", ())) or (rollback and rollback.commands):
+        out.append("tasks")
+    return tuple(out)
+
+
 def refuse_commands(
     apps: Iterable[tuple[str, str, Sequence[str]]],
     shown_config: str,

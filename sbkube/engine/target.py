@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -333,8 +333,26 @@ class Target:
         return failed
 
     def last_applied(self, apps: Iterable[str]) -> dict[str, AppDeploymentRecord | None]:
-        """Each app's last successful recording on this target: what it left in place."""
-        return {app: self.last_successful_app(app) for app in apps}
+        """Each app's last successful recording on this target: what it left in place
+        (read at once, whatever the number of apps)."""
+        return self.repo.last_successful_apps(
+            cluster=self.key, namespace=self.namespace, apps=list(apps)
+        )
+
+    def failed_since_each(
+        self, previous: Mapping[str, AppDeploymentRecord | None]
+    ) -> dict[str, AppDeploymentRecord | None]:
+        """:meth:`failed_since` of every app of ``previous`` (its last successful
+        recordings), read at once."""
+        failed = self.repo.last_successful_apps(
+            cluster=self.key, namespace=self.namespace, apps=list(previous), failed=True
+        )
+        out: dict[str, AppDeploymentRecord | None] = {}
+        for app, rec in failed.items():
+            last = previous[app]
+            newer = rec is not None and (last is None or rec.deployment_id >= last.deployment_id)
+            out[app] = rec if newer else None
+        return out
 
     def adopt_renamed(self) -> int:
         """Carry over the history sbkube recorded for this target under its old name.

@@ -481,6 +481,55 @@ class DeploymentReader:
             return app_record(row[0], row[1], contents=True)
 
     @retry_idempotent
+    def last_successful_apps(
+        self,
+        *,
+        cluster: str | None,
+        namespace: str,
+        apps: builtins.list[str],
+        failed: bool = False,
+    ) -> dict[str, AppDeploymentRecord | None]:
+        """:meth:`last_successful_app` of each of ``apps`` at once (None for an app with no
+        such recording): one statement picks each app's newest recording (a window over
+        the apps), then its resources and releases are loaded with it, whatever the number
+        of apps."""
+        found: dict[str, AppDeploymentRecord | None] = dict.fromkeys(apps)
+        if not apps:
+            return found
+        conds = [
+            *on_target(cluster, namespace),
+            AppDeployment.name.in_(apps),
+            AppDeployment.status == str(AppStatus.FAILED if failed else AppStatus.SUCCESS),
+        ]
+        newest = (
+            select(
+                AppDeployment.id.label("app_pk"),
+                func.row_number()
+                .over(
+                    partition_by=AppDeployment.name,
+                    order_by=(Deployment.started_at.desc(), Deployment.id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .where(*conds)
+            .subquery()
+        )
+        with read_session(self.db) as session:
+            stmt = (
+                select(AppDeployment, Deployment.deployment_id)
+                .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+                .join(newest, newest.c.app_pk == AppDeployment.id)
+                .where(newest.c.rank == 1)
+                .options(
+                    selectinload(AppDeployment.resources), selectinload(AppDeployment.helm_releases)
+                )
+            )
+            for app, deployment_id in session.execute(stmt):
+                found[app.name] = app_record(app, deployment_id, contents=True)
+        return found
+
+    @retry_idempotent
     def reverted_by(self, deployment_id: str) -> str | None:
         """The deployment that rolled ``deployment_id`` back by its failure policy (the
         newest, when there are several), or None: one statement on its index."""

@@ -528,3 +528,27 @@ def test_a_run_meeting_a_held_lock_is_refused_naming_the_holder_and_holds_nothin
         "lk-a-lk-b": "lk-b",
         "lk-a-lk-c": "lk-c",
     }
+
+
+def test_a_disabled_phase_is_left_out_and_a_phase_namespace_applies(
+    sbkube: Any, platform: Path, cluster_file: Path, expect_error: Any
+) -> None:
+    config = platform / "config.yaml"
+    config.write_text(
+        config.read_text()
+        .replace("  monitoring:\n", "  monitoring:\n    enabled: false\n")
+        .replace("    source: infra\n", "    source: infra\n    settings: {namespace: plat-core}\n")
+    )
+    out = sbkube.json(
+        "deploy", "--app-dir", str(platform), "--memory-cluster", str(cluster_file), "--dry-run"
+    )
+    names = {a["name"]: a["namespace"] for a in out["apps"]}
+    assert "probe" not in names
+    assert names["base"] == "plat-core"  # the phase's namespace, as -n would give it
+    assert names["web"] == "plat-apps"
+    proc = sbkube(
+        "deploy", "--app-dir", str(platform), "--memory-cluster", str(cluster_file),
+        "--phase", "monitoring",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "phases.monitoring.enabled: phase 'monitoring' is disabled" in expect_error(proc.stderr)

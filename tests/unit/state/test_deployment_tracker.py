@@ -527,3 +527,45 @@ def test_failed_app_keeps_its_resources(tracker: DeploymentTracker) -> None:
     (app_rec,) = tracker.repository.get(dep.deployment_id).apps
     assert app_rec.status.value == "failed" and app_rec.error_message == "wait timed out"
     assert [r.name for r in app_rec.resources] == ["web-a", "web-b"]
+
+
+def test_last_successful_apps_reads_each_apps_newest_recording_at_once(
+    tracker: DeploymentTracker, count_statements: Any
+) -> None:
+    """What a deploy reads before its apps run (issue 25): each app's newest successful (or
+    failed) recording, in a fixed number of statements whatever the number of apps; the
+    same records as one read per app."""
+    names = [f"app-{i}" for i in range(6)]
+    for round_ in range(3):
+        with tracker.track_deployment(cluster=CLUSTER, namespace=NAMESPACE) as dep:
+            for i, name in enumerate(names):
+                if round_ == 2 and i % 2:
+                    continue  # the odd apps' newest recordings are round 1's
+                with dep.track_app(name=name, type="yaml", namespace=NAMESPACE) as app:
+                    app.record_resources([_configmap(name, rev=str(round_))], "update")
+    with tracker.track_deployment(cluster=CLUSTER, namespace=NAMESPACE) as dep:
+        dep.skip_app(name="app-0", type="yaml", namespace=NAMESPACE, reason="skipped")
+    with tracker.track_deployment(cluster="elsewhere", namespace=NAMESPACE) as dep:
+        with dep.track_app(name="app-1", type="yaml", namespace=NAMESPACE) as app:
+            app.record_resources([_configmap("app-1", rev="other")], "update")
+    repo = tracker.repository
+    asked = [*names, "never-deployed"]
+
+    with count_statements(repo.db) as counted:
+        at_once = repo.last_successful_apps(cluster=CLUSTER, namespace=NAMESPACE, apps=asked)
+    one_by_one = {
+        n: repo.last_successful_app(cluster=CLUSTER, namespace=NAMESPACE, app=n) for n in asked
+    }
+
+    assert at_once == one_by_one
+    assert at_once["never-deployed"] is None
+    revs = {n: rec.resources[0].current_state["data"]["rev"] for n, rec in at_once.items() if rec}
+    assert revs == {n: "1" if i % 2 else "2" for i, n in enumerate(names)}
+    selects = [s for s in counted.statements if s.sql.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 3  # the apps, their resources, their releases
+    anywhere = repo.last_successful_apps(cluster=None, namespace=NAMESPACE, apps=["app-1"])
+    assert anywhere["app-1"] is not None
+    assert anywhere["app-1"].resources[0].current_state["data"]["rev"] == "other"
+    assert repo.last_successful_apps(
+        cluster=CLUSTER, namespace=NAMESPACE, apps=names, failed=True
+    ) == dict.fromkeys(names)
