@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from sbkube.engine.apply import apply_yaml_app, prune_app
 from sbkube.engine.health import Health, object_health
 from sbkube.engine.steps import Step, command_environment, run_recorded
-from sbkube.engine.wait import _sleep
+from sbkube.engine.wait import stoppable_sleep
 from sbkube.engine.work import DesiredObject, HookPlan, TaskWork, with_ownership
 from sbkube.errors import ClusterError, ConfigError, SbkubeError
 from sbkube.manifests import ObjectKey, Scope, format_key, object_key
@@ -182,7 +182,7 @@ class HookRunner:
         previous: AppDeploymentRecord | None,
         adopt: bool = False,
         clock: Clock = time.monotonic,
-        sleep: Sleep = _sleep,
+        sleep: Sleep = stoppable_sleep,
     ) -> None:
         self.work = work
         self.plan = plan or HookPlan()
@@ -213,6 +213,7 @@ class HookRunner:
         """Run an object step (apply, wait, check): recorded with exit code 0, or 1 and
         the error as its output tail (then raised)."""
         started = self.clock()
+        extra = {**extra, "objects": True}  # not a command: a rollback re-applies it
         try:
             said = run()
         except SbkubeError as err:

@@ -54,7 +54,7 @@ class NotHealthy(SbkubeError):
     """A ``wait: true`` app whose objects did not become healthy (exit 1)."""
 
 
-def _sleep(seconds: float) -> None:
+def stoppable_sleep(seconds: float) -> None:
     """Sleep, in short slices, ending at once when the run is asked to stop."""
     stop = current_stop()
     deadline = time.monotonic() + seconds
@@ -86,7 +86,7 @@ def wait_healthy(
     *,
     what: str = "",
     clock: Clock = time.monotonic,
-    sleep: Sleep = _sleep,
+    sleep: Sleep = stoppable_sleep,
     interval: float = POLL_SECONDS,
 ) -> float:
     """Wait until every object of ``keys`` is healthy; the seconds it took (by ``clock``).
