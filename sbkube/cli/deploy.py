@@ -359,6 +359,7 @@ def _write_rendered(target: Path, text: str, *, private: bool) -> None:
 @app_dir_options
 @namespace_option
 @values_options
+@concurrency_option("Render (`helm template`)")
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -383,6 +384,7 @@ def template(
     namespace: str | None,
     set_values: tuple[str, ...],
     values_files: tuple[str, ...],
+    concurrency: int,
     output_dir: Path | None,
     fmt: str,
 ) -> None:
@@ -390,7 +392,8 @@ def template(
 
     Helm apps go through the real `helm template --include-crds` (a chart's crds/ are shown
     too: a first install creates them); YAML apps get their namespace defaulted and sbkube's
-    ownership labels. No cluster is contacted and nothing is recorded.
+    ownership labels. No cluster is contacted and nothing is recorded. Charts render
+    --concurrency at a time; the output is in the apps' order whatever N is.
     """
     from sbkube import yamlio
     from sbkube.cluster.kube import KubeCluster
@@ -409,7 +412,7 @@ def template(
     # Git checkouts and downloads as the last deploy left them: template fetches nothing.
     loaded = fetch_sources(loaded, picked, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
-    works = prepare_apps(loaded, picked, KubeCluster(offline=True))
+    works = prepare_apps(loaded, picked, KubeCluster(offline=True), concurrency=concurrency)
     if fmt == "json" and output_dir is None:
         emit([o.manifest for work in works for o in work.objects], "json")
         return

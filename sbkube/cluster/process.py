@@ -16,12 +16,13 @@ Every command has a deadline, so one request the cluster never answers cannot ha
 (and keep its lock) for good. The bound is the calling thread's (:func:`calls_bounded`:
 the runner bounds an app's calls by the app's ``timeout``), else
 :data:`DEFAULT_CALL_TIMEOUT`. The tool is told the bound itself (``BinaryClient.bounded``:
-kubectl's ``--request-timeout``, helm's ``--timeout``) and gets a tenth more (at most
-:data:`REPORT_GRACE_MAX`) to report it in its own words; past that the process is
-terminated (SIGTERM, then SIGKILL) and the call raises ``ClusterError`` naming the bound,
-which fails the app that made it, not the run. :func:`overdue` tells whether a call outlived
-even that (a child that cannot be stopped): the lock's heartbeat then stops renewing the
-lease (``sbkube.engine.target``), so a stuck run does not keep its target locked for ever.
+kubectl's ``--request-timeout``, helm's ``--timeout``) and gets a tenth more (at least
+:data:`REPORT_GRACE_MIN`, at most :data:`REPORT_GRACE_MAX`) to report it in its own words;
+past that the process is terminated (SIGTERM, then SIGKILL) and the call raises
+``ClusterError`` naming the bound, which fails the app that made it, not the run.
+:func:`overdue` tells whether a call outlived even that (a child that cannot be stopped):
+the lock's heartbeat then stops renewing the lease (``sbkube.engine.target``), so a stuck
+run does not keep its target locked for ever.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ log = logging.getLogger("sbkube.cluster")
 #: How long one call to the cluster may take when no app's ``timeout`` bounds it: helm's
 #: own default ``--timeout`` (5m).
 DEFAULT_CALL_TIMEOUT = 300.0
-#: A tool told its bound gets a tenth more, at most this, to report the timeout itself.
+#: A tool told its bound gets a tenth more, at least REPORT_GRACE_MIN and at most
+#: REPORT_GRACE_MAX, to report the timeout itself: its bound covers its wait, not its own
+#: start and chart loading, which on a loaded machine alone can take seconds.
+REPORT_GRACE_MIN = 10.0
 REPORT_GRACE_MAX = 30.0
 # After SIGTERM, how long a timed-out tool gets to end (helm marks its revision failed)
 # before SIGKILL; then how long its output is still read (a grandchild may hold the pipe).
@@ -252,7 +256,7 @@ class BinaryClient:
         seconds, by_app = call_timeout()
         argv = self.bounded(list(argv), seconds)
         log.debug("run: %s", shlex.join(argv))
-        limit = seconds + min(REPORT_GRACE_MAX, seconds / 10)
+        limit = seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
         try:
             return _run(argv, stdin, env, current_stop(), limit)
         except OSError as exc:

@@ -46,10 +46,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
-from sbkube.engine.apply import apply_yaml_app, prune_app
-from sbkube.engine.health import Health, object_health
-from sbkube.engine.steps import Step, command_environment, run_recorded
-from sbkube.engine.wait import stoppable_sleep
 from sbkube.engine.work import DesiredObject, HookPlan, TaskWork, with_ownership
 from sbkube.errors import ClusterError, ConfigError, SbkubeError
 from sbkube.manifests import ObjectKey, Scope, format_key, object_key
@@ -182,8 +178,13 @@ class HookRunner:
         previous: AppDeploymentRecord | None,
         adopt: bool = False,
         clock: Clock = time.monotonic,
-        sleep: Sleep = stoppable_sleep,
+        sleep: Sleep | None = None,
     ) -> None:
+        # Running hooks needs the apply path; planning them (``prepare_hooks``, which
+        # ``template`` uses) does not, so these are imported here, not with the module.
+        from sbkube.engine.steps import command_environment
+        from sbkube.engine.wait import stoppable_sleep
+
         self.work = work
         self.plan = plan or HookPlan()
         self.cluster = cluster
@@ -191,7 +192,7 @@ class HookRunner:
         self.previous = previous
         self.adopt = adopt
         self.clock = clock
-        self.sleep = sleep
+        self.sleep = sleep or stoppable_sleep
         self.env = command_environment(cluster, work.namespace, work.name)
         self.changes: list[ResourceChange] = []
 
@@ -212,6 +213,8 @@ class HookRunner:
     ) -> None:
         """Run an object step (apply, wait, check): recorded with exit code 0, or 1 and
         the error as its output tail (then raised)."""
+        from sbkube.engine.steps import Step
+
         started = self.clock()
         extra = {**extra, "objects": True}  # not a command: a rollback re-applies it
         try:
@@ -240,6 +243,7 @@ class HookRunner:
         if not objects:
             return
         files = sorted({o.source_file or "?" for o in objects})
+        from sbkube.engine.apply import apply_yaml_app
 
         def run() -> str:
             # Placed now: an earlier app may have installed the CRD of one of their kinds.
@@ -261,6 +265,8 @@ class HookRunner:
     # -- commands ---------------------------------------------------------------------------
 
     def commands(self, phase: str, commands: Sequence[str]) -> None:
+        from sbkube.engine.steps import run_recorded
+
         steps = self._steps()
         run_recorded(
             commands,
@@ -467,6 +473,8 @@ class HookRunner:
     def prune(self, failed: AppDeploymentRecord | None) -> None:
         """For an app whose own apply does not prune (Helm, exec, noop, hook): delete the
         objects an earlier run of its hooks applied that they no longer have."""
+        from sbkube.engine.apply import prune_app
+
         keep = [o.key for o in self.plan.all_objects()]
         self.changes += prune_app(
             self.work, self.cluster, self.handle, self.previous, keep, failed=failed
@@ -519,6 +527,8 @@ def _conditions_hold(
 def _healthy(cluster: Objects, keys: Sequence[ObjectKey]) -> tuple[bool, str]:
     if not keys:
         return False, "none found"
+    from sbkube.engine.health import Health, object_health
+
     live = cluster.list_many(list(keys))
     health = {k: object_health(live.get(k)) for k in keys}
     bad = [

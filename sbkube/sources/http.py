@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +57,11 @@ def file_digest(path: Path) -> str:
 
 def download(url: str, dest: Path, shown_dest: str, headers: Mapping[str, str]) -> Download:
     """GET ``url`` into ``dest`` (see the module docstring)."""
+    # urllib.request pulls in http.client, ssl and email: only a download pays for them
+    # (``template`` and cached deploys import this module without downloading).
+    import urllib.error
+    import urllib.request
+
     shown = mask_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": "sbkube", **headers})
     seconds, _by_app = call_timeout()

@@ -53,8 +53,10 @@ class Spawned:
         assert self.proc.stdout is not None
         self.out = self.proc.stdout.read()
 
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        """Block until a stderr line contains ``text``; returns that line."""
+    def wait_for(self, text: str, timeout: float = HANG_TIMEOUT) -> str:
+        """Block until a stderr line contains ``text``; returns that line. The bound only
+        catches a hang: it is the event (or the process's end) that is waited on, since a
+        loaded CI machine can take far longer than usual to get there."""
         deadline = time.monotonic() + timeout
         with self._new_line:
             while True:
@@ -69,7 +71,7 @@ class Spawned:
                     )
                 self._new_line.wait(min(left, 0.1))
 
-    def wait_for_lines(self, count: int, timeout: float = 30) -> None:
+    def wait_for_lines(self, count: int, timeout: float = HANG_TIMEOUT) -> None:
         """Block until stderr holds ``count`` lines."""
         deadline = time.monotonic() + timeout
         with self._new_line:

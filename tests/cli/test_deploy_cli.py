@@ -187,12 +187,18 @@ def test_template_prints_and_writes_manifests(sbkube, app_dir, tmp_path, state_d
     # Nothing is recorded and no cluster is touched.
     assert not state_db.exists() and not cluster_file.exists()
 
+    # Charts render concurrently; the stream is the same, in the apps' order, at any N.
+    one = sbkube("template", "--app-dir", str(app_dir), "--concurrency", "1")
+    many = sbkube("template", "--app-dir", str(app_dir), "--concurrency", "8")
+    assert one.returncode == many.returncode == 0, one.stderr + many.stderr
+    assert one.stdout == many.stdout == proc.stdout
+
 
 @pytest.mark.parametrize(
     ("command", "options"),
     [
         ("deploy", ["--app-dir", "--dry-run", "--wait-lock", "--memory-cluster", "--app", "-o"]),
-        ("template", ["--app-dir", "--output-dir", "--app"]),
+        ("template", ["--app-dir", "--output-dir", "--app", "--concurrency"]),
         ("rollback", ["--to", "--app", "--dry-run", "--force", "--app-dir", "--wait-lock"]),
     ],
 )

@@ -53,7 +53,7 @@ class Spawned:
                 self.err_lines.append(line.rstrip("\n"))
                 self._new_line.notify_all()
 
-    def wait_for(self, text: str, timeout: float = 60) -> str:
+    def wait_for(self, text: str, timeout: float = 300) -> str:
         """Blocks until a stderr line contains ``text``; returns that line."""
         deadline = time.monotonic() + timeout
         with self._new_line:

@@ -152,3 +152,31 @@ def test_state_list_path_imports_no_orm() -> None:
         cwd=ROOT,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_template_path_imports_no_apply_or_http_client(tmp_path: Path) -> None:
+    """``sbkube template`` renders and prints: it pays neither for the apply path (hooks
+    are planned, not run) nor for urllib's HTTP client (nothing is downloaded)."""
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\ndata:\n  a: b\n"
+    )
+    (tmp_path / "config.yaml").write_text(
+        "namespace: demo\napps:\n  cms:\n    type: yaml\n    manifests: [cm.yaml]\n"
+    )
+    code = (
+        "import sys\nfrom sbkube.cli.root import cli\n"
+        "try:\n    cli.main(['template', '--app-dir', sys.argv[1]], standalone_mode=False)\n"
+        "finally:\n"
+        "    heavy = ('sbkube.engine.apply', 'sbkube.engine.health', 'sbkube.engine.steps',\n"
+        "             'http.client', 'urllib.request')\n"
+        "    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "name: one" in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "[]"
