@@ -52,6 +52,7 @@ from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInf
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
 from sbkube.engine.compare import matches, removed
 from sbkube.engine.results import ResourceChange
+from sbkube.engine.steps import ran_commands
 from sbkube.engine.work import kept_on_removal, owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.guard import unsendable
@@ -268,6 +269,19 @@ def plan_rollback(
             plans.append(plan)
             unrestorable += secrets
             sealed_away += sealed
+    # Commands are recorded steps, never re-run (the record cannot undo what a script did).
+    for plan in plans:
+        t_app = target.app(plan.name)
+        ran = ran_commands(t_app.metadata.get("steps") or ()) if t_app is not None else 0
+        if ran:
+            warnings.append(
+                f"app {plan.name}: its {ran} recorded command run(s) (exec, hooks, tasks) are "
+                "not re-run; its objects and release are restored from the record"
+            )
+    if ran_commands(target.steps):
+        warnings.append(
+            f"the command-level hooks {target.deployment_id} ran (hooks.deploy) are not re-run"
+        )
     if sealed_away:
         listed = ", ".join(what for what, _why in sealed_away)
         if not force or any(what.startswith("Helm values") for what, _ in sealed_away):

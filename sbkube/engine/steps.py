@@ -49,6 +49,12 @@ class Step:
     output_tail: str
 
 
+def ran_commands(steps: Iterable[Mapping[str, Any]]) -> int:
+    """How many of recorded ``steps`` ran a command (an exec app's, a hook's, a task's);
+    object steps (a manifest hook's apply, a validation, an action app's step) are not."""
+    return sum(1 for s in steps if not s.get("objects") and s.get("phase") != "action")
+
+
 def exec_allowed(no_exec: bool = False, environ: Mapping[str, str] | None = None) -> bool:
     """False with ``--no-exec`` or ``SBKUBE_ALLOW_EXEC`` set to false/0/no/off."""
     value = (environ if environ is not None else os.environ).get(_ALLOW_EXEC_ENV, "")

@@ -216,6 +216,7 @@ class HookRunner:
         from sbkube.engine.steps import Step
 
         started = self.clock()
+        extra = {**extra, "objects": True}  # not a command: a rollback re-applies it
         try:
             said = run()
         except SbkubeError as err:

@@ -375,3 +375,65 @@ def test_a_secret_a_hook_prints_is_nowhere(sbkube, dirs, kube, state_db, tmp_pat
     for out in (proc.stdout, proc.stderr, shown.stdout, json.dumps(record), report.read_text()):
         assert SECRET not in out
     assert SECRET.encode() not in state_db.read_bytes()
+
+
+def test_rollback_reruns_no_command_restores_hook_objects_and_uninstall_deletes_them(
+    sbkube, dirs, kube
+):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    first = _deploy(sbkube, app_dir)
+    (app_dir / "manifests" / "post.yaml").write_text(
+        (app_dir / "manifests" / "post.yaml").read_text().replace("k: v1", "k: v2")
+    )
+    (app_dir / "manifests" / "hook.yaml").write_text(
+        (app_dir / "manifests" / "hook.yaml").read_text().replace("k: v1", "k: v2")
+    )
+    _deploy(sbkube, app_dir)
+    assert k.kubectl("get", "configmap", "post-cm", "-n", "ordered")["data"] == {"k": "v2"}
+    ran = (app_dir / "order.log").read_text()
+
+    back = sbkube("rollback", "--to", first["deployment_id"], "--app-dir", str(app_dir), "-y")
+    assert back.returncode == 0, back.stderr + back.stdout
+    # The plan says what is not re-run, and nothing ran.
+    assert "app web: its 5 recorded command run(s) (exec, hooks, tasks) are not re-run" in (
+        back.stderr
+    )
+    assert "app setup: its 1 recorded command run(s)" in back.stderr
+    assert "command-level hooks" in back.stderr and "are not re-run" in back.stderr
+    assert (app_dir / "order.log").read_text() == ran
+    # The hook objects are restored from the record: the post hook's and the hook app's.
+    for name in ("post-cm", "hook-cm"):
+        assert k.kubectl("get", "configmap", name, "-n", "ordered")["data"] == {"k": "v1"}
+
+    gone = sbkube("uninstall", "--app-dir", str(app_dir), "-y")
+    assert gone.returncode == 0, gone.stderr + gone.stdout
+    assert (app_dir / "order.log").read_text() == ran
+    left = {i["metadata"]["name"] for i in k.kubectl("get", "configmap", "-n", "ordered")["items"]}
+    assert not left & {"pre-inline", "pre-cm", "web-cm", "post-cm", "post-task", "hook-cm"}
+
+
+def test_a_hook_object_no_longer_configured_is_pruned(sbkube, dirs, kube):
+    app_dir = dirs / "allhooks"
+    k = kube(app_dir)
+    _deploy(sbkube, app_dir)
+    config = app_dir / "sbkube.yaml"
+    text = config.read_text().replace(
+        "      post_deploy_manifests:\n        - path: manifests/post.yaml\n", ""
+    )
+    (app_dir / "manifests" / "other.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other-cm}\ndata: {k: v1}\n"
+    )
+    config.write_text(text.replace("files: [manifests/hook.yaml]", "files: [manifests/other.yaml]"))
+    result = _deploy(sbkube, app_dir)
+    assert {a["status"] for a in result["apps"]} == {"success"}
+    live = {i["metadata"]["name"] for i in k.kubectl("get", "configmap", "-n", "ordered")["items"]}
+    assert "post-cm" not in live and "hook-cm" not in live and "other-cm" in live
+    record = sbkube.json("state", "show", result["deployment_id"])
+    deleted = {
+        (a["name"], r["name"])
+        for a in record["apps"]
+        for r in a["resources"]
+        if r["action"] == "delete"
+    }
+    assert {("web", "post-cm"), ("setup", "hook-cm")} <= deleted
