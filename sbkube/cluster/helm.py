@@ -472,6 +472,26 @@ def current_releases(
     return found
 
 
+def release_histories(
+    secrets: Sequence[Mapping[str, Any]],
+) -> dict[tuple[str, str], list[ReleaseInfo]]:
+    """``{(namespace, release): every stored revision, oldest first}`` from Helm's storage
+    Secrets, each decoded (what ``helm history`` lists, with each revision's values as
+    ``helm get values --revision`` prints them)."""
+    found: dict[tuple[str, str], list[ReleaseInfo]] = {}
+    for secret in secrets:
+        if secret.get("type") not in (None, "helm.sh/release.v1"):
+            continue
+        meta = secret.get("metadata") or {}
+        name = str((meta.get("labels") or {}).get("name") or "")
+        info = parse_release_secret(secret) if name else None
+        if info is not None:
+            found.setdefault((str(meta.get("namespace") or ""), name), []).append(info)
+    for revisions in found.values():
+        revisions.sort(key=lambda r: r.revision)
+    return found
+
+
 def parse_status_json(text: str, metadata: Mapping[str, Any] | None = None) -> ReleaseInfo:
     data = _load_json(text, "release status")
     if not isinstance(data, Mapping):

@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sbkube.cluster.helm import RELEASE_SECRET_LABELS, HelmClient, current_releases
+from sbkube.cluster.helm import (
+    RELEASE_SECRET_LABELS,
+    HelmClient,
+    current_releases,
+    release_histories,
+)
 from sbkube.cluster.kubectl import KubectlClient, match_objects
 from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
@@ -361,6 +366,20 @@ class KubeCluster(Cluster):
         )
         found = current_releases(secrets)
         return {key: info for key, info in found.items() if key[0] in wanted}
+
+    def helm_histories(
+        self, namespaces: Sequence[str]
+    ) -> dict[tuple[str, str], list[ReleaseInfo]] | None:
+        if os.environ.get("HELM_DRIVER", "secret").lower() not in ("", "secret", "secrets"):
+            return None
+        wanted = sorted(set(namespaces))
+        if not wanted:
+            return {}
+        secrets = self.kubectl.list_kinds(
+            [("v1", "Secret")], wanted[0] if len(wanted) == 1 else None, RELEASE_SECRET_LABELS
+        )
+        found = release_histories(secrets)
+        return {key: revs for key, revs in found.items() if key[0] in wanted}
 
     def helm_history(self, release_name: str, namespace: str) -> list[ReleaseInfo]:
         return self.helm.history(release_name, namespace)

@@ -242,6 +242,16 @@ class Releases(Protocol):
         """All stored revisions, oldest first; ``[]`` when the release does not exist."""
         ...
 
+    def helm_histories(
+        self, namespaces: Sequence[str]
+    ) -> dict[tuple[str, str], list[ReleaseInfo]] | None:
+        """Every stored revision (oldest first, values included) of every release in
+        ``namespaces``, by ``(namespace, release name)``: as :meth:`helm_releases`, one
+        LIST of Helm's storage Secrets whatever the number of releases (a release with
+        none is absent). None when Helm keeps its releases elsewhere: ask
+        ``helm_history``."""
+        ...
+
     def helm_get_values(
         self, release_name: str, namespace: str, revision: int | None = None
     ) -> dict[str, Any]:
