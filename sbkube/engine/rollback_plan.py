@@ -42,6 +42,7 @@ redaction marker (``sbkube.guard``). ``rollback_run`` executes the plan.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -104,6 +105,42 @@ class RemovalNeedsConfirmation(RefusedError):
     def __init__(self, message: str, *, app: str) -> None:
         super().__init__(message)
         self.app = app
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackReads:
+    """What a rollback plan reads of the cluster, read in batches before any app is
+    planned (:func:`read_rollback`): every revision of each recorded release from one
+    LIST of Helm's storage Secrets, and the live objects of the YAML apps with one LIST
+    per kind and namespace, whatever the number of apps. Anything not read here is asked
+    of the cluster itself."""
+
+    histories: Mapping[tuple[str, str], list[ReleaseInfo]] | None
+    """Revisions by (namespace, release), oldest first; None: ask ``helm history``."""
+    objects: Mapping[ObjectKey, dict[str, Any] | None]
+
+    def history(self, cluster: Releases, release: str, namespace: str) -> list[ReleaseInfo]:
+        if self.histories is None:
+            return cluster.helm_history(release, namespace)
+        return list(self.histories.get((namespace, release), ()))
+
+    def get(self, cluster: Objects, key: ObjectKey) -> dict[str, Any] | None:
+        if key in self.objects:
+            return copy.deepcopy(self.objects[key])
+        return cluster.get(key)
+
+
+def read_rollback(
+    cluster: Cluster,
+    recorded: Sequence[AppDeploymentRecord | None],
+) -> RollbackReads:
+    """The batched reads (:class:`RollbackReads`) of the apps ``recorded`` (TARGET's and
+    the current recordings): the releases of their Helm apps, the objects of the others."""
+    apps = [a for a in recorded if a is not None]
+    namespaces = sorted({a.helm_release.namespace for a in apps if a.helm_release is not None})
+    histories = cluster.helm_histories(namespaces) if namespaces else {}
+    keys = list(dict.fromkeys(key for a in apps if a.type != "helm" for key in live_resources(a)))
+    return RollbackReads(histories, cluster.list_many(keys) if keys else {})
 
 
 def resolve_pair(
@@ -225,15 +262,20 @@ def plan_rollback(
     warnings: list[str] = []
     unrestorable: list[str] = []  # recorded as digests only (before sealing)
     sealed_away: list[tuple[str, str]] = []  # (object, why): sealed, the key not at hand
-    for name in names:
-        t_app = target.app(name)
-        app_now = (
+    nows = {
+        name: (
             current[name]
             if current is not None
             else repo.last_successful_app(
                 cluster=source.cluster_id, namespace=source.namespace, app=name
             )
         )
+        for name in names
+    }
+    reads = read_rollback(cluster, [*(target.app(n) for n in names), *nows.values()])
+    for name in names:
+        t_app = target.app(name)
+        app_now = nows[name]
         if t_app is not None and t_app.status != AppStatus.SUCCESS and not force:
             raise RefusedError(
                 f"app {name} has status {t_app.status} in {target.deployment_id}; "
@@ -255,7 +297,7 @@ def plan_rollback(
         if refusal is not None:
             raise RefusedError(refusal)
         if t_app.type == "helm":
-            plan = _helm_plan(cluster, t_app, app_now, target)
+            plan = _helm_plan(cluster, t_app, app_now, target, reads)
             if plan.action == "helm-upgrade":
                 assert t_app.helm_release is not None
                 _values, why = restored_values(t_app.helm_release)
@@ -265,7 +307,7 @@ def plan_rollback(
                 warnings.append(f"app {name}: {plan.reason}; upgrading to the recorded chart")
             plans.append(plan)
         else:
-            plan, secrets, sealed = _yaml_plan(cluster, t_app, app_now)
+            plan, secrets, sealed = _yaml_plan(cluster, t_app, app_now, reads)
             plans.append(plan)
             unrestorable += secrets
             sealed_away += sealed
@@ -384,12 +426,18 @@ def _helm_plan(
     t_app: AppDeploymentRecord,
     current: AppDeploymentRecord | None,
     target: DeploymentRecord,
+    reads: RollbackReads | None = None,
 ) -> AppRollbackPlan:
     rel = t_app.helm_release
     if rel is None:
         raise RefusedError(f"app {t_app.name}: no Helm release recorded in {t_app.deployment_id}")
-    status = cluster.helm_status(rel.release_name, rel.namespace)
-    history = cluster.helm_history(rel.release_name, rel.namespace)
+    if reads is None or reads.histories is None:
+        status = cluster.helm_status(rel.release_name, rel.namespace)
+        history = cluster.helm_history(rel.release_name, rel.namespace)
+    else:
+        # The current revision is the newest stored one (what ``helm status`` shows).
+        history = reads.history(cluster, rel.release_name, rel.namespace)
+        status = history[-1] if history else None
     revision = next((r for r in history if r.revision == rel.revision), None)
     reason = revision_mismatch(revision, rel, t_app)
     if reason is not None:
@@ -554,7 +602,10 @@ def describe_object(key: ObjectKey) -> str:
 
 
 def _yaml_plan(
-    cluster: Objects, t_app: AppDeploymentRecord, current: AppDeploymentRecord | None
+    cluster: Objects,
+    t_app: AppDeploymentRecord,
+    current: AppDeploymentRecord | None,
+    reads: RollbackReads | None = None,
 ) -> tuple[AppRollbackPlan, list[str], list[tuple[str, str]]]:
     """The app's plan; the objects to restore that only digests were recorded for; those
     whose secrets are sealed under a key not at hand (with why)."""
@@ -563,8 +614,9 @@ def _yaml_plan(
     sealed: list[tuple[str, str]] = []
     wanted = live_resources(t_app)
     now = live_resources(current)
+    objects = reads or RollbackReads(None, {})
     for key, res in wanted.items():
-        live = cluster.get(key)
+        live = objects.get(cluster, key)
         plain, why = restored_state(res)
         # Compared digest-aware: a state that could not be unsealed still tells "unchanged".
         state = plain if plain is not None else thaw(res.current_state)
@@ -584,7 +636,7 @@ def _yaml_plan(
         changes.append(change_for(action, key))
     for key in live_resources(current):
         if key not in wanted:
-            live = cluster.get(key)
+            live = objects.get(cluster, key)
             if (
                 live is not None
                 and owned_by(live, t_app.name, t_app.namespace or "")

@@ -9,6 +9,7 @@ marked ``rolled_back``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Unpack
@@ -96,8 +97,11 @@ def _execute_app(
     cluster: Cluster,
     handle: AppHandle,
     target: DeploymentRecord,
+    live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
 ) -> StepChanges:
-    """Carry out one app's plan and record it on ``handle``; what it changed."""
+    """Carry out one app's plan and record it on ``handle``; what it changed.
+    ``live_now``: the objects of the plan's YAML apps, read in one batch before any app
+    ran (:func:`read_planned_objects`); any other object is read when it is reached."""
     if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
         if plan.action == "helm-rollback":
@@ -130,7 +134,11 @@ def _execute_app(
     wanted = live_resources(t_app) if t_app is not None else {}
     for change in plan.changes:
         key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
-        live = cluster.get(key)
+        live = (
+            copy.deepcopy(live_now[key])
+            if live_now is not None and key in live_now
+            else cluster.get(key)
+        )
         if change.action == ResourceAction.DELETE:
             if live is not None and plan.action != "uninstall":
                 cluster.delete(key)
@@ -195,19 +203,52 @@ def rollback_step(
 _PLACE = ("phase", "group", "app_dir", "target")
 
 
+def read_planned_objects(
+    plan: RollbackPlan, cluster: Cluster
+) -> dict[ObjectKey, dict[str, Any] | None]:
+    """The live objects the plan's YAML apps (reapply, unchanged, delete) change or keep,
+    with one LIST per kind and namespace whatever the number of apps. An object more than
+    one app names is left out (an earlier app may change it: read when it is reached), as
+    are a Helm app's (its release changes them first)."""
+    seen: dict[ObjectKey, int] = {}
+    for app_plan in plan.apps:
+        if app_plan.type == "helm":
+            continue
+        for change in app_plan.changes:
+            key: ObjectKey = (
+                change.api_version,
+                change.kind,
+                change.namespace or "",
+                change.name,
+            )
+            seen[key] = seen.get(key, 0) + 1
+    shared = {
+        (c.api_version, c.kind, c.namespace or "", c.name)
+        for app_plan in plan.apps
+        if app_plan.type == "helm"
+        for c in app_plan.changes
+    }
+    keys = [key for key, n in seen.items() if n == 1 and key not in shared]
+    return cluster.list_many(keys) if keys else {}
+
+
 def rollback_steps(
     plan: RollbackPlan,
     target: DeploymentRecord,
     current: Mapping[str, AppDeploymentRecord | None],
     cluster: Cluster,
+    live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
 ) -> list[AppStep]:
-    """One runner step per app of the plan, recorded with where it rolls back from and to."""
+    """One runner step per app of the plan, recorded with where it rolls back from and to;
+    ``live_now``: :func:`read_planned_objects`."""
 
     def step(app_plan: AppRollbackPlan) -> AppStep:
         t_app = target.app(app_plan.name)
 
         def run(handle: AppHandle) -> StepChanges:
-            return _execute_app(app_plan, t_app, current[app_plan.name], cluster, handle, target)
+            return _execute_app(
+                app_plan, t_app, current[app_plan.name], cluster, handle, target, live_now
+            )
 
         config = thaw(t_app.config) if t_app else None
         # An app of a multi-dir run keeps its phase, app dir and target (engine.phases).
@@ -315,7 +356,9 @@ def rollback(
         # What it restores was made with that profile: list --profile finds the rollback too.
         profile=to_dep.profile,
     ) as dep:
-        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster), dep)
+        # Under the lock, before any app runs: the YAML apps' objects in one batch.
+        live_now = read_planned_objects(plan, cluster)
+        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster, live_now), dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
         repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
     return target.result(RollbackResult, dep, apps=outcomes, plan=plan)

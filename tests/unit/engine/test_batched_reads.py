@@ -6,7 +6,9 @@ binaries, so the tests count processes; the local API server counts its requests
 and resource. App dirs of 4, 16 and 64 apps (half Helm, half YAML, one namespace) are
 deployed, then deployed again unchanged: the processes and the requests of the second
 deploy are the same at every size. Releases and live objects are checked with the real
-helm and kubectl, not with sbkube's record.
+helm and kubectl, not with sbkube's record. A rollback reads the cluster the same way: its
+kubectl processes are the same at 4 and 16 apps, and each Helm release costs only its
+``helm rollback`` and the two reads of what that made.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sbkube.apiserver import ApiServer
 from sbkube.cluster.helm import HelmClient
 from sbkube.cluster.kube import KubeCluster
 from sbkube.cluster.kubectl import KubectlClient
-from sbkube.engine import deploy
+from sbkube.engine import deploy, rollback
 from sbkube.engine.live_diff import live_diff
 from sbkube.engine.status import DriftState, status
 from sbkube.model import DeploymentStatus, ResourceAction
@@ -350,3 +352,58 @@ def test_a_dry_run_and_a_diff_render_a_changed_chart_once(
         assert list(changed) == ["chart-01"] and (changed["chart-01"] or "").startswith("upgrade")
         assert target.revisions() == {"chart-00": 1, "chart-01": 1}  # nothing changed
         assert target.config_map("chart-01")["data"] == {"greeting": "hello"}
+
+
+def test_a_rollback_reads_the_cluster_in_batches_at_4_and_16_apps(
+    make_target: Any, tmp_path: Path
+) -> None:
+    rollbacks: dict[int, Counts] = {}
+    for apps in (4, 16):
+        target = make_target(f"rb{apps}")
+        app = write_app_dir(tmp_path / f"app-{apps}", apps)
+        with DeploymentDatabase(tmp_path / f"state-{apps}.db") as db:
+            first = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
+            assert first.status == DeploymentStatus.SUCCESS, [a.error for a in first.apps]
+            # The second deployment changes one YAML app's ConfigMap.
+            (app / "manifests" / "app-00.yaml").write_text(
+                (app / "manifests" / "app-00.yaml").read_text().replace("'0'", "'zero'")
+            )
+            second = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
+            assert second.status == DeploymentStatus.SUCCESS, [a.error for a in second.apps]
+            assert target.config_map("cm-00-0")["data"] == {"index": "zero"}
+
+            back, rollbacks[apps] = _measure(
+                target, lambda _app, **kw: rollback(db, **kw), app, concurrency=4
+            )
+
+            assert back.status == DeploymentStatus.SUCCESS, [a.error for a in back.apps]
+            actions = {p.name: p.action for p in back.plan.apps}
+            assert actions["objects-00"] == "reapply"
+            assert {actions[f"objects-{i:02d}"] for i in range(1, apps // 2)} <= {"unchanged"}
+            assert {actions[f"chart-{i:02d}"] for i in range(apps // 2)} == {"helm-rollback"}
+            changes = {c.name: c.action for c in back.app("objects-00").changes}
+            assert changes == {
+                "cm-00-0": ResourceAction.UPDATE,
+                "cm-00-1": ResourceAction.UNCHANGED,
+            }
+            assert target.config_map("cm-00-0")["data"] == {"index": "0"}
+            assert target.revisions() == {f"chart-{i:02d}": 2 for i in range(apps // 2)}
+
+    small, large = rollbacks[4], rollbacks[16]
+    kubectl = {run: n for run, n in large.processes.items() if run.startswith("kubectl")}
+    assert kubectl == {run: n for run, n in small.processes.items() if run.startswith("kubectl")}
+    assert "kubectl get" in kubectl  # the batched LISTs themselves
+    # Per Helm release, its rollback and the reads of what it made, the same number at
+    # either size; never its history (the releases' Secrets were listed once).
+    per_release = {4: Counter[str](), 16: Counter[str]()}
+    for apps, counts in rollbacks.items():
+        for run, n in counts.processes.items():
+            if run.startswith("helm") and run != "helm list":  # list: recovery's check
+                assert n % (apps // 2) == 0, (run, counts.processes)
+                per_release[apps][run] = n // (apps // 2)
+    assert per_release[4] == per_release[16]
+    assert per_release[16]["helm rollback"] == 1
+    assert "helm history" not in large.processes
+    # The YAML apps' ConfigMaps were listed, never read one by one (Helm's own rollback
+    # reads its release's objects and storage, per release).
+    assert large.requests["list configmaps"] == small.requests["list configmaps"]
