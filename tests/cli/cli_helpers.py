@@ -82,3 +82,18 @@ class Kube:
     def kubectl_text(self, *args: str) -> str:
         """kubectl's own output (a command without ``-o json``: create, apply -f)."""
         return self.run([self.kubectl_exe, "--kubeconfig", str(self.kubeconfig), *args])
+
+
+def nothing_recorded(state_db: Path) -> bool:
+    """True when the store at ``state_db`` holds no deployment (a deploy refused as bad
+    input may have opened, and so created, the store before it found the problem)."""
+    import sqlite3
+
+    if not state_db.exists():
+        return True
+    with sqlite3.connect(state_db) as conn:
+        try:
+            (count,) = conn.execute("SELECT count(*) FROM deployments").fetchone()
+        except sqlite3.OperationalError:
+            return True  # no schema yet
+    return bool(count == 0)

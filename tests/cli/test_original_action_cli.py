@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Kube
+from cli_helpers import Kube, nothing_recorded
 
 pytestmark = pytest.mark.kube
 
@@ -122,7 +122,7 @@ def test_an_object_both_applied_and_deleted_is_bad_input(sbkube, dirs, state_db,
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert "apps.setup.actions[2]: ConfigMap tasks/settings is also in actions[0]" in line
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)
 
 
 def test_an_unknown_step_field_and_a_missing_file_are_named(sbkube, dirs, state_db, tmp_path):
@@ -139,4 +139,4 @@ def test_an_unknown_step_field_and_a_missing_file_are_named(sbkube, dirs, state_
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert "apps.setup.actions[1].path: manifest file 'manifests/nope.yaml' not found" in line
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)

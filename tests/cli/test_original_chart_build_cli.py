@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_helpers import Kube
+from cli_helpers import Kube, nothing_recorded
 
 pytestmark = pytest.mark.kube
 
@@ -127,4 +127,4 @@ def test_a_bad_override_or_remove_is_one_line_exit_2_nothing_recorded(
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert needle in line
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Kube
+from cli_helpers import Kube, nothing_recorded
 
 pytestmark = pytest.mark.kube
 
@@ -154,7 +154,7 @@ def test_unsupported_fields_exit_2_one_line_each_and_record_nothing(sbkube, dirs
     assert len(lines) == 2 and "Traceback" not in proc.stderr
     assert "settings.on_failure: 'explode' is not supported" in lines[0]
     assert "apps.store.atomic: atomic: true is not supported" in lines[1]
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)
 
 
 def test_kustomize_switching_overlays_prunes_what_the_first_had(sbkube, dirs, kube):
@@ -204,7 +204,7 @@ def test_a_kustomization_that_fails_to_render_is_bad_input(sbkube, dirs, state_d
     proc = sbkube("deploy", "--app-dir", str(app_dir), "--memory-cluster", str(tmp_path / "c.json"))
     assert proc.returncode == 2, proc.stderr
     assert "apps.site.path: kustomization 'overlays/a' failed to render" in proc.stderr
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)
 
 
 SECRET = "sup3rs3cretvalue"
@@ -273,7 +273,7 @@ def test_exec_refused_before_anything_is_applied(sbkube, dirs, kube, state_db, h
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert "apps.check: exec app refused" in line
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)
     assert k.kubectl("get", "configmap", "-n", "jobs")["items"] == []
     assert not (app_dir / "trace.log").exists()
 
@@ -407,4 +407,4 @@ def test_command_hooks_are_refused_without_exec(sbkube, dirs, state_db, tmp_path
     assert "apps.base.hooks: command hooks refused" in lines[0]
     assert "apps.job: exec app refused" in lines[1]
     assert "apps.job.hooks: command hooks refused" in lines[2]  # its own hooks, named too
-    assert not state_db.exists()
+    assert nothing_recorded(state_db)
