@@ -32,7 +32,15 @@ What the mapping keeps of the original's rules:
 * ``notes``, ``description``, ``metadata``, ``create_namespace`` (sbkube always creates
   a missing namespace and records it), ``force_conflicts`` (sbkube's apply always takes
   over fields changed behind its back) and ``context`` equal to the settings' context
-  are read and recorded with the original text.
+  are read and recorded with the original text;
+* hooks: the top-level ``hooks.deploy`` (``pre``, ``post``, ``on_failure``) and an app's
+  ``pre_deploy``/``post_deploy``/``on_deploy_failure`` commands, manifest hooks (paths,
+  or ``{path: ...}`` items as its docs write them) and ``pre_deploy_tasks``/
+  ``post_deploy_tasks`` keep their shape (ours is the original's); a ``hook`` app's
+  ``tasks``, ``validation`` and ``rollback`` too, its ``dependency.depends_on`` joining
+  the app's ``depends_on`` and its ``dependency.wait_for`` becoming ``wait_for``. Hooks of
+  commands or phases sbkube does not have (``hooks.prepare``, ``pre_build``...) are
+  refused by name.
 
 Everything else is either the original's default (accepted: it changes nothing) or
 refused, ONE line per field naming it and why (:class:`~sbkube.errors.ConfigError`, exit

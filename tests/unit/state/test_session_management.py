@@ -215,6 +215,10 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
         lambda: repo.last_successful_app(cluster="c", namespace="n", app="a", before=dep_id),
     )
     check(
+        "last_successful_apps",
+        lambda: repo.last_successful_apps(cluster="c", namespace="n", apps=["a", "b"]),
+    )
+    check(
         "latest_release",
         lambda: repo.latest_release(
             cluster="c", namespace="n", release_name="a", release_namespace="n"
