@@ -459,6 +459,7 @@ class Target:
                         command=command,
                         label=label,
                         wait=max(0.0, deadline - time.monotonic()) if wait_lock else 0.0,
+                        asked=wait_lock,
                         on_wait=lambda h: self.note(
                             f"waiting up to {wait_lock:g}s for the lock: {describe_holder(h)}"
                         ),

@@ -194,13 +194,16 @@ class DeployLocks:
         on_takeover: Callable[[LockRecord, str], None] | None = None,
         label: str | None = None,
         alive: Callable[[], bool] | None = None,
+        asked: float | None = None,
     ) -> LockHandle:
         """Take the lock of (cluster, namespace), waiting up to ``wait`` seconds; its
         heartbeat renews it while ``alive()`` holds (always when None).
 
         ``cluster`` is the key (the cluster's identity); ``label`` names the target in
         messages (``name/namespace``; default: the key). Raises :class:`LockError` naming
-        the holder when it is still held after ``wait``.
+        the holder when it is still held after ``wait``. ``asked``: the wait the user asked
+        for, as messages name it (default ``wait``; a run taking several locks passes what
+        is left of one bound as ``wait``).
         """
         if not 0 <= wait < float("inf"):  # nan would act as 0, inf would wait for ever
             raise UsageError(f"lock wait must be a finite number of seconds (got {wait!r})")
@@ -220,9 +223,10 @@ class DeployLocks:
                 handle.start_heartbeat()
                 return handle
             if time.monotonic() >= deadline:
-                if wait > 0:
+                if (asked if asked is not None else wait) > 0:
                     raise LockError(
-                        f"target {shown} is still locked after waiting {wait:g}s: "
+                        f"target {shown} is still locked after waiting "
+                        f"{asked if asked is not None else wait:g}s: "
                         f"{describe_holder(held)} (wait longer with a larger --wait-lock, "
                         "or see 'sbkube state locks')"
                     )
