@@ -60,21 +60,29 @@ def check_cycles(config: SbkubeConfig, shown: str) -> None:
     The cycle reads in ``depends_on`` direction (``a -> b``: a depends on b) and is blamed on
     the ``depends_on`` of the app that closes it.
     """
-    # graphlib looks for a cycle by walking from each node (in insertion order) to its
-    # successors (in the order the edges were added). Registering every app first, in file
-    # order, and each dependency as a successor of its dependent makes that walk follow
-    # depends_on in file order, so the cycle named is the first one a reader of the file
-    # meets.
+    refuse_cycles({name: app.depends_on for name, app in config.apps.items()}, f"{shown}: apps")
+
+
+def refuse_cycles(graph: Mapping[str, Iterable[str]], where: str) -> None:
+    """ConfigError ``WHERE.NAME.depends_on: dependency cycle a -> b -> a`` for the first
+    cycle of ``graph`` (name -> the names it depends on, in file order), if it has one.
+
+    graphlib looks for a cycle by walking from each node (in insertion order) to its
+    successors (in the order the edges were added). Registering every name first, in file
+    order, and each dependency as a successor of its dependent makes that walk follow
+    depends_on in file order, so the cycle named is the first one a reader of the file
+    meets.
+    """
     sorter: TopologicalSorter[str] = TopologicalSorter()
-    for name in config.apps:
+    for name in graph:
         sorter.add(name)
-    for name, app in config.apps.items():
-        for dep in app.depends_on:
+    for name, deps in graph.items():
+        for dep in deps:
             sorter.add(dep, name)
     try:
         sorter.prepare()
     except CycleError as err:
         cycle: list[str] = err.args[1]
         raise ConfigError(
-            f"{shown}: apps.{cycle[-2]}.depends_on: dependency cycle {' -> '.join(cycle)}"
+            f"{where}.{cycle[-2]}.depends_on: dependency cycle {' -> '.join(cycle)}"
         ) from None

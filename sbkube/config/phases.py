@@ -44,12 +44,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
+from graphlib import CycleError
 from pathlib import Path
 from typing import Any
 
 from sbkube.config.dialects import OURS_FILE, SINGLE_FILE
-from sbkube.config.ordering import file_order
+from sbkube.config.ordering import file_order, refuse_cycles
 from sbkube.config.reading import display_path, parse_yaml, read_file
 from sbkube.config.schema import dns1123_label_problem
 from sbkube.errors import ConfigError
@@ -439,9 +439,7 @@ def _phase_order(
     phases: Mapping[str, Phase], raw: Mapping[str, Any], shown: str
 ) -> tuple[str, ...]:
     names = list(raw)
-    sorter: TopologicalSorter[str] = TopologicalSorter()
     for name, phase in phases.items():
-        sorter.add(name)
         for index, dep in enumerate(phase.depends_on):
             if dep not in raw:
                 raise ConfigError(
@@ -452,14 +450,7 @@ def _phase_order(
                 raise ConfigError(
                     f"{shown}: phases.{name}.depends_on[{index}]: phase {dep!r} is disabled"
                 )
-            sorter.add(dep, name)
-    try:
-        sorter.prepare()
-    except CycleError as err:
-        cycle: list[str] = err.args[1]
-        raise ConfigError(
-            f"{shown}: phases.{cycle[-2]}.depends_on: dependency cycle {' -> '.join(cycle)}"
-        ) from None
+    refuse_cycles({name: phase.depends_on for name, phase in phases.items()}, f"{shown}: phases")
     graph = {name: list(phase.depends_on) for name, phase in phases.items()}
     return tuple(file_order(graph, {n: i for i, n in enumerate(names)}))
 

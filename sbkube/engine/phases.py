@@ -226,38 +226,31 @@ def deploy_phases(
         "profile": options.profile,
     }
     revert: RevertOutcome | None = None
+
+    def run_all(dep: Any, *, dry: bool) -> tuple[AppOutcome, ...]:
+        return _run(
+            target,
+            units,
+            selected,
+            phases_file,
+            policy,
+            dep,
+            cluster,
+            dry=dry,
+            force_upgrade=force_upgrade,
+            adopt=adopt,
+        )
+
     if dry:
         with tracker.track_deployment(
             dry_run=True, command=Command.DEPLOY, **track, **record
         ) as dep:
-            outcomes = _run(
-                target,
-                units,
-                selected,
-                phases_file,
-                policy,
-                dep,
-                cluster,
-                dry=True,
-                force_upgrade=force_upgrade,
-                adopt=adopt,
-            )
+            outcomes = run_all(dep, dry=True)
         return target.result(PhasedResult, dep, apps=outcomes, phase_of=phase_of)
     with target.locked(command=str(Command.DEPLOY), releases=all_works, also=also) as lock:
         with tracker.track_deployment(command=Command.DEPLOY, **track, **record) as dep:
             lock.set_deployment(dep.deployment_id)
-            outcomes = _run(
-                target,
-                units,
-                selected,
-                phases_file,
-                policy,
-                dep,
-                cluster,
-                dry=False,
-                force_upgrade=force_upgrade,
-                adopt=adopt,
-            )
+            outcomes = run_all(dep, dry=False)
         scoped = _rollback_scope(outcomes, units, policy, scope)
         if scoped is not None:
             back, what = scoped
