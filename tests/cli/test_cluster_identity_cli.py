@@ -166,3 +166,6 @@ def test_a_deploy_that_writes_nothing_keeps_the_new_clusters_identity(
     second = sbkube.json(*base)
     listed = {d["deployment_id"]: d["cluster_id"] for d in sbkube.json("state", "list")}
     assert listed[first["deployment_id"]] == listed[second["deployment_id"]]
+    # Recorded, and nothing of it lives in the cluster to drift: in sync, not "not-deployed".
+    status = sbkube.json("status", "--app-dir", str(app), "--memory-cluster", str(cluster_file))
+    assert [(a["name"], a["state"]) for a in status["apps"]] == [("marker", "in-sync")]
