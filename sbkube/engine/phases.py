@@ -27,8 +27,8 @@ Shape of :func:`deploy_phases` (the file is read by ``sbkube.config.phases``):
    ``sbkube rollback`` plans it, from one batched read of the cluster for all of them:
    ``rollback_plan.read_rollback``); an app new in this run is uninstalled. The
    rollback is a deployment of its own (``rollback``, ``reverts_id`` = the failed one;
-   still under the same locks), so ``state show`` of each names the other. A rollback that fails is said in one line (exit 1), and its
-   record shows each app's state.
+   still under the same locks), so ``state show`` of each names the other. A rollback
+   that fails is said in one line (exit 1), and its record shows each app's state.
 
 Apps are looked up by name under the run's record target (the cluster, the file's
 namespace): the history of a multi-dir run is its own, apart from the history of
