@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+if TYPE_CHECKING:  # only the types: a command that reads no config must not pay for pydantic
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 #: What a type error says is expected, in the words of a YAML config.
 EXPECTED = {

@@ -14,6 +14,16 @@ every YAML file of the repository, rendered charts and edge cases); what makes t
   carriage return; and NEL (U+0085) or a character outside the Basic Multilingual Plane is
   written double-quoted and escaped (libyaml does not count them as printable).
 
+With libyaml, parsing and emitting are C, but building Python objects from nodes (and
+nodes from objects) is PyYAML's Python code, and it is most of the time a rendered chart
+costs (``sbkube template`` of one chart: ~40 ms of 58 documents). ``load``/``load_all``/
+``dump``/``dump_all`` therefore use :class:`FastLoader` and :class:`FastDumper`, which do
+the same work in one plain recursive pass for what Kubernetes YAML is made of (mappings,
+sequences, strings, ints, bools, nulls) and hand every other node or object (tags, merge
+keys, floats, dates, sets...) to PyYAML's own methods; and remember which tag a scalar
+resolves to (the resolver's regular expressions ran twice per scalar on output). Their
+data and text are PyYAML's (``tests/unit/test_yamlio.py`` compares them over the corpus).
+
 Everything else (which scalars are quoted, number and date resolution, key order) is
 PyYAML's own Python code in both cases. Ground floor: imports nothing from sbkube.
 """
@@ -21,10 +31,12 @@ PyYAML's own Python code in both cases. Ground floor: imports nothing from sbkub
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from typing import Any
 
 import yaml
 from yaml.events import ScalarEvent
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 #: Whether PyYAML has libyaml (``yaml.__with_libyaml__``).
 LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))
@@ -84,15 +96,188 @@ SafeDumper: Any = C_DUMPER or PURE_DUMPER
 
 YAMLError = yaml.YAMLError
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+#: Remembered scalar tags, per class, are forgotten past this many (a long-running process
+#: reads many documents).
+_RESOLVED_MAX = 100_000
+
+
+class _RememberedTags:
+    """``resolve`` of a scalar remembered: without path resolvers (none in the safe
+    classes) its tag depends only on the text and the two implicit flags."""
+
+    _resolved: dict[tuple[str, bool, bool], str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._resolved = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode or self.yaml_path_resolvers:  # type: ignore[attr-defined]
+            return super().resolve(kind, value, implicit)  # type: ignore[misc]
+        key = (value, implicit[0], implicit[1])
+        memo = self._resolved
+        tag = memo.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)  # type: ignore[misc]
+            if len(memo) >= _RESOLVED_MAX:
+                memo.clear()
+            memo[key] = tag
+        return tag
+
+
+class _FastConstructor:
+    """``construct_document`` in one recursive pass for plain mappings (no merge key, scalar
+    keys), sequences and strings; every other node goes to PyYAML's ``construct_object``,
+    which shares the same memo of constructed nodes (so an alias is the same object, and
+    a mapping is registered before its children, as PyYAML's generators do)."""
+
+    constructed_objects: dict[Any, Any]
+    recursive_objects: dict[Any, Any]
+    state_generators: list[Any]
+
+    def construct_document(self, node: Any) -> Any:
+        try:
+            data = self._build(node)
+        except RecursionError:
+            # Nested deeper than one Python frame per level allows: PyYAML's own way, with
+            # whatever it says about it.
+            self.constructed_objects = {}
+            self.recursive_objects = {}
+            self.state_generators = []
+            return super().construct_document(node)  # type: ignore[misc]
+        return super().construct_document(_Built(data))  # type: ignore[misc]
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if type(node) is _Built:
+            return node.data
+        return super().construct_object(node, deep=deep)  # type: ignore[misc]
+
+    def _build(self, node: Any) -> Any:
+        kind = type(node)
+        tag = node.tag
+        if kind is ScalarNode:
+            if tag == _STR:
+                return node.value
+            return self.construct_object(node)
+        memo = self.constructed_objects
+        if node in memo:
+            return memo[node]
+        build = self._build
+        if kind is MappingNode and tag == _MAP:
+            pairs = node.value
+            for key_node, _value in pairs:
+                if type(key_node) is not ScalarNode or key_node.tag == _MERGE:
+                    return self.construct_object(node)
+            mapping: dict[Any, Any] = {}
+            memo[node] = mapping
+            for key_node, value_node in pairs:
+                mapping[build(key_node)] = build(value_node)
+            return mapping
+        if kind is SequenceNode and tag == _SEQ:
+            sequence: list[Any] = []
+            memo[node] = sequence
+            sequence.extend([build(item) for item in node.value])
+            return sequence
+        return self.construct_object(node)
+
+
+class _Built:
+    """A document already built, handed to PyYAML's ``construct_document`` so it finishes
+    what was handed to it (its deferred generators) and resets its state as usual."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+class _FastRepresenter:
+    """``represent`` in one recursive pass for dicts, lists, strings, ints, bools and None
+    (the nodes PyYAML's ``SafeRepresenter`` makes of them, aliases of a dict or list seen
+    twice included); every other object goes to PyYAML's ``represent_data``."""
+
+    def represent(self, data: Any) -> None:
+        node = self._node(data)
+        self.serialize(node)  # type: ignore[attr-defined]
+        self.represented_objects = {}
+        self.object_keeper: list[Any] = []
+        self.alias_key = None
+
+    def _node(self, data: Any) -> Any:
+        kind = type(data)
+        style = self.default_style  # type: ignore[attr-defined]
+        if kind is str:
+            return ScalarNode(_STR, data, style=style)
+        if kind is dict or kind is list:
+            seen = self.represented_objects.get(id(data))
+            if seen is not None:
+                return seen
+            self.object_keeper.append(data)
+            value: list[Any] = []
+            node: Any = MappingNode(_MAP, value) if kind is dict else SequenceNode(_SEQ, value)
+            self.represented_objects[id(data)] = node
+            best = True
+            build = self._node
+            if kind is dict:
+                items = list(data.items())
+                if self.sort_keys:  # type: ignore[attr-defined]
+                    with suppress(TypeError):
+                        items = sorted(items)
+                for key, item in items:
+                    key_node, item_node = build(key), build(item)
+                    if best and (
+                        type(key_node) is not ScalarNode
+                        or key_node.style
+                        or type(item_node) is not ScalarNode
+                        or item_node.style
+                    ):
+                        best = False
+                    value.append((key_node, item_node))
+            else:
+                for item in data:
+                    item_node = build(item)
+                    if best and (type(item_node) is not ScalarNode or item_node.style):
+                        best = False
+                    value.append(item_node)
+            flow = self.default_flow_style  # type: ignore[attr-defined]
+            node.flow_style = best if flow is None else flow
+            return node
+        if kind is bool:
+            return ScalarNode(_BOOL, "true" if data else "false", style=style)
+        if kind is int:
+            return ScalarNode(_INT, str(data), style=style)
+        if data is None:
+            return ScalarNode(_NULL, "null", style=style)
+        return self.represent_data(data)  # type: ignore[attr-defined]
+
+    represented_objects: dict[int, Any]
+    alias_key: Any
+
+
+class FastLoader(_RememberedTags, _FastConstructor, SafeLoader):
+    """``SafeLoader`` (libyaml's when present) with the fast construction (module docstring)."""
+
+
+class FastDumper(_RememberedTags, _FastRepresenter, SafeDumper):
+    """``SafeDumper`` (libyaml's when present) with the fast representation (module
+    docstring)."""
+
 
 def load(text: str | bytes, *, loader: Any = None) -> Any:
     """The first document of ``text`` (None when empty), safe tags only."""
-    return yaml.load(text, Loader=loader or SafeLoader)
+    return yaml.load(text, Loader=loader or FastLoader)
 
 
 def load_all(text: str | bytes, *, loader: Any = None) -> list[Any]:
     """Every document of ``text`` (None for an empty one), safe tags only."""
-    return list(yaml.load_all(text, Loader=loader or SafeLoader))
+    return list(yaml.load_all(text, Loader=loader or FastLoader))
 
 
 def dump(
@@ -110,7 +295,7 @@ def dump_all(
     return str(
         yaml.dump_all(
             documents,
-            Dumper=dumper or SafeDumper,
+            Dumper=dumper or FastDumper,
             sort_keys=sort_keys,
             allow_unicode=allow_unicode,
             default_flow_style=False,

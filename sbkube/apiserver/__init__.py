@@ -131,10 +131,17 @@ class ApiServer:
         # secrets"), other paths (discovery, OpenAPI, version) as "other": what tests count.
         self.requests: Counter[str] = Counter()
         self._requests_lock = threading.Lock()
+        # True from loading a file that does not exist yet until the first request.
+        self._new_file = False
 
     def count_request(self, what: str) -> None:
         with self._requests_lock:
             self.requests[what] += 1
+            if self._new_file:
+                # A client has seen this new cluster, and may record its identity (the
+                # kube-system UID): the file must keep it, even if nothing is ever written.
+                self._new_file = False
+                self.store.dirty.set()
 
     @property
     def url(self) -> str:
@@ -198,6 +205,7 @@ class ApiServer:
         replayed = False
         if self._file is not None and self._journal is not None:
             version, objects = self._file.read()
+            self._new_file = version == 0 and not objects
             # CRDs first, so the objects of their kinds find their storage keys.
             crds = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
             for crd in crds:
@@ -231,7 +239,8 @@ class ApiServer:
         self.api.bootstrap()
         if self._journal is not None:
             self._journal.deferring = False
-        # The namespaces every cluster starts with are not a change to save.
+        # The namespaces every cluster starts with are not a change to save (of a new file,
+        # until a client has seen them: count_request).
         self.store.dirty.clear()
         if replayed and self._flusher is not None:
             # Fold the journal into the file now: it may end in a torn line, which the next

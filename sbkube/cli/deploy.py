@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +23,11 @@ from sbkube.cli.options import (
     wait_lock_option,
 )
 from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint, safe
+from sbkube.errors import ConfigError
 from sbkube.redaction import holds_secret, mask_text
 
 if TYPE_CHECKING:
+    from sbkube.config.quick import HelmRender
     from sbkube.engine.results import DeployResult, ReleaseChange
 
 
@@ -396,40 +398,108 @@ def template(
     --concurrency at a time; the output is in the apps' order whatever N is.
     """
     from sbkube import yamlio
+
+    rendered = None
+    if not (apps or selectors or profile or set_values or values_files):
+        # A plain app dir of Helm apps: checked and rendered without the config models.
+        from sbkube.config.quick import helm_plan
+
+        plan = helm_plan(app_dir, config_file, namespace=namespace)
+        rendered = None if plan is None else _render_plan(plan, concurrency)
+    if rendered is None:
+        rendered = _rendered_apps(
+            app_dir, config_file, profile, apps, selectors, no_deps, namespace,
+            command_line_values(values_files, set_values), concurrency,
+        )  # fmt: skip
+    if fmt == "json" and output_dir is None:
+        emit([doc for _name, _type, _namespace, docs in rendered for doc in docs], "json")
+        return
+    if output_dir is not None:
+        # A directory sbkube creates holds rendered Secrets: only its owner may list it.
+        output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, app_type, app_namespace, docs in rendered:
+        text = yamlio.dump_all(docs, allow_unicode=False) if docs else ""
+        header = f"# sbkube app: {name} ({app_type}, namespace {app_namespace})\n"
+        if output_dir is not None and fmt == "json":
+            target = output_dir / f"{name}.json"
+            target.write_text(dump(docs, "json") + "\n")
+            click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
+        elif output_dir is not None:
+            target = output_dir / f"{name}.yaml"
+            _write_rendered(target, header + text, private=any(map(holds_secret, docs)))
+            click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
+        else:
+            click.echo("---\n" + header + text, nl=False)
+
+
+#: What ``template`` prints for each app: name, type, namespace and its documents.
+Rendered = list[tuple[str, str, str, list[dict[str, Any]]]]
+
+
+def _rendered_apps(
+    app_dir: Path,
+    config_file: str | None,
+    profile: str | None,
+    apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
+    namespace: str | None,
+    values: Any,
+    concurrency: int,
+) -> Rendered:
+    """Every picked app prepared as deploy prepares it (``prepare_apps``), offline."""
     from sbkube.cluster.kube import KubeCluster
     from sbkube.config import load_config
     from sbkube.engine.fetch import fetch_sources
     from sbkube.engine.prepare import prepare_apps
 
-    loaded = load_config(
-        app_dir,
-        config_file,
-        namespace=namespace,
-        values=command_line_values(values_files, set_values),
-        profile=profile,
-    )
+    loaded = load_config(app_dir, config_file, namespace=namespace, values=values, profile=profile)
     picked = loaded.pick(list(apps) or None, selectors, with_deps=not no_deps)
     # Git checkouts and downloads as the last deploy left them: template fetches nothing.
     loaded = fetch_sources(loaded, picked, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, picked, KubeCluster(offline=True), concurrency=concurrency)
-    if fmt == "json" and output_dir is None:
-        emit([o.manifest for work in works for o in work.objects], "json")
-        return
-    if output_dir is not None:
-        # A directory sbkube creates holds rendered Secrets: only its owner may list it.
-        output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for work in works:
-        docs = [o.manifest for o in work.objects]
-        text = yamlio.dump_all(docs, allow_unicode=False) if docs else ""
-        header = f"# sbkube app: {work.name} ({work.type}, namespace {work.namespace})\n"
-        if output_dir is not None and fmt == "json":
-            target = output_dir / f"{work.name}.json"
-            target.write_text(dump(docs, "json") + "\n")
-            click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
-        elif output_dir is not None:
-            target = output_dir / f"{work.name}.yaml"
-            _write_rendered(target, header + text, private=any(map(holds_secret, docs)))
-            click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
-        else:
-            click.echo("---\n" + header + text, nl=False)
+    return [(w.name, w.type, w.namespace, [o.manifest for o in w.objects]) for w in works]
+
+
+def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | None:
+    """The renders of :func:`sbkube.config.quick.helm_plan`, ``concurrency`` at a time,
+    placed as ``prepare_apps`` places them; None when any fails (the full path then says
+    why, in its own words)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sbkube.cluster.helm import HelmClient
+    from sbkube.cluster.port import ChartRef, TemplateRequest
+    from sbkube.errors import ClusterError
+    from sbkube.interrupts import Stop, working_under
+    from sbkube.manifests import Scope
+
+    helm = HelmClient(kubeconfig=None, context=None)
+    stop = Stop()
+
+    def render(app: HelmRender) -> list[dict[str, Any]]:
+        request = TemplateRequest(
+            ChartRef(ref=app.chart, version=app.version),
+            release_name=app.release_name,
+            namespace=app.namespace,
+            values=app.values,
+        )
+        with working_under(stop):
+            manifests = helm.template(request)
+        scope = Scope.of(manifests, None)
+        return [scope.place(m, app.namespace) for m in manifests]
+
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
+        futures = [pool.submit(render, app) for app in plan]
+        return [
+            (app.name, "helm", app.namespace, future.result())
+            for app, future in zip(plan, futures, strict=True)
+        ]
+    except (ClusterError, ConfigError):
+        return None
+    except BaseException as exc:
+        stop.request(exc)  # renders still running are of no use now
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

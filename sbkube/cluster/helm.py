@@ -872,7 +872,9 @@ class HelmClient(BinaryClient):
         *,
         wait: bool = False,
         timeout: str | None = None,
-    ) -> ReleaseInfo:
+    ) -> None:
+        """``helm rollback`` alone (it prints no release: ``KubeCluster.helm_rollback``
+        reads what it made)."""
         self.run(
             rollback_argv(
                 self.binary,
@@ -886,10 +888,6 @@ class HelmClient(BinaryClient):
             ),
             what=f"helm rollback {release_name} {revision}",
         )
-        info = self.status(release_name, namespace)
-        if info is None:  # pragma: no cover - helm just rolled it back
-            raise ClusterError(f"helm rollback {release_name}: release vanished")
-        return info
 
     def uninstall(self, release_name: str, namespace: str, *, keep_history: bool = False) -> None:
         self.run(

@@ -11,6 +11,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -403,7 +404,7 @@ class KubeCluster(Cluster):
         return self.helm.status(release_name, namespace, chart=chart)
 
     def helm_releases(self, namespaces: Sequence[str]) -> dict[tuple[str, str], ReleaseInfo] | None:
-        if os.environ.get("HELM_DRIVER", "secret").lower() not in ("", "secret", "secrets"):
+        if not _secret_driver():
             return None
         wanted = sorted(set(namespaces))
         if not wanted:
@@ -420,7 +421,7 @@ class KubeCluster(Cluster):
     def helm_histories(
         self, namespaces: Sequence[str]
     ) -> dict[tuple[str, str], list[ReleaseInfo]] | None:
-        if os.environ.get("HELM_DRIVER", "secret").lower() not in ("", "secret", "secrets"):
+        if not _secret_driver():
             return None
         wanted = sorted(set(namespaces))
         if not wanted:
@@ -439,7 +440,24 @@ class KubeCluster(Cluster):
 
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
         self._wrote()
-        return self.helm.rollback(release_name, namespace, revision)
+        self.helm.rollback(release_name, namespace, revision)
+        # What the rollback made, read from Helm's storage: one LIST of the release's own
+        # Secrets instead of helm status, helm get metadata and helm get values.
+        info = self._stored_release(release_name, namespace)
+        if info is None:  # pragma: no cover - helm just rolled it back
+            raise ClusterError(f"helm rollback {release_name}: release vanished")
+        return info
+
+    def _stored_release(self, release_name: str, namespace: str) -> ReleaseInfo | None:
+        """The release's current revision, its values, manifest and hooks included."""
+        if not _secret_driver():
+            info = self.helm.status(release_name, namespace)
+            if info is None:
+                return None
+            return replace(info, values=self.helm.get_values(release_name, namespace))
+        selector = {**RELEASE_SECRET_LABELS, "name": release_name}
+        secrets = self.kubectl.list_kinds([("v1", "Secret")], namespace, selector)
+        return current_releases(secrets).get((namespace, release_name))
 
     def helm_uninstall(
         self, release_name: str, namespace: str, *, keep_history: bool = False
@@ -451,6 +469,11 @@ class KubeCluster(Cluster):
         self, release_name: str, namespace: str, revision: int | None = None
     ) -> dict[str, Any]:
         return self.helm.get_values(release_name, namespace, revision)
+
+
+def _secret_driver() -> bool:
+    """True when Helm keeps its releases as Secrets (its default storage driver)."""
+    return os.environ.get("HELM_DRIVER", "secret").lower() in ("", "secret", "secrets")
 
 
 def _remove(path: str) -> None:

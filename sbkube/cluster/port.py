@@ -211,7 +211,8 @@ class Releases(Protocol):
         ...
 
     def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
-        """Roll back to ``revision``; returns the new revision that the rollback created."""
+        """Roll back to ``revision``; returns the new revision that the rollback created,
+        as Helm stored it (values, manifest and hooks included)."""
         ...
 
     def helm_uninstall(

@@ -11,10 +11,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
+from typing import TYPE_CHECKING
 
-from sbkube.config.schema import SbkubeConfig
 from sbkube.errors import ConfigError
 from sbkube.messages import suggest
+
+if TYPE_CHECKING:  # the models are built by the loader; sbkube.config.quick orders without
+    from sbkube.config.schema import SbkubeConfig
 
 
 def deploy_order(config: SbkubeConfig, shown: str) -> tuple[str, ...]:

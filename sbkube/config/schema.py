@@ -13,6 +13,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from sbkube.config.names import (
+    DNS1123_LABEL_MAX,
+    HELM_RELEASE_NAME_MAX,
+    MAX_PATH,
+    MAX_TEXT,
+    dns1123_label_problem,
+    dns1123_subdomain_problem,
+    label_value_problem,
+    text_problem,
+)
+from sbkube.config.names import short as _short
+
 __all__ = [
     "APP_TYPES",
     "DNS1123_LABEL_MAX",
@@ -34,13 +46,6 @@ __all__ = [
     "label_value_problem",
 ]
 
-DNS1123_LABEL_MAX = 63
-DNS1123_SUBDOMAIN_MAX = 253
-# Helm stores releases in Secrets named sh.helm.release.v1.<name>.v<N>; it caps names at 53.
-HELM_RELEASE_NAME_MAX = 53
-
-_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 # Go duration syntax, as helm's --timeout parses it: 90s, 5m, 1h30m, 1.5h.
 _DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\Z")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
@@ -48,15 +53,7 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 #: The longest app timeout: a day. Longer is a typo, and beyond ~290 years helm cannot
 #: even parse it (Go durations are int64 nanoseconds), after a deployment was recorded.
 MAX_TIMEOUT_SECONDS = 86_400
-#: The longest free-text field (a cluster name, a version, a pattern).
-MAX_TEXT = 253
-#: The longest path or URL (a chart reference, a repo URL): Linux's PATH_MAX.
-MAX_PATH = 4096
 _REPO_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-# A Kubernetes label value: empty, or alphanumerics with '-', '_', '.' inside; at most 63.
-# (Every pattern here ends in \Z, not $: $ also matches before a final newline, which let
-# "web\n" through as a name.)
-_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 APP_TYPES: tuple[str, ...] = (
     "helm",
@@ -74,50 +71,6 @@ REPO_VARIABLE_RE = re.compile(r"\$\{repos\.([^}]*)\}")
 _GIT_URL_PREFIXES = ("http://", "https://", "git://", "ssh://", "file://", "git@")
 
 
-def _short(value: str) -> str:
-    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
-
-
-def dns1123_label_problem(value: str, max_len: int = DNS1123_LABEL_MAX) -> str | None:
-    """Why ``value`` is not a valid DNS-1123 label of at most ``max_len`` characters, or None."""
-    if not value:
-        return "must not be empty"
-    if len(value) > max_len:
-        return f"{_short(value)} is {len(value)} characters long (at most {max_len})"
-    if not _LABEL_RE.match(value):
-        return (
-            f"{_short(value)} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit)"
-        )
-    return None
-
-
-def dns1123_subdomain_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid DNS-1123 subdomain (a Kubernetes object name), or None."""
-    if not value:
-        return "must not be empty"
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        return f"{_short(value)} is {len(value)} characters long (at most {DNS1123_SUBDOMAIN_MAX})"
-    if not _SUBDOMAIN_RE.match(value):
-        return (
-            f"{_short(value)} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
-            "'-' and '.', starting and ending with a letter or digit)"
-        )
-    return None
-
-
-def label_value_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid Kubernetes label value, or None."""
-    if len(value) > DNS1123_LABEL_MAX:
-        return f"{_short(value)} is {len(value)} characters long (at most {DNS1123_LABEL_MAX})"
-    if not _LABEL_VALUE_RE.match(value):
-        return (
-            f"{_short(value)} is not a valid label value (letters, digits, '-', '_' and '.', "
-            "starting and ending with a letter or digit)"
-        )
-    return None
-
-
 def duration_seconds(text: str) -> float:
     """The seconds a Go duration (already matched by ``_DURATION_RE``) stands for."""
     return sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
@@ -126,10 +79,9 @@ def duration_seconds(text: str) -> float:
 def _check_text(value: str, max_len: int = MAX_TEXT) -> str:
     """Printable text of at most ``max_len`` characters: it is recorded, shown in tables
     and passed to helm and kubectl as an argument."""
-    if len(value) > max_len:
-        raise ValueError(f"{_short(value)} is {len(value)} characters long (at most {max_len})")
-    if not value.isprintable():
-        raise ValueError(f"{_short(value)} holds a control character")
+    problem = text_problem(value, max_len)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -23,11 +23,12 @@ Shape of :func:`deploy_phases` (the file is read by ``sbkube.config.phases``):
    ``on_failure`` is ``rollback`` (the phase's, the file's ``settings``, or
    ``--on-failure``/``--atomic``), every app in the scope (``rollback_scope``: the failed
    app, its phase, or the whole run) that this run changed goes back to its last
-   successful recording before the run (``rollback_plan.plan_app``); an app new in this
-   run is uninstalled. The rollback is a deployment of its own (``rollback``,
-   ``reverts_id`` = the failed one; still under the same locks), so ``state show`` of
-   each names the other. A rollback that fails is said in one line (exit 1), and its
-   record shows each app's state.
+   successful recording before the run (``rollback_plan.plan_app``, each app planned as
+   ``sbkube rollback`` plans it, from one batched read of the cluster for all of them:
+   ``rollback_plan.read_rollback``); an app new in this run is uninstalled. The
+   rollback is a deployment of its own (``rollback``, ``reverts_id`` = the failed one;
+   still under the same locks), so ``state show`` of each names the other. A rollback
+   that fails is said in one line (exit 1), and its record shows each app's state.
 
 Apps are looked up by name under the run's record target (the cluster, the file's
 namespace): the history of a multi-dir run is its own, apart from the history of
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
     from sbkube.config.loader import LoadedConfig
     from sbkube.config.phases import Group, PhasesFile
+    from sbkube.engine.rollback_plan import RollbackReads
     from sbkube.engine.work import AppWork
     from sbkube.state import AppDeploymentRecord, DeploymentHandle, DeploymentRecord
 
@@ -516,18 +518,22 @@ def _revert(
     cluster: Cluster,
 ) -> RevertOutcome:
     """The failure policy's rollback of ``names`` (see the module docstring), recorded as
-    a deployment that ``reverts`` ``failed_id``; under the caller's locks."""
-    from sbkube.engine.rollback_plan import plan_app
-    from sbkube.engine.rollback_run import rollback_step
+    a deployment that ``reverts`` ``failed_id``; under the caller's locks.
+
+    Planned as ``sbkube rollback`` plans: the cluster is read once for every app in scope
+    (``rollback_plan.read_rollback``: one LIST of Helm's Secrets, one LIST per kind and
+    namespace of the YAML apps' objects), then each app is planned from those reads, and
+    its objects are not read again when it runs."""
+    from sbkube.engine.rollback_plan import AppRollbackPlan, plan_app, read_rollback
+    from sbkube.engine.rollback_run import planned_keys, rollback_step
 
     repo = target.repo
     failed = repo.get(failed_id)
     work_of = {w.name: (u, w) for u in units for w in u.works}
     deployments: dict[str, DeploymentRecord] = {}
-    steps: list[AppStep] = []
     # Undone in the reverse of the run's order: an app goes back before what it needs.
-    order = list(reversed(names))
-    for name in order:
+    wanted: list[_Back] = []
+    for name in reversed(names):
         unit, work = work_of[name]
         # The app as the last successful deployment holding it left it (a failed run's
         # own recordings, and those a failed rollback left, are not a state that worked).
@@ -550,6 +556,33 @@ def _revert(
         if current is None:
             # What the app applied last: its last successful recording on the target.
             current = target.last_successful_app(name)
+        wanted.append(_Back(unit, work, t_dep, before, current))
+    unrecorded = [b.work.namespace for b in wanted if b.before is None and b.current is None]
+    reads = read_rollback(
+        cluster, [a for b in wanted for a in (b.before, b.current)], namespaces=unrecorded
+    )
+    planned: list[tuple[_Back, AppRollbackPlan | str]] = []
+    for back in wanted:
+        try:
+            if back.before is None and back.current is None:
+                plan = _uninstall_unrecorded(back.work, reads, cluster)
+                if plan is None:
+                    continue
+            else:
+                plan = plan_app(
+                    cluster, back.before, back.t_dep, back.current, back.work.namespace, reads
+                )
+        except SbkubeError as err:
+            planned.append((back, err.message))
+            continue
+        if plan.action != "unchanged":
+            planned.append((back, plan))
+    # The YAML apps' objects were read with the plan, under the same locks: not again.
+    plans = [p for _b, p in planned if not isinstance(p, str)]
+    live_now = {k: reads.objects[k] for k in planned_keys(plans) if k in reads.objects}
+    steps: list[AppStep] = []
+    for back, plan in planned:
+        name, unit = back.work.name, back.unit
         metadata = {
             "phase": unit.phase,
             "group": unit.group.name,
@@ -558,28 +591,19 @@ def _revert(
         }
         info = {
             "from_deployment": failed_id,
-            "to_deployment": before.deployment_id if before else None,
+            "to_deployment": back.before.deployment_id if back.before else None,
         }
-        try:
-            if before is None and current is None:
-                plan = _uninstall_unrecorded(work, cluster)
-                if plan is None:
-                    continue
-            else:
-                plan = plan_app(cluster, before, t_dep, current, work.namespace)
-        except SbkubeError as err:
-            steps.append(_refused(name, work, err.message, info, metadata))
-            continue
-        if plan.action == "unchanged":
+        if isinstance(plan, str):
+            steps.append(_refused(name, back.work, plan, info, metadata))
             continue
         # One at a time, later apps of the run first; one that fails does not keep the
         # others from going back (they wait for it, whatever its outcome).
         steps.append(
             rollback_step(
                 plan,
-                before,
-                t_dep,
-                current,
+                back.before,
+                back.t_dep,
+                back.current,
                 cluster,
                 rollback_info={
                     **info,
@@ -588,6 +612,7 @@ def _revert(
                     "to_revision": plan.to_revision,
                 },
                 metadata=metadata,
+                live_now=live_now,
             )
         )
     target.note(
@@ -617,13 +642,26 @@ def _revert(
     return RevertOutcome(dep.deployment_id, dep.status, scope, outcomes, error)
 
 
-def _uninstall_unrecorded(work: AppWork, cluster: Cluster) -> Any:
+@dataclass(frozen=True)
+class _Back:
+    """One app in the failure policy's scope: where it goes back to (``before``, recorded
+    by ``t_dep``; None when no deployment before the run holds it) and what it applied
+    last (``current``)."""
+
+    unit: _Unit
+    work: AppWork
+    t_dep: DeploymentRecord | None
+    before: AppDeploymentRecord | None
+    current: AppDeploymentRecord | None
+
+
+def _uninstall_unrecorded(work: AppWork, reads: RollbackReads, cluster: Cluster) -> Any:
     """A Helm app new in the run whose failed install left a release but no record."""
     from sbkube.engine.rollback_plan import AppRollbackPlan
 
     if work.type != "helm" or not work.release_name:
         return None
-    status = cluster.helm_status(work.release_name, work.namespace, chart=False)
+    status = reads.current(cluster, work.release_name, work.namespace)
     if status is None:
         return None
     return AppRollbackPlan(

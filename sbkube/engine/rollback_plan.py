@@ -124,6 +124,13 @@ class RollbackReads:
             return cluster.helm_history(release, namespace)
         return list(self.histories.get((namespace, release), ()))
 
+    def current(self, cluster: Releases, release: str, namespace: str) -> ReleaseInfo | None:
+        """The release's current revision (what ``helm status`` shows), None when none."""
+        if self.histories is None:
+            return cluster.helm_status(release, namespace, chart=False)
+        history = self.histories.get((namespace, release))
+        return history[-1] if history else None
+
     def get(self, cluster: Objects, key: ObjectKey) -> dict[str, Any] | None:
         if key in self.objects:
             return copy.deepcopy(self.objects[key])
@@ -133,11 +140,15 @@ class RollbackReads:
 def read_rollback(
     cluster: Cluster,
     recorded: Sequence[AppDeploymentRecord | None],
+    namespaces: Sequence[str] = (),
 ) -> RollbackReads:
     """The batched reads (:class:`RollbackReads`) of the apps ``recorded`` (TARGET's and
-    the current recordings): the releases of their Helm apps, the objects of the others."""
+    the current recordings): the releases of their Helm apps, the objects of the others;
+    and the releases of ``namespaces`` (those of Helm apps nothing recorded yet)."""
     apps = [a for a in recorded if a is not None]
-    namespaces = sorted({a.helm_release.namespace for a in apps if a.helm_release is not None})
+    namespaces = sorted(
+        {*namespaces, *(a.helm_release.namespace for a in apps if a.helm_release is not None)}
+    )
     histories = cluster.helm_histories(namespaces) if namespaces else {}
     keys = list(dict.fromkeys(key for a in apps if a.type != "helm" for key in live_resources(a)))
     return RollbackReads(histories, cluster.list_many(keys) if keys else {})
@@ -293,24 +304,12 @@ def plan_rollback(
                 )
             plans.append(_removal_plan(app_now, source.namespace))
             continue
-        refusal = _imported_refusal(t_app)
-        if refusal is not None:
-            raise RefusedError(refusal)
-        if t_app.type == "helm":
-            plan = _helm_plan(cluster, t_app, app_now, target, reads)
-            if plan.action == "helm-upgrade":
-                assert t_app.helm_release is not None
-                _values, why = restored_values(t_app.helm_release)
-                if why is not None:
-                    rel = t_app.helm_release
-                    sealed_away.append((f"Helm values of {rel.namespace}/{rel.release_name}", why))
-                warnings.append(f"app {name}: {plan.reason}; upgrading to the recorded chart")
-            plans.append(plan)
-        else:
-            plan, secrets, sealed = _yaml_plan(cluster, t_app, app_now, reads)
-            plans.append(plan)
-            unrestorable += secrets
-            sealed_away += sealed
+        plan, secrets, sealed = _plan_one(cluster, t_app, app_now, target, reads)
+        if plan.action == "helm-upgrade":
+            warnings.append(f"app {name}: {plan.reason}; upgrading to the recorded chart")
+        plans.append(plan)
+        unrestorable += secrets
+        sealed_away += sealed
     # Commands are recorded steps, never re-run (the record cannot undo what a script did).
     for plan in plans:
         t_app = target.app(plan.name)
@@ -356,32 +355,51 @@ def plan_app(
     target: DeploymentRecord | None,
     current: AppDeploymentRecord | None,
     namespace: str,
+    reads: RollbackReads | None = None,
 ) -> AppRollbackPlan:
     """One app's way back to ``t_app`` (recorded in ``target``) from ``current`` (what
     it applied last); with no ``t_app``, its removal. What a failure policy's rollback
     plans per app (``sbkube.engine.phases``), where each app goes back to its own last
-    successful recording. RefusedError when that recording cannot be restored (secrets
-    recorded as digests only, or sealed without the key)."""
+    successful recording, planned as :func:`plan_rollback` plans each of its apps, from
+    the batched ``reads`` (:func:`read_rollback`) of all of them. RefusedError when that
+    recording cannot be restored (secrets recorded as digests only, or sealed without the
+    key)."""
     if t_app is None or target is None:
         if current is None:
             raise RefusedError("nothing recorded to roll back from")
         return _removal_plan(current, namespace)
+    plan, secrets, sealed = _plan_one(cluster, t_app, current, target, reads)
+    if secrets or sealed:
+        listed = ", ".join([*secrets, *(what for what, _ in sealed)])
+        why = f": {sealed[0][1]}" if sealed else " (only digests recorded)"
+        raise RefusedError(f"app {t_app.name}: cannot restore {listed}{why}")
+    return plan
+
+
+def _plan_one(
+    cluster: Cluster,
+    t_app: AppDeploymentRecord,
+    current: AppDeploymentRecord | None,
+    target: DeploymentRecord,
+    reads: RollbackReads | None,
+) -> tuple[AppRollbackPlan, list[str], list[tuple[str, str]]]:
+    """The plan of an app TARGET holds; the objects to restore that only digests were
+    recorded for; what is sealed under a key not at hand (with why), its Helm values
+    included."""
     refusal = _imported_refusal(t_app)
     if refusal is not None:
         raise RefusedError(refusal)
-    if t_app.type == "helm":
-        plan = _helm_plan(cluster, t_app, current, target)
-        if plan.action == "helm-upgrade":
-            assert t_app.helm_release is not None
-            _values, why = restored_values(t_app.helm_release)
-            if why is not None:
-                raise RefusedError(f"app {t_app.name}: cannot restore its Helm values: {why}")
-        return plan
-    plan, secrets, sealed = _yaml_plan(cluster, t_app, current)
-    if secrets or sealed:
-        listed = ", ".join([*secrets, *(what for what, _ in sealed)])
-        raise RefusedError(f"app {t_app.name}: cannot restore {listed}")
-    return plan
+    if t_app.type != "helm":
+        return _yaml_plan(cluster, t_app, current, reads)
+    plan = _helm_plan(cluster, t_app, current, target, reads)
+    sealed: list[tuple[str, str]] = []
+    if plan.action == "helm-upgrade":
+        rel = t_app.helm_release
+        assert rel is not None
+        _values, why = restored_values(rel)
+        if why is not None:
+            sealed.append((f"Helm values of {rel.namespace}/{rel.release_name}", why))
+    return plan, [], sealed
 
 
 def _imported_refusal(t_app: AppDeploymentRecord) -> str | None:

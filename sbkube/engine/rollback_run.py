@@ -105,9 +105,10 @@ def _execute_app(
     if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
         if plan.action == "helm-rollback":
+            # The revision the rollback made, with its values, manifest and hooks, as
+            # Helm's storage holds it (``Releases.helm_rollback``).
             info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
-            info = cluster.helm_status(plan.release_name, plan.namespace) or info
-            values = cluster.helm_get_values(plan.release_name, plan.namespace)
+            values = dict(info.values)
         else:
             info, values = _upgrade_to_recorded(plan, t_app, target, cluster, handle)
         # The new revision is made from the target's chart: it keeps that chart's digest,
@@ -180,12 +181,13 @@ def rollback_step(
     rollback_info: Mapping[str, Any],
     depends_on: tuple[str, ...] = (),
     metadata: Mapping[str, Any] | None = None,
+    live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
 ) -> AppStep:
     """The runner step that carries out one app's plan (``target``: the deployment that
-    recorded ``t_app``; None for a removal)."""
+    recorded ``t_app``; None for a removal); ``live_now``: :func:`read_planned_objects`."""
 
     def run(handle: AppHandle) -> StepChanges:
-        return _execute_app(app_plan, t_app, current, cluster, handle, target)  # type: ignore[arg-type]
+        return _execute_app(app_plan, t_app, current, cluster, handle, target, live_now)  # type: ignore[arg-type]
 
     return AppStep(
         name=app_plan.name,
@@ -203,15 +205,13 @@ def rollback_step(
 _PLACE = ("phase", "group", "app_dir", "target")
 
 
-def read_planned_objects(
-    plan: RollbackPlan, cluster: Cluster
-) -> dict[ObjectKey, dict[str, Any] | None]:
-    """The live objects the plan's YAML apps (reapply, unchanged, delete) change or keep,
-    with one LIST per kind and namespace whatever the number of apps. An object more than
-    one app names is left out (an earlier app may change it: read when it is reached), as
-    are a Helm app's (its release changes them first)."""
+def planned_keys(plans: Sequence[AppRollbackPlan]) -> list[ObjectKey]:
+    """The live objects the YAML apps of ``plans`` (reapply, unchanged, delete) change or
+    keep, read once before any app runs. An object more than one app names is left out
+    (an earlier app may change it: read when it is reached), as are a Helm app's (its
+    release changes them first)."""
     seen: dict[ObjectKey, int] = {}
-    for app_plan in plan.apps:
+    for app_plan in plans:
         if app_plan.type == "helm":
             continue
         for change in app_plan.changes:
@@ -224,11 +224,19 @@ def read_planned_objects(
             seen[key] = seen.get(key, 0) + 1
     shared = {
         (c.api_version, c.kind, c.namespace or "", c.name)
-        for app_plan in plan.apps
+        for app_plan in plans
         if app_plan.type == "helm"
         for c in app_plan.changes
     }
-    keys = [key for key, n in seen.items() if n == 1 and key not in shared]
+    return [key for key, n in seen.items() if n == 1 and key not in shared]
+
+
+def read_planned_objects(
+    plans: Sequence[AppRollbackPlan], cluster: Cluster
+) -> dict[ObjectKey, dict[str, Any] | None]:
+    """:func:`planned_keys`, with one LIST per kind and namespace whatever the number of
+    apps."""
+    keys = planned_keys(plans)
     return cluster.list_many(keys) if keys else {}
 
 
@@ -244,23 +252,16 @@ def rollback_steps(
 
     def step(app_plan: AppRollbackPlan) -> AppStep:
         t_app = target.app(app_plan.name)
-
-        def run(handle: AppHandle) -> StepChanges:
-            return _execute_app(
-                app_plan, t_app, current[app_plan.name], cluster, handle, target, live_now
-            )
-
-        config = thaw(t_app.config) if t_app else None
         # An app of a multi-dir run keeps its phase, app dir and target (engine.phases).
         was = t_app or current.get(app_plan.name)
         placed = {k: was.metadata[k] for k in _PLACE if was is not None and k in was.metadata}
-        return AppStep(
-            name=app_plan.name,
-            type=app_plan.type,
-            namespace=app_plan.namespace,
-            run=run,
-            config=config,
-            depends_on=tuple((config or {}).get("depends_on") or ()),
+        return rollback_step(
+            app_plan,
+            t_app,
+            target,
+            current[app_plan.name],
+            cluster,
+            depends_on=tuple((t_app.config if t_app else {}).get("depends_on") or ()),
             metadata=thaw(placed) or None,
             rollback_info={
                 "from_deployment": plan.source_id,
@@ -270,7 +271,7 @@ def rollback_steps(
                 "to_revision": app_plan.to_revision,
                 **({"reason": app_plan.reason} if app_plan.reason else {}),
             },
-            label=app_plan.action,
+            live_now=live_now,
         )
 
     return [step(app_plan) for app_plan in plan.apps]
@@ -357,7 +358,7 @@ def rollback(
         profile=to_dep.profile,
     ) as dep:
         # Under the lock, before any app runs: the YAML apps' objects in one batch.
-        live_now = read_planned_objects(plan, cluster)
+        live_now = read_planned_objects(plan.apps, cluster)
         outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster, live_now), dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
         repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)

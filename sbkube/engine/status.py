@@ -15,8 +15,8 @@ An app is
 * ``missing``: nothing of it is left live (its release and every object are gone);
 * ``not-deployed``: nothing is recorded for it (never deployed, or uninstalled).
 
-A git or http app whose fetch is recorded is ``in-sync``: nothing of it lives in the
-cluster.
+An app whose recorded run put nothing in the cluster is ``in-sync``: a git or http app's
+fetch, a noop, exec or command-hook app's run (nothing of it lives there to drift).
 
 Health is read from the same live objects (``health.object_health``, Argo CD's rules):
 each recorded object has one (``Missing`` when it is gone), and an app's is the worst of
@@ -184,9 +184,10 @@ def app_drift(
         return AppDrift(name, None, None, DriftState.NOT_DEPLOYED, None)
     rel = recorded.helm_release
     wanted = live_resources(recorded)
-    if not wanted and rel is None and recorded.metadata.get("source") is not None:
-        # A git or http app: what it fetched is recorded, and nothing of it lives in the
-        # cluster that could drift.
+    if not wanted and rel is None and not recorded.resources:
+        # What ran is recorded and put nothing in the cluster that could drift: a git or
+        # http app's fetch, a noop, exec or command-hook app's run. (An uninstall records
+        # the objects it deleted, so an uninstalled app is not-deployed below.)
         return AppDrift(
             name, recorded.type, recorded.namespace, DriftState.IN_SYNC, recorded.deployment_id
         )

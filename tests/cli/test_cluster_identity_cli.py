@@ -147,3 +147,25 @@ def test_the_lock_is_on_the_identity_not_the_name(
     with DeploymentDatabase(state_db) as db:
         rows = DeploymentRepository(db).list()
     assert {(d.cluster, d.cluster_id) for d in rows} == {("a", identity), ("b", identity)}
+
+
+def test_a_deploy_that_writes_nothing_keeps_the_new_clusters_identity(
+    sbkube: Any, tmp_path: Path, cluster_file: Path
+) -> None:
+    """Noop apps write nothing to the cluster, yet the deployment is recorded under the
+    cluster's identity: the new memory-cluster file keeps it, so the next deploy is on the
+    same target (its history, its lock)."""
+    app = tmp_path / "quiet"
+    app.mkdir()
+    (app / "config.yaml").write_text(
+        "namespace: quiet\napps:\n  marker:\n    type: noop\n", encoding="utf-8"
+    )
+    base = ("deploy", "--app-dir", str(app), "--memory-cluster", str(cluster_file))
+    first = sbkube.json(*base)
+    assert cluster_file.exists()
+    second = sbkube.json(*base)
+    listed = {d["deployment_id"]: d["cluster_id"] for d in sbkube.json("state", "list")}
+    assert listed[first["deployment_id"]] == listed[second["deployment_id"]]
+    # Recorded, and nothing of it lives in the cluster to drift: in sync, not "not-deployed".
+    status = sbkube.json("status", "--app-dir", str(app), "--memory-cluster", str(cluster_file))
+    assert [(a["name"], a["state"]) for a in status["apps"]] == [("marker", "in-sync")]

@@ -5,7 +5,8 @@ for every chart there, and edge cases (strings that look like booleans, numbers,
 null; multi-line, long and unicode strings; keys that need quotes; empty documents; big
 numbers; random strings). Each text is loaded by both loaders (same data, or both refuse
 it), then dumped by both dumpers with every option sbkube uses (same text), and the text
-loaded back (the same data again).
+loaded back (the same data again). ``FastLoader`` and ``FastDumper`` (what ``load``/``dump``
+use) are held to the same corpus: PyYAML's data and text, aliases and errors included.
 """
 
 from __future__ import annotations
@@ -59,13 +60,15 @@ def chart_dirs() -> list[Path]:
 
 
 def load_both(text: str | bytes) -> tuple[Any, Any]:
-    """(pure, C) documents of ``text``, or the YAMLError class each raised."""
+    """(pure, C) documents of ``text``, or the YAMLError class each raised; the fast
+    loader's must be the C loader's."""
     out = []
-    for loader in (yamlio.PURE_LOADER, yamlio.C_LOADER):
+    for loader in (yamlio.PURE_LOADER, yamlio.C_LOADER, yamlio.FastLoader):
         try:
             out.append(yamlio.load_all(text, loader=loader))
         except yaml.YAMLError:
             out.append(yaml.YAMLError)
+    assert out[2] == out[1], "the fast loader differs from libyaml's"
     return out[0], out[1]
 
 
@@ -74,6 +77,8 @@ def assert_same_text(documents: list[Any], where: str) -> None:
         pure = yamlio.dump_all(documents, dumper=yamlio.PURE_DUMPER, **options)
         c = yamlio.dump_all(documents, dumper=yamlio.C_DUMPER, **options)
         assert pure == c, f"{where}: dumpers differ with {options}"
+        fast = yamlio.dump_all(documents, **options)
+        assert fast == c, f"{where}: the fast dumper differs with {options}"
         one = [
             yamlio.dump(d, dumper=k, **options)
             for d in documents
@@ -207,6 +212,74 @@ def test_loaders_agree_on_unquoted_scalars() -> None:
     assert loaded["0x1F"] == 31
     assert loaded["~"] is None
     assert loaded["2024-01-01"] == datetime.date(2024, 1, 1)
+
+
+def fast_and_plain(text: str) -> tuple[Any, Any]:
+    """``text`` loaded by the fast loader and by libyaml's, or the error each raised."""
+    out: list[Any] = []
+    for loader in (yamlio.FastLoader, yamlio.C_LOADER):
+        try:
+            out.append(yamlio.load_all(text, loader=loader))
+        except yaml.YAMLError as err:
+            out.append(str(err))
+    return out[0], out[1]
+
+
+SPECIAL_TEXTS = [
+    "a: &x {k: 1}\nb: *x\nc: [*x, *x]\n",  # aliases
+    "base: &b {x: 1, y: 2}\nmine:\n  <<: *b\n  y: 3\n",  # merge key
+    "m: &m\n  <<: [{a: 1}, {b: 2}]\n  c: 3\nn: {<<: *m, d: 4}\n",  # merge of merges
+    "s: !!set {a, b}\no: !!omap [{a: 1}, {b: 2}]\np: !!pairs [{a: 1}, {a: 2}]\n",
+    "t: 2024-01-01T10:00:00Z\nd: 2024-01-01\nb: !!binary aGVsbG8=\nf: 1.5\nn: ~\n",
+    "x: !!str 12\ny: !!int '7'\nz: !!float '2'\nw: !!null ''\n",
+    "dup: 1\ndup: 2\nother: {k: 1, k: 2}\n",
+    "? [a, b]\n: unhashable\n",
+    "? {a: 1}\n: unhashable\n",
+    "1: int key\n2.5: float key\ntrue: bool key\n~: null key\n2024-01-01: date key\n",
+    "x: !custom value\n",
+    "x: !!str [a]\n",
+    "x: !!map [a]\n",
+    "&a [*a, {k: *a}]\n",  # recursive sequence
+    "&m {self: *m, list: [*m]}\n",  # recursive mapping
+    "&k {*k : 1}\n",  # a mapping as its own key
+    "a: [" * 300 + "]" * 300 + "\n",
+    "---\n---\na: 1\n--- [1, 2]\n--- text\n",
+]
+
+
+def test_fast_loader_is_pyyaml_on_special_nodes() -> None:
+    for text in SPECIAL_TEXTS:
+        fast, plain = fast_and_plain(text)
+        assert repr(fast) == repr(plain), text  # repr: recursive data, and the same errors
+
+
+def test_fast_loader_shares_aliased_objects() -> None:
+    (data,) = yamlio.load_all("a: &x {k: [1]}\nb: *x\nc: [*x]\n")
+    assert data["a"] is data["b"] is data["c"][0]
+    (loop,) = yamlio.load_all("&m {self: *m}\n")
+    assert loop["self"] is loop
+
+
+def test_fast_dumper_writes_aliases_and_other_types_as_pyyaml() -> None:
+    shared = {"k": [1, 2]}
+    items = [1, {"a": shared}]
+    loop: dict[str, Any] = {"x": 1}
+    loop["self"] = loop
+    documents = [
+        {"a": shared, "b": shared, "c": [shared, items, items]},
+        loop,
+        {"t": (1, "two"), "s": {1, 2}, "f": 1.5, "d": datetime.date(2024, 1, 1), "b": b"hi"},
+        {1: "int key", None: "null key", False: "bool", (1, 2): "tuple key"},
+    ]
+    for options in OPTIONS:
+        for flow in (None, False, True):
+            for style in (None, '"'):
+                extra = {"default_flow_style": flow, "default_style": style}
+                texts = [
+                    yaml.dump_all(documents, Dumper=dumper, **options, **extra)
+                    for dumper in (yamlio.FastDumper, yamlio.C_DUMPER)
+                ]
+                assert texts[0] == texts[1], (options, extra)
 
 
 def test_sbkube_reads_and_writes_yaml_only_through_yamlio() -> None:

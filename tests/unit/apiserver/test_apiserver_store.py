@@ -77,6 +77,31 @@ def test_custom_kinds_come_back_from_the_stored_crds(tmp_path: Path) -> None:
         assert not [o for o in again.objects() if o["kind"] == "Gadget"]
 
 
+def _kube_system_uid(server: ApiServer) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/api/v1/namespaces/kube-system") as resp:
+        return str(json.load(resp)["metadata"]["uid"])
+
+
+def test_a_new_file_keeps_the_identity_a_client_saw(tmp_path: Path) -> None:
+    """A run that only read the cluster (a deploy of noop apps records the kube-system UID)
+    must find the same cluster next time: the new file is written though nothing changed."""
+    path = tmp_path / "cluster.json"
+    with ApiServer(path) as server:
+        seen = _kube_system_uid(server)
+    assert path.exists()
+    with ApiServer(path) as again:
+        assert _kube_system_uid(again) == seen
+
+
+def test_a_new_file_nobody_talked_to_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    with ApiServer(path):
+        pass
+    assert not path.exists()
+
+
 def test_memory_only_server_writes_no_file(tmp_path: Path) -> None:
     with ApiServer() as server:
         assert server.path is None

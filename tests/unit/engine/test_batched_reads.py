@@ -7,8 +7,9 @@ and resource. App dirs of 4, 16 and 64 apps (half Helm, half YAML, one namespace
 deployed, then deployed again unchanged: the processes and the requests of the second
 deploy are the same at every size. Releases and live objects are checked with the real
 helm and kubectl, not with sbkube's record. A rollback reads the cluster the same way: its
-kubectl processes are the same at 4 and 16 apps, and each Helm release costs only its
-``helm rollback`` and the two reads of what that made.
+kubectl processes are the same at 4 and 16 apps but for one per Helm release: each release
+costs only its ``helm rollback`` and one LIST of its storage Secrets (what that made, as
+recorded). A failure policy's rollback (``--atomic``) plans the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sbkube.engine import deploy, rollback
 from sbkube.engine.live_diff import live_diff
 from sbkube.engine.status import DriftState, status
 from sbkube.model import DeploymentStatus, ResourceAction
-from sbkube.state import DeploymentDatabase
+from sbkube.state import DeploymentDatabase, DeploymentRepository
 
 pytestmark = pytest.mark.kube
 
@@ -149,6 +150,25 @@ class Target:
             timeout=120,
         )
         return {r["name"]: int(r["revision"]) for r in json.loads(done.stdout or "[]")}
+
+    def helm(self, *args: str) -> Any:
+        """What the real helm prints as JSON (``args`` end in ``-o json``)."""
+        return json.loads(self._helm_text(*args))
+
+    def helm_manifest(self, release: str) -> list[dict[str, Any]]:
+        """The real ``helm get manifest``: the objects Helm installed."""
+        return [d for d in yaml.safe_load_all(self._helm_text("get", "manifest", release)) if d]
+
+    def _helm_text(self, *args: str) -> str:
+        done = subprocess.run(
+            [self.tools.real_helm, *args, "-n", NS],
+            env={"KUBECONFIG": str(self.kubeconfig), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return done.stdout
 
     def kubectl(self, *args: str) -> str:
         done = subprocess.run(
@@ -395,21 +415,95 @@ def test_a_rollback_reads_the_cluster_in_batches_at_4_and_16_apps(
             assert target.config_map("cm-00-0")["data"] == {"index": "0"}
             assert target.revisions() == {f"chart-{i:02d}": 2 for i in range(apps // 2)}
 
-    small, large = rollbacks[4], rollbacks[16]
-    kubectl = {run: n for run, n in large.processes.items() if run.startswith("kubectl")}
-    assert kubectl == {run: n for run, n in small.processes.items() if run.startswith("kubectl")}
-    assert "kubectl get" in kubectl  # the batched LISTs themselves
-    # Per Helm release, its rollback and the reads of what it made, the same number at
-    # either size; never its history (the releases' Secrets were listed once).
-    per_release = {4: Counter[str](), 16: Counter[str]()}
-    for apps, counts in rollbacks.items():
-        for run, n in counts.processes.items():
-            if run.startswith("helm") and run != "helm list":  # list: recovery's check
-                assert n % (apps // 2) == 0, (run, counts.processes)
-                per_release[apps][run] = n // (apps // 2)
-    assert per_release[4] == per_release[16]
-    assert per_release[16]["helm rollback"] == 1
-    assert "helm history" not in large.processes
+    assert_reads_per_release(rollbacks[4], rollbacks[16], releases=(2, 8))
+
+
+def assert_reads_per_release(small: Counts, large: Counts, *, releases: tuple[int, int]) -> None:
+    """A rollback's reads at two sizes (``releases`` Helm releases in each): a Helm release
+    costs its ``helm rollback`` and one ``kubectl get`` (the LIST of its storage Secrets,
+    what the rollback made), nothing else; everything else is read in batches (the
+    writes, ``kubectl apply`` and ``delete``, are one per app that changes)."""
+    kubectl = []
+    for counts, n in ((small, releases[0]), (large, releases[1])):
+        helm = {run: k for run, k in counts.processes.items() if run.startswith("helm")}
+        helm.pop("helm list", None)  # recovery's pending check, once
+        assert helm == {"helm rollback": n}, counts.processes
+        found = {
+            run: k
+            for run, k in counts.processes.items()
+            if run.startswith("kubectl") and run not in ("kubectl apply", "kubectl delete")
+        }
+        found["kubectl get"] -= n
+        kubectl.append(found)
+    assert kubectl[0] == kubectl[1]
+    assert kubectl[1]["kubectl get"] >= 1  # the batched LISTs themselves
     # The YAML apps' ConfigMaps were listed, never read one by one (Helm's own rollback
     # reads its release's objects and storage, per release).
     assert large.requests["list configmaps"] == small.requests["list configmaps"]
+
+
+def test_a_failure_policy_rollback_reads_the_cluster_in_batches_at_2_and_8_apps(
+    make_target: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``deploy --atomic`` whose last app fails: every app the run changed goes back, and
+    the rollback's record is what helm and kubectl say."""
+    from sbkube.engine import phases
+
+    reverts: list[Counts] = []
+    real_revert = phases._revert
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        target.tools.runs()
+        target.server.requests.clear()
+        done = real_revert(*args, **kwargs)
+        reverts.append(Counts(target.tools.runs(), Counter(target.server.requests)))
+        return done
+
+    monkeypatch.setattr(phases, "_revert", counted)
+    for apps in (2, 8):
+        target = make_target(f"atomic{apps}")
+        app = write_app_dir(tmp_path / f"app-{apps}", apps)
+        config = yaml.safe_load((app / "config.yaml").read_text())
+        for entry in config["apps"].values():
+            if entry["type"] == "helm":
+                entry["values"] = ["v.yaml"]
+        config["apps"]["zz-check"] = {"type": "exec", "commands": ["test ! -e FAIL"]}
+        (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (app / "v.yaml").write_text("greeting: first\n")
+        with DeploymentDatabase(tmp_path / f"state-{apps}.db") as db:
+            first = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
+            assert first.status == DeploymentStatus.SUCCESS, [a.error for a in first.apps]
+            # Every app changes, and the check fails: all of them go back.
+            (app / "v.yaml").write_text("greeting: second\n")
+            for i in range(apps // 2):
+                path = app / "manifests" / f"app-{i:02d}.yaml"
+                path.write_text(path.read_text().replace("'0'", "'zero'"))
+            (app / "FAIL").touch()
+
+            run = phases.deploy_phases(
+                phases.one_dir(app, None), cluster=target.cluster(), db=db, atomic=True
+            )
+
+            assert run.status == DeploymentStatus.PARTIALLY_FAILED
+            revert = run.rollback
+            assert revert is not None and revert.status == DeploymentStatus.SUCCESS, revert
+            assert sorted(o.name for o in revert.apps) == sorted(
+                n for i in range(apps // 2) for n in (f"chart-{i:02d}", f"objects-{i:02d}")
+            )
+            assert target.config_map("cm-00-0")["data"] == {"index": "0"}
+            assert target.revisions() == {f"chart-{i:02d}": 3 for i in range(apps // 2)}
+            # What the rollback recorded of a release is what Helm holds.
+            record = DeploymentRepository(db).get(revert.deployment_id).app("chart-00")
+            rel = record.helm_release
+            history = target.helm("history", "chart-00", "-o", "json")
+            assert history[-1]["description"] == "Rollback to 1"
+            assert (rel.revision, rel.status) == (history[-1]["revision"], "deployed")
+            assert dict(rel.values) == target.helm("get", "values", "chart-00", "-o", "json")
+            assert dict(rel.values) == {"greeting": "first"}
+            installed = target.helm_manifest("chart-00")
+            assert {(r.kind, r.name): r.current_state["data"] for r in record.resources} == {
+                (m["kind"], m["metadata"]["name"]): m["data"] for m in installed
+            }
+            assert target.config_map("chart-00")["data"] == {"greeting": "first"}
+
+    assert_reads_per_release(reverts[0], reverts[1], releases=(1, 4))
