@@ -466,13 +466,11 @@ def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | Non
     """The renders of :func:`sbkube.config.quick.helm_plan`, ``concurrency`` at a time,
     placed as ``prepare_apps`` places them; None when any fails (the full path then says
     why, in its own words)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from sbkube.cluster.helm import HelmClient
     from sbkube.cluster.port import ChartRef, TemplateRequest
     from sbkube.errors import ClusterError
     from sbkube.interrupts import Stop, working_under
-    from sbkube.manifests import Scope
+    from sbkube.manifests import Scope, parse_rendered
 
     helm = HelmClient(kubeconfig=None, context=None)
     stop = Stop()
@@ -485,12 +483,21 @@ def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | Non
             values=app.values,
         )
         with working_under(stop):
-            manifests = helm.template(request)
+            text = helm.template_text(request)
+        # Placed as prepare_apps places them (offline: the chart's CRDs and the offline
+        # list). Nothing is learned for redaction: this path prints what it renders, and
+        # any error goes the full path, which learns before it speaks.
+        manifests = parse_rendered(text, "helm")
         scope = Scope.of(manifests, None)
         return [scope.place(m, app.namespace) for m in manifests]
 
-    pool = ThreadPoolExecutor(max_workers=concurrency)
+    pool = None
     try:
+        if len(plan) == 1 or concurrency == 1:  # one at a time: no thread to start
+            return [(app.name, "helm", app.namespace, render(app)) for app in plan]
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=concurrency)
         futures = [pool.submit(render, app) for app in plan]
         return [
             (app.name, "helm", app.namespace, future.result())
@@ -502,4 +509,5 @@ def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | Non
         stop.request(exc)  # renders still running are of no use now
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
