@@ -108,15 +108,22 @@ _MERGE = "tag:yaml.org,2002:merge"
 _RESOLVED_MAX = 100_000
 
 
+#: Remembered tags, by the implicit resolvers they come from: the loader and the dumper
+#: share them (a scalar read from a chart's output is resolved again to be written).
+_REMEMBERED: dict[int, dict[tuple[str, bool, bool], str]] = {}
+
+
 class _RememberedTags:
     """``resolve`` of a scalar remembered: without path resolvers (none in the safe
-    classes) its tag depends only on the text and the two implicit flags."""
+    classes) its tag depends only on the text, the two implicit flags and the class's
+    implicit resolvers."""
 
     _resolved: dict[tuple[str, bool, bool], str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._resolved = {}
+        resolvers = cls.yaml_implicit_resolvers  # type: ignore[attr-defined]
+        cls._resolved = _REMEMBERED.setdefault(id(resolvers), {})
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is not ScalarNode or self.yaml_path_resolvers:  # type: ignore[attr-defined]

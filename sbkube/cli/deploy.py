@@ -397,7 +397,6 @@ def template(
     ownership labels. No cluster is contacted and nothing is recorded. Charts render
     --concurrency at a time; the output is in the apps' order whatever N is.
     """
-    from sbkube import yamlio
 
     rendered = None
     if not (apps or selectors or profile or set_values or values_files):
@@ -405,20 +404,20 @@ def template(
         from sbkube.config.quick import helm_plan
 
         plan = helm_plan(app_dir, config_file, namespace=namespace)
-        rendered = None if plan is None else _render_plan(plan, concurrency)
+        rendered = None if plan is None else _render_plan(plan, concurrency, fmt == "yaml")
     if rendered is None:
         rendered = _rendered_apps(
             app_dir, config_file, profile, apps, selectors, no_deps, namespace,
             command_line_values(values_files, set_values), concurrency,
         )  # fmt: skip
     if fmt == "json" and output_dir is None:
-        emit([doc for _name, _type, _namespace, docs in rendered for doc in docs], "json")
+        emit([doc for *_app, docs, _text in rendered for doc in docs], "json")
         return
     if output_dir is not None:
         # A directory sbkube creates holds rendered Secrets: only its owner may list it.
         output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for name, app_type, app_namespace, docs in rendered:
-        text = yamlio.dump_all(docs, allow_unicode=False) if docs else ""
+    for name, app_type, app_namespace, docs, dumped in rendered:
+        text = dumped if dumped is not None else _yaml_text(docs)
         header = f"# sbkube app: {name} ({app_type}, namespace {app_namespace})\n"
         if output_dir is not None and fmt == "json":
             target = output_dir / f"{name}.json"
@@ -432,8 +431,15 @@ def template(
             click.echo("---\n" + header + text, nl=False)
 
 
-#: What ``template`` prints for each app: name, type, namespace and its documents.
-Rendered = list[tuple[str, str, str, list[dict[str, Any]]]]
+#: What ``template`` prints for each app: name, type, namespace, its documents, and their
+#: YAML when it was written already (by the thread that rendered them).
+Rendered = list[tuple[str, str, str, list[dict[str, Any]], str | None]]
+
+
+def _yaml_text(docs: list[dict[str, Any]]) -> str:
+    from sbkube import yamlio
+
+    return yamlio.dump_all(docs, allow_unicode=False) if docs else ""
 
 
 def _rendered_apps(
@@ -459,25 +465,24 @@ def _rendered_apps(
     loaded = fetch_sources(loaded, picked, mode="cached").loaded
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, picked, KubeCluster(offline=True), concurrency=concurrency)
-    return [(w.name, w.type, w.namespace, [o.manifest for o in w.objects]) for w in works]
+    return [(w.name, w.type, w.namespace, [o.manifest for o in w.objects], None) for w in works]
 
 
-def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | None:
+def _render_plan(plan: Sequence[HelmRender], concurrency: int, dump: bool) -> Rendered | None:
     """The renders of :func:`sbkube.config.quick.helm_plan`, ``concurrency`` at a time,
-    placed as ``prepare_apps`` places them; None when any fails (the full path then says
-    why, in its own words)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    placed as ``prepare_apps`` places them, and written as YAML (``dump``) by the thread
+    that rendered them, while other charts render; None when any fails (the full path
+    then says why, in its own words)."""
     from sbkube.cluster.helm import HelmClient
     from sbkube.cluster.port import ChartRef, TemplateRequest
     from sbkube.errors import ClusterError
     from sbkube.interrupts import Stop, working_under
-    from sbkube.manifests import Scope
+    from sbkube.manifests import Scope, parse_rendered
 
     helm = HelmClient(kubeconfig=None, context=None)
     stop = Stop()
 
-    def render(app: HelmRender) -> list[dict[str, Any]]:
+    def render(app: HelmRender) -> tuple[list[dict[str, Any]], str | None]:
         request = TemplateRequest(
             ChartRef(ref=app.chart, version=app.version),
             release_name=app.release_name,
@@ -485,15 +490,25 @@ def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | Non
             values=app.values,
         )
         with working_under(stop):
-            manifests = helm.template(request)
+            text = helm.template_text(request)
+        # Placed as prepare_apps places them (offline: the chart's CRDs and the offline
+        # list). Nothing is learned for redaction: this path prints what it renders, and
+        # any error goes the full path, which learns before it speaks.
+        manifests = parse_rendered(text, "helm")
         scope = Scope.of(manifests, None)
-        return [scope.place(m, app.namespace) for m in manifests]
+        placed = [scope.place(m, app.namespace) for m in manifests]
+        return placed, _yaml_text(placed) if dump else None
 
-    pool = ThreadPoolExecutor(max_workers=concurrency)
+    pool = None
     try:
+        if len(plan) == 1 or concurrency == 1:  # one at a time: no thread to start
+            return [(app.name, "helm", app.namespace, *render(app)) for app in plan]
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=concurrency)
         futures = [pool.submit(render, app) for app in plan]
         return [
-            (app.name, "helm", app.namespace, future.result())
+            (app.name, "helm", app.namespace, *future.result())
             for app, future in zip(plan, futures, strict=True)
         ]
     except (ClusterError, ConfigError):
@@ -502,4 +517,5 @@ def _render_plan(plan: Sequence[HelmRender], concurrency: int) -> Rendered | Non
         stop.request(exc)  # renders still running are of no use now
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

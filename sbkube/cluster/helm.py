@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
 import os
 import re
-import tarfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -389,6 +387,8 @@ def templates_use_lookup(templates: object) -> bool:
 def chart_uses_lookup(path: Path) -> bool:
     """True when a local chart's templates (its subcharts' included) call ``lookup``: a
     chart directory, or a packaged ``.tgz``; False for one that cannot be read."""
+    import tarfile  # here: rendering a chart (sbkube template) never opens an archive
+
     try:
         if path.is_dir():
             return any(
@@ -438,6 +438,8 @@ def parse_release_secret(secret: Mapping[str, Any]) -> ReleaseInfo | None:
     try:
         raw = base64.b64decode(base64.b64decode(data))
         if raw[:2] == b"\x1f\x8b":
+            import gzip  # here: only Helm's storage is gzipped
+
             raw = gzip.decompress(raw)
         release = json.loads(raw)
     except (binascii.Error, ValueError, OSError, EOFError):
@@ -757,12 +759,15 @@ class HelmClient(BinaryClient):
 
     def template(self, request: TemplateRequest) -> list[dict[str, Any]]:
         """``helm template`` -> manifests, namespace defaulted on namespaced objects."""
+        return parse_manifests(self.template_text(request), namespace=request.namespace)
+
+    def template_text(self, request: TemplateRequest) -> str:
+        """What ``helm template`` prints, as it prints it (nothing parsed nor learned)."""
         self.prepare_chart(request.chart)
         argv = template_argv(self.binary, request, values_file=VALUES_FROM_STDIN)
-        out = self.run(
+        return self.run(
             argv, what=f"helm template {request.chart.ref}", stdin=values_json(request.values)
         )
-        return parse_manifests(out, namespace=request.namespace)
 
     def pull(self, chart: ChartRef, into: str) -> None:
         """Unpack ``chart`` (a repository or OCI chart) into directory ``into``."""

@@ -9,9 +9,10 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sbkube.cluster.helm import (
@@ -28,6 +29,7 @@ from sbkube.manifests import ObjectKey, api_group, format_key, object_key
 
 # deployments.cluster is a String(253) column.
 _MAX_IDENTITY = 253
+_T = TypeVar("_T")
 KUBE_SYSTEM: ObjectKey = ("v1", "Namespace", "", "kube-system")
 
 
@@ -60,8 +62,14 @@ class KubeCluster(Cluster):
     the identity named the server, so the engine can take over those records.
 
     Shared by the runner's worker threads: the discovery cache and the write count are
-    guarded by a lock. A dry-run view's planned objects are not: dry runs run one app at a
-    time (``sbkube.engine.deployer``).
+    guarded by a lock, the name and the identity by one each (each is read once, by its
+    first asker). A dry-run view's planned objects are not: dry runs run one app at a time
+    (``sbkube.engine.deployer``).
+
+    :meth:`read_ahead` starts the three reads every recording command makes first
+    (discovery, ``kubectl config view`` for the name, the ``kube-system`` namespace for the
+    identity) at once, each in a thread of its own: each is still one process, and whoever
+    asks for its answer waits for it (or gets its error) instead of reading it again.
     """
 
     def __init__(
@@ -91,15 +99,49 @@ class KubeCluster(Cluster):
         # one plan see the earlier ones (None marks a planned delete).
         self._planned: dict[ObjectKey, dict[str, Any] | None] | None = None
         self._lock = threading.Lock()
+        self._names_lock = threading.Lock()
+        self._identity_lock = threading.Lock()
         self._command_kubeconfig: str | None = None
         self._identity: str | None = None
+        self._identity_read = False
+        # read_ahead's reads not asked for yet, by what they read.
+        self._ahead: dict[str, Future[Any]] = {}
+
+    def read_ahead(self) -> None:
+        if self._offline or self._ahead:
+            return
+        reads: dict[str, Callable[[], Any]] = {}
+        with self._lock:
+            if self._scopes is None:
+                writes = self._writes
+                reads["scopes"] = lambda: (self.kubectl.api_resources(), writes)
+        if self._context_name is None:
+            reads["names"] = lambda: self.kubectl.selected_cluster(self.kubeconfig, self.context)
+        if not self._identity_read:
+            reads["identity"] = self._read_identity
+        if not reads:
+            return
+        pool = ThreadPoolExecutor(len(reads), thread_name_prefix="sbkube-read-ahead")
+        self._ahead = {what: pool.submit(read) for what, read in reads.items()}
+        pool.shutdown(wait=False)
+
+    def _ahead_of(self, what: str, read: Callable[[], _T]) -> _T:
+        """The answer of ``read``: read_ahead's, when it started one (its error raised
+        here, to this first asker), else read now."""
+        ahead = self._ahead.pop(what, None)
+        return ahead.result() if ahead is not None else read()
 
     def _resolve_names(self) -> None:
         # One subprocess, on first use: commands that never record pay nothing.
-        context, server = self.kubectl.selected_cluster(self.kubeconfig, self.context)
-        self._context_name = context or "default"
-        if self._name is None:
-            self._name = cluster_identity(context, server)
+        with self._names_lock:
+            if self._context_name is not None:
+                return
+            context, server = self._ahead_of(
+                "names", lambda: self.kubectl.selected_cluster(self.kubeconfig, self.context)
+            )
+            if self._name is None:
+                self._name = cluster_identity(context, server)
+            self._context_name = context or "default"
 
     @property
     def name(self) -> str:
@@ -145,8 +187,10 @@ class KubeCluster(Cluster):
         with self._lock:
             stale = self._scopes is not None and key not in self._scopes
             if self._scopes is None or (stale and self._scopes_writes != self._writes):
-                self._scopes = self.kubectl.api_resources()
-                self._scopes_writes = self._writes
+                # The writes counted when the read started: later ones may add kinds.
+                self._scopes, self._scopes_writes = self._ahead_of(
+                    "scopes", lambda: (self.kubectl.api_resources(), self._writes)
+                )
             return self._scopes.get(key)
 
     def _wrote(self) -> None:
@@ -291,14 +335,20 @@ class KubeCluster(Cluster):
     def identity(self) -> str | None:
         if self._offline:
             return None
-        if self._identity is None:
-            try:
-                ns = self.kubectl.get(KUBE_SYSTEM)
-            except ClusterError:
-                return None
-            uid = ((ns or {}).get("metadata") or {}).get("uid")
-            self._identity = uid if isinstance(uid, str) and uid else None
-        return self._identity
+        with self._identity_lock:
+            if self._identity is None:
+                self._identity = self._ahead_of("identity", self._read_identity)
+                self._identity_read = True
+            return self._identity
+
+    def _read_identity(self) -> str | None:
+        """The UID of ``kube-system``; None when it cannot be read."""
+        try:
+            ns = self.kubectl.get(KUBE_SYSTEM)
+        except ClusterError:
+            return None
+        uid = ((ns or {}).get("metadata") or {}).get("uid")
+        return uid if isinstance(uid, str) and uid else None
 
     def check_reachable(self) -> None:
         try:

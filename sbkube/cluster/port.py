@@ -361,6 +361,12 @@ class Cluster(Releases, Objects, Protocol):
         """True for a view made by :meth:`as_dry_run` (writes change nothing)."""
         ...
 
+    def read_ahead(self) -> None:
+        """Start, in the background, the reads a command that records makes before any
+        other: discovery (:meth:`namespaced`), :attr:`name` and :meth:`identity`. Each is
+        still read once; who asks for it first waits for that read (and gets its error)."""
+        ...
+
     def as_dry_run(self) -> Cluster:
         """The same cluster, with every write made a server-side dry run (``kubectl
         --dry-run=server``, ``helm --dry-run=server``): reads are real, nothing changes.

@@ -28,12 +28,12 @@ run does not keep its target locked for ever.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,11 +43,16 @@ from typing import Any, ClassVar
 from sbkube.errors import ClusterError
 from sbkube.interrupts import Stop, current_stop
 
-# client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
-# the tool's own one-line summary and repeat on every retry.
-# `sbkube -v` shows every command run through this logger (values travel in files, never
-# in argv, so the lines hold no secrets).
-log = logging.getLogger("sbkube.cluster")
+
+def _log_run(argv: Sequence[str]) -> None:
+    """`sbkube -v` shows every command run through the "sbkube.cluster" logger (values
+    travel in files, never in argv, so the lines hold no secrets). A logger can only have
+    somewhere to write once ``logging`` is imported (`-v` imports it), so a run that never
+    imports it (``sbkube template``: ~4 ms) logs nothing it would have shown."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("sbkube.cluster").debug("run: %s", shlex.join(argv))
+
 
 #: How long one call to the cluster may take when no app's ``timeout`` bounds it: helm's
 #: own default ``--timeout`` (5m).
@@ -100,6 +105,8 @@ def overdue(now: float | None = None) -> bool:
         return any(at > end for end in _running.values())
 
 
+# client-go's klog lines ("E1126 09:54:35.957490   21844 memcache.go:265] ...") come before
+# the tool's own one-line summary and repeat on every retry.
 KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 
 
@@ -255,7 +262,7 @@ class BinaryClient:
         env = {**os.environ, **extra} if extra else None
         seconds, by_app = call_timeout()
         argv = self.bounded(list(argv), seconds)
-        log.debug("run: %s", shlex.join(argv))
+        _log_run(argv)
         limit = seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
         try:
             return _run(argv, stdin, env, current_stop(), limit)

@@ -18,7 +18,7 @@ do:
 
 It then returns, in deploy order, what ``prepare_apps`` gives ``helm template`` for each
 enabled app: namespace, chart, release name and values (merged as
-:func:`~sbkube.config.values.resolve_values` merges them, secrets learned alike). For
+:func:`~sbkube.config.values.resolve_values` merges them). For
 anything else, any doubt or any error it returns None, and the caller takes the full
 path, whose error messages are therefore the only ones a user sees.
 ``tests/unit/config/test_quick.py`` holds it to ``load_config`` on every fixture and on
@@ -46,7 +46,6 @@ from sbkube.config.names import (
 from sbkube.config.ordering import file_order, refuse_cycles
 from sbkube.config.reading import display_path, parse_yaml, read_file
 from sbkube.errors import ConfigError
-from sbkube.redaction import DEFAULT_SECRET_KEYS, secret_leaves
 
 __all__ = ["HelmRender", "helm_plan"]
 
@@ -162,7 +161,6 @@ def _plan(given: Path, config_file: str | None, namespace: str | None) -> list[H
         for key in secret_keys:
             if not _text(key, MAX_TEXT).strip():
                 raise _Doubt
-    patterns = (*DEFAULT_SECRET_KEYS, *(secret_keys or ()))
     apps = raw.get("apps")
     if type(apps) is not dict or not apps:
         raise _Doubt
@@ -201,7 +199,7 @@ def _plan(given: Path, config_file: str | None, namespace: str | None) -> list[H
                 chart=app["chart"],
                 version=app["version"],
                 release_name=release,
-                values=_values(name, app, files, patterns),
+                values=_values(name, app, files),
             )
         )
     # A disabled app's release is not checked, and its files are not read.
@@ -273,11 +271,10 @@ def _check_helm_app(app: dict[str, Any], app_dir: Path, files: dict[Path, bytes]
     }
 
 
-def _values(
-    name: str, app: dict[str, Any], files: dict[Path, bytes], patterns: tuple[str, ...]
-) -> dict[str, Any]:
-    """As ``resolve_values``: the values files deep-merged in order, then ``set``; the
-    secrets among them learned."""
+def _values(name: str, app: dict[str, Any], files: dict[Path, bytes]) -> dict[str, Any]:
+    """As ``resolve_values``: the values files deep-merged in order, then ``set``. The
+    secrets among them are not learned (``sbkube.redaction``): nothing of this path is
+    recorded or shown but the rendered manifests, and a failure goes the full path."""
     merged: dict[str, Any] = {}
     for path in app["value_paths"]:
         document = parse_yaml(_read(path, "values file", files), display_path(path))
@@ -288,5 +285,4 @@ def _values(
         merged = deep_merge(merged, document)
     if app["set"]:
         merged = deep_merge(merged, expand_dotted(dict(app["set"]), f"apps.{name}.set"))
-    secret_leaves(merged, patterns)
     return merged

@@ -226,19 +226,15 @@ def orphaned_apps(
     """Apps that config.yaml no longer has but that an earlier deployment of the same app
     dir recorded on this target and that are still live (their release, or objects that
     still carry their ownership labels): each with the plan that uninstalls it
-    (``uninstall.plan_uninstall``) and its last successful recording. The target's last
-    20 deployments are read (4 statements), then each such app's last recording."""
+    (``uninstall.plan_uninstall``) and its last successful recording. The names of the
+    apps the target's last 20 deployments recorded are read (one statement), then each
+    such app's last recording."""
     app_dir = str(loaded.app_dir)
-    recent = target.repo.get_many(
-        cluster=target.key, namespace=target.namespace, include_dry_run=False, limit=20
+    recent = target.repo.recent_app_names(
+        cluster=target.key, namespace=target.namespace, app_dir=app_dir, limit=20
     )
     configured = set(loaded.config.apps)
-    names: dict[str, None] = {}
-    for dep in recent:
-        if dep.app_dir == app_dir:
-            for app in dep.apps:
-                if app.name not in configured:
-                    names.setdefault(app.name)
+    names = [name for name in recent if name not in configured]
     found: list[tuple[AppUninstallPlan, AppDeploymentRecord]] = []
     for name in names:
         prev = target.last_successful_app(name)
@@ -373,6 +369,9 @@ def deploy(
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
+    # The config is good: discovery, the cluster's name and identity are read (at once)
+    # while the apps are prepared.
+    cluster.read_ahead()
     # Git checkouts and http downloads (a dry run fetches nothing: it plans with what is
     # there, and leaves out the apps that read what is not).
     fetched = fetch_sources(loaded, names, mode="plan" if options.dry_run else "fetch")

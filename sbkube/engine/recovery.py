@@ -210,10 +210,10 @@ def settle_releases(
     """Record the Helm revisions that lost store writes hid, and the outcome they show.
 
     ``name`` and ``namespace`` are the target as recorded; ``apps`` are (app, release
-    name, release namespace). For each app, its recordings on
-    the target that neither succeeded nor recorded a revision (``unsettled_apps``: one
-    query, usually empty) are matched against ``helm history``: a revision no recording
-    of the target holds, stamped between the recording's start and its end (else the
+    name, release namespace). For each app, its recordings on the target that neither
+    succeeded nor recorded a revision (``unsettled_apps``: one query for all the apps,
+    usually empty) are matched against ``helm history``: a revision no recording of the
+    target holds, stamped between the recording's start and its end (else the
     next recording's start), is recorded on it once, and the app takes the revision's
     outcome. Recordings of a deployment that may still be running are left alone. Then,
     unless a live process holds the target, its unfinished deployments are closed as
@@ -229,12 +229,14 @@ def settle_releases(
             notify(msg)
 
     lock_live = DeployLocks(database).is_live(name, namespace)
+    apps = list(apps)
+    found: dict[str, list[UnsettledApp]] = {}
+    for unsettled in repo.unsettled_apps(
+        cluster=name, namespace=namespace, apps=[app for app, _, _ in apps]
+    ):
+        found.setdefault(unsettled.app_name, []).append(unsettled)
     for app_name, release, release_ns in apps:
-        candidates = [
-            a
-            for a in repo.unsettled_apps(cluster=name, namespace=namespace, app=app_name)
-            if not _live(a, lock_live)
-        ]
+        candidates = [a for a in found.get(app_name, ()) if not _live(a, lock_live)]
         if not candidates:
             continue
         try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,21 +112,20 @@ def read_snapshot(
     would have taught them."""
     helm = [w for w in works if w.type == "helm" and w.release_name]
     namespaces = sorted({w.namespace for w in helm})
-    releases = cluster.helm_releases(namespaces) if namespaces else {}
     keys: dict[ObjectKey, None] = {}
     for work in works:
+        prev = previous.get(work.name)
         if work.type == "helm":
             keys[namespace_key(work.namespace)] = None
-            info = (releases or {}).get((work.namespace, work.release_name or ""))
-            if info is not None:
-                learn_manifests(info.manifest)
-                keys.update((object_key(m), None) for m in info.manifest)
-        elif work.objects and previous.get(work.name) is not None:
+            if prev is not None:
+                # What the release held when it was recorded: what it holds now, unless
+                # it changed since (read below, once the releases are known).
+                keys.update((key, None) for key in _left_in_place(prev))
+        elif work.objects and prev is not None:
             # An app never recorded has objects to create, or to refuse: not unchanged.
             manifests = [o.manifest for o in work.objects]
             keys.update((namespace_key(n), None) for n in needed_namespaces(manifests))
             keys.update((o.key, None) for o in work.objects)
-    live = cluster.list_many(list(keys)) if keys else {}
     kinds = sorted(
         {
             (key[0], key[1])
@@ -137,7 +137,28 @@ def read_snapshot(
         }
     )
     selector = {APP_DIR_LABEL: app_dir_label(app_dir)}
-    labelled = cluster.list_labelled(kinds, selector) if kinds else []
+    # Three independent reads (one process each), at once.
+    with ThreadPoolExecutor(3, thread_name_prefix="sbkube-snapshot") as pool:
+        reading_releases = pool.submit(
+            lambda: cluster.helm_releases(namespaces) if namespaces else {}
+        )
+        reading_live = pool.submit(lambda: cluster.list_many(list(keys)) if keys else {})
+        reading_labelled = pool.submit(
+            lambda: cluster.list_labelled(kinds, selector) if kinds else []
+        )
+    releases, live, labelled = (
+        reading_releases.result(),
+        reading_live.result(),
+        reading_labelled.result(),
+    )
+    missing: dict[ObjectKey, None] = {}
+    for work in helm:
+        info = (releases or {}).get((work.namespace, work.release_name or ""))
+        if info is not None:
+            learn_manifests(info.manifest)
+            missing.update((k, None) for m in info.manifest if (k := object_key(m)) not in live)
+    if missing:
+        live = {**live, **cluster.list_many(list(missing))}
     return Snapshot(
         releases=releases,
         release_namespaces=frozenset(namespaces) if releases is not None else frozenset(),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, Unpack, cast
 
@@ -217,6 +218,31 @@ class DeploymentReader:
         ]
 
     @retry_idempotent
+    def recent_app_names(
+        self, *, cluster: str, namespace: str, app_dir: str, limit: int = 20
+    ) -> builtins.list[str]:
+        """The names of the apps that the target's newest ``limit`` deployments (dry runs
+        apart) recorded from ``app_dir``, each once, oldest first: one statement of names,
+        not the deployments' contents."""
+        newest_first = (Deployment.started_at.desc(), Deployment.id.desc())
+        recent = (
+            select(Deployment.id, Deployment.started_at, Deployment.app_dir)
+            .where(*on_target(cluster, namespace))
+            .order_by(*newest_first)
+            .limit(limit)
+            .subquery()
+        )
+        stmt = (
+            select(AppDeployment.name)
+            .join(recent, recent.c.id == AppDeployment.deployment_pk)
+            .where(recent.c.app_dir == app_dir)
+            .order_by(recent.c.started_at, recent.c.id, AppDeployment.id)
+        )
+        with read_session(self.db) as session:
+            names = session.execute(stmt).scalars().all()
+        return builtins.list(dict.fromkeys(names))
+
+    @retry_idempotent
     def exists(self, deployment_id: str) -> bool:
         with read_session(self.db) as session:
             return row_exists(session, Deployment.deployment_id == deployment_id)
@@ -369,12 +395,15 @@ class DeploymentReader:
 
     @retry_idempotent
     def unsettled_apps(
-        self, *, cluster: str, namespace: str, app: str, limit: int = 20
+        self, *, cluster: str, namespace: str, apps: Sequence[str], limit: int = 20
     ) -> builtins.list[UnsettledApp]:
-        """The app's newest recordings on a target (non-dry-run, at most ``limit``) that
-        neither succeeded nor were skipped and have no Helm revision recorded: those whose
-        outcome a lost store connection may have hidden (see :class:`UnsettledApp`). One
-        statement when there are none, the usual case."""
+        """Each of ``apps``' newest recordings on a target (non-dry-run, at most ``limit``
+        an app) that neither succeeded nor were skipped and have no Helm revision
+        recorded: those whose outcome a lost store connection may have hidden (see
+        :class:`UnsettledApp`). One statement whatever the number of apps when there are
+        none, the usual case."""
+        if not apps:
+            return []
         unsettled = (
             str(AppStatus.IN_PROGRESS),
             str(AppStatus.PENDING),
@@ -385,22 +414,31 @@ class DeploymentReader:
         later = (
             select(func.min(AppDeployment.started_at))
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
+            .where(*on_target(cluster, namespace))
+        )
+        newest_first = (AppDeployment.started_at.desc(), AppDeployment.id.desc())
+        ranked = (
+            select(
+                AppDeployment.id.label("pk"),
+                func.row_number()
+                .over(partition_by=AppDeployment.name, order_by=newest_first)
+                .label("rank"),
+            )
+            .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
             .where(
                 *on_target(cluster, namespace),
-                AppDeployment.name == app,
+                AppDeployment.name.in_(builtins.list(dict.fromkeys(apps))),
+                AppDeployment.status.in_(unsettled),
+                ~exists().where(HelmRelease.app_deployment_pk == AppDeployment.id),
             )
+            .subquery()
         )
         stmt = (
             select(AppDeployment, Deployment)
             .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
-            .where(
-                *on_target(cluster, namespace),
-                AppDeployment.name == app,
-                AppDeployment.status.in_(unsettled),
-                ~exists().where(HelmRelease.app_deployment_pk == AppDeployment.id),
-            )
-            .order_by(AppDeployment.started_at.desc(), AppDeployment.id.desc())
-            .limit(limit)
+            .join(ranked, ranked.c.pk == AppDeployment.id)
+            .where(ranked.c.rank <= limit)
+            .order_by(AppDeployment.name, *newest_first)
         )
         out = []
         with read_session(self.db) as session:
@@ -408,7 +446,10 @@ class DeploymentReader:
                 end = app_row.finished_at or dep_row.finished_at
                 if end is None:
                     end = session.execute(
-                        later.where(AppDeployment.started_at > app_row.started_at)
+                        later.where(
+                            AppDeployment.name == app_row.name,
+                            AppDeployment.started_at > app_row.started_at,
+                        )
                     ).scalar_one_or_none()
                 out.append(
                     UnsettledApp(

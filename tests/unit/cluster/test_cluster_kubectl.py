@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -346,3 +348,60 @@ def test_api_resources_of_an_unreachable_cluster_is_an_error(fake_binary) -> Non
     )
     with pytest.raises(ClusterError, match="kubectl api-resources failed: The connection"):
         KubectlClient(str(down.path)).api_resources()
+
+
+class _ThreeReads(KubectlClient):
+    """A kubectl whose discovery, ``config view`` and ``get`` of kube-system each wait
+    until all three have started (so they only end when run at once), counted."""
+
+    def __init__(self, *, discovery_error: str | None = None) -> None:
+        super().__init__("kubectl")
+        self.started = threading.Barrier(3, timeout=60)
+        self.calls: Counter[str] = Counter()
+        self.discovery_error = discovery_error
+
+    def _read(self, what: str) -> None:
+        self.calls[what] += 1
+        self.started.wait()
+
+    def api_resources(self) -> dict[tuple[str, str], bool]:
+        self._read("discovery")
+        if self.discovery_error:
+            raise ClusterError(self.discovery_error)
+        return {("", "ConfigMap"): True}
+
+    def selected_cluster(
+        self, kubeconfig: str | None = None, context: str | None = None
+    ) -> tuple[str | None, str | None]:
+        self._read("config view")
+        return "lab", "https://10.0.0.5:6443"
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        self._read("get")
+        return {"metadata": {"uid": "uid-1"}}
+
+
+def test_read_ahead_reads_discovery_name_and_identity_at_once_and_each_once() -> None:
+    kubectl = _ThreeReads()
+    cluster = KubeCluster(kubectl=kubectl)
+    cluster.read_ahead()
+    cluster.read_ahead()  # started already: nothing more
+    # Each answer is read ahead's (a serial read of the three would break the barrier).
+    assert cluster.namespaced("v1", "ConfigMap") is True
+    assert cluster.name == "lab@10.0.0.5:6443"
+    assert cluster.context_name == "lab"
+    assert cluster.identity() == "uid-1"
+    assert cluster.namespaced("v1", "ConfigMap") is True
+    assert kubectl.calls == {"discovery": 1, "config view": 1, "get": 1}
+    cluster.read_ahead()  # all read: nothing more
+    assert kubectl.calls == {"discovery": 1, "config view": 1, "get": 1}
+
+
+def test_a_read_ahead_that_failed_fails_its_first_asker() -> None:
+    kubectl = _ThreeReads(discovery_error="kubectl api-resources failed: refused")
+    cluster = KubeCluster(kubectl=kubectl)
+    cluster.read_ahead()
+    with pytest.raises(ClusterError, match="kubectl api-resources failed: refused"):
+        cluster.namespaced("v1", "ConfigMap")
+    assert kubectl.calls["discovery"] == 1
+    assert cluster.identity() == "uid-1"

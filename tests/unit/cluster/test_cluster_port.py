@@ -203,8 +203,8 @@ def test_the_port_is_two_small_roles_and_their_union() -> None:
     chart_ops = {"render_chart", "chart_crds", "pull_chart"}
     assert all(n.startswith("helm_") for n in releases - chart_ops)
     assert {"get", "apply", "delete", "namespaced", "check_reachable"} <= objects
-    # The union adds only the identity and the dry-run view.
-    assert members(Cluster) == {"name", "dry_run", "as_dry_run"}
+    # The union adds only the identity, the reads ahead of a command and the dry-run view.
+    assert members(Cluster) == {"name", "read_ahead", "dry_run", "as_dry_run"}
     assert issubclass(Cluster, Releases) and issubclass(Cluster, Objects)
     cluster = KubeCluster(context="ctx")
     assert isinstance(cluster, Releases) and isinstance(cluster, Objects)

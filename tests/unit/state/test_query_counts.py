@@ -218,6 +218,45 @@ def test_add_resources_small_batches(
     assert c.count == n and c.begins == n, c.report()
 
 
+def test_what_deploy_reads_before_the_lock_takes_one_statement_whatever_the_apps(
+    db: DeploymentDatabase, count_statements: Callable[..., Any]
+) -> None:
+    """The names an app dir's recent deployments recorded (deploy's orphan check) and the
+    unsettled recordings of every Helm app (recovery's settle): one statement each, at 3
+    apps as at 60, with the same answers an app-by-app read gives."""
+    repo = DeploymentRepository(db)
+    for apps in (3, 60):
+        names = [f"app-{apps}-{i:02d}" for i in range(apps)]
+        for n in range(3):
+            dep = repo.create_deployment(
+                cluster="c",
+                namespace="apps",
+                app_dir=f"/dir-{apps}",
+                started_at=T0 + timedelta(minutes=apps + n),
+            )
+            for i, name in enumerate(names):
+                # Each third app fails (unsettled: no revision recorded); the rest succeed.
+                status = AppStatus.FAILED if i % 3 == 0 else AppStatus.SUCCESS
+                repo.start_app(dep.deployment_id, name=name, type="helm", status=status)
+            repo.finish_deployment(dep.deployment_id, "partially_failed")
+        other = repo.create_deployment(cluster="c", namespace="apps", app_dir="/elsewhere")
+        repo.start_app(other.deployment_id, name="stranger", type="yaml", status="success")
+        with count_statements(db) as c_names:
+            recent = repo.recent_app_names(cluster="c", namespace="apps", app_dir=f"/dir-{apps}")
+        assert recent == names
+        assert c_names.count == 1, c_names.report()
+        with count_statements(db) as c_unsettled:
+            unsettled = repo.unsettled_apps(cluster="c", namespace="apps", apps=names, limit=2)
+        assert c_unsettled.count == 1, c_unsettled.report()
+        one_by_one = [
+            u
+            for name in names
+            for u in repo.unsettled_apps(cluster="c", namespace="apps", apps=[name], limit=2)
+        ]
+        assert sorted(u.app_id for u in unsettled) == sorted(u.app_id for u in one_by_one)
+        assert len(unsettled) == 2 * len(range(0, apps, 3))  # the limit is an app's
+
+
 def test_get_many_reads_any_history_in_four_statements(
     db: DeploymentDatabase, count_statements: Callable[..., Any]
 ) -> None:

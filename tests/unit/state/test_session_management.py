@@ -227,7 +227,11 @@ def test_session_lifecycle(db: DeploymentDatabase, watch: SessionWatch) -> None:
     check("unfinished", lambda: repo.unfinished())
     check("reverted_by", lambda: repo.reverted_by(dep_id))
     check("get_many", lambda: repo.get_many(cluster="c", namespace="n"))
-    check("unsettled_apps", lambda: repo.unsettled_apps(cluster="c", namespace="n", app="a"))
+    check("unsettled_apps", lambda: repo.unsettled_apps(cluster="c", namespace="n", apps=["a"]))
+    check(
+        "recent_app_names",
+        lambda: repo.recent_app_names(cluster="c", namespace="n", app_dir="/apps"),
+    )
     check(
         "recorded_revisions",
         lambda: repo.recorded_revisions(
