@@ -101,7 +101,8 @@ def _execute_app(
 ) -> StepChanges:
     """Carry out one app's plan and record it on ``handle``; what it changed.
     ``live_now``: the objects of the plan's YAML apps, read in one batch before any app
-    ran (:func:`read_planned_objects`); any other object is read when it is reached."""
+    ran (:func:`read_planned_objects`); the app's other objects are read in one batch when
+    it starts."""
     if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
         if plan.action == "helm-rollback":
@@ -133,16 +134,19 @@ def _execute_app(
         cluster.helm_uninstall(plan.release_name, plan.namespace)
     inputs: list[ResourceInput] = []
     wanted = live_resources(t_app) if t_app is not None else {}
-    for change in plan.changes:
-        key: ObjectKey = (change.api_version, change.kind, change.namespace or "", change.name)
-        live = (
-            copy.deepcopy(live_now[key])
-            if live_now is not None and key in live_now
-            else cluster.get(key)
-        )
+    keys: list[ObjectKey] = [
+        (c.api_version, c.kind, c.namespace or "", c.name) for c in plan.changes
+    ]
+    known = live_now or {}
+    unread = [key for key in keys if key not in known]
+    fresh = cluster.get_many(unread) if unread else {}
+    to_apply: list[dict[str, Any]] = []
+    to_delete: list[ObjectKey] = []
+    for change, key in zip(plan.changes, keys, strict=True):
+        live = copy.deepcopy(known[key]) if key in known else fresh[key]
         if change.action == ResourceAction.DELETE:
             if live is not None and plan.action != "uninstall":
-                cluster.delete(key)
+                to_delete.append(key)
             state = live if live is not None else thaw(live_resources(current)[key].current_state)
             inputs.append(ResourceInput.from_manifest(state, ResourceAction.DELETE, previous=state))
             continue
@@ -156,10 +160,13 @@ def _execute_app(
         else:
             state = restored if restored is not None else thaw(res.current_state)
             if action != ResourceAction.UNCHANGED:
-                cluster.apply(state)
+                to_apply.append(state)
         inputs.append(
             ResourceInput.from_manifest(state, action, previous=live, source_file=res.source_file)
         )
+    # As a deploy does: the app's objects in one apply, then what it no longer has removed.
+    cluster.apply_many(to_apply)
+    cluster.delete_many(to_delete)
     handle.record_resources(inputs)
     if t_app is not None and t_app.metadata.get("source") is not None:
         # A git or http app: the rollback stands at the source TARGET recorded (its objects

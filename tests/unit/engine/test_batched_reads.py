@@ -477,7 +477,8 @@ def test_a_failure_policy_rollback_reads_the_cluster_in_batches_at_2_and_8_apps(
             (app / "v.yaml").write_text("greeting: second\n")
             for i in range(apps // 2):
                 path = app / "manifests" / f"app-{i:02d}.yaml"
-                path.write_text(path.read_text().replace("'0'", "'zero'"))
+                text = path.read_text().replace("'0'", "'zero'").replace("'1'", "'one'")
+                path.write_text(text)
             (app / "FAIL").touch()
 
             run = phases.deploy_phases(
@@ -491,6 +492,7 @@ def test_a_failure_policy_rollback_reads_the_cluster_in_batches_at_2_and_8_apps(
                 n for i in range(apps // 2) for n in (f"chart-{i:02d}", f"objects-{i:02d}")
             )
             assert target.config_map("cm-00-0")["data"] == {"index": "0"}
+            assert target.config_map("cm-00-1")["data"] == {"index": "1"}
             assert target.revisions() == {f"chart-{i:02d}": 3 for i in range(apps // 2)}
             # What the rollback recorded of a release is what Helm holds.
             record = DeploymentRepository(db).get(revert.deployment_id).app("chart-00")
@@ -507,3 +509,5 @@ def test_a_failure_policy_rollback_reads_the_cluster_in_batches_at_2_and_8_apps(
             assert target.config_map("chart-00")["data"] == {"greeting": "first"}
 
     assert_reads_per_release(reverts[0], reverts[1], releases=(1, 4))
+    # A YAML app's two objects go back in one apply.
+    assert [r.processes["kubectl apply"] for r in reverts] == [1, 4]
