@@ -30,6 +30,7 @@ from wl_deploy import (
     YAML_OBJECTS,
     Target,
     change_one,
+    compiled_sbkube,
     helm_revisions,
     make_app_dir,
     run_sbkube,
@@ -87,6 +88,7 @@ def _one_size(ctx: Any, apps: int, rnd: int) -> dict[str, Any]:
 
 def w11_scale(ctx: Any) -> list[Result]:
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in SIZES}
+    compiled_sbkube()
     rounds = 1 if ctx.quick else max(1, ctx.rounds - 2)
     for rnd in range(rounds):
         for apps in SIZES if rnd % 2 == 0 else SIZES[::-1]:

@@ -24,7 +24,6 @@ from sbkube.cli.options import (
 )
 from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint, safe
 from sbkube.errors import ConfigError
-from sbkube.redaction import holds_secret, mask_text
 
 if TYPE_CHECKING:
     from sbkube.config.quick import HelmRender
@@ -40,6 +39,8 @@ def _release_text(rel: ReleaseChange | None) -> str | None:
 
 
 def print_result(result: DeployResult, phase_of: Mapping[str, str] | None = None) -> None:
+    from sbkube.redaction import mask_text
+
     head = "Plan (dry run, nothing applied or recorded)" if result.dry_run else "Deployment"
     ident = f" {safe(result.deployment_id)}" if result.deployment_id else ""
     target = safe(f"{result.cluster}/{result.namespace}")
@@ -282,6 +283,7 @@ def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
     """deploy of a file of phases (or of one app dir with a failure policy)."""
     from sbkube.engine.phases import deploy_phases, one_dir
     from sbkube.engine.runner import interrupt_on_sigterm
+    from sbkube.redaction import mask_text
 
     if phased is not None and kw["profile"] is not None:
         raise click.UsageError("--profile is not read with a file of phases yet")
@@ -424,6 +426,8 @@ def template(
             target.write_text(dump(docs, "json") + "\n")
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
         elif output_dir is not None:
+            from sbkube.redaction import holds_secret
+
             target = output_dir / f"{name}.yaml"
             _write_rendered(target, header + text, private=any(map(holds_secret, docs)))
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)

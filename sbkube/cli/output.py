@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sbkube.redaction import mask_text
-
 if TYPE_CHECKING:
     from sbkube.engine.live_diff import LiveDiff
     from sbkube.engine.record_diff import DeploymentDiff
@@ -274,6 +272,8 @@ class Progress:
     def __call__(self, line: str) -> None:
         if not self.enabled:
             return
+        from sbkube.redaction import mask_text  # here: most commands print no progress
+
         with self._lock:
             self._clear()
             self._echo(f"{self._stamp()}  {safe_lines(mask_text(line))}")

@@ -60,7 +60,6 @@ from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError, UsageError
 from sbkube.manifests import Scope, parse_rendered
-from sbkube.redaction import learn_manifests
 
 HELM_ENV_VAR = "SBKUBE_HELM"
 
@@ -634,6 +633,8 @@ def parse_manifests(text: str, *, namespace: str | None = None) -> list[dict[str
         manifests = [scope.place(m, namespace) for m in manifests]
     # What a chart put in a Secret is a secret wherever else it shows up (the values it
     # came from, an error line), whatever key it had in the values.
+    from sbkube.redaction import learn_manifests
+
     learn_manifests(manifests)
     return manifests
 

@@ -556,18 +556,30 @@ class DeploymentReader:
             .where(*conds)
             .subquery()
         )
+        app_pks = select(newest.c.app_pk).where(newest.c.rank == 1)
+        app_columns = [
+            c.label("app_metadata") if c.name == "metadata" else c
+            for c in AppDeployment.__table__.c
+        ]
+        # Plain Core rows, as get_many reads them: no ORM instance for each resource row
+        # of every app only to become a record.
         with read_session(self.db) as session:
-            stmt = (
-                select(AppDeployment, Deployment.deployment_id)
+            rows = session.execute(
+                select(*app_columns, Deployment.deployment_id.label("of_deployment"))
                 .join(Deployment, Deployment.id == AppDeployment.deployment_pk)
-                .join(newest, newest.c.app_pk == AppDeployment.id)
-                .where(newest.c.rank == 1)
-                .options(
-                    selectinload(AppDeployment.resources), selectinload(AppDeployment.helm_releases)
-                )
+                .where(AppDeployment.id.in_(app_pks))
+            ).all()
+            resources, releases = (
+                _contents(session, table, app_pks) for table in (_RESOURCES, _RELEASES)
             )
-            for app, deployment_id in session.execute(stmt):
-                found[app.name] = app_record(app, deployment_id, contents=True)
+        for row in rows:
+            found[row.name] = app_record(
+                row,
+                row.of_deployment,
+                contents=True,
+                resources=resources.get(row.id, ()),
+                releases=releases.get(row.id, ()),
+            )
         return found
 
     @retry_idempotent

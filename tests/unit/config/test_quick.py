@@ -9,6 +9,7 @@ dependencies, release names, namespaces: valid and invalid ones alike).
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,17 +25,19 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = "apiVersion: v2\nname: {name}\nversion: {version}\n"
 
 
-def full_plan(app_dir: Path, namespace: str | None = None) -> list[HelmRender] | None:
+def full_plan(
+    app_dir: Path, namespace: str | None = None, config_file: str | None = None
+) -> list[HelmRender] | None:
     """What the full path plans for ``template`` (None when it refuses the config, or an
     app's values: ``prepare_apps`` merges them)."""
     try:
-        return _full_plan(app_dir, namespace)
+        return _full_plan(app_dir, namespace, config_file)
     except ConfigError:
         return None
 
 
-def _full_plan(app_dir: Path, namespace: str | None) -> list[HelmRender]:
-    loaded = load_config(app_dir, namespace=namespace)
+def _full_plan(app_dir: Path, namespace: str | None, config_file: str | None) -> list[HelmRender]:
+    loaded = load_config(app_dir, config_file, namespace=namespace)
     plan = []
     for name in loaded.order:
         app = loaded.app(name)
@@ -66,6 +69,25 @@ def test_every_fixture_config_is_planned_as_the_full_path_plans_it() -> None:
             vouched += 1
             assert plan == full_plan(app_dir), app_dir
     assert vouched >= 1
+
+
+def test_a_named_config_file_is_planned_as_the_full_path_plans_it(tmp_path: Path) -> None:
+    app_dir = Path(
+        shutil.copytree(ROOT / "tests" / "fixtures" / "apps" / "quick-helm", tmp_path / "q")
+    )
+    (app_dir / "config.yaml").rename(app_dir / "other.yaml")
+    plan = helm_plan(app_dir, "other.yaml")
+    assert plan is not None and plan == full_plan(app_dir, config_file="other.yaml")
+    assert helm_plan(app_dir) is None  # no config.yaml: the full path says so
+    # The original's formats are the full path's: sbkube.yaml, or a sources.yaml beside.
+    (app_dir / "other.yaml").rename(app_dir / "config.yaml")
+    (app_dir / "sources.yaml").write_text("cluster: c\n")
+    assert helm_plan(app_dir) is None
+    (app_dir / "sources.yaml").unlink()
+    (app_dir / "sbkube.yaml").write_text("apiVersion: sbkube/v1\n")
+    assert helm_plan(app_dir) is None
+    named = helm_plan(app_dir, "config.yaml")
+    assert named is not None and named == full_plan(app_dir, config_file="config.yaml")
 
 
 def _write_charts(root: Path) -> None:
