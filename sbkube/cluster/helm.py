@@ -227,9 +227,12 @@ def rollback_argv(
     wait: bool = False,
     timeout: str | None = None,
     dry_run: bool = False,
+    force_conflicts: bool = False,
     flags: Sequence[str] = (),
 ) -> list[str]:
     argv = [binary, "rollback", release_name, str(revision), "--namespace", namespace]
+    if force_conflicts:
+        argv.append("--force-conflicts")
     if wait:
         argv.append("--wait")
     if timeout:
@@ -878,6 +881,7 @@ class HelmClient(BinaryClient):
         *,
         wait: bool = False,
         timeout: str | None = None,
+        force_conflicts: bool = False,
     ) -> None:
         """``helm rollback`` alone (it prints no release: ``KubeCluster.helm_rollback``
         reads what it made)."""
@@ -890,6 +894,7 @@ class HelmClient(BinaryClient):
                 wait=wait,
                 timeout=timeout,
                 dry_run=self.dry_run,
+                force_conflicts=force_conflicts,
                 flags=self.flags,
             ),
             what=f"helm rollback {release_name} {revision}",

@@ -438,9 +438,11 @@ class KubeCluster(Cluster):
     def helm_pending(self, namespace: str) -> list[str]:
         return self.helm.pending(namespace)
 
-    def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+    def helm_rollback(
+        self, release_name: str, namespace: str, revision: int, *, force_conflicts: bool = False
+    ) -> ReleaseInfo:
         self._wrote()
-        self.helm.rollback(release_name, namespace, revision)
+        self.helm.rollback(release_name, namespace, revision, force_conflicts=force_conflicts)
         # What the rollback made, read from Helm's storage: one LIST of the release's own
         # Secrets instead of helm status, helm get metadata and helm get values.
         info = self._stored_release(release_name, namespace)

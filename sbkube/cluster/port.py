@@ -210,9 +210,12 @@ class Releases(Protocol):
         """``helm upgrade --install``; returns the new revision."""
         ...
 
-    def helm_rollback(self, release_name: str, namespace: str, revision: int) -> ReleaseInfo:
+    def helm_rollback(
+        self, release_name: str, namespace: str, revision: int, *, force_conflicts: bool = False
+    ) -> ReleaseInfo:
         """Roll back to ``revision``; returns the new revision that the rollback created,
-        as Helm stored it (values, manifest and hooks included)."""
+        as Helm stored it (values, manifest and hooks included). ``force_conflicts``: take
+        over fields others changed (server-side apply; refused by helm otherwise)."""
         ...
 
     def helm_uninstall(

@@ -580,6 +580,8 @@ def _revert(
     # The YAML apps' objects were read with the plan, under the same locks: not again.
     plans = [p for _b, p in planned if not isinstance(p, str)]
     live_now = {k: reads.objects[k] for k in planned_keys(plans) if k in reads.objects}
+    histories = reads.histories
+    releases_now = {k: h[-1] for k, h in histories.items() if h} if histories is not None else None
     steps: list[AppStep] = []
     for back, plan in planned:
         name, unit = back.work.name, back.unit
@@ -613,6 +615,7 @@ def _revert(
                 },
                 metadata=metadata,
                 live_now=live_now,
+                releases_now=releases_now,
             )
         )
     target.note(

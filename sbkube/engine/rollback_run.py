@@ -116,7 +116,13 @@ def _execute_app(
         if plan.action == "helm-rollback":
             # The revision the rollback made, with its values, manifest and hooks, as
             # Helm's storage holds it (``Releases.helm_rollback``).
-            info = cluster.helm_rollback(plan.release_name, plan.namespace, plan.to_revision)
+            info = cluster.helm_rollback(
+                plan.release_name,
+                plan.namespace,
+                plan.to_revision,
+                # Puts back fields changed behind sbkube's back, as a deploy does.
+                force_conflicts=_applied_server_side(plan, cluster, releases_now),
+            )
             values = dict(info.values)
         else:
             info, values = _upgrade_to_recorded(plan, t_app, target, cluster, handle)
@@ -186,6 +192,21 @@ def _execute_app(
     return plan.changes, None
 
 
+def _applied_server_side(
+    plan: AppRollbackPlan,
+    cluster: Cluster,
+    releases_now: Mapping[tuple[str, str], ReleaseInfo] | None,
+) -> bool:
+    """Whether the release's current revision was applied server-side (``helm rollback``
+    applies the same way: ``--server-side auto``)."""
+    assert plan.release_name
+    key = (plan.namespace, plan.release_name)
+    if releases_now is not None and key in releases_now:
+        return releases_now[key].apply_method == "ssa"
+    now = cluster.helm_status(plan.release_name, plan.namespace, chart=False)
+    return now is not None and now.apply_method == "ssa"
+
+
 def _kept_release(
     plan: AppRollbackPlan,
     cluster: Cluster,
@@ -224,11 +245,10 @@ def kept_release(
 def read_kept_releases(
     plans: Sequence[AppRollbackPlan], cluster: Cluster
 ) -> dict[tuple[str, str], ReleaseInfo] | None:
-    """The current revision of each release an ``unchanged`` Helm plan keeps, from one
+    """The current revision of each release a Helm plan keeps or rolls back, from one
     LIST of Helm's storage Secrets (None: Helm keeps them elsewhere; each is asked)."""
-    namespaces = sorted(
-        {p.namespace for p in plans if p.type == "helm" and p.action == "unchanged"}
-    )
+    kept = [p for p in plans if p.type == "helm" and p.action in ("unchanged", "helm-rollback")]
+    namespaces = sorted({p.namespace for p in kept})
     return cluster.helm_releases(namespaces) if namespaces else {}
 
 

@@ -192,6 +192,7 @@ def test_rollback_and_uninstall_argv() -> None:
         "--timeout",
         "1m",
     ]
+    assert h.rollback_argv("helm", "r", "n", 2, force_conflicts=True)[-1] == "--force-conflicts"
     assert h.uninstall_argv("helm", "r", "n", flags=h.global_flags(context="c")) == [
         "helm",
         "uninstall",

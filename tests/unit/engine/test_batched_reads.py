@@ -436,7 +436,7 @@ def test_a_release_still_at_the_recorded_revision_is_not_rolled_back_unless_it_d
 ) -> None:
     """``helm rollback`` of a release that is already as recorded would only make a new
     revision of the same thing: it is left alone and recorded as Helm holds it, unless an
-    object of it is not live as Helm installed it (here: deleted behind sbkube's back)."""
+    object of it is not live as Helm installed it (here: edited behind sbkube's back)."""
     target = make_target("kept")
     app = write_app_dir(tmp_path / "app", 6)
     with DeploymentDatabase(tmp_path / "state.db") as db:
@@ -445,7 +445,10 @@ def test_a_release_still_at_the_recorded_revision_is_not_rolled_back_unless_it_d
         path.write_text(path.read_text().replace("'0'", "'zero'"))
         second = deploy(app, cluster=target.cluster(), db=db)
         assert second.status == DeploymentStatus.SUCCESS, [a.error for a in second.apps]
-        target.kubectl("delete", "configmap", "chart-01", "-n", NS)
+        # By hand: a field of one release's object, which its rollback must take back.
+        target.kubectl(
+            "patch", "configmap", "chart-01", "-n", NS, "-p", '{"data":{"greeting":"x"}}'
+        )
 
         back, counts = _measure(
             target, lambda _app, **kw: rollback(db, **kw), app, to=first.deployment_id
