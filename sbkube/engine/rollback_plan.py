@@ -14,7 +14,9 @@ The plan, per app (computed read-only, printed before anything runs):
   version, the same values (digest-aware), made no later than TARGET's app. Otherwise (the
   release was deleted and re-created, ``max-history`` trimmed it) -> ``helm upgrade`` to
   the recorded chart with the recorded values, unsealed (``helm-upgrade``, and the plan and
-  the record say why); never a revision number alone;
+  the record say why); never a revision number alone. A release that still stands at the
+  recorded revision (the current one, ``deployed``, every object live as Helm installed
+  it) is ``unchanged``: no new revision, no helm process, recorded as Helm holds it;
 * YAML app in TARGET -> re-apply TARGET's manifests, their secrets unsealed
   (:mod:`sbkube.sealing`), delete objects sbkube manages now that TARGET did not have,
   recreate those deleted since;
@@ -49,15 +51,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sbkube.cluster.port import ChartRef, Cluster, HookInfo, Objects, ReleaseInfo, Releases
+from sbkube.cluster.port import (
+    ChartRef,
+    Cluster,
+    HookInfo,
+    Objects,
+    ReleaseInfo,
+    Releases,
+    ReleaseStatus,
+)
 from sbkube.engine.apply import change_for, helm_resource_inputs, live_resources
-from sbkube.engine.compare import matches, removed
+from sbkube.engine.compare import matches, object_differences, removed
 from sbkube.engine.results import ResourceChange
 from sbkube.engine.steps import ran_commands
 from sbkube.engine.work import kept_on_removal, owned_by
 from sbkube.errors import NotFoundError, RefusedError, UsageError
 from sbkube.guard import unsendable
-from sbkube.manifests import ObjectKey
+from sbkube.manifests import ObjectKey, object_key
 from sbkube.model import AppStatus, DeploymentStatus, Record, ResourceAction, thaw
 from sbkube.redaction import is_digest, is_secret_manifest
 from sbkube.sealing import SealError, SealKey, key_id_of, restore, seal_key
@@ -151,6 +161,14 @@ def read_rollback(
     )
     histories = cluster.helm_histories(namespaces) if namespaces else {}
     keys = list(dict.fromkeys(key for a in apps if a.type != "helm" for key in live_resources(a)))
+    # The objects of each recorded release's current revision: whether it is live as
+    # Helm installed it (an unchanged release is not rolled back).
+    for app in apps:
+        rel = app.helm_release
+        history = (histories or {}).get((rel.namespace, rel.release_name)) if rel else None
+        if history:
+            keys += [object_key(m) for m in history[-1].manifest]
+    keys = list(dict.fromkeys(keys))
     return RollbackReads(histories, cluster.list_many(keys) if keys else {})
 
 
@@ -440,7 +458,7 @@ def _removal_plan(current: AppDeploymentRecord, namespace: str) -> AppRollbackPl
 
 
 def _helm_plan(
-    cluster: Releases,
+    cluster: Cluster,
     t_app: AppDeploymentRecord,
     current: AppDeploymentRecord | None,
     target: DeploymentRecord,
@@ -469,7 +487,11 @@ def _helm_plan(
             )
     installed, hooks = recorded_release(t_app)
     action = "helm-rollback" if reason is None else "helm-upgrade"
-    _, changes = helm_resource_inputs(installed, current, hooks=hooks_run_by(action, hooks))
+    if reason is None and reads is not None and _left_as_recorded(cluster, rel, status, reads):
+        action = "unchanged"
+    _, changes = helm_resource_inputs(
+        installed, current, hooks=hooks_run_by(action, hooks), unchanged=action == "unchanged"
+    )
     return AppRollbackPlan(
         t_app.name,
         "helm",
@@ -481,6 +503,21 @@ def _helm_plan(
         changes=tuple(changes),
         reason=reason,
     )
+
+
+def _left_as_recorded(
+    cluster: Objects, rel: HelmReleaseRecord, current: ReleaseInfo | None, reads: RollbackReads
+) -> bool:
+    """Whether the release still stands at the revision ``rel`` recorded: that revision is
+    the current one, ``deployed``, and every object of its manifest is live as Helm
+    installed it (read in the batch). Then ``helm rollback`` would only make a new revision
+    of the same thing: the app is ``unchanged``."""
+    if current is None or current.revision != rel.revision or not current.manifest:
+        return False
+    if current.status != ReleaseStatus.DEPLOYED:
+        return False
+    live = {object_key(m): reads.get(cluster, object_key(m)) for m in current.manifest}
+    return not object_differences(current.manifest, live)
 
 
 def revision_mismatch(

@@ -98,11 +98,19 @@ def _execute_app(
     handle: AppHandle,
     target: DeploymentRecord,
     live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
+    releases_now: Mapping[tuple[str, str], ReleaseInfo] | None = None,
 ) -> StepChanges:
     """Carry out one app's plan and record it on ``handle``; what it changed.
     ``live_now``: the objects of the plan's YAML apps, read in one batch before any app
     ran (:func:`read_planned_objects`); the app's other objects are read in one batch when
     it starts."""
+    if plan.action == "unchanged" and plan.type == "helm":
+        kept = _kept_release(plan, cluster, releases_now)
+        if kept is not None:
+            return kept_release(handle, kept, t_app, current)
+        # The release changed since the plan read it: rolled back after all.
+        handle.set_metadata(rollback_reason="the release changed after the plan was made")
+        plan = replace(plan, action="helm-rollback")
     if plan.action in ("helm-rollback", "helm-upgrade"):
         assert t_app is not None and plan.release_name and plan.to_revision
         if plan.action == "helm-rollback":
@@ -178,6 +186,52 @@ def _execute_app(
     return plan.changes, None
 
 
+def _kept_release(
+    plan: AppRollbackPlan,
+    cluster: Cluster,
+    releases_now: Mapping[tuple[str, str], ReleaseInfo] | None,
+) -> ReleaseInfo | None:
+    """The release an ``unchanged`` Helm plan leaves as it is, read under the lock; None
+    when it no longer stands at the planned revision."""
+    assert plan.release_name
+    if releases_now is None:
+        info = cluster.helm_status(plan.release_name, plan.namespace)
+    else:
+        info = releases_now.get((plan.namespace, plan.release_name))
+    if info is None or info.revision != plan.to_revision or info.status != "deployed":
+        return None
+    return info
+
+
+def kept_release(
+    handle: AppHandle,
+    info: ReleaseInfo,
+    t_app: AppDeploymentRecord | None,
+    current: AppDeploymentRecord | None,
+) -> StepChanges:
+    """Record a Helm app left at its current revision (the one rolled back to): its
+    release as Helm holds it, every object ``unchanged``; no helm process."""
+    recorded = t_app.helm_release if t_app is not None else None
+    record_release(handle, info, dict(info.values), recorded.chart_digest if recorded else None)
+    inputs, changes = helm_resource_inputs(info.manifest, current, unchanged=True)
+    handle.record_resources(inputs)
+    release = ReleaseChange.of(
+        "unchanged", info, from_revision=info.revision, to_revision=info.revision
+    )
+    return tuple(changes), release
+
+
+def read_kept_releases(
+    plans: Sequence[AppRollbackPlan], cluster: Cluster
+) -> dict[tuple[str, str], ReleaseInfo] | None:
+    """The current revision of each release an ``unchanged`` Helm plan keeps, from one
+    LIST of Helm's storage Secrets (None: Helm keeps them elsewhere; each is asked)."""
+    namespaces = sorted(
+        {p.namespace for p in plans if p.type == "helm" and p.action == "unchanged"}
+    )
+    return cluster.helm_releases(namespaces) if namespaces else {}
+
+
 def rollback_step(
     app_plan: AppRollbackPlan,
     t_app: AppDeploymentRecord | None,
@@ -189,12 +243,23 @@ def rollback_step(
     depends_on: tuple[str, ...] = (),
     metadata: Mapping[str, Any] | None = None,
     live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
+    releases_now: Mapping[tuple[str, str], ReleaseInfo] | None = None,
 ) -> AppStep:
     """The runner step that carries out one app's plan (``target``: the deployment that
-    recorded ``t_app``; None for a removal); ``live_now``: :func:`read_planned_objects`."""
+    recorded ``t_app``; None for a removal); ``live_now``: :func:`read_planned_objects`;
+    ``releases_now``: :func:`read_kept_releases`."""
 
     def run(handle: AppHandle) -> StepChanges:
-        return _execute_app(app_plan, t_app, current, cluster, handle, target, live_now)  # type: ignore[arg-type]
+        return _execute_app(
+            app_plan,
+            t_app,
+            current,
+            cluster,
+            handle,
+            target,  # type: ignore[arg-type]
+            live_now,
+            releases_now,
+        )
 
     return AppStep(
         name=app_plan.name,
@@ -253,9 +318,11 @@ def rollback_steps(
     current: Mapping[str, AppDeploymentRecord | None],
     cluster: Cluster,
     live_now: Mapping[ObjectKey, dict[str, Any] | None] | None = None,
+    releases_now: Mapping[tuple[str, str], ReleaseInfo] | None = None,
 ) -> list[AppStep]:
     """One runner step per app of the plan, recorded with where it rolls back from and to;
-    ``live_now``: :func:`read_planned_objects`."""
+    ``live_now``: :func:`read_planned_objects`; ``releases_now``:
+    :func:`read_kept_releases`."""
 
     def step(app_plan: AppRollbackPlan) -> AppStep:
         t_app = target.app(app_plan.name)
@@ -279,6 +346,7 @@ def rollback_steps(
                 **({"reason": app_plan.reason} if app_plan.reason else {}),
             },
             live_now=live_now,
+            releases_now=releases_now,
         )
 
     return [step(app_plan) for app_plan in plan.apps]
@@ -366,7 +434,9 @@ def rollback(
     ) as dep:
         # Under the lock, before any app runs: the YAML apps' objects in one batch.
         live_now = read_planned_objects(plan.apps, cluster)
-        outcomes = target.run_apps(rollback_steps(plan, to_dep, current, cluster, live_now), dep)
+        releases_now = read_kept_releases(plan.apps, cluster)
+        steps = rollback_steps(plan, to_dep, current, cluster, live_now, releases_now)
+        outcomes = target.run_apps(steps, dep)
     if dep.status == DeploymentStatus.SUCCESS and source.deployment_id != to_dep.deployment_id:
         repo.set_status(source.deployment_id, DeploymentStatus.ROLLED_BACK)
     return target.result(RollbackResult, dep, apps=outcomes, plan=plan)

@@ -9,7 +9,8 @@ deploy are the same at every size. Releases and live objects are checked with th
 helm and kubectl, not with sbkube's record. A rollback reads the cluster the same way: its
 kubectl processes are the same at 4 and 16 apps but for one per Helm release: each release
 costs only its ``helm rollback`` and one LIST of its storage Secrets (what that made, as
-recorded). A failure policy's rollback (``--atomic``) plans the same way.
+recorded); a release that still stands at the recorded revision is not rolled back at
+all. A failure policy's rollback (``--atomic``) plans the same way.
 """
 
 from __future__ import annotations
@@ -390,10 +391,11 @@ def test_a_rollback_reads_the_cluster_in_batches_at_4_and_16_apps(
         with DeploymentDatabase(tmp_path / f"state-{apps}.db") as db:
             first = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
             assert first.status == DeploymentStatus.SUCCESS, [a.error for a in first.apps]
-            # The second deployment changes one YAML app's ConfigMap.
+            # The second deployment changes one YAML app's ConfigMap and every release.
             (app / "manifests" / "app-00.yaml").write_text(
                 (app / "manifests" / "app-00.yaml").read_text().replace("'0'", "'zero'")
             )
+            set_chart_values(app, "greeting: second\n")
             second = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
             assert second.status == DeploymentStatus.SUCCESS, [a.error for a in second.apps]
             assert target.config_map("cm-00-0")["data"] == {"index": "zero"}
@@ -413,9 +415,64 @@ def test_a_rollback_reads_the_cluster_in_batches_at_4_and_16_apps(
                 "cm-00-1": ResourceAction.UNCHANGED,
             }
             assert target.config_map("cm-00-0")["data"] == {"index": "0"}
-            assert target.revisions() == {f"chart-{i:02d}": 2 for i in range(apps // 2)}
+            assert target.revisions() == {f"chart-{i:02d}": 3 for i in range(apps // 2)}
+            assert target.config_map("chart-00")["data"] == {"greeting": "hello"}
 
     assert_reads_per_release(rollbacks[4], rollbacks[16], releases=(2, 8))
+
+
+def set_chart_values(app: Path, text: str) -> None:
+    """Every Helm app of ``app`` takes its values from ``v.yaml``, which holds ``text``."""
+    config = yaml.safe_load((app / "config.yaml").read_text())
+    for entry in config["apps"].values():
+        if entry["type"] == "helm":
+            entry["values"] = ["v.yaml"]
+    (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (app / "v.yaml").write_text(text)
+
+
+def test_a_release_still_at_the_recorded_revision_is_not_rolled_back_unless_it_drifted(
+    make_target: Any, tmp_path: Path
+) -> None:
+    """``helm rollback`` of a release that is already as recorded would only make a new
+    revision of the same thing: it is left alone and recorded as Helm holds it, unless an
+    object of it is not live as Helm installed it (here: deleted behind sbkube's back)."""
+    target = make_target("kept")
+    app = write_app_dir(tmp_path / "app", 6)
+    with DeploymentDatabase(tmp_path / "state.db") as db:
+        first = deploy(app, cluster=target.cluster(), db=db)
+        path = app / "manifests" / "app-00.yaml"
+        path.write_text(path.read_text().replace("'0'", "'zero'"))
+        second = deploy(app, cluster=target.cluster(), db=db)
+        assert second.status == DeploymentStatus.SUCCESS, [a.error for a in second.apps]
+        target.kubectl("delete", "configmap", "chart-01", "-n", NS)
+
+        back, counts = _measure(
+            target, lambda _app, **kw: rollback(db, **kw), app, to=first.deployment_id
+        )
+
+        assert back.status == DeploymentStatus.SUCCESS, [a.error for a in back.apps]
+        actions = {p.name: p.action for p in back.plan.apps}
+        assert (actions["chart-00"], actions["chart-01"]) == ("unchanged", "helm-rollback")
+        assert actions["chart-02"] == "unchanged"
+        assert counts.processes["helm rollback"] == 1
+        assert target.revisions() == {"chart-00": 1, "chart-01": 2, "chart-02": 1}
+        assert target.config_map("chart-01")["data"] == {"greeting": "hello"}
+        assert target.config_map("cm-00-0")["data"] == {"index": "0"}
+        # The record of a release left alone: the revision Helm holds, every object as is.
+        kept = back.app("chart-00")
+        assert kept.release is not None and kept.release.action == "unchanged"
+        assert {c.action for c in kept.changes} == {ResourceAction.UNCHANGED}
+        record = DeploymentRepository(db).get(back.deployment_id).app("chart-00")
+        history = target.helm("history", "chart-00", "-o", "json")
+        assert record.helm_release.revision == history[-1]["revision"] == 1
+        assert dict(record.helm_release.values) == (
+            target.helm("get", "values", "chart-00", "-o", "json") or {}
+        )
+        installed = target.helm_manifest("chart-00")
+        assert {(r.kind, r.name): r.current_state["data"] for r in record.resources} == {
+            (m["kind"], m["metadata"]["name"]): m["data"] for m in installed
+        }
 
 
 def assert_reads_per_release(small: Counts, large: Counts, *, releases: tuple[int, int]) -> None:
@@ -463,13 +520,10 @@ def test_a_failure_policy_rollback_reads_the_cluster_in_batches_at_2_and_8_apps(
     for apps in (2, 8):
         target = make_target(f"atomic{apps}")
         app = write_app_dir(tmp_path / f"app-{apps}", apps)
+        set_chart_values(app, "greeting: first\n")
         config = yaml.safe_load((app / "config.yaml").read_text())
-        for entry in config["apps"].values():
-            if entry["type"] == "helm":
-                entry["values"] = ["v.yaml"]
         config["apps"]["zz-check"] = {"type": "exec", "commands": ["test ! -e FAIL"]}
         (app / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (app / "v.yaml").write_text("greeting: first\n")
         with DeploymentDatabase(tmp_path / f"state-{apps}.db") as db:
             first = deploy(app, cluster=target.cluster(), db=db, concurrency=4)
             assert first.status == DeploymentStatus.SUCCESS, [a.error for a in first.apps]
