@@ -131,17 +131,20 @@ class ApiServer:
         # secrets"), other paths (discovery, OpenAPI, version) as "other": what tests count.
         self.requests: Counter[str] = Counter()
         self._requests_lock = threading.Lock()
-        # True from loading a file that does not exist yet until the first request.
+        # True from loading a file that does not exist yet until keep() is called.
         self._new_file = False
 
     def count_request(self, what: str) -> None:
         with self._requests_lock:
             self.requests[what] += 1
-            if self._new_file:
-                # A client has seen this new cluster, and may record its identity (the
-                # kube-system UID): the file must keep it, even if nothing is ever written.
-                self._new_file = False
-                self.store.dirty.set()
+
+    def keep(self) -> None:
+        """Save a new file even if nothing is ever written to it: a client has recorded
+        something under this cluster's identity (its ``kube-system`` UID), which the next
+        server on the file must have too. A file that exists already is left to the writes."""
+        if self._new_file:
+            self._new_file = False
+            self.store.dirty.set()
 
     @property
     def url(self) -> str:
@@ -240,7 +243,7 @@ class ApiServer:
         if self._journal is not None:
             self._journal.deferring = False
         # The namespaces every cluster starts with are not a change to save (of a new file,
-        # until a client has seen them: count_request).
+        # until a client keeps its identity: keep).
         self.store.dirty.clear()
         if replayed and self._flusher is not None:
             # Fold the journal into the file now: it may end in a torn line, which the next

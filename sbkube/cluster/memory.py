@@ -161,6 +161,15 @@ class MemoryCluster(KubeCluster):
         _ = self.server
         return str(self.kubeconfig_file)
 
+    def identity(self) -> str | None:
+        uid = super().identity()
+        if uid is not None:
+            # What is recorded from now on goes by this UID: a new file keeps it even when
+            # the command writes nothing (a deploy of noop apps), so the next run on the file
+            # is the same cluster. Bad input stops before anyone asks, and leaves no file.
+            self.server.keep()
+        return uid
+
     def render_chart(self, request: TemplateRequest) -> list[dict[str, Any]]:
         # `helm template` is offline: rendering needs no server.
         return self._offline_helm.template(request)

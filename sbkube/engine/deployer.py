@@ -369,15 +369,15 @@ def deploy(
         # A plan of an unreachable cluster is no plan: one error naming it, before the
         # preparation asks its discovery anything.
         cluster.check_reachable()
-    # The config is good: discovery, the cluster's name and identity are read (at once)
-    # while the apps are prepared.
-    cluster.read_ahead()
     # Git checkouts and http downloads (a dry run fetches nothing: it plans with what is
     # there, and leaves out the apps that read what is not).
     fetched = fetch_sources(loaded, names, mode="plan" if options.dry_run else "fetch")
     loaded, names = fetched.loaded, fetched.names(names)
     # The store is opened once, before the preparation asks it which charts need no render.
     options = replace(options, db=open_database(options.db))
+    # The config is good and the store open: discovery, the cluster's name and identity
+    # are read (at once) while the apps are prepared.
+    cluster.read_ahead()
     works = prepare_apps(
         loaded,
         names,

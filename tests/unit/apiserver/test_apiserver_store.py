@@ -84,21 +84,23 @@ def _kube_system_uid(server: ApiServer) -> str:
         return str(json.load(resp)["metadata"]["uid"])
 
 
-def test_a_new_file_keeps_the_identity_a_client_saw(tmp_path: Path) -> None:
+def test_a_new_file_keeps_the_identity_once_kept(tmp_path: Path) -> None:
     """A run that only read the cluster (a deploy of noop apps records the kube-system UID)
-    must find the same cluster next time: the new file is written though nothing changed."""
+    must find the same cluster next time: once a client keeps the identity, the new file is
+    written though nothing changed."""
     path = tmp_path / "cluster.json"
     with ApiServer(path) as server:
         seen = _kube_system_uid(server)
+        server.keep()
     assert path.exists()
     with ApiServer(path) as again:
         assert _kube_system_uid(again) == seen
 
 
-def test_a_new_file_nobody_talked_to_is_not_written(tmp_path: Path) -> None:
+def test_a_new_file_only_read_is_not_written(tmp_path: Path) -> None:
     path = tmp_path / "cluster.json"
-    with ApiServer(path):
-        pass
+    with ApiServer(path) as server:
+        _kube_system_uid(server)  # read, never kept: bad input may stop here
     assert not path.exists()
 
 
