@@ -149,10 +149,21 @@ _active: list[Stop] = []
 @contextmanager
 def active(stop: Stop) -> Iterator[Stop]:
     """Let a SIGTERM/SIGINT (through :func:`stop_on_signals`) mark ``stop`` at once."""
-    _active.append(stop)
+    watch(stop)
     try:
         yield stop
     finally:
+        unwatch(stop)
+
+
+def watch(stop: Stop) -> None:
+    """:func:`active` for work that outlives a block (reads started ahead in threads of
+    their own): a signal marks ``stop`` until :func:`unwatch`."""
+    _active.append(stop)
+
+
+def unwatch(stop: Stop) -> None:
+    with suppress(ValueError):
         _active.remove(stop)
 
 
@@ -211,7 +222,7 @@ def _redeliver(signum: int) -> None:
 def _handler(signum: int, frame: FrameType | None) -> None:
     # A redelivered signal raises the exception held for it, not a second one.
     exc = _held[0] if _held else _exception_for(signum)
-    for stop in _active:
+    for stop in list(_active):  # read-ahead threads unwatch theirs at any moment
         if stop.reason is None:
             stop.reason = exc
     if _depth() > 0:

@@ -262,10 +262,13 @@ class BinaryClient:
         env = {**os.environ, **extra} if extra else None
         seconds, by_app = call_timeout()
         argv = self.bounded(list(argv), seconds)
+        stop = current_stop()
+        if stop is not None:
+            stop.check()  # asked to stop: nothing is started (or logged as started)
         _log_run(argv)
         limit = seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
         try:
-            return _run(argv, stdin, env, current_stop(), limit)
+            return _run(argv, stdin, env, stop, limit)
         except OSError as exc:
             raise ClusterError(f"{what} failed: cannot run {argv[0]}: {exc}") from exc
         except subprocess.TimeoutExpired as exc:

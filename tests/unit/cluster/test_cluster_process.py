@@ -121,3 +121,22 @@ def test_overdue_tells_a_call_that_outlived_its_deadline(tmp_path: Path) -> None
     caller.join(300)
     assert not caller.is_alive() and failures == []
     assert not overdue(now=math.inf)
+
+
+def test_a_thread_asked_to_stop_starts_and_logs_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a SIGTERM marked the Stop a thread works under (read-ahead's, a run's worker's),
+    its next command is never started, nor logged as run: the command said it was
+    interrupted, and nothing runs on after that line."""
+    from sbkube.errors import InterruptedDeployment
+    from sbkube.interrupts import Stop, working_under
+
+    marker = tmp_path / "ran"
+    stop = Stop()
+    stop.reason = InterruptedDeployment("interrupted by SIGTERM", exit_code=143)
+    with caplog.at_level("DEBUG"), working_under(stop):
+        with pytest.raises(InterruptedDeployment):
+            Shell("/bin/sh").run(["/bin/sh", "-c", f"touch {marker}"], what="touch")
+    assert not marker.exists()
+    assert not [r for r in caplog.records if "touch" in r.getMessage()]
