@@ -10,11 +10,14 @@ its own cases in front (``sbkube.config.messages``).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # only the types: a command that reads no config must not pay for pydantic
+    from typing import Any
+
     from pydantic import ValidationError
     from pydantic_core import ErrorDetails
 
@@ -33,6 +36,8 @@ EXPECTED = {
 
 def suggest(word: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    import difflib
+
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 

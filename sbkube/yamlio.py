@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
-from typing import Any
 
 import yaml
 from yaml.events import ScalarEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Whether PyYAML has libyaml (``yaml.__with_libyaml__``).
 LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False))

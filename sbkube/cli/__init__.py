@@ -8,14 +8,16 @@ progress). Nothing here is imported until used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sbkube._lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from sbkube.cli.root import cli, main
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
 
-_EXPORTS: dict[str, str] = {"cli": "root", "main": "root"}
+if TYPE_CHECKING:
+    from sbkube.cli.entry import main
+    from sbkube.cli.root import cli
+
+_EXPORTS: dict[str, str] = {"cli": "root", "main": "entry"}
 
 __all__ = ["cli", "main"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +23,9 @@ from sbkube.cli.options import (
     wait_lock_option,
 )
 from sbkube.cli.output import dump, echo_changes, echo_table, emit, paint, safe
-from sbkube.errors import ConfigError
 
 if TYPE_CHECKING:
-    from sbkube.config.quick import HelmRender
+    from sbkube.cli.entry import Rendered
     from sbkube.engine.results import DeployResult, ReleaseChange
 
 
@@ -400,13 +399,16 @@ def template(
     --concurrency at a time; the output is in the apps' order whatever N is.
     """
 
+    from sbkube.cli.entry import yaml_text
+
     rendered = None
     if not (apps or selectors or profile or set_values or values_files):
         # A plain app dir of Helm apps: checked and rendered without the config models.
+        from sbkube.cli.entry import render_plan
         from sbkube.config.quick import helm_plan
 
         plan = helm_plan(app_dir, config_file, namespace=namespace)
-        rendered = None if plan is None else _render_plan(plan, concurrency, fmt == "yaml")
+        rendered = None if plan is None else render_plan(plan, concurrency, fmt == "yaml")
     if rendered is None:
         rendered = _rendered_apps(
             app_dir, config_file, profile, apps, selectors, no_deps, namespace,
@@ -419,7 +421,7 @@ def template(
         # A directory sbkube creates holds rendered Secrets: only its owner may list it.
         output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, app_type, app_namespace, docs, dumped in rendered:
-        text = dumped if dumped is not None else _yaml_text(docs)
+        text = dumped if dumped is not None else yaml_text(docs)
         header = f"# sbkube app: {name} ({app_type}, namespace {app_namespace})\n"
         if output_dir is not None and fmt == "json":
             target = output_dir / f"{name}.json"
@@ -433,17 +435,6 @@ def template(
             click.echo(f"wrote {target} ({len(docs)} objects)", err=True)
         else:
             click.echo("---\n" + header + text, nl=False)
-
-
-#: What ``template`` prints for each app: name, type, namespace, its documents, and their
-#: YAML when it was written already (by the thread that rendered them).
-Rendered = list[tuple[str, str, str, list[dict[str, Any]], str | None]]
-
-
-def _yaml_text(docs: list[dict[str, Any]]) -> str:
-    from sbkube import yamlio
-
-    return yamlio.dump_all(docs, allow_unicode=False) if docs else ""
 
 
 def _rendered_apps(
@@ -470,56 +461,3 @@ def _rendered_apps(
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, picked, KubeCluster(offline=True), concurrency=concurrency)
     return [(w.name, w.type, w.namespace, [o.manifest for o in w.objects], None) for w in works]
-
-
-def _render_plan(plan: Sequence[HelmRender], concurrency: int, dump: bool) -> Rendered | None:
-    """The renders of :func:`sbkube.config.quick.helm_plan`, ``concurrency`` at a time,
-    placed as ``prepare_apps`` places them, and written as YAML (``dump``) by the thread
-    that rendered them, while other charts render; None when any fails (the full path
-    then says why, in its own words)."""
-    from sbkube.cluster.helm import HelmClient
-    from sbkube.cluster.port import ChartRef, TemplateRequest
-    from sbkube.errors import ClusterError
-    from sbkube.interrupts import Stop, working_under
-    from sbkube.manifests import Scope, parse_rendered
-
-    helm = HelmClient(kubeconfig=None, context=None)
-    stop = Stop()
-
-    def render(app: HelmRender) -> tuple[list[dict[str, Any]], str | None]:
-        request = TemplateRequest(
-            ChartRef(ref=app.chart, version=app.version),
-            release_name=app.release_name,
-            namespace=app.namespace,
-            values=app.values,
-        )
-        with working_under(stop):
-            text = helm.template_text(request)
-        # Placed as prepare_apps places them (offline: the chart's CRDs and the offline
-        # list). Nothing is learned for redaction: this path prints what it renders, and
-        # any error goes the full path, which learns before it speaks.
-        manifests = parse_rendered(text, "helm")
-        scope = Scope.of(manifests, None)
-        placed = [scope.place(m, app.namespace) for m in manifests]
-        return placed, _yaml_text(placed) if dump else None
-
-    pool = None
-    try:
-        if len(plan) == 1 or concurrency == 1:  # one at a time: no thread to start
-            return [(app.name, "helm", app.namespace, *render(app)) for app in plan]
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=concurrency)
-        futures = [pool.submit(render, app) for app in plan]
-        return [
-            (app.name, "helm", app.namespace, *future.result())
-            for app, future in zip(plan, futures, strict=True)
-        ]
-    except (ClusterError, ConfigError):
-        return None
-    except BaseException as exc:
-        stop.request(exc)  # renders still running are of no use now
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)

@@ -10,9 +10,10 @@ cluster (``sbkube state list`` must start fast).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sbkube._lazy import lazy_exports
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from sbkube.cluster.helm import HelmClient

@@ -41,6 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from sbkube import yamlio
+from sbkube.cluster.launch import (
+    HELM_ENV_VAR,
+    helm_environment,
+    missing_dependencies,
+    template_command,
+)
 from sbkube.cluster.port import (
     ChartRef,
     HookInfo,
@@ -60,9 +66,6 @@ from sbkube.cluster.process import error_text as process_error_text
 from sbkube.cluster.process import first_error_line as process_first_error_line
 from sbkube.errors import ClusterError, UsageError
 from sbkube.manifests import Scope, parse_rendered
-
-HELM_ENV_VAR = "SBKUBE_HELM"
-
 
 # --------------------------------------------------------------------------- argv builders
 
@@ -84,18 +87,14 @@ def template_argv(binary: str, request: TemplateRequest, *, values_file: str) ->
 
     ``--include-crds``: the chart's ``crds/`` are part of what a first install puts on the
     cluster, so the rendered set shows them too."""
-    return [
+    return template_command(
         binary,
-        "template",
-        request.release_name,
-        request.chart.ref,
-        "--namespace",
-        request.namespace,
-        "--values",
-        values_file,
-        "--include-crds",
-        *_chart_flags(request.chart),
-    ]
+        release_name=request.release_name,
+        chart=request.chart.ref,
+        namespace=request.namespace,
+        version=request.chart.version,
+        values_file=values_file,
+    )
 
 
 def show_crds_argv(binary: str, chart: ChartRef) -> list[str]:
@@ -559,36 +558,6 @@ def parse_search_json(text: str, ref: str) -> list[str]:
     ]
 
 
-def missing_dependencies(chart_dir: Path) -> list[str]:
-    """Names of the dependencies in ``chart_dir``'s Chart.yaml that its ``charts/`` lacks
-    (neither a ``<name>`` directory nor a ``<name>-<version>.tgz``), as helm checks."""
-    try:
-        meta = yamlio.load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
-    except (OSError, yamlio.YAMLError):
-        return []  # helm itself reports an unreadable chart
-    deps = meta.get("dependencies") if isinstance(meta, Mapping) else None
-    if not isinstance(deps, list):
-        return []
-    charts = chart_dir / "charts"
-    present = [p.name for p in charts.iterdir()] if charts.is_dir() else []
-    missing = []
-    for dep in deps:
-        name = str(dep.get("name") or "") if isinstance(dep, Mapping) else ""
-        if name and not any(
-            entry == name or (entry.startswith(f"{name}-") and entry.endswith(".tgz"))
-            for entry in present
-        ):
-            missing.append(name)
-    return missing
-
-
-def repository_home() -> Path:
-    """Where sbkube keeps its helm repository config and index cache:
-    ``$XDG_CACHE_HOME/sbkube/helm`` (``~/.cache/sbkube/helm``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sbkube" / "helm"
-
-
 INDEX_MAX_AGE_VAR = "SBKUBE_REPO_INDEX_MAX_AGE"
 """Seconds a repository's cached index serves a chart without ``version:`` before it is
 fetched again (default one hour); ``deploy --refresh`` sets it to 0."""
@@ -687,13 +656,7 @@ class HelmClient(BinaryClient):
         return bounded_argv(argv, seconds)
 
     def environment(self) -> dict[str, str]:
-        # sbkube's own repository config and index cache, unless the caller chose others.
-        home = repository_home()
-        return {
-            "HELM_REPOSITORY_CONFIG": str(home / "repositories.yaml"),
-            "HELM_REPOSITORY_CACHE": str(home / "repository"),
-            **self.env,
-        }
+        return helm_environment(self.env)
 
     # ---- charts made ready (repositories, dependencies)
 

@@ -38,13 +38,17 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar
 
 from sbkube.errors import ClusterError
 from sbkube.interrupts import Stop, current_stop
 
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
-def _log_run(argv: Sequence[str]) -> None:
+
+def log_run(argv: Sequence[str]) -> None:
     """`sbkube -v` shows every command run through the "sbkube.cluster" logger (values
     travel in files, never in argv, so the lines hold no secrets). A logger can only have
     somewhere to write once ``logging`` is imported (`-v` imports it), so a run that never
@@ -265,7 +269,7 @@ class BinaryClient:
         stop = current_stop()
         if stop is not None:
             stop.check()  # asked to stop: nothing is started (or logged as started)
-        _log_run(argv)
+        log_run(argv)
         limit = seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
         try:
             return _run(argv, stdin, env, stop, limit)

@@ -33,13 +33,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sbkube.config.names import OURS_FILE, SINGLE_FILE
 from sbkube.config.reading import display_path, parse_yaml, read_file
 from sbkube.errors import ConfigError
 
 __all__ = ["Dialect", "Found", "find_config"]
-
-OURS_FILE = "config.yaml"
-SINGLE_FILE = "sbkube.yaml"
 
 
 class Dialect(StrEnum):

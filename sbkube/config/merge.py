@@ -7,10 +7,14 @@ command line's ``-f``/``--set`` (:mod:`~sbkube.config.command_line`).
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from sbkube.config.reading import MAX_DEPTH
 from sbkube.errors import ConfigError
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["deep_merge", "expand_dotted"]
 

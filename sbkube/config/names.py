@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 
+#: The config file names: ours, and the original tool's single file.
+OURS_FILE = "config.yaml"
+SINGLE_FILE = "sbkube.yaml"
+
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 # Helm stores releases in Secrets named sh.helm.release.v1.<name>.v<N>; it caps names at 53.

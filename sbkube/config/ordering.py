@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
-from typing import TYPE_CHECKING
 
 from sbkube.errors import ConfigError
 from sbkube.messages import suggest
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # the models are built by the loader; sbkube.config.quick orders without
     from sbkube.config.schema import SbkubeConfig

@@ -29,16 +29,15 @@ plans the same renders.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sbkube.config.dialects import OURS_FILE, SINGLE_FILE
 from sbkube.config.merge import deep_merge, expand_dotted
 from sbkube.config.names import (
     HELM_RELEASE_NAME_MAX,
     MAX_PATH,
     MAX_TEXT,
+    OURS_FILE,
+    SINGLE_FILE,
     dns1123_label_problem,
     label_value_problem,
     text_problem,
@@ -46,6 +45,11 @@ from sbkube.config.names import (
 from sbkube.config.ordering import file_order, refuse_cycles
 from sbkube.config.reading import display_path, parse_yaml, read_file
 from sbkube.errors import ConfigError
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["HelmRender", "helm_plan"]
 
@@ -68,16 +72,42 @@ _HELM_KEYS = frozenset(
 _LOCAL_PREFIXES = ("./", "../", "/")
 
 
-@dataclass(frozen=True)
 class HelmRender:
-    """One ``helm template`` of the plan: what ``prepare_apps`` would ask for the app."""
+    """One ``helm template`` of the plan: what ``prepare_apps`` would ask for the app.
 
-    name: str
-    namespace: str
-    chart: str  # the chart directory, absolute (as LoadedConfig.chart_ref)
-    version: str | None
-    release_name: str
-    values: dict[str, Any]
+    (Not a dataclass: ``dataclasses`` imports ``inspect``, start-up the quick path pays
+    before helm starts.)"""
+
+    __slots__ = ("chart", "name", "namespace", "release_name", "values", "version")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        namespace: str,
+        chart: str,  # the chart directory, absolute (as LoadedConfig.chart_ref)
+        version: str | None,
+        release_name: str,
+        values: dict[str, Any],
+    ) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.chart = chart
+        self.version = version
+        self.release_name = release_name
+        self.values = values
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, field) for field in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is HelmRender and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # its values are a dict
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"HelmRender({shown})"
 
 
 class _Doubt(Exception):

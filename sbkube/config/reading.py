@@ -9,13 +9,17 @@ do) and turn every YAML problem into a one-line ConfigError naming file, line an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from sbkube import yamlio
 from sbkube.errors import ConfigError
 from sbkube.messages import dotted, one_line
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # Far above any real config or manifest, far below what an alias bomb expands to.

@@ -105,3 +105,92 @@ def test_errors_are_the_full_paths_own(sbkube: Any, tmp_path: Path) -> None:
     assert broken.returncode == 2
     assert "apps.back.chart: chart './charts/site' failed to render" in broken.stderr
     assert broken.stderr == sbkube("template", "--app-dir", str(app_dir), *EVERY_APP).stderr
+
+
+def test_the_console_script_starts_helm_before_the_heavy_imports(tmp_path: Path) -> None:
+    """``sbkube template --app-dir DIR`` (``sbkube.cli.entry``): helm is started before
+    click, the helm client, typing or dataclasses are imported, and the process prints
+    what the click command prints."""
+    app_dir = Path(shutil.copytree(QUICK, tmp_path / "quick"))
+    code = (
+        "import subprocess, sys\n"
+        "seen = []\n"
+        "class Popen(subprocess.Popen):\n"
+        "    def __init__(self, argv, *a, **k):\n"
+        "        heavy = ('click', 'typing', 'dataclasses', 'sbkube.cluster.helm', 'pydantic')\n"
+        "        seen.append((argv[1], sorted(m for m in heavy if m in sys.modules)))\n"
+        "        super().__init__(argv, *a, **k)\n"
+        "subprocess.Popen = Popen\n"
+        "from sbkube.cli.entry import main\n"
+        "code = main(['template', '--app-dir', sys.argv[1]])\n"
+        "print(code, seen, file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(app_dir)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    # Both charts (the default concurrency is 4) started with none of them loaded.
+    assert out.stderr.strip() == "0 [('template', []), ('template', [])]"
+    full = subprocess.run(
+        [sys.executable, "-m", "sbkube", "template", "--app-dir", str(app_dir), *EVERY_APP],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert full.returncode == 0, full.stderr
+    assert out.stdout == full.stdout
+
+
+def test_only_the_plain_command_line_takes_the_quick_path(sbkube: Any, tmp_path: Path) -> None:
+    from sbkube.cli.entry import _quick_options
+
+    assert _quick_options([]) == {}
+    assert _quick_options(["--app-dir", "a", "--config-file=c.yaml"]) == {
+        "--app-dir": "a",
+        "--config-file": "c.yaml",
+    }
+    for refused in (
+        ["--app-dir"],  # no value
+        ["--app-dir", "a", "--app-dir", "b"],  # twice
+        ["--app-dir", "--help"],  # a value click would take as an option here
+        ["--app-dir="],
+        ["--app-dir", "a", "-v"],
+        ["-o", "json"],
+        ["--app-dir", "a", "extra"],
+    ):
+        assert _quick_options(refused) is None, refused
+
+    app_dir = Path(shutil.copytree(QUICK, tmp_path / "quick"))
+    (app_dir / "other.yaml").write_text((app_dir / "config.yaml").read_text())
+    full = sbkube("template", "--app-dir", str(app_dir), *EVERY_APP)
+    assert full.returncode == 0, full.stderr
+    for args in (
+        [f"--app-dir={app_dir}"],
+        ["--config-file", "other.yaml", "--app-dir", str(app_dir)],
+    ):
+        quick = sbkube("template", *args)
+        assert quick.returncode == 0, quick.stderr
+        assert quick.stdout == full.stdout, args
+    # -v goes the full path, which shows the helm commands it runs.
+    verbose = sbkube("template", "--app-dir", str(app_dir), "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stdout == full.stdout
+    assert "helm template" in verbose.stderr
+    # A file given as the app dir: click's own usage error, not the quick path's.
+    not_dir = sbkube("template", "--app-dir", str(app_dir / "config.yaml"))
+    assert not_dir.returncode == 2
+    assert "is a file" in not_dir.stderr
+
+
+def test_a_chart_whose_dependencies_are_missing_is_left_to_the_helm_client(
+    tmp_path: Path,
+) -> None:
+    from sbkube.cluster.launch import missing_dependencies, start_template
+
+    chart = Path(shutil.copytree(QUICK / "charts" / "site", tmp_path / "site"))
+    with (chart / "Chart.yaml").open("a") as meta:
+        meta.write("dependencies:\n  - name: common\n    version: 1.0.0\n")
+    assert missing_dependencies(chart) == ["common"]
+    kw = {"release_name": "r", "namespace": "n", "version": None, "values": {}}
+    assert start_template(chart=str(chart), **kw) is None  # type: ignore[arg-type]
+    assert start_template(chart=str(tmp_path / "nowhere"), **kw) is None  # type: ignore[arg-type]
