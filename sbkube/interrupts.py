@@ -37,11 +37,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from types import FrameType
 
 from sbkube.errors import InterruptedDeployment
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from typing import Any
 
 _local = threading.local()
 # The signal held while the main thread was inside a shielded block (the first one wins).
@@ -165,6 +170,40 @@ def watch(stop: Stop) -> None:
 def unwatch(stop: Stop) -> None:
     with suppress(ValueError):
         _active.remove(stop)
+
+
+def at_once(reads: Mapping[str, Callable[[], Any]], *, name: str) -> dict[str, Future[Any]]:
+    """Start ``reads`` at once, each in a thread of its own (named ``name``), and return
+    their futures; the threads end on their own.
+
+    They run under one Stop that a SIGTERM or Ctrl-C marks while any of them runs: a
+    helm or kubectl process not started yet is then never started (nor logged as
+    started), so nothing begins after the command said it was interrupted. A read's
+    error is its future's, raised to whoever asks for the result."""
+    if not reads:
+        return {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = Stop()
+    watch(stop)
+    left = [len(reads)]
+    left_lock = threading.Lock()
+
+    def under_stop(read: Callable[[], Any]) -> Any:
+        try:
+            with working_under(stop):
+                return read()
+        finally:
+            with left_lock:
+                left[0] -= 1
+                if not left[0]:
+                    unwatch(stop)
+
+    pool = ThreadPoolExecutor(len(reads), thread_name_prefix=name)
+    try:
+        return {what: pool.submit(under_stop, read) for what, read in reads.items()}
+    finally:
+        pool.shutdown(wait=False)
 
 
 def current_stop() -> Stop | None:

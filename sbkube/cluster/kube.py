@@ -10,7 +10,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -25,7 +25,7 @@ from sbkube.cluster.kubectl import KubectlClient, match_objects
 from sbkube.cluster.port import ChartRef, Cluster, ReleaseInfo, TemplateRequest, UpgradeRequest
 from sbkube.errors import ClusterError
 from sbkube.guard import refuse_unsendable
-from sbkube.interrupts import Stop, unwatch, watch, working_under
+from sbkube.interrupts import at_once
 from sbkube.manifests import ObjectKey, api_group, format_key, object_key
 
 # deployments.cluster is a String(253) column.
@@ -122,27 +122,9 @@ class KubeCluster(Cluster):
             reads["identity"] = self._read_identity
         if not reads:
             return
-        # A SIGTERM or Ctrl-C stops them as it stops a run's workers: a process not started
-        # yet is never started, one running is terminated (and its error kept for an asker
-        # that will not come), so nothing runs on after the command said it was interrupted.
-        stop = Stop()
-        watch(stop)
-        left = [len(reads)]
-        left_lock = threading.Lock()
-
-        def under_stop(read: Callable[[], Any]) -> Any:
-            try:
-                with working_under(stop):
-                    return read()
-            finally:
-                with left_lock:
-                    left[0] -= 1
-                    if not left[0]:
-                        unwatch(stop)
-
-        pool = ThreadPoolExecutor(len(reads), thread_name_prefix="sbkube-read-ahead")
-        self._ahead = {what: pool.submit(under_stop, read) for what, read in reads.items()}
-        pool.shutdown(wait=False)
+        # Under a Stop a SIGTERM or Ctrl-C marks: nothing starts after the command said
+        # it was interrupted.
+        self._ahead = at_once(reads, name="sbkube-read-ahead")
 
     def _ahead_of(self, what: str, read: Callable[[], _T]) -> _T:
         """The answer of ``read``: read_ahead's, when it started one (its error raised

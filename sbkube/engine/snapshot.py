@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from sbkube.cluster.port import Objects, ReleaseStatus
 from sbkube.engine.live import chart_name_of, normalised_values
 from sbkube.engine.namespaces import namespace_key, needed_namespaces
 from sbkube.engine.work import APP_DIR_LABEL, AppWork, app_dir_label
+from sbkube.interrupts import at_once
 from sbkube.manifests import ObjectKey, object_key
 from sbkube.model import ResourceAction, thaw
 from sbkube.redaction import KEYED_CHECKSUM_PREFIX, learn_manifests, redact_values
@@ -137,20 +138,20 @@ def read_snapshot(
         }
     )
     selector = {APP_DIR_LABEL: app_dir_label(app_dir)}
-    # Three independent reads (one process each), at once.
-    with ThreadPoolExecutor(3, thread_name_prefix="sbkube-snapshot") as pool:
-        reading_releases = pool.submit(
-            lambda: cluster.helm_releases(namespaces) if namespaces else {}
-        )
-        reading_live = pool.submit(lambda: cluster.list_many(list(keys)) if keys else {})
-        reading_labelled = pool.submit(
-            lambda: cluster.list_labelled(kinds, selector) if kinds else []
-        )
-    releases, live, labelled = (
-        reading_releases.result(),
-        reading_live.result(),
-        reading_labelled.result(),
+    # Three independent reads (one process each), at once; all of them are waited for
+    # (none runs on after an error is told), unless a signal stops them.
+    reading = at_once(
+        {
+            "releases": lambda: cluster.helm_releases(namespaces) if namespaces else {},
+            "live": lambda: cluster.list_many(list(keys)) if keys else {},
+            "labelled": lambda: cluster.list_labelled(kinds, selector) if kinds else [],
+        },
+        name="sbkube-snapshot",
     )
+    wait(reading.values())
+    releases = reading["releases"].result()
+    live = reading["live"].result()
+    labelled = reading["labelled"].result()
     missing: dict[ObjectKey, None] = {}
     for work in helm:
         info = (releases or {}).get((work.namespace, work.release_name or ""))

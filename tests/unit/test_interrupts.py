@@ -79,3 +79,45 @@ def test_a_signal_in_code_of_our_own_raises_at_once() -> None:
     with pytest.raises(InterruptedDeployment), stop_on_signals():
         signal.raise_signal(signal.SIGTERM)
         wait_for_the_signal()
+
+
+def test_reads_at_once_start_no_command_after_a_signal(tmp_path: Path) -> None:
+    """``at_once`` (deploy's read-ahead and snapshot): after a SIGTERM, a read that had
+    not started its helm/kubectl command yet never starts it; the reads' answers and
+    errors are their futures'."""
+    import threading
+
+    from sbkube.cluster.process import BinaryClient
+    from sbkube.interrupts import at_once
+
+    class Shell(BinaryClient):
+        NAME = "sh"
+
+    marker = tmp_path / "ran"
+    gate = threading.Event()
+
+    def answers() -> str:
+        return "answer"
+
+    def late_command() -> str:
+        assert gate.wait(300)
+        return Shell("/bin/sh").run(["/bin/sh", "-c", f"touch {marker}"], what="touch")
+
+    def fails() -> None:
+        raise ValueError("read failed")
+
+    with stop_on_signals():
+        reads = at_once(
+            {"answers": answers, "late": late_command, "fails": fails}, name="test-at-once"
+        )
+        assert reads["answers"].result(timeout=300) == "answer"
+        with pytest.raises(ValueError, match="read failed"):
+            reads["fails"].result(timeout=300)
+        with pytest.raises(InterruptedDeployment):
+            signal.raise_signal(signal.SIGTERM)
+            wait_for_the_signal()
+        gate.set()
+        with pytest.raises(InterruptedDeployment):
+            reads["late"].result(timeout=300)
+    assert not marker.exists()
+    assert at_once({}, name="none") == {}
