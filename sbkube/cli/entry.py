@@ -97,7 +97,7 @@ def quick_template(args: Sequence[str]) -> int | None:
     full path must run (another option, a config the plan does not vouch for, a failed
     render, anything unforeseen)."""
     options = _quick_options(args)
-    if options is None:
+    if options is None or sys.stdout is None:  # no stdout: click's echo knows what to do
         return None
     try:
         from sbkube.config.quick import helm_plan
