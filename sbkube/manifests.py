@@ -15,11 +15,14 @@ the standard library.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from sbkube import yamlio
 from sbkube.errors import ClusterError, ConfigError
+
+# typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Kinds served without a namespace: the offline fallback when neither a CRD among the
 # manifests nor the cluster's discovery says (built-in kinds, plus the cluster-scoped kinds
@@ -163,13 +166,22 @@ def crd_scopes(manifests: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], 
     return scopes
 
 
-@dataclass(frozen=True)
 class Scope:
     """Whether objects of a kind are namespaced: the CRDs among one app's manifests decide
-    for their kinds, then ``discovery`` (the cluster), then the offline list."""
+    for their kinds, then ``discovery`` (the cluster), then the offline list.
 
-    crds: Mapping[tuple[str, str], bool] = field(default_factory=dict)
-    discovery: Discovery | None = None
+    (A plain class, not a dataclass: ``sbkube template``'s quick path places what helm
+    rendered with it, and ``dataclasses`` imports ``inspect``.)"""
+
+    __slots__ = ("crds", "discovery")
+
+    def __init__(
+        self,
+        crds: Mapping[tuple[str, str], bool] | None = None,
+        discovery: Discovery | None = None,
+    ) -> None:
+        self.crds: Mapping[tuple[str, str], bool] = {} if crds is None else crds
+        self.discovery = discovery
 
     @classmethod
     def of(cls, manifests: Iterable[Mapping[str, Any]], discovery: Discovery | None) -> Scope:

@@ -20,9 +20,9 @@ time a one-chart render would otherwise spend (:func:`_exit`).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 # typing is for the type checker only: imported before helm starts (sbkube.cli.entry).
 TYPE_CHECKING = False
@@ -99,14 +99,18 @@ def quick_template(args: Sequence[str]) -> int | None:
     options = _quick_options(args)
     if options is None or sys.stdout is None:  # no stdout: click's echo knows what to do
         return None
+    app_dir, config_file = options.get("--app-dir", "."), options.get("--config-file")
+    if os.path.isfile(app_dir):
+        return None  # click's own usage error
+    started: list[Render] = []
     try:
+        started = _start_predicted(app_dir, config_file)
+        from pathlib import Path
+
         from sbkube.config.quick import helm_plan
 
-        app_dir = Path(options.get("--app-dir", "."))
-        if app_dir.is_file():
-            return None  # click's own usage error
-        plan = helm_plan(app_dir, options.get("--config-file"), namespace=None)
-        rendered = None if plan is None else render_plan(plan, _CONCURRENCY, True)
+        plan = helm_plan(Path(app_dir), config_file, namespace=None)
+        rendered = None if plan is None else render_plan(plan, _CONCURRENCY, True, started)
         if rendered is None:
             return None
         text = "".join(
@@ -118,6 +122,9 @@ def quick_template(args: Sequence[str]) -> int | None:
         return 130
     except Exception:
         return None
+    finally:
+        for render in started:  # those render_plan did not take
+            render.discard()
     if "\x1b" in text:
         return None  # click.echo strips escape sequences when stdout is not a terminal
     try:
@@ -128,13 +135,119 @@ def quick_template(args: Sequence[str]) -> int | None:
     return 0
 
 
+def _start_predicted(app_dir: str, config_file: str | None) -> list[Render]:
+    """``helm template`` of the charts :func:`predict_renders` guesses, started before
+    YAML is even imported, without their values (helm takes ~65 ms to start; the plan is
+    made meanwhile). :func:`render_plan` uses one only if the exact plan asks for exactly
+    its command line, and gives it its values then."""
+    from sbkube.cluster.launch import render_argv, start_render
+
+    started = []
+    try:
+        for release_name, chart, namespace, version in predict_renders(app_dir, config_file):
+            argv = render_argv(
+                release_name=release_name, chart=chart, namespace=namespace, version=version
+            )
+            render = None if argv is None else start_render(argv, None)
+            if render is not None:
+                started.append(render)
+    except BaseException:
+        for render in started:
+            render.discard()
+        raise
+    return started
+
+
+def _plain(value: str) -> str:
+    """A scalar as a plain or simply quoted YAML value says it (a guess: checked later)."""
+    value = value.strip()
+    if " #" in value:
+        value = value.split(" #", 1)[0].rstrip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value
+
+
+def predict_renders(
+    app_dir: str, config_file: str | None, limit: int = _CONCURRENCY
+) -> list[tuple[str, str, str, str | None]]:
+    """(release name, chart directory, namespace, version) of the first ``limit`` Helm
+    apps with a local chart that ``config.yaml`` seems to hold, read line by line, without
+    YAML: a guess from its simplest shape (``namespace:`` on top, ``apps:`` of ``type:
+    helm`` apps), only ever used where the exact plan asks for the same command line."""
+    if config_file is None:
+        if os.path.lexists(os.path.join(app_dir, "sbkube.yaml")):
+            return []
+        config_file = "config.yaml"
+    try:
+        with open(os.path.join(app_dir, config_file), "rb") as handle:
+            text = handle.read(1 << 16).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    top: dict[str, str] = {}
+    apps: list[dict[str, str]] = []
+    in_apps = False
+    app_indent = field_indent = -1
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        key, colon, value = stripped.partition(":")
+        if not colon:
+            continue
+        if indent == 0:
+            in_apps = key == "apps"
+            top[key] = _plain(value)
+        elif in_apps and app_indent in (-1, indent):
+            app_indent = indent
+            apps.append({"": key})
+        elif in_apps and apps and indent > app_indent and field_indent in (-1, indent):
+            field_indent = indent
+            apps[-1][key] = _plain(value)
+    base = os.path.realpath(app_dir)
+    found = []
+    for app in apps:
+        chart = app.get("chart", "")
+        namespace = app.get("namespace") or top.get("namespace") or ""
+        release = app.get("release_name") or app[""]
+        version = app.get("version") or None
+        if (
+            app.get("type") != "helm"
+            or not chart.startswith(("./", "../", "/"))
+            or app.get("enabled", "true") != "true"
+            # Nothing helm could take for a flag: only names and versions of plain words.
+            or not all(_word(v) for v in (namespace, release, version or "0"))
+        ):
+            continue
+        chart_dir = os.path.realpath(os.path.join(base, chart))
+        found.append((release, chart_dir, namespace, version))
+    return found[:limit]
+
+
+def _word(value: str) -> bool:
+    """A name or version of letters, digits, ``-``, ``.``, ``_`` and ``+``, not starting
+    with ``-``."""
+    return (
+        0 < len(value) <= 253
+        and value[0] != "-"
+        and value.isascii()
+        and value.replace("-", "").replace(".", "").replace("_", "").replace("+", "").isalnum()
+    )
+
+
 def yaml_text(docs: list[dict[str, Any]]) -> str:
     from sbkube import yamlio
 
     return yamlio.dump_all(docs, allow_unicode=False) if docs else ""
 
 
-def render_plan(plan: Sequence[HelmRender], concurrency: int, dump: bool) -> Rendered | None:
+def render_plan(
+    plan: Sequence[HelmRender],
+    concurrency: int,
+    dump: bool,
+    started: list[Render] | None = None,
+) -> Rendered | None:
     """The renders of :func:`sbkube.config.quick.helm_plan`, ``concurrency`` at a time,
     placed as ``prepare_apps`` places them, and written as YAML (``dump``) by the thread
     that rendered them, while other charts render; None when any fails (the full path
@@ -142,24 +255,53 @@ def render_plan(plan: Sequence[HelmRender], concurrency: int, dump: bool) -> Ren
 
     The first ``concurrency`` renders start before the helm client, its types and the
     manifest parser are imported (:mod:`sbkube.cluster.launch`): helm works on one core
-    while this process imports on the other."""
+    while this process imports on the other. A render in ``started`` (begun before the
+    plan, without its values) is taken, and removed from the list, by the app whose exact
+    command line it runs, which gives it its values; the others are discarded."""
     from sbkube.cluster.launch import start_template
 
+    guesses = started if started is not None else []
     early: dict[int, Render | None] = {}
     try:
         for i, app in enumerate(plan[: max(1, concurrency)]):
-            early[i] = start_template(
-                release_name=app.release_name,
-                chart=app.chart,
-                namespace=app.namespace,
-                version=app.version,
-                values=app.values,
-            )
+            early[i] = _taken(app, guesses)
+            if early[i] is None:
+                early[i] = start_template(
+                    release_name=app.release_name,
+                    chart=app.chart,
+                    namespace=app.namespace,
+                    version=app.version,
+                    values=app.values,
+                )
+        while guesses:  # guesses the plan did not confirm: their cores are wanted
+            guesses.pop().discard()
         return _render_plan(plan, concurrency, dump, early)
     finally:
-        for started in early.values():  # read, or left unread by an error or an interrupt
-            if started is not None:
-                started.discard()
+        for render in early.values():  # read, or left unread by an error or an interrupt
+            if render is not None:
+                render.discard()
+
+
+def _taken(app: HelmRender, guesses: list[Render]) -> Render | None:
+    """The render in ``guesses`` that runs ``app``'s exact command line (taken out of the
+    list and given the app's values), if any; never one whose chart lacks dependencies
+    (the helm client builds them first)."""
+    from pathlib import Path
+
+    from sbkube.cluster.launch import missing_dependencies, render_argv
+
+    argv = render_argv(
+        release_name=app.release_name,
+        chart=app.chart,
+        namespace=app.namespace,
+        version=app.version,
+    )
+    taken = next((r for r in guesses if argv is not None and r.argv == tuple(argv)), None)
+    if taken is None or not os.path.isdir(app.chart) or missing_dependencies(Path(app.chart)):
+        return None
+    guesses.remove(taken)
+    taken.send(app.values)
+    return taken
 
 
 def _render_plan(

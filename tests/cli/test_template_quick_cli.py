@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,30 +108,27 @@ def test_errors_are_the_full_paths_own(sbkube: Any, tmp_path: Path) -> None:
     assert broken.stderr == sbkube("template", "--app-dir", str(app_dir), *EVERY_APP).stderr
 
 
-def test_the_console_script_starts_helm_before_the_heavy_imports(tmp_path: Path) -> None:
-    """``sbkube template --app-dir DIR`` (``sbkube.cli.entry``): helm is started before
-    click, the helm client, typing or dataclasses are imported, and the process prints
-    what the click command prints."""
-    app_dir = Path(shutil.copytree(QUICK, tmp_path / "quick"))
-    code = (
-        "import subprocess, sys\n"
-        "seen = []\n"
-        "class Popen(subprocess.Popen):\n"
-        "    def __init__(self, argv, *a, **k):\n"
-        "        heavy = ('click', 'typing', 'dataclasses', 'sbkube.cluster.helm', 'pydantic')\n"
-        "        seen.append((argv[1], sorted(m for m in heavy if m in sys.modules)))\n"
-        "        super().__init__(argv, *a, **k)\n"
-        "subprocess.Popen = Popen\n"
-        "from sbkube.cli.entry import main\n"
-        "code = main(['template', '--app-dir', sys.argv[1]])\n"
-        "print(code, seen, file=sys.stderr)\n"
-    )
+_SPAWNS = (
+    "import subprocess, sys\n"
+    "seen = []\n"
+    "class Popen(subprocess.Popen):\n"
+    "    def __init__(self, argv, *a, **k):\n"
+    "        heavy = ('yaml', 'click', 'typing', 'dataclasses', 'sbkube.cluster.helm')\n"
+    "        seen.append((argv[2], sorted(m for m in heavy if m in sys.modules)))\n"
+    "        super().__init__(argv, *a, **k)\n"
+    "subprocess.Popen = Popen\n"
+    "from sbkube.cli.entry import main\n"
+    "code = main(['template', '--app-dir', sys.argv[1]])\n"
+    "print(code, seen, file=sys.stderr)\n"
+)
+
+
+def _quick_and_full(app_dir: Path) -> tuple[str, str, str]:
+    """(stderr of the quick path under _SPAWNS, its stdout, the full path's stdout)."""
     out = subprocess.run(
-        [sys.executable, "-c", code, str(app_dir)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", _SPAWNS, str(app_dir)], capture_output=True, text=True, cwd=ROOT
     )
     assert out.returncode == 0, out.stderr
-    # Both charts (the default concurrency is 4) started with none of them loaded.
-    assert out.stderr.strip() == "0 [('template', []), ('template', [])]"
     full = subprocess.run(
         [sys.executable, "-m", "sbkube", "template", "--app-dir", str(app_dir), *EVERY_APP],
         capture_output=True,
@@ -138,7 +136,61 @@ def test_the_console_script_starts_helm_before_the_heavy_imports(tmp_path: Path)
         cwd=ROOT,
     )
     assert full.returncode == 0, full.stderr
-    assert out.stdout == full.stdout
+    return out.stderr.strip(), out.stdout, full.stdout
+
+
+def test_the_console_script_starts_helm_before_the_heavy_imports(tmp_path: Path) -> None:
+    """``sbkube template --app-dir DIR`` (``sbkube.cli.entry``): helm is started before
+    YAML, click, the helm client, typing or dataclasses are imported (the charts guessed
+    from config.yaml's lines, their values sent once the plan is made), and the process
+    prints what the click command prints."""
+    said, quick, full = _quick_and_full(Path(shutil.copytree(QUICK, tmp_path / "quick")))
+    # Both charts (the default concurrency is 4) started with none of them loaded.
+    assert said == "0 [('front', []), ('backend', [])]"
+    assert quick == full
+
+
+def test_a_wrong_guess_is_dropped_for_the_plans_own_render(tmp_path: Path) -> None:
+    app_dir = Path(shutil.copytree(QUICK, tmp_path / "quick"))
+    config = app_dir / "config.yaml"
+    # A value on its own line: the line-by-line guess takes the app's name for the release.
+    config.write_text(
+        config.read_text().replace("release_name: backend", "release_name:\n      backend")
+    )
+    said, quick, full = _quick_and_full(app_dir)
+    assert said.startswith("0 [('front', []), ('back', []), ('backend', [")
+    assert quick == full
+    assert "name: backend-settings" in quick
+
+
+def test_the_guess_reads_only_plain_words() -> None:
+    from sbkube.cli.entry import predict_renders
+
+    assert predict_renders(str(QUICK), None) == [
+        ("front", str(QUICK / "charts" / "site"), "quick", "0.3.0"),
+        ("backend", str(QUICK / "charts" / "site"), "quick-back", None),
+    ]
+    assert predict_renders(str(QUICK), "missing.yaml") == []
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "release_name: --post-renderer=/bin/true",
+        "namespace: '-x'",
+        "version: --devel",
+        "release_name: a b",
+        "enabled: false",
+        "chart: charts/site",
+    ],
+)
+def test_nothing_helm_could_take_for_a_flag_is_guessed(tmp_path: Path, field: str) -> None:
+    from sbkube.cli.entry import predict_renders
+
+    (tmp_path / "config.yaml").write_text(
+        f"namespace: n\napps:\n  a:\n    type: helm\n    chart: ./c\n    {field}\n"
+    )
+    assert predict_renders(str(tmp_path), None) == []
 
 
 def test_only_the_plain_command_line_takes_the_quick_path(sbkube: Any, tmp_path: Path) -> None:
