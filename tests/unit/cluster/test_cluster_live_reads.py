@@ -8,6 +8,7 @@ an unreachable cluster is a kubeconfig pointing at a loopback port nothing liste
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +202,18 @@ def test_template_includes_a_charts_crds(cluster: MemoryCluster) -> None:
     )
     kinds = [o["kind"] for o in rendered]
     assert "CustomResourceDefinition" in kinds and "Widget" in kinds
+
+
+def test_a_local_chart_without_crds_or_subcharts_asks_no_helm(tmp_path: Path) -> None:
+    """``helm show crds`` only where it could print something: a helm that cannot be
+    started shows which charts it was asked about."""
+    from sbkube.cluster.helm import HelmClient
+
+    helm = HelmClient(binary=str(tmp_path / "no-helm"))
+    plain = Path(shutil.copytree(CHARTS / "web", tmp_path / "web"))
+    assert helm.show_crds(ChartRef(str(plain))) == []
+    for extra in ("crds", "charts"):
+        chart = Path(shutil.copytree(CHARTS / "web", tmp_path / f"web-{extra}"))
+        (chart / extra).mkdir()
+        with pytest.raises(ClusterError, match="helm binary not found"):
+            helm.show_crds(ChartRef(str(chart)))
