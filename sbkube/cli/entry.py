@@ -310,20 +310,25 @@ def _render_plan(
     dump: bool,
     early: dict[int, Render | None],
 ) -> Rendered | None:
+    import functools
+
     from sbkube.errors import ClusterError, ConfigError
     from sbkube.interrupts import Stop
     from sbkube.manifests import Scope, parse_rendered
 
     stop = Stop()
-    client: list[Any] = []  # the helm client, for renders not started early (imported then)
+
+    @functools.cache
+    def helm_client() -> Any:
+        """The helm client, for renders not started early (imported only then)."""
+        from sbkube.cluster.helm import HelmClient
+
+        return HelmClient(kubeconfig=None, context=None)
 
     def render_now(app: HelmRender) -> str:
-        from sbkube.cluster.helm import HelmClient
         from sbkube.cluster.port import ChartRef, TemplateRequest
         from sbkube.interrupts import working_under
 
-        if not client:
-            client.append(HelmClient(kubeconfig=None, context=None))
         request = TemplateRequest(
             ChartRef(ref=app.chart, version=app.version),
             release_name=app.release_name,
@@ -331,7 +336,7 @@ def _render_plan(
             values=app.values,
         )
         with working_under(stop):
-            return str(client[0].template_text(request))
+            return str(helm_client().template_text(request))
 
     def render(i: int, app: HelmRender) -> tuple[list[dict[str, Any]], str | None]:
         started = early.get(i)

@@ -25,9 +25,8 @@ from contextlib import suppress
 
 from sbkube.cluster.process import (
     DEFAULT_CALL_TIMEOUT,
-    REPORT_GRACE_MAX,
-    REPORT_GRACE_MIN,
     VALUES_FROM_STDIN,
+    call_limit,
     log_run,
     resolve_binary,
     values_json,
@@ -41,16 +40,10 @@ HELM_ENV_VAR = "SBKUBE_HELM"
 
 
 def _repository_home() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "sbkube", "helm")
-
-
-def repository_home() -> Path:
     """Where sbkube keeps its helm repository config and index cache:
     ``$XDG_CACHE_HOME/sbkube/helm`` (``~/.cache/sbkube/helm``)."""
-    from pathlib import Path
-
-    return Path(_repository_home())
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "sbkube", "helm")
 
 
 def helm_environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -139,9 +132,7 @@ class Render:
             values_in.write(values_json(values))
 
     def text(self) -> str | None:
-        limit = DEFAULT_CALL_TIMEOUT + min(
-            REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, DEFAULT_CALL_TIMEOUT / 10)
-        )
+        limit = call_limit(DEFAULT_CALL_TIMEOUT)
         if self._values_in is not None:
             raise RuntimeError("a render is read only once its values were sent")
         try:

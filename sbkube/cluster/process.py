@@ -89,6 +89,12 @@ def calls_bounded(seconds: float | None) -> Iterator[None]:
         _bound.seconds = previous
 
 
+def call_limit(seconds: float) -> float:
+    """When a call told its bound of ``seconds`` is stopped: the bound and the grace the
+    tool gets to report it (module docstring)."""
+    return seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
+
+
 def call_timeout() -> tuple[float, bool]:
     """The calling thread's bound on one command, in seconds, and whether an app set it."""
     seconds: float | None = getattr(_bound, "seconds", None)
@@ -270,7 +276,7 @@ class BinaryClient:
         if stop is not None:
             stop.check()  # asked to stop: nothing is started (or logged as started)
         log_run(argv)
-        limit = seconds + min(REPORT_GRACE_MAX, max(REPORT_GRACE_MIN, seconds / 10))
+        limit = call_limit(seconds)
         try:
             return _run(argv, stdin, env, stop, limit)
         except OSError as exc:
