@@ -51,6 +51,8 @@ VERSION = {
 DEFAULT_WATCH_SECONDS = 1800
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
+_TYPE_META = ("apiVersion", "kind")
+
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
@@ -422,11 +424,16 @@ class Handler(BaseHTTPRequestHandler):
             self._list_answer(rtype, items, version)
 
     def _list_answer(self, rtype: ResourceType, items: list[Any], version: int) -> None:
+        # As Kubernetes answers: the items of a built-in kind's list carry no apiVersion or
+        # kind (the list's say them); a custom resource's items keep theirs.
+        served = [self._served(rtype, obj) for obj in items]
+        if not rtype.custom:
+            served = [{k: v for k, v in obj.items() if k not in _TYPE_META} for obj in served]
         self._json(200, {
             "kind": f"{rtype.kind}List",
             "apiVersion": rtype.api_version,
             "metadata": {"resourceVersion": str(version)},
-            "items": [self._served(rtype, obj) for obj in items],
+            "items": served,
         })  # fmt: skip
 
     def _wants_table(self) -> bool:

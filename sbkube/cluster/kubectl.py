@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sbkube.cluster.process import BinaryClient, duration_text, target_flags
 from sbkube.errors import ClusterError
@@ -205,6 +205,15 @@ def list_argv(
     ]
 
 
+def raw_list_path(api_version: str, resource: str, namespace: str | None) -> str:
+    """The URL path that LISTs ``resource`` of ``api_version``: ``/api/v1/...`` for the
+    core group, ``/apis/GROUP/VERSION/...`` for the others, under ``namespaces/NS`` for a
+    namespaced kind."""
+    base = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+    where = f"/namespaces/{namespace}" if namespace else ""
+    return f"{base}{where}/{resource}"
+
+
 def delete_many_argv(binary: str, *, dry_run: bool = False, flags: Sequence[str] = ()) -> list[str]:
     """``kubectl delete -f -``: every object named by the ``List`` on stdin, in one call;
     ``-o name`` prints each one deleted (:func:`deleted_name`), absent ones are skipped."""
@@ -278,8 +287,16 @@ def api_resources_argv(binary: str, *, flags: Sequence[str] = ()) -> list[str]:
     return [binary, "api-resources", "--output", "wide", *flags]
 
 
-def parse_api_resources(text: str) -> dict[tuple[str, str], bool]:
-    """``kubectl api-resources -o wide`` -> ``{(group, kind): namespaced}``.
+class Served(NamedTuple):
+    """A kind the cluster serves, as discovery tells it: its scope and its resource (the
+    plural name in its URL, ``configmaps``)."""
+
+    namespaced: bool
+    resource: str
+
+
+def parse_api_resources(text: str) -> dict[tuple[str, str], Served]:
+    """``kubectl api-resources -o wide`` -> ``{(group, kind): Served}``.
 
     The table is aligned under its header (kubectl's tabwriter) and SHORTNAMES or CATEGORIES
     may be empty, so columns are cut at the header's word positions, not split on blanks.
@@ -290,7 +307,7 @@ def parse_api_resources(text: str) -> dict[tuple[str, str], bool]:
     header = lines[0]
     starts = {m.group(0): m.start() for m in re.finditer(r"\S+", header)}
     bounds = [*sorted(starts.values()), None]
-    wanted = ("APIVERSION", "NAMESPACED", "KIND")
+    wanted = ("NAME", "APIVERSION", "NAMESPACED", "KIND")
     if not all(column in starts for column in wanted):
         raise ClusterError(f"kubectl api-resources printed an unknown table: {header.strip()!r}")
 
@@ -299,11 +316,11 @@ def parse_api_resources(text: str) -> dict[tuple[str, str], bool]:
         end = bounds[bounds.index(start) + 1]
         return row[start:end].strip()
 
-    scopes: dict[tuple[str, str], bool] = {}
+    scopes: dict[tuple[str, str], Served] = {}
     for row in lines[1:]:
-        api_version, namespaced, kind = (cell(row, column) for column in wanted)
-        if kind and namespaced in ("true", "false"):
-            scopes[(api_group(api_version), kind)] = namespaced == "true"
+        resource, api_version, namespaced, kind = (cell(row, column) for column in wanted)
+        if kind and resource and namespaced in ("true", "false"):
+            scopes[(api_group(api_version), kind)] = Served(namespaced == "true", resource)
     return scopes
 
 
@@ -474,6 +491,32 @@ class KubectlClient(BinaryClient):
             return [obj for kind in kinds for obj in self.list_kinds([kind], namespace, selector)]
         return parse_list(out, what)
 
+    def list_raw(
+        self, api_version: str, kind: str, resource: str, namespace: str | None
+    ) -> list[dict[str, Any]]:
+        """Every object of one kind (in ``namespace``; cluster-scoped: None), with
+        ``kubectl get --raw PATH`` (:func:`raw_list_path`): the same objects as
+        :meth:`list_kinds` of that kind, at a cost that does not grow with their number.
+        kubectl decodes and prints every object of a ``get -o json`` (~0.15 ms each here:
+        300 ms for 2,000 ConfigMaps) but passes a raw answer through (~45 ms for any
+        number). A LIST answer's items carry no ``apiVersion`` or ``kind`` (``get -o json``
+        adds them): they are given the list's."""
+        path = raw_list_path(api_version, resource, namespace)
+        what = f"kubectl get --raw {path}"
+        out = self.run([self.binary, "get", "--raw", path, *self.flags], what=what)
+        try:
+            data = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise ClusterError(f"{what}: kubectl printed invalid JSON: {exc}") from exc
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ClusterError(f"{what}: the answer is not a list of objects")
+        found = [item for item in items if isinstance(item, dict)]
+        for item in found:
+            item.setdefault("apiVersion", data.get("apiVersion") or api_version)
+            item.setdefault("kind", kind)
+        return found
+
     def apply_many(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Apply every manifest in one ``kubectl apply -f -`` (a ``List`` on stdin); the
         live objects come back in the same order. kubectl goes on past an object that
@@ -511,8 +554,8 @@ class KubectlClient(BinaryClient):
                 at += 1
         return deleted
 
-    def api_resources(self) -> dict[tuple[str, str], bool]:
-        """``{(group, kind): namespaced}`` for every kind the cluster serves (discovery).
+    def api_resources(self) -> dict[tuple[str, str], Served]:
+        """``{(group, kind): Served}`` for every kind the cluster serves (discovery).
 
         kubectl prints the kinds it could discover and exits 1 when one API group does not
         answer (an aggregated API that is down); those kinds are still good to use.

@@ -313,11 +313,11 @@ clustersecretstores                    external-secrets.io/v1    false        Cl
 
 def test_parse_api_resources_reads_scope_by_group_and_kind() -> None:
     assert k.parse_api_resources(API_RESOURCES) == {
-        ("", "ConfigMap"): True,
-        ("", "Namespace"): False,
-        ("apps", "Deployment"): True,
-        ("storage.k8s.io", "VolumeAttributesClass"): False,
-        ("external-secrets.io", "ClusterSecretStore"): False,
+        ("", "ConfigMap"): k.Served(True, "configmaps"),
+        ("", "Namespace"): k.Served(False, "namespaces"),
+        ("apps", "Deployment"): k.Served(True, "deployments"),
+        ("storage.k8s.io", "VolumeAttributesClass"): k.Served(False, "volumeattributesclasses"),
+        ("external-secrets.io", "ClusterSecretStore"): k.Served(False, "clustersecretstores"),
     }
     assert k.parse_api_resources("") == {}
     with pytest.raises(ClusterError, match="unknown table"):
@@ -338,7 +338,7 @@ def test_api_resources_keeps_what_kubectl_could_discover(fake_binary) -> None:
         },
     )
     scopes = KubectlClient(str(partial.path)).api_resources()
-    assert scopes[("external-secrets.io", "ClusterSecretStore")] is False
+    assert scopes[("external-secrets.io", "ClusterSecretStore")].namespaced is False
 
 
 def test_api_resources_of_an_unreachable_cluster_is_an_error(fake_binary) -> None:
@@ -364,11 +364,11 @@ class _ThreeReads(KubectlClient):
         self.calls[what] += 1
         self.started.wait()
 
-    def api_resources(self) -> dict[tuple[str, str], bool]:
+    def api_resources(self) -> dict[tuple[str, str], k.Served]:
         self._read("discovery")
         if self.discovery_error:
             raise ClusterError(self.discovery_error)
-        return {("", "ConfigMap"): True}
+        return {("", "ConfigMap"): k.Served(True, "configmaps")}
 
     def selected_cluster(
         self, kubeconfig: str | None = None, context: str | None = None

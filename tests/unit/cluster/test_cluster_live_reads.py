@@ -217,3 +217,102 @@ def test_a_local_chart_without_crds_or_subcharts_asks_no_helm(tmp_path: Path) ->
         (chart / extra).mkdir()
         with pytest.raises(ClusterError, match="helm binary not found"):
             helm.show_crds(ChartRef(str(chart)))
+
+
+# ---------------------------------------------------------------- a kind with many objects
+
+
+def test_raw_list_path_of_core_group_and_cluster_scoped_kinds() -> None:
+    assert k.raw_list_path("v1", "configmaps", "apps") == "/api/v1/namespaces/apps/configmaps"
+    assert k.raw_list_path("apps/v1", "deployments", "web") == (
+        "/apis/apps/v1/namespaces/web/deployments"
+    )
+    assert k.raw_list_path("rbac.authorization.k8s.io/v1", "clusterroles", None) == (
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    )
+
+
+class _RawSpy:
+    """Records each ``list_raw`` kubectl makes (the real call still runs)."""
+
+    def __init__(self, cluster: KubeCluster) -> None:
+        self.kinds: list[tuple[str, str | None]] = []
+        real = cluster.kubectl.list_raw
+
+        def spy(api_version: str, kind: str, resource: str, namespace: str | None) -> Any:
+            self.kinds.append((kind, namespace))
+            return real(api_version, kind, resource, namespace)
+
+        cluster.kubectl.list_raw = spy  # type: ignore[method-assign]
+
+
+READ_KEYS = [
+    ("v1", "ConfigMap", "apps", "cm-0001"),
+    ("v1", "ConfigMap", "apps", "absent"),
+    ("apps/v1", "Deployment", "apps", "web"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "", "reader"),
+    ("v1", "Namespace", "", "apps"),
+    ("apps/v1beta1", "Deployment", "apps", "web"),  # a version no longer served
+    ("example.com/v1", "Gadget", "apps", "g"),  # a kind not served at all
+]
+
+
+def _objects_for_reads(cluster: MemoryCluster, configmaps: int) -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "reader"},
+        "rules": [],
+    }
+    cluster.apply_many([*(cm(f"cm-{i:04d}") for i in range(configmaps)), deployment, role])
+
+
+@pytest.mark.kube
+def test_every_kind_listed_raw_reads_as_kubectl_get_does(cluster: MemoryCluster) -> None:
+    _objects_for_reads(cluster, 3)
+    by_get = cluster.list_many(READ_KEYS)
+    spy = _RawSpy(cluster)
+    cluster.RAW_LIST_FROM = 0  # every kind listed before is listed alone, raw
+    by_raw = cluster.list_many(READ_KEYS)
+    assert by_raw == by_get
+    assert by_get[READ_KEYS[0]]["data"] == {"k": "cm-0001"}
+    assert by_get[READ_KEYS[0]]["kind"] == "ConfigMap"
+    assert by_get[READ_KEYS[1]] is None
+    # The object is matched by its group, whatever version answered (match_objects).
+    assert by_get[READ_KEYS[5]] == by_get[READ_KEYS[2]]
+    assert by_get[READ_KEYS[6]] is None
+    assert by_get[READ_KEYS[3]]["metadata"]["name"] == "reader"
+    # The served kinds went raw, in their scope (a cluster-scoped one with no namespace);
+    # the version the server does not serve fell back to kubectl get.
+    assert sorted(spy.kinds) == [
+        ("ClusterRole", None),
+        ("ConfigMap", "apps"),
+        ("Deployment", "apps"),
+        ("Deployment", "apps"),
+        ("Namespace", None),
+    ]
+
+
+@pytest.mark.kube
+def test_a_kind_whose_last_list_was_large_is_listed_alone(cluster: MemoryCluster) -> None:
+    _objects_for_reads(cluster, KubeCluster.RAW_LIST_FROM)
+    spy = _RawSpy(cluster)
+    keys = READ_KEYS[:5]
+    first = cluster.list_many(keys)
+    assert spy.kinds == []  # nothing known yet: one kubectl get
+    second = cluster.list_many(keys)
+    assert spy.kinds == [("ConfigMap", "apps")]  # only the kind with that many objects
+    assert second == first
+    assert first[keys[0]]["data"] == {"k": "cm-0001"}
