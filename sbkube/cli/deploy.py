@@ -377,6 +377,14 @@ def _write_rendered(target: Path, text: str, *, private: bool) -> None:
     show_default=True,
     help="yaml: a multi-document stream; json: one JSON list of the documents.",
 )
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="A file of phases: this phase's apps and those of the phases it needs "
+    "(repeatable; --no-deps: this phase's alone).",
+)
 def template(
     app_dir: Path,
     config_file: str | None,
@@ -390,6 +398,7 @@ def template(
     concurrency: int,
     output_dir: Path | None,
     fmt: str,
+    phases: tuple[str, ...],
 ) -> None:
     """Render every app to the manifests deploy would apply.
 
@@ -397,23 +406,39 @@ def template(
     too: a first install creates them); YAML apps get their namespace defaulted and sbkube's
     ownership labels. No cluster is contacted and nothing is recorded. Charts render
     --concurrency at a time; the output is in the apps' order whatever N is.
+
+    A file of phases renders as deploy runs it: the apps of every phase (or of --phase
+    NAME and the phases it needs), in the run's order, each header naming its phase.
     """
 
     from sbkube.cli.entry import yaml_text
 
     rendered = None
-    if not (apps or selectors or profile or set_values or values_files):
-        # A plain app dir of Helm apps: checked and rendered without the config models.
+    phase_of: dict[str, str] = {}
+    if not (apps or selectors or profile or set_values or values_files or phases):
+        # A plain app dir of Helm apps: checked and rendered without the config models (a
+        # file of phases is not one).
         from sbkube.cli.entry import render_plan
         from sbkube.config.quick import helm_plan
 
         plan = helm_plan(app_dir, config_file, namespace=namespace)
         rendered = None if plan is None else render_plan(plan, concurrency, fmt == "yaml")
     if rendered is None:
-        rendered = _rendered_apps(
-            app_dir, config_file, profile, apps, selectors, no_deps, namespace,
-            command_line_values(values_files, set_values), concurrency,
-        )  # fmt: skip
+        from sbkube.cli.options import refuse_for_phases
+        from sbkube.engine.phases import phases_of
+
+        values = command_line_values(values_files, set_values)
+        phased = phases_of(app_dir, config_file)
+        refuse_for_phases(app_dir, phased, phases, profile, namespace)
+        if phased is not None:
+            rendered, phase_of = _rendered_phases(
+                phased, phases, apps, selectors, no_deps, values, concurrency
+            )
+        else:
+            rendered = _rendered_apps(
+                app_dir, config_file, profile, apps, selectors, no_deps, namespace, values,
+                concurrency,
+            )  # fmt: skip
     if fmt == "json" and output_dir is None:
         emit([doc for *_app, docs, _text in rendered for doc in docs], "json")
         return
@@ -422,7 +447,8 @@ def template(
         output_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, app_type, app_namespace, docs, dumped in rendered:
         text = dumped if dumped is not None else yaml_text(docs)
-        header = f"# sbkube app: {name} ({app_type}, namespace {app_namespace})\n"
+        phase = f", phase {phase_of[name]}" if name in phase_of else ""
+        header = f"# sbkube app: {name} ({app_type}, namespace {app_namespace}{phase})\n"
         if output_dir is not None and fmt == "json":
             target = output_dir / f"{name}.json"
             target.write_text(dump(docs, "json") + "\n")
@@ -461,3 +487,35 @@ def _rendered_apps(
     # Rendering is `helm template`: offline, whatever the kubeconfig says.
     works = prepare_apps(loaded, picked, KubeCluster(offline=True), concurrency=concurrency)
     return [(w.name, w.type, w.namespace, [o.manifest for o in w.objects], None) for w in works]
+
+
+def _rendered_phases(
+    phased: Any,
+    phases: tuple[str, ...],
+    apps: tuple[str, ...],
+    selectors: tuple[str, ...],
+    no_deps: bool,
+    values: Any,
+    concurrency: int,
+) -> tuple[Rendered, dict[str, str]]:
+    """The apps of a file of phases, picked as deploy picks them (``select_units``) and
+    prepared as ``_rendered_apps`` prepares an app dir's, with each app's phase."""
+    from sbkube.cluster.kube import KubeCluster
+    from sbkube.engine.fetch import fetch_sources
+    from sbkube.engine.phases import select_units
+    from sbkube.engine.prepare import prepare_apps
+    from sbkube.engine.target import Options
+
+    options = Options(apps=apps or None, selectors=selectors, no_deps=no_deps, values=values)
+    _taken, units = select_units(phased, phases or None, options)
+    rendered: Rendered = []
+    phase_of: dict[str, str] = {}
+    offline = KubeCluster(offline=True)
+    for phase, _group, loaded, names in units:
+        loaded = fetch_sources(loaded, names, mode="cached").loaded
+        works = prepare_apps(loaded, names, offline, concurrency=concurrency)
+        rendered += [
+            (w.name, w.type, w.namespace, [o.manifest for o in w.objects], None) for w in works
+        ]
+        phase_of.update((w.name, phase) for w in works)
+    return rendered, phase_of

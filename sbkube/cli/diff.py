@@ -13,6 +13,7 @@ from sbkube.cli.options import (
     make_cluster_for,
     namespace_option,
     output_option,
+    refuse_for_phases,
     values_options,
 )
 from sbkube.cli.output import colour_diff, emit, render_live_diff
@@ -24,6 +25,14 @@ from sbkube.cli.output import colour_diff, emit, render_live_diff
 @values_options
 @cluster_options
 @output_option
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="A file of phases: this phase's apps and those of the phases it needs "
+    "(repeatable; --no-deps: this phase's alone).",
+)
 @click.option(
     "--exit-code",
     is_flag=True,
@@ -45,6 +54,7 @@ def diff(
     kube_context: str | None,
     memory_cluster: str | None,
     fmt: str,
+    phases: tuple[str, ...],
     exit_code: bool,
 ) -> None:
     """Compare what deploy would apply with the live objects, like helm-diff and kubectl diff.
@@ -57,29 +67,50 @@ def diff(
     recorded. -n, --set and -f mean what they mean for deploy. An unreachable cluster is
     an error (exit 1).
 
+    A file of phases is compared as deploy runs it: the apps of every phase (or of --phase
+    NAME and the phases it needs), against the run's own record, each under its phase.
+
     \b
     Examples:
       sbkube diff --app-dir apps/demo
       sbkube diff --app-dir apps/demo --app redis --exit-code
       sbkube diff --app-dir apps/demo -o json
+      sbkube diff --app-dir platform --phase data
     """
-    from sbkube.engine.live_diff import live_diff
+    from sbkube.engine.live_diff import live_diff, live_diff_phases
+    from sbkube.engine.phases import phases_of
 
+    phased = phases_of(app_dir, config_file)
+    refuse_for_phases(app_dir, phased, phases, profile, namespace)
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
-    result = live_diff(
-        app_dir,
-        cluster=cluster,
-        db=(ctx.find_root().obj or {}).get("state_url"),
-        apps=apps or None,
-        config_file=config_file,
-        profile=profile,
-        selectors=selectors,
-        no_deps=no_deps,
-        namespace=namespace,
-        values=command_line_values(values_files, set_values),
-    )
+    db = (ctx.find_root().obj or {}).get("state_url")
+    values = command_line_values(values_files, set_values)
+    if phased is not None:
+        result = live_diff_phases(
+            phased,
+            cluster=cluster,
+            phases=phases or None,
+            db=db,
+            apps=apps or None,
+            selectors=selectors,
+            no_deps=no_deps,
+            values=values,
+        )
+    else:
+        result = live_diff(
+            app_dir,
+            cluster=cluster,
+            db=db,
+            apps=apps or None,
+            config_file=config_file,
+            profile=profile,
+            selectors=selectors,
+            no_deps=no_deps,
+            namespace=namespace,
+            values=values,
+        )
     if fmt == "table":
         click.echo(colour_diff(render_live_diff(result)))
     else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from sbkube.model import MAX_CONCURRENCY
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
+    from sbkube.config.phases import PhasesFile
 
 #: The longest --wait-lock: a day. Longer is a typo (or inf), not a plan.
 MAX_WAIT_SECONDS = 86_400.0
@@ -295,6 +296,26 @@ def make_cluster_for(
         kubeconfig = kubeconfig or obj.get("kubeconfig") or named_config
         kube_context = kube_context or obj.get("kube_context") or named_context
     return make_cluster(kubeconfig, kube_context, memory)
+
+
+def refuse_for_phases(
+    app_dir: Path,
+    phased: PhasesFile | None,
+    phases: Sequence[str],
+    profile: str | None,
+    namespace: str | None,
+) -> None:
+    """The options a read of a file of phases (status, diff) cannot take, as usage errors:
+    ``--phase`` of a plain app dir, ``--profile`` and ``-n`` of a file of phases."""
+    if phased is None and phases:
+        raise click.UsageError(f"--phase: {app_dir} has no phases: in its config")
+    if phased is not None and profile is not None:
+        raise click.UsageError("--profile is not read with a file of phases yet")
+    if phased is not None and namespace is not None:
+        raise click.UsageError(
+            "-n/--namespace: a file of phases is recorded under its own namespace: "
+            f"{phased.namespace}"
+        )
 
 
 def values_options(f: Callable[..., Any]) -> Callable[..., Any]:

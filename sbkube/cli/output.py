@@ -437,7 +437,8 @@ def render_live_diff(result: LiveDiff) -> str:
     for app in result.apps:
         release = f": release {app.release}" if app.release else ""
         state = "" if app.changed else " (no differences)"
-        out += ["", f"== {app.name} ({app.type}){release}{state}"]
+        phase = f"phase {app.phase}: " if app.phase else ""
+        out += ["", f"== {phase}{app.name} ({app.type}){release}{state}"]
         for obj in app.objects:
             fields = f": {', '.join(obj.fields)}" if obj.fields else ""
             out.append(f"{marks.get(obj.action, '?')} {obj.action} {obj.ref}{fields}")

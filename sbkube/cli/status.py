@@ -13,6 +13,7 @@ from sbkube.cli.options import (
     make_cluster_for,
     namespace_option,
     output_option,
+    refuse_for_phases,
 )
 from sbkube.cli.output import echo_table, emit, paint, safe
 
@@ -23,9 +24,13 @@ if TYPE_CHECKING:
 def print_report(report: DriftReport, *, verbose: bool = False) -> None:
     target = safe(f"{report.cluster}/{report.namespace}")
     click.echo(f"Status of {target} against the recorded deployments")
+    phase_column = (
+        [("PHASE", lambda a: a.phase)] if any(a.phase is not None for a in report.apps) else []
+    )
     echo_table(
         report.apps,
         [
+            *phase_column,
             ("APP", lambda a: a.name),
             ("TYPE", lambda a: a.type),
             ("STATE", lambda a: a.state),
@@ -73,6 +78,14 @@ def print_report(report: DriftReport, *, verbose: bool = False) -> None:
 @namespace_option
 @cluster_options
 @click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="A file of phases: this phase's apps and those of the phases it needs "
+    "(repeatable; --no-deps: this phase's alone).",
+)
+@click.option(
     "--exit-code",
     is_flag=True,
     help="Exit 1 when any app is drifted or missing, or its health is Degraded or Missing.",
@@ -91,6 +104,7 @@ def status(
     kubeconfig: str | None,
     kube_context: str | None,
     memory_cluster: str | None,
+    phases: tuple[str, ...],
     exit_code: bool,
     fmt: str,
 ) -> None:
@@ -104,6 +118,9 @@ def status(
     the worst of the app's objects (-v, the global option, or -o json: per object).
     Nothing is changed or recorded.
 
+    A file of phases is read as deploy runs it: the apps of every phase (or of --phase
+    NAME and the phases it needs), against the run's own record, with a PHASE column.
+
     Exit code: 0, or with --exit-code 1 when any app is drifted or missing, or Degraded or
     Missing; 1 when the cluster cannot be reached; 2 bad input.
 
@@ -111,22 +128,40 @@ def status(
     Examples:
       sbkube status --app-dir apps/demo
       sbkube status --app-dir apps/demo --app web -o json --exit-code
+      sbkube status --app-dir platform --phase data
     """
+    from sbkube.engine.phases import phases_of
     from sbkube.engine.status import status as drift_status
+    from sbkube.engine.status import status_phases
 
-    report = drift_status(
-        app_dir,
-        cluster=make_cluster_for(
-            app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
-        ),
-        db=(ctx.find_root().obj or {}).get("state_url"),
-        apps=apps or None,
-        config_file=config_file,
-        profile=profile,
-        selectors=selectors,
-        no_deps=no_deps,
-        namespace=namespace,
+    phased = phases_of(app_dir, config_file)
+    refuse_for_phases(app_dir, phased, phases, profile, namespace)
+    cluster = make_cluster_for(
+        app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
+    db = (ctx.find_root().obj or {}).get("state_url")
+    if phased is not None:
+        report = status_phases(
+            phased,
+            cluster=cluster,
+            phases=phases or None,
+            db=db,
+            apps=apps or None,
+            selectors=selectors,
+            no_deps=no_deps,
+        )
+    else:
+        report = drift_status(
+            app_dir,
+            cluster=cluster,
+            db=db,
+            apps=apps or None,
+            config_file=config_file,
+            profile=profile,
+            selectors=selectors,
+            no_deps=no_deps,
+            namespace=namespace,
+        )
     if fmt != "table":
         emit(report, fmt)
     else:

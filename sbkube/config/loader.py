@@ -537,8 +537,9 @@ def _load_found(
     raw = found.content
     if isinstance(raw, dict) and "phases" in raw:
         raise ConfigError(
-            f"{shown}: phases: a multi-phase file: sbkube deploy and rollback run it as a "
-            "whole (--phase NAME for some phases); other commands take one phase's app dir"
+            f"{shown}: phases: a multi-phase file: deploy, rollback, status, diff and "
+            "template take it as a whole (--phase NAME for some phases); other commands "
+            "take one phase's app dir"
         )
     if raw is None:
         raise ConfigError(f"{shown}: file is empty (expected namespace: and apps:)")

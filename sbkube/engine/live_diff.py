@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, Objects, UpgradeRequest
@@ -53,6 +53,7 @@ from sbkube.state import AppDeploymentRecord
 
 if TYPE_CHECKING:
     from sbkube.cluster.port import ReleaseInfo
+    from sbkube.config.phases import PhasesFile
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
@@ -85,6 +86,8 @@ class AppDiff(Record):
     ``unchanged``; None for a YAML app."""
     objects: tuple[ObjectDiff, ...]
     changed: bool
+    phase: str | None = None
+    """The phase of a multi-dir run the app belongs to (None: an app dir's own app)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,16 +287,47 @@ def live_diff(
     # a second render nobody reads).
     works = prepare_apps(loaded, names, cluster, skip_render=lambda work: True)
     target = Target.of_config(loaded, cluster, options)
-    results = []
-    for work in works:
-        previous = target.last_successful_app(work.name)
-        release: str | None = None
-        if work.type == "helm":
-            release, found = _helm_diff(work, cluster, previous, target.secret_keys)
-        else:
-            found = _yaml_diff(work, cluster, previous)
-        changed = bool(found) or release not in (None, "unchanged")
-        results.append(
-            AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)
-        )
+    results = [_app_diff(target, cluster, work) for work in works]
     return target.result(LiveDiff, apps=tuple(results), changed=any(a.changed for a in results))
+
+
+def live_diff_phases(
+    phases_file: PhasesFile,
+    *,
+    cluster: Cluster,
+    phases: Sequence[str] | None = None,
+    **args: Unpack[RenderArgs],
+) -> LiveDiff:
+    """:func:`live_diff` of a multi-dir run (a file of phases): the apps of the phases
+    taken as ``deploy`` takes them (``phases``: ``--phase`` names with the phases they
+    need), each compared with its last successful recording under the run's target (the
+    cluster, the file's namespace: where deploy records the run), each with its phase."""
+    from sbkube.engine.phases import select_units
+
+    options = Options(**args)
+    _taken, units = select_units(phases_file, phases, options)
+    cluster.check_reachable()
+    target = Target.open(
+        cluster,
+        namespace=phases_file.namespace,
+        configured_cluster=phases_file.cluster,
+        secret_keys=phases_file.secret_keys,
+        options=options,
+    )
+    results = []
+    for phase, _group, loaded, names in units:
+        loaded = fetch_sources(loaded, names, mode="cached").loaded
+        works = prepare_apps(loaded, names, cluster, skip_render=lambda work: True)
+        results += [replace(_app_diff(target, cluster, work), phase=phase) for work in works]
+    return target.result(LiveDiff, apps=tuple(results), changed=any(a.changed for a in results))
+
+
+def _app_diff(target: Target, cluster: Cluster, work: AppWork) -> AppDiff:
+    previous = target.last_successful_app(work.name)
+    release: str | None = None
+    if work.type == "helm":
+        release, found = _helm_diff(work, cluster, previous, target.secret_keys)
+    else:
+        found = _yaml_diff(work, cluster, previous)
+    changed = bool(found) or release not in (None, "unchanged")
+    return AppDiff(work.name, work.type, work.namespace, release, tuple(found), changed)

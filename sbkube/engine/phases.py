@@ -143,39 +143,8 @@ def deploy_phases(
             raise UsageError("--atomic is --on-failure rollback --rollback-scope all")
         on_failure, rollback_scope = "rollback", "all"
     options = Options(**args)
-    no_deps = options.no_deps
-    selected = phases_file.closure(
-        list(phases) if phases else list(phases_file.order), with_deps=not no_deps
-    )
+    selected, loaded_units = select_units(phases_file, phases, options)
     units: list[_Unit] = []
-    loaded_units = _load_units(phases_file, selected, options, no_deps=no_deps)
-    owner: dict[str, str] = {}
-    wanted_apps = set(options.apps or ())
-    for pname, group, loaded, _names in loaded_units:
-        for name in loaded.order:
-            if name in owner:
-                raise ConfigError(
-                    f"{loaded.shown_config}: apps.{name}: app {name!r} is also in "
-                    f"{owner[name]}: app names are unique across a run (one record "
-                    "holds them all)"
-                )
-            owner[name] = f"phase {pname} ({group.name})"
-    loaded_units = [
-        (
-            p,
-            g,
-            ld,
-            ld.pick(None, options.selectors, with_deps=not no_deps)
-            if options.selectors
-            else tuple(n for n in ld.order if not wanted_apps or n in wanted_apps),
-        )
-        for p, g, ld, _n in loaded_units
-    ]
-    unknown = sorted(wanted_apps - set(owner))
-    if unknown:
-        raise ConfigError(
-            f"--app {unknown[0]}: not an app of the phases run ({', '.join(selected)})"
-        )
     for _p, _g, loaded, names in loaded_units:
         if loaded.config.hooks is not None and deploy_hook_lines(loaded.config.hooks.deploy):
             raise ConfigError(
@@ -258,6 +227,48 @@ def deploy_phases(
             back, what = scoped
             revert = _revert(target, tracker, track, dep.deployment_id, back, what, units, cluster)
     return target.result(PhasedResult, dep, apps=outcomes, phase_of=phase_of, rollback=revert)
+
+
+def select_units(
+    phases_file: PhasesFile, phases: Sequence[str] | None, options: Options
+) -> tuple[tuple[str, ...], list[tuple[str, Group, LoadedConfig, tuple[str, ...]]]]:
+    """The phases a run takes (``phases``: the ``--phase`` names, None: every enabled one;
+    with the phases they need unless ``--no-deps``) and their groups, loaded, each with the
+    apps it runs (``--app``, ``--selector``). App names must be unique across the run (one
+    record holds them all); an ``--app`` of no phase is an error naming it."""
+    no_deps = options.no_deps
+    selected = phases_file.closure(
+        list(phases) if phases else list(phases_file.order), with_deps=not no_deps
+    )
+    loaded_units = _load_units(phases_file, selected, options, no_deps=no_deps)
+    owner: dict[str, str] = {}
+    wanted_apps = set(options.apps or ())
+    for pname, group, loaded, _names in loaded_units:
+        for name in loaded.order:
+            if name in owner:
+                raise ConfigError(
+                    f"{loaded.shown_config}: apps.{name}: app {name!r} is also in "
+                    f"{owner[name]}: app names are unique across a run (one record "
+                    "holds them all)"
+                )
+            owner[name] = f"phase {pname} ({group.name})"
+    loaded_units = [
+        (
+            p,
+            g,
+            ld,
+            ld.pick(None, options.selectors, with_deps=not no_deps)
+            if options.selectors
+            else tuple(n for n in ld.order if not wanted_apps or n in wanted_apps),
+        )
+        for p, g, ld, _n in loaded_units
+    ]
+    unknown = sorted(wanted_apps - set(owner))
+    if unknown:
+        raise ConfigError(
+            f"--app {unknown[0]}: not an app of the phases run ({', '.join(selected)})"
+        )
+    return selected, loaded_units
 
 
 def _load_units(

@@ -32,6 +32,9 @@ namespace, whatever the number of apps and objects.
 A cluster that cannot be reached (no such context, no kubeconfig, a memory-cluster file
 another process serves) is an error naming it (exit 1), never a report.
 
+A file of phases (:func:`status_phases`) is read as deploy runs it: every app of the phases
+taken, under the run's own target, each app saying its phase.
+
 Only data here; ``sbkube status`` renders it. Reads only: no lock, nothing recorded.
 """
 
@@ -39,9 +42,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, ObjectKey, ReleaseInfo, ReleaseStatus
 from sbkube.engine.apply import live_resources
@@ -52,6 +55,9 @@ from sbkube.engine.target import Options, ReadArgs, Target
 from sbkube.errors import ClusterError
 from sbkube.model import Record, thaw
 from sbkube.state import AppDeploymentRecord, ResourceRecord
+
+if TYPE_CHECKING:
+    from sbkube.config.phases import PhasesFile
 
 
 class DriftState(StrEnum):
@@ -103,6 +109,8 @@ class AppDrift(Record):
     release: ReleaseDrift | None = None
     objects: tuple[ObjectDrift, ...] = ()
     health: Health | None = None
+    phase: str | None = None
+    """The phase of a multi-dir run the app belongs to (None: an app dir's own app)."""
 
     @property
     def unhealthy(self) -> tuple[ObjectDrift, ...]:
@@ -312,3 +320,31 @@ def status(
     # a cluster that cannot be reached would say "not-deployed" of everything.
     cluster.check_reachable()
     return check_drift(Target.of_config(loaded, cluster, options), names)
+
+
+def status_phases(
+    phases_file: PhasesFile,
+    *,
+    cluster: Cluster,
+    phases: Sequence[str] | None = None,
+    **args: Unpack[ReadArgs],
+) -> DriftReport:
+    """Drift of a multi-dir run's apps (a file of phases): the apps of the phases taken as
+    ``deploy`` takes them (``phases``: ``--phase`` names with the phases they need; ``apps``,
+    ``selectors``), each against its last successful recording under the run's target
+    (the cluster, the file's namespace: where deploy records the run), each with its phase."""
+    from sbkube.engine.phases import select_units
+
+    options = Options(**args)
+    _taken, units = select_units(phases_file, phases, options)
+    cluster.check_reachable()
+    target = Target.open(
+        cluster,
+        namespace=phases_file.namespace,
+        configured_cluster=phases_file.cluster,
+        secret_keys=phases_file.secret_keys,
+        options=options,
+    )
+    phase_of = {name: phase for phase, _group, _loaded, names in units for name in names}
+    report = check_drift(target, list(phase_of))
+    return replace(report, apps=tuple(replace(a, phase=phase_of[a.name]) for a in report.apps))

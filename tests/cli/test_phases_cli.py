@@ -552,3 +552,125 @@ def test_a_disabled_phase_is_left_out_and_a_phase_namespace_applies(
     )  # fmt: skip
     assert proc.returncode == 2
     assert "phases.monitoring.enabled: phase 'monitoring' is disabled" in expect_error(proc.stderr)
+
+
+def test_status_of_a_file_of_phases_reads_the_run_and_finds_drift(
+    sbkube: Any, platform: Path, live: Live
+) -> None:
+    code, _out, err = deploy(sbkube, platform, live)
+    assert code == 0, err
+    where = ["--app-dir", str(platform), "--kubeconfig", str(live.kubeconfig)]
+
+    def status(*extra: str) -> tuple[int, Any]:
+        proc = sbkube("status", *where, *extra, "-o", "json", "--exit-code")
+        assert proc.returncode in (0, 1), proc.stderr
+        return proc.returncode, json.loads(proc.stdout)
+
+    code, report = status()
+    assert code == 0
+    assert report["namespace"] == "plat-infra"  # the run's record target
+    assert {(a["phase"], a["name"]): a["state"] for a in report["apps"]} == {
+        ("infra", "base"): "in-sync",
+        ("data", "db"): "in-sync",
+        ("data", "db-config"): "in-sync",
+        ("data", "db-migrate"): "in-sync",
+        ("monitoring", "probe"): "in-sync",
+        ("apps", "web"): "in-sync",
+    }
+    # Edited behind sbkube's back: found, in its phase, by the live read.
+    subprocess.run(
+        [live.kubectl, "--kubeconfig", str(live.kubeconfig), "-n", "plat-apps", "patch",
+         "configmap", "web", "--type", "merge", "-p", '{"data": {"replicas": "7"}}'],
+        env=live.env, check=True, capture_output=True,
+    )  # fmt: skip
+    code, report = status()
+    assert code == 1
+    drifted = {a["name"]: a for a in report["apps"] if a["state"] != "in-sync"}
+    assert list(drifted) == ["web"]
+    assert drifted["web"]["phase"] == "apps"
+    assert drifted["web"]["objects"][0]["fields"] == ["data.replicas"]
+    code, report = status("--phase", "apps", "--no-deps")
+    assert [(a["phase"], a["name"], a["state"]) for a in report["apps"]] == [
+        ("apps", "web", "drifted")
+    ]
+    table = sbkube("status", *where)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[1].split()[:2] == ["PHASE", "APP"]
+    for extra, said in (
+        (("--profile", "prod"), "--profile is not read with a file of phases yet"),
+        (("--phase", "nope"), "--phase nope: no such phase"),
+        (("-n", "other"), "a file of phases is recorded under its own namespace: plat-infra"),
+    ):
+        bad = sbkube("status", *where, *extra)
+        assert bad.returncode == 2 and said in bad.stderr, bad.stderr
+    plain = sbkube("status", "--app-dir", str(platform / "apps"), "--phase", "x", *where[2:])
+    assert plain.returncode == 2 and "has no phases: in its config" in plain.stderr
+
+
+def test_diff_of_a_file_of_phases_compares_each_phase_with_the_run(
+    sbkube: Any, platform: Path, live: Live
+) -> None:
+    code, _out, err = deploy(sbkube, platform, live)
+    assert code == 0, err
+    where = ["--app-dir", str(platform), "--kubeconfig", str(live.kubeconfig)]
+    same = sbkube("diff", *where, "--exit-code", "-o", "json")
+    assert same.returncode == 0, same.stderr
+    assert not json.loads(same.stdout)["changed"]
+    web = platform / "apps" / "web.yaml"
+    web.write_text(web.read_text().replace('replicas: "1"', 'replicas: "3"'))
+    proc = sbkube("diff", *where, "--exit-code", "-o", "json")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["namespace"] == "plat-infra"
+    changed = [(a["phase"], a["name"]) for a in result["apps"] if a["changed"]]
+    assert changed == [("apps", "web")]
+    assert [o["fields"] for o in result["apps"][-1]["objects"]] == [["data.replicas"]]
+    assert len(result["apps"]) == 6
+    alone = sbkube.json("diff", *where, "--phase", "data", "--no-deps")
+    assert [(a["phase"], a["name"]) for a in alone["apps"]] == [
+        ("data", "db"),
+        ("data", "db-config"),
+        ("data", "db-migrate"),
+    ]
+    table = sbkube("diff", *where, "--phase", "apps", "--no-deps")
+    assert "== phase apps: web (yaml)" in table.stdout, table.stderr
+    # Nothing was applied: the live object is still the deployed one.
+    assert live.objects()["plat-apps/web"]["data"] == {"replicas": "1"}
+
+
+def test_template_of_a_file_of_phases_renders_what_the_run_applies(
+    sbkube: Any, platform: Path, live: Live
+) -> None:
+    proc = sbkube("template", "--app-dir", str(platform))
+    assert proc.returncode == 0, proc.stderr
+    headers = re.findall(r"^# sbkube app: (\S+) \((\w+), namespace (\S+), phase (\w+)\)$",
+                         proc.stdout, re.MULTILINE)  # fmt: skip
+    assert headers == [
+        ("base", "yaml", "plat-infra", "infra"),
+        ("db", "helm", "plat-apps", "data"),
+        ("db-config", "yaml", "plat-apps", "data"),
+        ("db-migrate", "exec", "plat-apps", "data"),
+        ("probe", "yaml", "plat-infra", "monitoring"),
+        ("web", "yaml", "plat-apps", "apps"),
+    ]
+    code, _out, err = deploy(sbkube, platform, live)
+    assert code == 0, err
+    rendered = sbkube.json("template", "--app-dir", str(platform), "-o", "json")
+    configmaps = {
+        f"{d['metadata']['namespace']}/{d['metadata']['name']}": {
+            "data": d.get("data"),
+            "labels": d["metadata"].get("labels"),
+        }
+        for d in rendered
+        if d["kind"] == "ConfigMap"
+    }
+    # Every ConfigMap the run applied, as kubectl reads it back, is the rendered one (Helm
+    # adds its own managed-by label to what it installs).
+    live_now = live.objects()
+    assert live_now["plat-apps/db-kv"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
+    live_now["plat-apps/db-kv"]["labels"] = None
+    assert {k: live_now.get(k) for k in configmaps} == configmaps
+    assert len(configmaps) == 5
+    alone = sbkube.json("template", "--app-dir", str(platform), "--phase", "apps", "--no-deps",
+                        "-o", "json")  # fmt: skip
+    assert [d["metadata"]["name"] for d in alone] == ["web"]
