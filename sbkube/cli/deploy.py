@@ -205,7 +205,7 @@ def deploy(
     progress = progress_for(ctx, fmt)
     from sbkube.engine.phases import phases_of
 
-    phased = phases_of(app_dir, config_file)
+    phased = phases_of(app_dir, config_file, profile)
     if phased is None and phases:
         raise click.UsageError(f"--phase: {app_dir} has no phases: in its config")
     needs_dirs = False
@@ -284,8 +284,6 @@ def _deploy_phased(ctx: click.Context, phased: Any, **kw: Any) -> None:
     from sbkube.engine.runner import interrupt_on_sigterm
     from sbkube.redaction import mask_text
 
-    if phased is not None and kw["profile"] is not None:
-        raise click.UsageError("--profile is not read with a file of phases yet")
     if kw["selectors"] and kw["apps"]:
         raise click.UsageError("--app and --selector each pick apps: give one of them")
     if phased is None:
@@ -428,8 +426,8 @@ def template(
         from sbkube.engine.phases import phases_of
 
         values = command_line_values(values_files, set_values)
-        phased = phases_of(app_dir, config_file)
-        refuse_for_phases(app_dir, phased, phases, profile, namespace)
+        phased = phases_of(app_dir, config_file, profile)
+        refuse_for_phases(app_dir, phased, phases, namespace)
         if phased is not None:
             rendered, phase_of = _rendered_phases(
                 phased, phases, apps, selectors, no_deps, values, concurrency

@@ -80,8 +80,8 @@ def diff(
     from sbkube.engine.live_diff import live_diff, live_diff_phases
     from sbkube.engine.phases import phases_of
 
-    phased = phases_of(app_dir, config_file)
-    refuse_for_phases(app_dir, phased, phases, profile, namespace)
+    phased = phases_of(app_dir, config_file, profile)
+    refuse_for_phases(app_dir, phased, phases, namespace)
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )

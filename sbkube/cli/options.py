@@ -299,18 +299,12 @@ def make_cluster_for(
 
 
 def refuse_for_phases(
-    app_dir: Path,
-    phased: PhasesFile | None,
-    phases: Sequence[str],
-    profile: str | None,
-    namespace: str | None,
+    app_dir: Path, phased: PhasesFile | None, phases: Sequence[str], namespace: str | None
 ) -> None:
-    """The options a read of a file of phases (status, diff) cannot take, as usage errors:
-    ``--phase`` of a plain app dir, ``--profile`` and ``-n`` of a file of phases."""
+    """The options a read of a file of phases (status, diff, template) cannot take, as
+    usage errors: ``--phase`` of a plain app dir, ``-n`` of a file of phases."""
     if phased is None and phases:
         raise click.UsageError(f"--phase: {app_dir} has no phases: in its config")
-    if phased is not None and profile is not None:
-        raise click.UsageError("--profile is not read with a file of phases yet")
     if phased is not None and namespace is not None:
         raise click.UsageError(
             "-n/--namespace: a file of phases is recorded under its own namespace: "

@@ -134,8 +134,8 @@ def status(
     from sbkube.engine.status import status as drift_status
     from sbkube.engine.status import status_phases
 
-    phased = phases_of(app_dir, config_file)
-    refuse_for_phases(app_dir, phased, phases, profile, namespace)
+    phased = phases_of(app_dir, config_file, profile)
+    refuse_for_phases(app_dir, phased, phases, namespace)
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )

@@ -16,6 +16,7 @@ digests, even if someone edits them mid-deploy.
 from __future__ import annotations
 
 import io
+import os
 import re
 import tarfile
 from collections.abc import Mapping, Sequence
@@ -617,11 +618,15 @@ def config_cluster(
     app_dir: str | Path, config_file: str | None = None, profile: str | None = None
 ) -> tuple[str | None, str | None]:
     """The kubeconfig and context an app dir's settings name (the original sbkube's
-    formats), or Nones; never raises: a broken config is reported by :func:`load_config`."""
-    try:
-        return _settings_cluster(Path(app_dir), config_file, profile)
-    except (ConfigError, OSError):
-        return None, None
+    formats), or Nones; never raises: a broken config is reported by :func:`load_config`.
+    A profile the file does not define (a file of phases whose app dirs define it) leaves
+    the file's own settings."""
+    for given in dict.fromkeys((profile, None)):
+        try:
+            return _settings_cluster(Path(app_dir), config_file, given)
+        except (ConfigError, OSError):
+            continue
+    return None, None
 
 
 def _settings_cluster(
@@ -633,6 +638,19 @@ def _settings_cluster(
     found = find_config(resolved, config_file, profile)
     if found.dialect == Dialect.OURS or not isinstance(found.content, dict):
         return None, None
+    if "phases" in found.content:
+        # The original's sbkube.yaml of phases: the run's cluster is its settings' (one
+        # cluster per run), read as translate reads a plain file's.
+        settings = found.content.get("settings")
+        settings = settings if isinstance(settings, dict) else {}
+        kubeconfig, context = settings.get("kubeconfig"), settings.get("kubeconfig_context")
+        if isinstance(kubeconfig, str):
+            expanded = Path(os.path.expanduser(kubeconfig))
+            kubeconfig = str(expanded if expanded.is_absolute() else resolved / expanded)
+        return (
+            kubeconfig if isinstance(kubeconfig, str) else None,
+            context if isinstance(context, str) else None,
+        )
     sources = None
     if found.sources is not None:
         shown = display_path(found.sources)

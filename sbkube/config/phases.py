@@ -43,7 +43,7 @@ field (``phases.data.depends_on[0]: unknown phase 'infra2' (did you mean 'infra'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from graphlib import CycleError
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,8 @@ class Group:
     """The groups (full names: ``phase/group``) this one deploys after
     (``app_group_deps``, and the app dirs its config's ``deps:`` names)."""
     profile: str | None = None
-    """``--profile ENV`` for a plain app dir run with a failure policy."""
+    """``--profile ENV`` to load the app dir with: the run's, when the app dir defines
+    it (``read_phases``); a plain app dir's run with a failure policy (``one_dir``)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class PhasesFile:
     """Enabled phases, dependencies first (file order among the ready ones)."""
     raw: Mapping[str, Any]
     secret_keys: tuple[str, ...] = ()
+    profile: str | None = None
+    """``--profile ENV`` the file was read with (recorded with the run)."""
 
     @property
     def shown(self) -> str:
@@ -192,9 +195,21 @@ def holds_phases(content: Any) -> bool:
     return isinstance(content, dict) and "phases" in content
 
 
-def read_phases(app_dir: Path, config_file: str | None = None) -> PhasesFile | None:
+def read_phases(
+    app_dir: Path, config_file: str | None = None, profile: str | None = None
+) -> PhasesFile | None:
     """The multi-phase file of ``app_dir`` (resolved), or None when its config has no
-    ``phases:``; ConfigError (one line) for anything wrong in it."""
+    ``phases:``; ConfigError (one line) for anything wrong in it.
+
+    ``profile`` (``--profile ENV``) is the run's: the file's own ``environments.ENV`` is
+    merged over it (as over any config: ``environments.py``), and every app dir of the run
+    that defines ENV (its ``environments:``, or a ``sources-ENV.yaml`` beside it) is loaded
+    with it; an app dir that does not is loaded as it is. A profile that neither the file
+    nor any of its app dirs defines is one line listing the ones they do."""
+    from sbkube.config.environments import apply_profile, check_profile_name, known_profiles
+
+    if profile is not None:
+        check_profile_name(profile)
     name = config_file
     if name is None:
         if (app_dir / SINGLE_FILE).exists():
@@ -211,6 +226,8 @@ def read_phases(app_dir: Path, config_file: str | None = None) -> PhasesFile | N
     if not holds_phases(content):
         return None
     assert isinstance(content, dict)
+    defined = known_profiles(content)
+    content, merged_profile = apply_profile(content, profile, shown)
     api = content.get("apiVersion")
     original = path.name == SINGLE_FILE or (isinstance(api, str) and api.startswith("sbkube/"))
     settings = _mapping(content.get("settings"), "settings", shown)
@@ -334,6 +351,8 @@ def read_phases(app_dir: Path, config_file: str | None = None) -> PhasesFile | N
             description=description if isinstance(description, str) else None,
         )
     order = _phase_order(phases, raw_phases, shown)
+    if profile is not None:
+        phases = _with_profile(phases, profile, merged_profile, defined, shown)
     return PhasesFile(
         path=path,
         dialect="original-sbkube.yaml" if original else "sbkube-config",
@@ -346,7 +365,53 @@ def read_phases(app_dir: Path, config_file: str | None = None) -> PhasesFile | N
         order=order,
         raw=content,
         secret_keys=tuple(str(k) for k in secret_keys) if isinstance(secret_keys, list) else (),
+        profile=profile,
     )
+
+
+def dir_profiles(app_dir: Path, config_file: str | None) -> tuple[str, ...]:
+    """The profiles an app dir defines: its config's ``environments:`` and the
+    ``sources-ENV.yaml`` files beside it (none when its config cannot be read: loading it
+    says why)."""
+    from sbkube.config.dialects import find_config
+    from sbkube.config.environments import sources_profiles
+
+    try:
+        found = find_config(app_dir.resolve(), config_file, None)
+    except ConfigError:
+        return ()
+    return tuple(sorted({*found.environments, *sources_profiles(app_dir)}))
+
+
+def _with_profile(
+    phases: dict[str, Phase], profile: str, in_file: bool, defined: list[str], shown: str
+) -> dict[str, Phase]:
+    """``phases`` with ``profile`` given to each app dir that defines it; ConfigError when
+    neither the file (``in_file``) nor any app dir does."""
+    from sbkube.config.environments import unknown_profile
+
+    known = set(defined)
+    out: dict[str, Phase] = {}
+    used = in_file
+    for name, phase in phases.items():
+        groups = []
+        for group in phase.groups:
+            if group.inline is None:
+                profiles = dir_profiles(group.app_dir, group.config_file)
+                known.update(profiles)
+                if profile in profiles:
+                    group = replace(group, profile=profile)
+                    used = True
+            groups.append(group)
+        out[name] = replace(phase, groups=tuple(groups))
+    if not used:
+        raise unknown_profile(
+            shown,
+            profile,
+            sorted(known),
+            f"add environments.{profile} to it or to one of its app dirs' configs",
+        )
+    return out
 
 
 def _groups(
@@ -487,7 +552,7 @@ def load_group(
             dialect,
         )
     elif group.settings:
-        base = find_config(group.app_dir.resolve(), group.config_file, None)
+        base = find_config(group.app_dir.resolve(), group.config_file, group.profile)
         if base.dialect == Dialect.SINGLE and isinstance(base.content, dict):
             settings = base.content.get("settings") or {}
             content = {**base.content, "settings": _merged(settings, group.settings)}

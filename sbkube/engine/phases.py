@@ -94,15 +94,18 @@ class _Unit:
     works: tuple[AppWork, ...]
 
 
-def phases_of(app_dir: str | os.PathLike[str], config_file: str | None) -> PhasesFile | None:
-    """The multi-phase file of ``app_dir``, or None when it is a plain app dir."""
+def phases_of(
+    app_dir: str | os.PathLike[str], config_file: str | None, profile: str | None = None
+) -> PhasesFile | None:
+    """The multi-phase file of ``app_dir`` read with ``profile`` (``read_phases``), or None
+    when it is a plain app dir."""
     from sbkube.config.loader import resolve_checked
     from sbkube.config.phases import read_phases
 
     given = Path(app_dir)
     if not given.is_dir():
         return None
-    return read_phases(resolve_checked(given), config_file)
+    return read_phases(resolve_checked(given), config_file, profile)
 
 
 class PhasedArgs(RenderArgs, RunArgs, total=False):
@@ -278,7 +281,7 @@ def _load_units(
     names: a dir already in the run (this phase, or a phase it needs) is deployed before
     the group that names it; a dir not in the run joins this phase, just before it
     (``--no-deps``: left out). Dependencies first, within each phase."""
-    from sbkube.config.phases import Group, load_group
+    from sbkube.config.phases import Group, dir_profiles, load_group
 
     placed: dict[Path, tuple[str, str]] = {}  # app dir -> (phase, group name)
     out: list[tuple[str, Group, LoadedConfig, tuple[str, ...]]] = []
@@ -325,6 +328,7 @@ def _load_units(
                         f"{loaded.shown_config}: deps: app dir {dep!r} not found ({display(where)})"
                     )
                 known = declared.get(where)
+                run_profile = phases_file.profile or group.profile
                 joined = known or Group(
                     f"{pname}/{dep}",
                     where,
@@ -332,7 +336,8 @@ def _load_units(
                     None,
                     group.namespace,
                     group.settings,
-                    profile=group.profile,
+                    # The run's profile, where that dir defines it.
+                    profile=run_profile if run_profile in dir_profiles(where, None) else None,
                 )
                 extra.append(visit(joined, (*chain, key)))
             made = replace(group, deps=tuple(dict.fromkeys((*group.deps, *extra))))

@@ -597,7 +597,7 @@ def test_status_of_a_file_of_phases_reads_the_run_and_finds_drift(
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[1].split()[:2] == ["PHASE", "APP"]
     for extra, said in (
-        (("--profile", "prod"), "--profile is not read with a file of phases yet"),
+        (("--profile", "prod"), "--profile prod: no such profile (none defined;"),
         (("--phase", "nope"), "--phase nope: no such phase"),
         (("-n", "other"), "a file of phases is recorded under its own namespace: plat-infra"),
     ):
@@ -674,3 +674,76 @@ def test_template_of_a_file_of_phases_renders_what_the_run_applies(
     alone = sbkube.json("template", "--app-dir", str(platform), "--phase", "apps", "--no-deps",
                         "-o", "json")  # fmt: skip
     assert [d["metadata"]["name"] for d in alone] == ["web"]
+
+
+def test_a_profile_reaches_the_file_and_each_app_dir_that_defines_it(
+    sbkube: Any, platform: Path, live: Live
+) -> None:
+    with (platform / "config.yaml").open("a") as fh:
+        fh.write("environments:\n  prod:\n    phases:\n      monitoring: {enabled: false}\n")
+    with (platform / "data" / "config.yaml").open("a") as fh:
+        fh.write(
+            "environments:\n  prod:\n    apps:\n      db:\n        set: {data: {mode: large}}\n"
+        )
+    code, out, err = deploy(sbkube, platform, live, "--profile", "prod")
+    assert code == 0, err
+    # The file's overlay left monitoring out; data's gave db its value; the app dirs
+    # without a prod environment (infra, apps) deployed as they are.
+    assert sorted(a["name"] for a in out["apps"]) == [
+        "base", "db", "db-config", "db-migrate", "web",
+    ]  # fmt: skip
+    values, _manifest = live.helm_state("db", "plat-apps")
+    assert values == {"data": {"mode": "large"}}
+    objects = live.objects()
+    assert objects["plat-apps/db-kv"]["data"] == {"mode": "large"}
+    assert "plat-infra/probe" not in objects
+    listed = sbkube.json("state", "list", "--profile", "prod")
+    assert [d["deployment_id"] for d in listed] == [out["deployment_id"]]
+    assert listed[0]["profile"] == "prod"
+    where = ["--app-dir", str(platform), "--kubeconfig", str(live.kubeconfig)]
+    report = sbkube.json("status", *where, "--profile", "prod")
+    assert {a["name"]: a["state"] for a in report["apps"]} == {
+        "base": "in-sync", "db": "in-sync", "db-config": "in-sync",
+        "db-migrate": "in-sync", "web": "in-sync",
+    }  # fmt: skip
+    rendered = sbkube.json("template", "--app-dir", str(platform), "--profile", "prod",
+                           "--phase", "data", "--no-deps", "-o", "json")  # fmt: skip
+    assert rendered[0]["data"] == {"mode": "large"}
+    bad = sbkube("deploy", *where, "--profile", "nope")
+    assert bad.returncode == 2
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .endswith("config.yaml: --profile nope: no such profile (known: prod)")
+    ), bad.stderr
+
+
+def test_the_original_files_settings_name_the_runs_cluster(
+    sbkube: Any, tmp_path: Path, kube: Any
+) -> None:
+    root = tmp_path / "orig"
+    for name in ("one", "two"):
+        (root / name).mkdir(parents=True)
+        (root / name / "config.yaml").write_text(
+            f"namespace: {name}\napps:\n  cm-{name}: {{type: yaml, manifests: [cm.yaml]}}\n"
+        )
+        (root / name / "cm.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{name}}}\n"
+        )
+    (root / "sbkube.yaml").write_text(
+        "apiVersion: sbkube/v1\n"
+        "settings:\n"
+        "  namespace: orig\n"
+        "  kubeconfig: ./cluster.kubeconfig\n"
+        "  kubeconfig_context: memory\n"
+        "phases:\n"
+        "  one: {source: one}\n"
+        "  two: {source: two, depends_on: [one]}\n"
+    )
+    k = kube(root)
+    # No --kubeconfig and no KUBECONFIG: the file's settings say where the run goes.
+    proc = sbkube("deploy", "--app-dir", str(root), "-o", "json", env={"KUBECONFIG": ""})
+    assert proc.returncode == 0, proc.stderr
+    for name in ("one", "two"):
+        items = k.kubectl("get", "configmaps", "-n", name)["items"]
+        assert [i["metadata"]["name"] for i in items] == [f"cm-{name}"]
