@@ -500,9 +500,9 @@ def _rendered_phases(
     prepared as ``_rendered_apps`` prepares an app dir's, with each app's phase."""
     from sbkube.cluster.kube import KubeCluster
     from sbkube.engine.fetch import fetch_sources
-    from sbkube.engine.phases import select_units
     from sbkube.engine.prepare import prepare_apps
     from sbkube.engine.target import Options
+    from sbkube.engine.units import select_units
 
     options = Options(apps=apps or None, selectors=selectors, no_deps=no_deps, values=values)
     _taken, units = select_units(phased, phases or None, options)

@@ -26,9 +26,13 @@ if TYPE_CHECKING:
 
 def print_plan(plan: UninstallPlan) -> None:
     click.echo(f"Uninstall plan: target {safe(plan.cluster)}/{safe(plan.namespace)}")
+    phase_column = (
+        [("PHASE", lambda a: a.phase)] if any(a.phase is not None for a in plan.apps) else []
+    )
     echo_table(
         plan.apps,
         [
+            *phase_column,
             ("APP", lambda a: a.name),
             ("TYPE", lambda a: a.type),
             ("NAMESPACE", lambda a: a.namespace),
@@ -52,6 +56,14 @@ def print_plan(plan: UninstallPlan) -> None:
 @concurrency_option("Remove")
 @cluster_options
 @output_option
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    metavar="NAME",
+    help="A file of phases: this phase's apps and those of every phase that needs it "
+    "(repeatable; --no-deps: this phase's alone).",
+)
 @click.pass_context
 def uninstall(
     ctx: click.Context,
@@ -70,6 +82,7 @@ def uninstall(
     kube_context: str | None,
     memory_cluster: str | None,
     fmt: str,
+    phases: tuple[str, ...],
 ) -> None:
     """Remove an app dir's apps (or --app NAME) from the cluster.
 
@@ -79,6 +92,9 @@ def uninstall(
     removal takes the target's lock and is recorded as a deployment with command
     'uninstall'; `sbkube rollback` to an earlier deployment brings the apps back.
 
+    A file of phases is removed as one run, recorded under the run's own target: every
+    phase, or --phase NAME and the phases that need it, later phases first.
+
     Exit code: 0 success (or nothing to remove), 1 some app failed, 2 bad input.
 
     \b
@@ -86,9 +102,16 @@ def uninstall(
       sbkube uninstall --app-dir apps/demo --dry-run
       sbkube uninstall --app-dir apps/demo --app web -y
       sbkube rollback --app-dir apps/demo      # brings them back
+      sbkube uninstall --app-dir platform --phase apps -y
     """
+    from sbkube.cli.options import refuse_for_phases
+    from sbkube.engine.phases import phases_of
     from sbkube.engine.runner import interrupt_on_sigterm
     from sbkube.engine.uninstall import uninstall as run_uninstall
+    from sbkube.engine.uninstall import uninstall_phases
+
+    phased = phases_of(app_dir, config_file, profile)
+    refuse_for_phases(app_dir, phased, phases, namespace)
 
     interactive = sys.stdin.isatty() and not yes and fmt == "table" and not dry_run
 
@@ -99,26 +122,45 @@ def uninstall(
             return True
         return click.confirm("Proceed with this uninstall?", default=False, err=True)
 
+    cluster = make_cluster_for(
+        app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
+    )
     with interrupt_on_sigterm():
-        result = run_uninstall(
-            app_dir,
-            cluster=make_cluster_for(
-                app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
-            ),
-            db=(ctx.find_root().obj or {}).get("state_url"),
-            apps=apps or None,
-            dry_run=dry_run,
-            wait_lock=wait_lock,
-            config_file=config_file,
-            profile=profile,
-            selectors=selectors,
-            no_deps=no_deps,
-            namespace=namespace,
-            progress=progress_for(ctx, fmt),
-            confirm=confirm,
-            command_args=sys.argv[1:],
-            concurrency=concurrency,
-        )
+        if phased is not None:
+            result = uninstall_phases(
+                phased,
+                cluster=cluster,
+                phases=phases or None,
+                db=(ctx.find_root().obj or {}).get("state_url"),
+                apps=apps or None,
+                dry_run=dry_run,
+                wait_lock=wait_lock,
+                profile=profile,
+                selectors=selectors,
+                no_deps=no_deps,
+                progress=progress_for(ctx, fmt),
+                confirm=confirm,
+                command_args=sys.argv[1:],
+                concurrency=concurrency,
+            )
+        else:
+            result = run_uninstall(
+                app_dir,
+                cluster=cluster,
+                db=(ctx.find_root().obj or {}).get("state_url"),
+                apps=apps or None,
+                dry_run=dry_run,
+                wait_lock=wait_lock,
+                config_file=config_file,
+                profile=profile,
+                selectors=selectors,
+                no_deps=no_deps,
+                namespace=namespace,
+                progress=progress_for(ctx, fmt),
+                confirm=confirm,
+                command_args=sys.argv[1:],
+                concurrency=concurrency,
+            )
     if fmt != "table":
         emit(result, fmt)
     elif result.deployment_id is None:

@@ -302,7 +302,7 @@ def live_diff_phases(
     taken as ``deploy`` takes them (``phases``: ``--phase`` names with the phases they
     need), each compared with its last successful recording under the run's target (the
     cluster, the file's namespace: where deploy records the run), each with its phase."""
-    from sbkube.engine.phases import select_units
+    from sbkube.engine.units import select_units
 
     options = Options(**args)
     _taken, units = select_units(phases_file, phases, options)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from sbkube.cluster.port import Cluster, ReleaseStatus
 from sbkube.engine.apply import change_for, live_resources, record_release
@@ -37,9 +37,13 @@ from sbkube.engine.target import (
     confirmed,
 )
 from sbkube.engine.work import kept_on_removal, owned_by, owner_of
+from sbkube.errors import UsageError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, Record, ResourceAction, thaw
 from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput
+
+if TYPE_CHECKING:
+    from sbkube.config.phases import PhasesFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class AppUninstallPlan(Record):
     changes: tuple[ResourceChange, ...] = ()
     # Apps that depend on this one (they are removed first).
     dependents: tuple[str, ...] = ()
+    phase: str | None = None
+    """The phase of a multi-dir run the app belongs to (None: an app dir's own app)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,3 +243,120 @@ def _step(
         depends_on=plan.dependents,
         label="uninstall",
     )
+
+
+def uninstall_phases(
+    phases_file: PhasesFile,
+    *,
+    cluster: Cluster,
+    phases: Sequence[str] | None = None,
+    confirm: Callable[[UninstallPlan], bool] | None = None,
+    **args: Unpack[UninstallArgs],
+) -> UninstallResult:
+    """Remove a multi-dir run's apps (a file of phases) from ``cluster``, recorded as ONE
+    ``uninstall`` deployment under the run's target (the cluster, the file's namespace:
+    where deploy records the run), each app with its phase, group, app dir and target.
+
+    ``phases``: those phases and every phase that needs them (what needs a removed phase
+    would break without it); ``--no-deps``: those phases alone. None: every enabled phase,
+    with the app dirs the run took in through ``deps:``. Apps go in reverse: a phase's apps
+    after the apps of every phase that needs it, each app dir's after the dirs that deploy
+    after it, and within an app dir dependents first (as ``uninstall`` of an app dir)."""
+    from sbkube.engine.units import Unit, run_record, select_units
+
+    options = Options(**args)
+    if options.apps or options.selectors:
+        raise UsageError(
+            "--app and --selector do not pick apps of a file of phases for uninstall "
+            "(the apps that need them are in other phases): give --phase NAME"
+        )
+    taken = list(phases_file.order)
+    if phases:
+        phases_file.closure(list(phases), with_deps=False)  # unknown names: one line
+        wanted = set(phases)
+        if not options.no_deps:
+            needs = {p: set(phases_file.closure([p], with_deps=True)) - {p} for p in taken}
+            wanted |= {p for p in taken if needs[p] & wanted}
+        taken = [p for p in taken if p in wanted]
+        options = replace(options, no_deps=True)
+    _taken, loaded_units = select_units(phases_file, taken, options)
+    target = Target.open(
+        cluster,
+        namespace=phases_file.namespace,
+        configured_cluster=phases_file.cluster,
+        secret_keys=phases_file.secret_keys,
+        options=options,
+    )
+    target.adopt_renamed()
+    names = [n for _p, _g, _l, unit_names in loaded_units for n in unit_names]
+    recorded = target.last_applied(names)
+    # Who deploys after whom across app dirs: a phase after the phases it depends on, a
+    # group after the groups of its deps.
+    after: dict[str, set[str]] = {}
+    apps_of: dict[str, list[str]] = {}
+    for phase, group, _loaded, unit_names in loaded_units:
+        apps_of.setdefault(phase, []).extend(unit_names)
+        apps_of.setdefault(group.name, []).extend(unit_names)
+    for phase, group, _loaded, unit_names in loaded_units:
+        before = {*phases_file.closure([phase], with_deps=True)} - {phase}
+        earlier = {n for b in (*before, *group.deps) for n in apps_of.get(b, ())}
+        for name in unit_names:
+            after[name] = earlier
+    parts: list[AppUninstallPlan] = []
+    warnings: list[str] = []
+    loaded_of: dict[str, Any] = {}
+    metadata: dict[str, dict[str, str]] = {}
+    for phase, group, loaded, unit_names in reversed(loaded_units):
+        described = [
+            (
+                n,
+                loaded.app(n).type,
+                loaded.app_namespace(n),
+                loaded.release_name(n) if loaded.app(n).type == "helm" else None,
+                tuple(loaded.app(n).depends_on),
+            )
+            for n in unit_names
+        ]
+        part = plan_uninstall(
+            cluster, (target.name, target.namespace), described, recorded, str(loaded.app_dir)
+        )
+        parts += part.apps
+        warnings += part.warnings
+        for n in unit_names:
+            loaded_of[n] = loaded
+            metadata[n] = {
+                "phase": phase,
+                "group": group.name,
+                "app_dir": str(loaded.app_dir),
+                "target": f"{target.name}/{loaded.config.namespace}",
+            }
+    planned = {p.name for p in parts}
+    apps = tuple(
+        replace(
+            p,
+            dependents=(
+                *p.dependents,
+                *sorted(n for n in planned if p.name in after.get(n, ()) and n != p.name),
+            ),
+            phase=metadata[p.name]["phase"],
+        )
+        for p in parts
+    )
+    plan = UninstallPlan(target.name, target.namespace, apps, tuple(warnings))
+    if options.dry_run or not plan.apps:
+        return target.result(UninstallResult, dry_run=options.dry_run, plan=plan)
+    confirmed(confirm, plan, "uninstall")
+    units = [Unit(p, g, ld, ()) for p, g, ld, _n in loaded_units]
+    record = run_record(phases_file, units, cluster, options.concurrency)
+    also = sorted({ld.config.namespace for _p, _g, ld, _n in loaded_units} - {target.namespace})
+    with target.run(command=Command.UNINSTALL, releases=plan.apps, also=also, **record) as dep:
+        previous = target.last_applied(names)
+        steps = [
+            replace(
+                _step(p, previous.get(p.name), cluster, loaded_of[p.name].app(p.name)),
+                metadata=metadata[p.name],
+            )
+            for p in plan.apps
+        ]
+        outcomes = target.run_apps(steps, dep)
+    return target.result(UninstallResult, dep, apps=outcomes, plan=plan)

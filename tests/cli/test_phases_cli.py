@@ -747,3 +747,40 @@ def test_the_original_files_settings_name_the_runs_cluster(
     for name in ("one", "two"):
         items = k.kubectl("get", "configmaps", "-n", name)["items"]
         assert [i["metadata"]["name"] for i in items] == [f"cm-{name}"]
+
+
+def test_uninstall_of_a_file_of_phases_is_one_recorded_run_that_rollback_undoes(
+    sbkube: Any, platform: Path, live: Live
+) -> None:
+    code, _out, err = deploy(sbkube, platform, live)
+    assert code == 0, err
+    before = live.objects()
+    where = ["--app-dir", str(platform), "--kubeconfig", str(live.kubeconfig)]
+    plan = sbkube.json("uninstall", *where, "--phase", "data", "--dry-run")
+    # data and the phase that needs it (apps), later phases first; infra and monitoring stay.
+    assert [(a["phase"], a["name"]) for a in plan["plan"]["apps"]] == [
+        ("apps", "web"),
+        ("data", "db-config"),
+        ("data", "db"),
+    ]
+    assert live.objects() == before  # a dry run changes nothing
+    proc = sbkube("uninstall", *where, "--phase", "data", "-y", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["namespace"] == "plat-infra"
+    now = live.objects()
+    assert sorted(now) == ["plat-infra/base", "plat-infra/probe"]
+    assert [r["status"] for r in live.helm_history("db", "plat-apps")] == ["uninstalled"]
+    shown = sbkube.json("state", "show", result["deployment_id"])
+    assert shown["command"] == "uninstall"
+    assert {a["name"]: a["metadata"]["phase"] for a in shown["apps"]} == {
+        "web": "apps",
+        "db-config": "data",
+        "db": "data",
+    }
+    # The run's history holds the removal: a rollback of the file brings it all back.
+    back = sbkube("rollback", *where, "-y", "-o", "json")
+    assert back.returncode == 0, back.stderr
+    assert live.objects() == before
+    bad = sbkube("uninstall", *where, "--app", "web", "--dry-run")
+    assert bad.returncode == 2 and "give --phase NAME" in bad.stderr, bad.stderr
