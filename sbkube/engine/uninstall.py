@@ -36,11 +36,11 @@ from sbkube.engine.target import (
     config_record,
     confirmed,
 )
-from sbkube.engine.work import kept_on_removal, owned_by, owner_of
+from sbkube.engine.work import MANAGED_BY, kept_on_removal, owned_by, owner_of
 from sbkube.errors import UsageError
 from sbkube.manifests import ObjectKey
 from sbkube.model import Command, Record, ResourceAction, thaw
-from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput
+from sbkube.state import AppDeploymentRecord, AppHandle, ResourceInput, ResourceRecord
 
 if TYPE_CHECKING:
     from sbkube.config.phases import PhasesFile
@@ -96,9 +96,17 @@ def plan_uninstall(
         dependents = tuple(n for n, _t, _ns, _r, deps in apps if name in deps and n in names)
         prev = recorded.get(name)
         changes: list[ResourceChange] = []
-        for key in live_resources(prev):
+        for key, res in live_resources(prev).items():
             live = cluster.get(key)
             if live is None:
+                continue
+            if app_type != "helm" and key[1] == "Namespace" and not _labelled(res):
+                # Made for the app's objects, as helm --create-namespace makes one
+                # (engine.namespaces): never deleted, since everything in it would go too.
+                warnings.append(
+                    f"app {name}: Namespace {key[3]} was created for its objects, not from "
+                    "its manifests; left in place (deleting it deletes everything in it)"
+                )
                 continue
             if app_type != "helm" and not owned_by(live, name, app_ns, app_dir):
                 warnings.append(
@@ -138,6 +146,13 @@ def plan_uninstall(
                 )
             )
     return UninstallPlan(*target, tuple(plans), tuple(warnings))
+
+
+def _labelled(res: ResourceRecord) -> bool:
+    """Whether a recorded object carried sbkube's ownership labels when recorded."""
+    state = thaw(res.current_state) if res.current_state is not None else {}
+    labels = (state.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(MANAGED_BY) == "sbkube")
 
 
 def remove_app(

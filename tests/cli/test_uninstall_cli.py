@@ -126,3 +126,25 @@ def test_on_a_terminal_it_asks_and_no_keeps_everything(sbkube, app_dir, cluster_
     assert "uninstall cancelled" in err
     assert "Uninstall plan" in out
     assert len(live(cluster_file)) == 7 and store().count() == 1
+
+
+def test_a_namespace_made_for_the_apps_objects_is_left_and_said_so(sbkube, tmp_path, store):
+    app = tmp_path / "fresh"
+    app.mkdir()
+    (app / "config.yaml").write_text(
+        "namespace: fresh\napps:\n  base: {type: yaml, manifests: [cm.yaml]}\n"
+    )
+    (app / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n")
+    cluster_file = tmp_path / "cluster.json"
+    base = ("--app-dir", str(app), "--memory-cluster", str(cluster_file))
+    assert sbkube("deploy", *base).returncode == 0
+    proc = sbkube("uninstall", *base, "-y")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: app base: Namespace fresh was created for its objects, not from its "
+        "manifests; left in place (deleting it deletes everything in it)"
+    ]
+    with MemoryCluster(cluster_file) as cluster:
+        assert cluster.get(("v1", "Namespace", "", "fresh")) is not None
+        assert cluster.get(("v1", "ConfigMap", "fresh", "cm")) is None
