@@ -423,7 +423,7 @@ def template(
         rendered = None if plan is None else render_plan(plan, concurrency, fmt == "yaml")
     if rendered is None:
         from sbkube.cli.options import refuse_for_phases
-        from sbkube.engine.phases import phases_of
+        from sbkube.engine.units import phases_of
 
         values = command_line_values(values_files, set_values)
         phased = phases_of(app_dir, config_file, profile)

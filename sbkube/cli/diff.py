@@ -78,7 +78,7 @@ def diff(
       sbkube diff --app-dir platform --phase data
     """
     from sbkube.engine.live_diff import live_diff, live_diff_phases
-    from sbkube.engine.phases import phases_of
+    from sbkube.engine.units import phases_of
 
     phased = phases_of(app_dir, config_file, profile)
     refuse_for_phases(app_dir, phased, phases, namespace)

@@ -130,9 +130,9 @@ def status(
       sbkube status --app-dir apps/demo --app web -o json --exit-code
       sbkube status --app-dir platform --phase data
     """
-    from sbkube.engine.phases import phases_of
     from sbkube.engine.status import status as drift_status
     from sbkube.engine.status import status_phases
+    from sbkube.engine.units import phases_of
 
     phased = phases_of(app_dir, config_file, profile)
     refuse_for_phases(app_dir, phased, phases, namespace)

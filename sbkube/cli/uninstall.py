@@ -105,10 +105,10 @@ def uninstall(
       sbkube uninstall --app-dir platform --phase apps -y
     """
     from sbkube.cli.options import refuse_for_phases
-    from sbkube.engine.phases import phases_of
     from sbkube.engine.runner import interrupt_on_sigterm
     from sbkube.engine.uninstall import uninstall as run_uninstall
     from sbkube.engine.uninstall import uninstall_phases
+    from sbkube.engine.units import phases_of
 
     phased = phases_of(app_dir, config_file, profile)
     refuse_for_phases(app_dir, phased, phases, namespace)

@@ -33,7 +33,8 @@ __all__ = ["Unit", "display", "phases_of", "run_record", "select_units"]
 
 @dataclass(frozen=True)
 class Unit:
-    """One group of a phase, loaded and prepared."""
+    """One group of a phase, loaded; ``works``: its apps prepared (a deploy's; empty for
+    a command that runs nothing through the deployer)."""
 
     phase: str
     group: Group
