@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sbkube.cli.options import (
+    READ_PHASES,
     app_dir_options,
     cluster_options,
     command_line_values,
@@ -18,6 +19,7 @@ from sbkube.cli.options import (
     make_cluster_for,
     namespace_option,
     output_option,
+    phase_option,
     progress_for,
     values_options,
     wait_lock_option,
@@ -98,13 +100,7 @@ def print_result(result: DeployResult, phase_of: Mapping[str, str] | None = None
     is_flag=True,
     help="Refuse exec apps before anything is applied [env: SBKUBE_ALLOW_EXEC=false].",
 )
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="A file of phases: run this phase and the phases it needs (repeatable).",
-)
+@phase_option("run this phase and the phases it needs")
 @click.option(
     "--on-failure",
     type=click.Choice(["stop", "continue", "rollback"]),
@@ -375,14 +371,7 @@ def _write_rendered(target: Path, text: str, *, private: bool) -> None:
     show_default=True,
     help="yaml: a multi-document stream; json: one JSON list of the documents.",
 )
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="A file of phases: this phase's apps and those of the phases it needs "
-    "(repeatable; --no-deps: this phase's alone).",
-)
+@phase_option(READ_PHASES)
 def template(
     app_dir: Path,
     config_file: str | None,

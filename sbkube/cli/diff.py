@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sbkube.cli.options import (
+    READ_PHASES,
     app_dir_options,
     cluster_options,
     command_line_values,
     make_cluster_for,
     namespace_option,
     output_option,
+    phase_option,
     refuse_for_phases,
     values_options,
 )
@@ -25,14 +28,7 @@ from sbkube.cli.output import colour_diff, emit, render_live_diff
 @values_options
 @cluster_options
 @output_option
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="A file of phases: this phase's apps and those of the phases it needs "
-    "(repeatable; --no-deps: this phase's alone).",
-)
+@phase_option(READ_PHASES)
 @click.option(
     "--exit-code",
     is_flag=True,
@@ -85,31 +81,19 @@ def diff(
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
-    db = (ctx.find_root().obj or {}).get("state_url")
-    values = command_line_values(values_files, set_values)
+    picked: dict[str, Any] = {
+        "cluster": cluster,
+        "db": (ctx.find_root().obj or {}).get("state_url"),
+        "apps": apps or None,
+        "selectors": selectors,
+        "no_deps": no_deps,
+        "values": command_line_values(values_files, set_values),
+    }
     if phased is not None:
-        result = live_diff_phases(
-            phased,
-            cluster=cluster,
-            phases=phases or None,
-            db=db,
-            apps=apps or None,
-            selectors=selectors,
-            no_deps=no_deps,
-            values=values,
-        )
+        result = live_diff_phases(phased, phases=phases or None, **picked)
     else:
         result = live_diff(
-            app_dir,
-            cluster=cluster,
-            db=db,
-            apps=apps or None,
-            config_file=config_file,
-            profile=profile,
-            selectors=selectors,
-            no_deps=no_deps,
-            namespace=namespace,
-            values=values,
+            app_dir, config_file=config_file, profile=profile, namespace=namespace, **picked
         )
     if fmt == "table":
         click.echo(colour_diff(render_live_diff(result)))

@@ -298,6 +298,22 @@ def make_cluster_for(
     return make_cluster(kubeconfig, kube_context, memory)
 
 
+#: ``--phase``'s help of the commands that read a run: what deploy would run.
+READ_PHASES = "this phase's apps and those of the phases it needs (--no-deps: this phase's alone)"
+
+
+def phase_option(taken: str) -> Callable[..., Any]:
+    """``--phase NAME`` (repeatable, into ``phases``): which phases of a file of phases
+    the command takes; ``taken`` says which, for its help."""
+    return click.option(
+        "--phase",
+        "phases",
+        multiple=True,
+        metavar="NAME",
+        help=f"A file of phases: {taken} (repeatable).",
+    )
+
+
 def refuse_for_phases(
     app_dir: Path, phased: PhasesFile | None, phases: Sequence[str], namespace: str | None
 ) -> None:

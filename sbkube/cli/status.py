@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sbkube.cli.options import (
+    READ_PHASES,
     app_dir_options,
     cluster_options,
     make_cluster_for,
     namespace_option,
     output_option,
+    phase_option,
     refuse_for_phases,
 )
 from sbkube.cli.output import echo_table, emit, paint, safe
@@ -77,14 +79,7 @@ def print_report(report: DriftReport, *, verbose: bool = False) -> None:
 @app_dir_options
 @namespace_option
 @cluster_options
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="A file of phases: this phase's apps and those of the phases it needs "
-    "(repeatable; --no-deps: this phase's alone).",
-)
+@phase_option(READ_PHASES)
 @click.option(
     "--exit-code",
     is_flag=True,
@@ -139,28 +134,18 @@ def status(
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
-    db = (ctx.find_root().obj or {}).get("state_url")
+    picked: dict[str, Any] = {
+        "cluster": cluster,
+        "db": (ctx.find_root().obj or {}).get("state_url"),
+        "apps": apps or None,
+        "selectors": selectors,
+        "no_deps": no_deps,
+    }
     if phased is not None:
-        report = status_phases(
-            phased,
-            cluster=cluster,
-            phases=phases or None,
-            db=db,
-            apps=apps or None,
-            selectors=selectors,
-            no_deps=no_deps,
-        )
+        report = status_phases(phased, phases=phases or None, **picked)
     else:
         report = drift_status(
-            app_dir,
-            cluster=cluster,
-            db=db,
-            apps=apps or None,
-            config_file=config_file,
-            profile=profile,
-            selectors=selectors,
-            no_deps=no_deps,
-            namespace=namespace,
+            app_dir, config_file=config_file, profile=profile, namespace=namespace, **picked
         )
     if fmt != "table":
         emit(report, fmt)

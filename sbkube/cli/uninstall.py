@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,7 @@ from sbkube.cli.options import (
     make_cluster_for,
     namespace_option,
     output_option,
+    phase_option,
     progress_for,
     wait_lock_option,
 )
@@ -56,13 +57,8 @@ def print_plan(plan: UninstallPlan) -> None:
 @concurrency_option("Remove")
 @cluster_options
 @output_option
-@click.option(
-    "--phase",
-    "phases",
-    multiple=True,
-    metavar="NAME",
-    help="A file of phases: this phase's apps and those of every phase that needs it "
-    "(repeatable; --no-deps: this phase's alone).",
+@phase_option(
+    "this phase's apps and those of every phase that needs it (--no-deps: this phase's alone)"
 )
 @click.pass_context
 def uninstall(
@@ -125,42 +121,25 @@ def uninstall(
     cluster = make_cluster_for(
         app_dir, config_file, profile, kubeconfig, kube_context, memory_cluster
     )
+    picked: dict[str, Any] = {
+        "cluster": cluster,
+        "db": (ctx.find_root().obj or {}).get("state_url"),
+        "apps": apps or None,
+        "dry_run": dry_run,
+        "wait_lock": wait_lock,
+        "profile": profile,
+        "selectors": selectors,
+        "no_deps": no_deps,
+        "progress": progress_for(ctx, fmt),
+        "confirm": confirm,
+        "command_args": sys.argv[1:],
+        "concurrency": concurrency,
+    }
     with interrupt_on_sigterm():
         if phased is not None:
-            result = uninstall_phases(
-                phased,
-                cluster=cluster,
-                phases=phases or None,
-                db=(ctx.find_root().obj or {}).get("state_url"),
-                apps=apps or None,
-                dry_run=dry_run,
-                wait_lock=wait_lock,
-                profile=profile,
-                selectors=selectors,
-                no_deps=no_deps,
-                progress=progress_for(ctx, fmt),
-                confirm=confirm,
-                command_args=sys.argv[1:],
-                concurrency=concurrency,
-            )
+            result = uninstall_phases(phased, phases=phases or None, **picked)
         else:
-            result = run_uninstall(
-                app_dir,
-                cluster=cluster,
-                db=(ctx.find_root().obj or {}).get("state_url"),
-                apps=apps or None,
-                dry_run=dry_run,
-                wait_lock=wait_lock,
-                config_file=config_file,
-                profile=profile,
-                selectors=selectors,
-                no_deps=no_deps,
-                namespace=namespace,
-                progress=progress_for(ctx, fmt),
-                confirm=confirm,
-                command_args=sys.argv[1:],
-                concurrency=concurrency,
-            )
+            result = run_uninstall(app_dir, config_file=config_file, namespace=namespace, **picked)
     if fmt != "table":
         emit(result, fmt)
     elif result.deployment_id is None:

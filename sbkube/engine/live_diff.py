@@ -307,13 +307,7 @@ def live_diff_phases(
     options = Options(**args)
     _taken, units = select_units(phases_file, phases, options)
     cluster.check_reachable()
-    target = Target.open(
-        cluster,
-        namespace=phases_file.namespace,
-        configured_cluster=phases_file.cluster,
-        secret_keys=phases_file.secret_keys,
-        options=options,
-    )
+    target = Target.of_phases(phases_file, cluster, options)
     results = []
     for phase, _group, loaded, names in units:
         loaded = fetch_sources(loaded, names, mode="cached").loaded

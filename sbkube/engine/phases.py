@@ -149,13 +149,7 @@ def deploy_phases(
             work.source = fetched.records.get(work.name)
         notes += fetched.notes
         units.append(Unit(pname, group, loaded, tuple(works)))
-    target = Target.open(
-        cluster,
-        namespace=phases_file.namespace,
-        configured_cluster=phases_file.cluster,
-        secret_keys=phases_file.secret_keys,
-        options=options,
-    )
+    target = Target.of_phases(phases_file, cluster, options)
     for note in notes:
         target.note(note)
     all_works = [w for u in units for w in u.works]

@@ -338,13 +338,7 @@ def status_phases(
     options = Options(**args)
     _taken, units = select_units(phases_file, phases, options)
     cluster.check_reachable()
-    target = Target.open(
-        cluster,
-        namespace=phases_file.namespace,
-        configured_cluster=phases_file.cluster,
-        secret_keys=phases_file.secret_keys,
-        options=options,
-    )
+    target = Target.of_phases(phases_file, cluster, options)
     phase_of = {name: phase for phase, _group, _loaded, names in units for name in names}
     report = check_drift(target, list(phase_of))
     return replace(report, apps=tuple(replace(a, phase=phase_of[a.name]) for a in report.apps))

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sbkube.cluster.port import Cluster
     from sbkube.config.command_line import CommandLineValues
     from sbkube.config.loader import LoadedConfig
+    from sbkube.config.phases import PhasesFile
     from sbkube.engine.snapshot import Snapshot
     from sbkube.state import AppDeploymentRecord, DeploymentHandle, LockHandle
 
@@ -272,6 +273,18 @@ class Target:
             namespace=config.namespace,
             configured_cluster=config.cluster,
             secret_keys=config.secret_keys or (),
+            options=options,
+        )
+
+    @classmethod
+    def of_phases(cls, phases_file: PhasesFile, cluster: Cluster, options: Options) -> Target:
+        """The target a multi-dir run is recorded on: the cluster, the file's namespace
+        (its ``cluster:`` and ``secret_keys``), whatever the app dirs' namespaces."""
+        return cls.open(
+            cluster,
+            namespace=phases_file.namespace,
+            configured_cluster=phases_file.cluster,
+            secret_keys=phases_file.secret_keys,
             options=options,
         )
 

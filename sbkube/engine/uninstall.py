@@ -213,20 +213,10 @@ def uninstall(
     loaded, names = options.load(app_dir, dependents=True)
     target = Target.of_config(loaded, cluster, options)
     target.adopt_renamed()
-    described = [
-        (
-            n,
-            loaded.app(n).type,
-            loaded.app_namespace(n),
-            loaded.release_name(n) if loaded.app(n).type == "helm" else None,
-            tuple(loaded.app(n).depends_on),
-        )
-        for n in names
-    ]
     plan = plan_uninstall(
         cluster,
         (target.name, target.namespace),
-        described,
+        _described(loaded, names),
         target.last_applied(names),
         str(loaded.app_dir),
     )
@@ -240,6 +230,22 @@ def uninstall(
         steps = [_step(p, previous.get(p.name), cluster, loaded.app(p.name)) for p in plan.apps]
         outcomes = target.run_apps(steps, dep)
     return target.result(UninstallResult, dep, apps=outcomes, plan=plan)
+
+
+def _described(
+    loaded: Any, names: Sequence[str]
+) -> list[tuple[str, str, str, str | None, tuple[str, ...]]]:
+    """``plan_uninstall``'s apps: (name, type, namespace, release name, depends_on)."""
+    return [
+        (
+            n,
+            loaded.app(n).type,
+            loaded.app_namespace(n),
+            loaded.release_name(n) if loaded.app(n).type == "helm" else None,
+            tuple(loaded.app(n).depends_on),
+        )
+        for n in names
+    ]
 
 
 def _step(
@@ -295,13 +301,7 @@ def uninstall_phases(
         taken = [p for p in taken if p in wanted]
         options = replace(options, no_deps=True)
     _taken, loaded_units = select_units(phases_file, taken, options)
-    target = Target.open(
-        cluster,
-        namespace=phases_file.namespace,
-        configured_cluster=phases_file.cluster,
-        secret_keys=phases_file.secret_keys,
-        options=options,
-    )
+    target = Target.of_phases(phases_file, cluster, options)
     target.adopt_renamed()
     names = [n for _p, _g, _l, unit_names in loaded_units for n in unit_names]
     recorded = target.last_applied(names)
@@ -322,18 +322,12 @@ def uninstall_phases(
     loaded_of: dict[str, Any] = {}
     metadata: dict[str, dict[str, str]] = {}
     for phase, group, loaded, unit_names in reversed(loaded_units):
-        described = [
-            (
-                n,
-                loaded.app(n).type,
-                loaded.app_namespace(n),
-                loaded.release_name(n) if loaded.app(n).type == "helm" else None,
-                tuple(loaded.app(n).depends_on),
-            )
-            for n in unit_names
-        ]
         part = plan_uninstall(
-            cluster, (target.name, target.namespace), described, recorded, str(loaded.app_dir)
+            cluster,
+            (target.name, target.namespace),
+            _described(loaded, unit_names),
+            recorded,
+            str(loaded.app_dir),
         )
         parts += part.apps
         warnings += part.warnings
